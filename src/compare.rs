@@ -1,0 +1,439 @@
+//! Compares a source and a target ensemble: walks both at once, classifies
+//! every difference, then re-reads what differed so that only differences
+//! that persist are reported as confirmed. Never writes to either side.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::connect::EnsembleSpec;
+use crate::digest::{NodeKind, DIGEST_VERSION};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::report::{
+    CompareReport, DiffKind, Difference, Endpoint, NodeDetail, Settings, SideTotals, SubtreeRow,
+    SubtreeSide, Summary,
+};
+use crate::walker::{
+    self, EphemeralPolicy, NodeRead, Reader, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit,
+    Visitor, WalkOptions,
+};
+
+/// Differences kept in memory for re-checking and listing; past this they are
+/// only counted (and count as confirmed: never a false "identical").
+const MAX_KEPT_DIFFERENCES: usize = 100_000;
+
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    pub path: String,
+    pub walk: WalkOptions,
+    pub reader: ReaderOptions,
+    pub subtree_depth: u32,
+    /// `None`: report what the walk saw, without re-checking.
+    pub recheck_delay: Option<Duration>,
+    /// Differences listed in the report; 0 for all.
+    pub limit: usize,
+    pub show_acl_ids: bool,
+}
+
+// Tags the visitor puts on subtrees.
+const NORMAL: Tag = 0;
+/// Below a missing or extra root: counted, not reported node by node.
+const ONE_SIDED: Tag = 1;
+/// Below a node one side cannot read: nothing there can be compared.
+const SHADOWED: Tag = 2;
+
+/// Names ending in ZooKeeper's ten-digit sequence suffix.
+fn looks_sequential(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() >= 10 && bytes[bytes.len() - 10..].iter().all(u8::is_ascii_digit)
+}
+
+/// The node as the ephemeral policy lets the comparison see it.
+fn effective(node: &SideNode, policy: EphemeralPolicy) -> &SideNode {
+    match node {
+        SideNode::Present(n) if n.kind == NodeKind::Ephemeral && policy == EphemeralPolicy::Skip => {
+            &SideNode::Absent
+        }
+        other => other,
+    }
+}
+
+fn is_uncompared_ephemeral(n: &NodeRead, policy: EphemeralPolicy) -> bool {
+    n.kind == NodeKind::Ephemeral && policy != EphemeralPolicy::Compare
+}
+
+/// The differences between two readable nodes, the node itself only.
+pub fn node_differences(
+    source: &NodeRead,
+    target: &NodeRead,
+    policy: EphemeralPolicy,
+) -> Vec<DiffKind> {
+    if source.kind != target.kind {
+        // A different kind of node: its data and ACL belong to another story.
+        return vec![DiffKind::NodeKind];
+    }
+    if is_uncompared_ephemeral(source, policy) {
+        return Vec::new();
+    }
+    let mut kinds = Vec::new();
+    if source.data_len != target.data_len || source.data_sha256 != target.data_sha256 {
+        kinds.push(DiffKind::Data);
+    }
+    if source.acl_fingerprint != target.acl_fingerprint {
+        kinds.push(DiffKind::Acl);
+    }
+    let sequential = source
+        .children
+        .iter()
+        .chain(&target.children)
+        .any(|c| looks_sequential(c));
+    if sequential && target.stat.cversion < source.stat.cversion {
+        kinds.push(DiffKind::SequenceCounter);
+    }
+    kinds
+}
+
+/// What one path looks like across both sides, for the walk and the re-check.
+enum PairState {
+    Same,
+    Gone,
+    Missing,
+    Extra,
+    Unreadable,
+    Differs(Vec<DiffKind>),
+}
+
+fn pair_state(sides: &[SideNode; 2], policy: EphemeralPolicy) -> PairState {
+    let s = effective(&sides[0], policy);
+    let t = effective(&sides[1], policy);
+    match (s, t) {
+        (SideNode::Unreadable(_), _) | (_, SideNode::Unreadable(_)) => PairState::Unreadable,
+        (SideNode::Absent, SideNode::Absent) => PairState::Gone,
+        (SideNode::Present(n), SideNode::Absent) if is_uncompared_ephemeral(n, policy) => {
+            PairState::Same
+        }
+        (SideNode::Absent, SideNode::Present(n)) if is_uncompared_ephemeral(n, policy) => {
+            PairState::Same
+        }
+        (SideNode::Present(_), SideNode::Absent) => PairState::Missing,
+        (SideNode::Absent, SideNode::Present(_)) => PairState::Extra,
+        (SideNode::Present(a), SideNode::Present(b)) => {
+            let kinds = node_differences(a, b, policy);
+            if kinds.is_empty() {
+                PairState::Same
+            } else {
+                PairState::Differs(kinds)
+            }
+        }
+    }
+}
+
+struct CompareVisitor {
+    policy: EphemeralPolicy,
+    subtree_depth: u32,
+    show_acl_ids: bool,
+    differences: Vec<Difference>,
+    /// Counted but not kept, past MAX_KEPT_DIFFERENCES.
+    overflow: BTreeMap<DiffKind, u64>,
+    /// Missing or extra roots whose node count is not known yet.
+    open_roots: HashMap<String, usize>,
+    rows: Vec<SubtreeRow>,
+}
+
+impl CompareVisitor {
+    fn record(&mut self, path: &str, kind: DiffKind, sides: &[SideNode; 2]) -> Option<usize> {
+        if self.differences.len() >= MAX_KEPT_DIFFERENCES {
+            *self.overflow.entry(kind).or_default() += 1;
+            return None;
+        }
+        self.differences.push(Difference {
+            path: path.to_string(),
+            kind,
+            subtree_nodes: None,
+            source: NodeDetail::from_side(&sides[0], self.show_acl_ids),
+            target: NodeDetail::from_side(&sides[1], self.show_acl_ids),
+        });
+        Some(self.differences.len() - 1)
+    }
+}
+
+impl Visitor for CompareVisitor {
+    fn visit(&mut self, v: &Visit<'_>) -> Tag {
+        if v.tag != NORMAL {
+            return v.tag;
+        }
+        match pair_state(v.sides, self.policy) {
+            PairState::Same | PairState::Gone => NORMAL,
+            PairState::Unreadable => {
+                self.record(v.path, DiffKind::Unreadable, v.sides);
+                SHADOWED
+            }
+            PairState::Missing | PairState::Extra => {
+                let kind = if v.sides[0].present().is_some() {
+                    DiffKind::MissingInTarget
+                } else {
+                    DiffKind::ExtraInTarget
+                };
+                if let Some(i) = self.record(v.path, kind, v.sides) {
+                    self.open_roots.insert(v.path.to_string(), i);
+                }
+                ONE_SIDED
+            }
+            PairState::Differs(kinds) => {
+                for kind in kinds {
+                    self.record(v.path, kind, v.sides);
+                }
+                NORMAL
+            }
+        }
+    }
+
+    fn subtree_done(
+        &mut self,
+        path: &str,
+        depth: u32,
+        _tag: Tag,
+        sides: &[Option<SubtreeSummary>; 2],
+    ) {
+        if let Some(i) = self.open_roots.remove(path) {
+            let nodes = sides.iter().flatten().map(|s| s.nodes).max().unwrap_or(1);
+            self.differences[i].subtree_nodes = Some(nodes);
+        }
+        if depth <= self.subtree_depth {
+            self.rows.push(subtree_row(path, sides));
+        }
+    }
+
+    fn differences(&self) -> u64 {
+        self.differences.len() as u64 + self.overflow.values().sum::<u64>()
+    }
+}
+
+fn subtree_row(path: &str, sides: &[Option<SubtreeSummary>; 2]) -> SubtreeRow {
+    let matches = match (&sides[0], &sides[1]) {
+        (Some(a), Some(b)) => {
+            a.checksum == b.checksum
+                && a.acl_fingerprint == b.acl_fingerprint
+                && a.unreadable == 0
+                && b.unreadable == 0
+        }
+        (None, None) => true,
+        _ => false,
+    };
+    SubtreeRow {
+        path: path.to_string(),
+        matches,
+        source: sides[0].as_ref().map(SubtreeSide::from_summary),
+        target: sides[1].as_ref().map(SubtreeSide::from_summary),
+    }
+}
+
+/// Re-reads every differing path on both sides and keeps what persists.
+/// A missing or extra root that now exists on both sides is compared again
+/// as a subtree, so a half-finished copy is never taken for healed.
+async fn recheck(
+    readers: [&Reader; 2],
+    options: &CompareOptions,
+    found: Vec<Difference>,
+) -> Result<(Vec<Difference>, u64)> {
+    let mut paths: Vec<&str> = found.iter().map(|d| d.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let mut now: HashMap<String, [SideNode; 2]> = HashMap::with_capacity(paths.len());
+    for chunk in paths.chunks(options.walk.batch_nodes.max(1)) {
+        let names: Vec<&str> = chunk.iter().map(|p| walker::name_of(p)).collect();
+        let (a, b) = futures::join!(
+            readers[0].read_nodes(chunk, &names),
+            readers[1].read_nodes(chunk, &names)
+        );
+        for ((path, a), b) in chunk.iter().zip(a?).zip(b?) {
+            now.insert(path.to_string(), [a, b]);
+        }
+    }
+    let policy = options.walk.ephemerals;
+    let mut confirmed = Vec::new();
+    let mut transient = 0;
+    for mut diff in found {
+        let Some(sides) = now.get(&diff.path) else {
+            continue;
+        };
+        let state = pair_state(sides, policy);
+        let persists = match (diff.kind, &state) {
+            (DiffKind::Unreadable, PairState::Unreadable) => true,
+            (DiffKind::MissingInTarget, PairState::Missing)
+            | (DiffKind::ExtraInTarget, PairState::Extra) => true,
+            (DiffKind::MissingInTarget | DiffKind::ExtraInTarget, PairState::Same)
+            | (DiffKind::MissingInTarget | DiffKind::ExtraInTarget, PairState::Differs(_)) => {
+                let sub = Box::pin(walk_pair(readers, options, &diff.path, None)).await?;
+                if sub.differences.is_empty() {
+                    transient += 1;
+                } else {
+                    confirmed.extend(sub.differences);
+                }
+                continue;
+            }
+            (kind, PairState::Differs(kinds)) => kinds.contains(&kind),
+            _ => false,
+        };
+        if persists {
+            if !matches!(diff.kind, DiffKind::MissingInTarget | DiffKind::ExtraInTarget) {
+                diff.source = NodeDetail::from_side(&sides[0], options.show_acl_ids);
+                diff.target = NodeDetail::from_side(&sides[1], options.show_acl_ids);
+            }
+            confirmed.push(diff);
+        } else {
+            transient += 1;
+        }
+    }
+    Ok((confirmed, transient))
+}
+
+struct PairWalk {
+    differences: Vec<Difference>,
+    overflow: BTreeMap<DiffKind, u64>,
+    rows: Vec<SubtreeRow>,
+    root: [Option<SubtreeSummary>; 2],
+}
+
+async fn walk_pair(
+    readers: [&Reader; 2],
+    options: &CompareOptions,
+    path: &str,
+    progress: Option<&mut Progress>,
+) -> Result<PairWalk> {
+    let mut visitor = CompareVisitor {
+        policy: options.walk.ephemerals,
+        subtree_depth: options.subtree_depth,
+        show_acl_ids: options.show_acl_ids,
+        differences: Vec::new(),
+        overflow: BTreeMap::new(),
+        open_roots: HashMap::new(),
+        rows: Vec::new(),
+    };
+    let mut quiet = Progress::new(false);
+    let progress = progress.unwrap_or(&mut quiet);
+    let root = walker::walk(
+        [Some(readers[0]), Some(readers[1])],
+        path,
+        &options.walk,
+        &mut visitor,
+        progress,
+    )
+    .await?;
+    Ok(PairWalk {
+        differences: visitor.differences,
+        overflow: visitor.overflow,
+        rows: visitor.rows,
+        root,
+    })
+}
+
+/// Compares `options.path` on both ensembles.
+pub async fn compare(
+    source: &EnsembleSpec,
+    target: &EnsembleSpec,
+    options: &CompareOptions,
+    progress: &mut Progress,
+) -> Result<CompareReport> {
+    crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
+        path: options.path.clone(),
+        reason,
+    })?;
+    let started = Instant::now();
+    let (s, t) = futures::join!(
+        Reader::open(source, &options.reader),
+        Reader::open(target, &options.reader)
+    );
+    let (s, t) = (s?, t?);
+    let readers = [&s, &t];
+
+    let walked = walk_pair(readers, options, &options.path, Some(&mut *progress)).await?;
+    if walked.root[0].is_none() && walked.root[1].is_none() {
+        return Err(Error::RootMissing {
+            path: options.path.clone(),
+        });
+    }
+
+    let found = walked.differences.len();
+    let (mut confirmed, transient) = match options.recheck_delay {
+        Some(delay) if found > 0 => {
+            progress.message(&format!(
+                "{found} differences found; re-checking them in {:.1}s",
+                delay.as_secs_f64()
+            ));
+            tokio::time::sleep(delay).await;
+            recheck(readers, options, walked.differences).await?
+        }
+        _ => (walked.differences, 0),
+    };
+    confirmed.sort_by(|a, b| a.path.cmp(&b.path).then(a.kind.cmp(&b.kind)));
+    confirmed.dedup();
+
+    let mut by_kind: BTreeMap<&'static str, u64> =
+        DiffKind::ALL.iter().map(|k| (k.as_str(), 0)).collect();
+    for d in &confirmed {
+        *by_kind.entry(d.kind.as_str()).or_default() += 1;
+    }
+    for (kind, n) in &walked.overflow {
+        *by_kind.entry(kind.as_str()).or_default() += n;
+    }
+    let total: u64 = by_kind.values().sum();
+
+    let listed = if options.limit == 0 {
+        confirmed.len()
+    } else {
+        options.limit.min(confirmed.len())
+    };
+    let not_listed = total - listed as u64;
+    confirmed.truncate(listed);
+
+    let mut rows = walked.rows;
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+
+    Ok(CompareReport {
+        zkparity_version: env!("CARGO_PKG_VERSION"),
+        digest_version: DIGEST_VERSION,
+        source: Endpoint {
+            connect: source.connect.to_string(),
+            path: options.path.clone(),
+        },
+        target: Endpoint {
+            connect: target.connect.to_string(),
+            path: options.path.clone(),
+        },
+        settings: Settings {
+            ephemerals: options.walk.ephemerals,
+            excludes: options.walk.excludes.patterns().to_vec(),
+            subtree_depth: options.subtree_depth,
+            recheck_delay_seconds: options.recheck_delay.map(|d| d.as_secs_f64()),
+            limit: options.limit,
+        },
+        summary: Summary {
+            identical: total == 0,
+            source: SideTotals::from_summary(walked.root[0].as_ref()),
+            target: SideTotals::from_summary(walked.root[1].as_ref()),
+            differences: by_kind,
+            confirmed: total,
+            transient,
+            rechecked: options.recheck_delay.is_some() && found > 0,
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+            reads: BTreeMap::from([("source", s.reads()), ("target", t.reads())]),
+        },
+        subtrees: rows,
+        differences: confirmed,
+        differences_not_listed: not_listed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_suffix_is_ten_digits() {
+        assert!(looks_sequential("log-0000000012"));
+        assert!(looks_sequential("0000000000"));
+        assert!(!looks_sequential("log-000000012"));
+        assert!(!looks_sequential("config"));
+    }
+}

@@ -1,0 +1,341 @@
+//! Connect strings, digest credentials and sessions.
+//!
+//! Credentials never come from the command line: argv is visible to every user
+//! of the machine through `ps`. They come from a file only its owner can read,
+//! or from an environment variable, and they are never printed (see
+//! [`Credentials`]'s `Debug`).
+
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zookeeper_client as zk;
+
+use crate::error::{Error, Result};
+
+/// A parsed connect string: `host:port[,host:port...][/chroot]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectString {
+    pub hosts: Vec<(String, u16)>,
+    /// `None` for the server's root.
+    pub chroot: Option<String>,
+}
+
+impl ConnectString {
+    pub fn parse(input: &str) -> Result<ConnectString> {
+        let bad = |reason: &str| Error::BadConnectString {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        let input_trimmed = input.trim();
+        if input_trimmed.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        let (host_part, chroot) = match input_trimmed.find('/') {
+            Some(i) => (&input_trimmed[..i], Some(&input_trimmed[i..])),
+            None => (input_trimmed, None),
+        };
+        let mut hosts = Vec::new();
+        for entry in host_part.split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                return Err(bad("it has an empty host entry"));
+            }
+            let (host, port) = split_host_port(entry).ok_or_else(|| {
+                bad(&format!(
+                    "{entry:?} is not host:port (a port is required, e.g. {entry}:2181)"
+                ))
+            })?;
+            if host.is_empty() {
+                return Err(bad(&format!("{entry:?} has no host name")));
+            }
+            if host.chars().any(|c| c.is_whitespace() || c == '@') {
+                return Err(bad(&format!("{host:?} is not a valid host name")));
+            }
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad(&format!("{port:?} is not a port number (1-65535)")))?;
+            hosts.push((host.to_string(), port));
+        }
+        let chroot = match chroot {
+            None | Some("/") => None,
+            Some(c) => {
+                validate_path(c).map_err(|reason| bad(&format!("chroot {c:?}: {reason}")))?;
+                Some(c.to_string())
+            }
+        };
+        Ok(ConnectString { hosts, chroot })
+    }
+}
+
+fn split_host_port(entry: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = entry.strip_prefix('[') {
+        // [ipv6]:port
+        let end = rest.find(']')?;
+        let port = rest[end + 1..].strip_prefix(':')?;
+        return Some((&rest[..end], port));
+    }
+    let i = entry.rfind(':')?;
+    Some((&entry[..i], &entry[i + 1..]))
+}
+
+impl fmt::Display for ConnectString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (host, port)) in self.hosts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if host.contains(':') {
+                write!(f, "[{host}]:{port}")?;
+            } else {
+                write!(f, "{host}:{port}")?;
+            }
+        }
+        if let Some(chroot) = &self.chroot {
+            f.write_str(chroot)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a ZooKeeper path the way the server would, so bad input is refused
+/// before anything is sent.
+pub fn validate_path(path: &str) -> std::result::Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("a path must start with '/'".into());
+    }
+    if path.len() > 1 && path.ends_with('/') {
+        return Err("a path must not end with '/'".into());
+    }
+    if path.contains("//") {
+        return Err("a path must not contain an empty name ('//')".into());
+    }
+    if path.split('/').any(|name| name == "." || name == "..") {
+        return Err("'.' and '..' are not allowed as names".into());
+    }
+    if path.contains('\0') {
+        return Err("a path must not contain NUL".into());
+    }
+    Ok(())
+}
+
+/// Digest credentials (`user:password`). The value is never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    secret: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+impl Credentials {
+    fn parse(raw: &str) -> std::result::Result<Credentials, String> {
+        let value = raw.trim_end_matches(['\n', '\r']);
+        let value = value.strip_prefix("digest:").unwrap_or(value);
+        match value.split_once(':') {
+            Some((user, _)) if !user.is_empty() => Ok(Credentials {
+                secret: value.to_string(),
+            }),
+            _ => Err("expected one line of the form user:password".into()),
+        }
+    }
+
+    /// The user part, safe to show.
+    pub fn user(&self) -> &str {
+        self.secret.split(':').next().unwrap_or("")
+    }
+
+    /// Reads credentials from a file that only its owner may read.
+    pub fn from_file(path: &Path) -> Result<Credentials> {
+        let err = |reason: String| Error::CredentialsFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(err(format!(
+                "its mode {:o} lets other users read it; run chmod 600 on it",
+                mode & 0o777
+            )));
+        }
+        let raw = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Credentials::parse(&raw).map_err(err)
+    }
+
+    /// Reads credentials from an environment variable, if it is set.
+    pub fn from_env(var: &str) -> Result<Option<Credentials>> {
+        match std::env::var(var) {
+            Ok(raw) if raw.is_empty() => Ok(None),
+            Ok(raw) => Credentials::parse(&raw)
+                .map(Some)
+                .map_err(|reason| Error::CredentialsEnv {
+                    var: var.to_string(),
+                    reason,
+                }),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::CredentialsEnv {
+                var: var.to_string(),
+                reason: "it is not valid UTF-8".into(),
+            }),
+        }
+    }
+
+    /// A file wins over the environment, so an explicit flag always decides.
+    pub fn load(file: Option<&PathBuf>, env_var: &str) -> Result<Option<Credentials>> {
+        match file {
+            Some(path) => Credentials::from_file(path).map(Some),
+            None => Credentials::from_env(env_var),
+        }
+    }
+
+    /// Replaces every occurrence of the secret in `text`; used on error messages
+    /// that pass through text from elsewhere.
+    pub fn scrub(&self, text: &str) -> String {
+        let password = self.secret.split_once(':').map(|(_, p)| p).unwrap_or("");
+        if password.is_empty() {
+            return text.to_string();
+        }
+        text.replace(password, "<redacted>")
+    }
+}
+
+/// How to reach one ensemble.
+#[derive(Clone, Debug)]
+pub struct EnsembleSpec {
+    /// `source` or `target`: used in every message about this ensemble.
+    pub side: String,
+    pub connect: ConnectString,
+    pub credentials: Option<Credentials>,
+    pub session_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl EnsembleSpec {
+    fn connect_error(&self, reason: impl Into<String>) -> Error {
+        let reason = reason.into();
+        let reason = match &self.credentials {
+            Some(c) => c.scrub(&reason),
+            None => reason,
+        };
+        Error::Connect {
+            side: self.side.clone(),
+            ensemble: self.connect.to_string(),
+            reason,
+        }
+    }
+
+    /// Opens one session. Fails fast when no server answers, rather than
+    /// retrying for a whole session timeout.
+    pub async fn connect(&self) -> Result<zk::Client> {
+        let mut connector = zk::Client::connector()
+            .with_session_timeout(self.session_timeout)
+            .with_fail_eagerly();
+        if let Some(creds) = &self.credentials {
+            connector = connector.with_auth("digest", creds.secret.as_bytes());
+        }
+        let cluster = self.connect.to_string();
+        match tokio::time::timeout(self.connect_timeout, connector.connect(&cluster)).await {
+            Err(_) => Err(self.connect_error(format!(
+                "no session within {:.1}s",
+                self.connect_timeout.as_secs_f64()
+            ))),
+            Ok(Err(zk::Error::NoHosts)) => {
+                Err(self.connect_error("no server answered (is it running, is the port right?)"))
+            }
+            Ok(Err(zk::Error::AuthFailed)) => Err(self.connect_error("authentication failed")),
+            Ok(Err(e)) => Err(self.connect_error(e.to_string())),
+            Ok(Ok(client)) => Ok(client),
+        }
+    }
+
+    /// Opens `n` sessions concurrently.
+    pub async fn connect_many(&self, n: usize) -> Result<Vec<zk::Client>> {
+        let attempts = (0..n.max(1)).map(|_| self.connect());
+        futures::future::try_join_all(attempts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hosts_and_chroot() {
+        let cs = ConnectString::parse("h1:2181,h2:2182/kafka/a").unwrap();
+        assert_eq!(
+            cs.hosts,
+            vec![("h1".to_string(), 2181), ("h2".to_string(), 2182)]
+        );
+        assert_eq!(cs.chroot.as_deref(), Some("/kafka/a"));
+        assert_eq!(cs.to_string(), "h1:2181,h2:2182/kafka/a");
+    }
+
+    #[test]
+    fn root_chroot_is_no_chroot() {
+        assert_eq!(ConnectString::parse("h:1/").unwrap().chroot, None);
+    }
+
+    #[test]
+    fn ipv6_hosts_keep_brackets() {
+        let cs = ConnectString::parse("[::1]:2181").unwrap();
+        assert_eq!(cs.hosts, vec![("::1".to_string(), 2181)]);
+        assert_eq!(cs.to_string(), "[::1]:2181");
+    }
+
+    #[test]
+    fn rejects_malformed_connect_strings_with_reason() {
+        for (input, needle) in [
+            ("", "empty"),
+            ("localhost", "host:port"),
+            ("h:0", "port number"),
+            ("h:99999", "port number"),
+            ("h:x", "port number"),
+            ("h:1,,h:2", "empty host"),
+            (":2181", "no host"),
+            ("h:1/a/", "end with"),
+            ("h:1/a//b", "empty name"),
+            ("user@h:1", "valid host"),
+        ] {
+            let err = ConnectString::parse(input).unwrap_err().to_string();
+            assert!(err.contains(needle), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_debug_never_shows_secret() {
+        let c = Credentials::parse("alice:s3cret\n").unwrap();
+        assert_eq!(c.user(), "alice");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(
+            c.scrub("auth alice:s3cret failed"),
+            "auth alice:<redacted> failed"
+        );
+    }
+
+    #[test]
+    fn credentials_file_readable_by_others_is_refused() {
+        let dir = std::env::temp_dir().join(format!("zkparity-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("auth");
+        std::fs::write(&path, "alice:pw\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Credentials::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        assert!(!err.contains("pw\n"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(Credentials::from_file(&path).unwrap().user(), "alice");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn credentials_without_colon_are_refused() {
+        assert!(Credentials::parse("justapassword").is_err());
+    }
+}

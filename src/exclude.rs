@@ -1,0 +1,94 @@
+//! `--exclude` patterns: globs over full znode paths.
+//!
+//! `*` and `?` stay within one name, `**` crosses names. An excluded node is
+//! never read, and neither is anything under it, so excluding a subtree also
+//! keeps the walk off it.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::error::{Error, Result};
+
+/// Excluded unless told otherwise: ZooKeeper's own bookkeeping (quotas, config),
+/// which differs between any two ensembles.
+pub const DEFAULT_EXCLUDES: &[&str] = &["/zookeeper"];
+
+#[derive(Clone, Debug)]
+pub struct Excludes {
+    set: GlobSet,
+    patterns: Vec<String>,
+}
+
+impl Excludes {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Excludes> {
+        let mut builder = GlobSetBuilder::new();
+        let mut kept = Vec::new();
+        for p in patterns {
+            let p = p.as_ref();
+            if !p.starts_with('/') {
+                return Err(Error::BadExclude {
+                    pattern: p.to_string(),
+                    reason: "patterns match full paths and must start with '/'".into(),
+                });
+            }
+            let glob = GlobBuilder::new(p)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| Error::BadExclude {
+                    pattern: p.to_string(),
+                    reason: e.kind().to_string(),
+                })?;
+            builder.add(glob);
+            kept.push(p.to_string());
+        }
+        let set = builder.build().map_err(|e| Error::BadExclude {
+            pattern: kept.join(" "),
+            reason: e.to_string(),
+        })?;
+        Ok(Excludes {
+            set,
+            patterns: kept,
+        })
+    }
+
+    pub fn is_excluded(&self, path: &str) -> bool {
+        !self.patterns.is_empty() && self.set.is_match(path)
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_stays_within_one_name() {
+        let ex = Excludes::new(&["/app/*/locks"]).unwrap();
+        assert!(ex.is_excluded("/app/x/locks"));
+        assert!(!ex.is_excluded("/app/x/y/locks"));
+    }
+
+    #[test]
+    fn double_star_crosses_names() {
+        let ex = Excludes::new(&["/app/**/tmp"]).unwrap();
+        assert!(ex.is_excluded("/app/x/y/tmp"));
+        assert!(!ex.is_excluded("/other/tmp"));
+    }
+
+    #[test]
+    fn default_excludes_only_zookeeper_node_itself() {
+        let ex = Excludes::new(DEFAULT_EXCLUDES).unwrap();
+        assert!(ex.is_excluded("/zookeeper"));
+        assert!(!ex.is_excluded("/zookeeperish"));
+    }
+
+    #[test]
+    fn relative_and_malformed_patterns_are_refused() {
+        assert!(Excludes::new(&["app/*"]).is_err());
+        let err = Excludes::new(&["/a/[b"]).unwrap_err().to_string();
+        assert!(err.contains("/a/[b"), "{err}");
+    }
+}

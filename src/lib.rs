@@ -1,0 +1,34 @@
+//! zkparity walks a source and a target ZooKeeper ensemble, digests every
+//! znode, and says exactly where the two differ.
+//!
+//! A map of the modules, in the order data flows through them:
+//!
+//! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
+//!   from a file or the environment, and building sessions.
+//! - [`walker`]: reads a subtree of one or both ensembles in pipelined, bounded
+//!   batches (multi-reads of data and children, getACL spread over sessions), with
+//!   an optional reads-per-second cap.
+//! - [`ratelimit`]: the token bucket behind that cap.
+//! - [`digest`]: the versioned per-node digest, ACL fingerprint and per-subtree
+//!   Merkle checksum (spec: `docs/digest.md`).
+//! - [`compare`]: drives the walk over both sides at once, classifies
+//!   differences, and re-checks them so only what persists is confirmed.
+//! - [`exclude`]: `--exclude` glob patterns.
+//! - [`report`]: the comparison result model and its text and JSON renderings.
+//! - [`progress`]: progress lines on stderr while walking.
+//! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
+//!   tests and the benchmark.
+//! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
+//! - [`error`]: typed errors and the exit codes they map to.
+
+pub mod compare;
+pub mod connect;
+pub mod demo;
+pub mod digest;
+pub mod error;
+pub mod exclude;
+pub mod progress;
+pub mod ratelimit;
+pub mod report;
+pub mod sandbox;
+pub mod walker;

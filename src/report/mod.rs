@@ -1,0 +1,219 @@
+//! The result of a comparison, and its renderings: [`text`] for people,
+//! [`json`] for programs (schema: `docs/json-report.md`).
+
+pub mod json;
+pub mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::digest::NodeKind;
+use crate::walker::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary};
+
+/// The kinds of difference, with the names used in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    MissingInTarget,
+    ExtraInTarget,
+    Data,
+    Acl,
+    NodeKind,
+    SequenceCounter,
+    Unreadable,
+}
+
+impl DiffKind {
+    pub const ALL: [DiffKind; 7] = [
+        DiffKind::MissingInTarget,
+        DiffKind::ExtraInTarget,
+        DiffKind::Data,
+        DiffKind::Acl,
+        DiffKind::NodeKind,
+        DiffKind::SequenceCounter,
+        DiffKind::Unreadable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffKind::MissingInTarget => "missing_in_target",
+            DiffKind::ExtraInTarget => "extra_in_target",
+            DiffKind::Data => "data",
+            DiffKind::Acl => "acl",
+            DiffKind::NodeKind => "node_kind",
+            DiffKind::SequenceCounter => "sequence_counter",
+            DiffKind::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// What one side holds at a differing path.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NodeDetail {
+    pub exists: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_kind: Option<NodeKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl_fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cversion: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_children: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl NodeDetail {
+    pub fn from_side(node: &SideNode, show_acl_ids: bool) -> NodeDetail {
+        match node {
+            SideNode::Absent => NodeDetail::default(),
+            SideNode::Unreadable(reason) => NodeDetail {
+                exists: true,
+                error: Some(reason.clone()),
+                ..NodeDetail::default()
+            },
+            SideNode::Present(n) => NodeDetail::from_read(n, show_acl_ids),
+        }
+    }
+
+    fn from_read(n: &NodeRead, show_acl_ids: bool) -> NodeDetail {
+        NodeDetail {
+            exists: true,
+            node_kind: Some(n.kind),
+            data_length: Some(n.data_len),
+            data_sha256: Some(hex::encode(n.data_sha256)),
+            acl: Some(n.acl.iter().map(|e| e.display(show_acl_ids)).collect()),
+            acl_fingerprint: Some(hex::encode(n.acl_fingerprint)),
+            cversion: Some(n.stat.cversion),
+            num_children: Some(n.stat.num_children),
+            error: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Difference {
+    pub path: String,
+    pub kind: DiffKind,
+    /// For a missing or extra subtree: its nodes, the root included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtree_nodes: Option<u64>,
+    pub source: NodeDetail,
+    pub target: NodeDetail,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SideTotals {
+    pub nodes: u64,
+    pub ephemerals: u64,
+    pub bytes: u64,
+    pub unreadable: u64,
+}
+
+impl SideTotals {
+    pub fn from_summary(s: Option<&SubtreeSummary>) -> SideTotals {
+        s.map(|s| SideTotals {
+            nodes: s.nodes,
+            ephemerals: s.ephemerals,
+            bytes: s.bytes,
+            unreadable: s.unreadable,
+        })
+        .unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubtreeSide {
+    pub nodes: u64,
+    pub ephemerals: u64,
+    pub bytes: u64,
+    pub unreadable: u64,
+    pub checksum: String,
+    pub acl_fingerprint: String,
+}
+
+impl SubtreeSide {
+    pub fn from_summary(s: &SubtreeSummary) -> SubtreeSide {
+        SubtreeSide {
+            nodes: s.nodes,
+            ephemerals: s.ephemerals,
+            bytes: s.bytes,
+            unreadable: s.unreadable,
+            checksum: hex::encode(s.checksum),
+            acl_fingerprint: hex::encode(s.acl_fingerprint),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubtreeRow {
+    pub path: String,
+    #[serde(rename = "match")]
+    pub matches: bool,
+    pub source: Option<SubtreeSide>,
+    pub target: Option<SubtreeSide>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub identical: bool,
+    pub source: SideTotals,
+    pub target: SideTotals,
+    /// Confirmed differences by kind; every kind is present.
+    pub differences: BTreeMap<&'static str, u64>,
+    pub confirmed: u64,
+    /// Differences seen during the walk that had healed at the re-check.
+    pub transient: u64,
+    /// Whether differences were re-checked at all.
+    pub rechecked: bool,
+    pub elapsed_seconds: f64,
+    /// Read operations sent (getData, getChildren, getACL) per side.
+    pub reads: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Endpoint {
+    pub connect: String,
+    pub path: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Settings {
+    pub ephemerals: EphemeralPolicy,
+    pub excludes: Vec<String>,
+    pub subtree_depth: u32,
+    pub recheck_delay_seconds: Option<f64>,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CompareReport {
+    pub zkparity_version: &'static str,
+    pub digest_version: &'static str,
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub settings: Settings,
+    pub summary: Summary,
+    pub subtrees: Vec<SubtreeRow>,
+    /// Sorted by path, at most `settings.limit` of them (0: all).
+    pub differences: Vec<Difference>,
+    /// Confirmed differences not listed because of the limit.
+    pub differences_not_listed: u64,
+}
+
+impl CompareReport {
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.identical {
+            crate::error::EXIT_IDENTICAL
+        } else {
+            crate::error::EXIT_DIFFERENT
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The readable report: verdict first, then totals, the per-subtree table,
+//! then the differences.
+
+use std::fmt::Write;
+
+use super::{CompareReport, DiffKind, Difference, NodeDetail, SubtreeSide};
+
+/// Makes a znode name safe to print on a terminal: control characters and
+/// other invisible bytes are escaped, everything else is kept as is.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || c == '\u{feff}' || c == '\u{200b}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(12)]
+}
+
+fn side_cells(s: Option<&SubtreeSide>) -> String {
+    match s {
+        Some(s) => format!(
+            "{:>9} {:>12}  {:<12}  {:<12}",
+            s.nodes,
+            s.bytes,
+            short(&s.checksum),
+            short(&s.acl_fingerprint)
+        ),
+        None => format!("{:>9} {:>12}  {:<12}  {:<12}", "-", "-", "(absent)", ""),
+    }
+}
+
+fn describe(kind: DiffKind, d: &Difference) -> String {
+    let data = |n: &NodeDetail| match (&n.data_length, &n.data_sha256) {
+        (Some(len), Some(sha)) => format!("{len} bytes sha256 {}", short(sha)),
+        _ => "-".into(),
+    };
+    let acl = |n: &NodeDetail| match &n.acl {
+        Some(entries) => format!("[{}]", entries.join(", ")),
+        None => "-".into(),
+    };
+    let kind_of = |n: &NodeDetail| n.node_kind.map(|k| k.as_str()).unwrap_or("-");
+    match kind {
+        DiffKind::MissingInTarget | DiffKind::ExtraInTarget => {
+            let n = d.subtree_nodes.unwrap_or(1);
+            format!("{n} node{} in the subtree", if n == 1 { "" } else { "s" })
+        }
+        DiffKind::Data => format!("source {}, target {}", data(&d.source), data(&d.target)),
+        DiffKind::Acl => format!("source {}, target {}", acl(&d.source), acl(&d.target)),
+        DiffKind::NodeKind => format!(
+            "source {}, target {}",
+            kind_of(&d.source),
+            kind_of(&d.target)
+        ),
+        DiffKind::SequenceCounter => format!(
+            "source cversion {}, target cversion {}: new sequential names on the target would reuse or reorder source names",
+            d.source.cversion.unwrap_or_default(),
+            d.target.cversion.unwrap_or_default()
+        ),
+        DiffKind::Unreadable => {
+            let e = |side: &str, n: &NodeDetail| {
+                n.error.as_ref().map(|e| format!("{side}: {}", printable(e)))
+            };
+            [e("source", &d.source), e("target", &d.target)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    }
+}
+
+pub fn render(r: &CompareReport) -> String {
+    let mut o = String::new();
+    let s = &r.summary;
+    let verdict = if s.identical {
+        "IDENTICAL".to_string()
+    } else {
+        format!(
+            "DIFFERENT: {} confirmed difference{}",
+            s.confirmed,
+            if s.confirmed == 1 { "" } else { "s" }
+        )
+    };
+    let _ = writeln!(o, "zkparity compare: {verdict}");
+    let _ = writeln!(
+        o,
+        "  source {}  target {}  path {}",
+        printable(&r.source.connect),
+        printable(&r.target.connect),
+        printable(&r.source.path)
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<8} {:>10} {:>11} {:>13} {:>11}",
+        "", "nodes", "ephemerals", "data bytes", "unreadable"
+    );
+    for (name, t) in [("source", &s.source), ("target", &s.target)] {
+        let _ = writeln!(
+            o,
+            "{:<8} {:>10} {:>11} {:>13} {:>11}",
+            name, t.nodes, t.ephemerals, t.bytes, t.unreadable
+        );
+    }
+    let _ = writeln!(o);
+    let kinds: Vec<String> = DiffKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", k.as_str(), s.differences.get(k.as_str()).unwrap_or(&0)))
+        .collect();
+    let _ = writeln!(o, "differences: {}", kinds.join(", "));
+    let recheck = match (s.rechecked, r.settings.recheck_delay_seconds) {
+        (true, Some(delay)) => format!("re-checked after {delay:.1}s, {} healed (transient)", s.transient),
+        (false, Some(_)) => "nothing to re-check".to_string(),
+        (_, None) => "not re-checked (--recheck-delay off)".to_string(),
+    };
+    let _ = writeln!(
+        o,
+        "{recheck}; ephemerals: {}; elapsed {:.2}s",
+        r.settings.ephemerals.as_str(),
+        s.elapsed_seconds
+    );
+
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "SUBTREES (depth <= {}): nodes, data bytes, checksum, ACL fingerprint per side",
+        r.settings.subtree_depth
+    );
+    let width = r
+        .subtrees
+        .iter()
+        .map(|row| printable(&row.path).chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 48);
+    let _ = writeln!(
+        o,
+        "  {:<width$}  {:<5}  {:>9} {:>12}  {:<12}  {:<12}  | {:>9} {:>12}  {:<12}  {:<12}",
+        "path", "match", "source", "bytes", "checksum", "acl", "target", "bytes", "checksum", "acl"
+    );
+    for row in &r.subtrees {
+        let _ = writeln!(
+            o,
+            "  {:<width$}  {:<5}  {}  | {}",
+            printable(&row.path),
+            if row.matches { "yes" } else { "NO" },
+            side_cells(row.source.as_ref()),
+            side_cells(row.target.as_ref()),
+        );
+    }
+
+    if !r.differences.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "DIFFERENCES ({} of {} listed)",
+            r.differences.len(),
+            s.confirmed
+        );
+        for d in &r.differences {
+            let _ = writeln!(
+                o,
+                "  {:<17} {}  {}",
+                d.kind.as_str(),
+                printable(&d.path),
+                describe(d.kind, d)
+            );
+        }
+        if r.differences_not_listed > 0 {
+            let _ = writeln!(
+                o,
+                "  ... {} more (raise --limit, or 0 for all)",
+                r.differences_not_listed
+            );
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(printable("naïve ünï"), "naïve ünï");
+        assert_eq!(printable("\u{1b}[31m"), "\\u{1b}[31m");
+    }
+}

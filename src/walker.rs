@@ -1,0 +1,844 @@
+//! Reads a subtree of one or two ensembles fast, with bounded memory.
+//!
+//! Two parts:
+//!
+//! - [`Reader`] reads batches of nodes from one ensemble: one multi-read per
+//!   batch (getData + getChildren for every node, so data, stat and child names
+//!   come from the same server state) and a getACL per node spread over several
+//!   sessions, because ACL reads are not part of multi-read and one session
+//!   serialises them. Older servers get pipelined single reads instead.
+//!   Connection-level failures are retried; a node that vanished is an answer
+//!   (absent), not an error.
+//! - [`walk`] drives the traversal over the union of both trees. Pending work
+//!   is a stack, so the walk goes depth first and only the frontier is held in
+//!   memory, yet up to `in_flight` batches are on the wire at any time. Each
+//!   finished subtree hands its counts and Merkle checksums to its parent;
+//!   children are folded in name order, however they complete.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use zookeeper_client as zk;
+
+use crate::connect::EnsembleSpec;
+use crate::digest::{self, AclEntry, Hash, NodeKind, SubtreeHasher};
+use crate::error::{Error, Result};
+use crate::exclude::Excludes;
+use crate::progress::Progress;
+use crate::ratelimit::RateLimiter;
+
+/// What to do with ephemeral nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EphemeralPolicy {
+    /// Leave them out entirely: not counted, not compared.
+    Skip,
+    /// Count them per side, but neither compare them nor include them in
+    /// checksums: live sessions differ between ensembles by nature.
+    Count,
+    /// Treat them like any other node.
+    Compare,
+}
+
+impl EphemeralPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EphemeralPolicy::Skip => "skip",
+            EphemeralPolicy::Count => "count",
+            EphemeralPolicy::Compare => "compare",
+        }
+    }
+}
+
+/// What one side knows of one node.
+#[derive(Debug)]
+pub enum SideNode {
+    /// Not there (never listed on this side, or gone before it was read).
+    Absent,
+    Present(Box<NodeRead>),
+    /// Listed but not readable: NoAuth or another per-node error.
+    Unreadable(String),
+}
+
+impl SideNode {
+    pub fn present(&self) -> Option<&NodeRead> {
+        match self {
+            SideNode::Present(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// One node as read, with its data reduced to length and SHA-256.
+#[derive(Debug)]
+pub struct NodeRead {
+    pub stat: zk::Stat,
+    pub kind: NodeKind,
+    pub data_len: u64,
+    pub data_sha256: Hash,
+    /// Sorted bytewise.
+    pub children: Vec<String>,
+    /// In normal form (sorted).
+    pub acl: Vec<AclEntry>,
+    pub acl_fingerprint: Hash,
+    /// The node digest (name, kind, data, ACL).
+    pub digest: Hash,
+}
+
+/// Counts and checksums of one subtree on one side.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubtreeSummary {
+    pub nodes: u64,
+    pub ephemerals: u64,
+    pub bytes: u64,
+    pub unreadable: u64,
+    pub checksum: Hash,
+    pub acl_fingerprint: Hash,
+    /// False for a node the ephemeral policy keeps out of checksums.
+    pub in_checksum: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    nodes: u64,
+    ephemerals: u64,
+    bytes: u64,
+    unreadable: u64,
+}
+
+impl Counts {
+    fn add(&mut self, s: &SubtreeSummary) {
+        self.nodes += s.nodes;
+        self.ephemerals += s.ephemerals;
+        self.bytes += s.bytes;
+        self.unreadable += s.unreadable;
+    }
+}
+
+/// Knobs for pipelining; the defaults were measured on a 2-core machine
+/// against ZooKeeper 3.8 (see `scripts/bench`).
+#[derive(Clone, Debug)]
+pub struct WalkOptions {
+    /// Nodes per batch.
+    pub batch_nodes: usize,
+    /// Path bytes per batch, to stay well under the server's 1 MB request limit.
+    pub batch_bytes: usize,
+    /// Batches on the wire at once.
+    pub in_flight: usize,
+    pub ephemerals: EphemeralPolicy,
+    pub excludes: Excludes,
+}
+
+impl WalkOptions {
+    pub fn new(ephemerals: EphemeralPolicy, excludes: Excludes) -> WalkOptions {
+        WalkOptions {
+            batch_nodes: 200,
+            batch_bytes: 128 * 1024,
+            in_flight: 8,
+            ephemerals,
+            excludes,
+        }
+    }
+}
+
+/// How a [`Reader`] talks to its ensemble.
+#[derive(Clone, Debug)]
+pub struct ReaderOptions {
+    /// Sessions to spread reads over.
+    pub sessions: usize,
+    /// 0 for no cap.
+    pub max_reads_per_second: u32,
+    /// Use multi-reads (ZooKeeper 3.6+); falls back by itself when the server
+    /// does not know them.
+    pub multi_read: bool,
+    /// Attempts per batch on connection loss before giving up.
+    pub attempts: u32,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            sessions: 4,
+            max_reads_per_second: 0,
+            multi_read: true,
+            attempts: 5,
+        }
+    }
+}
+
+/// Reads batches of nodes from one ensemble.
+pub struct Reader {
+    spec: EnsembleSpec,
+    clients: Vec<zk::Client>,
+    next_client: AtomicUsize,
+    limiter: Option<RateLimiter>,
+    multi_read: AtomicBool,
+    attempts: u32,
+    reads: AtomicU64,
+}
+
+/// A failure of a whole request (not of one node in it).
+enum Transport {
+    Retry(zk::Error),
+    Fatal(zk::Error),
+    Unimplemented,
+}
+
+fn classify(err: zk::Error) -> Transport {
+    match err {
+        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::Custom(_) => {
+            Transport::Retry(err)
+        }
+        zk::Error::Unimplemented | zk::Error::UnexpectedErrorCode(_) => Transport::Unimplemented,
+        other => Transport::Fatal(other),
+    }
+}
+
+/// A per-node error: `Ok(None)` if the node is gone, `Ok(Some(reason))` if it
+/// cannot be read, `Err` if the request as a whole failed.
+fn node_error(err: zk::Error) -> std::result::Result<Option<String>, Transport> {
+    match err {
+        zk::Error::NoNode => Ok(None),
+        zk::Error::NoAuth => Ok(Some("NoAuth: not authorised to read".into())),
+        zk::Error::ConnectionLoss
+        | zk::Error::Timeout
+        | zk::Error::Custom(_)
+        | zk::Error::SessionExpired
+        | zk::Error::ClientClosed
+        | zk::Error::Unimplemented
+        | zk::Error::UnexpectedErrorCode(_) => Err(classify(err)),
+        other => Ok(Some(other.to_string())),
+    }
+}
+
+pub fn name_of(path: &str) -> &str {
+    if path == "/" {
+        return "";
+    }
+    path.rsplit('/').next().unwrap_or("")
+}
+
+pub fn child_path(parent: &str, name: &str) -> String {
+    let mut p = String::with_capacity(parent.len() + 1 + name.len());
+    p.push_str(parent);
+    if parent != "/" {
+        p.push('/');
+    }
+    p.push_str(name);
+    p
+}
+
+impl Reader {
+    pub async fn open(spec: &EnsembleSpec, options: &ReaderOptions) -> Result<Reader> {
+        let clients = spec.connect_many(options.sessions).await?;
+        Ok(Reader {
+            spec: spec.clone(),
+            clients,
+            next_client: AtomicUsize::new(0),
+            limiter: RateLimiter::new(options.max_reads_per_second),
+            multi_read: AtomicBool::new(options.multi_read),
+            attempts: options.attempts.max(1),
+            reads: AtomicU64::new(0),
+        })
+    }
+
+    pub fn side(&self) -> &str {
+        &self.spec.side
+    }
+
+    /// Individual read operations sent so far (getData, getChildren, getACL).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn client(&self) -> &zk::Client {
+        let i = self.next_client.fetch_add(1, Ordering::Relaxed);
+        &self.clients[i % self.clients.len()]
+    }
+
+    fn read_error(&self, path: &str, reason: String) -> Error {
+        let reason = match &self.spec.credentials {
+            Some(c) => c.scrub(&reason),
+            None => reason,
+        };
+        Error::Read {
+            side: self.spec.side.clone(),
+            ensemble: self.spec.connect.to_string(),
+            path: path.to_string(),
+            reason,
+        }
+    }
+
+    /// Reads `paths` (absolute, below the chroot); `names[i]` is the name
+    /// the digest of `paths[i]` is taken under.
+    pub async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        let first = paths.first().copied().unwrap_or("/");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire(3 * paths.len() as u32).await;
+            }
+            self.reads
+                .fetch_add(3 * paths.len() as u64, Ordering::Relaxed);
+            let outcome = if self.multi_read.load(Ordering::Relaxed) {
+                self.read_multi(paths, names).await
+            } else {
+                self.read_single(paths, names).await
+            };
+            match outcome {
+                Ok(nodes) => return Ok(nodes),
+                Err(Transport::Unimplemented) if self.multi_read.load(Ordering::Relaxed) => {
+                    // A pre-3.6 server: switch this ensemble to single reads.
+                    self.multi_read.store(false, Ordering::Relaxed);
+                }
+                Err(Transport::Unimplemented) => {
+                    return Err(self.read_error(first, "the server refused a read request".into()))
+                }
+                Err(Transport::Fatal(e)) => return Err(self.read_error(first, e.to_string())),
+                Err(Transport::Retry(e)) if attempt >= self.attempts => {
+                    return Err(self.read_error(
+                        first,
+                        format!("{e} (gave up after {attempt} attempts)"),
+                    ))
+                }
+                Err(Transport::Retry(_)) => {
+                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+                }
+            }
+        }
+    }
+
+    async fn read_multi(
+        &self,
+        paths: &[&str],
+        names: &[&str],
+    ) -> std::result::Result<Vec<SideNode>, Transport> {
+        let mut multi = self.client().new_multi_reader();
+        for path in paths {
+            multi
+                .add_get_data(path)
+                .and_then(|_| multi.add_get_children(path))
+                .map_err(Transport::Fatal)?;
+        }
+        let committed = multi.commit();
+        let acls = futures::future::join_all(paths.iter().map(|p| self.client().get_acl(p)));
+        let (results, acls) = futures::join!(committed, acls);
+        let results = results.map_err(classify)?;
+        if results.len() != 2 * paths.len() {
+            return Err(Transport::Fatal(zk::Error::UnexpectedError(format!(
+                "multi-read answered {} results for {} operations",
+                results.len(),
+                2 * paths.len()
+            ))));
+        }
+        let mut results = results.into_iter();
+        let mut out = Vec::with_capacity(paths.len());
+        for (acl, name) in acls.into_iter().zip(names) {
+            let data = results.next();
+            let children = results.next();
+            let node = match (data, children) {
+                (
+                    Some(zk::MultiReadResult::Data { data, stat }),
+                    Some(zk::MultiReadResult::Children { children }),
+                ) => Ok((data, stat, children)),
+                (Some(zk::MultiReadResult::Error { err }), _)
+                | (_, Some(zk::MultiReadResult::Error { err })) => Err(err),
+                _ => Err(zk::Error::UnexpectedError(
+                    "multi-read answers out of order".into(),
+                )),
+            };
+            out.push(assemble(name, node, acl)?);
+        }
+        Ok(out)
+    }
+
+    async fn read_single(
+        &self,
+        paths: &[&str],
+        names: &[&str],
+    ) -> std::result::Result<Vec<SideNode>, Transport> {
+        let reads = paths.iter().zip(names).map(|(path, name)| async move {
+            let data = self.client().get_data(path);
+            let children = self.client().list_children(path);
+            let acl = self.client().get_acl(path);
+            let (data, children, acl) = futures::join!(data, children, acl);
+            let node = match (data, children) {
+                (Ok((data, stat)), Ok(children)) => Ok((data, stat, children)),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            assemble(name, node, acl)
+        });
+        futures::future::join_all(reads).await.into_iter().collect()
+    }
+}
+
+type RawNode = std::result::Result<(Vec<u8>, zk::Stat, Vec<String>), zk::Error>;
+type RawAcl = std::result::Result<(Vec<zk::Acl>, zk::Stat), zk::Error>;
+
+fn assemble(name: &str, node: RawNode, acl: RawAcl) -> std::result::Result<SideNode, Transport> {
+    let (data, stat, mut children) = match node {
+        Ok(n) => n,
+        Err(e) => {
+            return Ok(match node_error(e)? {
+                None => SideNode::Absent,
+                Some(reason) => SideNode::Unreadable(reason),
+            })
+        }
+    };
+    let acl = match acl {
+        Ok((acl, _)) => digest::normalize_acl(acl.iter().map(AclEntry::from_zk).collect()),
+        Err(e) => {
+            return Ok(match node_error(e)? {
+                None => SideNode::Absent,
+                Some(reason) => SideNode::Unreadable(reason),
+            })
+        }
+    };
+    children.sort_unstable();
+    let kind = NodeKind::from_ephemeral_owner(stat.ephemeral_owner);
+    let data_sha256 = digest::data_sha256(&data);
+    let acl_fingerprint = digest::acl_fingerprint(&acl);
+    let data_len = data.len() as u64;
+    let node_digest = digest::node_digest(name, kind, data_len, &data_sha256, &acl_fingerprint);
+    Ok(SideNode::Present(Box::new(NodeRead {
+        stat,
+        kind,
+        data_len,
+        data_sha256,
+        children,
+        acl,
+        acl_fingerprint,
+        digest: node_digest,
+    })))
+}
+
+/// Labels a visitor puts on a node; its children inherit what `visit` returns.
+pub type Tag = u8;
+
+/// One node, as both sides have it.
+pub struct Visit<'a> {
+    pub path: &'a str,
+    pub depth: u32,
+    pub tag: Tag,
+    pub sides: &'a [SideNode; 2],
+}
+
+pub trait Visitor {
+    /// Called once per node, parents before children, siblings in no
+    /// particular order. Returns the tag the node's children get.
+    fn visit(&mut self, visit: &Visit<'_>) -> Tag;
+
+    /// Called once a node's whole subtree has been read; `None` where the
+    /// side does not have the node.
+    fn subtree_done(
+        &mut self,
+        path: &str,
+        depth: u32,
+        tag: Tag,
+        sides: &[Option<SubtreeSummary>; 2],
+    );
+
+    /// Running total of differences, for progress lines.
+    fn differences(&self) -> u64 {
+        0
+    }
+}
+
+struct Item {
+    path: String,
+    depth: u32,
+    /// Bit 0: listed on side 0; bit 1: listed on side 1.
+    mask: u8,
+    tag: Tag,
+    parent: Option<(usize, u32)>,
+}
+
+/// A node whose children are still being read.
+struct Pending {
+    path: String,
+    depth: u32,
+    tag: Tag,
+    parent: Option<(usize, u32)>,
+    remaining: u32,
+    /// Next child index to fold into the hashers.
+    cursor: u32,
+    /// Children finished ahead of `cursor`.
+    early: BTreeMap<u32, [Option<(Hash, Hash)>; 2]>,
+    sides: [Option<(SubtreeHasher, Counts)>; 2],
+    in_checksum: [bool; 2],
+}
+
+/// Start of a side's subtree: the node's own contribution.
+fn node_start(
+    name: &str,
+    node: &SideNode,
+    policy: EphemeralPolicy,
+) -> Option<(SubtreeHasher, Counts, bool)> {
+    match node {
+        SideNode::Absent => None,
+        SideNode::Unreadable(_) => {
+            let d = digest::unreadable_digest(name);
+            let a = digest::unknown_acl_fingerprint();
+            let counts = Counts {
+                nodes: 1,
+                unreadable: 1,
+                ..Counts::default()
+            };
+            Some((SubtreeHasher::new(name, Some((&d, &a))), counts, true))
+        }
+        SideNode::Present(n) => {
+            let ephemeral = n.kind == NodeKind::Ephemeral;
+            if ephemeral && policy == EphemeralPolicy::Skip {
+                return None;
+            }
+            let counts = Counts {
+                nodes: 1,
+                ephemerals: u64::from(ephemeral),
+                bytes: n.data_len,
+                unreadable: 0,
+            };
+            let in_checksum = !ephemeral || policy == EphemeralPolicy::Compare;
+            let own = in_checksum.then_some((&n.digest, &n.acl_fingerprint));
+            Some((SubtreeHasher::new(name, own), counts, in_checksum))
+        }
+    }
+}
+
+/// Merges two sorted child lists into (name, mask) pairs.
+fn union_children<'a>(a: Option<&'a [String]>, b: Option<&'a [String]>) -> Vec<(&'a str, u8)> {
+    let a = a.unwrap_or(&[]);
+    let b = b.unwrap_or(&[]);
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                out.push((x.as_str(), 0b11));
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                out.push((x.as_str(), 0b01));
+                i += 1;
+            }
+            (Some(x), None) => {
+                out.push((x.as_str(), 0b01));
+                i += 1;
+            }
+            (_, Some(y)) => {
+                out.push((y.as_str(), 0b10));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// Arena of pending nodes with slot reuse, so indices stay small and stable.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Pending>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, p: Pending) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(p);
+                i
+            }
+            None => {
+                self.slots.push(Some(p));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Pending> {
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Pending> {
+        let p = self.slots.get_mut(i).and_then(Option::take);
+        if p.is_some() {
+            self.free.push(i);
+        }
+        p
+    }
+}
+
+struct Engine<'v, V: Visitor> {
+    visitor: &'v mut V,
+    options: WalkOptions,
+    stack: Vec<Item>,
+    pending: Slab,
+    root: Option<[Option<SubtreeSummary>; 2]>,
+    nodes_seen: u64,
+}
+
+impl<V: Visitor> Engine<'_, V> {
+    fn process(&mut self, item: Item, sides: [SideNode; 2]) {
+        self.nodes_seen += 1;
+        let tag = self.visitor.visit(&Visit {
+            path: &item.path,
+            depth: item.depth,
+            tag: item.tag,
+            sides: &sides,
+        });
+        let name = name_of(&item.path);
+        let policy = self.options.ephemerals;
+        let starts = [
+            node_start(name, &sides[0], policy),
+            node_start(name, &sides[1], policy),
+        ];
+        let children = union_children(
+            sides[0].present().map(|n| n.children.as_slice()),
+            sides[1].present().map(|n| n.children.as_slice()),
+        );
+        let children: Vec<(String, u8)> = children
+            .into_iter()
+            .map(|(name, mask)| (child_path(&item.path, name), mask))
+            .filter(|(path, _)| !self.options.excludes.is_excluded(path))
+            .collect();
+
+        let mut in_checksum = [false; 2];
+        let mut aggs: [Option<(SubtreeHasher, Counts)>; 2] = [None, None];
+        for (s, start) in starts.into_iter().enumerate() {
+            if let Some((hasher, counts, inc)) = start {
+                aggs[s] = Some((hasher, counts));
+                in_checksum[s] = inc;
+            }
+        }
+
+        if children.is_empty() {
+            let summaries = finish_sides(aggs, in_checksum);
+            self.complete(&item.path, item.depth, item.tag, item.parent, summaries);
+            return;
+        }
+
+        let count = children.len() as u32;
+        let slot = self.pending.insert(Pending {
+            path: item.path,
+            depth: item.depth,
+            tag: item.tag,
+            parent: item.parent,
+            remaining: count,
+            cursor: 0,
+            early: BTreeMap::new(),
+            sides: aggs,
+            in_checksum,
+        });
+        // The stack pops from the end: push in reverse so names come out in order.
+        for (index, (path, mask)) in children.into_iter().enumerate().rev() {
+            self.stack.push(Item {
+                path,
+                depth: item.depth + 1,
+                mask,
+                tag,
+                parent: Some((slot, index as u32)),
+            });
+        }
+    }
+
+    /// A subtree is finished: report it, and fold it into its parent, which
+    /// may finish in turn.
+    fn complete(
+        &mut self,
+        path: &str,
+        depth: u32,
+        tag: Tag,
+        parent: Option<(usize, u32)>,
+        summaries: [Option<SubtreeSummary>; 2],
+    ) {
+        self.visitor.subtree_done(path, depth, tag, &summaries);
+        let (mut parent, mut summaries) = (parent, summaries);
+        loop {
+            let Some((slot, index)) = parent else {
+                self.root = Some(summaries);
+                return;
+            };
+            let Some(p) = self.pending.get_mut(slot) else {
+                return;
+            };
+            let mut sums: [Option<(Hash, Hash)>; 2] = [None, None];
+            for s in 0..2 {
+                if let (Some(summary), Some((_, counts))) = (&summaries[s], &mut p.sides[s]) {
+                    counts.add(summary);
+                    if summary.in_checksum {
+                        sums[s] = Some((summary.checksum, summary.acl_fingerprint));
+                    }
+                }
+            }
+            p.early.insert(index, sums);
+            while let Some(ready) = p.early.remove(&p.cursor) {
+                for s in 0..2 {
+                    if let (Some((c, a)), Some((hasher, _))) = (&ready[s], &mut p.sides[s]) {
+                        hasher.add_child(c, a);
+                    }
+                }
+                p.cursor += 1;
+            }
+            p.remaining -= 1;
+            if p.remaining > 0 {
+                return;
+            }
+            let Some(done) = self.pending.remove(slot) else {
+                return;
+            };
+            summaries = finish_sides(done.sides, done.in_checksum);
+            self.visitor
+                .subtree_done(&done.path, done.depth, done.tag, &summaries);
+            parent = done.parent;
+        }
+    }
+
+    /// Takes the next batch off the stack: up to `batch_nodes` nodes and
+    /// `batch_bytes` of path.
+    fn next_batch(&mut self) -> Vec<Item> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < self.options.batch_nodes && bytes < self.options.batch_bytes {
+            let Some(item) = self.stack.pop() else { break };
+            bytes += item.path.len() + 16;
+            batch.push(item);
+        }
+        batch
+    }
+}
+
+fn finish_sides(
+    aggs: [Option<(SubtreeHasher, Counts)>; 2],
+    in_checksum: [bool; 2],
+) -> [Option<SubtreeSummary>; 2] {
+    let [a, b] = aggs;
+    let finish = |agg: Option<(SubtreeHasher, Counts)>, inc: bool| {
+        agg.map(|(hasher, c)| {
+            let (checksum, acl_fingerprint) = hasher.finish();
+            SubtreeSummary {
+                nodes: c.nodes,
+                ephemerals: c.ephemerals,
+                bytes: c.bytes,
+                unreadable: c.unreadable,
+                checksum,
+                acl_fingerprint,
+                in_checksum: inc,
+            }
+        })
+    };
+    [finish(a, in_checksum[0]), finish(b, in_checksum[1])]
+}
+
+/// Reads one batch from every side that lists its nodes.
+async fn read_batch(
+    readers: [Option<&Reader>; 2],
+    items: Vec<Item>,
+) -> (Vec<Item>, Result<Vec<[SideNode; 2]>>) {
+    let read_side = |s: usize| {
+        let paths: Vec<&str> = items
+            .iter()
+            .filter(|i| i.mask & (1 << s) != 0)
+            .map(|i| i.path.as_str())
+            .collect();
+        let names: Vec<&str> = paths.iter().map(|p| name_of(p)).collect();
+        async move {
+            match readers[s] {
+                Some(r) if !paths.is_empty() => r.read_nodes(&paths, &names).await,
+                _ => Ok(Vec::new()),
+            }
+        }
+    };
+    let (a, b) = futures::join!(read_side(0), read_side(1));
+    let result = a.and_then(|a| b.map(|b| (a, b))).map(|(a, b)| {
+        let (mut a, mut b) = (a.into_iter(), b.into_iter());
+        items
+            .iter()
+            .map(|i| {
+                let take = |s: usize, it: &mut std::vec::IntoIter<SideNode>| {
+                    if i.mask & (1 << s) != 0 {
+                        it.next().unwrap_or(SideNode::Absent)
+                    } else {
+                        SideNode::Absent
+                    }
+                };
+                [take(0, &mut a), take(1, &mut b)]
+            })
+            .collect()
+    });
+    (items, result)
+}
+
+/// Walks `root` on the given sides (one or two), calling `visitor` for every
+/// node and every finished subtree. Returns the root's summary per side.
+pub async fn walk<V: Visitor>(
+    readers: [Option<&Reader>; 2],
+    root: &str,
+    options: &WalkOptions,
+    visitor: &mut V,
+    progress: &mut Progress,
+) -> Result<[Option<SubtreeSummary>; 2]> {
+    let mask = u8::from(readers[0].is_some()) | (u8::from(readers[1].is_some()) << 1);
+    let mut engine = Engine {
+        visitor,
+        options: options.clone(),
+        stack: vec![Item {
+            path: root.to_string(),
+            depth: 0,
+            mask,
+            tag: 0,
+            parent: None,
+        }],
+        pending: Slab::default(),
+        root: None,
+        nodes_seen: 0,
+    };
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < engine.options.in_flight.max(1) && !engine.stack.is_empty() {
+            let batch = engine.next_batch();
+            in_flight.push(read_batch(readers, batch));
+        }
+        let Some((items, result)) = in_flight.next().await else {
+            break;
+        };
+        for (item, sides) in items.into_iter().zip(result?) {
+            engine.process(item, sides);
+        }
+        progress.update(engine.nodes_seen, engine.visitor.differences());
+    }
+    progress.clear();
+    Ok(engine.root.unwrap_or([None, None]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn union_marks_which_side_lists_each_child() {
+        let a = names(&["a", "b", "d"]);
+        let b = names(&["b", "c", "d", "e"]);
+        let u = union_children(Some(&a), Some(&b));
+        assert_eq!(
+            u,
+            vec![("a", 1), ("b", 3), ("c", 2), ("d", 3), ("e", 2)]
+        );
+        assert_eq!(union_children(None, Some(&b)).len(), 4);
+    }
+
+    #[test]
+    fn paths_and_names() {
+        assert_eq!(child_path("/", "a"), "/a");
+        assert_eq!(child_path("/a", "b"), "/a/b");
+        assert_eq!(name_of("/a/b"), "b");
+        assert_eq!(name_of("/"), "");
+    }
+}
