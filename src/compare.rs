@@ -347,6 +347,22 @@ pub async fn compare(
     let (s, t) = (s?, t?);
     let readers = [&s, &t];
 
+    let outcome = compare_with(readers, options, progress, started).await;
+    let (source_reads, target_reads) = (s.reads(), t.reads());
+    futures::join!(s.close(), t.close());
+    let mut report = outcome?;
+    report.summary.reads = BTreeMap::from([("source", source_reads), ("target", target_reads)]);
+    report.source.connect = source.connect.to_string();
+    report.target.connect = target.connect.to_string();
+    Ok(report)
+}
+
+async fn compare_with(
+    readers: [&Reader; 2],
+    options: &CompareOptions,
+    progress: &mut Progress,
+    started: Instant,
+) -> Result<CompareReport> {
     let walked = walk_pair(readers, options, &options.path, Some(&mut *progress)).await?;
     if walked.root[0].is_none() && walked.root[1].is_none() {
         return Err(Error::RootMissing {
@@ -394,11 +410,11 @@ pub async fn compare(
         zkparity_version: env!("CARGO_PKG_VERSION"),
         digest_version: DIGEST_VERSION,
         source: Endpoint {
-            connect: source.connect.to_string(),
+            connect: String::new(),
             path: options.path.clone(),
         },
         target: Endpoint {
-            connect: target.connect.to_string(),
+            connect: String::new(),
             path: options.path.clone(),
         },
         settings: Settings {
@@ -417,7 +433,7 @@ pub async fn compare(
             transient,
             rechecked: options.recheck_delay.is_some() && found > 0,
             elapsed_seconds: started.elapsed().as_secs_f64(),
-            reads: BTreeMap::from([("source", s.reads()), ("target", t.reads())]),
+            reads: BTreeMap::new(),
         },
         subtrees: rows,
         differences: confirmed,

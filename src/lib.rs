@@ -18,6 +18,8 @@
 //! - [`progress`]: progress lines on stderr while walking.
 //! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
 //!   tests and the benchmark.
+//! - [`seed`]: writes sample and benchmark trees, only into servers that
+//!   zkparity started itself.
 //! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
 //! - [`error`]: typed errors and the exit codes they map to.
 
@@ -31,4 +33,5 @@ pub mod progress;
 pub mod ratelimit;
 pub mod report;
 pub mod sandbox;
+pub mod seed;
 pub mod walker;

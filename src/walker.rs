@@ -244,6 +244,19 @@ impl Reader {
         })
     }
 
+    /// Closes every session and waits briefly for the server to confirm, so
+    /// no session is left to expire on the server after we are gone.
+    pub async fn close(self) {
+        let mut watchers: Vec<_> = self.clients.iter().map(|c| c.state_watcher()).collect();
+        drop(self.clients);
+        let closed = futures::future::join_all(watchers.iter_mut().map(|w| async move {
+            while !w.peek_state().is_terminated() {
+                w.changed().await;
+            }
+        }));
+        let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
+    }
+
     pub fn side(&self) -> &str {
         &self.spec.side
     }

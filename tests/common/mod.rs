@@ -1,0 +1,155 @@
+//! Test harness: real ZooKeeper 3.8 servers from Debian's jars, started once
+//! per test binary; tests isolate themselves under unique paths.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use zkparity::sandbox::{ServerOptions, ZkServer};
+use zookeeper_client as zk;
+
+pub struct Pair {
+    pub source: ZkServer,
+    pub target: ZkServer,
+}
+
+/// A standalone source and target, shared by every test of the binary.
+pub fn pair() -> &'static Pair {
+    static PAIR: OnceLock<Pair> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let a = std::thread::spawn(|| ZkServer::start_standalone(&ServerOptions::default()));
+        let b = ZkServer::start_standalone(&ServerOptions::default()).expect("start target");
+        let a = a.join().expect("join").expect("start source");
+        Pair {
+            source: a,
+            target: b,
+        }
+    })
+}
+
+/// A path no other test uses.
+pub fn unique_path(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("/t-{name}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub async fn client(server: &ZkServer) -> zk::Client {
+    connect(&server.connect_string()).await
+}
+
+pub async fn connect(connect: &str) -> zk::Client {
+    zk::Client::connector()
+        .with_session_timeout(std::time::Duration::from_secs(10))
+        .connect(connect)
+        .await
+        .expect("test client connects")
+}
+
+pub fn open() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+pub async fn create(c: &zk::Client, path: &str, data: &[u8]) {
+    c.create(path, data, &open())
+        .await
+        .unwrap_or_else(|e| panic!("create {path}: {e}"));
+}
+
+/// Creates `root` and `(relative path, data)` nodes below it, parents first.
+pub async fn tree(c: &zk::Client, root: &str, nodes: &[(&str, &[u8])]) {
+    create(c, root, b"").await;
+    for (rel, data) in nodes {
+        create(c, &format!("{root}/{rel}"), data).await;
+    }
+}
+
+/// The same tree on both sides.
+pub async fn both(s: &zk::Client, t: &zk::Client, root: &str, nodes: &[(&str, &[u8])]) {
+    tree(s, root, nodes).await;
+    tree(t, root, nodes).await;
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+pub fn zkparity(args: &[&str]) -> Run {
+    zkparity_env(args, &[])
+}
+
+pub fn zkparity_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_zkparity"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("ZKPARITY_SOURCE_AUTH")
+        .env_remove("ZKPARITY_TARGET_AUTH")
+        .output()
+        .expect("run zkparity");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `zkparity compare --format json` of `path` between the shared pair.
+pub fn compare_json(path: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let p = pair();
+    let s = p.source.connect_string();
+    let t = p.target.connect_string();
+    let mut args = vec![
+        "compare", "--source", &s, "--target", &t, "--path", path, "--format", "json",
+        "--recheck-delay", "0s", "--limit", "0",
+    ];
+    args.extend_from_slice(extra);
+    let run = zkparity(&args);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "exit {}: {}{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    (run.code, run.json())
+}
+
+/// The differences of one kind, as JSON objects.
+pub fn of_kind<'a>(report: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    report["differences"]
+        .as_array()
+        .expect("differences array")
+        .iter()
+        .filter(|d| d["kind"] == kind)
+        .collect()
+}
+
+pub fn count(report: &serde_json::Value, kind: &str) -> u64 {
+    report["summary"]["differences"][kind]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count for {kind}"))
+}
+
+/// Zxid as `srvr` reports it.
+pub fn zxid(server: &ZkServer) -> u64 {
+    let out = zkparity::sandbox::four_letter_word(
+        &server.connect_string(),
+        "srvr",
+        std::time::Duration::from_secs(5),
+    )
+    .expect("srvr");
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Zxid: 0x"))
+        .unwrap_or_else(|| panic!("no Zxid in {out}"));
+    u64::from_str_radix(line.trim(), 16).expect("hex zxid")
+}

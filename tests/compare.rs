@@ -1,0 +1,504 @@
+//! `zkparity compare` against real ZooKeeper servers: every difference kind,
+//! the tree shapes copy tools get wrong, and the read-only guarantee.
+
+mod common;
+
+use common::*;
+use zookeeper_client as zk;
+
+#[tokio::test]
+async fn identical_trees_exit_zero_with_matching_checksums() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("identical");
+    let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("a/b", b"2"), ("c", b""), ("c/d", b"\x00\xff")];
+    both(&s, &t, &root, nodes).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["summary"]["identical"], true);
+    assert_eq!(r["summary"]["source"]["nodes"], 5);
+    assert_eq!(r["summary"]["target"]["nodes"], 5);
+    let rows = r["subtrees"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "root and its two children");
+    for row in rows {
+        assert_eq!(row["match"], true, "{row:#}");
+        assert_eq!(row["source"]["checksum"], row["target"]["checksum"]);
+        assert_eq!(row["source"]["checksum"].as_str().unwrap().len(), 64);
+    }
+}
+
+#[tokio::test]
+async fn acl_entry_order_does_not_break_a_match_but_content_does() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("aclorder");
+    both(&s, &t, &root, &[]).await;
+    let a = zk::Acl::new(zk::Permission::ALL, zk::AuthId::anyone());
+    let b = zk::Acl::new(zk::Permission::READ, zk::AuthId::new("ip", "10.1.2.3"));
+    let c = zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("ip", "10.1.2.3"));
+    let with = |acls: &[zk::Acl]| {
+        zk::CreateMode::Persistent
+            .with_acls(zk::Acls::new(acls))
+            .clone()
+    };
+    let ab = [a.clone(), b.clone()];
+    let ba = [b.clone(), a.clone()];
+    let ac = [a.clone(), c];
+    s.create(&format!("{root}/same"), b"x", &with(&ab)).await.unwrap();
+    t.create(&format!("{root}/same"), b"x", &with(&ba)).await.unwrap();
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 0, "ACL order alone must not differ: {r:#}");
+
+    s.create(&format!("{root}/other"), b"x", &with(&ab)).await.unwrap();
+    t.create(&format!("{root}/other"), b"x", &with(&ac)).await.unwrap();
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let acl = of_kind(&r, "acl");
+    assert_eq!(acl.len(), 1, "{r:#}");
+    assert_eq!(acl[0]["path"], format!("{root}/other"));
+    assert_eq!(
+        acl[0]["source"]["acl"],
+        serde_json::json!(["ip:10.1.2.3:r", "world:anyone:cdrwa"])
+    );
+    assert_eq!(
+        acl[0]["target"]["acl"],
+        serde_json::json!(["ip:10.1.2.3:cdrwa", "world:anyone:cdrwa"])
+    );
+    assert_ne!(
+        acl[0]["source"]["acl_fingerprint"],
+        acl[0]["target"]["acl_fingerprint"]
+    );
+}
+
+#[tokio::test]
+async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("missing");
+    both(&s, &t, &root, &[("kept", b"k")]).await;
+    tree(&s, &format!("{root}/gone"), &[("a", b"1"), ("a/b", b"2"), ("c", b"3")]).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let missing = of_kind(&r, "missing_in_target");
+    assert_eq!(missing.len(), 1, "one difference for the whole subtree: {r:#}");
+    assert_eq!(missing[0]["path"], format!("{root}/gone"));
+    assert_eq!(missing[0]["subtree_nodes"], 4);
+    assert_eq!(missing[0]["source"]["exists"], true);
+    assert_eq!(missing[0]["target"]["exists"], false);
+    assert_eq!(r["summary"]["confirmed"], 1);
+    assert_eq!(r["summary"]["source"]["nodes"], 6);
+    assert_eq!(r["summary"]["target"]["nodes"], 2);
+}
+
+#[tokio::test]
+async fn extra_subtree_on_the_target_is_reported_at_its_root() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("extra");
+    both(&s, &t, &root, &[]).await;
+    tree(&t, &format!("{root}/stale"), &[("x", b"1")]).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let extra = of_kind(&r, "extra_in_target");
+    assert_eq!(extra.len(), 1, "{r:#}");
+    assert_eq!(extra[0]["path"], format!("{root}/stale"));
+    assert_eq!(extra[0]["subtree_nodes"], 2);
+    assert_eq!(count(&r, "extra_in_target"), 1);
+    assert_eq!(count(&r, "missing_in_target"), 0);
+}
+
+#[tokio::test]
+async fn binary_data_with_every_byte_value_compares_exactly() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("binary");
+    let all: Vec<u8> = (0..=255u8).collect();
+    let mut changed = all.clone();
+    changed[0] = 1;
+    both(&s, &t, &root, &[("same", &all)]).await;
+    create(&s, &format!("{root}/diff"), &all).await;
+    create(&t, &format!("{root}/diff"), &changed).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let data = of_kind(&r, "data");
+    assert_eq!(data.len(), 1, "{r:#}");
+    assert_eq!(data[0]["path"], format!("{root}/diff"));
+    assert_eq!(data[0]["source"]["data_length"], 256);
+    assert_eq!(data[0]["target"]["data_length"], 256);
+    let expected = hex::encode(sha2_digest(&all));
+    assert_eq!(data[0]["source"]["data_sha256"], expected);
+    assert_ne!(data[0]["target"]["data_sha256"], expected);
+}
+
+fn sha2_digest(data: &[u8]) -> [u8; 32] {
+    zkparity::digest::data_sha256(data)
+}
+
+#[tokio::test]
+async fn one_megabyte_value_differing_in_one_byte_is_found() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("bigvalue");
+    both(&s, &t, &root, &[]).await;
+    // Just under the server's default 1 MB request limit.
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut other = big.clone();
+    other[777_777] ^= 0x01;
+    create(&s, &format!("{root}/blob"), &big).await;
+    create(&t, &format!("{root}/blob"), &other).await;
+    // And a value cut at 128 KiB, as some copy tools do.
+    create(&s, &format!("{root}/cut"), &big[..200_000]).await;
+    create(&t, &format!("{root}/cut"), &big[..128 * 1024]).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let data = of_kind(&r, "data");
+    assert_eq!(data.len(), 2, "{r:#}");
+    assert_eq!(data[0]["path"], format!("{root}/blob"));
+    assert_eq!(data[0]["source"]["data_length"], 1_000_000);
+    assert_eq!(data[0]["target"]["data_length"], 1_000_000);
+    assert_eq!(data[1]["path"], format!("{root}/cut"));
+    assert_eq!(data[1]["target"]["data_length"], 131_072);
+}
+
+#[tokio::test]
+async fn inner_node_data_is_compared_too() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("inner");
+    tree(&s, &root, &[("topic", b"{\"partitions\":3}"), ("topic/0", b"")]).await;
+    tree(&t, &root, &[("topic", b""), ("topic/0", b"")]).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let data = of_kind(&r, "data");
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["path"], format!("{root}/topic"));
+    assert_eq!(data[0]["target"]["data_length"], 0);
+}
+
+#[tokio::test]
+async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("kind");
+    both(&s, &t, &root, &[]).await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    s.create(&format!("{root}/broker-1"), b"b1", &eph).await.unwrap();
+    create(&t, &format!("{root}/broker-1"), b"b1").await;
+    // An ephemeral on one side only is a live session, not a difference.
+    s.create(&format!("{root}/broker-2"), b"b2", &eph).await.unwrap();
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1, "{r:#}");
+    let kind = of_kind(&r, "node_kind");
+    assert_eq!(kind.len(), 1, "{r:#}");
+    assert_eq!(kind[0]["path"], format!("{root}/broker-1"));
+    assert_eq!(kind[0]["source"]["node_kind"], "ephemeral");
+    assert_eq!(kind[0]["target"]["node_kind"], "persistent");
+    assert_eq!(r["summary"]["confirmed"], 1);
+    assert_eq!(r["summary"]["source"]["ephemerals"], 2);
+    assert_eq!(r["summary"]["target"]["ephemerals"], 0);
+
+    // Compared, the lone ephemeral is missing on the target.
+    let (_, r) = compare_json(&root, &["--ephemerals", "compare"]);
+    let missing = of_kind(&r, "missing_in_target");
+    assert_eq!(missing.len(), 1, "{r:#}");
+    assert_eq!(missing[0]["path"], format!("{root}/broker-2"));
+
+    // Skipped, ephemerals are invisible: the persistent copy is extra.
+    let (_, r) = compare_json(&root, &["--ephemerals", "skip"]);
+    assert_eq!(r["summary"]["source"]["ephemerals"], 0);
+    let extra = of_kind(&r, "extra_in_target");
+    assert_eq!(extra.len(), 1, "{r:#}");
+    assert_eq!(extra[0]["path"], format!("{root}/broker-1"));
+    drop(s);
+}
+
+#[tokio::test]
+async fn sequential_counter_behind_on_the_target_is_found() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("seq");
+    both(&s, &t, &root, &[("queue", b"")]).await;
+    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    for _ in 0..5 {
+        s.create(&format!("{root}/queue/item-"), b"x", &seq).await.unwrap();
+    }
+    // A copy tool recreates the names it sees, leaving the counter at 5 - 3.
+    for i in 0..3 {
+        s.delete(&format!("{root}/queue/item-{i:010}"), None).await.unwrap();
+    }
+    for i in 3..5 {
+        create(&t, &format!("{root}/queue/item-{i:010}"), b"x").await;
+    }
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    let seqs = of_kind(&r, "sequence_counter");
+    assert_eq!(seqs.len(), 1, "{r:#}");
+    assert_eq!(seqs[0]["path"], format!("{root}/queue"));
+    let (sc, tc) = (
+        seqs[0]["source"]["cversion"].as_i64().unwrap(),
+        seqs[0]["target"]["cversion"].as_i64().unwrap(),
+    );
+    assert_eq!((sc, tc), (8, 2), "5 creates + 3 deletes vs 2 creates");
+    assert_eq!(r["summary"]["confirmed"], 1, "data and children match: {r:#}");
+
+    // Once the target's counter is ahead, it is fine.
+    for _ in 0..7 {
+        t.create(&format!("{root}/queue/bump-"), b"", &seq).await.unwrap();
+    }
+    for i in 2..9 {
+        t.delete(&format!("{root}/queue/bump-{i:010}"), None).await.unwrap();
+    }
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 0, "{r:#}");
+}
+
+#[tokio::test]
+async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("noauth");
+    both(&s, &t, &root, &[]).await;
+    // Only alice may read; she is "alice:secret" (id = base64(sha1)).
+    let id = "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=";
+    let acl = [zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("digest", id))];
+    let locked = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
+    for c in [&s, &t] {
+        c.create(&format!("{root}/locked"), b"secret data", &locked)
+            .await
+            .unwrap();
+    }
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1, "an unverifiable node is never 'identical': {r:#}");
+    let unreadable = of_kind(&r, "unreadable");
+    assert_eq!(unreadable.len(), 1, "{r:#}");
+    assert_eq!(unreadable[0]["path"], format!("{root}/locked"));
+    assert!(unreadable[0]["source"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("NoAuth"));
+    assert_eq!(count(&r, "missing_in_target"), 0);
+    assert_eq!(count(&r, "extra_in_target"), 0);
+
+    // With alice's credentials from the environment it reads and matches.
+    let ps = p.source.connect_string();
+    let pt = p.target.connect_string();
+    let run = zkparity_env(
+        &[
+            "compare", "--source", &ps, "--target", &pt, "--path", &root, "--format", "json",
+            "--recheck-delay", "0s",
+        ],
+        &[
+            ("ZKPARITY_SOURCE_AUTH", "alice:secret"),
+            ("ZKPARITY_TARGET_AUTH", "alice:secret"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("secret\""), "no secret in output");
+}
+
+#[tokio::test]
+async fn unicode_and_odd_names_are_walked_and_reported() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("names");
+    let names = [
+        "with space",
+        "ünïcödé-名前",
+        "quote\"and'apostrophe",
+        "a:b=c&d?e#f",
+        "back\\slash",
+        "percent%20",
+        "-dash",
+        "*star*",
+    ];
+    let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, b"v" as &[u8])).collect();
+    both(&s, &t, &root, &nodes).await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["summary"]["source"]["nodes"], 1 + names.len() as u64);
+    create(&s, &format!("{root}/ünïcödé-名前/only in source"), b"").await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        of_kind(&r, "missing_in_target")[0]["path"],
+        format!("{root}/ünïcödé-名前/only in source")
+    );
+    // The text report prints the name as is.
+    let ps = p.source.connect_string();
+    let pt = p.target.connect_string();
+    let run = zkparity(&[
+        "compare", "--source", &ps, "--target", &pt, "--path", &root, "--recheck-delay", "0s",
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("ünïcödé-名前/only in source"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_tree_500_deep_is_walked_without_recursion_limits() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("deep");
+    let mut paths = vec![root.clone()];
+    for i in 0..500 {
+        let next = format!("{}/{}", paths.last().unwrap(), i % 10);
+        paths.push(next);
+    }
+    for c in [&s, &t] {
+        zkparity::seed::create_many(c, paths.iter().map(|p| (p.clone(), b"d".to_vec())))
+            .await
+            .unwrap();
+    }
+    c_set(&t, paths.last().unwrap(), b"changed").await;
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(r["summary"]["source"]["nodes"], 501);
+    let data = of_kind(&r, "data");
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["path"], paths.last().unwrap().as_str());
+}
+
+async fn c_set(c: &zk::Client, path: &str, data: &[u8]) {
+    c.set_data(path, data, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_parent_with_100k_children_compares() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("wide");
+    let children: Vec<String> = (0..100_000).map(|i| format!("{root}/child-{i:06}")).collect();
+    let load = |c: zk::Client, children: Vec<String>, root: String| async move {
+        zkparity::seed::ensure_path(&c, &root).await.unwrap();
+        zkparity::seed::create_many(&c, children.into_iter().map(|p| (p, Vec::new())))
+            .await
+            .unwrap();
+    };
+    futures::join!(
+        load(s.clone(), children.clone(), root.clone()),
+        load(t.clone(), children, root.clone())
+    );
+    t.delete(&format!("{root}/child-054321"), None).await.unwrap();
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(r["summary"]["source"]["nodes"], 100_001);
+    assert_eq!(r["summary"]["target"]["nodes"], 100_000);
+    let missing = of_kind(&r, "missing_in_target");
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["path"], format!("{root}/child-054321"));
+}
+
+#[tokio::test]
+async fn nodes_vanishing_mid_walk_are_not_errors() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("vanish");
+    let children: Vec<String> = (0..3000).map(|i| format!("{root}/c{i:05}")).collect();
+    for c in [&s, &t] {
+        zkparity::seed::ensure_path(c, &root).await.unwrap();
+        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), Vec::new())))
+            .await
+            .unwrap();
+    }
+    // Slow the walk down so the deletions land between listing and reading.
+    let ps = p.source.connect_string();
+    let pt = p.target.connect_string();
+    let walk = {
+        let (ps, pt, root) = (ps.clone(), pt.clone(), root.clone());
+        std::thread::spawn(move || {
+            zkparity(&[
+                "compare", "--source", &ps, "--target", &pt, "--path", &root, "--format",
+                "json", "--recheck-delay", "2s", "--max-reads-per-second", "6000",
+                "--batch-size", "50",
+            ])
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for path in children.iter().rev().step_by(2) {
+        let (a, b) = futures::join!(s.delete(path, None), t.delete(path, None));
+        a.unwrap();
+        b.unwrap();
+    }
+    let run = walk.join().unwrap();
+    assert_eq!(run.code, 0, "vanished nodes heal, not fail: {}{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(r["summary"]["identical"], true);
+    assert!(r["summary"]["source"]["nodes"].as_u64().unwrap() <= 3001);
+}
+
+#[tokio::test]
+async fn excluded_paths_are_neither_read_nor_compared() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("exclude");
+    both(&s, &t, &root, &[("keep", b"1"), ("locks", b"")]).await;
+    create(&s, &format!("{root}/locks/lock-1"), b"").await;
+    create(&s, &format!("{root}/keep/tmp"), b"").await;
+    let ex1 = format!("{root}/locks");
+    let ex2 = format!("{root}/**/tmp");
+    let (code, r) = compare_json(&root, &["--exclude", &ex1, "--exclude", &ex2]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["summary"]["source"]["nodes"], 2, "root and keep only");
+    let (code, _) = compare_json(&root, &[]);
+    assert_eq!(code, 1);
+}
+
+#[tokio::test]
+async fn a_difference_that_heals_before_the_recheck_is_transient() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("heal");
+    both(&s, &t, &root, &[("k", b"old")]).await;
+    c_set(&s, &format!("{root}/k"), b"new").await;
+    let ps = p.source.connect_string();
+    let pt = p.target.connect_string();
+    let walk = {
+        let (ps, pt, root) = (ps.clone(), pt.clone(), root.clone());
+        std::thread::spawn(move || {
+            zkparity(&[
+                "compare", "--source", &ps, "--target", &pt, "--path", &root, "--format",
+                "json", "--recheck-delay", "3s",
+            ])
+        })
+    };
+    // The sync tool catches up while zkparity waits to re-check.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    c_set(&t, &format!("{root}/k"), b"new").await;
+    let run = walk.join().unwrap();
+    let r = run.json();
+    assert_eq!(run.code, 0, "{r:#}");
+    assert_eq!(r["summary"]["transient"], 1);
+    assert_eq!(r["summary"]["confirmed"], 0);
+    assert_eq!(r["summary"]["rechecked"], true);
+}
+
+#[tokio::test]
+async fn pipelined_single_reads_give_the_same_answer_as_multi_reads() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("single");
+    both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2")]).await;
+    create(&s, &format!("{root}/a/c"), b"3").await;
+    let (_, multi) = compare_json(&root, &[]);
+    let (code, single) = compare_json(&root, &["--no-multi-read"]);
+    assert_eq!(code, 1);
+    assert_eq!(multi["subtrees"], single["subtrees"]);
+    assert_eq!(multi["differences"], single["differences"]);
+}
+
+#[tokio::test]
+async fn chroots_select_the_compared_trees() {
+    let p = pair();
+    let s = client(&p.source).await;
+    let root = unique_path("chroot");
+    tree(&s, &root, &[("x", b""), ("x/a", b"1"), ("y", b""), ("y/a", b"1")]).await;
+    let src = format!("{}{root}/x", p.source.connect_string());
+    let dst = format!("{}{root}/y", p.source.connect_string());
+    let run = zkparity(&[
+        "compare", "--source", &src, "--target", &dst, "--format", "json", "--recheck-delay",
+        "0s",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(r["summary"]["source"]["nodes"], 2);
+    assert_eq!(r["source"]["connect"], src);
+}
