@@ -168,8 +168,8 @@ impl Visitor for CompareVisitor {
                 self.record(v.path, DiffKind::Unreadable, v.sides);
                 SHADOWED
             }
-            PairState::Missing | PairState::Extra => {
-                let kind = if v.sides[0].present().is_some() {
+            state @ (PairState::Missing | PairState::Extra) => {
+                let kind = if matches!(state, PairState::Missing) {
                     DiffKind::MissingInTarget
                 } else {
                     DiffKind::ExtraInTarget

@@ -263,21 +263,104 @@ mod tests {
     }
 
     /// Pins the v1 layout: if this changes, DIGEST_VERSION must change too.
+    /// The expected values are the worked example of docs/digest.md, computed
+    /// independently by docs/digest_vectors.py.
     #[test]
     fn v1_layout_is_stable() {
-        let acl = acl_fingerprint(&[entry("world", "anyone", 31)]);
-        let d = node_digest("a", NodeKind::Persistent, 5, &data_sha256(b"hello"), &acl);
-        let leaf = SubtreeHasher::new("a", Some((&d, &acl))).finish();
+        let h = |x: &Hash| hex::encode(x);
+        assert_eq!(DIGEST_VERSION, "zkparity-digest-v1");
+
+        // ACLs; a's entries come unsorted and the normal form sorts them.
+        let everyone = || entry("world", "anyone", 31);
+        let root_acl = normalize_acl(vec![everyone()]);
+        let a_acl = normalize_acl(vec![everyone(), entry("ip", "10.0.0.1", 1)]);
+        assert_eq!(a_acl, vec![entry("ip", "10.0.0.1", 1), everyone()]);
+        let b_acl = normalize_acl(vec![everyone()]);
+        let root_fp = acl_fingerprint(&root_acl);
+        let a_fp = acl_fingerprint(&a_acl);
+        let b_fp = acl_fingerprint(&b_acl);
         assert_eq!(
-            hex::encode(acl),
-            "a7a6e5b5e6bd8a4b3f1b37b8d2ec1c7a2c1ff3d3fa4a9be5d4e9c86f3d1bf1fa"
-                .chars()
-                .take(0)
-                .collect::<String>()
-                + &hex::encode(acl)
+            h(&root_fp),
+            "3ee5f444adf6da78e0e62cd401cf15322b1035577966dff032019453849bc8f3"
         );
-        // Recomputed independently in docs/digest.md's worked example.
-        assert_eq!(hex::encode(leaf.0).len(), 64);
+        assert_eq!(
+            h(&a_fp),
+            "996a704c9af17c26e9e93ba135ee9e0b0f74dce36d06e0e98076daa815437c16"
+        );
+        assert_eq!(b_fp, root_fp);
+        assert_eq!(
+            h(&unknown_acl_fingerprint()),
+            "6ae20591a290652af23c6ba1c018097526f80ecd9b7052fd2d5b3bb540245bee"
+        );
+
+        // Node digests: "" (the root), "a", and the ephemeral "b".
+        let root = node_digest("", NodeKind::Persistent, 0, &data_sha256(b""), &root_fp);
+        let a = node_digest("a", NodeKind::Persistent, 5, &data_sha256(b"hello"), &a_fp);
+        let b = node_digest("b", NodeKind::Ephemeral, 1, &data_sha256(b"x"), &b_fp);
+        assert_eq!(
+            h(&root),
+            "b6948ffd6847c1bd158678e5ac50238d98a36a6eb5bb18b9048623c8db93b386"
+        );
+        assert_eq!(
+            h(&a),
+            "6ae7b565aa85ca5638420fe00fa452aa4e3bfab3f70b6a38999d2bb0c7263d8c"
+        );
+        assert_eq!(
+            h(&b),
+            "78e5ae71d556f52eb04aef9da0a119509c68815e1155b79e8f598e2ab375703e"
+        );
+        assert_eq!(
+            h(&unreadable_digest("a")),
+            "6fb8ee96aa208b11d6f05aedd5aec2a0f74815c27fd8b5f689cc30993aab1bba"
+        );
+
+        // Leaf subtrees under --ephemerals count: "b" is left out.
+        let (a_sum, a_sacl) = SubtreeHasher::new("a", Some((&a, &a_fp))).finish();
+        let (b_sum, b_sacl) = SubtreeHasher::new("b", None).finish();
+        assert_eq!(
+            h(&a_sum),
+            "7503aed5276f9f51a2468015a37f5310cbfec3d052e0be8870bc932427354241"
+        );
+        assert_eq!(
+            h(&a_sacl),
+            "bff9c5e0766f7c9f90051daac2971b09439f170579b77a8a3e6a356eddf4780d"
+        );
+        assert_eq!(
+            h(&b_sum),
+            "1a92dead606230465aeabc43afb4235989aaf0bec9e5fa941c5a6d34538981f3"
+        );
+        assert_eq!(
+            h(&b_sacl),
+            "7dffdb06fa2768a7562e920fbf8b7227a1113847f6ae09078b04fdaaaf002581"
+        );
+
+        // The root under count (and skip): only "a" is folded in.
+        let mut r = SubtreeHasher::new("", Some((&root, &root_fp)));
+        r.add_child(&a_sum, &a_sacl);
+        let (r_sum, r_sacl) = r.finish();
+        assert_eq!(
+            h(&r_sum),
+            "67feffc43ce7d84836be6aace0c6d8b33053c58484e17c1fed3d51b1cf6dc7cb"
+        );
+        assert_eq!(
+            h(&r_sacl),
+            "864e69366e2be11b88282b99d96e3324569e733d285cd226a45e052bdf49274c"
+        );
+
+        // The root under compare: "b" is included, after "a".
+        let (b_sum, b_sacl) = SubtreeHasher::new("b", Some((&b, &b_fp))).finish();
+        let mut r = SubtreeHasher::new("", Some((&root, &root_fp)));
+        r.add_child(&a_sum, &a_sacl);
+        r.add_child(&b_sum, &b_sacl);
+        let (r_sum, r_sacl) = r.finish();
+        assert_eq!(
+            h(&r_sum),
+            "e1c92f039c3f385cf918429478a0affc191c9606600a88de63c051edf21e1627"
+        );
+        assert_eq!(
+            h(&r_sacl),
+            "140f0b8e666e3e8a1c748c557ae6787086b7ef885bed12880ae4242a96f1cdca"
+        );
     }
 
     #[test]

@@ -36,11 +36,9 @@ async fn acl_entry_order_does_not_break_a_match_but_content_does() {
     let a = zk::Acl::new(zk::Permission::ALL, zk::AuthId::anyone());
     let b = zk::Acl::new(zk::Permission::READ, zk::AuthId::new("ip", "10.1.2.3"));
     let c = zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("ip", "10.1.2.3"));
-    let with = |acls: &[zk::Acl]| {
-        zk::CreateMode::Persistent
-            .with_acls(zk::Acls::new(acls))
-            .clone()
-    };
+    fn with(acls: &[zk::Acl]) -> zk::CreateOptions<'_> {
+        zk::CreateMode::Persistent.with_acls(zk::Acls::new(acls))
+    }
     let ab = [a.clone(), b.clone()];
     let ba = [b.clone(), a.clone()];
     let ac = [a.clone(), c];

@@ -90,9 +90,9 @@ pub fn zkparity(args: &[&str]) -> Run {
 pub fn zkparity_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_zkparity"))
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("ZKPARITY_SOURCE_AUTH")
         .env_remove("ZKPARITY_TARGET_AUTH")
+        .envs(env.iter().copied())
         .output()
         .expect("run zkparity");
     Run {
