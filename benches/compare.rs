@@ -1,0 +1,314 @@
+//! Benchmark: `zkparity compare` on an identical pair of large trees, beside
+//! the ceilings measured against the same servers in the same run: pipelined
+//! getACL alone (several sessions) and batched multi-reads alone.
+//!
+//! Prints figures; asserts nothing about speed (a timed test would flake).
+//! Run through `scripts/bench`; arguments: `--shape FANOUTxDEPTH` (repeatable,
+//! default 20x4 and 10x6), `--value-size N` (default 64), `--sessions N`
+//! (default 4).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use zkparity::sandbox::{ServerOptions, ZkServer};
+use zkparity::seed;
+use zookeeper_client as zk;
+
+struct Shape {
+    fanout: usize,
+    depth: usize,
+}
+
+impl Shape {
+    fn nodes(&self) -> u64 {
+        (1..=self.depth).map(|d| (self.fanout as u64).pow(d as u32)).sum::<u64>() + 1
+    }
+    fn label(&self) -> String {
+        format!("{}x{}", self.fanout, self.depth)
+    }
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+fn server_options(dir: &Path) -> ServerOptions {
+    ServerOptions {
+        heap_mb: 3072,
+        base_dir: Some(dir.to_path_buf()),
+        ..ServerOptions::default()
+    }
+}
+
+async fn connect(s: &ZkServer) -> Result<zk::Client, Failure> {
+    Ok(zk::Client::connector()
+        .with_session_timeout(Duration::from_secs(30))
+        .connect(&s.connect_string())
+        .await?)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), Failure> {
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status()?;
+    if !status.success() {
+        return Err(format!("cp -a {} {} failed", from.display(), to.display()).into());
+    }
+    Ok(())
+}
+
+/// Builds the tree once into `work/source`, copies it to `work/target`, and
+/// keeps both for later runs.
+async fn prepare(work: &Path, shape: &Shape, value_size: usize) -> Result<(), Failure> {
+    let marker = work.join("complete");
+    if marker.exists() {
+        eprintln!("reusing the {} tree in {}", shape.label(), work.display());
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let source_dir = work.join("source");
+    eprintln!("building {} nodes ({}) ...", shape.nodes(), shape.label());
+    let started = Instant::now();
+    {
+        let mut server = ZkServer::start_standalone(&server_options(&source_dir))?;
+        let c = connect(&server).await?;
+        let n = seed::create_uniform_tree(&c, "/tree", shape.fanout, shape.depth, value_size)
+            .await?;
+        drop(c);
+        server.stop();
+        eprintln!(
+            "  created {n} nodes in {:.1}s ({:.0}/s)",
+            started.elapsed().as_secs_f64(),
+            n as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    copy_dir(&source_dir, &work.join("target"))?;
+    std::fs::write(marker, shape.label())?;
+    Ok(())
+}
+
+/// Peak RSS (KiB) and wall time of a child process.
+fn run_measured(cmd: &mut Command) -> Result<(i32, Duration, i64, String), Failure> {
+    let started = Instant::now();
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut pipe = child.stdout.take().ok_or("no stdout pipe")?;
+    let output = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut s).map(|_| s)
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with valid out-pointers; reaping it here
+    // is what gives us its rusage.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if r != pid {
+        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()).into());
+    }
+    let stdout = output.join().map_err(|_| "reader thread panicked")??;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((code, wall, usage.ru_maxrss, stdout))
+}
+
+/// Pipelined getACL of every path on both servers at once, `sessions`
+/// sessions per server, `window` requests in flight per server.
+async fn acl_ceiling(
+    servers: [&ZkServer; 2],
+    paths: &[String],
+    sessions: usize,
+) -> Result<Duration, Failure> {
+    let mut clients = Vec::new();
+    for s in servers {
+        let mut v = Vec::new();
+        for _ in 0..sessions {
+            v.push(connect(s).await?);
+        }
+        clients.push(v);
+    }
+    let started = Instant::now();
+    let one = |side: &Vec<zk::Client>| {
+        let side = side.clone();
+        async move {
+            let results: Vec<_> = stream::iter(paths.iter().enumerate())
+                .map(|(i, p)| {
+                    let c = side[i % side.len()].clone();
+                    async move { c.get_acl(p).await.map(|_| ()) }
+                })
+                .buffer_unordered(1600)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>()
+        }
+    };
+    let (a, b) = futures::join!(one(&clients[0]), one(&clients[1]));
+    a?;
+    b?;
+    Ok(started.elapsed())
+}
+
+/// Batched multi-reads (data + children) of every path on both servers at
+/// once, 200 nodes a batch, 8 batches in flight per server, one session.
+async fn multiread_ceiling(servers: [&ZkServer; 2], paths: &[String]) -> Result<Duration, Failure> {
+    let a = connect(servers[0]).await?;
+    let b = connect(servers[1]).await?;
+    let started = Instant::now();
+    let one = |c: &zk::Client| {
+        let c = c.clone();
+        async move {
+            let results: Vec<_> = stream::iter(paths.chunks(200))
+                .map(|chunk| {
+                    let c = c.clone();
+                    async move {
+                        let mut m = c.new_multi_reader();
+                        for p in chunk {
+                            m.add_get_data(p)?;
+                            m.add_get_children(p)?;
+                        }
+                        m.commit().await.map(|_| ())
+                    }
+                })
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, zk::Error>>()
+        }
+    };
+    let (x, y) = futures::join!(one(&a), one(&b));
+    x?;
+    y?;
+    Ok(started.elapsed())
+}
+
+async fn bench_shape(
+    root: &Path,
+    shape: &Shape,
+    value_size: usize,
+    sessions: usize,
+) -> Result<(), Failure> {
+    let work = root.join(format!("tree-{}-{value_size}b", shape.label()));
+    prepare(&work, shape, value_size).await?;
+    let (s, t) = {
+        let sd = work.join("source");
+        let source = std::thread::spawn(move || ZkServer::start_standalone(&server_options(&sd)));
+        let target = ZkServer::start_standalone(&server_options(&work.join("target")))?;
+        let source = source.join().map_err(|_| "server start panicked")??;
+        (source, target)
+    };
+    let mut paths = vec!["/tree".to_string()];
+    paths.extend(seed::uniform_tree_paths("/tree", shape.fanout, shape.depth));
+    let per_side = paths.len() as f64;
+
+    // Warm both servers' JIT and caches the same way for every measurement.
+    multiread_ceiling([&s, &t], &paths).await?;
+
+    let bin = env!("CARGO_BIN_EXE_zkparity");
+    let sessions_arg = sessions.to_string();
+    let compare_once = || {
+        run_measured(Command::new(bin).args([
+            "compare",
+            "--source",
+            &s.connect_string(),
+            "--target",
+            &t.connect_string(),
+            "--path",
+            "/tree",
+            "--format",
+            "json",
+            "--recheck-delay",
+            "off",
+            "--quiet",
+            "--sessions",
+            &sessions_arg,
+        ]))
+    };
+    let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
+    let multi = multiread_ceiling([&s, &t], &paths).await?;
+    let (code, wall, rss_kib, out) = compare_once()?;
+    let acl2 = acl_ceiling([&s, &t], &paths, sessions).await?;
+    let (code2, wall2, rss2, _) = compare_once()?;
+    if code != 0 || code2 != 0 {
+        return Err(format!("compare of an identical pair exited {code}/{code2}: {out}").into());
+    }
+    let report: serde_json::Value = serde_json::from_str(&out)?;
+    let walked = report["summary"]["source"]["nodes"].as_u64().unwrap_or(0);
+    if walked != paths.len() as u64 {
+        return Err(format!("walked {walked} nodes per side, the tree has {}", paths.len()).into());
+    }
+    let rate = |d: Duration| per_side / d.as_secs_f64();
+    let acl_best = acl.min(acl2);
+    let cmp_best = wall.min(wall2);
+    println!();
+    println!(
+        "shape {} ({} nodes per side, {value_size}-byte values, {sessions} sessions per side)",
+        shape.label(),
+        paths.len()
+    );
+    println!(
+        "  getACL alone, both sides   {:>8.2}s  {:>9.0} nodes/s per side   (runs: {:.2}s, {:.2}s)",
+        acl_best.as_secs_f64(),
+        rate(acl_best),
+        acl.as_secs_f64(),
+        acl2.as_secs_f64()
+    );
+    println!(
+        "  multi-read alone, both     {:>8.2}s  {:>9.0} nodes/s per side",
+        multi.as_secs_f64(),
+        rate(multi)
+    );
+    println!(
+        "  zkparity compare           {:>8.2}s  {:>9.0} nodes/s per side   (runs: {:.2}s, {:.2}s; whole process)",
+        cmp_best.as_secs_f64(),
+        rate(cmp_best),
+        wall.as_secs_f64(),
+        wall2.as_secs_f64()
+    );
+    println!(
+        "  compare / getACL ceiling   {:>8.2}",
+        rate(cmp_best) / rate(acl_best)
+    );
+    println!(
+        "  peak RSS of compare        {:>8.1} MiB  (runs: {:.1}, {:.1})",
+        rss_kib.max(rss2) as f64 / 1024.0,
+        rss_kib as f64 / 1024.0,
+        rss2 as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Failure> {
+    let mut shapes = Vec::new();
+    let mut value_size = 64;
+    let mut sessions = 4;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--shape" => {
+                let v = args.next().ok_or("--shape needs FANOUTxDEPTH")?;
+                let (f, d) = v.split_once('x').ok_or("--shape needs FANOUTxDEPTH")?;
+                shapes.push(Shape {
+                    fanout: f.parse()?,
+                    depth: d.parse()?,
+                });
+            }
+            "--value-size" => value_size = args.next().ok_or("--value-size needs N")?.parse()?,
+            "--sessions" => sessions = args.next().ok_or("--sessions needs N")?.parse()?,
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    if shapes.is_empty() {
+        shapes = vec![Shape { fanout: 20, depth: 4 }, Shape { fanout: 10, depth: 6 }];
+    }
+    let root: PathBuf = std::env::var_os("ZKPARITY_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
+    let rt = tokio::runtime::Runtime::new()?;
+    for shape in &shapes {
+        rt.block_on(bench_shape(&root, shape, value_size, sessions))?;
+    }
+    Ok(())
+}
