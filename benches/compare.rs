@@ -5,7 +5,8 @@
 //! Prints figures; asserts nothing about speed (a timed test would flake).
 //! Run through `scripts/bench`; arguments: `--shape FANOUTxDEPTH` (repeatable,
 //! default 20x4 and 10x6), `--value-size N` (default 64), `--sessions N`
-//! (default 4).
+//! (default 4), `--hold` (start the servers on the built trees, print their
+//! connect strings and wait, for profiling by hand).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +24,10 @@ struct Shape {
 
 impl Shape {
     fn nodes(&self) -> u64 {
-        (1..=self.depth).map(|d| (self.fanout as u64).pow(d as u32)).sum::<u64>() + 1
+        (1..=self.depth)
+            .map(|d| (self.fanout as u64).pow(d as u32))
+            .sum::<u64>()
+            + 1
     }
     fn label(&self) -> String {
         format!("{}x{}", self.fanout, self.depth)
@@ -71,8 +75,8 @@ async fn prepare(work: &Path, shape: &Shape, value_size: usize) -> Result<(), Fa
     {
         let mut server = ZkServer::start_standalone(&server_options(&source_dir))?;
         let c = connect(&server).await?;
-        let n = seed::create_uniform_tree(&c, "/tree", shape.fanout, shape.depth, value_size)
-            .await?;
+        let n =
+            seed::create_uniform_tree(&c, "/tree", shape.fanout, shape.depth, value_size).await?;
         drop(c);
         server.stop();
         eprintln!(
@@ -86,32 +90,41 @@ async fn prepare(work: &Path, shape: &Shape, value_size: usize) -> Result<(), Fa
     Ok(())
 }
 
-/// Peak RSS (KiB) and wall time of a child process.
+/// Peak RSS (KiB) of a process, from its own address space's high-water mark.
+fn vm_hwm_kib(pid: u32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Exit code, wall time, peak RSS (KiB) and stdout of a child process.
+///
+/// Peak RSS is read from `/proc/PID/status` (VmHWM) while the child runs, not
+/// from `wait4`'s `ru_maxrss`: the latter also counts the parent's memory,
+/// which the child shares between fork and exec, and this benchmark holds a
+/// million paths.
 fn run_measured(cmd: &mut Command) -> Result<(i32, Duration, i64, String), Failure> {
     let started = Instant::now();
     let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
     let mut pipe = child.stdout.take().ok_or("no stdout pipe")?;
     let output = std::thread::spawn(move || {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut pipe, &mut s).map(|_| s)
     });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child, with valid out-pointers; reaping it here
-    // is what gives us its rusage.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = started.elapsed();
-    if r != pid {
-        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()).into());
-    }
-    let stdout = output.join().map_err(|_| "reader thread panicked")??;
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = vm_hwm_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     };
-    Ok((code, wall, usage.ru_maxrss, stdout))
+    let wall = started.elapsed();
+    let stdout = output.join().map_err(|_| "reader thread panicked")??;
+    Ok((status.code().unwrap_or(-1), wall, peak, stdout))
 }
 
 /// Pipelined getACL of every path on both servers at once, `sessions`
@@ -188,6 +201,7 @@ async fn bench_shape(
     shape: &Shape,
     value_size: usize,
     sessions: usize,
+    hold: bool,
 ) -> Result<(), Failure> {
     let work = root.join(format!("tree-{}-{value_size}b", shape.label()));
     prepare(&work, shape, value_size).await?;
@@ -201,6 +215,16 @@ async fn bench_shape(
     let mut paths = vec!["/tree".to_string()];
     paths.extend(seed::uniform_tree_paths("/tree", shape.fanout, shape.depth));
     let per_side = paths.len() as f64;
+    if hold {
+        println!(
+            "source {}  target {}  (holding; interrupt to stop)",
+            s.connect_string(),
+            t.connect_string()
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
 
     // Warm both servers' JIT and caches the same way for every measurement.
     multiread_ceiling([&s, &t], &paths).await?;
@@ -236,7 +260,11 @@ async fn bench_shape(
     let report: serde_json::Value = serde_json::from_str(&out)?;
     let walked = report["summary"]["source"]["nodes"].as_u64().unwrap_or(0);
     if walked != paths.len() as u64 {
-        return Err(format!("walked {walked} nodes per side, the tree has {}", paths.len()).into());
+        return Err(format!(
+            "walked {walked} nodes per side, the tree has {}",
+            paths.len()
+        )
+        .into());
     }
     let rate = |d: Duration| per_side / d.as_secs_f64();
     let acl_best = acl.min(acl2);
@@ -283,6 +311,7 @@ fn main() -> Result<(), Failure> {
     let mut shapes = Vec::new();
     let mut value_size = 64;
     let mut sessions = 4;
+    let mut hold = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -296,19 +325,29 @@ fn main() -> Result<(), Failure> {
             }
             "--value-size" => value_size = args.next().ok_or("--value-size needs N")?.parse()?,
             "--sessions" => sessions = args.next().ok_or("--sessions needs N")?.parse()?,
+            "--hold" => hold = true,
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     if shapes.is_empty() {
-        shapes = vec![Shape { fanout: 20, depth: 4 }, Shape { fanout: 10, depth: 6 }];
+        shapes = vec![
+            Shape {
+                fanout: 20,
+                depth: 4,
+            },
+            Shape {
+                fanout: 10,
+                depth: 6,
+            },
+        ];
     }
     let root: PathBuf = std::env::var_os("ZKPARITY_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
     let rt = tokio::runtime::Runtime::new()?;
     for shape in &shapes {
-        rt.block_on(bench_shape(&root, shape, value_size, sessions))?;
+        rt.block_on(bench_shape(&root, shape, value_size, sessions, hold))?;
     }
     Ok(())
 }

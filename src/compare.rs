@@ -51,7 +51,9 @@ fn looks_sequential(name: &str) -> bool {
 /// The node as the ephemeral policy lets the comparison see it.
 fn effective(node: &SideNode, policy: EphemeralPolicy) -> &SideNode {
     match node {
-        SideNode::Present(n) if n.kind == NodeKind::Ephemeral && policy == EphemeralPolicy::Skip => {
+        SideNode::Present(n)
+            if n.kind == NodeKind::Ephemeral && policy == EphemeralPolicy::Skip =>
+        {
             &SideNode::Absent
         }
         other => other,
@@ -210,7 +212,10 @@ impl Visitor for CompareVisitor {
 }
 
 fn subtree_row(path: &str, sides: &[Option<SubtreeSummary>; 2]) -> SubtreeRow {
-    let matches = match (&sides[0], &sides[1]) {
+    // A node left out of checksums (an uncompared ephemeral) is as good as
+    // absent for the comparison.
+    let compared = |s: &Option<SubtreeSummary>| s.as_ref().filter(|s| s.in_checksum).cloned();
+    let matches = match (&compared(&sides[0]), &compared(&sides[1])) {
         (Some(a), Some(b)) => {
             a.checksum == b.checksum
                 && a.acl_fingerprint == b.acl_fingerprint
@@ -229,19 +234,32 @@ fn subtree_row(path: &str, sides: &[Option<SubtreeSummary>; 2]) -> SubtreeRow {
 }
 
 /// Re-reads every differing path on both sides and keeps what persists.
-/// A missing or extra root that now exists on both sides is compared again
-/// as a subtree, so a half-finished copy is never taken for healed.
+///
+/// A path that still differs is confirmed as it is now, even if the kind
+/// changed meanwhile (a `data` difference whose node was then deleted is now
+/// `missing_in_target`): "still different" is what matters. A missing or
+/// extra root that now exists on both sides is compared again as a subtree,
+/// so a half-finished copy is never taken for healed.
 async fn recheck(
     readers: [&Reader; 2],
     options: &CompareOptions,
-    found: Vec<Difference>,
+    mut found: Vec<Difference>,
 ) -> Result<(Vec<Difference>, u64)> {
+    found.sort_by(|a, b| a.path.cmp(&b.path));
     let mut paths: Vec<&str> = found.iter().map(|d| d.path.as_str()).collect();
-    paths.sort_unstable();
     paths.dedup();
     let mut now: HashMap<String, [SideNode; 2]> = HashMap::with_capacity(paths.len());
     for chunk in paths.chunks(options.walk.batch_nodes.max(1)) {
-        let names: Vec<&str> = chunk.iter().map(|p| walker::name_of(p)).collect();
+        let names: Vec<&str> = chunk
+            .iter()
+            .map(|p| {
+                if *p == options.path {
+                    ""
+                } else {
+                    walker::name_of(p)
+                }
+            })
+            .collect();
         let (a, b) = futures::join!(
             readers[0].read_nodes(chunk, &names),
             readers[1].read_nodes(chunk, &names)
@@ -252,38 +270,58 @@ async fn recheck(
     }
     let policy = options.walk.ephemerals;
     let mut confirmed = Vec::new();
-    let mut transient = 0;
-    for mut diff in found {
-        let Some(sides) = now.get(&diff.path) else {
+    let mut transient = 0u64;
+    let mut i = 0;
+    while i < found.len() {
+        let j = i + found[i..]
+            .iter()
+            .take_while(|d| d.path == found[i].path)
+            .count();
+        let before = &found[i..j];
+        i = j;
+        let path = before[0].path.clone();
+        let Some(sides) = now.get(&path) else {
             continue;
         };
-        let state = pair_state(sides, policy);
-        let persists = match (diff.kind, &state) {
-            (DiffKind::Unreadable, PairState::Unreadable) => true,
-            (DiffKind::MissingInTarget, PairState::Missing)
-            | (DiffKind::ExtraInTarget, PairState::Extra) => true,
-            (DiffKind::MissingInTarget | DiffKind::ExtraInTarget, PairState::Same)
-            | (DiffKind::MissingInTarget | DiffKind::ExtraInTarget, PairState::Differs(_)) => {
-                let sub = Box::pin(walk_pair(readers, options, &diff.path, None)).await?;
-                if sub.differences.is_empty() {
-                    transient += 1;
-                } else {
-                    confirmed.extend(sub.differences);
-                }
-                continue;
-            }
-            (kind, PairState::Differs(kinds)) => kinds.contains(&kind),
-            _ => false,
+        let was_one_sided = before
+            .iter()
+            .any(|d| matches!(d.kind, DiffKind::MissingInTarget | DiffKind::ExtraInTarget));
+        let detail = |k: DiffKind| Difference {
+            path: path.clone(),
+            kind: k,
+            subtree_nodes: None,
+            source: NodeDetail::from_side(&sides[0], options.show_acl_ids),
+            target: NodeDetail::from_side(&sides[1], options.show_acl_ids),
         };
-        if persists {
-            if !matches!(diff.kind, DiffKind::MissingInTarget | DiffKind::ExtraInTarget) {
-                diff.source = NodeDetail::from_side(&sides[0], options.show_acl_ids);
-                diff.target = NodeDetail::from_side(&sides[1], options.show_acl_ids);
+        let current: Vec<Difference> = match pair_state(sides, policy) {
+            PairState::Gone => Vec::new(),
+            PairState::Same if !was_one_sided => Vec::new(),
+            PairState::Unreadable => vec![detail(DiffKind::Unreadable)],
+            PairState::Differs(kinds) if !was_one_sided => kinds.into_iter().map(detail).collect(),
+            state => {
+                let kind = match state {
+                    PairState::Missing => Some(DiffKind::MissingInTarget),
+                    PairState::Extra => Some(DiffKind::ExtraInTarget),
+                    _ => None,
+                };
+                match before.iter().find(|d| Some(d.kind) == kind) {
+                    // Still missing (or extra) as before: keep the count.
+                    Some(same) => vec![same.clone()],
+                    // Newly one-sided, or a one-sided root that now exists on
+                    // both sides: compare it again as a subtree.
+                    None => {
+                        Box::pin(walk_pair(readers, options, &path, None))
+                            .await?
+                            .differences
+                    }
+                }
             }
-            confirmed.push(diff);
-        } else {
-            transient += 1;
-        }
+        };
+        transient += before
+            .iter()
+            .filter(|d| !current.iter().any(|c| c.path == d.path && c.kind == d.kind))
+            .count() as u64;
+        confirmed.extend(current);
     }
     Ok((confirmed, transient))
 }
@@ -340,11 +378,11 @@ pub async fn compare(
         reason,
     })?;
     let started = Instant::now();
-    let (s, t) = futures::join!(
+    // Fail as soon as either side fails, not after the other's timeout.
+    let (s, t) = futures::try_join!(
         Reader::open(source, &options.reader),
         Reader::open(target, &options.reader)
-    );
-    let (s, t) = (s?, t?);
+    )?;
     let readers = [&s, &t];
 
     let outcome = compare_with(readers, options, progress, started).await;

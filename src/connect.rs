@@ -137,6 +137,9 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     fn parse(raw: &str) -> std::result::Result<Credentials, String> {
         let value = raw.trim_end_matches(['\n', '\r']);
+        if value.contains(['\n', '\r']) {
+            return Err("expected one line of the form user:password, found several".into());
+        }
         let value = value.strip_prefix("digest:").unwrap_or(value);
         match value.split_once(':') {
             Some((user, _)) if !user.is_empty() => Ok(Credentials {
@@ -337,5 +340,11 @@ mod tests {
     #[test]
     fn credentials_without_colon_are_refused() {
         assert!(Credentials::parse("justapassword").is_err());
+    }
+
+    #[test]
+    fn credentials_on_several_lines_are_refused() {
+        assert!(Credentials::parse("bob:pw\nextra\n").is_err());
+        assert!(Credentials::parse("bob:pw\r\n").is_ok());
     }
 }

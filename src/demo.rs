@@ -56,7 +56,10 @@ fn estate() -> Vec<(String, Vec<u8>)> {
     }
     add("/kafka/config", b"");
     add("/kafka/config/topics", b"");
-    add("/kafka/config/topics/orders", br#"{"version":1,"config":{"retention.ms":"604800000"}}"#);
+    add(
+        "/kafka/config/topics/orders",
+        br#"{"version":1,"config":{"retention.ms":"604800000"}}"#,
+    );
     add("/clickhouse", b"");
     add("/clickhouse/tables", b"");
     add("/clickhouse/tables/01", b"");
@@ -65,7 +68,10 @@ fn estate() -> Vec<(String, Vec<u8>)> {
         "/clickhouse/tables/01/events/metadata",
         b"metadata format version: 1\ndate column: \nsampling expression: \n",
     );
-    add("/clickhouse/tables/01/events/columns", b"columns format version: 1\n3 columns:\n");
+    add(
+        "/clickhouse/tables/01/events/columns",
+        b"columns format version: 1\n3 columns:\n",
+    );
     add("/solr", b"");
     add("/solr/configs", b"");
     add("/solr/configs/main", b"");
@@ -96,14 +102,21 @@ fn err(path: &str) -> impl Fn(zk::Error) -> SeedError + '_ {
 
 async fn load_source(c: &zk::Client) -> std::result::Result<(), SeedError> {
     seed::create_many(c, estate()).await?;
-    c.create("/solr/configs/main/solrconfig.xml", &solr_config(), &open_acl())
-        .await
-        .map_err(err("/solr/configs/main/solrconfig.xml"))?;
+    c.create(
+        "/solr/configs/main/solrconfig.xml",
+        &solr_config(),
+        &open_acl(),
+    )
+    .await
+    .map_err(err("/solr/configs/main/solrconfig.xml"))?;
     // Only the admin may read or change Solr's security settings.
-    let admin = [zk::Acl::new(
-        zk::Permission::ALL,
-        zk::AuthId::new("digest", "admin:x1nq8J7ObEEbQmvCr5jQ+Sd6BwU="),
-    ), zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone())];
+    let admin = [
+        zk::Acl::new(
+            zk::Permission::ALL,
+            zk::AuthId::new("digest", "admin:x1nq8J7ObEEbQmvCr5jQ+Sd6BwU="),
+        ),
+        zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone()),
+    ];
     c.create(
         "/solr/security.json",
         br#"{"authentication":{"class":"solr.BasicAuthPlugin"}}"#,
@@ -118,9 +131,13 @@ async fn load_source(c: &zk::Client) -> std::result::Result<(), SeedError> {
         .map_err(err("/kafka/config/changes"))?;
     let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
     for _ in 0..6 {
-        c.create("/kafka/config/changes/config_change_", br#"{"version":2}"#, &seq)
-            .await
-            .map_err(err("/kafka/config/changes"))?;
+        c.create(
+            "/kafka/config/changes/config_change_",
+            br#"{"version":2}"#,
+            &seq,
+        )
+        .await
+        .map_err(err("/kafka/config/changes"))?;
     }
     for i in 0..4 {
         let p = format!("/kafka/config/changes/config_change_{i:010}");
@@ -169,16 +186,18 @@ async fn load_target(c: &zk::Client) -> std::result::Result<(), SeedError> {
             "/kafka/brokers/ids/1".to_string(),
             br#"{"host":"kafka-1","port":9092}"#.to_vec(),
         ),
-        ("/old-cluster-leftovers".to_string(), b"decommissioned".to_vec()),
+        (
+            "/old-cluster-leftovers".to_string(),
+            b"decommissioned".to_vec(),
+        ),
     ];
     seed::create_many(c, extra).await?;
     Ok(())
 }
 
 async fn start_pair() -> Result<(ZkServer, ZkServer)> {
-    let start = || {
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-    };
+    let start =
+        || tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()));
     let (a, b) = futures::join!(start(), start());
     let join = |r: std::result::Result<_, tokio::task::JoinError>| {
         r.map_err(|e| Error::Usage(format!("demo: {e}")))

@@ -223,8 +223,14 @@ mod tests {
 
     #[test]
     fn acl_order_does_not_change_the_fingerprint() {
-        let a = normalize_acl(vec![entry("world", "anyone", 1), entry("ip", "10.0.0.1", 31)]);
-        let b = normalize_acl(vec![entry("ip", "10.0.0.1", 31), entry("world", "anyone", 1)]);
+        let a = normalize_acl(vec![
+            entry("world", "anyone", 1),
+            entry("ip", "10.0.0.1", 31),
+        ]);
+        let b = normalize_acl(vec![
+            entry("ip", "10.0.0.1", 31),
+            entry("world", "anyone", 1),
+        ]);
         assert_eq!(acl_fingerprint(&a), acl_fingerprint(&b));
     }
 

@@ -30,10 +30,19 @@ pub enum Error {
     CredentialsEnv { var: String, reason: String },
 
     #[error("cannot connect to the {side} ensemble {ensemble}: {reason}")]
-    Connect { side: String, ensemble: String, reason: String },
+    Connect {
+        side: String,
+        ensemble: String,
+        reason: String,
+    },
 
     #[error("reading {path} from the {side} ensemble {ensemble} failed: {reason}")]
-    Read { side: String, ensemble: String, path: String, reason: String },
+    Read {
+        side: String,
+        ensemble: String,
+        path: String,
+        reason: String,
+    },
 
     #[error("{path} does not exist on either ensemble")]
     RootMissing { path: String },
@@ -42,7 +51,10 @@ pub enum Error {
     Usage(String),
 
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl Error {

@@ -31,7 +31,7 @@ struct Cli {
 enum Command {
     /// Compare a subtree of a source and a target ensemble (never writes to either)
     #[command(after_help = COMPARE_HELP)]
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// Start two local ZooKeeper servers, load a sample migration with a few
     /// deliberate divergences, and compare them
     Demo(DemoArgs),
@@ -136,15 +136,14 @@ struct DemoArgs {
 fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
+        return Duration::try_from_secs_f64(secs).map_err(|_| {
+            Error::Usage(format!(
+                "{flag} {value:?}: not a duration (use e.g. 500ms, 3s, 1m)"
+            ))
+        });
     }
-    humantime::parse_duration(v).map_err(|e| {
-        Error::Usage(format!(
-            "{flag} {value:?}: {e} (use e.g. 500ms, 3s, 1m)"
-        ))
-    })
+    humantime::parse_duration(v)
+        .map_err(|e| Error::Usage(format!("{flag} {value:?}: {e} (use e.g. 500ms, 3s, 1m)")))
 }
 
 fn ensemble(
@@ -204,20 +203,34 @@ fn render(report: &report::CompareReport, format: Format) -> String {
     }
 }
 
+/// Writes the report. A reader that went away (`| head`) is not an error: the
+/// verdict is still the exit code.
+fn emit(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
+            context: "writing the report to stdout".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 async fn run_compare(a: CompareArgs) -> Result<i32, Error> {
     let options = compare_options(&a)?;
     let source = ensemble("source", &a.source, a.source_auth_file.as_ref(), &a)?;
     let target = ensemble("target", &a.target, a.target_auth_file.as_ref(), &a)?;
     let mut progress = Progress::auto(a.quiet);
     let report = compare(&source, &target, &options, &mut progress).await?;
-    print!("{}", render(&report, a.format));
+    emit(&render(&report, a.format))?;
     Ok(report.exit_code())
 }
 
 async fn run_demo(a: DemoArgs) -> Result<i32, Error> {
     let mut progress = Progress::auto(false);
     let report = zkparity::demo::run(&mut progress).await?;
-    print!("{}", render(&report, a.format));
+    emit(&render(&report, a.format))?;
     Ok(report.exit_code())
 }
 
@@ -235,7 +248,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Compare(a) => run_compare(a).await,
+            Command::Compare(a) => run_compare(*a).await,
             Command::Demo(a) => run_demo(a).await,
         }
     });

@@ -13,16 +13,20 @@
 //! client port and data directory, so that a test never talks to some other
 //! ZooKeeper that happens to listen on the same machine.
 //!
-//! No JVM may outlive the process that started it, even when that process is
-//! SIGKILLed or is a test binary (which never drops its statics). Three layers
-//! take care of that:
+//! No JVM and no temporary directory may outlive the process that started
+//! them, even when that process is SIGKILLed or is a test binary (which
+//! never drops its statics). Three layers take care of that:
 //! - each JVM is `exec`ed by a tiny `sh` wrapper that first forks a watchdog;
-//!   the watchdog SIGKILLs the JVM within about half a second once the owner
-//!   process is gone (dead or a zombie), and exits when the JVM does. The JVM
-//!   keeps the wrapper's PID, so `stop()`/`kill()` signal the JVM itself;
+//!   within about half a second of the owner's death (or its becoming a
+//!   zombie) the watchdog SIGKILLs the JVM and removes its temporary
+//!   directory. The JVM keeps the wrapper's PID, so `stop()`/`kill()` signal
+//!   the JVM itself;
 //! - an `atexit` hook SIGKILLs every JVM still registered and removes the
 //!   temporary directories, so a normal exit cleans up at once;
 //! - `Drop` stops the server and removes its temporary directory.
+//!
+//! As a last resort, the first sandbox use in a process removes temporary
+//! directories whose owner PID no longer exists.
 //!
 //! Each JVM leads its own process group (JVM + watchdog), so a terminal's
 //! Ctrl-C reaches only the owner, and the group can be signalled as a whole.
@@ -74,27 +78,49 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Ports are picked before the JVM binds them, so something else may take
 /// one in between; that many fresh picks are tried.
 const BIND_ATTEMPTS: usize = 3;
+/// A probe that connects while the JVM is still starting sometimes gets no
+/// answer at all (measured: 1 s of silence, while a new connection made then
+/// is answered at once), so probes start short and lengthen only if the
+/// server is merely slow.
+const FIRST_PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Written to the server log before each start: tails and bind-failure checks
 /// look only at the current run.
 const LOG_MARKER: &str = "--- zkparity sandbox: starting ";
 
-/// The wrapper every JVM is started through: `sh -c WATCHDOG_SH name OWNER_PID java ARGS…`.
+/// The wrapper every JVM is started through:
+/// `sh -c WATCHDOG_SH name OWNER_PID CLEANUP_DIR java ARGS…`.
 ///
 /// The subshell is forked before `exec`, so inside it `$$` is the JVM's PID.
-/// A zombie owner counts as dead (its parent may not have reaped it yet);
-/// `/proc` tells zombies apart, `kill -0` does not.
-const WATCHDOG_SH: &str = r#"owner=$1; shift
+/// Processes are identified by PID *and* start time (field 22 of
+/// `/proc/PID/stat`), so a reused PID is never taken for the owner nor
+/// killed as the JVM. A zombie owner counts as dead: its parent may not have
+/// reaped it yet. After killing the JVM it removes CLEANUP_DIR (if not
+/// empty) once the JVM is gone: an owner killed by SIGKILL runs no exit hook
+/// and would leave it behind. Without /proc it falls back to `kill -0`.
+const WATCHDOG_SH: &str = r#"owner=$1; dir=$2; shift 2
 (
-  alive() {
-    if [ -r /proc/self/stat ]; then
-      read -r s < "/proc/$1/stat" || return 1
-      case "${s##*") "}" in Z*|X*) return 1;; esac
-      return 0
-    fi
-    kill -0 "$1"
+  probe() {
+    read -r s < "/proc/$1/stat" || return 1
+    set -- ${s##*") "}
+    case $1 in Z|X|x) return 1;; esac
+    start=${20}
   }
-  while kill -0 $$; do
-    alive "$owner" || { kill -9 $$; exit 0; }
+  if [ -r /proc/self/stat ]; then
+    owner_start=; probe "$owner" && owner_start=$start
+    self_start=; probe $$ && self_start=$start
+    alive() { probe "$1" && [ "$start" = "$2" ]; }
+  else
+    alive() { kill -0 "$1"; }
+  fi
+  while alive $$ "$self_start"; do
+    if ! alive "$owner" "$owner_start"; then
+      kill -9 $$
+      n=0
+      while alive $$ "$self_start" && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+      [ -n "$dir" ] && rm -rf -- "$dir"
+      exit 0
+    fi
     sleep 0.5
   done
 ) </dev/null >/dev/null 2>&1 &
@@ -176,13 +202,14 @@ pub enum SandboxError {
 
     #[error(
         "port {port} was taken by another process before ZooKeeper could bind it \
-         ({attempts} attempt(s)); see {}",
+         ({attempts} attempt(s) with fresh ports); end of {}:\n{tail}",
         log.display()
     )]
     PortTaken {
         port: u16,
         log: PathBuf,
         attempts: usize,
+        tail: String,
     },
 
     #[error(
@@ -557,7 +584,35 @@ fn ensure_exit_hook() {
         unsafe {
             libc::atexit(cleanup_at_exit);
         }
+        sweep_stale_temp_dirs(&std::env::temp_dir());
     });
+}
+
+/// Removes the temporary directories of earlier processes that died without
+/// cleaning up (SIGKILL runs no exit hook). Their JVMs are gone already: the
+/// watchdog kills them within half a second of their owner's death.
+fn sweep_stale_temp_dirs(base: &Path) {
+    // Without /proc a live owner cannot be told from a dead one.
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 extern "C" fn cleanup_at_exit() {
@@ -605,8 +660,12 @@ fn unregister_jvm(pid: i32) {
     lock(&LIVE_JVMS).retain(|&p| p != pid);
 }
 
+/// Every temporary directory is named `{TEMP_PREFIX}{owner pid}-…`, so a later
+/// process can tell whose it was.
+const TEMP_PREFIX: &str = "zkparity-sandbox-";
+
 /// A fresh directory under the system temp dir, removed at exit if still there.
-fn make_temp_dir(prefix: &str) -> Result<PathBuf, SandboxError> {
+fn make_temp_dir(label: &str) -> Result<PathBuf, SandboxError> {
     ensure_exit_hook();
     let base = std::env::temp_dir();
     loop {
@@ -615,7 +674,10 @@ fn make_temp_dir(prefix: &str) -> Result<PathBuf, SandboxError> {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("{prefix}-{}-{n}-{nanos}", std::process::id()));
+        let dir = base.join(format!(
+            "{TEMP_PREFIX}{}-{n}-{nanos}-{label}",
+            std::process::id()
+        ));
         let mut dirs = lock(&TEMP_DIRS);
         match fs::create_dir(&dir) {
             Ok(()) => {
@@ -637,50 +699,36 @@ fn remove_temp_dir(dir: &Path) {
 /// answers on.
 pub fn free_ports(n: usize) -> Result<Vec<u16>, SandboxError> {
     let mut recent = lock(&RECENT_PORTS);
-    // Holding the listeners until all are picked keeps the kernel from
-    // handing out one port twice.
-    let mut held = Vec::with_capacity(n);
-    let mut ports = Vec::with_capacity(n);
     let max_tries = 20 * n + 20;
     let mut tries = 0;
+    let mut ports: Vec<u16> = Vec::with_capacity(n);
     while ports.len() < n {
-        tries += 1;
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|source| SandboxError::NoFreePort { tries, source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| SandboxError::NoFreePort { tries, source })?
-            .port();
-        if !recent.contains(&port) && !ports.contains(&port) {
-            held.push(listener);
-            ports.push(port);
-        }
-        if tries >= max_tries && ports.len() < n {
-            return Err(SandboxError::NoFreePort {
-                tries,
-                source: io::Error::new(io::ErrorKind::AddrInUse, "only recently used ports"),
-            });
-        }
-    }
-    drop(held);
-    // Something listening on the wildcard address would still answer here.
-    for port in &mut ports {
-        let mut tries_here = 0;
-        while answers(*port) {
-            tries_here += 1;
-            if tries_here > 20 {
+        // Holding the listeners until the batch is picked keeps the kernel
+        // from handing out one port twice.
+        let mut held = Vec::new();
+        let mut batch = Vec::new();
+        while ports.len() + batch.len() < n {
+            tries += 1;
+            if tries > max_tries {
                 return Err(SandboxError::NoFreePort {
-                    tries: tries + tries_here,
-                    source: io::Error::new(io::ErrorKind::AddrInUse, "every port answered"),
+                    tries,
+                    source: io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        "every port offered was recently used or answered",
+                    ),
                 });
             }
-            let listener = TcpListener::bind(("127.0.0.1", 0))
-                .map_err(|source| SandboxError::NoFreePort { tries, source })?;
-            *port = listener
-                .local_addr()
-                .map_err(|source| SandboxError::NoFreePort { tries, source })?
-                .port();
+            let no_port = |source| SandboxError::NoFreePort { tries, source };
+            let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(no_port)?;
+            let port = listener.local_addr().map_err(no_port)?.port();
+            if !recent.contains(&port) && !ports.contains(&port) && !batch.contains(&port) {
+                held.push(listener);
+                batch.push(port);
+            }
         }
+        drop(held);
+        // Something listening on the wildcard address would still answer.
+        ports.extend(batch.into_iter().filter(|&p| !answers(p)));
     }
     recent.extend_from_slice(&ports);
     let excess = recent.len().saturating_sub(4096);
@@ -694,12 +742,18 @@ fn answers(port: u16) -> bool {
 }
 
 /// The `sh` command that starts `program args…` under the watchdog of `owner`.
-fn watched_command(owner: u32, program: &Path, args: &[String]) -> Command {
+fn watched_command(
+    owner: u32,
+    cleanup_dir: Option<&Path>,
+    program: &Path,
+    args: &[String],
+) -> Command {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(WATCHDOG_SH)
         .arg("zkparity-watchdog")
         .arg(owner.to_string())
+        .arg(cleanup_dir.map_or(std::ffi::OsStr::new(""), Path::as_os_str))
         .arg(program)
         .args(args)
         .stdin(Stdio::null())
@@ -778,7 +832,7 @@ impl ZkServer {
             let (dir, temp_dir) = match &opts.base_dir {
                 Some(d) => (absolute(d)?, None),
                 None => {
-                    let t = make_temp_dir("zkparity-zk")?;
+                    let t = make_temp_dir("standalone")?;
                     (t.clone(), Some(t))
                 }
             };
@@ -801,6 +855,7 @@ impl ZkServer {
                             port,
                             log: server.log_path.clone(),
                             attempts: attempt,
+                            tail: log_tail(&server.log_path),
                         });
                     }
                 }
@@ -876,7 +931,12 @@ impl ZkServer {
         args.push(self.classpath.clone());
         args.push(self.main_class.to_string());
         args.push(self.cfg_path.to_string_lossy().into_owned());
-        let mut cmd = watched_command(std::process::id(), &self.java, &args);
+        let mut cmd = watched_command(
+            std::process::id(),
+            self.temp_dir.as_deref(),
+            &self.java,
+            &args,
+        );
         cmd.current_dir(&self.dir).stdout(log).stderr(log_err);
         // Registered under the lock, so the exit hook cannot miss a JVM that
         // is being started.
@@ -897,6 +957,7 @@ impl ZkServer {
         let started = Instant::now();
         let addr = self.connect_string();
         let mut pause = Duration::from_millis(10);
+        let mut probe_timeout = FIRST_PROBE_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -918,20 +979,28 @@ impl ZkServer {
                     tail: log_tail(&self.log_path),
                 });
             }
-            let last = match four_letter_word(&addr, "srvr", Duration::from_secs(1)) {
-                Ok(srvr) if parse_mode(&srvr).is_some() => {
-                    match four_letter_word(&addr, "conf", Duration::from_secs(1)) {
-                        Ok(conf) => {
-                            if check_conf(&conf, self.port, &self.data_dir)? {
-                                return Ok(srvr);
-                            }
-                            first_line(&conf)
-                        }
-                        Err(e) => format!("conf: {e}"),
-                    }
+            let probe = four_letter_word(&addr, "srvr", probe_timeout).and_then(|srvr| {
+                if parse_mode(&srvr).is_some() {
+                    let conf = four_letter_word(&addr, "conf", probe_timeout)?;
+                    Ok((srvr, Some(conf)))
+                } else {
+                    Ok((srvr, None))
                 }
-                Ok(srvr) => first_line(&srvr),
-                Err(e) => format!("srvr: {e}"),
+            });
+            let last = match probe {
+                Ok((srvr, Some(conf))) => {
+                    if check_conf(&conf, self.port, &self.data_dir)? {
+                        return Ok(srvr);
+                    }
+                    first_line(&conf)
+                }
+                Ok((srvr, None)) => first_line(&srvr),
+                Err(e) => {
+                    if is_timeout(&e) {
+                        probe_timeout = (probe_timeout * 2).min(MAX_PROBE_TIMEOUT);
+                    }
+                    e.to_string()
+                }
             };
             if Instant::now() >= deadline {
                 return Err(SandboxError::NotServing {
@@ -1051,6 +1120,7 @@ impl ZkServer {
                         port: self.port,
                         log: self.log_path.clone(),
                         attempts: 1,
+                        tail: log_tail(&self.log_path),
                     });
                 }
                 Err(e)
@@ -1089,6 +1159,13 @@ impl Drop for ZkServer {
             remove_temp_dir(&dir);
         }
     }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 fn first_line(s: &str) -> String {
@@ -1145,7 +1222,7 @@ impl Ensemble {
                 let (dir, temp_dir) = match &opts.base_dir {
                     Some(d) => (absolute(d)?.join(format!("s{}", peer.id)), None),
                     None => {
-                        let t = make_temp_dir(&format!("zkparity-zk{}", peer.id))?;
+                        let t = make_temp_dir(&format!("s{}", peer.id))?;
                         (t.clone(), Some(t))
                     }
                 };
@@ -1173,6 +1250,7 @@ impl Ensemble {
                             port: s.port,
                             log: s.log_path.clone(),
                             attempts: attempt,
+                            tail: log_tail(&s.log_path),
                         });
                     }
                     return Err(e);
@@ -1492,14 +1570,31 @@ mod tests {
 
     #[test]
     fn temp_dirs_are_unique_and_removed() {
-        let a = make_temp_dir("zkparity-unit").expect("dir");
-        let b = make_temp_dir("zkparity-unit").expect("dir");
+        let a = make_temp_dir("unit").expect("dir");
+        let b = make_temp_dir("unit").expect("dir");
         assert_ne!(a, b);
         assert!(a.is_dir() && b.is_dir());
         remove_temp_dir(&a);
         remove_temp_dir(&b);
         assert!(!a.exists() && !b.exists());
         assert!(!lock(&TEMP_DIRS).contains(&a));
+    }
+
+    #[test]
+    fn stale_temp_dirs_of_dead_owners_are_swept() {
+        let base = tempfile::tempdir().expect("tempdir");
+        // pid_max is at most 2^22, so this owner cannot exist.
+        let dead = base.path().join(format!("{TEMP_PREFIX}99999999-0-1-s1"));
+        let mine = base
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-0-1-s1", std::process::id()));
+        let other = base.path().join("zkparity-something-else");
+        for d in [&dead, &mine, &other] {
+            fs::create_dir_all(d.join("data")).expect("mkdir");
+        }
+        sweep_stale_temp_dirs(base.path());
+        assert!(!dead.exists());
+        assert!(mine.exists() && other.exists());
     }
 
     fn process_gone(pid: u32) -> bool {
@@ -1512,13 +1607,34 @@ mod tests {
         }
     }
 
+    fn group_has_no_live_member(pgid: i32) -> bool {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return true;
+        };
+        !entries.flatten().any(|e| {
+            let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                f.len() > 2 && f[0] != "Z" && f[2] == pgid.to_string()
+            })
+        })
+    }
+
     #[test]
     fn watchdog_kills_its_process_when_the_owner_dies() {
         // A stand-in owner that we can kill; the real owner is this test binary.
+        let base = tempfile::tempdir().expect("tempdir");
+        let cleanup = base.path().join("server");
+        fs::create_dir_all(cleanup.join("data")).expect("mkdir");
         let mut owner = Command::new("sleep").arg("30").spawn().expect("owner");
-        let mut watched = watched_command(owner.id(), Path::new("sleep"), &["30".to_string()])
-            .spawn()
-            .expect("watched");
+        let mut watched = watched_command(
+            owner.id(),
+            Some(&cleanup),
+            Path::new("sleep"),
+            &["30".to_string()],
+        )
+        .spawn()
+        .expect("watched");
         std::thread::sleep(Duration::from_millis(300));
         assert!(watched.try_wait().expect("try_wait").is_none());
         // Killed but not reaped: a zombie owner must count as dead.
@@ -1533,25 +1649,26 @@ mod tests {
         };
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(libc::SIGKILL));
+        let t = Instant::now();
+        while cleanup.exists() {
+            assert!(t.elapsed() < Duration::from_secs(3), "dir not removed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = owner.wait();
     }
 
     #[test]
     fn watchdog_exits_with_its_process() {
         let owner = std::process::id();
-        let mut watched = watched_command(owner, Path::new("true"), &[])
+        let mut watched = watched_command(owner, None, Path::new("true"), &[])
             .spawn()
             .expect("watched");
         let pgid = watched.id() as i32;
         assert!(watched.wait().expect("wait").success());
-        // The watchdog shares the group; it notices within one poll.
+        // The watchdog shares the group; it notices within one poll. (Its
+        // zombie may linger until init reaps the orphan.)
         let t = Instant::now();
-        loop {
-            // SAFETY: signal 0 only checks whether the group exists.
-            let exists = unsafe { libc::kill(-pgid, 0) } == 0;
-            if !exists {
-                break;
-            }
+        while !group_has_no_live_member(pgid) {
             assert!(t.elapsed() < Duration::from_secs(3), "watchdog lingers");
             std::thread::sleep(Duration::from_millis(20));
         }

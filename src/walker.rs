@@ -213,6 +213,16 @@ fn node_error(err: zk::Error) -> std::result::Result<Option<String>, Transport> 
     }
 }
 
+/// The name a node is digested under. The root of a walk is always named
+/// "", so a subtree digests the same wherever it sits (`--path`, chroot).
+fn digest_name(item: &Item) -> &str {
+    if item.depth == 0 {
+        ""
+    } else {
+        name_of(&item.path)
+    }
+}
+
 pub fn name_of(path: &str) -> &str {
     if path == "/" {
         return "";
@@ -312,10 +322,9 @@ impl Reader {
                 }
                 Err(Transport::Fatal(e)) => return Err(self.read_error(first, e.to_string())),
                 Err(Transport::Retry(e)) if attempt >= self.attempts => {
-                    return Err(self.read_error(
-                        first,
-                        format!("{e} (gave up after {attempt} attempts)"),
-                    ))
+                    return Err(
+                        self.read_error(first, format!("{e} (gave up after {attempt} attempts)"))
+                    )
                 }
                 Err(Transport::Retry(_)) => {
                     tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
@@ -603,7 +612,7 @@ impl<V: Visitor> Engine<'_, V> {
             tag: item.tag,
             sides: &sides,
         });
-        let name = name_of(&item.path);
+        let name = digest_name(&item);
         let policy = self.options.ephemerals;
         let starts = [
             node_start(name, &sides[0], policy),
@@ -689,8 +698,8 @@ impl<V: Visitor> Engine<'_, V> {
             }
             p.early.insert(index, sums);
             while let Some(ready) = p.early.remove(&p.cursor) {
-                for s in 0..2 {
-                    if let (Some((c, a)), Some((hasher, _))) = (&ready[s], &mut p.sides[s]) {
+                for (sum, side) in ready.iter().zip(p.sides.iter_mut()) {
+                    if let (Some((c, a)), Some((hasher, _))) = (sum, side) {
                         hasher.add_child(c, a);
                     }
                 }
@@ -752,12 +761,9 @@ async fn read_batch(
     items: Vec<Item>,
 ) -> (Vec<Item>, Result<Vec<[SideNode; 2]>>) {
     let read_side = |s: usize| {
-        let paths: Vec<&str> = items
-            .iter()
-            .filter(|i| i.mask & (1 << s) != 0)
-            .map(|i| i.path.as_str())
-            .collect();
-        let names: Vec<&str> = paths.iter().map(|p| name_of(p)).collect();
+        let listed = items.iter().filter(|i| i.mask & (1 << s) != 0);
+        let paths: Vec<&str> = listed.clone().map(|i| i.path.as_str()).collect();
+        let names: Vec<&str> = listed.map(digest_name).collect();
         async move {
             match readers[s] {
                 Some(r) if !paths.is_empty() => r.read_nodes(&paths, &names).await,
@@ -840,10 +846,7 @@ mod tests {
         let a = names(&["a", "b", "d"]);
         let b = names(&["b", "c", "d", "e"]);
         let u = union_children(Some(&a), Some(&b));
-        assert_eq!(
-            u,
-            vec![("a", 1), ("b", 3), ("c", 2), ("d", 3), ("e", 2)]
-        );
+        assert_eq!(u, vec![("a", 1), ("b", 3), ("c", 2), ("d", 3), ("e", 2)]);
         assert_eq!(union_children(None, Some(&b)).len(), 4);
     }
 

@@ -42,13 +42,21 @@ async fn acl_entry_order_does_not_break_a_match_but_content_does() {
     let ab = [a.clone(), b.clone()];
     let ba = [b.clone(), a.clone()];
     let ac = [a.clone(), c];
-    s.create(&format!("{root}/same"), b"x", &with(&ab)).await.unwrap();
-    t.create(&format!("{root}/same"), b"x", &with(&ba)).await.unwrap();
+    s.create(&format!("{root}/same"), b"x", &with(&ab))
+        .await
+        .unwrap();
+    t.create(&format!("{root}/same"), b"x", &with(&ba))
+        .await
+        .unwrap();
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 0, "ACL order alone must not differ: {r:#}");
 
-    s.create(&format!("{root}/other"), b"x", &with(&ab)).await.unwrap();
-    t.create(&format!("{root}/other"), b"x", &with(&ac)).await.unwrap();
+    s.create(&format!("{root}/other"), b"x", &with(&ab))
+        .await
+        .unwrap();
+    t.create(&format!("{root}/other"), b"x", &with(&ac))
+        .await
+        .unwrap();
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 1);
     let acl = of_kind(&r, "acl");
@@ -74,11 +82,20 @@ async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("missing");
     both(&s, &t, &root, &[("kept", b"k")]).await;
-    tree(&s, &format!("{root}/gone"), &[("a", b"1"), ("a/b", b"2"), ("c", b"3")]).await;
+    tree(
+        &s,
+        &format!("{root}/gone"),
+        &[("a", b"1"), ("a/b", b"2"), ("c", b"3")],
+    )
+    .await;
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 1);
     let missing = of_kind(&r, "missing_in_target");
-    assert_eq!(missing.len(), 1, "one difference for the whole subtree: {r:#}");
+    assert_eq!(
+        missing.len(),
+        1,
+        "one difference for the whole subtree: {r:#}"
+    );
     assert_eq!(missing[0]["path"], format!("{root}/gone"));
     assert_eq!(missing[0]["subtree_nodes"], 4);
     assert_eq!(missing[0]["source"]["exists"], true);
@@ -163,7 +180,12 @@ async fn inner_node_data_is_compared_too() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("inner");
-    tree(&s, &root, &[("topic", b"{\"partitions\":3}"), ("topic/0", b"")]).await;
+    tree(
+        &s,
+        &root,
+        &[("topic", b"{\"partitions\":3}"), ("topic/0", b"")],
+    )
+    .await;
     tree(&t, &root, &[("topic", b""), ("topic/0", b"")]).await;
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 1);
@@ -180,10 +202,14 @@ async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
     let root = unique_path("kind");
     both(&s, &t, &root, &[]).await;
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/broker-1"), b"b1", &eph).await.unwrap();
+    s.create(&format!("{root}/broker-1"), b"b1", &eph)
+        .await
+        .unwrap();
     create(&t, &format!("{root}/broker-1"), b"b1").await;
     // An ephemeral on one side only is a live session, not a difference.
-    s.create(&format!("{root}/broker-2"), b"b2", &eph).await.unwrap();
+    s.create(&format!("{root}/broker-2"), b"b2", &eph)
+        .await
+        .unwrap();
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 1, "{r:#}");
     let kind = of_kind(&r, "node_kind");
@@ -218,11 +244,15 @@ async fn sequential_counter_behind_on_the_target_is_found() {
     both(&s, &t, &root, &[("queue", b"")]).await;
     let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
     for _ in 0..5 {
-        s.create(&format!("{root}/queue/item-"), b"x", &seq).await.unwrap();
+        s.create(&format!("{root}/queue/item-"), b"x", &seq)
+            .await
+            .unwrap();
     }
     // A copy tool recreates the names it sees, leaving the counter at 5 - 3.
     for i in 0..3 {
-        s.delete(&format!("{root}/queue/item-{i:010}"), None).await.unwrap();
+        s.delete(&format!("{root}/queue/item-{i:010}"), None)
+            .await
+            .unwrap();
     }
     for i in 3..5 {
         create(&t, &format!("{root}/queue/item-{i:010}"), b"x").await;
@@ -237,14 +267,21 @@ async fn sequential_counter_behind_on_the_target_is_found() {
         seqs[0]["target"]["cversion"].as_i64().unwrap(),
     );
     assert_eq!((sc, tc), (8, 2), "5 creates + 3 deletes vs 2 creates");
-    assert_eq!(r["summary"]["confirmed"], 1, "data and children match: {r:#}");
+    assert_eq!(
+        r["summary"]["confirmed"], 1,
+        "data and children match: {r:#}"
+    );
 
     // Once the target's counter is ahead, it is fine.
     for _ in 0..7 {
-        t.create(&format!("{root}/queue/bump-"), b"", &seq).await.unwrap();
+        t.create(&format!("{root}/queue/bump-"), b"", &seq)
+            .await
+            .unwrap();
     }
     for i in 2..9 {
-        t.delete(&format!("{root}/queue/bump-{i:010}"), None).await.unwrap();
+        t.delete(&format!("{root}/queue/bump-{i:010}"), None)
+            .await
+            .unwrap();
     }
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 0, "{r:#}");
@@ -258,7 +295,10 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
     both(&s, &t, &root, &[]).await;
     // Only alice may read; she is "alice:secret" (id = base64(sha1)).
     let id = "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=";
-    let acl = [zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("digest", id))];
+    let acl = [zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("digest", id),
+    )];
     let locked = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
     for c in [&s, &t] {
         c.create(&format!("{root}/locked"), b"secret data", &locked)
@@ -282,8 +322,17 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
     let pt = p.target.connect_string();
     let run = zkparity_env(
         &[
-            "compare", "--source", &ps, "--target", &pt, "--path", &root, "--format", "json",
-            "--recheck-delay", "0s",
+            "compare",
+            "--source",
+            &ps,
+            "--target",
+            &pt,
+            "--path",
+            &root,
+            "--format",
+            "json",
+            "--recheck-delay",
+            "0s",
         ],
         &[
             ("ZKPARITY_SOURCE_AUTH", "alice:secret"),
@@ -325,10 +374,22 @@ async fn unicode_and_odd_names_are_walked_and_reported() {
     let ps = p.source.connect_string();
     let pt = p.target.connect_string();
     let run = zkparity(&[
-        "compare", "--source", &ps, "--target", &pt, "--path", &root, "--recheck-delay", "0s",
+        "compare",
+        "--source",
+        &ps,
+        "--target",
+        &pt,
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
     ]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("ünïcödé-名前/only in source"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ünïcödé-名前/only in source"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test]
@@ -364,7 +425,9 @@ async fn a_parent_with_100k_children_compares() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("wide");
-    let children: Vec<String> = (0..100_000).map(|i| format!("{root}/child-{i:06}")).collect();
+    let children: Vec<String> = (0..100_000)
+        .map(|i| format!("{root}/child-{i:06}"))
+        .collect();
     let load = |c: zk::Client, children: Vec<String>, root: String| async move {
         zkparity::seed::ensure_path(&c, &root).await.unwrap();
         zkparity::seed::create_many(&c, children.into_iter().map(|p| (p, Vec::new())))
@@ -375,7 +438,9 @@ async fn a_parent_with_100k_children_compares() {
         load(s.clone(), children.clone(), root.clone()),
         load(t.clone(), children, root.clone())
     );
-    t.delete(&format!("{root}/child-054321"), None).await.unwrap();
+    t.delete(&format!("{root}/child-054321"), None)
+        .await
+        .unwrap();
     let (code, r) = compare_json(&root, &[]);
     assert_eq!(code, 1);
     assert_eq!(r["summary"]["source"]["nodes"], 100_001);
@@ -404,9 +469,21 @@ async fn nodes_vanishing_mid_walk_are_not_errors() {
         let (ps, pt, root) = (ps.clone(), pt.clone(), root.clone());
         std::thread::spawn(move || {
             zkparity(&[
-                "compare", "--source", &ps, "--target", &pt, "--path", &root, "--format",
-                "json", "--recheck-delay", "2s", "--max-reads-per-second", "6000",
-                "--batch-size", "50",
+                "compare",
+                "--source",
+                &ps,
+                "--target",
+                &pt,
+                "--path",
+                &root,
+                "--format",
+                "json",
+                "--recheck-delay",
+                "2s",
+                "--max-reads-per-second",
+                "6000",
+                "--batch-size",
+                "50",
             ])
         })
     };
@@ -417,7 +494,11 @@ async fn nodes_vanishing_mid_walk_are_not_errors() {
         b.unwrap();
     }
     let run = walk.join().unwrap();
-    assert_eq!(run.code, 0, "vanished nodes heal, not fail: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "vanished nodes heal, not fail: {}{}",
+        run.stdout, run.stderr
+    );
     let r = run.json();
     assert_eq!(r["summary"]["identical"], true);
     assert!(r["summary"]["source"]["nodes"].as_u64().unwrap() <= 3001);
@@ -453,8 +534,17 @@ async fn a_difference_that_heals_before_the_recheck_is_transient() {
         let (ps, pt, root) = (ps.clone(), pt.clone(), root.clone());
         std::thread::spawn(move || {
             zkparity(&[
-                "compare", "--source", &ps, "--target", &pt, "--path", &root, "--format",
-                "json", "--recheck-delay", "3s",
+                "compare",
+                "--source",
+                &ps,
+                "--target",
+                &pt,
+                "--path",
+                &root,
+                "--format",
+                "json",
+                "--recheck-delay",
+                "3s",
             ])
         })
     };
@@ -488,15 +578,152 @@ async fn chroots_select_the_compared_trees() {
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("chroot");
-    tree(&s, &root, &[("x", b""), ("x/a", b"1"), ("y", b""), ("y/a", b"1")]).await;
+    tree(
+        &s,
+        &root,
+        &[("x", b""), ("x/a", b"1"), ("y", b""), ("y/a", b"1")],
+    )
+    .await;
     let src = format!("{}{root}/x", p.source.connect_string());
     let dst = format!("{}{root}/y", p.source.connect_string());
     let run = zkparity(&[
-        "compare", "--source", &src, "--target", &dst, "--format", "json", "--recheck-delay",
+        "compare",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--format",
+        "json",
+        "--recheck-delay",
         "0s",
     ]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let r = run.json();
     assert_eq!(r["summary"]["source"]["nodes"], 2);
     assert_eq!(r["source"]["connect"], src);
+}
+
+/// Runs a compare in the background; `act` changes the trees while zkparity
+/// waits to re-check.
+fn compare_during_recheck(root: &str) -> std::thread::JoinHandle<Run> {
+    let p = pair();
+    let (ps, pt, root) = (
+        p.source.connect_string(),
+        p.target.connect_string(),
+        root.to_string(),
+    );
+    std::thread::spawn(move || {
+        zkparity(&[
+            "compare",
+            "--source",
+            &ps,
+            "--target",
+            &pt,
+            "--path",
+            &root,
+            "--format",
+            "json",
+            "--recheck-delay",
+            "3s",
+            "--limit",
+            "0",
+        ])
+    })
+}
+
+#[tokio::test]
+async fn a_difference_that_changes_kind_before_the_recheck_stays_confirmed() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("morph");
+    both(&s, &t, &root, &[("k", b"old")]).await;
+    c_set(&s, &format!("{root}/k"), b"new").await;
+    let walk = compare_during_recheck(&root);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    t.delete(&format!("{root}/k"), None).await.unwrap();
+    let run = walk.join().unwrap();
+    let r = run.json();
+    assert_eq!(run.code, 1, "still different, now as missing: {r:#}");
+    let missing = of_kind(&r, "missing_in_target");
+    assert_eq!(missing.len(), 1, "{r:#}");
+    assert_eq!(missing[0]["path"], format!("{root}/k"));
+    assert_eq!(missing[0]["subtree_nodes"], 1);
+    assert_eq!(count(&r, "data"), 0);
+}
+
+#[tokio::test]
+async fn a_missing_root_copied_only_in_part_before_the_recheck_is_not_healed() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("halfcopy");
+    both(&s, &t, &root, &[]).await;
+    tree(&s, &format!("{root}/sub"), &[("a", b"1"), ("b", b"2")]).await;
+    let walk = compare_during_recheck(&root);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The copy tool has created the root and one child so far.
+    tree(&t, &format!("{root}/sub"), &[("a", b"1")]).await;
+    let run = walk.join().unwrap();
+    let r = run.json();
+    assert_eq!(run.code, 1, "{r:#}");
+    let missing = of_kind(&r, "missing_in_target");
+    assert_eq!(missing.len(), 1, "{r:#}");
+    assert_eq!(missing[0]["path"], format!("{root}/sub/b"));
+    assert_eq!(r["summary"]["transient"], 1, "the root itself did heal");
+}
+
+#[tokio::test]
+async fn a_subtree_digests_the_same_wherever_it_sits() {
+    let p = pair();
+    let s = client(&p.source).await;
+    let t = client(&p.target).await;
+    let root = unique_path("location");
+    tree(&s, &root, &[("here", b"x"), ("here/a", b"1")]).await;
+    tree(
+        &t,
+        &root,
+        &[("there", b"x"), ("deeper", b""), ("deeper/there", b"x")],
+    )
+    .await;
+    create(&t, &format!("{root}/deeper/there/a"), b"1").await;
+    let src = format!("{}{root}/here", p.source.connect_string());
+    let dst = format!("{}{root}/deeper/there", p.target.connect_string());
+    let by_chroot = zkparity(&[
+        "compare",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "off",
+    ]);
+    assert_eq!(
+        by_chroot.code, 0,
+        "{}{}",
+        by_chroot.stdout, by_chroot.stderr
+    );
+    let by_chroot = by_chroot.json();
+    let (_, by_path) = compare_json(&format!("{root}/here"), &[]);
+    let chroot_sum = &by_chroot["subtrees"][0]["source"]["checksum"];
+    assert_eq!(chroot_sum, &by_chroot["subtrees"][0]["target"]["checksum"]);
+    assert_eq!(chroot_sum, &by_path["subtrees"][0]["source"]["checksum"]);
+}
+
+#[tokio::test]
+async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("lonely");
+    both(&s, &t, &root, &[]).await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    s.create(&format!("{root}/session"), b"", &eph)
+        .await
+        .unwrap();
+    let (code, r) = compare_json(&root, &[]);
+    assert_eq!(code, 0, "{r:#}");
+    let rows = r["subtrees"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{r:#}");
+    assert!(rows.iter().all(|row| row["match"] == true), "{r:#}");
+    drop(s);
 }

@@ -112,11 +112,20 @@ pub fn render(r: &CompareReport) -> String {
     let _ = writeln!(o);
     let kinds: Vec<String> = DiffKind::ALL
         .iter()
-        .map(|k| format!("{} {}", k.as_str(), s.differences.get(k.as_str()).unwrap_or(&0)))
+        .map(|k| {
+            format!(
+                "{} {}",
+                k.as_str(),
+                s.differences.get(k.as_str()).unwrap_or(&0)
+            )
+        })
         .collect();
     let _ = writeln!(o, "differences: {}", kinds.join(", "));
     let recheck = match (s.rechecked, r.settings.recheck_delay_seconds) {
-        (true, Some(delay)) => format!("re-checked after {delay:.1}s, {} healed (transient)", s.transient),
+        (true, Some(delay)) => format!(
+            "re-checked after {delay:.1}s, {} healed (transient)",
+            s.transient
+        ),
         (false, Some(_)) => "nothing to re-check".to_string(),
         (_, None) => "not re-checked (--recheck-delay off)".to_string(),
     };

@@ -108,8 +108,19 @@ pub fn compare_json(path: &str, extra: &[&str]) -> (i32, serde_json::Value) {
     let s = p.source.connect_string();
     let t = p.target.connect_string();
     let mut args = vec![
-        "compare", "--source", &s, "--target", &t, "--path", path, "--format", "json",
-        "--recheck-delay", "0s", "--limit", "0",
+        "compare",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--path",
+        path,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--limit",
+        "0",
     ];
     args.extend_from_slice(extra);
     let run = zkparity(&args);

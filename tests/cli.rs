@@ -1,0 +1,760 @@
+//! Bad input to `zkparity compare`: every case exits 2 with one clear
+//! `zkparity: error:` line (or clap's `error:` for argument-level mistakes)
+//! that names the offending flag, value, side or file, prints nothing on
+//! stdout, never echoes a secret, and leaves the servers' trees untouched.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zookeeper_client as zk;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// Runs zkparity off the async runtime, so the test's own sessions keep
+/// pinging while it runs.
+async fn run(args: &[&str]) -> Run {
+    run_env(args, &[]).await
+}
+
+async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        zkparity_env(&args, &env)
+    })
+    .await
+    .expect("zkparity runner")
+}
+
+/// Exit 2, nothing on stdout, and exactly one `zkparity: error:` line on
+/// stderr containing every needle.
+fn assert_error(run: &Run, needles: &[&str]) {
+    let ctx = format!(
+        "exit {}\nstdout: {}\nstderr: {}",
+        run.code, run.stdout, run.stderr
+    );
+    assert_eq!(run.code, 2, "{ctx}");
+    assert!(run.stdout.is_empty(), "nothing half-printed: {ctx}");
+    assert!(run.stderr.starts_with("zkparity: error: "), "{ctx}");
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "one line: {ctx}");
+    assert!(!run.stderr.contains("panicked"), "{ctx}");
+    for needle in needles {
+        assert!(run.stderr.contains(needle), "expected {needle:?}: {ctx}");
+    }
+}
+
+/// A clap-level usage error: exit 2, nothing on stdout, `error:` first.
+fn assert_usage_error(run: &Run, needles: &[&str]) {
+    let ctx = format!(
+        "exit {}\nstdout: {}\nstderr: {}",
+        run.code, run.stdout, run.stderr
+    );
+    assert_eq!(run.code, 2, "{ctx}");
+    assert!(run.stdout.is_empty(), "{ctx}");
+    assert!(run.stderr.starts_with("error: "), "{ctx}");
+    for needle in needles {
+        assert!(run.stderr.contains(needle), "expected {needle:?}: {ctx}");
+    }
+}
+
+/// Every node's Stat (and data) under a root, as one side sees it.
+type Snapshot = BTreeMap<String, (zk::Stat, Vec<u8>)>;
+
+async fn snapshot(c: &zk::Client, root: &str) -> Snapshot {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = match c.get_data(&path).await {
+            Ok(read) => read,
+            // Unreadable to this client: its Stat still shows any write.
+            Err(zk::Error::NoAuth) => {
+                let stat = c.check_stat(&path).await.unwrap().expect("exists");
+                out.insert(path, (stat, Vec::new()));
+                continue;
+            }
+            Err(e) => panic!("get_data {path}: {e}"),
+        };
+        let children = c
+            .list_children(&path)
+            .await
+            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
+        todo.extend(children.iter().map(|name| format!("{path}/{name}")));
+        out.insert(path, (stat, data));
+    }
+    out
+}
+
+/// A small tree that differs a little between the two servers (a compare of
+/// it exits 1), for checking that failing runs write nothing to it.
+struct Fixture {
+    root: String,
+    source: zk::Client,
+    target: zk::Client,
+    before: [Snapshot; 2],
+}
+
+impl Fixture {
+    async fn new(name: &str) -> Fixture {
+        let p = pair();
+        let (s, t) = (client(&p.source).await, client(&p.target).await);
+        let root = unique_path(name);
+        both(
+            &s,
+            &t,
+            &root,
+            &[("app", b"v1"), ("app/conf", b"x=1"), ("queue", b"")],
+        )
+        .await;
+        create(&s, &format!("{root}/app/only-in-source"), b"").await;
+        let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+        for c in [&s, &t] {
+            c.create(&format!("{root}/queue/item-"), b"q", &seq)
+                .await
+                .unwrap();
+        }
+        let before = [snapshot(&s, &root).await, snapshot(&t, &root).await];
+        assert_eq!(before[0].len(), 6);
+        Fixture {
+            root,
+            source: s,
+            target: t,
+            before,
+        }
+    }
+
+    /// Both trees are exactly as they were when the fixture was made.
+    async fn assert_untouched(&self) {
+        let after = [
+            snapshot(&self.source, &self.root).await,
+            snapshot(&self.target, &self.root).await,
+        ];
+        for (side, (before, after)) in ["source", "target"]
+            .iter()
+            .zip(self.before.iter().zip(&after))
+        {
+            assert_eq!(before, after, "the {side} tree under {} changed", self.root);
+        }
+    }
+}
+
+fn servers() -> (String, String) {
+    let p = pair();
+    (p.source.connect_string(), p.target.connect_string())
+}
+
+/// A TCP port nothing listens on.
+fn dead_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+/// Accepts connections and either writes garbage to them or holds them
+/// silently; never speaks ZooKeeper.
+struct FakeServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeServer {
+    fn start(garbage: bool) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                if garbage {
+                    let _ = stream.write_all(b"garbage\n");
+                }
+                held.push(stream);
+            }
+        });
+        FakeServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn write_auth_file(dir: &Path, name: &str, content: &str, mode: u32) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Connect strings and connections
+
+#[tokio::test]
+async fn malformed_connect_strings_are_refused_naming_the_string_and_reason() {
+    let fx = Fixture::new("cli-connect").await;
+    let (s, t) = servers();
+    for (bad, reason) in [
+        ("localhost", "a port is required"),
+        ("h:99999", "is not a port number"),
+        ("h:1,,h:2", "empty host entry"),
+        ("h:1/a/", "must not end with '/'"),
+    ] {
+        let quoted = format!("invalid connect string {bad:?}");
+        let r = run(&[
+            "compare", "--source", bad, "--target", &t, "--path", &fx.root,
+        ])
+        .await;
+        assert_error(&r, &[&quoted, reason]);
+        let r = run(&[
+            "compare", "--source", &s, "--target", bad, "--path", &fx.root,
+        ])
+        .await;
+        assert_error(&r, &[&quoted, reason]);
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn a_port_with_no_server_fails_fast_naming_the_side_and_ensemble() {
+    let fx = Fixture::new("cli-dead").await;
+    let (s, t) = servers();
+    let dead = format!("127.0.0.1:{}", dead_port());
+    for (side, source, target) in [("source", &dead, &t), ("target", &s, &dead)] {
+        let started = Instant::now();
+        let r = run(&[
+            "compare", "--source", source, "--target", target, "--path", &fx.root,
+        ])
+        .await;
+        let elapsed = started.elapsed();
+        let expected = format!("cannot connect to the {side} ensemble {dead}");
+        assert_error(&r, &[&expected]);
+        assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn an_unknown_host_fails_naming_the_side() {
+    let fx = Fixture::new("cli-nohost").await;
+    let (s, t) = servers();
+    let unknown = "no-such-host.invalid:2181";
+    for (side, source, target) in [("source", unknown, t.as_str()), ("target", &s, unknown)] {
+        let started = Instant::now();
+        let r = run(&[
+            "compare",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--path",
+            &fx.root,
+            "--connect-timeout",
+            "5s",
+        ])
+        .await;
+        let expected = format!("cannot connect to the {side} ensemble {unknown}");
+        assert_error(&r, &[&expected]);
+        // Even a resolver that never answers is bounded by --connect-timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn a_server_that_answers_garbage_or_nothing_times_out_without_panicking() {
+    let fx = Fixture::new("cli-garbage").await;
+    let (s, t) = servers();
+    let garbage = FakeServer::start(true);
+    let silent = FakeServer::start(false);
+    let mut cases = Vec::new();
+    for fake in [garbage.addr(), silent.addr()] {
+        cases.push(("source", fake.clone(), t.clone()));
+        cases.push(("target", s.clone(), fake));
+    }
+    // All at once: each may take the whole connect timeout.
+    let runs = cases.iter().map(|(_, source, target)| async {
+        let started = Instant::now();
+        let r = run(&[
+            "compare",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--path",
+            &fx.root,
+            "--connect-timeout",
+            "2s",
+        ])
+        .await;
+        (r, started.elapsed())
+    });
+    let results = futures::future::join_all(runs).await;
+    for ((side, source, target), (r, elapsed)) in cases.iter().zip(results) {
+        let fake = if *side == "source" { source } else { target };
+        let expected = format!("cannot connect to the {side} ensemble {fake}");
+        assert_error(&r, &[&expected]);
+        assert!(
+            elapsed < Duration::from_secs(6),
+            "--connect-timeout 2s, took {elapsed:?}"
+        );
+    }
+    fx.assert_untouched().await;
+}
+
+// ---------------------------------------------------------------------------
+// Flags
+
+#[tokio::test]
+async fn bad_flag_values_are_refused_naming_the_flag_and_value() {
+    let fx = Fixture::new("cli-flags").await;
+    let (s, t) = servers();
+    let base = ["compare", "--source", &s, "--target", &t];
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--recheck-delay", "soon"],
+            &["--recheck-delay \"soon\"", "500ms"],
+        ),
+        (&["--session-timeout=-1"], &["--session-timeout \"-1\""]),
+        (&["--connect-timeout", "10 parsecs"], &["--connect-timeout"]),
+        (
+            &["--exclude", "relative/*"],
+            &[
+                "invalid --exclude pattern \"relative/*\"",
+                "must start with '/'",
+            ],
+        ),
+        (
+            &["--exclude", "/a/[b"],
+            &["invalid --exclude pattern \"/a/[b\"", "unclosed"],
+        ),
+        (&["--sessions", "0"], &["--sessions must be at least 1"]),
+        (&["--batch-size", "0"], &["--batch-size"]),
+        (&["--in-flight", "0"], &["--in-flight"]),
+        (
+            &["--path", "nope"],
+            &["invalid path \"nope\"", "must start with '/'"],
+        ),
+        (
+            &["--path", "/a/"],
+            &["invalid path \"/a/\"", "must not end with '/'"],
+        ),
+        (&["--path", "/a//b"], &["invalid path \"/a//b\"", "'//'"]),
+    ];
+    for (extra, needles) in cases {
+        let mut args = base.to_vec();
+        if !extra.contains(&"--path") {
+            args.extend(["--path", &fx.root]);
+        }
+        args.extend_from_slice(extra);
+        assert_error(&run(&args).await, needles);
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn argument_level_mistakes_are_clap_usage_errors() {
+    let fx = Fixture::new("cli-clap").await;
+    let (s, t) = servers();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "compare",
+                "--source",
+                &s,
+                "--target",
+                &t,
+                "--ephemerals",
+                "maybe",
+            ],
+            &["'maybe'", "--ephemerals", "skip", "count", "compare"],
+        ),
+        // Without '=', a negative value reads as an unknown flag.
+        (
+            &[
+                "compare",
+                "--source",
+                &s,
+                "--target",
+                &t,
+                "--session-timeout",
+                "-1",
+            ],
+            &["'-1'"],
+        ),
+        (&["compare", "--target", &t], &["--source"]),
+        (&["compare", "--source", &s], &["--target"]),
+        (
+            &[
+                "compare",
+                "--source",
+                &s,
+                "--target",
+                &t,
+                "--sessions",
+                "many",
+            ],
+            &["'many'", "--sessions"],
+        ),
+        (
+            &["compare", "--source", &s, "--target", &t, "--format", "xml"],
+            &["'xml'", "--format"],
+        ),
+        (
+            &["compare", "--source", &s, "--target", &t, "--no-such-flag"],
+            &["--no-such-flag"],
+        ),
+        (&["frobnicate"], &["frobnicate"]),
+    ];
+    for (args, needles) in cases {
+        let mut args = args.to_vec();
+        args.extend(["--path", &fx.root]);
+        assert_usage_error(&run(&args).await, needles);
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn a_path_on_neither_side_is_an_error_not_identical() {
+    let fx = Fixture::new("cli-nopath").await;
+    let (s, t) = servers();
+    let absent = format!("{}/not-there", fx.root);
+    let r = run(&[
+        "compare", "--source", &s, "--target", &t, "--path", &absent, "--format", "json",
+    ])
+    .await;
+    let expected = format!("{absent} does not exist on either ensemble");
+    assert_error(&r, &[&expected]);
+    for c in [&fx.source, &fx.target] {
+        assert_eq!(c.check_stat(&absent).await.unwrap(), None, "not created");
+    }
+    // Through a chroot that does not exist either.
+    let src = format!("{s}{absent}");
+    let dst = format!("{t}{absent}");
+    let r = run(&["compare", "--source", &src, "--target", &dst]).await;
+    assert_error(&r, &["/ does not exist on either ensemble"]);
+    fx.assert_untouched().await;
+}
+
+// ---------------------------------------------------------------------------
+// Credentials
+
+#[tokio::test]
+async fn an_auth_file_readable_by_others_is_refused_without_showing_its_content() {
+    let fx = Fixture::new("cli-authmode").await;
+    let (s, t) = servers();
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [0o644, 0o640, 0o604] {
+        let file = write_auth_file(dir.path(), "auth", "bob:leaky-secret-644\n", mode);
+        for flag in ["--source-auth-file", "--target-auth-file"] {
+            let r = run(&[
+                "compare", "--source", &s, "--target", &t, "--path", &fx.root, flag, &file,
+            ])
+            .await;
+            let named = format!("credentials file {file}");
+            let shown = format!("{:o}", mode);
+            assert_error(&r, &[&named, "chmod 600", &shown]);
+            assert!(!r.stderr.contains("leaky-secret-644"), "{}", r.stderr);
+            assert!(!r.stdout.contains("leaky-secret-644"));
+        }
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_auth_file_is_named() {
+    let fx = Fixture::new("cli-authmissing").await;
+    let (s, t) = servers();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-auth-file");
+    let missing = missing.to_str().unwrap();
+    for flag in ["--source-auth-file", "--target-auth-file"] {
+        let r = run(&[
+            "compare", "--source", &s, "--target", &t, "--path", &fx.root, flag, missing,
+        ])
+        .await;
+        let named = format!("credentials file {missing}");
+        assert_error(&r, &[&named]);
+    }
+    let malformed = write_auth_file(dir.path(), "bad", "nocolon-secret-value\n", 0o600);
+    let r = run(&[
+        "compare",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--path",
+        &fx.root,
+        "--source-auth-file",
+        &malformed,
+    ])
+    .await;
+    let named = format!("credentials file {malformed}");
+    assert_error(&r, &[&named, "user:password"]);
+    assert!(!r.stderr.contains("nocolon-secret-value"), "{}", r.stderr);
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn malformed_auth_in_the_environment_names_the_variable_not_the_value() {
+    let fx = Fixture::new("cli-authenv").await;
+    let (s, t) = servers();
+    for var in ["ZKPARITY_SOURCE_AUTH", "ZKPARITY_TARGET_AUTH"] {
+        for value in ["nocolon-env-secret", ":only-a-password-secret"] {
+            let r = run_env(
+                &[
+                    "compare", "--source", &s, "--target", &t, "--path", &fx.root,
+                ],
+                &[(var, value)],
+            )
+            .await;
+            let named = format!("environment variable {var}");
+            assert_error(&r, &[&named, "user:password"]);
+            assert!(!r.stderr.contains("secret"), "{}", r.stderr);
+            assert!(!r.stdout.contains("secret"));
+        }
+    }
+    fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn valid_credentials_are_used_and_never_printed() {
+    let p = pair();
+    let (s, t) = servers();
+    let (sc, tc) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("cli-authok");
+    // Only bob may read "private"; his id is base64(sha1("bob:hunter2-secret")).
+    let id = "bob:XVkvgHXkErbEewc7kTmi18017Jw=";
+    let acl = [zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("digest", id),
+    )];
+    let locked = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
+    both(&sc, &tc, &root, &[("app", b"v")]).await;
+    for c in [&sc, &tc] {
+        c.create(&format!("{root}/private"), b"p", &locked)
+            .await
+            .unwrap();
+    }
+    let before = [snapshot(&sc, &root).await, snapshot(&tc, &root).await];
+    assert_eq!(before[0].len(), 3);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_auth_file(dir.path(), "bob", "bob:hunter2-secret\n", 0o600);
+    let no_secret = |r: &Run| {
+        assert!(!r.stdout.contains("hunter2"), "{}", r.stdout);
+        assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    };
+    for format in ["text", "json"] {
+        let r = run(&[
+            "compare",
+            "--source",
+            &s,
+            "--target",
+            &t,
+            "--path",
+            &root,
+            "--format",
+            format,
+            "--recheck-delay",
+            "0s",
+            "--show-acl-ids",
+            "--source-auth-file",
+            &file,
+            "--target-auth-file",
+            &file,
+        ])
+        .await;
+        assert_eq!(
+            r.code, 0,
+            "bob reads private on both: {}{}",
+            r.stdout, r.stderr
+        );
+        assert!(!r.stdout.is_empty());
+        no_secret(&r);
+    }
+    // The same from the environment.
+    let r = run_env(
+        &[
+            "compare",
+            "--source",
+            &s,
+            "--target",
+            &t,
+            "--path",
+            &root,
+            "--format",
+            "json",
+            "--recheck-delay",
+            "0s",
+        ],
+        &[
+            ("ZKPARITY_SOURCE_AUTH", "bob:hunter2-secret"),
+            ("ZKPARITY_TARGET_AUTH", "bob:hunter2-secret"),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["summary"]["source"]["nodes"], 3);
+    no_secret(&r);
+    // Without them, private cannot be verified: never "identical".
+    let r = run(&[
+        "compare",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    // A connection failure with credentials loaded does not show them either.
+    let dead = format!("127.0.0.1:{}", dead_port());
+    let r = run(&[
+        "compare",
+        "--source",
+        &s,
+        "--target",
+        &dead,
+        "--path",
+        &root,
+        "--source-auth-file",
+        &file,
+        "--target-auth-file",
+        &file,
+    ])
+    .await;
+    let expected = format!("cannot connect to the target ensemble {dead}");
+    assert_error(&r, &[&expected]);
+    no_secret(&r);
+    let after = [snapshot(&sc, &root).await, snapshot(&tc, &root).await];
+    assert_eq!(before, after, "reading with credentials wrote nothing");
+}
+
+// ---------------------------------------------------------------------------
+// Help and version
+
+#[test]
+fn compare_help_shows_examples_credentials_and_exit_codes() {
+    let r = zkparity(&["compare", "--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for needle in [
+        "Examples:",
+        "zkparity compare --source zk-old-1:2181,zk-old-2:2181 --target zk-new-1:2181",
+        "--format json",
+        "--source-auth-file",
+        "ZKPARITY_SOURCE_AUTH",
+        "never from the command line",
+        "Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error.",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "{needle:?} missing:\n{}",
+            r.stdout
+        );
+    }
+    let top = zkparity(&["--help"]);
+    assert_eq!(top.code, 0);
+    assert!(top
+        .stdout
+        .contains("Exit codes: 0 identical, 1 differences found, 2 usage"));
+}
+
+#[test]
+fn version_prints_the_crate_version_and_exits_zero() {
+    let r = zkparity(&["--version"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        format!("zkparity {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(r.stderr.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Edge cases that once crashed instead of answering.
+
+#[test]
+fn a_duration_too_large_is_a_usage_error_not_a_panic() {
+    for flag in ["--recheck-delay", "--session-timeout", "--connect-timeout"] {
+        let r = zkparity(&[
+            "compare",
+            "--source",
+            "127.0.0.1:1",
+            "--target",
+            "127.0.0.1:2",
+            flag,
+            "1e30",
+        ]);
+        assert_error(&r, &[flag, "1e30"]);
+    }
+}
+
+#[tokio::test]
+async fn a_closed_stdout_is_not_a_panic() {
+    let fx = Fixture::new("cli-pipe").await;
+    let (s, t) = servers();
+    let root = fx.root.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
+            .args(["compare", "--source", &s, "--target", &t, "--path", &root])
+            .args(["--format", "json", "--recheck-delay", "0s"])
+            .env_remove("ZKPARITY_SOURCE_AUTH")
+            .env_remove("ZKPARITY_TARGET_AUTH")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the report is written (`| head -c0`).
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    assert!(matches!(code, Some(0..=2)), "exit {code:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    fx.assert_untouched().await;
+}

@@ -1,0 +1,443 @@
+//! A compare never writes to either ensemble: not a node, not a Stat, and on
+//! a quorum (where local sessions keep session open/close out of the log)
+//! not a single transaction.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zookeeper_client as zk;
+
+/// A 3-node ensemble, started once for this binary.
+fn ensemble() -> &'static Ensemble {
+    static ENSEMBLE: OnceLock<Ensemble> = OnceLock::new();
+    ENSEMBLE.get_or_init(|| Ensemble::start(3, &ServerOptions::default()).expect("ensemble"))
+}
+
+/// Tests that write to the ensemble or watch its zxids take turns.
+static ENSEMBLE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn zxids(e: &Ensemble) -> Vec<u64> {
+    e.servers.iter().map(zxid).collect()
+}
+
+/// Waits until every member has applied the same last zxid, and it holds
+/// still; returns it per member.
+async fn settled(e: &Ensemble, c: &zk::Client) -> Vec<u64> {
+    c.sync("/").await.expect("sync");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = zxids(e);
+    loop {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let now = zxids(e);
+        if now == last && now.iter().all(|z| *z == now[0]) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "members never agreed: {now:x?}");
+        last = now;
+    }
+}
+
+/// Closes a session and waits until the server has confirmed it.
+async fn close(c: zk::Client) {
+    let mut watcher = c.state_watcher();
+    drop(c);
+    let closed = async {
+        while !watcher.peek_state().is_terminated() {
+            watcher.changed().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("session closes");
+}
+
+/// Runs zkparity off the async runtime, so the test's sessions keep pinging.
+async fn run(args: &[&str]) -> Run {
+    run_env(args, &[]).await
+}
+
+async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        zkparity_env(&args, &env)
+    })
+    .await
+    .expect("zkparity runner")
+}
+
+fn ctx(r: &Run) -> String {
+    format!(
+        "exit {}\nstdout: {}\nstderr: {}",
+        r.code, r.stdout, r.stderr
+    )
+}
+
+/// Every node's full Stat and data under a root.
+type Snapshot = BTreeMap<String, (zk::Stat, Vec<u8>)>;
+
+async fn snapshot(c: &zk::Client, root: &str) -> Snapshot {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = c
+            .get_data(&path)
+            .await
+            .unwrap_or_else(|e| panic!("get_data {path}: {e}"));
+        let children = c
+            .list_children(&path)
+            .await
+            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
+        todo.extend(children.iter().map(|name| format!("{path}/{name}")));
+        out.insert(path, (stat, data));
+    }
+    out
+}
+
+fn seq() -> zk::CreateOptions<'static> {
+    zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
+}
+
+/// Two trees under `root/a` and `root/b` with one difference of each kind
+/// below `app`: data, ACL, missing, extra, sequence counter.
+async fn differing_trees(c: &zk::Client, root: &str) {
+    create(c, root, b"").await;
+    let (a, b) = (format!("{root}/a"), format!("{root}/b"));
+    let common: &[(&str, &[u8])] = &[("app", b"v1"), ("app/conf", b""), ("app/queue", b"")];
+    tree(c, &a, common).await;
+    tree(c, &b, common).await;
+    for (side, value) in [(&a, b"x=1"), (&b, b"x=2")] {
+        c.set_data(&format!("{side}/app/conf"), value, None)
+            .await
+            .unwrap();
+    }
+    let read_only = [zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone())];
+    create(c, &format!("{a}/app/acl"), b"same").await;
+    c.create(
+        &format!("{b}/app/acl"),
+        b"same",
+        &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&read_only)),
+    )
+    .await
+    .unwrap();
+    tree(c, &format!("{a}/app/gone"), &[("child", b"1")]).await;
+    create(c, &format!("{b}/app/stale"), b"old").await;
+    // The source handed out item-0..4 and kept 3 and 4; a copy tool
+    // recreated those names on the target, leaving its counter behind.
+    for _ in 0..5 {
+        c.create(&format!("{a}/app/queue/item-"), b"q", &seq())
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        c.delete(&format!("{a}/app/queue/item-{i:010}"), None)
+            .await
+            .unwrap();
+    }
+    for i in 3..5 {
+        create(c, &format!("{b}/app/queue/item-{i:010}"), b"q").await;
+    }
+}
+
+const EXPECTED_KINDS: [(&str, &str); 5] = [
+    ("data", "/app/conf"),
+    ("acl", "/app/acl"),
+    ("missing_in_target", "/app/gone"),
+    ("extra_in_target", "/app/stale"),
+    ("sequence_counter", "/app/queue"),
+];
+
+fn assert_found_every_difference(r: &Run) {
+    assert_eq!(r.code, 1, "{}", ctx(r));
+    let report = r.json();
+    assert_eq!(report["summary"]["confirmed"], 5, "{report:#}");
+    for (kind, path) in EXPECTED_KINDS {
+        let found = of_kind(&report, kind);
+        assert_eq!(found.len(), 1, "{kind}: {report:#}");
+        assert_eq!(found[0]["path"], path, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
+    let e = ensemble();
+    let _turn = ENSEMBLE_TURN.lock().await;
+    let ens = e.connect_string();
+    let c = connect(&ens).await;
+    let root = unique_path("ro-quorum");
+    differing_trees(&c, &root).await;
+    let before = settled(e, &c).await;
+
+    // Precondition: with local sessions, a plain session (opened, used for a
+    // read, closed) on any member is no transaction. If this failed, the
+    // zxid could not tell a write from zkparity's own sessions.
+    for addr in e
+        .servers
+        .iter()
+        .map(ZkServer::connect_string)
+        .chain([ens.clone()])
+    {
+        let plain = connect(&addr).await;
+        plain.get_data("/").await.unwrap();
+        close(plain).await;
+    }
+    assert_eq!(
+        settled(e, &c).await,
+        before,
+        "a plain session moved the zxid: sessions are transactions on this ensemble"
+    );
+
+    let (a, b) = (format!("{ens}{root}/a"), format!("{ens}{root}/b"));
+    // Chroots in the connect strings, text report, default re-check path.
+    let r = run(&[
+        "compare",
+        "--source",
+        &a,
+        "--target",
+        &b,
+        "--recheck-delay",
+        "300ms",
+    ])
+    .await;
+    assert_eq!(r.code, 1, "{}", ctx(&r));
+    for (_, path) in EXPECTED_KINDS {
+        assert!(r.stdout.contains(path), "{path} not listed: {}", ctx(&r));
+    }
+    // --path below the chroots, JSON, immediate re-check.
+    let r = run(&[
+        "compare",
+        "--source",
+        &a,
+        "--target",
+        &b,
+        "--path",
+        "/app",
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert_found_every_difference(&r);
+    // Pinned to each member in turn (leader and followers), single reads,
+    // ephemerals compared.
+    for i in 0..e.servers.len() {
+        let src = format!("{}{root}/a", e.servers[i].connect_string());
+        let dst = format!("{}{root}/b", e.servers[(i + 1) % 3].connect_string());
+        let r = run(&[
+            "compare",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+            "--path",
+            "/app",
+            "--format",
+            "json",
+            "--recheck-delay",
+            "0s",
+            "--no-multi-read",
+            "--ephemerals",
+            "compare",
+        ])
+        .await;
+        assert_found_every_difference(&r);
+    }
+
+    let after = settled(e, &c).await;
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(
+            b,
+            a,
+            "member {} ({}) moved from zxid {b:#x} to {a:#x}",
+            i + 1,
+            e.servers[i].connect_string()
+        );
+    }
+    close(c).await;
+}
+
+#[tokio::test]
+async fn compares_in_every_mode_leave_every_stat_unchanged() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    // alice may read everything, including the node only she may read.
+    for c in [&s, &t] {
+        c.auth("digest", b"alice:secret").await.unwrap();
+    }
+    let root = unique_path("ro-modes");
+    let nodes: &[(&str, &[u8])] = &[
+        ("app", b"v1"),
+        ("app/conf", b"x=1"),
+        ("app/acl", b"a"),
+        ("queue", b""),
+    ];
+    both(&s, &t, &root, nodes).await;
+    s.set_data(&format!("{root}/app/conf"), b"x=2", None)
+        .await
+        .unwrap();
+    t.set_acl(
+        &format!("{root}/app/acl"),
+        &[zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone())],
+        None,
+    )
+    .await
+    .unwrap();
+    tree(&s, &format!("{root}/gone"), &[("child", b"1")]).await;
+    create(&t, &format!("{root}/stale"), b"").await;
+    for c in [&s, &t] {
+        for _ in 0..3 {
+            c.create(&format!("{root}/queue/item-"), b"q", &seq())
+                .await
+                .unwrap();
+        }
+    }
+    s.delete(&format!("{root}/queue/item-0000000000"), None)
+        .await
+        .unwrap();
+    let alice = [zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="),
+    )];
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    for c in [&s, &t] {
+        c.create(
+            &format!("{root}/locked"),
+            b"secret",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&alice)),
+        )
+        .await
+        .unwrap();
+        c.create(&format!("{root}/app/broker"), b"b", &eph)
+            .await
+            .unwrap();
+    }
+    s.create(&format!("{root}/app/lonely"), b"l", &eph)
+        .await
+        .unwrap();
+
+    let before = [snapshot(&s, &root).await, snapshot(&t, &root).await];
+    assert_eq!(before[0].len(), 12, "{:#?}", before[0].keys());
+
+    let (ps, pt) = (p.source.connect_string(), p.target.connect_string());
+    let base = ["compare", "--source", &ps, "--target", &pt, "--path", &root];
+    let modes: &[&[&str]] = &[
+        &["--ephemerals", "skip"],
+        &["--ephemerals", "count"],
+        &["--ephemerals", "compare"],
+        &["--no-multi-read"],
+        &["--format", "json"],
+        &[
+            "--format",
+            "json",
+            "--ephemerals",
+            "compare",
+            "--no-multi-read",
+        ],
+        &["--sessions", "1", "--batch-size", "1", "--in-flight", "1"],
+        &["--recheck-delay", "off", "--limit", "0", "--show-acl-ids"],
+        &["--max-reads-per-second", "300", "--subtree-depth", "3"],
+        &["--exclude", "/**/queue", "--include-zookeeper"],
+    ];
+    for extra in modes {
+        let mut args = base.to_vec();
+        if !extra.contains(&"--recheck-delay") {
+            args.extend(["--recheck-delay", "0s"]);
+        }
+        args.extend_from_slice(extra);
+        let r = run(&args).await;
+        assert_eq!(r.code, 1, "{extra:?}: {}", ctx(&r));
+    }
+    // With credentials, the locked node is read too.
+    let r = run_env(
+        &[&base[..], &["--format", "json", "--recheck-delay", "0s"]].concat(),
+        &[
+            ("ZKPARITY_SOURCE_AUTH", "alice:secret"),
+            ("ZKPARITY_TARGET_AUTH", "alice:secret"),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", ctx(&r));
+    assert_eq!(count(&r.json(), "unreadable"), 0, "{}", ctx(&r));
+
+    let after = [snapshot(&s, &root).await, snapshot(&t, &root).await];
+    for (side, (b, a)) in ["source", "target"].iter().zip(before.iter().zip(&after)) {
+        for (path, (stat, data)) in b {
+            let (stat_after, data_after) = a
+                .get(path)
+                .unwrap_or_else(|| panic!("{side} {path} vanished"));
+            assert_eq!(stat, stat_after, "{side} {path}: Stat changed");
+            assert_eq!(data, data_after, "{side} {path}: data changed");
+        }
+        assert_eq!(b.len(), a.len(), "{side}: nodes appeared: {:#?}", a.keys());
+    }
+}
+
+#[tokio::test]
+async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
+    let p = pair();
+    let e = ensemble();
+    let _turn = ENSEMBLE_TURN.lock().await;
+    let ens = e.connect_string();
+    let (s, t) = (client(&p.source).await, connect(&ens).await);
+    let root = unique_path("ro-target");
+    let nodes: &[(&str, &[u8])] = &[("brokers", b""), ("brokers/1", b"{}"), ("config", b"c")];
+    both(&s, &t, &root, nodes).await;
+    settled(e, &t).await;
+    let src = p.source.connect_string();
+    let r = run(&[
+        "compare",
+        "--source",
+        &src,
+        "--target",
+        &ens,
+        "--path",
+        &root,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let report = r.json();
+    assert_eq!(report["summary"]["target"]["nodes"], 4, "{report:#}");
+    assert_eq!(report["target"]["connect"], ens.as_str());
+
+    // Chroots on both sides, and a change on the ensemble is seen.
+    t.set_data(&format!("{root}/brokers/1"), b"{\"v\":2}", None)
+        .await
+        .unwrap();
+    settled(e, &t).await;
+    let (src, dst) = (format!("{src}{root}"), format!("{ens}{root}"));
+    let r = run(&[
+        "compare",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert_eq!(r.code, 1, "{}", ctx(&r));
+    let data = of_kind(&r.json(), "data")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(data.len(), 1, "{}", ctx(&r));
+    assert_eq!(data[0]["path"], "/brokers/1");
+    close(t).await;
+}
