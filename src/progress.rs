@@ -19,7 +19,8 @@ impl Progress {
         Progress {
             enabled,
             started: now,
-            last: now,
+            // Draw on the first update: a short walk still shows a line.
+            last: now.checked_sub(EVERY).unwrap_or(now),
             drawn: false,
         }
     }

@@ -727,3 +727,63 @@ async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
     assert!(rows.iter().all(|row| row["match"] == true), "{r:#}");
     drop(s);
 }
+
+#[tokio::test]
+async fn the_reads_per_second_cap_holds() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("capped");
+    let names: Vec<String> = (0..300).map(|i| format!("n{i:03}")).collect();
+    let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"" as &[u8])).collect();
+    both(&s, &t, &root, &nodes).await;
+    // 301 nodes cost 903 reads per side; at 600/s with a one-second bucket
+    // the last 303 must wait at least half a second.
+    let started = std::time::Instant::now();
+    let (code, r) = compare_json(&root, &["--max-reads-per-second", "600"]);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["summary"]["reads"]["source"], 903);
+    assert_eq!(r["summary"]["reads"]["target"], 903);
+    assert!(
+        elapsed >= 0.5,
+        "finished in {elapsed:.2}s, faster than the cap allows"
+    );
+}
+
+#[tokio::test]
+async fn progress_goes_to_a_terminal_stderr_only() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("progress");
+    both(&s, &t, &root, &[("a", b"")]).await;
+    let cmd = format!(
+        "{} compare --source {} --target {} --path {root} --recheck-delay off",
+        env!("CARGO_BIN_EXE_zkparity"),
+        p.source.connect_string(),
+        p.target.connect_string()
+    );
+    // `script` gives the command a terminal; its output is what the terminal saw.
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) runs");
+    let seen = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        seen.contains("walked 1"),
+        "no progress on a terminal: {seen}"
+    );
+    assert!(seen.contains("IDENTICAL"), "{seen}");
+    let piped = zkparity(&[
+        "compare",
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "off",
+    ]);
+    assert_eq!(piped.code, 0);
+    assert_eq!(piped.stderr, "", "nothing on a piped stderr");
+}
