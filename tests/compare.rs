@@ -787,3 +787,40 @@ async fn progress_goes_to_a_terminal_stderr_only() {
     assert_eq!(piped.code, 0);
     assert_eq!(piped.stderr, "", "nothing on a piped stderr");
 }
+
+#[tokio::test]
+async fn a_node_gone_before_it_is_read_is_absent_not_an_error() {
+    use zkparity::connect::{ConnectString, EnsembleSpec};
+    use zkparity::walker::{Reader, ReaderOptions, SideNode};
+    let p = pair();
+    let s = client(&p.source).await;
+    let root = unique_path("gone");
+    tree(&s, &root, &[("here", b"1")]).await;
+    let spec = EnsembleSpec {
+        side: "source".into(),
+        connect: ConnectString::parse(&p.source.connect_string()).unwrap(),
+        credentials: None,
+        session_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(10),
+    };
+    let here = format!("{root}/here");
+    let gone = format!("{root}/listed-then-deleted");
+    for multi_read in [true, false] {
+        let reader = Reader::open(
+            &spec,
+            &ReaderOptions {
+                multi_read,
+                ..ReaderOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let nodes = reader
+            .read_nodes(&[&here, &gone], &["here", "listed-then-deleted"])
+            .await
+            .expect("a vanished node does not fail the batch");
+        assert!(matches!(nodes[0], SideNode::Present(_)), "{:?}", nodes[0]);
+        assert!(matches!(nodes[1], SideNode::Absent), "{:?}", nodes[1]);
+        reader.close().await;
+    }
+}
