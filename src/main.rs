@@ -18,6 +18,8 @@ use zkparity::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
 #[command(
     name = "zkparity",
     version,
+    // As with most Unix tools, a flag given twice takes its last value.
+    args_override_self = true,
     about = "Walks two live ZooKeeper ensembles and says exactly where they differ",
     after_help = "Exit codes: 0 identical, 1 differences found, 2 usage or connection error.\n\
                   Run 'zkparity demo' to see a comparison of two local sample ensembles."

@@ -20,27 +20,6 @@ use zookeeper_client as zk;
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// Runs zkparity off the async runtime, so the test's own sessions keep
-/// pinging while it runs.
-async fn run(args: &[&str]) -> Run {
-    run_env(args, &[]).await
-}
-
-async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        zkparity_env(&args, &env)
-    })
-    .await
-    .expect("zkparity runner")
-}
-
 /// Exit 2, nothing on stdout, and exactly one `zkparity: error:` line on
 /// stderr containing every needle.
 fn assert_error(run: &Run, needles: &[&str]) {

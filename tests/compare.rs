@@ -13,7 +13,7 @@ async fn identical_trees_exit_zero_with_matching_checksums() {
     let root = unique_path("identical");
     let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("a/b", b"2"), ("c", b""), ("c/d", b"\x00\xff")];
     both(&s, &t, &root, nodes).await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["summary"]["identical"], true);
     assert_eq!(r["summary"]["source"]["nodes"], 5);
@@ -48,7 +48,7 @@ async fn acl_entry_order_does_not_break_a_match_but_content_does() {
     t.create(&format!("{root}/same"), b"x", &with(&ba))
         .await
         .unwrap();
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "ACL order alone must not differ: {r:#}");
 
     s.create(&format!("{root}/other"), b"x", &with(&ab))
@@ -57,7 +57,7 @@ async fn acl_entry_order_does_not_break_a_match_but_content_does() {
     t.create(&format!("{root}/other"), b"x", &with(&ac))
         .await
         .unwrap();
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let acl = of_kind(&r, "acl");
     assert_eq!(acl.len(), 1, "{r:#}");
@@ -88,7 +88,7 @@ async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
         &[("a", b"1"), ("a/b", b"2"), ("c", b"3")],
     )
     .await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let missing = of_kind(&r, "missing_in_target");
     assert_eq!(
@@ -112,7 +112,7 @@ async fn extra_subtree_on_the_target_is_reported_at_its_root() {
     let root = unique_path("extra");
     both(&s, &t, &root, &[]).await;
     tree(&t, &format!("{root}/stale"), &[("x", b"1")]).await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let extra = of_kind(&r, "extra_in_target");
     assert_eq!(extra.len(), 1, "{r:#}");
@@ -133,7 +133,7 @@ async fn binary_data_with_every_byte_value_compares_exactly() {
     both(&s, &t, &root, &[("same", &all)]).await;
     create(&s, &format!("{root}/diff"), &all).await;
     create(&t, &format!("{root}/diff"), &changed).await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let data = of_kind(&r, "data");
     assert_eq!(data.len(), 1, "{r:#}");
@@ -164,7 +164,7 @@ async fn one_megabyte_value_differing_in_one_byte_is_found() {
     // And a value cut at 128 KiB, as some copy tools do.
     create(&s, &format!("{root}/cut"), &big[..200_000]).await;
     create(&t, &format!("{root}/cut"), &big[..128 * 1024]).await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let data = of_kind(&r, "data");
     assert_eq!(data.len(), 2, "{r:#}");
@@ -187,7 +187,7 @@ async fn inner_node_data_is_compared_too() {
     )
     .await;
     tree(&t, &root, &[("topic", b""), ("topic/0", b"")]).await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let data = of_kind(&r, "data");
     assert_eq!(data.len(), 1);
@@ -210,7 +210,7 @@ async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
     s.create(&format!("{root}/broker-2"), b"b2", &eph)
         .await
         .unwrap();
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1, "{r:#}");
     let kind = of_kind(&r, "node_kind");
     assert_eq!(kind.len(), 1, "{r:#}");
@@ -222,13 +222,13 @@ async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
     assert_eq!(r["summary"]["target"]["ephemerals"], 0);
 
     // Compared, the lone ephemeral is missing on the target.
-    let (_, r) = compare_json(&root, &["--ephemerals", "compare"]);
+    let (_, r) = compare_json(&root, &["--ephemerals", "compare"]).await;
     let missing = of_kind(&r, "missing_in_target");
     assert_eq!(missing.len(), 1, "{r:#}");
     assert_eq!(missing[0]["path"], format!("{root}/broker-2"));
 
     // Skipped, ephemerals are invisible: the persistent copy is extra.
-    let (_, r) = compare_json(&root, &["--ephemerals", "skip"]);
+    let (_, r) = compare_json(&root, &["--ephemerals", "skip"]).await;
     assert_eq!(r["summary"]["source"]["ephemerals"], 0);
     let extra = of_kind(&r, "extra_in_target");
     assert_eq!(extra.len(), 1, "{r:#}");
@@ -257,7 +257,7 @@ async fn sequential_counter_behind_on_the_target_is_found() {
     for i in 3..5 {
         create(&t, &format!("{root}/queue/item-{i:010}"), b"x").await;
     }
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let seqs = of_kind(&r, "sequence_counter");
     assert_eq!(seqs.len(), 1, "{r:#}");
@@ -283,7 +283,7 @@ async fn sequential_counter_behind_on_the_target_is_found() {
             .await
             .unwrap();
     }
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "{r:#}");
 }
 
@@ -305,7 +305,7 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
             .await
             .unwrap();
     }
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1, "an unverifiable node is never 'identical': {r:#}");
     let unreadable = of_kind(&r, "unreadable");
     assert_eq!(unreadable.len(), 1, "{r:#}");
@@ -320,7 +320,7 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
     // With alice's credentials from the environment it reads and matches.
     let ps = p.source.connect_string();
     let pt = p.target.connect_string();
-    let run = zkparity_env(
+    let run = run_env(
         &[
             "compare",
             "--source",
@@ -338,7 +338,8 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
             ("ZKPARITY_SOURCE_AUTH", "alice:secret"),
             ("ZKPARITY_TARGET_AUTH", "alice:secret"),
         ],
-    );
+    )
+    .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("secret\""), "no secret in output");
 }
@@ -360,11 +361,11 @@ async fn unicode_and_odd_names_are_walked_and_reported() {
     ];
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, b"v" as &[u8])).collect();
     both(&s, &t, &root, &nodes).await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["summary"]["source"]["nodes"], 1 + names.len() as u64);
     create(&s, &format!("{root}/ünïcödé-名前/only in source"), b"").await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     assert_eq!(
         of_kind(&r, "missing_in_target")[0]["path"],
@@ -373,7 +374,7 @@ async fn unicode_and_odd_names_are_walked_and_reported() {
     // The text report prints the name as is.
     let ps = p.source.connect_string();
     let pt = p.target.connect_string();
-    let run = zkparity(&[
+    let run = run(&[
         "compare",
         "--source",
         &ps,
@@ -383,7 +384,8 @@ async fn unicode_and_odd_names_are_walked_and_reported() {
         &root,
         "--recheck-delay",
         "0s",
-    ]);
+    ])
+    .await;
     assert_eq!(run.code, 1);
     assert!(
         run.stdout.contains("ünïcödé-名前/only in source"),
@@ -408,7 +410,7 @@ async fn a_tree_500_deep_is_walked_without_recursion_limits() {
             .unwrap();
     }
     c_set(&t, paths.last().unwrap(), b"changed").await;
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     assert_eq!(r["summary"]["source"]["nodes"], 501);
     let data = of_kind(&r, "data");
@@ -441,7 +443,7 @@ async fn a_parent_with_100k_children_compares() {
     t.delete(&format!("{root}/child-054321"), None)
         .await
         .unwrap();
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     assert_eq!(r["summary"]["source"]["nodes"], 100_001);
     assert_eq!(r["summary"]["target"]["nodes"], 100_000);
@@ -463,37 +465,24 @@ async fn nodes_vanishing_mid_walk_are_not_errors() {
             .unwrap();
     }
     // Slow the walk down so the deletions land between listing and reading.
-    let ps = p.source.connect_string();
-    let pt = p.target.connect_string();
-    let walk = {
-        let (ps, pt, root) = (ps.clone(), pt.clone(), root.clone());
-        std::thread::spawn(move || {
-            zkparity(&[
-                "compare",
-                "--source",
-                &ps,
-                "--target",
-                &pt,
-                "--path",
-                &root,
-                "--format",
-                "json",
-                "--recheck-delay",
-                "2s",
-                "--max-reads-per-second",
-                "6000",
-                "--batch-size",
-                "50",
-            ])
-        })
-    };
+    let walk = compare_in_background(
+        &root,
+        &[
+            "--recheck-delay",
+            "2s",
+            "--max-reads-per-second",
+            "6000",
+            "--batch-size",
+            "50",
+        ],
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for path in children.iter().rev().step_by(2) {
         let (a, b) = futures::join!(s.delete(path, None), t.delete(path, None));
         a.unwrap();
         b.unwrap();
     }
-    let run = walk.join().unwrap();
+    let run = walk.await.unwrap();
     assert_eq!(
         run.code, 0,
         "vanished nodes heal, not fail: {}{}",
@@ -514,10 +503,10 @@ async fn excluded_paths_are_neither_read_nor_compared() {
     create(&s, &format!("{root}/keep/tmp"), b"").await;
     let ex1 = format!("{root}/locks");
     let ex2 = format!("{root}/**/tmp");
-    let (code, r) = compare_json(&root, &["--exclude", &ex1, "--exclude", &ex2]);
+    let (code, r) = compare_json(&root, &["--exclude", &ex1, "--exclude", &ex2]).await;
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["summary"]["source"]["nodes"], 2, "root and keep only");
-    let (code, _) = compare_json(&root, &[]);
+    let (code, _) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
 }
 
@@ -528,30 +517,11 @@ async fn a_difference_that_heals_before_the_recheck_is_transient() {
     let root = unique_path("heal");
     both(&s, &t, &root, &[("k", b"old")]).await;
     c_set(&s, &format!("{root}/k"), b"new").await;
-    let ps = p.source.connect_string();
-    let pt = p.target.connect_string();
-    let walk = {
-        let (ps, pt, root) = (ps.clone(), pt.clone(), root.clone());
-        std::thread::spawn(move || {
-            zkparity(&[
-                "compare",
-                "--source",
-                &ps,
-                "--target",
-                &pt,
-                "--path",
-                &root,
-                "--format",
-                "json",
-                "--recheck-delay",
-                "3s",
-            ])
-        })
-    };
+    let walk = compare_in_background(&root, &["--recheck-delay", "3s"]);
     // The sync tool catches up while zkparity waits to re-check.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     c_set(&t, &format!("{root}/k"), b"new").await;
-    let run = walk.join().unwrap();
+    let run = walk.await.unwrap();
     let r = run.json();
     assert_eq!(run.code, 0, "{r:#}");
     assert_eq!(r["summary"]["transient"], 1);
@@ -566,8 +536,8 @@ async fn pipelined_single_reads_give_the_same_answer_as_multi_reads() {
     let root = unique_path("single");
     both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2")]).await;
     create(&s, &format!("{root}/a/c"), b"3").await;
-    let (_, multi) = compare_json(&root, &[]);
-    let (code, single) = compare_json(&root, &["--no-multi-read"]);
+    let (_, multi) = compare_json(&root, &[]).await;
+    let (code, single) = compare_json(&root, &["--no-multi-read"]).await;
     assert_eq!(code, 1);
     assert_eq!(multi["subtrees"], single["subtrees"]);
     assert_eq!(multi["differences"], single["differences"]);
@@ -586,7 +556,7 @@ async fn chroots_select_the_compared_trees() {
     .await;
     let src = format!("{}{root}/x", p.source.connect_string());
     let dst = format!("{}{root}/y", p.source.connect_string());
-    let run = zkparity(&[
+    let run = run(&[
         "compare",
         "--source",
         &src,
@@ -596,39 +566,12 @@ async fn chroots_select_the_compared_trees() {
         "json",
         "--recheck-delay",
         "0s",
-    ]);
+    ])
+    .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let r = run.json();
     assert_eq!(r["summary"]["source"]["nodes"], 2);
     assert_eq!(r["source"]["connect"], src);
-}
-
-/// Runs a compare in the background; `act` changes the trees while zkparity
-/// waits to re-check.
-fn compare_during_recheck(root: &str) -> std::thread::JoinHandle<Run> {
-    let p = pair();
-    let (ps, pt, root) = (
-        p.source.connect_string(),
-        p.target.connect_string(),
-        root.to_string(),
-    );
-    std::thread::spawn(move || {
-        zkparity(&[
-            "compare",
-            "--source",
-            &ps,
-            "--target",
-            &pt,
-            "--path",
-            &root,
-            "--format",
-            "json",
-            "--recheck-delay",
-            "3s",
-            "--limit",
-            "0",
-        ])
-    })
 }
 
 #[tokio::test]
@@ -638,10 +581,10 @@ async fn a_difference_that_changes_kind_before_the_recheck_stays_confirmed() {
     let root = unique_path("morph");
     both(&s, &t, &root, &[("k", b"old")]).await;
     c_set(&s, &format!("{root}/k"), b"new").await;
-    let walk = compare_during_recheck(&root);
+    let walk = compare_in_background(&root, &["--recheck-delay", "3s"]);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     t.delete(&format!("{root}/k"), None).await.unwrap();
-    let run = walk.join().unwrap();
+    let run = walk.await.unwrap();
     let r = run.json();
     assert_eq!(run.code, 1, "still different, now as missing: {r:#}");
     let missing = of_kind(&r, "missing_in_target");
@@ -658,11 +601,11 @@ async fn a_missing_root_copied_only_in_part_before_the_recheck_is_not_healed() {
     let root = unique_path("halfcopy");
     both(&s, &t, &root, &[]).await;
     tree(&s, &format!("{root}/sub"), &[("a", b"1"), ("b", b"2")]).await;
-    let walk = compare_during_recheck(&root);
+    let walk = compare_in_background(&root, &["--recheck-delay", "3s"]);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     // The copy tool has created the root and one child so far.
     tree(&t, &format!("{root}/sub"), &[("a", b"1")]).await;
-    let run = walk.join().unwrap();
+    let run = walk.await.unwrap();
     let r = run.json();
     assert_eq!(run.code, 1, "{r:#}");
     let missing = of_kind(&r, "missing_in_target");
@@ -687,7 +630,7 @@ async fn a_subtree_digests_the_same_wherever_it_sits() {
     create(&t, &format!("{root}/deeper/there/a"), b"1").await;
     let src = format!("{}{root}/here", p.source.connect_string());
     let dst = format!("{}{root}/deeper/there", p.target.connect_string());
-    let by_chroot = zkparity(&[
+    let by_chroot = run(&[
         "compare",
         "--source",
         &src,
@@ -697,14 +640,15 @@ async fn a_subtree_digests_the_same_wherever_it_sits() {
         "json",
         "--recheck-delay",
         "off",
-    ]);
+    ])
+    .await;
     assert_eq!(
         by_chroot.code, 0,
         "{}{}",
         by_chroot.stdout, by_chroot.stderr
     );
     let by_chroot = by_chroot.json();
-    let (_, by_path) = compare_json(&format!("{root}/here"), &[]);
+    let (_, by_path) = compare_json(&format!("{root}/here"), &[]).await;
     let chroot_sum = &by_chroot["subtrees"][0]["source"]["checksum"];
     assert_eq!(chroot_sum, &by_chroot["subtrees"][0]["target"]["checksum"]);
     assert_eq!(chroot_sum, &by_path["subtrees"][0]["source"]["checksum"]);
@@ -720,7 +664,7 @@ async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
     s.create(&format!("{root}/session"), b"", &eph)
         .await
         .unwrap();
-    let (code, r) = compare_json(&root, &[]);
+    let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "{r:#}");
     let rows = r["subtrees"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{r:#}");
@@ -739,7 +683,7 @@ async fn the_reads_per_second_cap_holds() {
     // 301 nodes cost 903 reads per side; at 600/s with a one-second bucket
     // the last 303 must wait at least half a second.
     let started = std::time::Instant::now();
-    let (code, r) = compare_json(&root, &["--max-reads-per-second", "600"]);
+    let (code, r) = compare_json(&root, &["--max-reads-per-second", "600"]).await;
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["summary"]["reads"]["source"], 903);
@@ -773,7 +717,7 @@ async fn progress_goes_to_a_terminal_stderr_only() {
         "no progress on a terminal: {seen}"
     );
     assert!(seen.contains("IDENTICAL"), "{seen}");
-    let piped = zkparity(&[
+    let piped = run(&[
         "compare",
         "--source",
         &p.source.connect_string(),
@@ -783,7 +727,8 @@ async fn progress_goes_to_a_terminal_stderr_only() {
         &root,
         "--recheck-delay",
         "off",
-    ]);
+    ])
+    .await;
     assert_eq!(piped.code, 0);
     assert_eq!(piped.stderr, "", "nothing on a piped stderr");
 }

@@ -56,26 +56,6 @@ async fn close(c: zk::Client) {
         .expect("session closes");
 }
 
-/// Runs zkparity off the async runtime, so the test's sessions keep pinging.
-async fn run(args: &[&str]) -> Run {
-    run_env(args, &[]).await
-}
-
-async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        zkparity_env(&args, &env)
-    })
-    .await
-    .expect("zkparity runner")
-}
-
 fn ctx(r: &Run) -> String {
     format!(
         "exit {}\nstdout: {}\nstderr: {}",

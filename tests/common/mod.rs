@@ -102,17 +102,38 @@ pub fn zkparity_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
-/// `zkparity compare --format json` of `path` between the shared pair.
-pub fn compare_json(path: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+/// Runs zkparity off the async runtime, so the test's own sessions keep
+/// pinging (and their ephemerals stay) while it runs.
+pub async fn run(args: &[&str]) -> Run {
+    run_env(args, &[]).await
+}
+
+pub async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let args = owned(args);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        zkparity_env(&args, &env)
+    })
+    .await
+    .expect("zkparity runner")
+}
+
+/// The arguments of `zkparity compare --format json` of `path` between the
+/// shared pair, listing every difference.
+fn compare_args(path: &str, extra: &[&str]) -> Vec<String> {
     let p = pair();
-    let s = p.source.connect_string();
-    let t = p.target.connect_string();
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "compare",
         "--source",
-        &s,
+        &p.source.connect_string(),
         "--target",
-        &t,
+        &p.target.connect_string(),
         "--path",
         path,
         "--format",
@@ -121,9 +142,30 @@ pub fn compare_json(path: &str, extra: &[&str]) -> (i32, serde_json::Value) {
         "0s",
         "--limit",
         "0",
-    ];
-    args.extend_from_slice(extra);
-    let run = zkparity(&args);
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Starts a compare (as [`compare_json`]) that runs while the test goes on
+/// changing the trees; later flags win, e.g. `--recheck-delay 3s`.
+pub fn compare_in_background(path: &str, extra: &[&str]) -> tokio::task::JoinHandle<Run> {
+    let args = compare_args(path, extra);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        zkparity(&args)
+    })
+}
+
+/// `zkparity compare --format json` of `path` between the shared pair:
+/// exit code (0 or 1, anything else fails the test) and the report.
+pub async fn compare_json(path: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let run = compare_in_background(path, extra)
+        .await
+        .expect("zkparity runner");
     assert!(
         run.code == 0 || run.code == 1,
         "exit {}: {}{}",
