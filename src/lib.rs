@@ -21,8 +21,10 @@
 //! - [`seed`]: writes sample and benchmark trees, only into servers that
 //!   zkparity started itself.
 //! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
+//! - [`args`]: command-line argument groups shared by `compare` and the checks.
 //! - [`error`]: typed errors and the exit codes they map to.
 
+pub mod args;
 pub mod compare;
 pub mod connect;
 pub mod demo;

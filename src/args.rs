@@ -1,0 +1,149 @@
+//! Command-line argument groups shared by `compare` and the checks, so every
+//! command that compares takes the same flags with the same meaning.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::compare::CompareOptions;
+use crate::connect::{ConnectString, Credentials, EnsembleSpec};
+use crate::error::Error;
+use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
+use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+
+/// Parses `3`, `2.5`, `500ms`, `3s`, `1m`.
+pub fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
+    let v = value.trim();
+    let bad =
+        |why: String| Error::Usage(format!("{flag} {value:?}: {why} (use e.g. 500ms, 3s, 1m)"));
+    if let Ok(secs) = v.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad("not a duration".into()));
+    }
+    humantime::parse_duration(v).map_err(|e| bad(e.to_string()))
+}
+
+/// How to reach the two ensembles and how hard to read them.
+#[derive(Args, Clone, Debug)]
+pub struct EnsembleArgs {
+    /// Source ensemble: host:port[,host:port...][/chroot]
+    #[arg(long, value_name = "CONNECT")]
+    pub source: String,
+    /// Target ensemble: host:port[,host:port...][/chroot]
+    #[arg(long, value_name = "CONNECT")]
+    pub target: String,
+    /// File holding the source's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    pub source_auth_file: Option<PathBuf>,
+    /// File holding the target's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    pub target_auth_file: Option<PathBuf>,
+    /// ZooKeeper session timeout
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub session_timeout: String,
+    /// Give up connecting after this long
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub connect_timeout: String,
+    /// Sessions per ensemble (ACL reads scale with sessions)
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub sessions: usize,
+    /// Cap on read operations per second per ensemble (0: no cap); a node
+    /// costs three (data, children, ACL)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_reads_per_second: u32,
+    /// Nodes per multi-read batch
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub batch_size: usize,
+    /// Batches in flight per ensemble
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub in_flight: usize,
+    /// Use pipelined single reads instead of multi-reads (servers before 3.6)
+    #[arg(long)]
+    pub no_multi_read: bool,
+}
+
+impl EnsembleArgs {
+    fn spec(
+        &self,
+        side: &str,
+        connect: &str,
+        auth_file: Option<&PathBuf>,
+    ) -> Result<EnsembleSpec, Error> {
+        let env_var = format!("ZKPARITY_{}_AUTH", side.to_uppercase());
+        Ok(EnsembleSpec {
+            side: side.to_string(),
+            connect: ConnectString::parse(connect)?,
+            credentials: Credentials::load(auth_file, &env_var)?,
+            session_timeout: duration("--session-timeout", &self.session_timeout)?,
+            connect_timeout: duration("--connect-timeout", &self.connect_timeout)?,
+        })
+    }
+
+    /// `(source, target)`.
+    pub fn specs(&self) -> Result<(EnsembleSpec, EnsembleSpec), Error> {
+        Ok((
+            self.spec("source", &self.source, self.source_auth_file.as_ref())?,
+            self.spec("target", &self.target, self.target_auth_file.as_ref())?,
+        ))
+    }
+}
+
+/// What to walk and how to judge it.
+#[derive(Args, Clone, Debug)]
+pub struct WalkArgs {
+    /// Subtree to compare, the same on both sides
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Leave out paths matching this glob and everything under them
+    /// (repeatable; '*' stays within a name, '**' crosses names)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Do not exclude /zookeeper by default
+    #[arg(long)]
+    pub include_zookeeper: bool,
+    /// Ephemeral nodes: skip them, count them (not compared), or compare them
+    #[arg(long, value_enum, default_value = "count")]
+    pub ephemerals: EphemeralPolicy,
+    /// Wait before re-reading differences; only those that persist are
+    /// confirmed ("0s" re-checks at once, "off" not at all)
+    #[arg(long, default_value = "3s", value_name = "DURATION")]
+    pub recheck_delay: String,
+}
+
+impl WalkArgs {
+    /// Options for a comparison; the report settings take their defaults
+    /// (subtree depth 1, 50 differences listed, digest ids hidden).
+    pub fn compare_options(&self, e: &EnsembleArgs) -> Result<CompareOptions, Error> {
+        let mut patterns: Vec<String> = Vec::new();
+        if !self.include_zookeeper {
+            patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
+        }
+        patterns.extend(self.exclude.iter().cloned());
+        let mut walk = WalkOptions::new(self.ephemerals, Excludes::new(&patterns)?);
+        if e.batch_size == 0 || e.in_flight == 0 || e.sessions == 0 {
+            return Err(Error::Usage(
+                "--batch-size, --in-flight and --sessions must be at least 1".into(),
+            ));
+        }
+        walk.batch_nodes = e.batch_size;
+        walk.in_flight = e.in_flight;
+        let recheck_delay = match self.recheck_delay.trim() {
+            "off" | "none" | "no" => None,
+            v => Some(duration("--recheck-delay", v)?),
+        };
+        Ok(CompareOptions {
+            path: self.path.clone(),
+            walk,
+            reader: ReaderOptions {
+                sessions: e.sessions,
+                max_reads_per_second: e.max_reads_per_second,
+                multi_read: !e.no_multi_read,
+                ..ReaderOptions::default()
+            },
+            subtree_depth: 1,
+            recheck_delay,
+            limit: 50,
+            show_acl_ids: false,
+        })
+    }
+}
