@@ -15,6 +15,8 @@
 //!   differences, and re-checks them so only what persists is confirmed.
 //! - [`exclude`]: `--exclude` glob patterns.
 //! - [`report`]: the comparison result model and its text and JSON renderings.
+//! - [`nagios`]: the Nagios/Icinga check commands: threshold ranges, plugin
+//!   output and perfdata, `check parity`, `check znode`.
 //! - [`progress`]: progress lines on stderr while walking.
 //! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
 //!   tests and the benchmark.
@@ -31,6 +33,7 @@ pub mod demo;
 pub mod digest;
 pub mod error;
 pub mod exclude;
+pub mod nagios;
 pub mod progress;
 pub mod ratelimit;
 pub mod report;

@@ -1,5 +1,6 @@
 //! The `zkparity` command line.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -7,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use zkparity::args::{EnsembleArgs, WalkArgs};
 use zkparity::compare::compare;
 use zkparity::error::{Error, EXIT_ERROR};
+use zkparity::nagios::output::{CheckResult, State};
+use zkparity::nagios::{self, CheckCommand};
 use zkparity::progress::Progress;
 use zkparity::report;
 
@@ -16,6 +19,7 @@ use zkparity::report;
     version,
     // As with most Unix tools, a flag given twice takes its last value.
     args_override_self = true,
+    propagate_version = true,
     about = "Walks two live ZooKeeper ensembles and says exactly where they differ",
     after_help = "Exit codes: 0 identical, 1 differences found, 2 usage or connection error.\n\
                   Run 'zkparity demo' to see a comparison of two local sample ensembles."
@@ -33,6 +37,11 @@ enum Command {
     /// Start two local ZooKeeper servers, load a sample migration with a few
     /// deliberate divergences, and compare them
     Demo(DemoArgs),
+    /// Nagios/Icinga checks: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    Check {
+        #[command(subcommand)]
+        check: CheckCommand,
+    },
 }
 
 const COMPARE_HELP: &str = "\
@@ -124,8 +133,64 @@ async fn run_demo(a: DemoArgs) -> Result<i32, Error> {
     Ok(report.exit_code())
 }
 
+/// `check_zkparity_parity` (a link to zkparity, see plugins/) runs
+/// `zkparity check parity`: the names Nagios users expect.
+fn plugin_check_name(argv0: &OsString) -> Option<String> {
+    let name = std::path::Path::new(argv0).file_name()?.to_str()?;
+    name.strip_prefix("check_zkparity_").map(str::to_string)
+}
+
+/// Plugin conventions for a command line that does not parse: help and
+/// version exit 3, anything else is UNKNOWN with the reason.
+fn check_usage(argv: &[OsString], e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = emit(&e.to_string());
+        return ExitCode::from(State::Unknown.exit_code() as u8);
+    }
+    let name = match argv.get(2).and_then(|a| a.to_str()) {
+        Some("parity") => "PARITY",
+        Some("znode") => "ZNODE",
+        _ => "CHECK",
+    };
+    let text = e.to_string();
+    let reason = text
+        .lines()
+        .next()
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ");
+    let _ = emit(&CheckResult::unknown(name, format!("{reason} (see --help)")).render());
+    ExitCode::from(State::Unknown.exit_code() as u8)
+}
+
+async fn run_check(check: CheckCommand) -> Result<i32, Error> {
+    let result = nagios::run(&check).await;
+    emit(&result.render())?;
+    Ok(result.state.exit_code())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    if let Some(check) = argv.first().and_then(plugin_check_name) {
+        argv.splice(1..1, [OsString::from("check"), OsString::from(check)]);
+    }
+    let check_mode = argv.get(1).is_some_and(|a| a == "check");
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) if check_mode => return check_usage(&argv, e),
+        Err(e) => e.exit(),
+    };
+    // A check answers UNKNOWN (3) for its own failures; other commands use 2.
+    let failure = if check_mode {
+        State::Unknown.exit_code()
+    } else {
+        EXIT_ERROR
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,20 +198,21 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zkparity: error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_ERROR as u8);
+            return ExitCode::from(failure as u8);
         }
     };
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Compare(a) => run_compare(*a).await,
             Command::Demo(a) => run_demo(a).await,
+            Command::Check { check } => run_check(check).await,
         }
     });
     match outcome {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("zkparity: error: {e}");
-            ExitCode::from(e.exit_code() as u8)
+            ExitCode::from(if check_mode { failure } else { e.exit_code() } as u8)
         }
     }
 }

@@ -1,0 +1,263 @@
+//! Nagios and Icinga check commands (`zkparity check ...`).
+//!
+//! Every check follows the monitoring-plugins guidelines: exit 0/1/2/3, one
+//! status line with perfdata, long output after it, `-w`/`-c` ranges and a
+//! `-t` timeout of its own. Whatever goes wrong inside — a bad argument, an
+//! unreachable ensemble, a timeout — answers UNKNOWN with the reason; a check
+//! never panics and never exits above 3.
+//!
+//! - [`range`]: the `[@][start:][end]` threshold syntax.
+//! - [`output`]: states, perfdata and the printed answer.
+//! - [`parity`]: `check parity`, the comparison as a check.
+//! - [`znode`]: `check znode`, one path on one or both ensembles.
+
+pub mod output;
+pub mod parity;
+pub mod range;
+pub mod znode;
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::args::{duration, EnsembleArgs, WalkArgs};
+use crate::connect::{ConnectString, Credentials, EnsembleSpec};
+use output::CheckResult;
+use range::Range;
+
+/// Checks for Nagios, Icinga and NRPE.
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// Compare source and target; alert on confirmed differences
+    #[command(after_help = PARITY_HELP)]
+    Parity(Box<ParityArgs>),
+    /// Check one znode on one or both ensembles
+    #[command(after_help = ZNODE_HELP)]
+    Znode(Box<ZnodeArgs>),
+}
+
+const PARITY_HELP: &str = "\
+Thresholds apply to the number of confirmed differences. Besides, any
+difference of a --critical-kinds kind is CRITICAL.
+
+Examples:
+  zkparity check parity --source old:2181 --target new:2181
+  zkparity check parity --source old:2181/kafka --target new:2181/kafka -w 0 -c 10 \\
+      --critical-kinds data,missing_in_target -t 50s
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+const ZNODE_HELP: &str = "\
+Examples:
+  zkparity check znode --source zk1:2181 --path /kafka/controller --ephemeral
+  zkparity check znode --source old:2181 --target new:2181 --path /hbase/master \\
+      --age-critical 86400 --data-regex 'ENABLED'
+  zkparity check znode --source zk1:2181 --path /kafka/brokers/ids \\
+      --children-warning 3: --children-critical 2:
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+#[derive(Args, Debug)]
+pub struct ParityArgs {
+    #[command(flatten)]
+    ensembles: EnsembleArgs,
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// Warning range for the number of confirmed differences
+    #[arg(
+        short = 'w',
+        long = "warning",
+        default_value = "0",
+        value_name = "RANGE"
+    )]
+    warning: String,
+    /// Critical range for the number of confirmed differences
+    #[arg(short = 'c', long = "critical", value_name = "RANGE")]
+    critical: Option<String>,
+    /// Difference kinds that are CRITICAL at any count (comma list, or none)
+    #[arg(
+        long,
+        default_value = "acl,data,missing_in_target,sequence_counter",
+        value_name = "KINDS"
+    )]
+    critical_kinds: String,
+    /// Differences listed in the long output
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    details: usize,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ZnodeArgs {
+    /// Source ensemble: host:port[,host:port...][/chroot]
+    #[arg(long, value_name = "CONNECT")]
+    source: String,
+    /// Target ensemble, to check the same path on both sides
+    #[arg(long, value_name = "CONNECT")]
+    target: Option<String>,
+    /// File with the source's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    source_auth_file: Option<std::path::PathBuf>,
+    /// File with the target's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    target_auth_file: Option<std::path::PathBuf>,
+    /// The znode to check
+    #[arg(long)]
+    path: String,
+    /// CRITICAL unless the node is ephemeral
+    #[arg(long, conflicts_with = "persistent")]
+    ephemeral: bool,
+    /// CRITICAL unless the node is persistent
+    #[arg(long)]
+    persistent: bool,
+    /// Warning range for the number of children
+    #[arg(long, value_name = "RANGE")]
+    children_warning: Option<String>,
+    /// Critical range for the number of children
+    #[arg(long, value_name = "RANGE")]
+    children_critical: Option<String>,
+    /// CRITICAL unless the node's data (as UTF-8) matches this regex
+    #[arg(long, value_name = "REGEX")]
+    data_regex: Option<String>,
+    /// Warning range for the seconds since the last modification
+    #[arg(long, value_name = "RANGE")]
+    age_warning: Option<String>,
+    /// Critical range for the seconds since the last modification
+    #[arg(long, value_name = "RANGE")]
+    age_critical: Option<String>,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+impl CheckCommand {
+    /// The check's name on the status line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckCommand::Parity(_) => "PARITY",
+            CheckCommand::Znode(_) => "ZNODE",
+        }
+    }
+}
+
+fn range(flag: &str, value: Option<&String>) -> Result<Option<Range>, String> {
+    value
+        .map(|v| v.parse::<Range>().map_err(|e| format!("{flag}: {e}")))
+        .transpose()
+}
+
+fn spec(
+    side: &str,
+    connect: &str,
+    auth: Option<&std::path::PathBuf>,
+    t: Duration,
+) -> Result<EnsembleSpec, String> {
+    Ok(EnsembleSpec {
+        side: side.to_string(),
+        connect: ConnectString::parse(connect).map_err(|e| e.to_string())?,
+        credentials: Credentials::load(auth, &format!("ZKPARITY_{}_AUTH", side.to_uppercase()))
+            .map_err(|e| e.to_string())?,
+        session_timeout: Duration::from_secs(10),
+        connect_timeout: t,
+    })
+}
+
+async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
+    let mut options = a
+        .walk
+        .compare_options(&a.ensembles)
+        .map_err(|e| e.to_string())?;
+    options.limit = a.details.max(1);
+    let (source, target) = a.ensembles.specs().map_err(|e| e.to_string())?;
+    let check = parity::ParityCheck {
+        warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
+        critical: range("-c", a.critical.as_ref())?,
+        critical_kinds: parity::parse_kinds(&a.critical_kinds)
+            .map_err(|e| format!("--critical-kinds: {e}"))?,
+        details: a.details,
+    };
+    Ok(check.run(&source, &target, &options).await)
+}
+
+async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, String> {
+    let mut specs = vec![spec(
+        "source",
+        &a.source,
+        a.source_auth_file.as_ref(),
+        timeout,
+    )?];
+    if let Some(target) = &a.target {
+        specs.push(spec(
+            "target",
+            target,
+            a.target_auth_file.as_ref(),
+            timeout,
+        )?);
+    }
+    crate::connect::validate_path(&a.path).map_err(|e| format!("--path {:?}: {e}", a.path))?;
+    let data_regex = a
+        .data_regex
+        .as_ref()
+        .map(|re| regex::Regex::new(re).map_err(|e| format!("--data-regex: {e}")))
+        .transpose()?;
+    let check = znode::ZnodeCheck {
+        path: a.path.clone(),
+        kind: if a.ephemeral {
+            Some(znode::Kind::Ephemeral)
+        } else if a.persistent {
+            Some(znode::Kind::Persistent)
+        } else {
+            None
+        },
+        children_warning: range("--children-warning", a.children_warning.as_ref())?,
+        children_critical: range("--children-critical", a.children_critical.as_ref())?,
+        data_regex,
+        age_warning: range("--age-warning", a.age_warning.as_ref())?,
+        age_critical: range("--age-critical", a.age_critical.as_ref())?,
+    };
+    Ok(check.run(&specs).await)
+}
+
+/// Runs a check to its answer: always a [`CheckResult`], UNKNOWN when the
+/// check could not decide.
+pub async fn run(command: &CheckCommand) -> CheckResult {
+    let name = command.name();
+    let timeout_arg = match command {
+        CheckCommand::Parity(a) => &a.timeout,
+        CheckCommand::Znode(a) => &a.timeout,
+    };
+    let timeout = match duration("-t", timeout_arg) {
+        Ok(t) if !t.is_zero() => t,
+        Ok(_) => return CheckResult::unknown(name, "-t must be more than 0"),
+        Err(e) => return CheckResult::unknown(name, e.to_string()),
+    };
+    let work = async {
+        match command {
+            CheckCommand::Parity(a) => run_parity(a).await,
+            CheckCommand::Znode(a) => run_znode(a, timeout).await,
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(reason)) => CheckResult::unknown(name, reason),
+        Err(_) => CheckResult::unknown(
+            name,
+            format!(
+                "timed out after {}s (-t)",
+                output::number(timeout.as_secs_f64())
+            ),
+        ),
+    }
+}

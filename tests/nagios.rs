@@ -1,0 +1,328 @@
+//! The Nagios/Icinga checks against real ZooKeeper servers: states, the
+//! plugin output grammar, thresholds, and UNKNOWN for everything that goes
+//! wrong.
+
+mod common;
+
+use common::*;
+use zookeeper_client as zk;
+
+/// Checks one answer against the plugin guidelines' grammar and returns its
+/// status line.
+fn assert_plugin_output(r: &Run) -> String {
+    assert!((0..=3).contains(&r.code), "exit {} out of 0..=3", r.code);
+    let mut lines = r.stdout.lines();
+    let status = lines.next().unwrap_or_default().to_string();
+    let state = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][r.code as usize];
+    let head = status.split(" | ").next().unwrap_or_default();
+    assert!(
+        head.starts_with("ZKPARITY ") && head.contains(&format!(" {state} - ")),
+        "status line {status:?} does not say {state}"
+    );
+    if let Some((_, perf)) = status.split_once(" | ") {
+        let entry = regex::Regex::new(
+            r"^('[^'=]+'|[^'= ]+)=-?[0-9.]+(s|ms|us|%|B|KB|MB|TB|c)?(;[^; ]*){0,4}$",
+        )
+        .unwrap();
+        for e in perf.split(' ') {
+            assert!(entry.is_match(e), "perfdata entry {e:?} in {status:?}");
+        }
+    }
+    for line in lines {
+        assert!(!line.contains('|'), "long output line with '|': {line:?}");
+    }
+    assert!(!r.stdout.contains("panicked") && !r.stderr.contains("panicked"));
+    status
+}
+
+async fn parity(root: &str, extra: &[&str]) -> Run {
+    let p = pair();
+    let (s, t) = (p.source.connect_string(), p.target.connect_string());
+    let mut args = vec![
+        "check",
+        "parity",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--path",
+        root,
+        "--recheck-delay",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
+#[tokio::test]
+async fn parity_of_identical_trees_is_ok_with_perfdata() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("nag-ok");
+    both(&s, &t, &root, &[("a", b"1"), ("b", b"2")]).await;
+    let r = parity(&root, &[]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        status.contains("source and target match: 3 nodes"),
+        "{status}"
+    );
+    for label in [
+        "source_nodes=3;;;0",
+        "target_nodes=3;;;0",
+        "differences=0;0;;0",
+        "transient=0;;;0",
+    ] {
+        assert!(status.contains(label), "{label} missing in {status}");
+    }
+    assert!(status.contains("elapsed="), "{status}");
+}
+
+#[tokio::test]
+async fn a_critical_kind_is_critical_and_listed_in_long_output() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("nag-crit");
+    both(&s, &t, &root, &[]).await;
+    create(&s, &format!("{root}/config"), b"v2").await;
+    create(&t, &format!("{root}/config"), b"v1").await;
+    let r = parity(&root, &[]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        status.contains("1 confirmed difference (data 1)"),
+        "{status}"
+    );
+    assert!(status.contains("data=1;;;0"), "{status}");
+    assert_eq!(
+        r.stdout.lines().nth(1),
+        Some(format!("data {root}/config").as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("nag-warn");
+    both(&s, &t, &root, &[]).await;
+    create(&t, &format!("{root}/leftover"), b"").await;
+    let r = parity(&root, &[]).await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 1, "extra_in_target only warns: {}", r.stdout);
+
+    let r = parity(&root, &["-w", "5"]).await;
+    assert_eq!(r.code, 0, "within -w 5: {}", r.stdout);
+    let r = parity(&root, &["-w", "5", "-c", "0"]).await;
+    assert_eq!(r.code, 2, "-c 0 is critical at 1: {}", r.stdout);
+    let r = parity(&root, &["-w", "@1:1"]).await;
+    assert_eq!(r.code, 1, "@1:1 alerts at exactly 1: {}", r.stdout);
+    let r = parity(&root, &["--critical-kinds", "extra_in_target"]).await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn everything_that_goes_wrong_is_unknown_with_a_reason() {
+    let p = pair();
+    let s = p.source.connect_string();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-w", "20:10"], "start is above the end"),
+        (vec!["-c", "ten"], "not a number"),
+        (vec!["--critical-kinds", "dta"], "unknown difference kind"),
+        (vec!["--target", &dead], "no server answered"),
+        (vec!["--target", "nohost"], "host:port"),
+        (vec!["-t", "1ms"], "timed out after"),
+        (
+            vec!["--path", "/does-not-exist-anywhere"],
+            "does not exist on either",
+        ),
+        (vec!["--no-such-flag"], "unexpected argument"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["check", "parity", "--source", &s, "--target", &s];
+        args.extend_from_slice(&extra);
+        let r = run(&args).await;
+        let status = assert_plugin_output(&r);
+        assert_eq!(r.code, 3, "{extra:?}: {}", r.stdout);
+        assert!(status.starts_with("ZKPARITY PARITY UNKNOWN - "), "{status}");
+        assert!(status.contains(needle), "{extra:?}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn help_and_version_exit_unknown_as_plugins_do() {
+    for args in [
+        vec!["check", "parity", "--help"],
+        vec!["check", "znode", "-h"],
+        vec!["check", "parity", "-V"],
+    ] {
+        let r = run(&args).await;
+        assert_eq!(r.code, 3, "{args:?}");
+        assert!(!r.stdout.is_empty());
+    }
+    let r = run(&["check", "parity", "--help"]).await;
+    assert!(r.stdout.contains("-w, --warning <RANGE>"), "{}", r.stdout);
+    assert!(r.stdout.contains("Exit codes: 0 OK"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn installed_under_a_check_name_it_runs_that_check() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("nag-link");
+    both(&s, &t, &root, &[]).await;
+    let dir = std::env::temp_dir().join(format!("zkparity-plugins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("check_zkparity_parity");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_zkparity"), &link).unwrap();
+    let (ps, pt) = (p.source.connect_string(), p.target.connect_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&link)
+            .args([
+                "--source",
+                &ps,
+                "--target",
+                &pt,
+                "--path",
+                &root,
+                "--recheck-delay",
+                "0s",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("ZKPARITY PARITY OK - "), "{stdout}");
+}
+
+async fn znode(extra: &[&str]) -> Run {
+    let mut args = vec!["check", "znode"];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
+#[tokio::test]
+async fn znode_checks_existence_kind_children_data_and_age() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("nag-znode");
+    both(
+        &s,
+        &t,
+        &root,
+        &[
+            ("ids", b""),
+            ("ids/1", b""),
+            ("ids/2", b""),
+            ("state", b"ENABLED"),
+        ],
+    )
+    .await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    s.create(&format!("{root}/controller"), b"{\"brokerid\":1}", &eph)
+        .await
+        .unwrap();
+    let (src, dst) = (p.source.connect_string(), p.target.connect_string());
+    let ids = format!("{root}/ids");
+    let state = format!("{root}/state");
+    let controller = format!("{root}/controller");
+
+    let r = znode(&[
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &ids,
+        "--children-warning",
+        "2:",
+        "--children-critical",
+        "1:",
+    ])
+    .await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(status.contains("source_children=2;2:;1:;0"), "{status}");
+
+    let r = znode(&["--source", &src, "--path", &ids, "--children-warning", "3:"]).await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+
+    let r = znode(&[
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &controller,
+        "--ephemeral",
+    ])
+    .await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "missing on the target: {}", r.stdout);
+    assert!(
+        status.contains(&format!("target {controller} does not exist")),
+        "{status}"
+    );
+
+    let r = znode(&["--source", &src, "--path", &controller, "--ephemeral"]).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = znode(&["--source", &src, "--path", &state, "--ephemeral"]).await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+
+    let r = znode(&[
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &state,
+        "--data-regex",
+        "^ENABLED$",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    t.set_data(&state, b"DISABLED", None).await.unwrap();
+    let r = znode(&[
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &state,
+        "--data-regex",
+        "^ENABLED$",
+    ])
+    .await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(status.contains("target"), "{status}");
+
+    // Just modified: older than an hour alerts, younger does not.
+    let r = znode(&[
+        "--source",
+        &src,
+        "--path",
+        &state,
+        "--age-critical",
+        "3600:",
+    ])
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = znode(&["--source", &src, "--path", &state, "--age-critical", "3600"]).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+
+    let r = znode(&["--source", &src, "--path", &state, "--data-regex", "("]).await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    drop(s);
+}
