@@ -144,6 +144,7 @@ impl WalkArgs {
             recheck_delay,
             limit: 50,
             show_acl_ids: false,
+            acl_caches: [None, None],
         })
     }
 }

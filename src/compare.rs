@@ -3,8 +3,10 @@
 //! that persist are reported as confirmed. Never writes to either side.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::aclcache::AclCache;
 use crate::connect::EnsembleSpec;
 use crate::digest::{NodeKind, DIGEST_VERSION};
 use crate::error::{Error, Result};
@@ -33,6 +35,9 @@ pub struct CompareOptions {
     /// Differences listed in the report; 0 for all.
     pub limit: usize,
     pub show_acl_ids: bool,
+    /// Source and target ACL caches kept across repeated compares (the
+    /// agent's rounds); `None` reads every ACL.
+    pub acl_caches: [Option<Arc<AclCache>>; 2],
 }
 
 // Tags the visitor puts on subtrees.
@@ -383,6 +388,8 @@ pub async fn compare(
         Reader::open(source, &options.reader),
         Reader::open(target, &options.reader)
     )?;
+    let s = s.with_acl_cache(options.acl_caches[0].clone());
+    let t = t.with_acl_cache(options.acl_caches[1].clone());
     let readers = [&s, &t];
 
     let outcome = compare_with(readers, options, progress, started).await;

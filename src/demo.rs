@@ -240,6 +240,7 @@ pub async fn run(progress: &mut Progress) -> Result<CompareReport> {
         recheck_delay: Some(Duration::from_secs(1)),
         limit: 50,
         show_acl_ids: false,
+        acl_caches: [None, None],
     };
     let report = compare(&source, &target, &options, progress).await;
     drop(source_writer);

@@ -9,6 +9,8 @@
 //!   batches (multi-reads of data and children, getACL spread over sessions), with
 //!   an optional reads-per-second cap.
 //! - [`ratelimit`]: the token bucket behind that cap.
+//! - [`aclcache`]: ACLs remembered across walks, so repeated rounds skip
+//!   getACL for nodes whose ACL cannot have changed.
 //! - [`digest`]: the versioned per-node digest, ACL fingerprint and per-subtree
 //!   Merkle checksum (spec: `docs/digest.md`).
 //! - [`compare`]: drives the walk over both sides at once, classifies
@@ -26,6 +28,7 @@
 //! - [`args`]: command-line argument groups shared by `compare` and the checks.
 //! - [`error`]: typed errors and the exit codes they map to.
 
+pub mod aclcache;
 pub mod args;
 pub mod compare;
 pub mod connect;

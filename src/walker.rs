@@ -17,11 +17,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use zookeeper_client as zk;
 
+use crate::aclcache::{AclCache, AclValue};
 use crate::connect::EnsembleSpec;
 use crate::digest::{self, AclEntry, Hash, NodeKind, SubtreeHasher};
 use crate::error::{Error, Result};
@@ -177,6 +179,7 @@ pub struct Reader {
     multi_read: AtomicBool,
     attempts: u32,
     reads: AtomicU64,
+    acl_cache: Option<Arc<AclCache>>,
 }
 
 /// A failure of a whole request (not of one node in it).
@@ -251,7 +254,22 @@ impl Reader {
             multi_read: AtomicBool::new(options.multi_read),
             attempts: options.attempts.max(1),
             reads: AtomicU64::new(0),
+            acl_cache: None,
         })
+    }
+
+    /// Reuses ACLs across walks: only nodes that are new or whose ACL version
+    /// moved get a getACL (see [`AclCache`]).
+    pub fn with_acl_cache(mut self, cache: Option<Arc<AclCache>>) -> Reader {
+        self.acl_cache = cache;
+        self
+    }
+
+    async fn spend(&self, reads: usize) {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire(reads as u32).await;
+        }
+        self.reads.fetch_add(reads as u64, Ordering::Relaxed);
     }
 
     /// Closes every session and waits briefly for the server to confirm, so
@@ -301,11 +319,6 @@ impl Reader {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(limiter) = &self.limiter {
-                limiter.acquire(3 * paths.len() as u32).await;
-            }
-            self.reads
-                .fetch_add(3 * paths.len() as u64, Ordering::Relaxed);
             let outcome = if self.multi_read.load(Ordering::Relaxed) {
                 self.read_multi(paths, names).await
             } else {
@@ -345,9 +358,25 @@ impl Reader {
                 .and_then(|_| multi.add_get_children(path))
                 .map_err(Transport::Fatal)?;
         }
-        let committed = multi.commit();
-        let acls = futures::future::join_all(paths.iter().map(|p| self.client().get_acl(p)));
-        let (results, acls) = futures::join!(committed, acls);
+        // Without a cache every ACL is read, alongside the multi-read. With
+        // one, the multi-read's stats say which ACLs need reading at all.
+        let (results, mut acls) = match &self.acl_cache {
+            None => {
+                self.spend(3 * paths.len()).await;
+                let committed = multi.commit();
+                let acls =
+                    futures::future::join_all(paths.iter().map(|p| self.client().get_acl(p)));
+                let (results, acls) = futures::join!(committed, acls);
+                (
+                    results,
+                    acls.into_iter().map(|a| Some(acl_value(a))).collect(),
+                )
+            }
+            Some(_) => {
+                self.spend(2 * paths.len()).await;
+                (multi.commit().await, vec![None; paths.len()])
+            }
+        };
         let results = results.map_err(classify)?;
         if results.len() != 2 * paths.len() {
             return Err(Transport::Fatal(zk::Error::UnexpectedError(format!(
@@ -357,11 +386,11 @@ impl Reader {
             ))));
         }
         let mut results = results.into_iter();
-        let mut out = Vec::with_capacity(paths.len());
-        for (acl, name) in acls.into_iter().zip(names) {
+        let mut nodes: Vec<RawNode> = Vec::with_capacity(paths.len());
+        for _ in paths {
             let data = results.next();
             let children = results.next();
-            let node = match (data, children) {
+            nodes.push(match (data, children) {
                 (
                     Some(zk::MultiReadResult::Data { data, stat }),
                     Some(zk::MultiReadResult::Children { children }),
@@ -371,10 +400,56 @@ impl Reader {
                 _ => Err(zk::Error::UnexpectedError(
                     "multi-read answers out of order".into(),
                 )),
-            };
-            out.push(assemble(name, node, acl)?);
+            });
         }
-        Ok(out)
+        if let Some(cache) = &self.acl_cache {
+            self.cached_acls(cache, paths, &nodes, &mut acls).await;
+        }
+        nodes
+            .into_iter()
+            .zip(acls)
+            .zip(names)
+            .map(|((node, acl), name)| {
+                // A node that failed to read never looks at its ACL.
+                assemble(name, node, acl.unwrap_or(Err(zk::Error::NoNode)))
+            })
+            .collect()
+    }
+
+    /// Fills in ACLs from the cache, reading (and remembering) only those of
+    /// nodes that are new or whose ACL version moved.
+    async fn cached_acls(
+        &self,
+        cache: &AclCache,
+        paths: &[&str],
+        nodes: &[RawNode],
+        acls: &mut [Option<RawAcl>],
+    ) {
+        let mut missing = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if let Ok((_, stat, _)) = node {
+                match cache.get(paths[i], stat.czxid, stat.aversion) {
+                    Some(v) => acls[i] = Some(Ok(v)),
+                    None => missing.push(i),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        self.spend(missing.len()).await;
+        let fetched =
+            futures::future::join_all(missing.iter().map(|i| self.client().get_acl(paths[*i])))
+                .await;
+        for (i, raw) in missing.into_iter().zip(fetched) {
+            acls[i] = Some(match raw {
+                Ok((acl, stat)) => {
+                    let value = acl_value_of(&acl);
+                    Ok(cache.put(paths[i], stat.czxid, stat.aversion, value))
+                }
+                Err(e) => Err(e),
+            });
+        }
     }
 
     async fn read_single(
@@ -382,11 +457,13 @@ impl Reader {
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
+        self.spend(3 * paths.len()).await;
         let reads = paths.iter().zip(names).map(|(path, name)| async move {
             let data = self.client().get_data(path);
             let children = self.client().list_children(path);
             let acl = self.client().get_acl(path);
             let (data, children, acl) = futures::join!(data, children, acl);
+            let acl = acl_value(acl);
             let node = match (data, children) {
                 (Ok((data, stat)), Ok(children)) => Ok((data, stat, children)),
                 (Err(e), _) | (_, Err(e)) => Err(e),
@@ -398,7 +475,20 @@ impl Reader {
 }
 
 type RawNode = std::result::Result<(Vec<u8>, zk::Stat, Vec<String>), zk::Error>;
-type RawAcl = std::result::Result<(Vec<zk::Acl>, zk::Stat), zk::Error>;
+type RawAcl = std::result::Result<Arc<AclValue>, zk::Error>;
+
+fn acl_value_of(acl: &[zk::Acl]) -> AclValue {
+    let entries = digest::normalize_acl(acl.iter().map(AclEntry::from_zk).collect());
+    let fingerprint = digest::acl_fingerprint(&entries);
+    AclValue {
+        entries,
+        fingerprint,
+    }
+}
+
+fn acl_value(raw: std::result::Result<(Vec<zk::Acl>, zk::Stat), zk::Error>) -> RawAcl {
+    raw.map(|(acl, _)| Arc::new(acl_value_of(&acl)))
+}
 
 fn assemble(name: &str, node: RawNode, acl: RawAcl) -> std::result::Result<SideNode, Transport> {
     let (data, stat, mut children) = match node {
@@ -411,7 +501,7 @@ fn assemble(name: &str, node: RawNode, acl: RawAcl) -> std::result::Result<SideN
         }
     };
     let acl = match acl {
-        Ok((acl, _)) => digest::normalize_acl(acl.iter().map(AclEntry::from_zk).collect()),
+        Ok(acl) => acl,
         Err(e) => {
             return Ok(match node_error(e)? {
                 None => SideNode::Absent,
@@ -422,7 +512,7 @@ fn assemble(name: &str, node: RawNode, acl: RawAcl) -> std::result::Result<SideN
     children.sort_unstable();
     let kind = NodeKind::from_ephemeral_owner(stat.ephemeral_owner);
     let data_sha256 = digest::data_sha256(&data);
-    let acl_fingerprint = digest::acl_fingerprint(&acl);
+    let acl_fingerprint = acl.fingerprint;
     let data_len = data.len() as u64;
     let node_digest = digest::node_digest(name, kind, data_len, &data_sha256, &acl_fingerprint);
     Ok(SideNode::Present(Box::new(NodeRead {
@@ -431,7 +521,7 @@ fn assemble(name: &str, node: RawNode, acl: RawAcl) -> std::result::Result<SideN
         data_len,
         data_sha256,
         children,
-        acl,
+        acl: acl.entries.clone(),
         acl_fingerprint,
         digest: node_digest,
     })))

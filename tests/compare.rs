@@ -769,3 +769,92 @@ async fn a_node_gone_before_it_is_read_is_absent_not_an_error() {
         reader.close().await;
     }
 }
+
+#[tokio::test]
+async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes() {
+    use zkparity::aclcache::AclCache;
+    use zkparity::args::{EnsembleArgs, WalkArgs};
+    use zkparity::progress::Progress;
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("cached");
+    let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
+    let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x" as &[u8])).collect();
+    both(&s, &t, &root, &nodes).await;
+
+    let ensembles = EnsembleArgs {
+        source: p.source.connect_string(),
+        target: p.target.connect_string(),
+        source_auth_file: None,
+        target_auth_file: None,
+        session_timeout: "10s".into(),
+        connect_timeout: "10s".into(),
+        sessions: 2,
+        max_reads_per_second: 0,
+        batch_size: 200,
+        in_flight: 8,
+        no_multi_read: false,
+    };
+    let walk = WalkArgs {
+        path: root.clone(),
+        exclude: vec![],
+        include_zookeeper: false,
+        ephemerals: zkparity::walker::EphemeralPolicy::Count,
+        recheck_delay: "off".into(),
+    };
+    let (source, target) = ensembles.specs().unwrap();
+    let mut options = walk.compare_options(&ensembles).unwrap();
+    let caches = [AclCache::new(), AclCache::new()];
+    options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
+    let round = |options| {
+        let (source, target) = (source.clone(), target.clone());
+        async move {
+            let mut quiet = Progress::new(false);
+            zkparity::compare::compare(&source, &target, &options, &mut quiet)
+                .await
+                .unwrap()
+        }
+    };
+    let first = round(options.clone()).await;
+    assert!(first.summary.identical);
+    assert_eq!(
+        first.summary.reads["source"],
+        3 * 51,
+        "first round reads every ACL"
+    );
+    let second = round(options.clone()).await;
+    assert_eq!(second.summary.reads["source"], 2 * 51, "no ACL read again");
+    assert_eq!(
+        first.subtrees, second.subtrees,
+        "same answer from the cache"
+    );
+
+    // An ACL change moves aversion: read again, and found.
+    let read_only = [zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone())];
+    t.set_acl(&format!("{root}/n07"), &read_only, None)
+        .await
+        .unwrap();
+    // Deleted and created again with another ACL: aversion is 0 again, but
+    // czxid is new.
+    t.delete(&format!("{root}/n08"), None).await.unwrap();
+    t.create(
+        &format!("{root}/n08"),
+        b"x",
+        &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&read_only)),
+    )
+    .await
+    .unwrap();
+    let third = round(options.clone()).await;
+    let acl: Vec<&str> = third
+        .differences
+        .iter()
+        .filter(|d| d.kind == zkparity::report::DiffKind::Acl)
+        .map(|d| d.path.as_str())
+        .collect();
+    assert_eq!(acl, vec![format!("{root}/n07"), format!("{root}/n08")]);
+    assert_eq!(
+        third.summary.reads["target"],
+        2 * 51 + 2,
+        "only the two changed ACLs"
+    );
+}
