@@ -19,6 +19,7 @@
 //! - [`report`]: the comparison result model and its text and JSON renderings.
 //! - [`nagios`]: the Nagios/Icinga check commands: threshold ranges, plugin
 //!   output and perfdata, `check parity`, `check znode`.
+//! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
 //! - [`progress`]: progress lines on stderr while walking.
 //! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
 //!   tests and the benchmark.
@@ -36,6 +37,7 @@ pub mod demo;
 pub mod digest;
 pub mod error;
 pub mod exclude;
+pub mod gmetric;
 pub mod nagios;
 pub mod progress;
 pub mod ratelimit;

@@ -1,0 +1,530 @@
+//! Ganglia metrics against a real gmond 3.7.2 and Debian's own `gmetric`:
+//! what gmond shows for every field, byte-for-byte equality with gmetric,
+//! expiry and restarts, and the `zkparity gmetric` round.
+
+mod common;
+mod gmetric_support;
+
+use std::net::UdpSocket;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use gmetric_support::{gmetric_datagrams, recv_all, Ganglia, Gmond, Mode, XmlMetric};
+use zkparity::gmetric::xdr::{self, ValueWire, MAX_PACKET_LEN};
+use zkparity::gmetric::{
+    Channel, MetadataPolicy, Metric, Sender, SenderOptions, Slope, Spoof, Value,
+};
+
+/// The mute gmond shared by the tests that only send and read.
+fn gmond() -> &'static Gmond {
+    static G: OnceLock<Gmond> = OnceLock::new();
+    G.get_or_init(|| Gmond::start(Mode::Mute))
+}
+
+fn sender_to(channel: &str, options: SenderOptions) -> Sender {
+    Sender::new(
+        vec![Channel::resolve(channel, 1).expect("channel")],
+        options,
+    )
+    .expect("sender")
+}
+
+fn send(g: &Gmond, metrics: &[Metric]) {
+    let mut s = sender_to(&g.channel(), SenderOptions::default());
+    let r = s.send(metrics);
+    assert_eq!(r.error_count, 0, "{:?}", r.errors);
+    assert_eq!(r.metrics_sent, metrics.len());
+}
+
+fn spoofed(ip: &str, host: &str, m: Metric) -> Metric {
+    Metric {
+        spoof: Some(Spoof::new(ip, host)),
+        ..m
+    }
+}
+
+/// NAME, VAL, TYPE, UNITS, TMAX, DMAX, SLOPE as gmond prints them.
+fn fields(m: &XmlMetric) -> [&str; 7] {
+    [
+        &m.name, &m.val, &m.r#type, &m.units, &m.tmax, &m.dmax, &m.slope,
+    ]
+}
+
+#[test]
+fn every_value_type_reaches_gmond_with_its_metadata() {
+    let g = gmond();
+    let base = |name: &str, v: Value| Metric {
+        units: "things".into(),
+        tmax: 90,
+        dmax: 600,
+        groups: vec!["typed".into()],
+        ..Metric::new(name, v)
+    };
+    let metrics = vec![
+        spoofed("10.77.0.1", "typed-host", base("t_u16", Value::U16(65535))),
+        spoofed("10.77.0.1", "typed-host", base("t_i16", Value::I16(-5))),
+        spoofed(
+            "10.77.0.1",
+            "typed-host",
+            base("t_u32", Value::U32(4_000_000_000)),
+        ),
+        spoofed(
+            "10.77.0.1",
+            "typed-host",
+            base("t_i32", Value::I32(-123_456)),
+        ),
+        spoofed(
+            "10.77.0.1",
+            "typed-host",
+            base("t_float", Value::Float(0.67, 2)),
+        ),
+        spoofed(
+            "10.77.0.1",
+            "typed-host",
+            base("t_double", Value::Double(1234.56789, 3)),
+        ),
+        spoofed(
+            "10.77.0.1",
+            "typed-host",
+            base("t_string", Value::Str("3.8.0 <leader> & \"co\"".into())),
+        ),
+    ];
+    send(g, &metrics);
+    let x = g.wait_for("all seven typed metrics", |x| {
+        x.host("typed-host").is_some_and(|h| h.metrics.len() == 7)
+    });
+    let host = x.host("typed-host").unwrap();
+    assert_eq!(host.ip, "10.77.0.1");
+    let want = [
+        ["t_u16", "65535", "uint16"],
+        ["t_i16", "-5", "int16"],
+        ["t_u32", "4000000000", "uint32"],
+        ["t_i32", "-123456", "int32"],
+        ["t_float", "0.67", "float"],
+        ["t_double", "1234.568", "double"],
+        ["t_string", "3.8.0 <leader> & \"co\"", "string"],
+    ];
+    for [name, val, ty] in want {
+        let m = x.metric("typed-host", name).unwrap();
+        assert_eq!(
+            fields(m),
+            [name, val, ty, "things", "90", "600", "both"],
+            "{m:?}"
+        );
+        assert_eq!(m.extra("GROUP"), vec!["typed"]);
+        assert_eq!(m.extra("SPOOF_HOST"), vec!["10.77.0.1:typed-host"]);
+    }
+}
+
+#[test]
+fn slopes_titles_descriptions_and_groups_show_in_gmond() {
+    let g = gmond();
+    let slopes = [
+        Slope::Zero,
+        Slope::Positive,
+        Slope::Negative,
+        Slope::Both,
+        Slope::Unspecified,
+        Slope::Derivative,
+    ];
+    let metrics: Vec<Metric> = slopes
+        .iter()
+        .map(|&slope| {
+            spoofed(
+                "10.77.0.2",
+                "slope-host",
+                Metric {
+                    slope,
+                    tmax: 5,
+                    dmax: 0,
+                    groups: vec!["zookeeper".into(), "zkparity".into()],
+                    title: format!("Slope {}", slope.as_str()),
+                    desc: "How it changes".into(),
+                    ..Metric::new(format!("slope_{}", slope.as_str()), Value::U32(1))
+                },
+            )
+        })
+        .collect();
+    send(g, &metrics);
+    let x = g.wait_for("six slopes", |x| {
+        x.host("slope-host").is_some_and(|h| h.metrics.len() == 6)
+    });
+    for slope in slopes {
+        let m = x
+            .metric("slope-host", &format!("slope_{}", slope.as_str()))
+            .unwrap();
+        assert_eq!(m.slope, slope.as_str());
+        assert_eq!((m.tmax.as_str(), m.dmax.as_str()), ("5", "0"));
+        let mut groups = m.extra("GROUP");
+        groups.sort_unstable();
+        assert_eq!(groups, vec!["zkparity", "zookeeper"]);
+        assert_eq!(m.extra("TITLE"), vec![format!("Slope {}", slope.as_str())]);
+        assert_eq!(m.extra("DESC"), vec!["How it changes"]);
+    }
+}
+
+#[test]
+fn unspoofed_metrics_land_on_the_sending_address() {
+    let g = gmond();
+    send(g, &[Metric::new("unspoofed_probe", Value::U32(7))]);
+    let x = g.wait_for("unspoofed_probe", |x| {
+        x.metric_anywhere("unspoofed_probe").is_some()
+    });
+    let (host, m) = x.metric_anywhere("unspoofed_probe").unwrap();
+    assert_eq!(host.ip, "127.0.0.1");
+    assert_eq!(m.val, "7");
+    assert!(m.extra("SPOOF_HOST").is_empty());
+}
+
+#[test]
+fn string_wire_values_show_like_gmetrics() {
+    let g = gmond();
+    let mut s = sender_to(
+        &g.channel(),
+        SenderOptions {
+            wire: ValueWire::String,
+            ..SenderOptions::default()
+        },
+    );
+    let r = s.send(&[spoofed(
+        "10.77.0.3",
+        "string-wire",
+        Metric::new("sw_double", Value::Double(2.5, 2)),
+    )]);
+    assert_eq!(r.error_count, 0);
+    let x = g.wait_for("sw_double", |x| {
+        x.metric("string-wire", "sw_double").is_some()
+    });
+    let m = x.metric("string-wire", "sw_double").unwrap();
+    assert_eq!((m.val.as_str(), m.r#type.as_str()), ("2.50", "double"));
+}
+
+#[test]
+fn hostile_names_units_and_extra_data_keep_gmonds_xml_well_formed() {
+    let g = gmond();
+    let m = Metric {
+        units: "say \"hi\" & <bye>".into(),
+        groups: vec!["a\"b".into()],
+        title: "T&T's <title>".into(),
+        desc: "line one\nline \"two\"".into(),
+        spoof: Some(Spoof::new("10.77.0.4", "bad\"host<&>:x")),
+        ..Metric::new("bad\"name<&>:x y", Value::Str("v\u{1}\"<&>".into()))
+    };
+    send(g, &[m]);
+    // `Gmond::xml` parses strictly: a raw quote or ampersand fails here.
+    let x = g.wait_for("the sanitised metric", |x| {
+        x.metric("bad_host____x", "bad_name____x_y").is_some()
+    });
+    let host = x.host("bad_host____x").unwrap();
+    assert_eq!(host.ip, "10.77.0.4");
+    let m = &host.metrics[0];
+    assert_eq!(m.units, "say hi  bye");
+    assert_eq!(m.val, "v\"<&>");
+    assert_eq!(m.extra("GROUP"), vec!["ab"]);
+    assert_eq!(m.extra("TITLE"), vec!["TTs title"]);
+    assert_eq!(m.extra("DESC"), vec!["line oneline two"]);
+}
+
+#[test]
+fn a_metadata_packet_of_exactly_the_size_limit_is_accepted() {
+    let g = gmond();
+    // Spread over several extra-data pairs: gmond cuts any one XML line at
+    // 1023 bytes, so no single field may carry it all.
+    let mut m = spoofed(
+        "10.77.0.5",
+        "big-host",
+        Metric {
+            title: "t".repeat(500),
+            groups: vec!["g".repeat(400)],
+            ..Metric::new("big_metadata", Value::U32(1))
+        },
+    );
+    let host = SenderOptions::default().local_host;
+    let mut n = 0;
+    let len = loop {
+        m.desc = "d".repeat(n);
+        let len = xdr::metadata_packet(&host, &m).map_or(0, |p| p.len());
+        if len >= MAX_PACKET_LEN {
+            break len;
+        }
+        n += 1;
+    };
+    assert_eq!(len, MAX_PACKET_LEN);
+    send(g, &[m]);
+    let x = g.wait_for("big_metadata", |x| {
+        x.metric("big-host", "big_metadata").is_some()
+    });
+    let shown = x.metric("big-host", "big_metadata").unwrap();
+    assert_eq!(shown.extra("DESC"), vec!["d".repeat(n)]);
+}
+
+#[test]
+fn spoofed_hosts_show_the_heartbeats_start_time_and_no_heartbeat_metric() {
+    let g = gmond();
+    let spoof = Spoof::new("10.77.0.6", "beating");
+    send(
+        g,
+        &[
+            Metric::heartbeat(spoof.clone(), 1_700_000_000),
+            spoofed("10.77.0.6", "beating", Metric::new("alive", Value::U32(1))),
+        ],
+    );
+    let x = g.wait_for("the beating host", |x| {
+        x.host("beating")
+            .is_some_and(|h| h.gmond_started == "1700000000" && !h.metrics.is_empty())
+    });
+    let h = x.host("beating").unwrap();
+    assert!(h.metrics.iter().all(|m| m.name != "heartbeat"), "{h:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Byte for byte against Debian's gmetric.
+
+/// Our datagrams for `m`, sent as gmetric sends: metadata before every value,
+/// the value as a string, the hostname in unspoofed packets.
+fn our_datagrams(m: &Metric) -> Vec<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut s = sender_to(
+        &sock.local_addr().unwrap().to_string(),
+        SenderOptions {
+            metadata: MetadataPolicy::Always,
+            wire: ValueWire::String,
+            ..SenderOptions::default()
+        },
+    );
+    let r = s.send(std::slice::from_ref(m));
+    assert_eq!(r.error_count, 0, "{:?}", r.errors);
+    recv_all(&sock)
+}
+
+fn hex(packets: &[Vec<u8>]) -> Vec<String> {
+    packets.iter().map(hex::encode).collect()
+}
+
+#[test]
+fn our_packets_equal_debian_gmetrics_byte_for_byte() {
+    let cases: Vec<(Vec<&str>, Metric)> = vec![
+        (
+            vec![
+                "-n",
+                "temp_c",
+                "-v",
+                "42",
+                "-t",
+                "uint32",
+                "-u",
+                "Celsius",
+                "-x",
+                "60",
+                "-d",
+                "0",
+                "-g",
+                "sensors",
+                "-D",
+                "Temperature",
+                "-T",
+                "Temp",
+            ],
+            Metric {
+                units: "Celsius".into(),
+                groups: vec!["sensors".into()],
+                desc: "Temperature".into(),
+                title: "Temp".into(),
+                ..Metric::new("temp_c", Value::U32(42))
+            },
+        ),
+        (
+            vec![
+                "-n",
+                "zk_avg_latency",
+                "-v",
+                "2.178",
+                "-t",
+                "double",
+                "-u",
+                "ms",
+                "-x",
+                "90",
+                "-d",
+                "300",
+                "-g",
+                "zookeeper",
+                "-S",
+                "10.0.0.5:zk1",
+            ],
+            spoofed(
+                "10.0.0.5",
+                "zk1",
+                Metric {
+                    units: "ms".into(),
+                    tmax: 90,
+                    dmax: 300,
+                    groups: vec!["zookeeper".into()],
+                    ..Metric::new("zk_avg_latency", Value::Double(2.178, 3))
+                },
+            ),
+        ),
+        (
+            vec![
+                "-n",
+                "zk_server_state",
+                "-v",
+                "leader",
+                "-t",
+                "string",
+                "-g",
+                "zookeeper,zkparity",
+                "-T",
+                "Server state",
+                "-S",
+                "10.0.0.5:zk1",
+            ],
+            spoofed(
+                "10.0.0.5",
+                "zk1",
+                Metric {
+                    groups: vec!["zookeeper".into(), "zkparity".into()],
+                    title: "Server state".into(),
+                    ..Metric::new("zk_server_state", Value::Str("leader".into()))
+                },
+            ),
+        ),
+        (
+            vec!["-n", "neg", "-v", "-3", "-t", "int32", "-s", "zero"],
+            Metric {
+                slope: Slope::Zero,
+                ..Metric::new("neg", Value::I32(-3))
+            },
+        ),
+        (
+            vec![
+                "-n", "pkts", "-v", "65535", "-t", "uint16", "-s", "positive", "-u", "packets",
+            ],
+            Metric {
+                slope: Slope::Positive,
+                units: "packets".into(),
+                ..Metric::new("pkts", Value::U16(65535))
+            },
+        ),
+        (
+            vec!["-n", "drift", "-v", "-7", "-t", "int16", "-s", "derivative"],
+            Metric {
+                slope: Slope::Derivative,
+                ..Metric::new("drift", Value::I16(-7))
+            },
+        ),
+        (
+            vec![
+                "-n", "ratio", "-v", "0.50", "-t", "float", "-s", "negative", "-d", "5",
+            ],
+            Metric {
+                slope: Slope::Negative,
+                dmax: 5,
+                ..Metric::new("ratio", Value::Float(0.5, 2))
+            },
+        ),
+    ];
+    for (args, metric) in cases {
+        let theirs = gmetric_datagrams(&args);
+        assert_eq!(theirs.len(), 2, "gmetric {args:?} sends metadata and value");
+        assert_eq!(
+            hex(&our_datagrams(&metric)),
+            hex(&theirs),
+            "gmetric {args:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Expiry and restarts, each on a gmond of its own.
+
+#[test]
+fn a_metric_survives_past_dmax_while_metadata_keeps_coming() {
+    let g = Gmond::start(Mode::Ticking);
+    let dmax = 2;
+    let kept = spoofed(
+        "10.77.1.1",
+        "expiry",
+        Metric {
+            dmax,
+            ..Metric::new("kept", Value::U32(1))
+        },
+    );
+    // The control: metadata once, then values only, the way a sender that
+    // never re-sends metadata behaves. gmond must delete it, or this test
+    // could not tell survival from a gmond that expires nothing.
+    let once = Metric {
+        name: "once".into(),
+        ..kept.clone()
+    };
+    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let host = "ignored";
+    raw.send_to(&xdr::metadata_packet(host, &once).unwrap(), g.udp_addr())
+        .unwrap();
+    let mut s = sender_to(&g.channel(), SenderOptions::default());
+    let start = Instant::now();
+    let mut seen_once = false;
+    while start.elapsed() < Duration::from_secs(u64::from(dmax) * 3) {
+        let r = s.send(std::slice::from_ref(&kept));
+        assert_eq!(r.error_count, 0);
+        raw.send_to(
+            &xdr::value_packet(host, &once, ValueWire::Typed).unwrap(),
+            g.udp_addr(),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        seen_once |= parse_now(&g).metric("expiry", "once").is_some();
+    }
+    assert!(seen_once, "the control metric showed at first");
+    let x = g.wait_for("the control metric deleted", |x| {
+        x.metric("expiry", "once").is_none()
+    });
+    let m = x.metric("expiry", "kept").expect("kept survives past dmax");
+    assert_eq!(m.dmax, dmax.to_string());
+}
+
+fn parse_now(g: &Gmond) -> Ganglia {
+    gmetric_support::parse(&g.xml())
+}
+
+#[test]
+fn metrics_reappear_after_gmond_restarts_and_sending_to_it_while_down_is_harmless() {
+    let mut g = Gmond::start(Mode::Mute);
+    let m = spoofed(
+        "10.77.1.2",
+        "restarted",
+        Metric::new("comeback", Value::U32(5)),
+    );
+    let interval = Duration::from_millis(500);
+    let mut s = sender_to(
+        &g.channel(),
+        SenderOptions {
+            metadata: MetadataPolicy::Every(interval),
+            ..SenderOptions::default()
+        },
+    );
+    s.send(std::slice::from_ref(&m));
+    g.wait_for("comeback", |x| x.metric("restarted", "comeback").is_some());
+
+    g.stop();
+    for _ in 0..5 {
+        let r = s.send(std::slice::from_ref(&m));
+        assert_eq!((r.metrics_sent, r.error_count), (1, 0), "{:?}", r.errors);
+    }
+    g.restart();
+    assert!(
+        parse_now(&g).host("restarted").is_none(),
+        "a restarted gmond starts empty"
+    );
+    // Values alone stay invisible to a gmond without metadata; it shows up
+    // again once the interval has passed and the metadata follows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        s.send(std::slice::from_ref(&m));
+        if parse_now(&g).metric("restarted", "comeback").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reappeared: {}", g.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

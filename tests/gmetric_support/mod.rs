@@ -1,0 +1,390 @@
+//! Test support for the Ganglia tests: a real gmond (Debian's
+//! `ganglia-monitor`) on free loopback ports, and a strict reading of the XML
+//! it serves.
+//!
+//! gmond runs in the foreground as the current user (`setuid = no`) from a
+//! config in its own temporary directory. Like the ZooKeeper sandbox, no
+//! gmond may outlive the test binary, which never drops its statics: each one
+//! is `exec`ed by a `sh` wrapper that first forks a watchdog killing it once
+//! the test binary is gone, and an `atexit` hook kills the ones still
+//! running at a normal exit.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+pub const GMOND: &str = "/usr/sbin/gmond";
+pub const GMETRIC: &str = "/usr/bin/gmetric";
+
+/// How the main loop of a gmond ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `mute = yes`, no send channel: it only listens and serves XML. Its
+    /// main loop then runs once a minute, so it expires nothing sooner.
+    Mute,
+    /// Not mute, with a one-second collection group whose own heartbeat goes
+    /// to a sink socket this harness holds: the main loop, and so the
+    /// `dmax` clean-up (`cleanup_threshold = 1`), runs every second.
+    Ticking,
+}
+
+/// gmond with a watchdog: `sh -c WATCHDOG owner gmond args…`. The subshell
+/// is forked before `exec`, so in it `$$` is gmond's PID.
+const WATCHDOG_SH: &str = r#"owner=$1; shift
+(
+  alive() { [ -e "/proc/$1" ] && ! grep -qE '^[0-9]+ \(.*\) [ZX]' "/proc/$1/stat" 2>/dev/null; }
+  while alive $$; do
+    alive "$owner" || { kill -9 $$; exit 0; }
+    sleep 0.5
+  done
+) </dev/null >/dev/null 2>&1 &
+exec "$@"
+"#;
+
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Temporary directories of gmonds that are never dropped (statics).
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static HOOK: Once = Once::new();
+
+extern "C" fn kill_all_at_exit() {
+    if let Ok(pids) = LIVE.try_lock() {
+        for &pid in pids.iter() {
+            // SAFETY: plain kill(2) of our own children.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+    if let Ok(dirs) = DIRS.try_lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+pub struct Gmond {
+    child: Option<Child>,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    mode: Mode,
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    /// Where a ticking gmond sends its own heartbeat; held so that the port
+    /// stays ours.
+    _sink: Option<UdpSocket>,
+}
+
+impl Gmond {
+    pub fn installed() -> bool {
+        std::path::Path::new(GMOND).exists() && std::path::Path::new(GMETRIC).exists()
+    }
+
+    pub fn start(mode: Mode) -> Gmond {
+        assert!(
+            Gmond::installed(),
+            "{GMOND} or {GMETRIC} missing: run scripts/install-deps (Debian ganglia-monitor)"
+        );
+        HOOK.call_once(|| {
+            // SAFETY: registering a plain extern "C" fn that never unwinds.
+            unsafe {
+                libc::atexit(kill_all_at_exit);
+            }
+        });
+        let dir = tempfile::Builder::new()
+            .prefix("zkparity-gmond-")
+            .tempdir()
+            .expect("temp dir");
+        let ports = zkparity::sandbox::free_ports(2).expect("free ports");
+        let (udp_port, tcp_port) = (ports[0], ports[1]);
+        let sink =
+            (mode == Mode::Ticking).then(|| UdpSocket::bind("127.0.0.1:0").expect("sink socket"));
+        let mut conf = format!(
+            "globals {{ daemonize = no  setuid = no  mute = {}  deaf = no  host_dmax = 0  \
+             cleanup_threshold = 1  send_metadata_interval = 0 }}\n\
+             cluster {{ name = \"zkparity-test\" }}\n\
+             udp_recv_channel   {{ bind = 127.0.0.1  port = {udp_port} }}\n\
+             tcp_accept_channel {{ bind = 127.0.0.1  port = {tcp_port} }}\n",
+            if mode == Mode::Mute { "yes" } else { "no" }
+        );
+        if let Some(sink) = &sink {
+            let port = sink.local_addr().expect("sink addr").port();
+            conf.push_str(&format!(
+                "udp_send_channel {{ host = 127.0.0.1  port = {port} }}\n\
+                 modules {{ module {{ name = \"core_metrics\" }} }}\n\
+                 collection_group {{ collect_every = 1  time_threshold = 1  \
+                 metric {{ name = \"heartbeat\" }} }}\n"
+            ));
+        }
+        DIRS.lock().unwrap().push(dir.path().to_path_buf());
+        let path = dir.path().join("gmond.conf");
+        std::fs::write(&path, conf).expect("write gmond.conf");
+        let mut g = Gmond {
+            child: None,
+            udp_port,
+            tcp_port,
+            mode,
+            dir,
+            conf: path,
+            _sink: sink,
+        };
+        g.spawn();
+        g
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gmond.log")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.log_path()).expect("log file");
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(WATCHDOG_SH)
+            .arg("gmond-watchdog")
+            .arg(std::process::id().to_string())
+            .arg(GMOND)
+            .arg("-f")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn gmond");
+        LIVE.lock().unwrap().push(child.id());
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.try_xml().is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("gmond exited ({status}): {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gmond not serving: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.udp_port))
+    }
+
+    /// `HOST:PORT` of the UDP receive channel, as `--ganglia` takes it.
+    pub fn channel(&self) -> String {
+        self.udp_addr().to_string()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: plain kill(2) of our own, not yet reaped, child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            LIVE.lock().unwrap().retain(|&p| p != child.id());
+        }
+    }
+
+    /// Stops gmond and starts it again on the same ports: it comes back
+    /// knowing no metadata at all.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn try_xml(&self) -> std::io::Result<String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.tcp_port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes)?;
+        // The document says ISO-8859-1: every byte is one character.
+        Ok(bytes.iter().map(|&b| char::from(b)).collect())
+    }
+
+    /// The XML as served, checked to be well-formed.
+    pub fn xml(&self) -> String {
+        let xml = self.try_xml().expect("read gmond XML");
+        parse(&xml);
+        xml
+    }
+
+    /// Polls the XML until `pred` holds; gmond handles UDP and serves TCP
+    /// from different threads, so what was sent shows up shortly after.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&Ganglia) -> bool) -> Ganglia {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let g = parse(&self.xml());
+            if pred(&g) {
+                return g;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gmond never showed {what}; it shows:\n{g:#?}\nlog: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gmond {
+    fn drop(&mut self) {
+        self.stop();
+        DIRS.lock().unwrap().retain(|d| d != self.dir.path());
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlHost {
+    pub name: String,
+    pub ip: String,
+    pub gmond_started: String,
+    pub metrics: Vec<XmlMetric>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlMetric {
+    pub name: String,
+    pub val: String,
+    pub r#type: String,
+    pub units: String,
+    pub tmax: String,
+    pub dmax: String,
+    pub slope: String,
+    /// EXTRA_ELEMENTs in document order (gmond prints them in reverse of the
+    /// packet's order).
+    pub extra: Vec<(String, String)>,
+}
+
+impl XmlMetric {
+    pub fn extra(&self, key: &str) -> Vec<&str> {
+        self.extra
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Ganglia {
+    pub hosts: Vec<XmlHost>,
+}
+
+impl Ganglia {
+    pub fn host(&self, name: &str) -> Option<&XmlHost> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn metric(&self, host: &str, metric: &str) -> Option<&XmlMetric> {
+        self.host(host)?.metrics.iter().find(|m| m.name == metric)
+    }
+
+    /// Any host's metric of that name (unspoofed hosts are named by reverse
+    /// DNS, which the test does not control).
+    pub fn metric_anywhere(&self, metric: &str) -> Option<(&XmlHost, &XmlMetric)> {
+        self.hosts
+            .iter()
+            .find_map(|h| h.metrics.iter().find(|m| m.name == metric).map(|m| (h, m)))
+    }
+}
+
+/// Parses gmond's XML with a strict parser: a malformed document fails the
+/// test here, whatever it was looking for.
+pub fn parse(xml: &str) -> Ganglia {
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(xml, opts)
+        .unwrap_or_else(|e| panic!("gmond served malformed XML ({e}):\n{xml}"));
+    let attr = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap_or_default().to_string();
+    let hosts = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("HOST"))
+        .map(|h| XmlHost {
+            name: attr(h, "NAME"),
+            ip: attr(h, "IP"),
+            gmond_started: attr(h, "GMOND_STARTED"),
+            metrics: h
+                .children()
+                .filter(|n| n.has_tag_name("METRIC"))
+                .map(|m| XmlMetric {
+                    name: attr(m, "NAME"),
+                    val: attr(m, "VAL"),
+                    r#type: attr(m, "TYPE"),
+                    units: attr(m, "UNITS"),
+                    tmax: attr(m, "TMAX"),
+                    dmax: attr(m, "DMAX"),
+                    slope: attr(m, "SLOPE"),
+                    extra: m
+                        .descendants()
+                        .filter(|n| n.has_tag_name("EXTRA_ELEMENT"))
+                        .map(|e| (attr(e, "NAME"), attr(e, "VAL")))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ganglia { hosts }
+}
+
+/// Runs Debian's `gmetric` with a config whose only send channel is a UDP
+/// socket of ours, and returns the datagrams it sent.
+pub fn gmetric_datagrams(args: &[&str]) -> Vec<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = sock.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("gmetric.conf");
+    std::fs::write(
+        &conf,
+        format!("udp_send_channel {{ host = 127.0.0.1  port = {port} }}\n"),
+    )
+    .expect("write conf");
+    let out = Command::new(GMETRIC)
+        .arg("-c")
+        .arg(&conf)
+        .args(args)
+        .output()
+        .expect("run gmetric");
+    assert!(
+        out.status.success(),
+        "gmetric {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    recv_all(&sock)
+}
+
+/// Every datagram already queued on `sock`.
+pub fn recv_all(sock: &UdpSocket) -> Vec<Vec<u8>> {
+    // gmetric has exited, so its datagrams are queued; a short grace covers
+    // loopback delivery.
+    std::thread::sleep(Duration::from_millis(50));
+    sock.set_nonblocking(true).expect("nonblocking");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
