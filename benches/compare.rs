@@ -196,6 +196,50 @@ async fn multiread_ceiling(servers: [&ZkServer; 2], paths: &[String]) -> Result<
     Ok(started.elapsed())
 }
 
+/// Two in-process compares sharing ACL caches, as the agent's rounds do:
+/// the first reads every ACL, the second only those that could have changed.
+async fn cached_rounds(
+    servers: [&ZkServer; 2],
+    sessions: usize,
+) -> Result<(Duration, Duration), Failure> {
+    use zkparity::aclcache::AclCache;
+    use zkparity::args::{EnsembleArgs, WalkArgs};
+    let ensembles = EnsembleArgs {
+        source: servers[0].connect_string(),
+        target: servers[1].connect_string(),
+        source_auth_file: None,
+        target_auth_file: None,
+        session_timeout: "30s".into(),
+        connect_timeout: "10s".into(),
+        sessions,
+        max_reads_per_second: 0,
+        batch_size: 200,
+        in_flight: 8,
+        no_multi_read: false,
+    };
+    let walk = WalkArgs {
+        path: "/tree".into(),
+        exclude: Vec::new(),
+        include_zookeeper: false,
+        ephemerals: zkparity::walker::EphemeralPolicy::Count,
+        recheck_delay: "off".into(),
+    };
+    let (source, target) = ensembles.specs()?;
+    let mut options = walk.compare_options(&ensembles)?;
+    options.acl_caches = [Some(AclCache::new()), Some(AclCache::new())];
+    let mut times = Vec::new();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let mut quiet = zkparity::progress::Progress::new(false);
+        let report = zkparity::compare::compare(&source, &target, &options, &mut quiet).await?;
+        if !report.summary.identical {
+            return Err("cached round found differences in an identical pair".into());
+        }
+        times.push(started.elapsed());
+    }
+    Ok((times[0], times[1]))
+}
+
 async fn bench_shape(
     root: &Path,
     shape: &Shape,
@@ -297,6 +341,13 @@ async fn bench_shape(
     println!(
         "  compare / getACL ceiling   {:>8.2}",
         rate(cmp_best) / rate(acl_best)
+    );
+    let (cold, warm) = cached_rounds([&s, &t], sessions).await?;
+    println!(
+        "  repeated rounds (ACL cache) {:>7.2}s first, {:.2}s next: {:.0}% of the first",
+        cold.as_secs_f64(),
+        warm.as_secs_f64(),
+        100.0 * warm.as_secs_f64() / cold.as_secs_f64()
     );
     println!(
         "  peak RSS of compare        {:>8.1} MiB  (runs: {:.1}, {:.1})",
