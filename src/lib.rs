@@ -27,9 +27,12 @@
 //!   zkparity started itself.
 //! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
 //! - [`args`]: command-line argument groups shared by `compare` and the checks.
+//! - [`agent`]: `zkparity agent`, the long-running comparer: config, rounds,
+//!   confirmation across rounds, state files and passive Nagios results.
 //! - [`error`]: typed errors and the exit codes they map to.
 
 pub mod aclcache;
+pub mod agent;
 pub mod args;
 pub mod compare;
 pub mod connect;

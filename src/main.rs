@@ -42,6 +42,38 @@ enum Command {
         #[command(subcommand)]
         check: CheckCommand,
     },
+    /// Run continuously: compare the configured ensemble pairs every interval
+    /// and report to state files, Nagios and logs
+    #[command(after_help = AGENT_HELP)]
+    Agent(AgentArgs),
+}
+
+const AGENT_HELP: &str = "\
+Configuration reference: docs/agent.md; a commented sample: examples/agent.toml.
+
+Signals: SIGTERM and SIGINT finish the state file being written and exit 0;
+SIGHUP re-reads the configuration (a new one that does not validate is
+refused and the running one kept).
+
+Exit codes: 0 clean shutdown (or a valid config with --check-config), 2 the
+configuration does not validate or the agent could not start.";
+
+#[derive(Args)]
+struct AgentArgs {
+    /// The agent's TOML configuration
+    #[arg(long, value_name = "FILE")]
+    config: std::path::PathBuf,
+    /// Validate the configuration (credentials files and state directory
+    /// included) and exit: 0 valid, 2 not
+    #[arg(long)]
+    check_config: bool,
+}
+
+async fn run_agent(a: AgentArgs) -> Result<i32, Error> {
+    if a.check_config {
+        return Ok(zkparity::agent::check_config(&a.config));
+    }
+    Ok(zkparity::agent::run(&a.config).await)
 }
 
 const COMPARE_HELP: &str = "\
@@ -206,6 +238,7 @@ fn main() -> ExitCode {
             Command::Compare(a) => run_compare(*a).await,
             Command::Demo(a) => run_demo(a).await,
             Command::Check { check } => run_check(check).await,
+            Command::Agent(a) => run_agent(a).await,
         }
     });
     match outcome {

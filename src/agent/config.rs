@@ -1,0 +1,1028 @@
+//! The agent's TOML configuration: parsing, validation, and the resolved form
+//! the rounds run on.
+//!
+//! Everything that can be checked before the agent starts is checked here:
+//! syntax, unknown keys, durations, connect strings, paths, exclude globs,
+//! threshold ranges, credentials files (read and permission-checked), the
+//! state directory. Every error names the file, the line and the key, so
+//! `zkparity agent --check-config` (and a SIGHUP that brings a bad file)
+//! points straight at the mistake.
+//!
+//! The reference for every key is `docs/agent.md`; `examples/agent.toml` is a
+//! commented sample.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::compare::CompareOptions;
+use crate::connect::{ConnectString, Credentials, EnsembleSpec};
+use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
+use crate::nagios::parity::{ParityCheck, DEFAULT_CRITICAL_KINDS};
+use crate::nagios::range::Range;
+use crate::report::DiffKind;
+use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {}: cannot read it: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// A mistake at a known place in the file.
+    #[error("config {}, line {line}, key {key}: {reason}", file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        reason: String,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Values that validate themselves while being parsed, so toml attaches the
+// value's position to the error.
+
+/// `"30s"`, `"500ms"`, `"2m"`, or a number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(u64),
+            Float(f64),
+        }
+        let parsed = match Raw::deserialize(d)? {
+            Raw::Text(s) => parse_duration(&s),
+            Raw::Int(n) => Ok(Duration::from_secs(n)),
+            Raw::Float(f) => {
+                Duration::try_from_secs_f64(f).map_err(|_| format!("{f} is not a duration"))
+            }
+        };
+        parsed.map(Dur).map_err(de::Error::custom)
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let v = s.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a duration"));
+    }
+    humantime::parse_duration(v)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 500ms, 30s, 5m"))
+}
+
+/// A connect string, checked as `compare --source` would check it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connect(pub ConnectString);
+
+impl<'de> Deserialize<'de> for Connect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ConnectString::parse(&s)
+            .map(Connect)
+            .map_err(|e| de::Error::custom(e.to_string()))
+    }
+}
+
+/// An absolute ZooKeeper path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZkPath(pub String);
+
+impl<'de> Deserialize<'de> for ZkPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::connect::validate_path(&s)
+            .map(|_| ZkPath(s.clone()))
+            .map_err(|reason| de::Error::custom(format!("{s:?}: {reason}")))
+    }
+}
+
+/// One `--exclude` glob.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Glob(pub String);
+
+impl<'de> Deserialize<'de> for Glob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Excludes::new(&[&s])
+            .map(|_| Glob(s))
+            .map_err(|e| de::Error::custom(e.to_string()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Policy(pub EphemeralPolicy);
+
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        [
+            EphemeralPolicy::Skip,
+            EphemeralPolicy::Count,
+            EphemeralPolicy::Compare,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .map(Policy)
+        .ok_or_else(|| de::Error::custom(format!("{s:?}: expected skip, count or compare")))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kind(pub DiffKind);
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::nagios::parity::parse_kinds(&s)
+            .ok()
+            .and_then(|k| (k.len() == 1).then(|| Kind(k[0])))
+            .ok_or_else(|| {
+                let all: Vec<&str> = DiffKind::ALL.iter().map(|k| k.as_str()).collect();
+                de::Error::custom(format!(
+                    "unknown difference kind {s:?} (known: {})",
+                    all.join(", ")
+                ))
+            })
+    }
+}
+
+/// A Nagios threshold range (`10`, `5:`, `@1:3`, ...).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeText(pub Range);
+
+impl<'de> Deserialize<'de> for RangeText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+        }
+        let s = match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Int(n) => n.to_string(),
+        };
+        s.parse::<Range>()
+            .map(RangeText)
+            .map_err(|e| de::Error::custom(format!("{s:?}: {e}")))
+    }
+}
+
+/// A count that must be at least 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AtLeastOne(pub usize);
+
+impl<'de> Deserialize<'de> for AtLeastOne {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(AtLeastOne)
+            .ok_or_else(|| de::Error::custom(format!("{n}: must be at least 1")))
+    }
+}
+
+/// A name that can go into a file name, a Ganglia host and a Nagios service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PairName(pub String);
+
+impl<'de> Deserialize<'de> for PairName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && !s.starts_with('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(PairName(s))
+        } else {
+            Err(de::Error::custom(format!(
+                "{s:?}: a pair name is 1-64 of A-Z a-z 0-9 - _ . and does not start with '.' \
+                 (it names the state file)"
+            )))
+        }
+    }
+}
+
+/// Text for a field of a Nagios external command: `;` separates fields and a
+/// newline ends the command, so neither may appear.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandField(pub String);
+
+impl<'de> Deserialize<'de> for CommandField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() || s.contains(';') || s.chars().any(char::is_control) {
+            return Err(de::Error::custom(format!(
+                "{s:?}: must be non-empty, without ';' or control characters"
+            )));
+        }
+        Ok(CommandField(s))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state_dir: Spanned<PathBuf>,
+    #[serde(default)]
+    state_list_limit: Option<usize>,
+    #[serde(default)]
+    log_level: Option<LogLevel>,
+    #[serde(default)]
+    log_timestamps: Option<bool>,
+    #[serde(default)]
+    nagios: Option<RawNagios>,
+    /// Reserved for the Ganglia output; refused until the sender lands.
+    #[serde(default)]
+    ganglia: Option<Spanned<toml::Value>>,
+    /// Reserved for the four-letter-word probes; refused until they land.
+    #[serde(default)]
+    probe_interval: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    probes: Option<Spanned<toml::Value>>,
+    #[serde(default, rename = "pair")]
+    pairs: Vec<Spanned<RawPair>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNagios {
+    command_file: PathBuf,
+    host_name: CommandField,
+    #[serde(default)]
+    warning: Option<RangeText>,
+    #[serde(default)]
+    critical: Option<RangeText>,
+    #[serde(default)]
+    critical_kinds: Option<Vec<Kind>>,
+    #[serde(default)]
+    details: Option<usize>,
+}
+
+/// One `[[pair]]` as written; kept so a reload can tell which pairs changed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPair {
+    name: Spanned<PairName>,
+    source: Connect,
+    target: Connect,
+    #[serde(default)]
+    source_auth_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    target_auth_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    path: Option<ZkPath>,
+    #[serde(default)]
+    excludes: Vec<Glob>,
+    #[serde(default)]
+    include_zookeeper: bool,
+    #[serde(default)]
+    ephemerals: Option<Policy>,
+    #[serde(default)]
+    subtree_depth: Option<u32>,
+    #[serde(default)]
+    interval: Option<Spanned<Dur>>,
+    #[serde(default)]
+    jitter: Option<Spanned<Dur>>,
+    #[serde(default)]
+    confirm_rounds: Option<AtLeastOne>,
+    #[serde(default)]
+    confirm_after: Option<Dur>,
+    #[serde(default)]
+    recheck_delay: Option<RecheckDelay>,
+    #[serde(default)]
+    round_timeout: Option<Spanned<Dur>>,
+    #[serde(default)]
+    max_reads_per_second: Option<u32>,
+    #[serde(default)]
+    sessions: Option<AtLeastOne>,
+    #[serde(default)]
+    batch_size: Option<AtLeastOne>,
+    #[serde(default)]
+    in_flight: Option<AtLeastOne>,
+    #[serde(default)]
+    multi_read: Option<bool>,
+    #[serde(default)]
+    session_timeout: Option<Dur>,
+    #[serde(default)]
+    connect_timeout: Option<Dur>,
+    #[serde(default)]
+    nagios_service: Option<CommandField>,
+}
+
+/// `"off"` or a duration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecheckDelay(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for RecheckDelay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(u64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) if s.trim() == "off" => Ok(RecheckDelay(None)),
+            Raw::Text(s) => parse_duration(&s)
+                .map(|d| RecheckDelay(Some(d)))
+                .map_err(de::Error::custom),
+            Raw::Int(n) => Ok(RecheckDelay(Some(Duration::from_secs(n)))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Defaults, named so docs/agent.md and the code say the same thing.
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default jitter, as a fraction of the interval.
+pub const DEFAULT_JITTER_FRACTION: f64 = 0.1;
+pub const DEFAULT_CONFIRM_ROUNDS: u32 = 2;
+/// Short: a difference that survives it is then confirmed across rounds.
+pub const DEFAULT_RECHECK_DELAY: Duration = Duration::from_secs(1);
+pub const DEFAULT_ROUND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_STATE_LIST_LIMIT: usize = 1000;
+pub const DEFAULT_DETAILS: usize = 10;
+
+// ---------------------------------------------------------------------------
+// The resolved configuration.
+
+/// How long a difference must persist before it counts as drift.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConfirmPolicy {
+    /// Consecutive successful rounds that must have seen it.
+    pub rounds: u32,
+    /// And at least this long since it was first seen.
+    pub min_age: Duration,
+}
+
+/// One ensemble pair, ready to compare.
+#[derive(Clone, Debug)]
+pub struct PairConfig {
+    pub name: String,
+    pub source: EnsembleSpec,
+    pub target: EnsembleSpec,
+    pub options: CompareOptions,
+    pub interval: Duration,
+    pub jitter: Duration,
+    pub confirm: ConfirmPolicy,
+    pub round_timeout: Duration,
+    pub nagios_service: String,
+    /// As written, for telling on reload whether the pair changed.
+    raw: RawPair,
+}
+
+impl PairConfig {
+    /// Whether a reload leaves this pair as it is (its task keeps running,
+    /// with its confirmation history). Credentials count: a changed auth file
+    /// takes effect on reload.
+    pub fn same_as(&self, other: &PairConfig) -> bool {
+        self.raw == other.raw
+            && self.source.credentials == other.source.credentials
+            && self.target.credentials == other.target.credentials
+    }
+}
+
+/// Where passive check results go.
+pub struct NagiosOutput {
+    pub command_file: PathBuf,
+    pub host_name: String,
+    pub check: ParityCheck,
+}
+
+impl std::fmt::Debug for NagiosOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NagiosOutput")
+            .field("command_file", &self.command_file)
+            .field("host_name", &self.host_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub struct AgentConfig {
+    pub file: PathBuf,
+    pub state_dir: PathBuf,
+    /// Entries per list (confirmed, unconfirmed) in a state file.
+    pub state_list_limit: usize,
+    pub log_level: LogLevel,
+    pub log_timestamps: bool,
+    pub nagios: Option<NagiosOutput>,
+    pub pairs: Vec<PairConfig>,
+}
+
+impl AgentConfig {
+    /// Reads and validates `file`. Nothing is started and nothing is written.
+    pub fn load(file: &Path) -> Result<AgentConfig, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        AgentConfig::parse(file, &text)
+    }
+
+    /// Validates `text` as the contents of `file` (which only names it in
+    /// errors and resolves nothing).
+    pub fn parse(file: &Path, text: &str) -> Result<AgentConfig, ConfigError> {
+        let cx = Cx { file, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        cx.resolve(raw)
+    }
+}
+
+/// What error positions are computed against.
+struct Cx<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn at(&self, offset: usize, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            line: line_of(self.text, offset),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        let reason = e.message().trim().to_string();
+        // A missing key is reported at its table; name the table and the key.
+        let key = match missing_field(&reason) {
+            Some(field) => join_key(&table_at(self.text, offset), field),
+            None => key_at(self.text, offset),
+        };
+        self.at(offset, key, reason)
+    }
+
+    fn resolve(&self, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
+        let not_yet = |v: &Option<Spanned<toml::Value>>, key: &str, what: &str| match v {
+            Some(v) => Err(self.at(
+                v.span().start,
+                key,
+                format!("{what} is not supported yet by this version of the agent; remove it"),
+            )),
+            None => Ok(()),
+        };
+        not_yet(&raw.ganglia, "ganglia", "the Ganglia output")?;
+        not_yet(
+            &raw.probe_interval,
+            "probe_interval",
+            "the four-letter-word probes are",
+        )?;
+        not_yet(&raw.probes, "probes", "the four-letter-word probes are")?;
+
+        let state_dir = raw.state_dir.get_ref().clone();
+        if !state_dir.is_absolute() {
+            return Err(self.at(
+                raw.state_dir.span().start,
+                "state_dir",
+                format!(
+                    "{:?} must be an absolute path (the agent may run from any directory)",
+                    state_dir
+                ),
+            ));
+        }
+        if let Err(reason) = check_writable_dir(&state_dir) {
+            return Err(self.at(raw.state_dir.span().start, "state_dir", reason));
+        }
+
+        let nagios = raw.nagios.map(|n| NagiosOutput {
+            command_file: n.command_file,
+            host_name: n.host_name.0,
+            check: ParityCheck {
+                warning: n.warning.map(|r| r.0).unwrap_or_else(zero_range),
+                critical: n.critical.map(|r| r.0),
+                critical_kinds: n
+                    .critical_kinds
+                    .map(|ks| ks.into_iter().map(|k| k.0).collect())
+                    .unwrap_or_else(|| DEFAULT_CRITICAL_KINDS.to_vec()),
+                details: n.details.unwrap_or(DEFAULT_DETAILS),
+            },
+        });
+
+        if raw.pairs.is_empty() {
+            return Err(self.at(
+                self.text.len(),
+                "pair",
+                "no [[pair]] is configured; the agent needs at least one ensemble pair",
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut pairs = Vec::with_capacity(raw.pairs.len());
+        for (i, p) in raw.pairs.into_iter().enumerate() {
+            let p = p.into_inner();
+            let name = &p.name.get_ref().0;
+            if !seen.insert(name.clone()) {
+                return Err(self.at(
+                    p.name.span().start,
+                    format!("pair[{i}].name"),
+                    format!("{name:?} is used by an earlier pair; names must be unique"),
+                ));
+            }
+            pairs.push(self.pair(i, p)?);
+        }
+        Ok(AgentConfig {
+            file: self.file.to_path_buf(),
+            state_dir,
+            state_list_limit: raw.state_list_limit.unwrap_or(DEFAULT_STATE_LIST_LIMIT),
+            log_level: raw.log_level.unwrap_or(LogLevel::Info),
+            log_timestamps: raw.log_timestamps.unwrap_or(true),
+            nagios,
+            pairs,
+        })
+    }
+
+    fn pair(&self, i: usize, p: RawPair) -> Result<PairConfig, ConfigError> {
+        let key = |k: &str| format!("pair[{i}].{k}");
+        let name = p.name.get_ref().0.clone();
+
+        let interval = p.interval.as_ref().map(|d| d.get_ref().0);
+        let interval = interval.unwrap_or(DEFAULT_INTERVAL);
+        if interval < Duration::from_millis(100) {
+            let offset = p.interval.as_ref().map(|d| d.span().start).unwrap_or(0);
+            return Err(self.at(offset, key("interval"), "must be at least 100ms"));
+        }
+        let jitter = match &p.jitter {
+            Some(j) if j.get_ref().0 > interval => {
+                return Err(self.at(
+                    j.span().start,
+                    key("jitter"),
+                    "must not be longer than the interval",
+                ))
+            }
+            Some(j) => j.get_ref().0,
+            None => interval.mul_f64(DEFAULT_JITTER_FRACTION),
+        };
+        let round_timeout = match &p.round_timeout {
+            Some(t) if t.get_ref().0.is_zero() => {
+                return Err(self.at(t.span().start, key("round_timeout"), "must be more than 0"))
+            }
+            Some(t) => t.get_ref().0,
+            None => DEFAULT_ROUND_TIMEOUT,
+        };
+
+        let credentials = |side: &str, f: &Option<Spanned<PathBuf>>| match f {
+            Some(f) => Credentials::from_file(f.get_ref()).map(Some).map_err(|e| {
+                self.at(
+                    f.span().start,
+                    key(&format!("{side}_auth_file")),
+                    e.to_string(),
+                )
+            }),
+            // The environment is not consulted: one agent serves several
+            // pairs, and a service's environment is easy to lose track of.
+            None => Ok(None),
+        };
+        let session_timeout = p
+            .session_timeout
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(10));
+        let connect_timeout = p
+            .connect_timeout
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(10));
+        let spec = |side: &str, c: &Connect, creds| EnsembleSpec {
+            side: side.to_string(),
+            connect: c.0.clone(),
+            credentials: creds,
+            session_timeout,
+            connect_timeout,
+        };
+        let source = spec(
+            "source",
+            &p.source,
+            credentials("source", &p.source_auth_file)?,
+        );
+        let target = spec(
+            "target",
+            &p.target,
+            credentials("target", &p.target_auth_file)?,
+        );
+
+        let mut patterns: Vec<String> = Vec::new();
+        if !p.include_zookeeper {
+            patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
+        }
+        patterns.extend(p.excludes.iter().map(|g| g.0.clone()));
+        // Each pattern was checked alone while parsing; together they cannot fail.
+        let excludes = Excludes::new(&patterns)
+            .map_err(|e| self.at(p.name.span().start, key("excludes"), e.to_string()))?;
+        let mut walk = WalkOptions::new(
+            p.ephemerals.map(|e| e.0).unwrap_or(EphemeralPolicy::Count),
+            excludes,
+        );
+        if let Some(n) = p.batch_size {
+            walk.batch_nodes = n.0;
+        }
+        if let Some(n) = p.in_flight {
+            walk.in_flight = n.0;
+        }
+        let defaults = ReaderOptions::default();
+        let options = CompareOptions {
+            path: p
+                .path
+                .as_ref()
+                .map(|p| p.0.clone())
+                .unwrap_or_else(|| "/".into()),
+            walk,
+            reader: ReaderOptions {
+                sessions: p.sessions.map(|n| n.0).unwrap_or(defaults.sessions),
+                max_reads_per_second: p.max_reads_per_second.unwrap_or(0),
+                multi_read: p.multi_read.unwrap_or(true),
+                ..defaults
+            },
+            subtree_depth: p.subtree_depth.unwrap_or(1),
+            recheck_delay: p
+                .recheck_delay
+                .map(|r| r.0)
+                .unwrap_or(Some(DEFAULT_RECHECK_DELAY)),
+            // Every difference is tracked across rounds, so all are listed.
+            limit: 0,
+            show_acl_ids: false,
+            // Each pair's task attaches its own caches, kept across rounds.
+            acl_caches: [None, None],
+        };
+        Ok(PairConfig {
+            nagios_service: p
+                .nagios_service
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_else(|| format!("zkparity {name}")),
+            name,
+            source,
+            target,
+            options,
+            interval,
+            jitter,
+            confirm: ConfirmPolicy {
+                rounds: p
+                    .confirm_rounds
+                    .map(|n| n.0 as u32)
+                    .unwrap_or(DEFAULT_CONFIRM_ROUNDS),
+                min_age: p.confirm_after.map(|d| d.0).unwrap_or_default(),
+            },
+            round_timeout,
+            raw: p,
+        })
+    }
+}
+
+fn zero_range() -> Range {
+    // "0": alert on any confirmed difference, as `check parity -w` defaults.
+    "0".parse()
+        .unwrap_or_else(|_| unreachable!("0 is a valid range"))
+}
+
+fn check_writable_dir(dir: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| format!("{} contains NUL", dir.display()))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(format!(
+            "{} is not writable by this user: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Positions and key names in the text, for errors toml reports by offset.
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+fn line_start(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text[..end].rfind('\n').map(|i| i + 1).unwrap_or(0)
+}
+
+fn strip_comment(line: &str) -> &str {
+    // Good enough for headers and keys, which hold no '#'.
+    line.split('#').next().unwrap_or("").trim()
+}
+
+/// The table the line at `offset` belongs to: `""`, `nagios`, `pair[1]`.
+fn table_at(text: &str, offset: usize) -> String {
+    let upto = &text[..line_start(text, offset).min(text.len())];
+    // Count the [[array]] headers above, so entries get their index.
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let mut current = String::new();
+    let this_line = text[line_start(text, offset)..]
+        .lines()
+        .next()
+        .unwrap_or("");
+    for line in upto.lines().chain(std::iter::once(this_line)) {
+        let l = strip_comment(line);
+        if let Some(name) = l.strip_prefix("[[").and_then(|s| s.strip_suffix("]]")) {
+            let name = name.trim().to_string();
+            let n = counts.entry(name.clone()).or_insert(0);
+            current = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            current = name.trim().to_string();
+        }
+    }
+    current
+}
+
+fn join_key(table: &str, key: &str) -> String {
+    match (table.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (false, true) => table.to_string(),
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+/// The key whose value (or name) sits at `offset`, with its table.
+fn key_at(text: &str, offset: usize) -> String {
+    let table = table_at(text, offset);
+    // The line holding `key =`: this one, or for a value spread over lines
+    // (an array), the nearest one above that is not a header.
+    let mut start = line_start(text, offset);
+    loop {
+        let line = text[start..].lines().next().unwrap_or("");
+        let l = strip_comment(line);
+        if l.starts_with('[') && !l.contains('=') {
+            return table;
+        }
+        if let Some((k, _)) = l.split_once('=') {
+            let k = k.trim().trim_matches('"').trim_matches('\'');
+            return join_key(&table, k);
+        }
+        if start == 0 {
+            return table;
+        }
+        start = line_start(text, start - 1);
+    }
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AgentConfig, ConfigError> {
+        AgentConfig::parse(Path::new("agent.toml"), text)
+    }
+
+    fn tmp_dir_line() -> String {
+        format!("state_dir = {:?}\n", std::env::temp_dir())
+    }
+
+    fn minimal() -> String {
+        tmp_dir_line()
+            + "[[pair]]\nname = \"kafka\"\nsource = \"old:2181\"\ntarget = \"new:2181/kafka\"\n"
+    }
+
+    fn invalid(text: &str) -> (usize, String, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line, key, reason, ..
+            }) => (line, key, reason),
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_pair_takes_the_documented_defaults() {
+        let c = parse(&minimal()).unwrap();
+        let p = &c.pairs[0];
+        assert_eq!(p.name, "kafka");
+        assert_eq!(p.interval, DEFAULT_INTERVAL);
+        assert_eq!(p.jitter, Duration::from_secs(6));
+        assert_eq!(p.confirm.rounds, 2);
+        assert_eq!(p.confirm.min_age, Duration::ZERO);
+        assert_eq!(p.options.path, "/");
+        assert_eq!(p.options.recheck_delay, Some(DEFAULT_RECHECK_DELAY));
+        assert_eq!(p.options.walk.ephemerals, EphemeralPolicy::Count);
+        assert_eq!(p.options.limit, 0);
+        assert_eq!(p.target.connect.chroot.as_deref(), Some("/kafka"));
+        assert_eq!(p.nagios_service, "zkparity kafka");
+        assert!(c.nagios.is_none());
+        assert_eq!(c.log_level, LogLevel::Info);
+    }
+
+    #[test]
+    fn a_bad_duration_names_its_key_and_line() {
+        let text = minimal() + "interval = \"30x\"\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!(line, 6);
+        assert_eq!(key, "pair[0].interval");
+        assert!(reason.contains("30x"), "{reason}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_line() {
+        let text = minimal()
+            + "[[pair]]\nname = \"b\"\nsource = \"a:1\"\ntarget = \"b:1\"\nintervall = \"5s\"\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!(line, 10);
+        assert_eq!(key, "pair[1].intervall");
+        assert!(reason.contains("unknown field"), "{reason}");
+    }
+
+    #[test]
+    fn a_missing_key_names_the_table_and_the_key() {
+        let text = tmp_dir_line() + "[[pair]]\nname = \"a\"\nsource = \"a:1\"\n";
+        let (_, key, reason) = invalid(&text);
+        assert_eq!(key, "pair[0].target");
+        assert!(reason.contains("missing field"), "{reason}");
+    }
+
+    #[test]
+    fn a_bad_connect_string_is_refused_at_its_line() {
+        let text = tmp_dir_line() + "[[pair]]\nname = \"a\"\nsource = \"old\"\ntarget = \"b:1\"\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (4, "pair[0].source"));
+        assert!(reason.contains("port"), "{reason}");
+    }
+
+    #[test]
+    fn duplicate_pair_names_are_refused() {
+        let text = minimal() + "[[pair]]\nname = \"kafka\"\nsource = \"a:1\"\ntarget = \"b:1\"\n";
+        let (line, key, _) = invalid(&text);
+        assert_eq!((line, key.as_str()), (7, "pair[1].name"));
+    }
+
+    #[test]
+    fn a_bad_exclude_in_a_multiline_array_names_the_key() {
+        let text = minimal() + "excludes = [\n  \"/ok/**\",\n  \"/bad/[\",\n]\n";
+        // toml places errors inside an array at the array; the reason names
+        // the pattern.
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (6, "pair[0].excludes"));
+        assert!(reason.contains("/bad/["), "{reason}");
+    }
+
+    #[test]
+    fn names_that_cannot_be_file_names_are_refused() {
+        for bad in ["", "../x", ".hidden", "a b", "a/b"] {
+            let text = tmp_dir_line()
+                + &format!("[[pair]]\nname = {bad:?}\nsource = \"a:1\"\ntarget = \"b:1\"\n");
+            let (_, key, _) = invalid(&text);
+            assert_eq!(key, "pair[0].name", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn jitter_longer_than_the_interval_is_refused() {
+        let text = minimal() + "interval = \"5s\"\njitter = \"10s\"\n";
+        let (_, key, _) = invalid(&text);
+        assert_eq!(key, "pair[0].jitter");
+    }
+
+    #[test]
+    fn a_pair_is_required() {
+        let (_, key, _) = invalid(&tmp_dir_line());
+        assert_eq!(key, "pair");
+    }
+
+    #[test]
+    fn a_relative_or_missing_state_dir_is_refused() {
+        let (_, key, _) =
+            invalid(&minimal().replacen(&tmp_dir_line(), "state_dir = \"state\"\n", 1));
+        assert_eq!(key, "state_dir");
+        let (_, key, reason) = invalid(&minimal().replacen(
+            &tmp_dir_line(),
+            "state_dir = \"/nonexistent/zkparity\"\n",
+            1,
+        ));
+        assert_eq!(key, "state_dir");
+        assert!(reason.contains("/nonexistent/zkparity"), "{reason}");
+    }
+
+    #[test]
+    fn ganglia_and_probes_are_refused_until_supported() {
+        let text = minimal() + "[[ganglia]]\nhost = \"gmond\"\nport = 8649\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (6, "ganglia"));
+        assert!(reason.contains("not supported yet"), "{reason}");
+        let text = "probe_interval = \"30s\"\n".to_string() + &minimal();
+        let (line, key, _) = invalid(&text);
+        assert_eq!((line, key.as_str()), (1, "probe_interval"));
+    }
+
+    #[test]
+    fn nagios_fields_cannot_carry_separators() {
+        let text = minimal() + "nagios_service = \"a;b\"\n";
+        let (_, key, _) = invalid(&text);
+        assert_eq!(key, "pair[0].nagios_service");
+        let text = minimal() + "[nagios]\ncommand_file = \"/tmp/x\"\nhost_name = \"h\"\ncritical_kinds = [\"data\", \"dta\"]\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (9, "nagios.critical_kinds"));
+        assert!(reason.contains("dta"), "{reason}");
+    }
+
+    #[test]
+    fn an_auth_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let auth = dir.path().join("source.auth");
+        std::fs::write(&auth, "u:p\n").unwrap();
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = minimal() + &format!("source_auth_file = {auth:?}\n");
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (6, "pair[0].source_auth_file"));
+        assert!(reason.contains("chmod 600"), "{reason}");
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.pairs[0].source.credentials.as_ref().map(|c| c.user()),
+            Some("u")
+        );
+    }
+
+    #[test]
+    fn an_unchanged_pair_is_the_same_on_reload_and_a_changed_one_is_not() {
+        let a = parse(&minimal()).unwrap();
+        let b = parse(&minimal()).unwrap();
+        assert!(a.pairs[0].same_as(&b.pairs[0]));
+        let c = parse(&(minimal() + "interval = \"5s\"\n")).unwrap();
+        assert!(!a.pairs[0].same_as(&c.pairs[0]));
+    }
+
+    #[test]
+    fn the_sample_config_is_valid() {
+        use std::os::unix::fs::PermissionsExt;
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/agent.toml"))
+                .unwrap();
+        // The sample's directory and credentials files, made here.
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["old.auth", "new.auth"] {
+            let f = dir.path().join(name);
+            std::fs::write(&f, "zkparity:secret\n").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let text = text
+            .replace("\"/var/lib/zkparity\"", &format!("{:?}", dir.path()))
+            .replace("/etc/zkparity/", &format!("{}/", dir.path().display()));
+        let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.pairs.len(), 2);
+        assert_eq!(c.pairs[1].interval, Duration::from_secs(300));
+        assert_eq!(c.pairs[1].jitter, Duration::from_secs(30));
+        assert!(c.nagios.is_some());
+    }
+}

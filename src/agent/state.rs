@@ -1,0 +1,417 @@
+//! The per-pair state file: what the agent knows about one ensemble pair after
+//! its latest round, as JSON (schema: `docs/agent.md`).
+//!
+//! The agent rewrites it every round; `check parity --state`, dashboards and
+//! people read it at any moment. So it is written atomically — a temporary
+//! file in the same directory, fsync, rename over the old one, fsync of the
+//! directory — and a reader sees either the previous round or this one,
+//! never a mix and never a torn file.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::report::Summary;
+
+/// Bumped when a field changes meaning or goes away; new fields do not bump
+/// it (readers ignore what they do not know).
+pub const STATE_SCHEMA: u32 = 1;
+
+/// A wall-clock instant, as RFC 3339 UTC with milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp(SystemTime::now())
+    }
+
+    /// Seconds from `self` to `later`; 0 if the clock went backwards.
+    pub fn seconds_until(self, later: Timestamp) -> f64 {
+        later
+            .0
+            .duration_since(self.0)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64()
+    }
+
+    /// Seconds since the Unix epoch, as Nagios wants them.
+    pub fn epoch_seconds(self) -> u64 {
+        self.0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_millis(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339(&s)
+            .map(Timestamp)
+            .map_err(|e| serde::de::Error::custom(format!("timestamp {s:?}: {e}")))
+    }
+}
+
+/// The pair's standing after a round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The round succeeded and no difference is confirmed drift.
+    Ok,
+    /// The round succeeded and at least one difference is confirmed drift.
+    Drift,
+    /// The round could not compare (an ensemble down, no quorum, session
+    /// expired, timeout...); `reason` says why.
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Drift => "drift",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+/// One difference tracked across rounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub path: String,
+    /// A difference kind as in the JSON report (`data`, `missing_in_target`...).
+    pub kind: String,
+    /// Start of the first round that saw it, of the current unbroken run.
+    pub first_seen: Timestamp,
+    /// Seconds from `first_seen` to the end of the latest round.
+    pub age_seconds: f64,
+    /// Consecutive successful rounds that saw it.
+    pub rounds: u32,
+    /// For differences the comparison only counted (past its in-memory cap):
+    /// how many of this kind; `path` is then `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+impl Tracked {
+    /// How many differences the entry stands for.
+    pub fn weight(&self) -> u64 {
+        self.count.unwrap_or(1)
+    }
+}
+
+/// Node counts of one side, as in the JSON report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub nodes: u64,
+    pub ephemerals: u64,
+    pub bytes: u64,
+    pub unreadable: u64,
+}
+
+/// The `summary` object of the latest successful round's report (see
+/// `docs/json-report.md`), plus which round that was.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundSummary {
+    pub round: u64,
+    pub finished: Timestamp,
+    pub identical: bool,
+    pub source: Totals,
+    pub target: Totals,
+    /// Differences that survived the round's own re-check, by kind.
+    pub differences: BTreeMap<String, u64>,
+    pub confirmed: u64,
+    pub transient: u64,
+    pub rechecked: bool,
+    pub elapsed_seconds: f64,
+    pub reads: BTreeMap<String, u64>,
+}
+
+impl RoundSummary {
+    pub fn from_report(round: u64, finished: Timestamp, s: &Summary) -> RoundSummary {
+        let totals = |t: &crate::report::SideTotals| Totals {
+            nodes: t.nodes,
+            ephemerals: t.ephemerals,
+            bytes: t.bytes,
+            unreadable: t.unreadable,
+        };
+        RoundSummary {
+            round,
+            finished,
+            identical: s.identical,
+            source: totals(&s.source),
+            target: totals(&s.target),
+            differences: s
+                .differences
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            confirmed: s.confirmed,
+            transient: s.transient,
+            rechecked: s.rechecked,
+            elapsed_seconds: s.elapsed_seconds,
+            reads: s.reads.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+}
+
+/// The confirmation window in force, so a reader can tell what "confirmed"
+/// meant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmSettings {
+    pub rounds: u32,
+    pub after_seconds: f64,
+}
+
+/// The state file of one pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairState {
+    pub schema: u32,
+    pub pair: String,
+    pub source: String,
+    pub target: String,
+    pub path: String,
+    /// Rounds run since the pair's history began (carried over restarts).
+    pub round: u64,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub interval_seconds: f64,
+    pub status: Status,
+    /// Why the status is `unknown`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub confirm: ConfirmSettings,
+    /// The latest successful round's report summary; absent until one
+    /// succeeds.
+    #[serde(default)]
+    pub summary: Option<RoundSummary>,
+    /// Confirmed drift, oldest first, at most the configured list limit.
+    pub confirmed: Vec<Tracked>,
+    /// Every confirmed difference, listed or not.
+    pub confirmed_total: u64,
+    /// `confirmed_total` by kind; every kind is present.
+    pub confirmed_by_kind: BTreeMap<String, u64>,
+    /// Differences seen but not (yet) confirmed, oldest first, at most the
+    /// list limit.
+    pub unconfirmed: Vec<Tracked>,
+    pub unconfirmed_total: u64,
+    /// Age of the oldest unconfirmed difference: the replication lag as the
+    /// agent sees it; 0 when there is none.
+    pub lag_seconds: f64,
+    /// When a round last succeeded; absent if none has.
+    #[serde(default)]
+    pub last_success: Option<Timestamp>,
+}
+
+/// Why a state file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("writing state file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading state file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state file {} is not a zkparity agent state: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error(
+        "state file {} has schema {found}; this zkparity reads schema {STATE_SCHEMA}",
+        path.display()
+    )]
+    Schema { path: PathBuf, found: u64 },
+}
+
+/// `<state_dir>/<pair>.json`.
+pub fn state_path(state_dir: &Path, pair: &str) -> PathBuf {
+    state_dir.join(format!("{pair}.json"))
+}
+
+/// Writes `state` to `path` atomically (see the module doc). Blocking: the
+/// agent calls it off the async workers.
+pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
+    let err = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut json = serde_json::to_vec_pretty(state)
+        .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    json.push(b'\n');
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Same directory, so the rename never crosses a file system; the pid
+    // keeps two agents from sharing a temporary file.
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            // Readable by the monitoring user (nagios, nrpe) running the check.
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // The rename itself lives in the directory: make it durable too.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(err)
+}
+
+/// Reads a state file as the agent wrote it.
+pub fn read_state(path: &Path) -> Result<PairState, StateError> {
+    let bytes = std::fs::read(path).map_err(|source| StateError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |reason: String| StateError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    // Look at the schema before the fields, so a newer file says so rather
+    // than failing on whatever changed.
+    match value.get("schema").and_then(|s| s.as_u64()) {
+        Some(n) if n == u64::from(STATE_SCHEMA) => {}
+        Some(found) => {
+            return Err(StateError::Schema {
+                path: path.to_path_buf(),
+                found,
+            })
+        }
+        None => return Err(invalid("no \"schema\" number".into())),
+    }
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> PairState {
+        let t = Timestamp(SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_000_123));
+        PairState {
+            schema: STATE_SCHEMA,
+            pair: "kafka".into(),
+            source: "old:2181/kafka".into(),
+            target: "new:2181/kafka".into(),
+            path: "/".into(),
+            round: 7,
+            started: t,
+            finished: t,
+            interval_seconds: 60.0,
+            status: Status::Drift,
+            reason: None,
+            confirm: ConfirmSettings {
+                rounds: 2,
+                after_seconds: 0.0,
+            },
+            summary: None,
+            confirmed: vec![Tracked {
+                path: "/brokers/ids".into(),
+                kind: "data".into(),
+                first_seen: t,
+                age_seconds: 120.5,
+                rounds: 3,
+                count: None,
+            }],
+            confirmed_total: 1,
+            confirmed_by_kind: BTreeMap::from([("data".to_string(), 1)]),
+            unconfirmed: Vec::new(),
+            unconfirmed_total: 0,
+            lag_seconds: 0.0,
+            last_success: Some(t),
+        }
+    }
+
+    #[test]
+    fn a_written_state_reads_back_equal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(dir.path(), "kafka");
+        write_state(&path, &sample()).unwrap();
+        assert_eq!(read_state(&path).unwrap(), sample());
+        // Nothing is left behind but the file itself.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("kafka.json")]);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["started"], "2026-09-21T14:13:20.123Z");
+        assert_eq!(json["status"], "drift");
+    }
+
+    #[test]
+    fn a_newer_schema_is_named_rather_than_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, r#"{"schema": 2, "pair": 5}"#).unwrap();
+        let e = read_state(&path).unwrap_err();
+        assert!(matches!(e, StateError::Schema { found: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_torn_or_foreign_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, r#"{"schema": 1, "pair": "#).unwrap();
+        let e = read_state(&path).unwrap_err();
+        assert!(e.to_string().contains("x.json"), "{e}");
+        let e = read_state(&dir.path().join("absent.json")).unwrap_err();
+        assert!(matches!(e, StateError::Read { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(dir.path(), "kafka");
+        write_state(&path, &sample()).unwrap();
+        // A directory where the file should go makes the rename fail.
+        let blocked = state_path(dir.path(), "blocked");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("keep"), "x").unwrap();
+        assert!(write_state(&blocked, &sample()).is_err());
+        assert_eq!(read_state(&path).unwrap(), sample());
+        let tmp_left = std::fs::read_dir(dir.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
+        assert!(!tmp_left);
+    }
+}

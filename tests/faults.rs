@@ -1,0 +1,319 @@
+//! Faults during a compare, against real servers: connections cut
+//! mid-batch, a leader killed mid-walk, a side gone for longer than the
+//! session timeout. The rule under test: a compare either finishes with the
+//! right answer or fails with a clear error and exit 2 — it never reports
+//! "identical" on a partial walk.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+
+/// A TCP proxy that forwards to `upstream` and cuts a connection once it has
+/// passed `cut_after` bytes from the server, so faults land in the middle of
+/// replies — `max_cuts` times, then it only forwards. Returns the proxy's
+/// address and a count of cuts.
+async fn cutting_proxy(
+    upstream: String,
+    cut_after: usize,
+    max_cuts: usize,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let counter = cuts.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = async {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = async {
+                    let mut passed = 0;
+                    let cutting = counter.load(Ordering::Relaxed) < max_cuts;
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        let n = if cutting {
+                            n.min(cut_after - passed)
+                        } else {
+                            n
+                        };
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        passed += n;
+                        if cutting && passed >= cut_after {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                };
+                // Whichever direction ends first closes both.
+                tokio::select! {
+                    _ = up => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    (addr, cuts)
+}
+
+/// Fills `root` with `n` children on both servers.
+async fn wide_tree(
+    s: &zookeeper_client::Client,
+    t: &zookeeper_client::Client,
+    root: &str,
+    n: usize,
+) {
+    let children: Vec<String> = (0..n).map(|i| format!("{root}/c{i:05}")).collect();
+    for c in [s, t] {
+        zkparity::seed::ensure_path(c, root).await.unwrap();
+        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), vec![b'x'; 100])))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("cut");
+    wide_tree(&s, &t, &root, 4000).await;
+    let (proxy, cuts) = cutting_proxy(p.target.connect_string(), 150_000, 3).await;
+    let run = run(&[
+        "compare",
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &proxy,
+        "--path",
+        &root,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--sessions",
+        "1",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(
+        r["summary"]["target"]["nodes"], 4001,
+        "every node read despite the cuts"
+    );
+    assert_eq!(
+        cuts.load(Ordering::Relaxed),
+        3,
+        "the proxy did cut connections mid-walk"
+    );
+}
+
+#[tokio::test]
+async fn a_difference_is_still_found_through_cut_connections() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("cutdiff");
+    wide_tree(&s, &t, &root, 3000).await;
+    t.set_data(&format!("{root}/c02999"), b"changed", None)
+        .await
+        .unwrap();
+    let (proxy, _) = cutting_proxy(p.target.connect_string(), 120_000, 3).await;
+    let run = run(&[
+        "compare",
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &proxy,
+        "--path",
+        &root,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--sessions",
+        "1",
+    ])
+    .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(of_kind(&r, "data").len(), 1, "{r:#}");
+    assert_eq!(r["summary"]["confirmed"], 1);
+}
+
+fn ensemble() -> &'static Mutex<Ensemble> {
+    static ENSEMBLE: OnceLock<Mutex<Ensemble>> = OnceLock::new();
+    ENSEMBLE.get_or_init(|| {
+        Mutex::new(Ensemble::start(3, &ServerOptions::default()).expect("start ensemble"))
+    })
+}
+
+#[tokio::test]
+async fn killing_the_leader_mid_walk_still_gives_the_right_answer() {
+    let (connect, leader) = {
+        let mut e = ensemble().lock().unwrap();
+        let leader = e.wait_for_leader(Duration::from_secs(30)).unwrap();
+        (e.connect_string(), leader)
+    };
+    let c = connect_to(&connect).await;
+    let root = unique_path("leaderkill");
+    let children: Vec<String> = (0..6000).map(|i| format!("{root}/c{i:05}")).collect();
+    for sub in ["a", "b"] {
+        let base = format!("{root}/{sub}");
+        zkparity::seed::ensure_path(&c, &base).await.unwrap();
+        zkparity::seed::create_many(
+            &c,
+            children
+                .iter()
+                .map(|p| (p.replacen(&root, &base, 1), b"v".to_vec())),
+        )
+        .await
+        .unwrap();
+    }
+    drop(c);
+    let src = format!("{connect}{root}/a");
+    let dst = format!("{connect}{root}/b");
+    // Slow enough that the kill lands mid-walk.
+    let walk = {
+        let args: Vec<String> = [
+            "compare",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+            "--format",
+            "json",
+            "--recheck-delay",
+            "0s",
+            "--max-reads-per-second",
+            "8000",
+            "--session-timeout",
+            "10s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            zkparity(&args)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    ensemble().lock().unwrap().servers[leader].kill();
+    let run = walk.await.unwrap();
+    // Bring it back for anyone after us.
+    {
+        let mut e = ensemble().lock().unwrap();
+        e.servers[leader].restart().unwrap();
+        e.wait_for_leader(Duration::from_secs(30)).unwrap();
+    }
+    assert!(
+        run.code == 0 || run.code == 2,
+        "exit {}: {}{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    if run.code == 0 {
+        let r = run.json();
+        assert_eq!(
+            r["summary"]["source"]["nodes"], 6001,
+            "a complete walk, not a partial one"
+        );
+        assert_eq!(r["summary"]["target"]["nodes"], 6001);
+    } else {
+        assert!(run.stderr.starts_with("zkparity: error:"), "{}", run.stderr);
+    }
+}
+
+async fn connect_to(connect: &str) -> zookeeper_client::Client {
+    common::connect(connect).await
+}
+
+#[tokio::test]
+async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
+    // Its own server: it is stopped for good in the middle of the walk.
+    let mut target =
+        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+    let p = pair();
+    let s = client(&p.source).await;
+    let t = connect_to(&target.connect_string()).await;
+    let root = unique_path("expire");
+    wide_tree(&s, &t, &root, 6000).await;
+    drop(t);
+    let args: Vec<String> = [
+        "compare",
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &target.connect_string(),
+        "--path",
+        &root,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--max-reads-per-second",
+        "6000",
+        "--session-timeout",
+        "2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let started = Instant::now();
+    let walk = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        zkparity(&args)
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let target = tokio::task::spawn_blocking(move || {
+        target.kill();
+        target
+    })
+    .await
+    .unwrap();
+    let run = walk.await.unwrap();
+    drop(target);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "no report from a partial walk: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.starts_with("zkparity: error: reading ") && run.stderr.contains("target"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "gave up in bounded time"
+    );
+}
