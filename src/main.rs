@@ -37,6 +37,10 @@ enum Command {
     /// Start two local ZooKeeper servers, load a sample migration with a few
     /// deliberate divergences, and compare them
     Demo(DemoArgs),
+    /// Run one compare and send its parity metrics to Ganglia (gmond's
+    /// gmetric UDP channel), e.g. from cron
+    #[command(after_help = GMETRIC_HELP)]
+    Gmetric(Box<GmetricArgs>),
     /// Nagios/Icinga checks: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
     Check {
         #[command(subcommand)]
@@ -118,6 +122,48 @@ struct CompareArgs {
     quiet: bool,
 }
 
+const GMETRIC_HELP: &str = "\
+Examples:
+  zkparity gmetric --ganglia gmond1:8649 --source old:2181 --target new:2181
+  zkparity gmetric --ganglia 239.2.11.71:8649 --ganglia-ttl 1 \\
+      --source old:2181/kafka --target new:2181/kafka --pair-name kafka-migration
+
+The metrics appear in Ganglia under a host named for the pair (--pair-name;
+by default built from the first server of each side), group zkparity. Run it
+at least every --tmax seconds. A gmond that is down costs only the datagrams:
+the round still counts as sent. See ganglia/README.md.
+
+Exit codes: 0 round sent (whatever the parity), 2 usage error, compare failed
+(zkparity_compare_ok = 0 is still sent) or no packet could be sent.";
+
+#[derive(Args)]
+struct GmetricArgs {
+    /// gmond udp_recv_channel, or multicast group, to send to: HOST:PORT
+    /// (repeatable: every packet goes to every channel)
+    #[arg(long, value_name = "HOST:PORT", required = true)]
+    ganglia: Vec<String>,
+    /// Hops for multicast channels
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    ganglia_ttl: u32,
+    /// Host name the parity metrics appear under in Ganglia
+    #[arg(long, value_name = "NAME")]
+    pair_name: Option<String>,
+    /// Longest expected gap between rounds, in seconds (Ganglia TMAX)
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    tmax: u32,
+    /// Seconds without metadata after which gmond drops a metric (Ganglia
+    /// DMAX; 0: never)
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    dmax: u32,
+    #[command(flatten)]
+    ensembles: EnsembleArgs,
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// No progress on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 #[derive(Args)]
 struct DemoArgs {
     /// Output format of the comparison
@@ -163,6 +209,66 @@ async fn run_demo(a: DemoArgs) -> Result<i32, Error> {
     let report = zkparity::demo::run(&mut progress).await?;
     emit(&render(&report, a.format))?;
     Ok(report.exit_code())
+}
+
+async fn run_gmetric(a: GmetricArgs) -> Result<i32, Error> {
+    use zkparity::gmetric::{
+        parity, Channel, Emitter, GmetricError, MetadataPolicy, Outcome, Sender, SenderOptions,
+        Timing,
+    };
+    let setup = |e: GmetricError| match e {
+        GmetricError::Socket { addr, source } => Error::Io {
+            context: format!("opening a UDP socket for Ganglia channel {addr}"),
+            source,
+        },
+        e => Error::Usage(e.to_string()),
+    };
+    let channels = a
+        .ganglia
+        .iter()
+        .map(|c| Channel::resolve(c, a.ganglia_ttl))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(setup)?;
+    // A process per round: everything it knows is new, so metadata always goes.
+    let options = SenderOptions {
+        metadata: MetadataPolicy::Always,
+        ..SenderOptions::default()
+    };
+    let sender = Sender::new(channels, options).map_err(setup)?;
+    let pair = a
+        .pair_name
+        .clone()
+        .unwrap_or_else(|| parity::default_pair_name(&a.ensembles.source, &a.ensembles.target));
+    let timing = Timing {
+        tmax: a.tmax,
+        dmax: a.dmax,
+    };
+    let mut emitter = Emitter::new(sender, &pair, timing);
+    let compare_options = a.walk.compare_options(&a.ensembles)?;
+    let (source, target) = a.ensembles.specs()?;
+    let mut progress = Progress::auto(a.quiet);
+    let result = compare(&source, &target, &compare_options, &mut progress).await;
+    let sent = match &result {
+        Ok(report) => emitter.emit(Outcome::Compared(report)),
+        Err(_) => emitter.emit(Outcome::Failed),
+    };
+    for e in &sent.errors {
+        eprintln!("zkparity: warning: {e}");
+    }
+    if sent.error_count > sent.errors.len() {
+        eprintln!(
+            "zkparity: warning: {} more Ganglia errors",
+            sent.error_count - sent.errors.len()
+        );
+    }
+    result?;
+    if sent.metrics_sent == 0 {
+        return Err(Error::Io {
+            context: format!("sending metrics to Ganglia ({})", a.ganglia.join(", ")),
+            source: std::io::Error::other("no packet could be sent on any channel"),
+        });
+    }
+    Ok(0)
 }
 
 /// `check_zkparity_parity` (a link to zkparity, see plugins/) runs
@@ -237,6 +343,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Compare(a) => run_compare(*a).await,
             Command::Demo(a) => run_demo(a).await,
+            Command::Gmetric(a) => run_gmetric(*a).await,
             Command::Check { check } => run_check(check).await,
             Command::Agent(a) => run_agent(a).await,
         }

@@ -528,3 +528,197 @@ fn metrics_reappear_after_gmond_restarts_and_sending_to_it_while_down_is_harmles
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+// ---------------------------------------------------------------------------
+// `zkparity gmetric`: one compare, one round of parity metrics.
+
+/// Every parity metric a successful round sends for its pair.
+const PARITY_METRICS: [&str; 17] = [
+    "zkparity_source_nodes",
+    "zkparity_target_nodes",
+    "zkparity_diff_missing_in_target",
+    "zkparity_diff_extra_in_target",
+    "zkparity_diff_data",
+    "zkparity_diff_acl",
+    "zkparity_diff_node_kind",
+    "zkparity_diff_sequence_counter",
+    "zkparity_diff_unreadable",
+    "zkparity_diff_confirmed",
+    "zkparity_diff_transient",
+    "zkparity_subtrees_matching",
+    "zkparity_subtrees_total",
+    "zkparity_identical",
+    "zkparity_compare_duration",
+    "zkparity_compare_ok",
+    "zkparity_last_success_age",
+];
+
+#[tokio::test]
+async fn gmetric_sends_the_parity_of_a_pair_under_the_pairs_host() {
+    use common::*;
+    let g = gmond();
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("gmetric-parity");
+    both(&s, &t, &root, &[("same", b"1"), ("data", b"a")]).await;
+    create(&s, &format!("{root}/missing"), b"").await;
+    create(&s, &format!("{root}/missing/child"), b"").await;
+    t.set_data(&format!("{root}/data"), b"b", None)
+        .await
+        .expect("set data");
+
+    let run = run(&[
+        "gmetric",
+        "--ganglia",
+        &g.channel(),
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+        "--pair-name",
+        "parity-pair",
+        "--tmax",
+        "120",
+        "--dmax",
+        "3600",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+
+    let x = g.wait_for("every parity metric", |x| {
+        x.host("parity-pair")
+            .is_some_and(|h| h.metrics.len() == PARITY_METRICS.len())
+    });
+    let host = x.host("parity-pair").unwrap();
+    assert_eq!(host.ip, "parity-pair");
+    assert_ne!(host.gmond_started, "0", "the heartbeat sets the start time");
+    let val = |name: &str| {
+        let m = x
+            .metric("parity-pair", name)
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((m.tmax.as_str(), m.dmax.as_str()), ("120", "3600"), "{m:?}");
+        assert_eq!(m.slope, "both", "{m:?}");
+        assert_eq!(m.extra("GROUP"), vec!["zkparity"], "{m:?}");
+        assert_eq!(m.extra("SPOOF_HOST"), vec!["parity-pair:parity-pair"]);
+        assert!(!m.extra("TITLE").is_empty(), "{m:?}");
+        (m.val.clone(), m.r#type.clone(), m.units.clone())
+    };
+    let count = |v: &str, units: &str| (v.to_string(), "uint32".to_string(), units.to_string());
+    // root, same, data, missing, missing/child on the source; three on the target.
+    assert_eq!(val("zkparity_source_nodes"), count("5", "nodes"));
+    assert_eq!(val("zkparity_target_nodes"), count("3", "nodes"));
+    assert_eq!(
+        val("zkparity_diff_missing_in_target"),
+        count("1", "differences")
+    );
+    assert_eq!(val("zkparity_diff_data"), count("1", "differences"));
+    for kind in [
+        "extra_in_target",
+        "acl",
+        "node_kind",
+        "sequence_counter",
+        "unreadable",
+    ] {
+        assert_eq!(
+            val(&format!("zkparity_diff_{kind}")),
+            count("0", "differences")
+        );
+    }
+    assert_eq!(val("zkparity_diff_confirmed"), count("2", "differences"));
+    assert_eq!(val("zkparity_diff_transient"), count("0", "differences"));
+    // The root row and one per child: same matches, data and missing do not.
+    assert_eq!(val("zkparity_subtrees_total"), count("4", "subtrees"));
+    assert_eq!(val("zkparity_subtrees_matching"), count("1", "subtrees"));
+    assert_eq!(val("zkparity_identical"), count("0", ""));
+    assert_eq!(val("zkparity_compare_ok"), count("1", ""));
+    assert_eq!(val("zkparity_last_success_age"), count("0", "s"));
+    let (secs, ty, units) = val("zkparity_compare_duration");
+    assert_eq!((ty.as_str(), units.as_str()), ("double", "s"));
+    let secs: f64 = secs.parse().expect("seconds");
+    assert!(secs > 0.0 && secs.to_string().len() <= 8, "{secs}");
+}
+
+#[test]
+fn gmetric_reports_a_failed_compare_and_exits_2() {
+    let g = gmond();
+    let dead = format!("127.0.0.1:{}", zkparity::sandbox::free_ports(1).unwrap()[0]);
+    let run = common::zkparity(&[
+        "gmetric",
+        "--ganglia",
+        &g.channel(),
+        "--source",
+        &dead,
+        "--target",
+        &dead,
+        "--connect-timeout",
+        "1s",
+        "--pair-name",
+        "failing-pair",
+    ]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(&dead), "{}", run.stderr);
+    let x = g.wait_for("compare_ok = 0", |x| {
+        x.metric("failing-pair", "zkparity_compare_ok").is_some()
+    });
+    let h = x.host("failing-pair").unwrap();
+    assert_eq!(
+        h.metrics.len(),
+        1,
+        "no parity numbers without a compare: {h:?}"
+    );
+    assert_eq!(h.metrics[0].val, "0");
+}
+
+#[tokio::test]
+async fn gmetric_to_a_gmond_that_is_down_still_completes_the_round() {
+    use common::*;
+    let p = pair();
+    let root = unique_path("gmetric-down");
+    let s = client(&p.source).await;
+    let t = client(&p.target).await;
+    both(&s, &t, &root, &[]).await;
+    let nobody = format!("127.0.0.1:{}", zkparity::sandbox::free_ports(1).unwrap()[0]);
+    let run = run(&[
+        "gmetric",
+        "--ganglia",
+        &nobody,
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn gmetric_refuses_a_bad_channel_before_comparing() {
+    for bad in ["gmond1", "gmond1:0", "no-such-host.invalid:8649"] {
+        let run = common::zkparity(&[
+            "gmetric",
+            "--ganglia",
+            bad,
+            "--source",
+            "127.0.0.1:1",
+            "--target",
+            "127.0.0.1:1",
+        ]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(run.stderr.contains(bad), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("127.0.0.1:1"),
+            "no compare ran: {}",
+            run.stderr
+        );
+    }
+}

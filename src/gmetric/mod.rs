@@ -6,11 +6,19 @@
 //! - [`sanitize`]: what keeps gmond's XML well-formed.
 //! - [`sender`]: UDP channels (unicast, multicast with TTL) and the metadata
 //!   re-send policy.
+//! - [`parity`]: the zkparity metric set of one ensemble pair, from a
+//!   [`CompareReport`](crate::report::CompareReport).
+//! - [`emitter`]: one reporting round after another: what `zkparity
+//!   gmetric` sends once and a long-running agent sends every interval.
 
+pub mod emitter;
+pub mod parity;
 pub mod sanitize;
 pub mod sender;
 pub mod xdr;
 
+pub use emitter::{Emitter, Outcome};
+pub use parity::Timing;
 pub use sender::{Channel, MetadataPolicy, SendReport, Sender, SenderOptions};
 pub use xdr::ValueWire;
 

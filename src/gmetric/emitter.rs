@@ -1,0 +1,113 @@
+//! One reporting round after another for one ensemble pair.
+//!
+//! `zkparity gmetric` builds an [`Emitter`] and emits one round; an agent
+//! keeps one and emits every interval, so that metadata re-sending and
+//! "seconds since the last successful compare" carry across rounds.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::parity::{self, Timing};
+use super::{Metric, SendReport, Sender, Spoof};
+use crate::report::CompareReport;
+
+/// What the round's compare came to.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome<'a> {
+    Compared(&'a CompareReport),
+    /// The compare could not run or finish (unreachable ensemble and so on).
+    Failed,
+}
+
+pub struct Emitter {
+    sender: Sender,
+    pair: Spoof,
+    timing: Timing,
+    last_success: Option<Instant>,
+    /// Shown as the spoofed hosts' `GMOND_STARTED`: when this sender began.
+    started_epoch: u32,
+}
+
+impl Emitter {
+    pub fn new(sender: Sender, pair_name: &str, timing: Timing) -> Emitter {
+        let started_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        Emitter {
+            sender,
+            pair: parity::pair_host(pair_name),
+            timing,
+            last_success: None,
+            started_epoch,
+        }
+    }
+
+    /// The pair's host as gmond will show it.
+    pub fn pair_host(&self) -> &Spoof {
+        &self.pair
+    }
+
+    pub fn sender_mut(&mut self) -> &mut Sender {
+        &mut self.sender
+    }
+
+    /// The metrics of a round that ends `now`. A failed compare sends no
+    /// parity numbers: the last good ones stay on the graphs, ageing, next
+    /// to `zkparity_compare_ok` = 0.
+    pub fn metrics(&mut self, outcome: Outcome<'_>, now: Instant) -> Vec<Metric> {
+        let mut out = vec![Metric::heartbeat(self.pair.clone(), self.started_epoch)];
+        let ok = match outcome {
+            Outcome::Compared(report) => {
+                self.last_success = Some(now);
+                out.extend(parity::report_metrics(&self.pair, report, self.timing));
+                true
+            }
+            Outcome::Failed => false,
+        };
+        let since = self.last_success.map(|t| now.saturating_duration_since(t));
+        out.extend(parity::status_metrics(&self.pair, ok, since, self.timing));
+        out
+    }
+
+    /// Builds and sends one round.
+    pub fn emit(&mut self, outcome: Outcome<'_>) -> SendReport {
+        let metrics = self.metrics(outcome, Instant::now());
+        self.sender.send(&metrics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gmetric::{SenderOptions, Value};
+    use std::time::Duration;
+
+    fn names(ms: &[Metric]) -> Vec<&str> {
+        ms.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_failed_round_sends_status_only_and_ages_the_last_success() {
+        let sender = Sender::new(Vec::new(), SenderOptions::default()).expect("sender");
+        let mut e = Emitter::new(sender, "a:b", Timing::default());
+        assert_eq!(e.pair_host().wire(), "a_b:a_b");
+        let t0 = Instant::now();
+        let first = e.metrics(Outcome::Failed, t0);
+        assert_eq!(names(&first), ["heartbeat", "zkparity_compare_ok"]);
+        assert_eq!(first[1].value, Value::U32(0));
+
+        e.last_success = Some(t0);
+        let later = e.metrics(Outcome::Failed, t0 + Duration::from_secs(125));
+        assert_eq!(
+            names(&later),
+            [
+                "heartbeat",
+                "zkparity_compare_ok",
+                "zkparity_last_success_age"
+            ]
+        );
+        assert_eq!(later[2].value, Value::U32(125));
+        assert!(later
+            .iter()
+            .all(|m| m.spoof.as_ref() == Some(e.pair_host())));
+    }
+}

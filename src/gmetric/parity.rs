@@ -1,0 +1,189 @@
+//! The parity metrics of one ensemble pair, shown in Ganglia under a host
+//! named for the pair (group `zkparity`).
+
+use std::time::Duration;
+
+use super::{sanitize, Metric, Slope, Spoof, Value};
+use crate::report::{CompareReport, DiffKind};
+
+/// The web UI's metric group of every parity metric.
+pub const GROUP: &str = "zkparity";
+
+/// tmax and dmax of every metric a round sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// The longest expected gap between rounds, in seconds.
+    pub tmax: u32,
+    /// Seconds of silence (no metadata) before gmond forgets a metric; 0: never.
+    pub dmax: u32,
+}
+
+impl Default for Timing {
+    /// gmetric's defaults.
+    fn default() -> Self {
+        Timing { tmax: 60, dmax: 0 }
+    }
+}
+
+/// A host name for the pair from its connect strings, used when the user
+/// gives none: `zk-old-1_2181--zk-new-1_2181` for `zk-old-1:2181,…` and
+/// `zk-new-1:2181/app`. The first server of each side stands for the side.
+pub fn default_pair_name(source: &str, target: &str) -> String {
+    fn side(connect: &str) -> String {
+        let (hosts, chroot) = connect.split_once('/').unwrap_or((connect, ""));
+        let first = hosts.split(',').next().unwrap_or(hosts).trim();
+        let mut s = sanitize::token(first.trim_start_matches('[').replace("]:", ":").as_str());
+        let chroot = sanitize::token(chroot.trim_matches('/'));
+        if !chroot.is_empty() {
+            s.push('_');
+            s.push_str(&chroot);
+        }
+        s
+    }
+    format!("{}--{}", side(source), side(target))
+}
+
+/// The spoofed host of a pair. There is no address to key it by, and gmond
+/// takes any string without a colon as the key, so the name is the key.
+pub fn pair_host(name: &str) -> Spoof {
+    let name = sanitize::token(name);
+    Spoof::new(name.clone(), name)
+}
+
+fn metric(pair: &Spoof, t: Timing, name: &str, value: Value, units: &str, title: &str) -> Metric {
+    Metric {
+        units: units.into(),
+        slope: Slope::Both,
+        tmax: t.tmax,
+        dmax: t.dmax,
+        groups: vec![GROUP.into()],
+        title: title.into(),
+        spoof: Some(pair.clone()),
+        ..Metric::new(name, value)
+    }
+}
+
+fn count(v: u64) -> Value {
+    Value::U32(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// The numbers of a finished comparison.
+pub fn report_metrics(pair: &Spoof, report: &CompareReport, t: Timing) -> Vec<Metric> {
+    let s = &report.summary;
+    let m =
+        |name: &str, value, units: &str, title: &str| metric(pair, t, name, value, units, title);
+    let mut out = vec![
+        m(
+            "zkparity_source_nodes",
+            count(s.source.nodes),
+            "nodes",
+            "Nodes on the source",
+        ),
+        m(
+            "zkparity_target_nodes",
+            count(s.target.nodes),
+            "nodes",
+            "Nodes on the target",
+        ),
+    ];
+    for kind in DiffKind::ALL {
+        let n = s.differences.get(kind.as_str()).copied().unwrap_or(0);
+        out.push(m(
+            &format!("zkparity_diff_{}", kind.as_str()),
+            count(n),
+            "differences",
+            &format!("Confirmed differences: {}", kind.as_str().replace('_', " ")),
+        ));
+    }
+    let matching = report.subtrees.iter().filter(|r| r.matches).count() as u64;
+    out.extend([
+        m(
+            "zkparity_diff_confirmed",
+            count(s.confirmed),
+            "differences",
+            "Confirmed differences",
+        ),
+        m(
+            "zkparity_diff_transient",
+            count(s.transient),
+            "differences",
+            "Differences that healed by the re-check",
+        ),
+        m(
+            "zkparity_subtrees_matching",
+            count(matching),
+            "subtrees",
+            "Subtrees whose checksums match",
+        ),
+        m(
+            "zkparity_subtrees_total",
+            count(report.subtrees.len() as u64),
+            "subtrees",
+            "Subtrees compared",
+        ),
+        m(
+            "zkparity_identical",
+            count(u64::from(s.identical)),
+            "",
+            "Identical (1) or not (0)",
+        ),
+        m(
+            "zkparity_compare_duration",
+            Value::Double(s.elapsed_seconds, 3),
+            "s",
+            "Duration of the last compare",
+        ),
+    ]);
+    out
+}
+
+/// Whether the round's compare succeeded, and how long ago the last one
+/// did (`None`: never, as far as this sender knows).
+pub fn status_metrics(
+    pair: &Spoof,
+    ok: bool,
+    since_success: Option<Duration>,
+    t: Timing,
+) -> Vec<Metric> {
+    let mut out = vec![metric(
+        pair,
+        t,
+        "zkparity_compare_ok",
+        count(u64::from(ok)),
+        "",
+        "Last compare succeeded (1) or failed (0)",
+    )];
+    if let Some(age) = since_success {
+        out.push(metric(
+            pair,
+            t,
+            "zkparity_last_success_age",
+            count(age.as_secs()),
+            "s",
+            "Seconds since the last successful compare",
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pair_names_come_from_the_first_server_and_chroot() {
+        assert_eq!(
+            default_pair_name("zk-old-1:2181,zk-old-2:2181", "zk-new-1:2181/app/x"),
+            "zk-old-1_2181--zk-new-1_2181_app_x"
+        );
+        assert_eq!(
+            default_pair_name("[::1]:2181", "127.0.0.1:2182"),
+            "__1_2181--127.0.0.1_2182"
+        );
+    }
+
+    #[test]
+    fn the_pair_host_is_keyed_by_its_own_name() {
+        assert_eq!(pair_host("a:b").wire(), "a_b:a_b");
+    }
+}
