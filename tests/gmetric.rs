@@ -722,3 +722,72 @@ fn gmetric_refuses_a_bad_channel_before_comparing() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// The ganglia/ folder agrees with what zkparity sends.
+
+fn ganglia_file(rel: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ganglia")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn gweb_definitions_graph_only_metrics_zkparity_sends() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ganglia/gweb/graph.d");
+    let mut reports = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("graph.d") {
+        let path = entry.expect("entry").path();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read"))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = json["report_name"].as_str().expect("report_name");
+        assert_eq!(
+            path.file_name().and_then(|f| f.to_str()),
+            Some(format!("{name}.json").as_str()),
+            "gweb finds a report by its file name"
+        );
+        assert!(name.ends_with("_report"), "{name}");
+        assert_eq!(json["report_type"], "standard");
+        let series = json["series"].as_array().expect("series");
+        assert!(!series.is_empty());
+        for s in series {
+            let metric = s["metric"].as_str().expect("metric");
+            assert!(PARITY_METRICS.contains(&metric), "{name}: {metric}");
+            assert!(s["color"].as_str().is_some_and(|c| c.len() == 6));
+            assert!(matches!(s["type"].as_str(), Some("line" | "stack")));
+        }
+        reports.push(name.to_string());
+    }
+    let view: serde_json::Value =
+        serde_json::from_str(&ganglia_file("gweb/conf/view_zkparity.json")).expect("view");
+    for item in view["items"].as_array().expect("items") {
+        if let Some(graph) = item["graph"].as_str() {
+            assert!(reports.iter().any(|r| r == graph), "view uses {graph}");
+        }
+        if let Some(metric) = item["metric"].as_str() {
+            assert!(PARITY_METRICS.contains(&metric), "view uses {metric}");
+        }
+    }
+}
+
+#[test]
+fn the_shipped_gmond_snippet_receives_zkparitys_packets() {
+    let port = zkparity::sandbox::free_ports(1).unwrap()[0];
+    let snippet = ganglia_file("gmond.d/zkparity.conf")
+        .replace("port = 8650", &format!("port = {port}  bind = 127.0.0.1"))
+        .replace("ip = 192.0.2.10", "ip = 127.0.0.1");
+    assert!(snippet.contains(&format!("port = {port}")), "{snippet}");
+    let g = Gmond::start_with(Mode::Mute, &snippet);
+    let mut s = sender_to(&format!("127.0.0.1:{port}"), SenderOptions::default());
+    let r = s.send(&[spoofed(
+        "10.77.2.1",
+        "via-snippet",
+        Metric::new("snippet_probe", Value::U32(3)),
+    )]);
+    assert_eq!(r.error_count, 0);
+    g.wait_for("snippet_probe", |x| {
+        x.metric("via-snippet", "snippet_probe").is_some()
+    });
+}

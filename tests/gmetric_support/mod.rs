@@ -84,6 +84,11 @@ impl Gmond {
     }
 
     pub fn start(mode: Mode) -> Gmond {
+        Gmond::start_with(mode, "")
+    }
+
+    /// With `extra` appended to the generated configuration.
+    pub fn start_with(mode: Mode, extra: &str) -> Gmond {
         assert!(
             Gmond::installed(),
             "{GMOND} or {GMETRIC} missing: run scripts/install-deps (Debian ganglia-monitor)"
@@ -119,6 +124,7 @@ impl Gmond {
                  metric {{ name = \"heartbeat\" }} }}\n"
             ));
         }
+        conf.push_str(extra);
         DIRS.lock().unwrap().push(dir.path().to_path_buf());
         let path = dir.path().join("gmond.conf");
         std::fs::write(&path, conf).expect("write gmond.conf");
