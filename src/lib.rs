@@ -20,6 +20,8 @@
 //! - [`nagios`]: the Nagios/Icinga check commands: threshold ranges, plugin
 //!   output and perfdata, `check parity`, `check znode`.
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
+//! - [`probe`]: ensemble health from the four-letter words (modes, leader,
+//!   sync, zxids, counts) and the znode-count parity between two ensembles.
 //! - [`progress`]: progress lines on stderr while walking.
 //! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
 //!   tests and the benchmark.
@@ -42,6 +44,7 @@ pub mod error;
 pub mod exclude;
 pub mod gmetric;
 pub mod nagios;
+pub mod probe;
 pub mod progress;
 pub mod ratelimit;
 pub mod report;
