@@ -204,26 +204,12 @@ async fn cached_rounds(
 ) -> Result<(Duration, Duration), Failure> {
     use zkparity::aclcache::AclCache;
     use zkparity::args::{EnsembleArgs, WalkArgs};
-    let ensembles = EnsembleArgs {
-        source: servers[0].connect_string(),
-        target: servers[1].connect_string(),
-        source_auth_file: None,
-        target_auth_file: None,
-        session_timeout: "30s".into(),
-        connect_timeout: "10s".into(),
-        sessions,
-        max_reads_per_second: 0,
-        batch_size: 200,
-        in_flight: 8,
-        no_multi_read: false,
-    };
-    let walk = WalkArgs {
-        path: "/tree".into(),
-        exclude: Vec::new(),
-        include_zookeeper: false,
-        ephemerals: zkparity::walker::EphemeralPolicy::Count,
-        recheck_delay: "off".into(),
-    };
+    let mut ensembles =
+        EnsembleArgs::new(&servers[0].connect_string(), &servers[1].connect_string())?;
+    ensembles.sessions = sessions;
+    ensembles.session_timeout = "30s".into();
+    let mut walk = WalkArgs::new("/tree")?;
+    walk.recheck_delay = "off".into();
     let (source, target) = ensembles.specs()?;
     let mut options = walk.compare_options(&ensembles)?;
     options.acl_caches = [Some(AclCache::new()), Some(AclCache::new())];

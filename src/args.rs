@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::compare::CompareOptions;
-use crate::connect::{ConnectString, Credentials, EnsembleSpec};
+use crate::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use crate::error::Error;
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
 use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
@@ -38,6 +38,25 @@ pub struct EnsembleArgs {
     /// File holding the target's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
     pub target_auth_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) of the source's secure client port: connect
+    /// with TLS and verify the servers against it
+    #[arg(long, value_name = "FILE")]
+    pub source_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for the source, if its servers want one
+    #[arg(long, value_name = "FILE", requires = "source_tls_ca")]
+    pub source_tls_cert: Option<PathBuf>,
+    /// Client key (PEM, mode 600) for --source-tls-cert
+    #[arg(long, value_name = "FILE", requires = "source_tls_cert")]
+    pub source_tls_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) of the target's secure client port
+    #[arg(long, value_name = "FILE")]
+    pub target_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for the target
+    #[arg(long, value_name = "FILE", requires = "target_tls_ca")]
+    pub target_tls_cert: Option<PathBuf>,
+    /// Client key (PEM, mode 600) for --target-tls-cert
+    #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
+    pub target_tls_key: Option<PathBuf>,
     /// ZooKeeper session timeout
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub session_timeout: String,
@@ -62,18 +81,37 @@ pub struct EnsembleArgs {
     pub no_multi_read: bool,
 }
 
+/// Parses a flattened argument group alone, so library callers get exactly
+/// the command line's defaults.
+fn parse_group<T: Args>(args: &[&str]) -> Result<T, clap::Error> {
+    let command = T::augment_args(clap::Command::new("zkparity").no_binary_name(true));
+    let matches = command.try_get_matches_from(args)?;
+    T::from_arg_matches(&matches)
+}
+
 impl EnsembleArgs {
+    /// Every flag at its default, as if only `--source` and `--target` were
+    /// given.
+    pub fn new(source: &str, target: &str) -> Result<EnsembleArgs, clap::Error> {
+        parse_group(&["--source", source, "--target", target])
+    }
+
     fn spec(
         &self,
         side: &str,
         connect: &str,
         auth_file: Option<&PathBuf>,
+        tls: [Option<&PathBuf>; 3],
     ) -> Result<EnsembleSpec, Error> {
         let env_var = format!("ZKPARITY_{}_AUTH", side.to_uppercase());
+        let [ca, cert, key] = tls;
         Ok(EnsembleSpec {
             side: side.to_string(),
             connect: ConnectString::parse(connect)?,
             credentials: Credentials::load(auth_file, &env_var)?,
+            tls: ca
+                .map(|ca| TlsConfig::load(ca, cert.map(|p| p.as_path()), key.map(|p| p.as_path())))
+                .transpose()?,
             session_timeout: duration("--session-timeout", &self.session_timeout)?,
             connect_timeout: duration("--connect-timeout", &self.connect_timeout)?,
         })
@@ -81,9 +119,29 @@ impl EnsembleArgs {
 
     /// `(source, target)`.
     pub fn specs(&self) -> Result<(EnsembleSpec, EnsembleSpec), Error> {
+        let source_tls = [
+            self.source_tls_ca.as_ref(),
+            self.source_tls_cert.as_ref(),
+            self.source_tls_key.as_ref(),
+        ];
+        let target_tls = [
+            self.target_tls_ca.as_ref(),
+            self.target_tls_cert.as_ref(),
+            self.target_tls_key.as_ref(),
+        ];
         Ok((
-            self.spec("source", &self.source, self.source_auth_file.as_ref())?,
-            self.spec("target", &self.target, self.target_auth_file.as_ref())?,
+            self.spec(
+                "source",
+                &self.source,
+                self.source_auth_file.as_ref(),
+                source_tls,
+            )?,
+            self.spec(
+                "target",
+                &self.target,
+                self.target_auth_file.as_ref(),
+                target_tls,
+            )?,
         ))
     }
 }
@@ -111,6 +169,11 @@ pub struct WalkArgs {
 }
 
 impl WalkArgs {
+    /// Every flag at its default but `--path`.
+    pub fn new(path: &str) -> Result<WalkArgs, clap::Error> {
+        parse_group(&["--path", path])
+    }
+
     /// Options for a comparison; the report settings take their defaults
     /// (subtree depth 1, 50 differences listed, digest ids hidden).
     pub fn compare_options(&self, e: &EnsembleArgs) -> Result<CompareOptions, Error> {

@@ -209,6 +209,79 @@ impl Credentials {
     }
 }
 
+/// TLS to an ensemble's secure client port: the CA that signed the servers'
+/// certificates (always verified, host names included) and, for servers that
+/// want client certificates, an identity. The key is never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    ca_pem: String,
+    identity: Option<(String, String)>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TlsConfig(ca, {})",
+            if self.identity.is_some() {
+                "client certificate, key <redacted>"
+            } else {
+                "no client certificate"
+            }
+        )
+    }
+}
+
+impl TlsConfig {
+    /// Reads the CA bundle and, if given, the client certificate and key;
+    /// the key file, a secret, must be readable by its owner only.
+    pub fn load(ca: &Path, cert: Option<&Path>, key: Option<&Path>) -> Result<TlsConfig> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| Error::CredentialsFile {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        };
+        let ca_pem = read(ca)?;
+        let identity = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let mode = std::fs::metadata(key)
+                    .map_err(|e| Error::CredentialsFile {
+                        path: key.to_path_buf(),
+                        reason: e.to_string(),
+                    })?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(Error::CredentialsFile {
+                        path: key.to_path_buf(),
+                        reason: format!(
+                            "its mode {:o} lets other users read this private key; run chmod 600 on it",
+                            mode & 0o777
+                        ),
+                    });
+                }
+                Some((read(cert)?, read(key)?))
+            }
+            _ => {
+                return Err(Error::Usage(
+                    "a TLS client certificate and its key go together: give both or neither".into(),
+                ))
+            }
+        };
+        Ok(TlsConfig { ca_pem, identity })
+    }
+
+    fn options(&self) -> std::result::Result<zk::TlsOptions, zk::Error> {
+        let options = zk::TlsOptions::new().with_pem_ca(&self.ca_pem)?;
+        match &self.identity {
+            Some((cert, key)) => options.with_pem_identity(cert, key),
+            None => Ok(options),
+        }
+    }
+}
+
 /// How to reach one ensemble.
 #[derive(Clone, Debug)]
 pub struct EnsembleSpec {
@@ -216,6 +289,8 @@ pub struct EnsembleSpec {
     pub side: String,
     pub connect: ConnectString,
     pub credentials: Option<Credentials>,
+    /// `Some` to connect with TLS (to the servers' secure client port).
+    pub tls: Option<TlsConfig>,
     pub session_timeout: Duration,
     pub connect_timeout: Duration,
 }
@@ -244,7 +319,16 @@ impl EnsembleSpec {
             connector = connector.with_auth("digest", creds.secret.as_bytes());
         }
         let cluster = self.connect.to_string();
-        match tokio::time::timeout(self.connect_timeout, connector.connect(&cluster)).await {
+        let connecting = match &self.tls {
+            Some(tls) => {
+                let options = tls
+                    .options()
+                    .map_err(|e| self.connect_error(format!("TLS set-up: {e}")))?;
+                futures::future::Either::Left(connector.with_tls(options).secure_connect(&cluster))
+            }
+            None => futures::future::Either::Right(connector.connect(&cluster)),
+        };
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
             Err(_) => Err(self.connect_error(format!(
                 "no session within {:.1}s",
                 self.connect_timeout.as_secs_f64()

@@ -212,6 +212,7 @@ fn spec(side: &str, server: &ZkServer) -> Result<EnsembleSpec> {
         side: side.to_string(),
         connect: ConnectString::parse(&server.connect_string())?,
         credentials: None,
+        tls: None,
         session_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(10),
     })

@@ -67,8 +67,20 @@ const REQUIRED_JARS: [&str; 5] = [
     "snappy-java.jar",
 ];
 /// Optional: without an slf4j binding, startup failures (such as a port
-/// already in use) would leave nothing in the server log.
-const LOGGING_JAR: &str = "slf4j-simple.jar";
+/// already in use) would leave nothing in the server log; without Netty a
+/// server cannot serve TLS on a `secureClientPort` (Debian's netty-all.jar is
+/// an empty shell; the classes are in the per-module jars).
+const OPTIONAL_JARS: [&str; 9] = [
+    "slf4j-simple.jar",
+    "netty-buffer.jar",
+    "netty-codec.jar",
+    "netty-common.jar",
+    "netty-handler.jar",
+    "netty-resolver.jar",
+    "netty-transport.jar",
+    "netty-transport-native-unix-common.jar",
+    "netty-transport-native-epoll.jar",
+];
 
 const STANDALONE_MAIN: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
 const QUORUM_MAIN: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
@@ -423,9 +435,11 @@ pub fn classpath_from_dir(dir: &Path) -> Result<String, SandboxError> {
         }
         parts.push(path.to_string_lossy().into_owned());
     }
-    let logging = dir.join(LOGGING_JAR);
-    if logging.is_file() {
-        parts.push(logging.to_string_lossy().into_owned());
+    for jar in OPTIONAL_JARS {
+        let path = dir.join(jar);
+        if path.is_file() {
+            parts.push(path.to_string_lossy().into_owned());
+        }
     }
     Ok(parts.join(":"))
 }
@@ -1509,16 +1523,22 @@ mod tests {
     }
 
     #[test]
-    fn classpath_from_dir_lists_required_jars_then_logging() {
+    fn classpath_from_dir_lists_required_jars_then_optional_ones() {
         let dir = tempfile::tempdir().expect("tempdir");
         for jar in REQUIRED_JARS {
             fs::write(dir.path().join(jar), b"").expect("write");
         }
         let cp = classpath_from_dir(dir.path()).expect("complete");
         assert_eq!(cp.split(':').count(), REQUIRED_JARS.len());
-        fs::write(dir.path().join(LOGGING_JAR), b"").expect("write");
+        for jar in OPTIONAL_JARS {
+            fs::write(dir.path().join(jar), b"").expect("write");
+        }
         let cp = classpath_from_dir(dir.path()).expect("complete");
-        assert!(cp.ends_with("/slf4j-simple.jar"), "{cp}");
+        assert!(cp.ends_with("/netty-transport-native-epoll.jar"), "{cp}");
+        assert_eq!(
+            cp.split(':').count(),
+            REQUIRED_JARS.len() + OPTIONAL_JARS.len()
+        );
         assert!(cp.starts_with(&dir.path().join("zookeeper.jar").display().to_string()));
     }
 

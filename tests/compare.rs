@@ -735,19 +735,16 @@ async fn progress_goes_to_a_terminal_stderr_only() {
 
 #[tokio::test]
 async fn a_node_gone_before_it_is_read_is_absent_not_an_error() {
-    use zkparity::connect::{ConnectString, EnsembleSpec};
+    use zkparity::args::EnsembleArgs;
     use zkparity::walker::{Reader, ReaderOptions, SideNode};
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("gone");
     tree(&s, &root, &[("here", b"1")]).await;
-    let spec = EnsembleSpec {
-        side: "source".into(),
-        connect: ConnectString::parse(&p.source.connect_string()).unwrap(),
-        credentials: None,
-        session_timeout: std::time::Duration::from_secs(10),
-        connect_timeout: std::time::Duration::from_secs(10),
-    };
+    let (spec, _) = EnsembleArgs::new(&p.source.connect_string(), "unused:1")
+        .unwrap()
+        .specs()
+        .unwrap();
     let here = format!("{root}/here");
     let gone = format!("{root}/listed-then-deleted");
     for multi_read in [true, false] {
@@ -782,26 +779,11 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x" as &[u8])).collect();
     both(&s, &t, &root, &nodes).await;
 
-    let ensembles = EnsembleArgs {
-        source: p.source.connect_string(),
-        target: p.target.connect_string(),
-        source_auth_file: None,
-        target_auth_file: None,
-        session_timeout: "10s".into(),
-        connect_timeout: "10s".into(),
-        sessions: 2,
-        max_reads_per_second: 0,
-        batch_size: 200,
-        in_flight: 8,
-        no_multi_read: false,
-    };
-    let walk = WalkArgs {
-        path: root.clone(),
-        exclude: vec![],
-        include_zookeeper: false,
-        ephemerals: zkparity::walker::EphemeralPolicy::Count,
-        recheck_delay: "off".into(),
-    };
+    let mut ensembles =
+        EnsembleArgs::new(&p.source.connect_string(), &p.target.connect_string()).unwrap();
+    ensembles.sessions = 2;
+    let mut walk = WalkArgs::new(&root).unwrap();
+    walk.recheck_delay = "off".into();
     let (source, target) = ensembles.specs().unwrap();
     let mut options = walk.compare_options(&ensembles).unwrap();
     let caches = [AclCache::new(), AclCache::new()];

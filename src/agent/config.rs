@@ -629,6 +629,7 @@ impl Cx<'_> {
             side: side.to_string(),
             connect: c.0.clone(),
             credentials: creds,
+            tls: None,
             session_timeout,
             connect_timeout,
         };

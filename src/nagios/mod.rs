@@ -169,6 +169,7 @@ fn spec(
         connect: ConnectString::parse(connect).map_err(|e| e.to_string())?,
         credentials: Credentials::load(auth, &format!("ZKPARITY_{}_AUTH", side.to_uppercase()))
             .map_err(|e| e.to_string())?,
+        tls: None,
         session_timeout: Duration::from_secs(10),
         connect_timeout: t,
     })
