@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::ensemble::{CountParity, EnsembleKind, EnsembleView, ProbeReport, Verdict};
+use super::ensemble::{CountParity, EnsembleKind, EnsembleView, ProbeReport};
 use super::server::ServerProbe;
 
 pub fn json(report: &ProbeReport) -> String {
@@ -84,16 +84,10 @@ fn fds(s: &ServerProbe) -> String {
 
 fn ensemble(out: &mut String, view: &EnsembleView) {
     let _ = writeln!(out, "{} {}", view.side, view.connect);
-    let verdict = match view.verdict {
-        Verdict::Healthy => "HEALTHY",
-        Verdict::Warning => "WARNING",
-        Verdict::Unknown => "UNKNOWN",
-        Verdict::Critical => "CRITICAL",
-    };
+    let verdict = view.verdict.as_str().to_uppercase();
     let _ = writeln!(out, "  {verdict}: {}", summary(view));
     for r in &view.reasons {
-        let severity = format!("{:?}", r.severity).to_lowercase();
-        let _ = writeln!(out, "    {severity:<8}  {}", r.message);
+        let _ = writeln!(out, "    {:<8}  {}", r.severity.as_str(), r.message);
     }
     out.push('\n');
 
