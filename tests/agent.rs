@@ -103,3 +103,649 @@ fn a_missing_config_file_is_named_and_exits_2() {
         run.stderr
     );
 }
+
+// ---------------------------------------------------------------------------
+// The agent against real servers.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{both, client, create, pair, unique_path};
+use zkparity::agent::state::{read_state, state_path, PairState, Status};
+use zkparity::sandbox::{ServerOptions, ZkServer};
+
+/// Liveness bound for anything the tests wait on; generous, so a slow
+/// machine does not fail them (it is not a speed assertion).
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A `[[pair]]` table with short test timings; keys in `extra` replace them.
+fn pair_table(name: &str, source: &str, target: &str, path: &str, extra: &str) -> String {
+    let defaults = [
+        ("interval", "\"1s\""),
+        ("jitter", "\"100ms\""),
+        ("recheck_delay", "\"200ms\""),
+        ("connect_timeout", "\"3s\""),
+        ("session_timeout", "\"4s\""),
+    ];
+    let mut table = format!(
+        "[[pair]]\nname = {name:?}\nsource = {source:?}\ntarget = {target:?}\npath = {path:?}\n"
+    );
+    for (key, value) in defaults {
+        if !extra
+            .lines()
+            .any(|l| l.split('=').next().map(str::trim) == Some(key))
+        {
+            table.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    table + extra
+}
+
+fn shared_pair_table(name: &str, path: &str, extra: &str) -> String {
+    let p = pair();
+    pair_table(
+        name,
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        path,
+        extra,
+    )
+}
+
+/// The agent as a child process; killed if the test ends without stopping it.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+    state_dir: PathBuf,
+}
+
+impl Agent {
+    fn start(setup: &Setup) -> Agent {
+        let log = setup.state_dir().join("agent.log");
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_zkparity"))
+            .args(["agent", "--config"])
+            .arg(setup.config_path())
+            .env_remove("ZKPARITY_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the agent");
+        Agent {
+            child,
+            log,
+            state_dir: setup.state_dir().to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill({sig})");
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit; its exit code.
+    async fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent did not exit:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn state(&self, pair: &str) -> Option<PairState> {
+        read_state(&state_path(&self.state_dir, pair)).ok()
+    }
+
+    /// Polls the pair's state file until `pred` holds.
+    async fn wait_for(
+        &mut self,
+        pair: &str,
+        what: &str,
+        pred: impl Fn(&PairState) -> bool,
+    ) -> PairState {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(s) = self.state(pair) {
+                if pred(&s) {
+                    return s;
+                }
+            }
+            assert!(
+                self.running(),
+                "agent exited while waiting for {what}:\n{}",
+                self.log()
+            );
+            if Instant::now() > deadline {
+                panic!(
+                    "waited too long for {what}; last state: {:#?}\nlog:\n{}",
+                    self.state(pair),
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn has(list: &[zkparity::agent::state::Tracked], path: &str, kind: &str) -> bool {
+    list.iter().any(|t| t.path == path && t.kind == kind)
+}
+
+/// A FIFO like Nagios's command file, and what a reader took from it.
+struct CommandPipe {
+    path: PathBuf,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CommandPipe {
+    fn make(dir: &Path) -> PathBuf {
+        let path = dir.join("nagios.cmd");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        path
+    }
+
+    /// A FIFO with a reader thread, as a running Nagios holds it.
+    fn with_reader(dir: &Path) -> CommandPipe {
+        let path = CommandPipe::make(dir);
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let p = path.clone();
+        std::thread::spawn(move || loop {
+            // Reopened after each writer closes, as Nagios does.
+            let Ok(f) = std::fs::File::open(&p) else {
+                return;
+            };
+            for line in BufReader::new(f).lines() {
+                match line {
+                    Ok(l) => sink.lock().unwrap().push(l),
+                    Err(_) => return,
+                }
+            }
+        });
+        CommandPipe { path, lines }
+    }
+
+    fn last_for(&self, service: &str) -> Option<String> {
+        let needle = format!(";{service};");
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|l| l.contains(&needle))
+            .cloned()
+    }
+}
+
+fn nagios_table(command_file: &Path) -> String {
+    format!("[nagios]\ncommand_file = {command_file:?}\nhost_name = \"zk-migration\"\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_it() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-drift");
+    let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("b", b"2"), ("b/c", b"3")];
+    both(&s, &t, &root, nodes).await;
+
+    let setup = Setup::new();
+    let pipe = CommandPipe::with_reader(setup.state_dir());
+    setup.write_config(&(nagios_table(&pipe.path) + &shared_pair_table("drift", &root, "")));
+    let mut agent = Agent::start(&setup);
+    agent
+        .wait_for("drift", "a clean round", |s| s.status == Status::Ok)
+        .await;
+
+    let node = format!("{root}/b/c");
+    t.set_data(&node, b"diverged", None).await.unwrap();
+    // First seen: tracked, not yet drift.
+    let first = agent
+        .wait_for("drift", "the divergence seen", |s| {
+            has(&s.unconfirmed, &node, "data") || has(&s.confirmed, &node, "data")
+        })
+        .await;
+    if has(&first.unconfirmed, &node, "data") {
+        assert_eq!(first.status, Status::Ok, "unconfirmed is not drift");
+        assert!(first.lag_seconds >= 0.0);
+    }
+    let confirmed = agent
+        .wait_for("drift", "the divergence confirmed", |s| {
+            s.status == Status::Drift
+        })
+        .await;
+    let entry = confirmed
+        .confirmed
+        .iter()
+        .find(|e| e.path == node && e.kind == "data")
+        .unwrap_or_else(|| panic!("{confirmed:#?}"));
+    assert!(
+        entry.rounds >= 2,
+        "confirmed only after two rounds: {entry:?}"
+    );
+    assert_eq!(confirmed.confirmed_total, 1, "{confirmed:#?}");
+    assert_eq!(confirmed.confirmed_by_kind["data"], 1);
+    assert_eq!(confirmed.unconfirmed_total, 0);
+    // Nagios heard of it, with the check's status line.
+    let deadline = Instant::now() + PATIENCE;
+    let line = loop {
+        match pipe.last_for("zkparity drift") {
+            Some(l) if l.contains(";2;ZKPARITY PARITY CRITICAL - 1 confirmed difference") => {
+                break l
+            }
+            _ if Instant::now() > deadline => panic!(
+                "no CRITICAL passive result: {:?}\n{}",
+                pipe.lines.lock().unwrap(),
+                agent.log()
+            ),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    assert!(
+        line.starts_with('[')
+            && line.contains("] PROCESS_SERVICE_CHECK_RESULT;zk-migration;zkparity drift;2;"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("\\ndata {node}")), "{line}");
+    assert!(agent.log().contains("drift confirmed"), "{}", agent.log());
+
+    t.set_data(&node, b"3", None).await.unwrap();
+    let healed = agent
+        .wait_for("drift", "the drift healed", |s| s.status == Status::Ok)
+        .await;
+    assert_eq!(healed.confirmed_total, 0);
+    assert!(healed.confirmed.is_empty());
+    let deadline = Instant::now() + PATIENCE;
+    while !pipe
+        .last_for("zkparity drift")
+        .is_some_and(|l| l.contains(";0;ZKPARITY PARITY OK - source and target match"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no OK passive result after healing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(agent.log().contains("drift healed"), "{}", agent.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-mirror");
+    both(&s, &t, &root, &[]).await;
+    for i in 0..20 {
+        let path = format!("{root}/n{i}");
+        create(&s, &path, b"0").await;
+        create(&t, &path, b"0").await;
+    }
+
+    let setup = Setup::new();
+    setup.write_config(&shared_pair_table("mirror", &root, ""));
+    let mut agent = Agent::start(&setup);
+    let start = agent
+        .wait_for("mirror", "a clean round", |s| s.status == Status::Ok)
+        .await;
+
+    // A sync tool's work: every write done to the source, then to the target.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (s, t, root, stop, writes) = (
+            s.clone(),
+            t.clone(),
+            root.clone(),
+            stop.clone(),
+            writes.clone(),
+        );
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let n = i % 20;
+                let data = i.to_string().into_bytes();
+                for c in [&s, &t] {
+                    c.set_data(&format!("{root}/n{n}"), &data, None)
+                        .await
+                        .unwrap();
+                }
+                // Creates and deletes as well as updates.
+                let extra = format!("{root}/tmp{}", i % 5);
+                for c in [&s, &t] {
+                    match c.delete(&extra, None).await {
+                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
+                            c.create(&extra, &data, &common::open())
+                                .await
+                                .map(|_| ())
+                                .unwrap();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                i += 1;
+                writes.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Several rounds under load, checking every state the agent writes.
+    let target_round = start.round + 8;
+    let deadline = Instant::now() + PATIENCE;
+    let mut states_seen = 0;
+    loop {
+        if let Some(st) = agent.state("mirror") {
+            assert_eq!(
+                st.confirmed_total, 0,
+                "mirrored writes confirmed as drift: {st:#?}"
+            );
+            assert_ne!(st.status, Status::Unknown, "{st:#?}");
+            states_seen += 1;
+            if st.round >= target_round {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rounds did not advance:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(
+        writes.load(Ordering::Relaxed) > 50,
+        "the writer kept writing"
+    );
+    assert!(states_seen > 0);
+    let after = agent
+        .wait_for("mirror", "a quiet round", |s| {
+            s.round > target_round + 1 && s.unconfirmed_total == 0
+        })
+        .await;
+    assert_eq!(after.status, Status::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_killed_mid_round_past_its_session_timeout_is_unknown_then_ok_again() {
+    // Its own target server: it is killed and brought back.
+    let target =
+        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+    let p = pair();
+    let s = client(&p.source).await;
+    let t = common::connect(&target.connect_string()).await;
+    let root = unique_path("agent-restart");
+    let nodes: Vec<(String, Vec<u8>)> = (0..300).map(|i| (format!("n{i}"), vec![b'x'])).collect();
+    let nodes: Vec<(&str, &[u8])> = nodes
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    both(&s, &t, &root, &nodes).await;
+    drop(t);
+
+    let setup = Setup::new();
+    // A read cap makes a round last about two seconds, so the kill lands
+    // in the middle of one.
+    setup.write_config(&pair_table(
+        "restart",
+        &p.source.connect_string(),
+        &target.connect_string(),
+        &root,
+        "max_reads_per_second = 400\n",
+    ));
+    let mut agent = Agent::start(&setup);
+    let ok = agent
+        .wait_for("restart", "a clean round", |s| s.status == Status::Ok)
+        .await;
+    // Into the next round, then kill the target for longer than the
+    // session timeout (4s), so its sessions are gone when it is back.
+    agent
+        .wait_for("restart", "the next round", |s| s.round > ok.round)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut target = tokio::task::spawn_blocking(move || {
+        let mut target = target;
+        target.kill();
+        target
+    })
+    .await
+    .unwrap();
+    let unknown = agent
+        .wait_for("restart", "the pair UNKNOWN", |s| {
+            s.status == Status::Unknown
+        })
+        .await;
+    let reason = unknown.reason.clone().unwrap_or_default();
+    assert!(reason.contains("target"), "{reason}");
+    assert_eq!(
+        unknown.last_success,
+        ok.last_success.max(unknown.last_success)
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    target = tokio::task::spawn_blocking(move || {
+        target.restart().expect("restart the target");
+        target
+    })
+    .await
+    .unwrap();
+    let back = agent
+        .wait_for("restart", "the pair OK again", |s| {
+            s.status == Status::Ok && s.round > unknown.round
+        })
+        .await;
+    assert_eq!(back.confirmed_total, 0);
+    assert!(back.last_success > unknown.last_success);
+    assert!(
+        agent.log().contains("pair readable again"),
+        "{}",
+        agent.log()
+    );
+    drop(target);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readers_hammering_the_state_file_never_see_a_partial_file() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-hammer");
+    both(&s, &t, &root, &[("a", b"1")]).await;
+    // A difference, so the file carries lists and changes every round.
+    create(&s, &format!("{root}/only-in-source"), b"x").await;
+
+    let setup = Setup::new();
+    setup.write_config(&shared_pair_table(
+        "hammer",
+        &root,
+        "interval = \"100ms\"\njitter = \"0s\"\nrecheck_delay = \"off\"\n",
+    ));
+    let mut agent = Agent::start(&setup);
+    let first = agent
+        .wait_for("hammer", "a first round", |s| s.round >= 1)
+        .await;
+
+    let path = state_path(setup.state_dir(), "hammer");
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let bytes = std::fs::read(&path).expect("the state file is always there");
+                    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                        panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(&bytes));
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let last = agent
+        .wait_for("hammer", "many rounds under readers", |s| {
+            s.round >= first.round + 20
+        })
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|r| r.join().expect("reader")).sum();
+    assert!(reads > 100, "readers read: {reads}");
+    assert!(last.round >= first.round + 20);
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.exit_code().await, 0);
+    // No temporary file is left lying around.
+    let stray: Vec<_> = std::fs::read_dir(setup.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_with_a_broken_config_keeps_the_running_one() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-hup");
+    both(&s, &t, &root, &[("a", b"1")]).await;
+
+    let setup = Setup::new();
+    setup.write_config(&shared_pair_table("first", &root, ""));
+    let mut agent = Agent::start(&setup);
+    let before = agent
+        .wait_for("first", "a round", |s| s.status == Status::Ok)
+        .await;
+
+    // A typo'd key: refused, and the running pair carries on.
+    setup.write_config(&shared_pair_table("first", &root, "intervall = \"5s\"\n"));
+    agent.signal(libc::SIGHUP);
+    let deadline = Instant::now() + PATIENCE;
+    while !agent.log().contains("new configuration refused") {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        agent.log().contains("key pair[0].intervall"),
+        "{}",
+        agent.log()
+    );
+    agent
+        .wait_for("first", "rounds going on", |s| s.round >= before.round + 3)
+        .await;
+    assert!(agent.running());
+
+    // A good one takes effect: the old pair goes, the new one comes.
+    setup.write_config(&shared_pair_table("second", &root, ""));
+    agent.signal(libc::SIGHUP);
+    agent
+        .wait_for("second", "the new pair's round", |s| s.status == Status::Ok)
+        .await;
+    let stopped = agent.state("first").expect("first's state stays").round;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        agent.state("first").unwrap().round,
+        stopped,
+        "removed pair stopped"
+    );
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.exit_code().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sigint_exit_0_mid_round_leaving_a_whole_state_file() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-term");
+    let nodes: Vec<(String, Vec<u8>)> = (0..200).map(|i| (format!("n{i}"), vec![b'x'])).collect();
+    let nodes: Vec<(&str, &[u8])> = nodes
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    both(&s, &t, &root, &nodes).await;
+
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let setup = Setup::new();
+        // Slow rounds (a read cap), so the signal arrives during one.
+        setup.write_config(&shared_pair_table(
+            "term",
+            &root,
+            "max_reads_per_second = 300\n",
+        ));
+        let mut agent = Agent::start(&setup);
+        let st = agent.wait_for("term", "a round", |s| s.round >= 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        agent.signal(sig);
+        assert_eq!(agent.exit_code().await, 0, "{}", agent.log());
+        let last = agent.state("term").expect("a whole state file");
+        assert!(last.round >= st.round);
+        assert!(agent.log().contains("agent stopped"), "{}", agent.log());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_ensemble_is_unknown_and_a_stopped_nagios_never_blocks_the_agent() {
+    let p = pair();
+    let setup = Setup::new();
+    // A FIFO nobody reads: Nagios is stopped.
+    let fifo = CommandPipe::make(setup.state_dir());
+    setup.write_config(
+        &(nagios_table(&fifo)
+            + &pair_table("down", &p.source.connect_string(), "127.0.0.1:1", "/", "")),
+    );
+    let mut agent = Agent::start(&setup);
+    let st = agent
+        .wait_for("down", "the pair UNKNOWN", |s| s.status == Status::Unknown)
+        .await;
+    let reason = st.reason.clone().unwrap_or_default();
+    assert!(reason.contains("target ensemble 127.0.0.1:1"), "{reason}");
+    assert!(st.last_success.is_none());
+    // Rounds go on although the command file has no reader.
+    agent
+        .wait_for("down", "more rounds", |s| s.round >= st.round + 3)
+        .await;
+    assert!(
+        agent.log().contains("passive result skipped"),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(
+        agent.log().matches("passive result skipped").count(),
+        1,
+        "warned once per outage:\n{}",
+        agent.log()
+    );
+}

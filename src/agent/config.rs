@@ -22,6 +22,8 @@ use toml::Spanned;
 use crate::compare::CompareOptions;
 use crate::connect::{ConnectString, Credentials, EnsembleSpec};
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
+use crate::gmetric::sender::DEFAULT_TTL;
+use crate::gmetric::Channel;
 use crate::nagios::parity::{ParityCheck, DEFAULT_CRITICAL_KINDS};
 use crate::nagios::range::Range;
 use crate::report::DiffKind;
@@ -272,9 +274,8 @@ struct RawConfig {
     log_timestamps: Option<bool>,
     #[serde(default)]
     nagios: Option<RawNagios>,
-    /// Reserved for the Ganglia output; refused until the sender lands.
     #[serde(default)]
-    ganglia: Option<Spanned<toml::Value>>,
+    ganglia: Vec<RawGanglia>,
     /// Reserved for the four-letter-word probes; refused until they land.
     #[serde(default)]
     probe_interval: Option<Spanned<toml::Value>>,
@@ -297,6 +298,18 @@ struct RawNagios {
     critical_kinds: Option<Vec<Kind>>,
     #[serde(default)]
     details: Option<usize>,
+}
+
+/// One `[[ganglia]]` channel: a gmond `udp_recv_channel` or a multicast
+/// group.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGanglia {
+    host: Spanned<String>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    ttl: Option<u32>,
 }
 
 /// One `[[pair]]` as written; kept so a reload can tell which pairs changed.
@@ -384,6 +397,8 @@ pub const DEFAULT_RECHECK_DELAY: Duration = Duration::from_secs(1);
 pub const DEFAULT_ROUND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_STATE_LIST_LIMIT: usize = 1000;
 pub const DEFAULT_DETAILS: usize = 10;
+/// gmond's default `udp_recv_channel` port.
+pub const DEFAULT_GANGLIA_PORT: u16 = 8649;
 
 // ---------------------------------------------------------------------------
 // The resolved configuration.
@@ -449,6 +464,8 @@ pub struct AgentConfig {
     pub log_level: LogLevel,
     pub log_timestamps: bool,
     pub nagios: Option<NagiosOutput>,
+    /// Where every pair's metrics go; empty for none.
+    pub ganglia: Vec<Channel>,
     pub pairs: Vec<PairConfig>,
 }
 
@@ -507,7 +524,6 @@ impl Cx<'_> {
             )),
             None => Ok(()),
         };
-        not_yet(&raw.ganglia, "ganglia", "the Ganglia output")?;
         not_yet(
             &raw.probe_interval,
             "probe_interval",
@@ -544,6 +560,26 @@ impl Cx<'_> {
             },
         });
 
+        let mut ganglia = Vec::with_capacity(raw.ganglia.len());
+        for (i, g) in raw.ganglia.iter().enumerate() {
+            let host = g.host.get_ref().trim();
+            // An IPv6 literal needs brackets before its port.
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            };
+            let spec = format!("{host}:{}", g.port.unwrap_or(DEFAULT_GANGLIA_PORT));
+            let channel = Channel::resolve(&spec, g.ttl.unwrap_or(DEFAULT_TTL)).map_err(|e| {
+                self.at(
+                    g.host.span().start,
+                    format!("ganglia[{i}].host"),
+                    e.to_string(),
+                )
+            })?;
+            ganglia.push(channel);
+        }
+
         if raw.pairs.is_empty() {
             return Err(self.at(
                 self.text.len(),
@@ -572,6 +608,7 @@ impl Cx<'_> {
             log_level: raw.log_level.unwrap_or(LogLevel::Info),
             log_timestamps: raw.log_timestamps.unwrap_or(true),
             nagios,
+            ganglia,
             pairs,
         })
     }
@@ -955,14 +992,42 @@ mod tests {
     }
 
     #[test]
-    fn ganglia_and_probes_are_refused_until_supported() {
-        let text = minimal() + "[[ganglia]]\nhost = \"gmond\"\nport = 8649\n";
-        let (line, key, reason) = invalid(&text);
-        assert_eq!((line, key.as_str()), (6, "ganglia"));
-        assert!(reason.contains("not supported yet"), "{reason}");
-        let text = "probe_interval = \"30s\"\n".to_string() + &minimal();
+    fn ganglia_channels_resolve_with_gmonds_defaults() {
+        let text = minimal()
+            + "[[ganglia]]\nhost = \"127.0.0.1\"\n[[ganglia]]\nhost = \"239.2.11.71\"\nport = 8650\nttl = 3\n\
+               [[ganglia]]\nhost = \"::1\"\n";
+        let c = parse(&text).unwrap();
+        let specs: Vec<(String, u32)> = c
+            .ganglia
+            .iter()
+            .map(|g| (g.addr.to_string(), g.ttl))
+            .collect();
+        assert_eq!(
+            specs,
+            [
+                ("127.0.0.1:8649".to_string(), 1),
+                ("239.2.11.71:8650".to_string(), 3),
+                ("[::1]:8649".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_ganglia_channel_names_its_key_and_line() {
+        let text = minimal() + "[[ganglia]]\nhost = \"\"\nport = 8649\n";
         let (line, key, _) = invalid(&text);
+        assert_eq!((line, key.as_str()), (7, "ganglia[0].host"));
+        let text = minimal() + "[[ganglia]]\nhost = \"gmond\"\nport = 70000\n";
+        let (line, key, _) = invalid(&text);
+        assert_eq!((line, key.as_str()), (8, "ganglia[0].port"));
+    }
+
+    #[test]
+    fn probes_are_refused_until_supported() {
+        let text = "probe_interval = \"30s\"\n".to_string() + &minimal();
+        let (line, key, reason) = invalid(&text);
         assert_eq!((line, key.as_str()), (1, "probe_interval"));
+        assert!(reason.contains("not supported yet"), "{reason}");
     }
 
     #[test]

@@ -1,22 +1,50 @@
 //! `zkparity agent`: a long-running process that compares ensemble pairs
-//! round after round and reports each pair's standing to files, Nagios and
-//! logs.
+//! round after round and reports each pair's standing to state files, Nagios
+//! and logs.
 //!
 //! - [`config`]: the TOML configuration and its validation.
+//! - [`round`]: one task per pair: rounds on their schedule, UNKNOWN on
+//!   failure, the outputs of each round.
+//! - [`schedule`]: round start times and jitter.
+//! - [`confirm`]: the confirmation window across rounds, and the lag.
 //! - [`state`]: the per-pair state file (schema in `docs/agent.md`), written
 //!   atomically, and [`state::read_state`] for its readers.
 //! - [`verdict`]: the Nagios answer for a state, shared by the passive
 //!   results and `check parity --state`.
+//! - [`passive`]: passive results through Nagios's external command file.
+//! - [`ganglia`]: each round's metrics to gmond, through [`crate::gmetric`].
+//! - [`logging`]: structured logs on stderr, with a level that a reload can
+//!   change.
+//!
+//! This module is the supervisor: it starts a task per pair, and handles
+//! signals — SIGTERM/SIGINT stop every pair (a state file being written is
+//! finished first) and exit 0; SIGHUP reloads the configuration, keeping the
+//! running one if the new one does not validate.
 
 pub mod config;
+pub mod confirm;
+pub mod ganglia;
+pub mod logging;
+pub mod passive;
+pub mod round;
+pub mod schedule;
 pub mod state;
 pub mod verdict;
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use config::AgentConfig;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
 
-/// Exit code for a configuration that does not validate.
+use config::{AgentConfig, PairConfig};
+use round::{run_pair, Globals, STOP_GRACE};
+
+/// Exit code for a configuration that does not validate, or an agent that
+/// cannot start.
 pub const EXIT_BAD_CONFIG: i32 = crate::error::EXIT_ERROR;
 
 /// `zkparity agent --check-config`: validates and says what it found.
@@ -40,16 +68,162 @@ pub fn check_config(file: &Path) -> i32 {
     }
 }
 
-/// `zkparity agent --config FILE`.
-pub async fn run(file: &Path) -> i32 {
-    match AgentConfig::load(file) {
-        Ok(_) => {
-            eprintln!("zkparity: error: the agent's round loop is not part of this build yet");
-            crate::error::EXIT_ERROR
-        }
-        Err(e) => {
-            eprintln!("zkparity: error: {e}");
-            EXIT_BAD_CONFIG
+fn globals(c: &mut AgentConfig) -> Arc<Globals> {
+    Arc::new(Globals {
+        state_dir: c.state_dir.clone(),
+        state_list_limit: c.state_list_limit,
+        nagios: c.nagios.take(),
+        ganglia: c.ganglia.clone(),
+    })
+}
+
+/// A pair's running task.
+struct Running {
+    cfg: Arc<PairConfig>,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    fn start(cfg: PairConfig, globals: &watch::Receiver<Arc<Globals>>) -> Running {
+        let cfg = Arc::new(cfg);
+        let (stop, stop_rx) = watch::channel(false);
+        let handle = tokio::spawn(run_pair(cfg.clone(), globals.clone(), stop_rx));
+        Running { cfg, stop, handle }
+    }
+
+    /// Asks the task to stop and waits for it (it finishes a state write in
+    /// progress, nothing more).
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let name = self.cfg.name.clone();
+        match tokio::time::timeout(STOP_GRACE, self.handle).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(pair = %name, error = %e, "pair task failed"),
+            Err(_) => error!(pair = %name, "pair task did not stop in time"),
         }
     }
+}
+
+/// `zkparity agent --config FILE`: runs until SIGTERM or SIGINT.
+pub async fn run(file: &Path) -> i32 {
+    let mut config = match AgentConfig::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zkparity: error: {e}");
+            return EXIT_BAD_CONFIG;
+        }
+    };
+    let log = logging::init(config.log_level, config.log_timestamps);
+    // Handlers first: a signal before them would kill the process outright.
+    let signals = (|| {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::hangup())?,
+        ))
+    })();
+    let (mut term, mut int, mut hup) = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zkparity: error: cannot install signal handlers: {e}");
+            return EXIT_BAD_CONFIG;
+        }
+    };
+
+    let (globals_tx, globals_rx) = watch::channel(globals(&mut config));
+    let mut pairs: BTreeMap<String, Running> = BTreeMap::new();
+    let names: Vec<String> = config.pairs.iter().map(|p| p.name.clone()).collect();
+    for p in config.pairs {
+        pairs.insert(p.name.clone(), Running::start(p, &globals_rx));
+    }
+    info!(
+        config = %file.display(),
+        pairs = %names.join(","),
+        state_dir = %config.state_dir.display(),
+        "agent started"
+    );
+
+    let signal_name = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => {
+                reload(file, &log, &globals_tx, &globals_rx, &mut pairs).await;
+            }
+        }
+    };
+    info!(signal = signal_name, "stopping");
+    for p in pairs.values() {
+        let _ = p.stop.send(true);
+    }
+    for (_, p) in pairs {
+        p.stop().await;
+    }
+    info!("agent stopped");
+    0
+}
+
+/// SIGHUP: re-reads the configuration. Pairs whose settings did not change
+/// keep running untouched; changed pairs restart (their history carries over
+/// through the state file when source, target and path are the same); gone
+/// pairs stop. A configuration that does not validate changes nothing.
+async fn reload(
+    file: &Path,
+    log: &logging::LogHandle,
+    globals_tx: &watch::Sender<Arc<Globals>>,
+    globals_rx: &watch::Receiver<Arc<Globals>>,
+    pairs: &mut BTreeMap<String, Running>,
+) {
+    info!(config = %file.display(), "SIGHUP: reloading the configuration");
+    let mut new = match AgentConfig::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %e, "new configuration refused; the running one is kept");
+            return;
+        }
+    };
+    log.set_level(new.log_level);
+    let _ = globals_tx.send(globals(&mut new));
+    let wanted: BTreeMap<String, PairConfig> =
+        new.pairs.into_iter().map(|p| (p.name.clone(), p)).collect();
+    let (mut added, mut changed, mut removed, mut kept) = (0, 0, 0, 0);
+    let gone: Vec<String> = pairs
+        .keys()
+        .filter(|n| !wanted.contains_key(*n))
+        .cloned()
+        .collect();
+    for name in gone {
+        if let Some(p) = pairs.remove(&name) {
+            p.stop().await;
+            removed += 1;
+        }
+    }
+    for (name, cfg) in wanted {
+        match pairs.remove(&name) {
+            Some(running) if running.cfg.same_as(&cfg) => {
+                pairs.insert(name, running);
+                kept += 1;
+            }
+            Some(running) => {
+                running.stop().await;
+                pairs.insert(name, Running::start(cfg, globals_rx));
+                changed += 1;
+            }
+            None => {
+                pairs.insert(name, Running::start(cfg, globals_rx));
+                added += 1;
+            }
+        }
+    }
+    if pairs.is_empty() {
+        warn!("no pairs configured");
+    }
+    info!(
+        added,
+        changed,
+        removed,
+        unchanged = kept,
+        "configuration reloaded"
+    );
 }

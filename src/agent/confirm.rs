@@ -1,0 +1,355 @@
+//! The confirmation window: a difference becomes drift only once it has
+//! persisted across rounds, so the normal lag of a sync tool is not an alarm.
+//!
+//! A difference is keyed by (path, kind). Each successful round either sees
+//! it (its run grows by one round) or not (the run ends: healed). A run is
+//! confirmed once it has `rounds` rounds and is `min_age` old, measured from
+//! the start of the round that first saw it to the start of the current one
+//! — the time the difference is known to have lasted. A failed round is not
+//! evidence either way: it is simply not observed.
+
+use std::collections::HashMap;
+
+use crate::report::{CompareReport, DiffKind};
+
+use super::config::ConfirmPolicy;
+use super::state::{PairState, Timestamp, Tracked};
+
+/// Path of the entries standing for differences a comparison only counted.
+pub const COUNTED_PATH: &str = "*";
+
+/// One difference as a round saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Seen {
+    pub path: String,
+    pub kind: String,
+    /// For counted-only differences: how many.
+    pub count: Option<u64>,
+}
+
+/// Every difference a finished comparison reports: the listed ones (the
+/// agent lists all) and, per kind, the ones past the comparison's in-memory
+/// cap, which it only counted.
+pub fn seen_in(report: &CompareReport) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = report
+        .differences
+        .iter()
+        .map(|d| Seen {
+            path: d.path.clone(),
+            kind: d.kind.as_str().to_string(),
+            count: None,
+        })
+        .collect();
+    for kind in DiffKind::ALL {
+        let listed = report.differences.iter().filter(|d| d.kind == kind).count() as u64;
+        let total = report
+            .summary
+            .differences
+            .get(kind.as_str())
+            .copied()
+            .unwrap_or(0);
+        if total > listed {
+            seen.push(Seen {
+                path: COUNTED_PATH.to_string(),
+                kind: kind.as_str().to_string(),
+                count: Some(total - listed),
+            });
+        }
+    }
+    seen
+}
+
+#[derive(Clone, Debug)]
+struct Run {
+    first_seen: Timestamp,
+    rounds: u32,
+    confirmed: bool,
+    count: Option<u64>,
+}
+
+/// What changed in one round, for the logs.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Differences that became drift this round.
+    pub confirmed: Vec<(String, String)>,
+    /// Drift that is gone this round.
+    pub healed: Vec<(String, String)>,
+}
+
+/// The tracked differences of one pair, and what they amount to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct View {
+    /// Oldest first.
+    pub confirmed: Vec<Tracked>,
+    pub unconfirmed: Vec<Tracked>,
+    /// Age of the oldest unconfirmed difference, in seconds.
+    pub lag_seconds: f64,
+}
+
+impl View {
+    pub fn confirmed_total(&self) -> u64 {
+        self.confirmed.iter().map(Tracked::weight).sum()
+    }
+
+    pub fn unconfirmed_total(&self) -> u64 {
+        self.unconfirmed.iter().map(Tracked::weight).sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    policy: ConfirmPolicy,
+    runs: HashMap<(String, String), Run>,
+}
+
+impl Tracker {
+    pub fn new(policy: ConfirmPolicy) -> Tracker {
+        Tracker {
+            policy,
+            runs: HashMap::new(),
+        }
+    }
+
+    /// Continues the runs a state file recorded (an agent restart or a
+    /// reload must not restart every confirmation window). Confirmation is
+    /// decided again at the next round, under `policy`.
+    pub fn restore(policy: ConfirmPolicy, state: &PairState) -> Tracker {
+        let mut t = Tracker::new(policy);
+        for (e, confirmed) in state
+            .confirmed
+            .iter()
+            .map(|e| (e, true))
+            .chain(state.unconfirmed.iter().map(|e| (e, false)))
+        {
+            t.runs.insert(
+                (e.path.clone(), e.kind.clone()),
+                Run {
+                    first_seen: e.first_seen,
+                    rounds: e.rounds,
+                    confirmed,
+                    count: e.count,
+                },
+            );
+        }
+        t
+    }
+
+    pub fn set_policy(&mut self, policy: ConfirmPolicy) {
+        self.policy = policy;
+    }
+
+    /// Takes in what a successful round that started at `started` saw.
+    pub fn observe(&mut self, started: Timestamp, seen: Vec<Seen>) -> Changes {
+        let mut next: HashMap<(String, String), Run> = HashMap::with_capacity(seen.len());
+        let mut changes = Changes::default();
+        for s in seen {
+            let key = (s.path, s.kind);
+            let mut run = match self.runs.remove(&key) {
+                Some(mut run) => {
+                    run.rounds = run.rounds.saturating_add(1);
+                    run
+                }
+                None => Run {
+                    first_seen: started,
+                    rounds: 1,
+                    confirmed: false,
+                    count: None,
+                },
+            };
+            run.count = s.count;
+            if !run.confirmed
+                && run.rounds >= self.policy.rounds
+                && run.first_seen.seconds_until(started) >= self.policy.min_age.as_secs_f64()
+            {
+                run.confirmed = true;
+                changes.confirmed.push(key.clone());
+            }
+            next.insert(key, run);
+        }
+        // What is left was not seen this round: healed.
+        changes.healed = self
+            .runs
+            .drain()
+            .filter(|(_, run)| run.confirmed)
+            .map(|(key, _)| key)
+            .collect();
+        changes.confirmed.sort();
+        changes.healed.sort();
+        self.runs = next;
+        changes
+    }
+
+    /// The tracked differences with their ages at `now`.
+    pub fn view(&self, now: Timestamp) -> View {
+        let mut view = View::default();
+        for ((path, kind), run) in &self.runs {
+            let entry = Tracked {
+                path: path.clone(),
+                kind: kind.clone(),
+                first_seen: run.first_seen,
+                age_seconds: round_ms(run.first_seen.seconds_until(now)),
+                rounds: run.rounds,
+                count: run.count,
+            };
+            if run.confirmed {
+                view.confirmed.push(entry);
+            } else {
+                view.unconfirmed.push(entry);
+            }
+        }
+        let order = |a: &Tracked, b: &Tracked| {
+            (a.first_seen, &a.path, &a.kind).cmp(&(b.first_seen, &b.path, &b.kind))
+        };
+        view.confirmed.sort_by(order);
+        view.unconfirmed.sort_by(order);
+        view.lag_seconds = view
+            .unconfirmed
+            .first()
+            .map(|e| e.age_seconds)
+            .unwrap_or(0.0);
+        view
+    }
+}
+
+fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + secs))
+    }
+
+    fn seen(items: &[(&str, &str)]) -> Vec<Seen> {
+        items
+            .iter()
+            .map(|(p, k)| Seen {
+                path: p.to_string(),
+                kind: k.to_string(),
+                count: None,
+            })
+            .collect()
+    }
+
+    fn policy(rounds: u32, min_age_secs: u64) -> ConfirmPolicy {
+        ConfirmPolicy {
+            rounds,
+            min_age: Duration::from_secs(min_age_secs),
+        }
+    }
+
+    #[test]
+    fn a_difference_is_drift_from_its_second_round_by_default() {
+        let mut t = Tracker::new(policy(2, 0));
+        let c = t.observe(at(0), seen(&[("/a", "data")]));
+        assert!(c.confirmed.is_empty());
+        let v = t.view(at(1));
+        assert_eq!((v.confirmed.len(), v.unconfirmed.len()), (0, 1));
+        assert_eq!(v.lag_seconds, 1.0);
+        let c = t.observe(at(60), seen(&[("/a", "data")]));
+        assert_eq!(c.confirmed, vec![("/a".into(), "data".into())]);
+        let v = t.view(at(61));
+        assert_eq!(v.confirmed.len(), 1);
+        assert_eq!(v.confirmed[0].rounds, 2);
+        assert_eq!(v.confirmed[0].first_seen, at(0));
+        assert_eq!(v.confirmed[0].age_seconds, 61.0);
+        assert_eq!(v.lag_seconds, 0.0);
+    }
+
+    #[test]
+    fn a_difference_that_heals_before_the_window_is_never_drift() {
+        let mut t = Tracker::new(policy(2, 0));
+        t.observe(at(0), seen(&[("/a", "data")]));
+        let c = t.observe(at(60), seen(&[]));
+        assert_eq!(c, Changes::default());
+        assert_eq!(t.view(at(61)), View::default());
+    }
+
+    #[test]
+    fn a_reappearing_difference_starts_a_new_run() {
+        let mut t = Tracker::new(policy(2, 0));
+        t.observe(at(0), seen(&[("/a", "data")]));
+        t.observe(at(60), seen(&[]));
+        t.observe(at(120), seen(&[("/a", "data")]));
+        let v = t.view(at(121));
+        assert_eq!(v.unconfirmed[0].first_seen, at(120));
+        assert_eq!(v.unconfirmed[0].rounds, 1);
+    }
+
+    #[test]
+    fn the_age_condition_holds_back_confirmation_until_it_is_met() {
+        let mut t = Tracker::new(policy(2, 90));
+        t.observe(at(0), seen(&[("/a", "data")]));
+        assert!(t
+            .observe(at(60), seen(&[("/a", "data")]))
+            .confirmed
+            .is_empty());
+        assert_eq!(
+            t.observe(at(120), seen(&[("/a", "data")])).confirmed.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn healed_drift_is_reported_and_dropped() {
+        let mut t = Tracker::new(policy(1, 0));
+        t.observe(at(0), seen(&[("/a", "data"), ("/b", "acl")]));
+        let c = t.observe(at(60), seen(&[("/b", "acl")]));
+        assert_eq!(c.healed, vec![("/a".into(), "data".into())]);
+        assert_eq!(t.view(at(60)).confirmed.len(), 1);
+    }
+
+    #[test]
+    fn the_same_path_with_another_kind_is_another_difference() {
+        let mut t = Tracker::new(policy(2, 0));
+        t.observe(at(0), seen(&[("/a", "data")]));
+        t.observe(at(60), seen(&[("/a", "acl")]));
+        let v = t.view(at(60));
+        assert_eq!(v.confirmed.len(), 0);
+        assert_eq!(v.unconfirmed[0].kind, "acl");
+    }
+
+    #[test]
+    fn a_restored_run_keeps_its_first_seen_and_rounds() {
+        let mut t = Tracker::new(policy(3, 0));
+        t.observe(at(0), seen(&[("/a", "data")]));
+        t.observe(at(60), seen(&[("/a", "data")]));
+        let view = t.view(at(61));
+        let mut state = super::super::state::tests::sample();
+        state.confirmed = view.confirmed;
+        state.unconfirmed = view.unconfirmed;
+        let mut t = Tracker::restore(policy(3, 0), &state);
+        let c = t.observe(at(120), seen(&[("/a", "data")]));
+        assert_eq!(c.confirmed.len(), 1);
+        assert_eq!(t.view(at(120)).confirmed[0].first_seen, at(0));
+    }
+
+    #[test]
+    fn counted_only_differences_are_tracked_by_kind_with_their_count() {
+        let mut t = Tracker::new(policy(2, 0));
+        let counted = |n| Seen {
+            path: COUNTED_PATH.into(),
+            kind: "extra_in_target".into(),
+            count: Some(n),
+        };
+        t.observe(at(0), vec![counted(7)]);
+        t.observe(at(60), vec![counted(9)]);
+        let v = t.view(at(60));
+        assert_eq!(v.confirmed_total(), 9);
+    }
+
+    #[test]
+    fn lag_is_the_age_of_the_oldest_unconfirmed_difference() {
+        let mut t = Tracker::new(policy(5, 0));
+        t.observe(at(0), seen(&[("/old", "data")]));
+        t.observe(at(30), seen(&[("/old", "data"), ("/new", "data")]));
+        let v = t.view(at(40));
+        assert_eq!(v.lag_seconds, 40.0);
+        assert_eq!(v.unconfirmed[0].path, "/old");
+    }
+}

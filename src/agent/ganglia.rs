@@ -1,0 +1,178 @@
+//! Each round's metrics to Ganglia, through the gmetric sender.
+//!
+//! Per pair, under a host named for the pair (group `zkparity`): the numbers
+//! `zkparity gmetric` sends for one comparison (nodes per side, the round's
+//! differences by kind, duration, compare ok, seconds since the last
+//! success), plus what only the agent knows, from across rounds:
+//!
+//! | metric | meaning |
+//! |---|---|
+//! | `zkparity_drift_confirmed` | differences confirmed as drift (the alarm) |
+//! | `zkparity_drift_unconfirmed` | differences still inside the window |
+//! | `zkparity_lag` | age of the oldest unconfirmed difference, seconds |
+//! | `zkparity_pair_status` | 0 ok, 1 drift, 3 unknown (as Nagios codes) |
+//!
+//! Sending never blocks and never fails a round: UDP to a gmond that is down
+//! is a lost datagram, logged once per outage.
+
+use tracing::{debug, error, info, warn};
+
+use crate::gmetric::parity::{Timing, GROUP};
+use crate::gmetric::{
+    Channel, Emitter, Metric, Outcome, Sender, SenderOptions, Slope, Spoof, Value,
+};
+use crate::report::CompareReport;
+
+use super::config::PairConfig;
+use super::state::{PairState, Status};
+
+/// A pair's emitter, for the channels it was built for.
+pub struct GangliaOut {
+    channels: Vec<Channel>,
+    emitter: Emitter,
+    timing: Timing,
+    failing: bool,
+}
+
+/// tmax: the longest expected gap between two rounds.
+fn timing(cfg: &PairConfig) -> Timing {
+    let gap = (cfg.interval + cfg.jitter).as_secs_f64().ceil() as u32;
+    Timing {
+        tmax: gap.max(1),
+        dmax: 0,
+    }
+}
+
+impl GangliaOut {
+    /// The emitter for `channels`, (re)built when they changed (a reload).
+    pub fn current<'a>(
+        slot: &'a mut Option<GangliaOut>,
+        cfg: &PairConfig,
+        channels: &[Channel],
+    ) -> Option<&'a mut GangliaOut> {
+        if slot.as_ref().is_some_and(|o| o.channels != channels) {
+            *slot = None;
+        }
+        if slot.is_none() {
+            match Sender::new(channels.to_vec(), SenderOptions::default()) {
+                Ok(sender) => {
+                    let timing = timing(cfg);
+                    *slot = Some(GangliaOut {
+                        channels: channels.to_vec(),
+                        emitter: Emitter::new(sender, &cfg.name, timing),
+                        timing,
+                        failing: false,
+                    });
+                }
+                Err(e) => {
+                    error!(pair = %cfg.name, error = %e, "Ganglia output not set up");
+                    return None;
+                }
+            }
+        }
+        slot.as_mut()
+    }
+
+    /// Sends the round's metrics.
+    pub fn emit(&mut self, cfg: &PairConfig, report: Option<&CompareReport>, state: &PairState) {
+        let outcome = match report {
+            Some(r) => Outcome::Compared(r),
+            None => Outcome::Failed,
+        };
+        let mut metrics = self.emitter.metrics(outcome, std::time::Instant::now());
+        metrics.extend(drift_metrics(self.emitter.pair_host(), state, self.timing));
+        let sent = self.emitter.sender_mut().send(&metrics);
+        if sent.error_count == 0 {
+            if self.failing {
+                info!(pair = %cfg.name, "metrics reach Ganglia again");
+            }
+            self.failing = false;
+            return;
+        }
+        let first = sent
+            .errors
+            .first()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        if self.failing {
+            debug!(pair = %cfg.name, errors = sent.error_count, first = %first, "metrics not sent");
+        } else {
+            warn!(pair = %cfg.name, errors = sent.error_count, first = %first, "metrics not sent");
+        }
+        self.failing = true;
+    }
+}
+
+/// The agent's own metrics for a pair.
+pub fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
+    let m = |name: &str, value: Value, units: &str, title: &str| Metric {
+        units: units.into(),
+        slope: Slope::Both,
+        tmax: t.tmax,
+        dmax: t.dmax,
+        groups: vec![GROUP.into()],
+        title: title.into(),
+        spoof: Some(pair.clone()),
+        ..Metric::new(name, value)
+    };
+    let count = |n: u64| Value::U32(u32::try_from(n).unwrap_or(u32::MAX));
+    let status = match state.status {
+        Status::Ok => 0,
+        Status::Drift => 1,
+        Status::Unknown => 3,
+    };
+    vec![
+        m(
+            "zkparity_drift_confirmed",
+            count(state.confirmed_total),
+            "differences",
+            "Differences confirmed as drift",
+        ),
+        m(
+            "zkparity_drift_unconfirmed",
+            count(state.unconfirmed_total),
+            "differences",
+            "Differences inside the confirmation window",
+        ),
+        m(
+            "zkparity_lag",
+            Value::Double(state.lag_seconds, 1),
+            "s",
+            "Age of the oldest unconfirmed difference",
+        ),
+        m(
+            "zkparity_pair_status",
+            Value::U32(status),
+            "",
+            "Pair status: 0 ok, 1 drift, 3 unknown",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gmetric::parity::pair_host;
+
+    #[test]
+    fn drift_metrics_carry_the_states_numbers_under_the_pairs_host() {
+        let s = super::super::state::tests::sample();
+        let t = Timing { tmax: 66, dmax: 0 };
+        let ms = drift_metrics(&pair_host("kafka"), &s, t);
+        let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "zkparity_drift_confirmed",
+                "zkparity_drift_unconfirmed",
+                "zkparity_lag",
+                "zkparity_pair_status"
+            ]
+        );
+        assert_eq!(ms[0].value, Value::U32(1));
+        assert_eq!(ms[3].value, Value::U32(1));
+        assert!(ms.iter().all(|m| m.tmax == 66
+            && m.groups == [GROUP]
+            && m.spoof.as_ref().is_some_and(|s| s.name == "kafka")));
+    }
+}
