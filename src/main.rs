@@ -347,6 +347,8 @@ fn check_usage(argv: &[OsString], e: clap::Error) -> ExitCode {
     let name = match argv.get(2).and_then(|a| a.to_str()) {
         Some("parity") => "PARITY",
         Some("znode") => "ZNODE",
+        Some("health") => "HEALTH",
+        Some("counts") => "COUNTS",
         _ => "CHECK",
     };
     let text = e.to_string();

@@ -326,3 +326,103 @@ async fn znode_checks_existence_kind_children_data_and_age() {
     assert_eq!(r.code, 3, "{}", r.stdout);
     drop(s);
 }
+
+#[tokio::test]
+async fn health_of_serving_standalone_servers_is_ok() {
+    let p = pair();
+    let (s, t) = (p.source.connect_string(), p.target.connect_string());
+    let r = run(&["check", "health", "--source", &s, "--target", &t]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(status.contains("source_servers_serving=1;;;0"), "{status}");
+    assert!(status.contains("target_avg_latency="), "{status}");
+    assert!(
+        r.stdout.contains(&format!("  {s} standalone")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn health_is_critical_for_a_server_that_is_down() {
+    let p = pair();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let s = p.source.connect_string();
+    let r = run(&[
+        "check", "health", "--source", &s, "--target", &dead, "-t", "3s",
+    ])
+    .await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(status.contains("target"), "{status}");
+}
+
+#[tokio::test]
+async fn health_thresholds_apply_per_server() {
+    let p = pair();
+    let s = p.source.connect_string();
+    // Inside 0..=1000 outstanding requests alerts: the server has 0.
+    let r = run(&[
+        "check",
+        "health",
+        "--source",
+        &s,
+        "--outstanding-warning",
+        "@0:1000",
+    ])
+    .await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(status.contains("0 outstanding requests"), "{status}");
+    let r = run(&["check", "health", "--source", &s, "--fd-critical", "@0:100"]).await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = run(&["check", "health", "--source", &s, "--latency-warning", "x"]).await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn counts_compare_persistent_znodes_leaving_ephemerals_out() {
+    use zkparity::sandbox::{ServerOptions, ZkServer};
+    // Whole-server counts: fresh servers no other test writes to.
+    let (a, b) = tokio::task::spawn_blocking(|| {
+        let a = std::thread::spawn(|| ZkServer::start_standalone(&ServerOptions::default()));
+        let b = ZkServer::start_standalone(&ServerOptions::default()).unwrap();
+        (a.join().unwrap().unwrap(), b)
+    })
+    .await
+    .unwrap();
+    let (sa, sb) = (a.connect_string(), b.connect_string());
+    let (s, t) = (connect(&sa).await, connect(&sb).await);
+    both(&s, &t, "/app", &[("x", b"1"), ("y", b"2")]).await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    s.create("/app/session", b"", &eph).await.unwrap();
+    let r = run(&["check", "counts", "--source", &sa, "--target", &sb]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 0, "ephemerals do not count: {}", r.stdout);
+    assert!(
+        status.contains("persistent znodes: source 3, target 3 (target +0)"),
+        "{status}"
+    );
+    assert!(status.contains("ephemeral_delta=-1"), "{status}");
+
+    create(&t, "/app/extra", b"").await;
+    let r = run(&["check", "counts", "--source", &sa, "--target", &sb]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(status.contains("persistent_delta=1;0:0 "), "{status}");
+    let r = run(&[
+        "check", "counts", "--source", &sa, "--target", &sb, "-w", "-5:5", "-c", "-1:0",
+    ])
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = run(&[
+        "check", "counts", "--source", &sa, "--target", &sb, "-w", "-5:5",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    drop(s);
+}

@@ -75,7 +75,7 @@ fn the_shipped_nagios4_definitions_pass_nagios4_verify() {
     let text = verify(&cfg);
     assert!(text.contains("Total Errors:   0"), "{text}");
     assert!(text.contains("Total Warnings: 0"), "{text}");
-    assert!(text.contains("Checked 3 services."), "{text}");
+    assert!(text.contains("Checked 5 services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -100,7 +100,7 @@ fn the_shipped_icinga2_definitions_pass_icinga2_validation() {
         .expect("icinga2 runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 daemon -C failed:\n{text}");
-    assert!(text.contains("Instantiated 2 Services."), "{text}");
+    assert!(text.contains("Instantiated 4 Services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -110,7 +110,7 @@ fn the_shipped_icinga2_definitions_pass_icinga2_validation() {
 fn the_shipped_nrpe_commands_are_well_formed() {
     let text = std::fs::read_to_string(repo("nagios/nrpe/zkparity.cfg")).unwrap();
     let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("command[")).collect();
-    assert_eq!(commands.len(), 2);
+    assert_eq!(commands.len(), 4);
     for c in commands {
         let (name, line) = c.split_once("]=").unwrap();
         assert!(

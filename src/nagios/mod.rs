@@ -9,8 +9,12 @@
 //! - [`range`]: the `[@][start:][end]` threshold syntax.
 //! - [`output`]: states, perfdata and the printed answer.
 //! - [`parity`]: `check parity`, the comparison as a check.
+//! - [`health`]: `check health`, each ensemble's health from the probes.
+//! - [`counts`]: `check counts`, the znode-count delta between ensembles.
 //! - [`znode`]: `check znode`, one path on one or both ensembles.
 
+pub mod counts;
+pub mod health;
 pub mod output;
 pub mod parity;
 pub mod range;
@@ -34,6 +38,106 @@ pub enum CheckCommand {
     /// Check one znode on one or both ensembles
     #[command(after_help = ZNODE_HELP)]
     Znode(Box<ZnodeArgs>),
+    /// Check each ensemble's health from the four-letter words
+    #[command(after_help = HEALTH_HELP)]
+    Health(Box<HealthArgs>),
+    /// Compare the two ensembles' znode counts from mntr (cheap, no walk)
+    #[command(after_help = COUNTS_HELP)]
+    Counts(Box<CountsArgs>),
+}
+
+const HEALTH_HELP: &str = "\
+CRITICAL when a server is down, there is no leader or more than one, or the
+quorum is lost; WARNING when followers are out of sync or counts spread
+between members; per-server thresholds on latency, outstanding requests and
+file descriptor use (percent of the limit).
+
+Examples:
+  zkparity check health --source zk1:2181,zk2:2181,zk3:2181
+  zkparity check health --source old1:2181,old2:2181 --target new1:2181,new2:2181 \\
+      --latency-warning 100 --latency-critical 500
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+const COUNTS_HELP: &str = "\
+Thresholds apply to the target's persistent znodes minus the source's (mntr's
+znode count less system nodes and ephemerals). Cheap: no tree is read.
+
+Examples:
+  zkparity check counts --source old:2181 --target new:2181
+  zkparity check counts --source old:2181 --target new:2181 -w -10:10 -c -1000:1000
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    /// Source ensemble: host:port[,host:port...]
+    #[arg(long, value_name = "CONNECT")]
+    source: String,
+    /// Target ensemble, to check both
+    #[arg(long, value_name = "CONNECT")]
+    target: Option<String>,
+    /// Warning range for a server's average latency (ms)
+    #[arg(long, default_value = "500", value_name = "RANGE")]
+    latency_warning: String,
+    /// Critical range for a server's average latency (ms)
+    #[arg(long, default_value = "1000", value_name = "RANGE")]
+    latency_critical: String,
+    /// Warning range for a server's outstanding requests
+    #[arg(long, default_value = "20", value_name = "RANGE")]
+    outstanding_warning: String,
+    /// Critical range for a server's outstanding requests
+    #[arg(long, default_value = "50", value_name = "RANGE")]
+    outstanding_critical: String,
+    /// Warning range for a server's file descriptors in use (% of its limit)
+    #[arg(long, default_value = "80", value_name = "RANGE")]
+    fd_warning: String,
+    /// Critical range for a server's file descriptors in use (% of its limit)
+    #[arg(long, default_value = "95", value_name = "RANGE")]
+    fd_critical: String,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CountsArgs {
+    /// Source ensemble: host:port[,host:port...]
+    #[arg(long, value_name = "CONNECT")]
+    source: String,
+    /// Target ensemble: host:port[,host:port...]
+    #[arg(long, value_name = "CONNECT")]
+    target: String,
+    /// Warning range for target minus source persistent znodes
+    #[arg(
+        short = 'w',
+        long = "warning",
+        default_value = "0:0",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    warning: String,
+    /// Critical range for target minus source persistent znodes
+    #[arg(
+        short = 'c',
+        long = "critical",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    critical: Option<String>,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
 }
 
 const PARITY_HELP: &str = "\
@@ -148,6 +252,8 @@ impl CheckCommand {
         match self {
             CheckCommand::Parity(_) => "PARITY",
             CheckCommand::Znode(_) => "ZNODE",
+            CheckCommand::Health(_) => "HEALTH",
+            CheckCommand::Counts(_) => "COUNTS",
         }
     }
 }
@@ -231,6 +337,49 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
     Ok(check.run(&specs).await)
 }
 
+fn connect_string(flag: &str, value: &str) -> Result<ConnectString, String> {
+    ConnectString::parse(value).map_err(|e| format!("{flag}: {e}"))
+}
+
+/// Each word gets at most a third of the check's time: a silent server then
+/// leaves room for the others' answers to be judged.
+fn probe_options(timeout: Duration) -> crate::probe::ProbeOptions {
+    crate::probe::ProbeOptions {
+        timeout: (timeout / 3).max(Duration::from_millis(100)),
+        ..crate::probe::ProbeOptions::default()
+    }
+}
+
+async fn run_health(a: &HealthArgs, timeout: Duration) -> Result<CheckResult, String> {
+    let source = connect_string("--source", &a.source)?;
+    let target = a
+        .target
+        .as_deref()
+        .map(|t| connect_string("--target", t))
+        .transpose()?;
+    let check = health::HealthCheck {
+        latency_warning: range("--latency-warning", Some(&a.latency_warning))?,
+        latency_critical: range("--latency-critical", Some(&a.latency_critical))?,
+        outstanding_warning: range("--outstanding-warning", Some(&a.outstanding_warning))?,
+        outstanding_critical: range("--outstanding-critical", Some(&a.outstanding_critical))?,
+        fd_warning: range("--fd-warning", Some(&a.fd_warning))?,
+        fd_critical: range("--fd-critical", Some(&a.fd_critical))?,
+    };
+    Ok(check
+        .run(&source, target.as_ref(), &probe_options(timeout))
+        .await)
+}
+
+async fn run_counts(a: &CountsArgs, timeout: Duration) -> Result<CheckResult, String> {
+    let source = connect_string("--source", &a.source)?;
+    let target = connect_string("--target", &a.target)?;
+    let check = counts::CountsCheck {
+        warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
+        critical: range("-c", a.critical.as_ref())?,
+    };
+    Ok(check.run(&source, &target, &probe_options(timeout)).await)
+}
+
 /// Runs a check to its answer: always a [`CheckResult`], UNKNOWN when the
 /// check could not decide.
 pub async fn run(command: &CheckCommand) -> CheckResult {
@@ -238,6 +387,8 @@ pub async fn run(command: &CheckCommand) -> CheckResult {
     let timeout_arg = match command {
         CheckCommand::Parity(a) => &a.timeout,
         CheckCommand::Znode(a) => &a.timeout,
+        CheckCommand::Health(a) => &a.timeout,
+        CheckCommand::Counts(a) => &a.timeout,
     };
     let timeout = match duration("-t", timeout_arg) {
         Ok(t) if !t.is_zero() => t,
@@ -248,6 +399,8 @@ pub async fn run(command: &CheckCommand) -> CheckResult {
         match command {
             CheckCommand::Parity(a) => run_parity(a).await,
             CheckCommand::Znode(a) => run_znode(a, timeout).await,
+            CheckCommand::Health(a) => run_health(a, timeout).await,
+            CheckCommand::Counts(a) => run_counts(a, timeout).await,
         }
     };
     match tokio::time::timeout(timeout, work).await {
