@@ -21,7 +21,9 @@ use zkparity::report;
     args_override_self = true,
     propagate_version = true,
     about = "Walks two live ZooKeeper ensembles and says exactly where they differ",
-    after_help = "Exit codes: 0 identical, 1 differences found, 2 usage or connection error.\n\
+    after_help = "Each command's --help gives its exit codes (compare: 0 identical, 1 differences\n\
+                  found, 2 usage or connection error; checks: 0 OK, 1 WARNING, 2 CRITICAL,\n\
+                  3 UNKNOWN).\n\
                   Run 'zkparity demo' to see a comparison of two local sample ensembles."
 )]
 struct Cli {

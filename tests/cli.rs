@@ -675,9 +675,16 @@ fn compare_help_shows_examples_credentials_and_exit_codes() {
     }
     let top = zkparity(&["--help"]);
     assert_eq!(top.code, 0);
-    assert!(top
-        .stdout
-        .contains("Exit codes: 0 identical, 1 differences found, 2 usage"));
+    assert!(
+        top.stdout.contains("compare: 0 identical, 1 differences"),
+        "{}",
+        top.stdout
+    );
+    assert!(
+        top.stdout.contains("checks: 0 OK, 1 WARNING, 2 CRITICAL"),
+        "{}",
+        top.stdout
+    );
 }
 
 #[test]

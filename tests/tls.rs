@@ -133,12 +133,23 @@ fn make_cert(dir: &Path, ca: &str, name: &str, san: &str, usage: &str) {
     std::fs::write(dir.join(format!("{name}-keystore.pem")), keystore).unwrap();
 }
 
+fn pki_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("zkparity-pki-{}", std::process::id()))
+}
+
+/// The test binary never drops its statics; the keys go when it exits.
+extern "C" fn remove_pki() {
+    let _ = std::fs::remove_dir_all(pki_dir());
+}
+
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("zkparity-pki-{}", std::process::id()));
+        let dir = pki_dir();
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: registers a plain function with no captured state.
+        unsafe { libc::atexit(remove_pki) };
         make_ca(&dir, "ca");
         make_ca(&dir, "rogue-ca");
         // The server's certificate names 127.0.0.1 only, not localhost.
