@@ -354,11 +354,16 @@ fn check_usage(argv: &[OsString], e: clap::Error) -> ExitCode {
         _ => "CHECK",
     };
     let text = e.to_string();
+    // clap's first line, plus any list under it ("required arguments were
+    // not provided:" names them on the next lines), up to the usage.
     let reason = text
         .lines()
-        .next()
-        .unwrap_or("bad arguments")
-        .trim_start_matches("error: ");
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reason = reason.trim_start_matches("error: ");
     let _ = emit(&CheckResult::unknown(name, format!("{reason} (see --help)")).render());
     ExitCode::from(State::Unknown.exit_code() as u8)
 }
@@ -369,13 +374,32 @@ async fn run_check(check: CheckCommand) -> Result<i32, Error> {
     Ok(result.state.exit_code())
 }
 
+/// `check parity --state FILE` needs no ensembles: `--source` and
+/// `--target`, required everywhere else, are relaxed for it alone.
+fn parse(argv: &[OsString]) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().mut_subcommand("check", |check| {
+        check.mut_subcommand("parity", |parity| {
+            parity
+                .mut_arg("source", |a| {
+                    a.required(false).required_unless_present("state")
+                })
+                .mut_arg("target", |a| {
+                    a.required(false).required_unless_present("state")
+                })
+        })
+    });
+    let matches = command.try_get_matches_from(argv)?;
+    Cli::from_arg_matches(&matches)
+}
+
 fn main() -> ExitCode {
     let mut argv: Vec<OsString> = std::env::args_os().collect();
     if let Some(check) = argv.first().and_then(plugin_check_name) {
         argv.splice(1..1, [OsString::from("check"), OsString::from(check)]);
     }
     let check_mode = argv.get(1).is_some_and(|a| a == "check");
-    let cli = match Cli::try_parse_from(&argv) {
+    let cli = match parse(&argv) {
         Ok(cli) => cli,
         Err(e) if check_mode => return check_usage(&argv, e),
         Err(e) => e.exit(),

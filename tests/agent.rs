@@ -3,7 +3,6 @@
 //! signals, with the agent binary run as a child process.
 
 mod common;
-mod gmetric_support;
 
 use std::path::{Path, PathBuf};
 
@@ -321,14 +320,7 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
 
     let setup = Setup::new();
     let pipe = CommandPipe::with_reader(setup.state_dir());
-    let gmond = gmetric_support::Gmond::start(gmetric_support::Mode::Mute);
-    let ganglia = format!(
-        "[[ganglia]]\nhost = \"127.0.0.1\"\nport = {}\n",
-        gmond.udp_port
-    );
-    setup.write_config(
-        &(nagios_table(&pipe.path) + &ganglia + &shared_pair_table("drift", &root, "")),
-    );
+    setup.write_config(&(nagios_table(&pipe.path) + &shared_pair_table("drift", &root, "")));
     let mut agent = Agent::start(&setup);
     agent
         .wait_for("drift", "a clean round", |s| s.status == Status::Ok)
@@ -385,13 +377,6 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
     );
     assert!(line.contains(&format!("\\ndata {node}")), "{line}");
     assert!(agent.log().contains("drift confirmed"), "{}", agent.log());
-    // And gmond shows it under the pair's host.
-    wait_gmond(&gmond, "drift confirmed in gmond", |x| {
-        metric_val(x, "drift", "zkparity_drift_confirmed") == Some("1")
-            && metric_val(x, "drift", "zkparity_pair_status") == Some("1")
-            && metric_val(x, "drift", "zkparity_diff_data") == Some("1")
-    })
-    .await;
 
     t.set_data(&node, b"3", None).await.unwrap();
     let healed = agent
@@ -411,35 +396,6 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(agent.log().contains("drift healed"), "{}", agent.log());
-    wait_gmond(&gmond, "drift cleared in gmond", |x| {
-        metric_val(x, "drift", "zkparity_drift_confirmed") == Some("0")
-            && metric_val(x, "drift", "zkparity_pair_status") == Some("0")
-    })
-    .await;
-}
-
-fn metric_val<'a>(x: &'a gmetric_support::Ganglia, host: &str, name: &str) -> Option<&'a str> {
-    x.metric(host, name).map(|m| m.val.as_str())
-}
-
-/// Polls gmond's XML until `pred` holds.
-async fn wait_gmond(
-    gmond: &gmetric_support::Gmond,
-    what: &str,
-    pred: impl Fn(&gmetric_support::Ganglia) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let x = gmetric_support::parse(&gmond.xml());
-        if pred(&x) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gmond never showed {what}: {x:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -791,106 +747,5 @@ async fn an_unreachable_ensemble_is_unknown_and_a_stopped_nagios_never_blocks_th
         1,
         "warned once per outage:\n{}",
         agent.log()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
-    let root = unique_path("agent-probe");
-    both(&s, &t, &root, &[("a", b"1")]).await;
-
-    let setup = Setup::new();
-    // One round an hour, probes every second.
-    setup.write_config(
-        &("probe_interval = \"1s\"\n".to_string()
-            + &shared_pair_table("probed", &root, "interval = \"1h\"\njitter = \"0s\"\n")),
-    );
-    let mut agent = Agent::start(&setup);
-    agent
-        .wait_for("probed", "the first round", |s| s.round == 1)
-        .await;
-    let file = setup.state_dir().join("probed.probe.json");
-    let mut seen = std::collections::BTreeSet::new();
-    let deadline = Instant::now() + PATIENCE;
-    while seen.len() < 3 {
-        if let Ok(bytes) = std::fs::read(&file) {
-            let v: serde_json::Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("probe file not JSON ({e})"));
-            assert_eq!(
-                v["source"]["servers"].as_array().map(Vec::len),
-                Some(1),
-                "{v:#}"
-            );
-            assert!(v["target"].is_object() && v["parity"].is_object(), "{v:#}");
-            seen.insert(v["probed_at"].as_str().unwrap_or_default().to_string());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "probes stalled:\n{}",
-            agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        agent.state("probed").map(|s| s.round),
-        Some(1),
-        "rounds keep their own interval"
-    );
-    assert!(agent.log().contains("four-letter words"), "{}", agent.log());
-}
-
-/// The unit with ExecStart pointing at the binary under test.
-fn unit_under_test(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/contrib/zkparity-agent.service"
-    ))
-    .expect("contrib/zkparity-agent.service");
-    let unit = dir.join("zkparity-agent.service");
-    std::fs::write(
-        &unit,
-        text.replace("/usr/local/bin/zkparity", env!("CARGO_BIN_EXE_zkparity")),
-    )
-    .expect("write unit");
-    unit
-}
-
-#[test]
-fn the_systemd_unit_verifies_and_is_sandboxed_as_its_own_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let unit = unit_under_test(dir.path());
-    let text = std::fs::read_to_string(&unit).unwrap();
-    for line in [
-        "User=zkparity",
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "ReadWritePaths=/var/lib/zkparity",
-        "Restart=on-failure",
-        "RestartPreventExitStatus=2",
-        "ExecReload=/bin/kill -HUP $MAINPID",
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing {line}");
-    }
-    let run = |args: &[&str]| {
-        Command::new("systemd-analyze")
-            .args(args)
-            .arg(&unit)
-            .output()
-            .expect("systemd-analyze (Debian's systemd package) runs")
-    };
-    let verify = run(&["verify"]);
-    assert!(
-        verify.status.success() && verify.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    // systemd's own exposure score, 0 (locked down) to 10: keep it "OK".
-    let security = run(&["security", "--offline=yes", "--threshold=20"]);
-    assert!(
-        security.status.success(),
-        "{}",
-        String::from_utf8_lossy(&security.stdout)
     );
 }

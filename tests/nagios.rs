@@ -426,3 +426,114 @@ async fn counts_compare_persistent_znodes_leaving_ephemerals_out() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     drop(s);
 }
+
+/// A state file as the agent writes it (docs/agent.md), finished `age` ago.
+fn agent_state(status: &str, drift: &[(&str, &str)], unconfirmed: u64, age_secs: u64) -> String {
+    let now = std::time::SystemTime::now();
+    let at = |secs: u64| {
+        humantime::format_rfc3339_seconds(now - std::time::Duration::from_secs(secs)).to_string()
+    };
+    let mut by_kind: serde_json::Map<String, serde_json::Value> = [
+        "missing_in_target",
+        "extra_in_target",
+        "data",
+        "acl",
+        "node_kind",
+        "sequence_counter",
+        "unreadable",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), 0.into()))
+    .collect();
+    for (kind, _) in drift {
+        let n = by_kind[*kind].as_u64().unwrap() + 1;
+        by_kind.insert(kind.to_string(), n.into());
+    }
+    let tracked: Vec<serde_json::Value> = drift
+        .iter()
+        .map(|(kind, path)| {
+            serde_json::json!({"path": path, "kind": kind, "first_seen": at(age_secs + 60),
+                               "age_seconds": 60.0, "rounds": 3})
+        })
+        .collect();
+    let totals = serde_json::json!({"nodes": 120, "ephemerals": 0, "bytes": 900, "unreadable": 0});
+    serde_json::json!({
+        "schema": 1, "pair": "kafka", "source": "old:2181", "target": "new:2181", "path": "/",
+        "round": 7, "started": at(age_secs + 2), "finished": at(age_secs),
+        "interval_seconds": 30.0, "status": status,
+        "reason": if status == "unknown" { Some("target: no server answered") } else { None },
+        "confirm": {"rounds": 2, "after_seconds": 0.0},
+        "summary": {"round": 7, "finished": at(age_secs), "identical": drift.is_empty(),
+                    "source": totals, "target": totals, "differences": by_kind,
+                    "confirmed": drift.len(), "transient": 0, "rechecked": true,
+                    "elapsed_seconds": 1.5, "reads": {"source": 360, "target": 360}},
+        "confirmed": tracked, "confirmed_total": drift.len(), "confirmed_by_kind": by_kind,
+        "unconfirmed": [], "unconfirmed_total": unconfirmed, "lag_seconds": 0.0,
+        "last_success": at(age_secs),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn parity_from_the_agents_state_file_judges_its_confirmed_drift() {
+    let dir = std::env::temp_dir().join(format!("zkparity-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("kafka.json");
+    let path = file.to_str().unwrap().to_string();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "parity", "--state", path.as_str()];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let go = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args).await
+    };
+
+    std::fs::write(&file, agent_state("ok", &[], 2, 5)).unwrap();
+    let r = go(check(&[])).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        status.contains("source and target match: 120 nodes, 2 not yet confirmed"),
+        "{status}"
+    );
+    assert!(status.contains("agent round 7 of pair kafka"), "{status}");
+    assert!(status.contains("unconfirmed=2;;;0"), "{status}");
+
+    std::fs::write(
+        &file,
+        agent_state("drift", &[("data", "/kafka/config")], 0, 5),
+    )
+    .unwrap();
+    let r = go(check(&[])).await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(r.stdout.lines().nth(1), Some("data /kafka/config"));
+
+    std::fs::write(
+        &file,
+        agent_state("drift", &[("extra_in_target", "/stale")], 0, 5),
+    )
+    .unwrap();
+    let r = go(check(&[])).await;
+    assert_eq!(r.code, 1, "a non-critical kind warns: {}", r.stdout);
+
+    std::fs::write(&file, agent_state("ok", &[], 0, 7200)).unwrap();
+    let r = go(check(&["--max-age", "30m"])).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(status.contains("is the agent running?"), "{status}");
+
+    std::fs::write(&file, agent_state("unknown", &[], 0, 5)).unwrap();
+    let r = go(check(&[])).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(status.contains("no server answered"), "{status}");
+
+    std::fs::write(&file, "{\"schema\": 1, \"pair\": \"kaf").unwrap();
+    let r = go(check(&[])).await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "a torn or foreign file is UNKNOWN: {}", r.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -148,6 +148,7 @@ Examples:
   zkparity check parity --source old:2181 --target new:2181
   zkparity check parity --source old:2181/kafka --target new:2181/kafka -w 0 -c 10 \\
       --critical-kinds data,missing_in_target -t 50s
+  zkparity check parity --state /var/lib/zkparity/kafka.json --max-age 30m
 
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
 
@@ -164,9 +165,20 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
 #[derive(Args, Debug)]
 pub struct ParityArgs {
     #[command(flatten)]
-    ensembles: EnsembleArgs,
+    ensembles: Option<EnsembleArgs>,
     #[command(flatten)]
     walk: WalkArgs,
+    /// Judge the agent's last state file for the pair instead of comparing
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    state: Option<std::path::PathBuf>,
+    /// With --state: UNKNOWN when the agent's last round finished longer ago
+    #[arg(
+        long,
+        default_value = "1h",
+        value_name = "DURATION",
+        requires = "state"
+    )]
+    max_age: String,
     /// Warning range for the number of confirmed differences
     #[arg(
         short = 'w',
@@ -282,12 +294,6 @@ fn spec(
 }
 
 async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
-    let mut options = a
-        .walk
-        .compare_options(&a.ensembles)
-        .map_err(|e| e.to_string())?;
-    options.limit = a.details.max(1);
-    let (source, target) = a.ensembles.specs().map_err(|e| e.to_string())?;
     let check = parity::ParityCheck {
         warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
         critical: range("-c", a.critical.as_ref())?,
@@ -295,6 +301,19 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
             .map_err(|e| format!("--critical-kinds: {e}"))?,
         details: a.details,
     };
+    if let Some(state) = &a.state {
+        let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;
+        return Ok(check.judge_state(state, max_age));
+    }
+    let Some(ensembles) = &a.ensembles else {
+        return Err("give --source and --target, or --state".into());
+    };
+    let mut options = a
+        .walk
+        .compare_options(ensembles)
+        .map_err(|e| e.to_string())?;
+    options.limit = a.details.max(1);
+    let (source, target) = ensembles.specs().map_err(|e| e.to_string())?;
     Ok(check.run(&source, &target, &options).await)
 }
 

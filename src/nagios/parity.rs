@@ -6,7 +6,17 @@
 //! `missing_in_target`, `sequence_counter`: the ones that break clients after
 //! a cut-over) is CRITICAL whatever the count. `node_kind`, `extra_in_target`
 //! and `unreadable` then only warn, unless listed with `--critical-kinds`.
+//!
+//! With `--state`, the check reads what the agent last wrote instead of
+//! walking: instant on any tree size. The agent's confirmed drift is judged
+//! like confirmed differences; a stale state, or a round that could not
+//! compare, is UNKNOWN.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::agent::state::{read_state, PairState, Status};
 use crate::compare::{compare, CompareOptions};
 use crate::connect::EnsembleSpec;
 use crate::progress::Progress;
@@ -30,12 +40,114 @@ pub struct ParityCheck {
     pub details: usize,
 }
 
+/// What a parity verdict rests on, from a live comparison or from the
+/// agent's last state.
+pub struct ParityFacts {
+    pub source_nodes: u64,
+    pub target_nodes: u64,
+    /// Confirmed differences by kind name.
+    pub by_kind: BTreeMap<String, u64>,
+    pub total: u64,
+    /// Live: differences that healed at the re-check. From the agent:
+    /// differences seen but not yet confirmed as drift.
+    pub transient: u64,
+    pub transient_label: &'static str,
+    pub elapsed_seconds: f64,
+    /// `(kind, path)` of the first differences, for the long output.
+    pub listed: Vec<(String, String)>,
+    /// Said after the summary, e.g. the state's age.
+    pub note: Option<String>,
+}
+
+impl ParityFacts {
+    pub fn from_report(r: &CompareReport) -> ParityFacts {
+        let s = &r.summary;
+        ParityFacts {
+            source_nodes: s.source.nodes,
+            target_nodes: s.target.nodes,
+            by_kind: s
+                .differences
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
+            total: s.confirmed,
+            transient: s.transient,
+            transient_label: "transient",
+            elapsed_seconds: s.elapsed_seconds,
+            listed: r
+                .differences
+                .iter()
+                .map(|d| (d.kind.as_str().to_string(), d.path.clone()))
+                .collect(),
+            note: None,
+        }
+    }
+
+    /// From the agent's state file: its confirmed drift, judged like a live
+    /// comparison's confirmed differences.
+    pub fn from_state(state: &PairState, age_seconds: f64) -> ParityFacts {
+        let summary = state.summary.as_ref();
+        ParityFacts {
+            source_nodes: summary.map_or(0, |s| s.source.nodes),
+            target_nodes: summary.map_or(0, |s| s.target.nodes),
+            by_kind: state.confirmed_by_kind.clone(),
+            total: state.confirmed_total,
+            transient: state.unconfirmed_total,
+            transient_label: "unconfirmed",
+            elapsed_seconds: summary.map_or(0.0, |s| s.elapsed_seconds),
+            listed: state
+                .confirmed
+                .iter()
+                .map(|t| (t.kind.clone(), t.path.clone()))
+                .collect(),
+            note: Some(format!(
+                "agent round {} of pair {}, {age_seconds:.0}s ago",
+                state.round, state.pair
+            )),
+        }
+    }
+}
+
 impl ParityCheck {
     /// Judges a finished comparison.
     pub fn judge(&self, r: &CompareReport) -> CheckResult {
-        let s = &r.summary;
-        let total = s.confirmed;
-        let count = |k: DiffKind| s.differences.get(k.as_str()).copied().unwrap_or(0);
+        self.judge_facts(&ParityFacts::from_report(r))
+    }
+
+    /// Judges what the agent last wrote, provided it is fresh enough and
+    /// the round could compare at all.
+    pub fn judge_state(&self, path: &Path, max_age: Duration) -> CheckResult {
+        let state = match read_state(path) {
+            Ok(s) => s,
+            Err(e) => return CheckResult::unknown("PARITY", e.to_string()),
+        };
+        let age = SystemTime::now()
+            .duration_since(state.finished.0)
+            .unwrap_or_default();
+        if age > max_age {
+            return CheckResult::unknown(
+                "PARITY",
+                format!(
+                    "state of pair {} is {}s old, more than --max-age {}s (is the agent running?)",
+                    state.pair,
+                    age.as_secs(),
+                    max_age.as_secs()
+                ),
+            );
+        }
+        if state.status == Status::Unknown {
+            let reason = state
+                .reason
+                .as_deref()
+                .unwrap_or("the last round could not compare");
+            return CheckResult::unknown("PARITY", format!("pair {}: {reason}", state.pair));
+        }
+        self.judge_facts(&ParityFacts::from_state(&state, age.as_secs_f64()))
+    }
+
+    pub fn judge_facts(&self, f: &ParityFacts) -> CheckResult {
+        let total = f.total;
+        let count = |k: DiffKind| f.by_kind.get(k.as_str()).copied().unwrap_or(0);
         let critical_kind = self.critical_kinds.iter().any(|k| count(*k) > 0);
         let state = if self
             .critical
@@ -49,12 +161,27 @@ impl ParityCheck {
         } else {
             State::Ok
         };
-        let healed = match s.transient {
+        let healed = match f.transient {
             0 => String::new(),
-            n => format!(", {n} transient healed"),
+            n => format!(
+                ", {n} {}",
+                if f.transient_label == "transient" {
+                    "transient healed"
+                } else {
+                    "not yet confirmed"
+                }
+            ),
         };
+        let note = f
+            .note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
         let summary = if total == 0 {
-            format!("source and target match: {} nodes{healed}", s.source.nodes)
+            format!(
+                "source and target match: {} nodes{healed}{note}",
+                f.source_nodes
+            )
         } else {
             let kinds: Vec<String> = DiffKind::ALL
                 .iter()
@@ -62,17 +189,17 @@ impl ParityCheck {
                 .map(|k| format!("{} {}", k.as_str(), count(*k)))
                 .collect();
             format!(
-                "{total} confirmed difference{} ({}); source {} nodes, target {}{healed}",
+                "{total} confirmed difference{} ({}); source {} nodes, target {}{healed}{note}",
                 if total == 1 { "" } else { "s" },
                 kinds.join(", "),
-                s.source.nodes,
-                s.target.nodes
+                f.source_nodes,
+                f.target_nodes
             )
         };
         let threshold = |r: Option<&Range>| r.map(|r| r.as_str().to_string());
         let mut perfdata = vec![
-            Perf::count("source_nodes", s.source.nodes),
-            Perf::count("target_nodes", s.target.nodes),
+            Perf::count("source_nodes", f.source_nodes),
+            Perf::count("target_nodes", f.target_nodes),
             Perf::count("differences", total).thresholds(
                 threshold(Some(&self.warning)),
                 threshold(self.critical.as_ref()),
@@ -83,13 +210,13 @@ impl ParityCheck {
                 .iter()
                 .map(|k| Perf::count(k.as_str(), count(*k))),
         );
-        perfdata.push(Perf::count("transient", s.transient));
-        perfdata.push(Perf::seconds("elapsed", s.elapsed_seconds));
-        let mut long_output: Vec<String> = r
-            .differences
+        perfdata.push(Perf::count(f.transient_label, f.transient));
+        perfdata.push(Perf::seconds("elapsed", f.elapsed_seconds));
+        let mut long_output: Vec<String> = f
+            .listed
             .iter()
             .take(self.details)
-            .map(|d| format!("{} {}", d.kind.as_str(), d.path))
+            .map(|(kind, path)| format!("{kind} {path}"))
             .collect();
         let more = total.saturating_sub(long_output.len() as u64);
         if more > 0 && !long_output.is_empty() {
