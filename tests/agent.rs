@@ -3,6 +3,7 @@
 //! signals, with the agent binary run as a child process.
 
 mod common;
+mod gmetric_support;
 
 use std::path::{Path, PathBuf};
 
@@ -320,7 +321,14 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
 
     let setup = Setup::new();
     let pipe = CommandPipe::with_reader(setup.state_dir());
-    setup.write_config(&(nagios_table(&pipe.path) + &shared_pair_table("drift", &root, "")));
+    let gmond = gmetric_support::Gmond::start(gmetric_support::Mode::Mute);
+    let ganglia = format!(
+        "[[ganglia]]\nhost = \"127.0.0.1\"\nport = {}\n",
+        gmond.udp_port
+    );
+    setup.write_config(
+        &(nagios_table(&pipe.path) + &ganglia + &shared_pair_table("drift", &root, "")),
+    );
     let mut agent = Agent::start(&setup);
     agent
         .wait_for("drift", "a clean round", |s| s.status == Status::Ok)
@@ -377,6 +385,13 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
     );
     assert!(line.contains(&format!("\\ndata {node}")), "{line}");
     assert!(agent.log().contains("drift confirmed"), "{}", agent.log());
+    // And gmond shows it under the pair's host.
+    wait_gmond(&gmond, "drift confirmed in gmond", |x| {
+        metric_val(x, "drift", "zkparity_drift_confirmed") == Some("1")
+            && metric_val(x, "drift", "zkparity_pair_status") == Some("1")
+            && metric_val(x, "drift", "zkparity_diff_data") == Some("1")
+    })
+    .await;
 
     t.set_data(&node, b"3", None).await.unwrap();
     let healed = agent
@@ -396,6 +411,35 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(agent.log().contains("drift healed"), "{}", agent.log());
+    wait_gmond(&gmond, "drift cleared in gmond", |x| {
+        metric_val(x, "drift", "zkparity_drift_confirmed") == Some("0")
+            && metric_val(x, "drift", "zkparity_pair_status") == Some("0")
+    })
+    .await;
+}
+
+fn metric_val<'a>(x: &'a gmetric_support::Ganglia, host: &str, name: &str) -> Option<&'a str> {
+    x.metric(host, name).map(|m| m.val.as_str())
+}
+
+/// Polls gmond's XML until `pred` holds.
+async fn wait_gmond(
+    gmond: &gmetric_support::Gmond,
+    what: &str,
+    pred: impl Fn(&gmetric_support::Ganglia) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let x = gmetric_support::parse(&gmond.xml());
+        if pred(&x) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gmond never showed {what}: {x:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -747,5 +791,258 @@ async fn an_unreachable_ensemble_is_unknown_and_a_stopped_nagios_never_blocks_th
         1,
         "warned once per outage:\n{}",
         agent.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-probe");
+    both(&s, &t, &root, &[("a", b"1")]).await;
+
+    let setup = Setup::new();
+    // One round an hour, probes every second.
+    setup.write_config(
+        &("probe_interval = \"1s\"\n".to_string()
+            + &shared_pair_table("probed", &root, "interval = \"1h\"\njitter = \"0s\"\n")),
+    );
+    let mut agent = Agent::start(&setup);
+    agent
+        .wait_for("probed", "the first round", |s| s.round == 1)
+        .await;
+    let file = setup.state_dir().join("probed.probe.json");
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + PATIENCE;
+    while seen.len() < 3 {
+        if let Ok(bytes) = std::fs::read(&file) {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("probe file not JSON ({e})"));
+            assert_eq!(
+                v["source"]["servers"].as_array().map(Vec::len),
+                Some(1),
+                "{v:#}"
+            );
+            assert!(v["target"].is_object() && v["parity"].is_object(), "{v:#}");
+            seen.insert(v["probed_at"].as_str().unwrap_or_default().to_string());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "probes stalled:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        agent.state("probed").map(|s| s.round),
+        Some(1),
+        "rounds keep their own interval"
+    );
+    assert!(agent.log().contains("four-letter words"), "{}", agent.log());
+}
+
+/// The unit with ExecStart pointing at the binary under test.
+fn unit_under_test(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/zkparity-agent.service"
+    ))
+    .expect("contrib/zkparity-agent.service");
+    let unit = dir.join("zkparity-agent.service");
+    std::fs::write(
+        &unit,
+        text.replace("/usr/local/bin/zkparity", env!("CARGO_BIN_EXE_zkparity")),
+    )
+    .expect("write unit");
+    unit
+}
+
+#[test]
+fn the_systemd_unit_verifies_and_is_sandboxed_as_its_own_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit_under_test(dir.path());
+    let text = std::fs::read_to_string(&unit).unwrap();
+    for line in [
+        "User=zkparity",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/zkparity",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}");
+    }
+    let run = |args: &[&str]| {
+        Command::new("systemd-analyze")
+            .args(args)
+            .arg(&unit)
+            .output()
+            .expect("systemd-analyze (Debian's systemd package) runs")
+    };
+    let verify = run(&["verify"]);
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // systemd's own exposure score, 0 (locked down) to 10: keep it "OK".
+    let security = run(&["security", "--offline=yes", "--threshold=20"]);
+    assert!(
+        security.status.success(),
+        "{}",
+        String::from_utf8_lossy(&security.stdout)
+    );
+}
+
+/// How long the soak runs: `ZKPARITY_SOAK_SECS` (e.g. 300 for the release
+/// soak), 20 s in the normal suite.
+fn soak_duration() -> Duration {
+    let secs = std::env::var("ZKPARITY_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs.max(10))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drift() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-soak");
+    let mut nodes: Vec<(String, Vec<u8>)> =
+        vec![("fixed".into(), vec![]), ("churn".into(), vec![])];
+    for i in 0..100 {
+        nodes.push((format!("fixed/f{i}"), b"v".to_vec()));
+    }
+    for i in 0..50 {
+        nodes.push((format!("churn/c{i}"), b"0".to_vec()));
+    }
+    let nodes: Vec<(&str, &[u8])> = nodes
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    both(&s, &t, &root, &nodes).await;
+
+    let setup = Setup::new();
+    setup.write_config(&shared_pair_table(
+        "soak",
+        &root,
+        "confirm_after = \"2s\"\n",
+    ));
+    let mut agent = Agent::start(&setup);
+    agent
+        .wait_for("soak", "a clean round", |s| s.status == Status::Ok)
+        .await;
+
+    // The sync tool: each write to the source, then the same to the target.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (s, t, root, stop, writes) = (
+            s.clone(),
+            t.clone(),
+            root.clone(),
+            stop.clone(),
+            writes.clone(),
+        );
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let data = i.to_string().into_bytes();
+                let node = format!("{root}/churn/c{}", i % 50);
+                let extra = format!("{root}/churn/tmp{}", i % 7);
+                for c in [&s, &t] {
+                    c.set_data(&node, &data, None).await.unwrap();
+                    match c.delete(&extra, None).await {
+                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
+                            c.create(&extra, &data, &common::open())
+                                .await
+                                .map(|_| ())
+                                .unwrap();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                i += 1;
+                writes.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+
+    // What is injected, and when (fractions of the soak).
+    let changed = format!("{root}/fixed/f10");
+    let extra = format!("{root}/fixed/extra");
+    let missing = format!("{root}/fixed/f20");
+    let injected = [
+        (changed.clone(), "data"),
+        (extra.clone(), "extra_in_target"),
+        (missing.clone(), "missing_in_target"),
+    ];
+    let soak = soak_duration();
+    let started = Instant::now();
+    let mut step = 0;
+    let mut ever_confirmed = std::collections::BTreeSet::new();
+    let mut rounds_checked = std::collections::BTreeSet::new();
+    while started.elapsed() < soak {
+        let f = started.elapsed().as_secs_f64() / soak.as_secs_f64();
+        if step == 0 && f >= 0.2 {
+            t.set_data(&changed, b"diverged", None).await.unwrap();
+            step = 1;
+        } else if step == 1 && f >= 0.3 {
+            create(&t, &extra, b"only on the target").await;
+            step = 2;
+        } else if step == 2 && f >= 0.5 {
+            t.delete(&missing, None).await.unwrap();
+            step = 3;
+        } else if step == 3 && f >= 0.7 {
+            // The extra node is cleaned up: that drift heals.
+            t.delete(&extra, None).await.unwrap();
+            step = 4;
+        }
+        if let Some(st) = agent.state("soak") {
+            assert_ne!(st.status, Status::Unknown, "{st:#?}");
+            for e in &st.confirmed {
+                assert!(
+                    injected.iter().any(|(p, k)| *p == e.path && *k == e.kind),
+                    "confirmed drift that was never injected: {e:?}\n{st:#?}"
+                );
+                ever_confirmed.insert((e.path.clone(), e.kind.clone()));
+            }
+            rounds_checked.insert(st.round);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+
+    let end = agent
+        .wait_for("soak", "exactly the lasting injected drift", |s| {
+            let got: Vec<(&str, &str)> = s
+                .confirmed
+                .iter()
+                .map(|e| (e.path.as_str(), e.kind.as_str()))
+                .collect();
+            got.len() == 2
+                && got.contains(&(changed.as_str(), "data"))
+                && got.contains(&(missing.as_str(), "missing_in_target"))
+        })
+        .await;
+    assert_eq!(end.status, Status::Drift);
+    assert_eq!(end.confirmed_total, 2);
+    assert!(
+        ever_confirmed.contains(&(extra.clone(), "extra_in_target".to_string())),
+        "the temporary extra node was confirmed while it lasted: {ever_confirmed:?}"
+    );
+    assert!(
+        writes.load(Ordering::Relaxed) > 100,
+        "writes were in flight"
+    );
+    eprintln!(
+        "soak: {:.0}s, {} rounds observed, {} mirrored write pairs, drift ever confirmed: {ever_confirmed:?}",
+        soak.as_secs_f64(),
+        rounds_checked.len(),
+        writes.load(Ordering::Relaxed)
     );
 }
