@@ -537,3 +537,23 @@ async fn parity_from_the_agents_state_file_judges_its_confirmed_drift() {
     assert_eq!(r.code, 3, "a torn or foreign file is UNKNOWN: {}", r.stdout);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn counts_are_unknown_when_a_side_cannot_say() {
+    let p = pair();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let s = p.source.connect_string();
+    let r = run(&[
+        "check", "counts", "--source", &s, "--target", &dead, "-t", "3s",
+    ])
+    .await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(
+        status.contains("target: no serving server reported a znode count"),
+        "{status}"
+    );
+}
