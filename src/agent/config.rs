@@ -20,7 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::compare::CompareOptions;
-use crate::connect::{ConnectString, Credentials, EnsembleSpec};
+use crate::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
 use crate::gmetric::sender::DEFAULT_TTL;
 use crate::gmetric::Channel;
@@ -276,11 +276,10 @@ struct RawConfig {
     nagios: Option<RawNagios>,
     #[serde(default)]
     ganglia: Vec<RawGanglia>,
-    /// Reserved for the four-letter-word probes; refused until they land.
     #[serde(default)]
-    probe_interval: Option<Spanned<toml::Value>>,
+    probe_interval: Option<Spanned<Dur>>,
     #[serde(default)]
-    probes: Option<Spanned<toml::Value>>,
+    probe_timeout: Option<Spanned<Dur>>,
     #[serde(default, rename = "pair")]
     pairs: Vec<Spanned<RawPair>>,
 }
@@ -323,6 +322,18 @@ pub struct RawPair {
     source_auth_file: Option<Spanned<PathBuf>>,
     #[serde(default)]
     target_auth_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    source_tls_ca: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    source_tls_cert: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    source_tls_key: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    target_tls_ca: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    target_tls_cert: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    target_tls_key: Option<Spanned<PathBuf>>,
     #[serde(default)]
     path: Option<ZkPath>,
     #[serde(default)]
@@ -430,13 +441,23 @@ pub struct PairConfig {
 
 impl PairConfig {
     /// Whether a reload leaves this pair as it is (its task keeps running,
-    /// with its confirmation history). Credentials count: a changed auth file
-    /// takes effect on reload.
+    /// with its confirmation history). Credentials and certificates count: a
+    /// changed auth or certificate file takes effect on reload.
     pub fn same_as(&self, other: &PairConfig) -> bool {
         self.raw == other.raw
             && self.source.credentials == other.source.credentials
             && self.target.credentials == other.target.credentials
+            && self.source.tls == other.source.tls
+            && self.target.tls == other.target.tls
     }
+}
+
+/// How often, and how patiently, the ensembles' servers are probed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbeSettings {
+    pub interval: Duration,
+    /// Per word and server.
+    pub timeout: Duration,
 }
 
 /// Where passive check results go.
@@ -466,6 +487,8 @@ pub struct AgentConfig {
     pub nagios: Option<NagiosOutput>,
     /// Where every pair's metrics go; empty for none.
     pub ganglia: Vec<Channel>,
+    /// Four-letter-word probes of every pair's ensembles; `None`: off.
+    pub probes: Option<ProbeSettings>,
     pub pairs: Vec<PairConfig>,
 }
 
@@ -516,20 +539,23 @@ impl Cx<'_> {
     }
 
     fn resolve(&self, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
-        let not_yet = |v: &Option<Spanned<toml::Value>>, key: &str, what: &str| match v {
-            Some(v) => Err(self.at(
-                v.span().start,
-                key,
-                format!("{what} is not supported yet by this version of the agent; remove it"),
-            )),
-            None => Ok(()),
+        let probe_timeout = match &raw.probe_timeout {
+            Some(t) if t.get_ref().0.is_zero() => {
+                return Err(self.at(t.span().start, "probe_timeout", "must be more than 0"))
+            }
+            Some(t) => t.get_ref().0,
+            None => crate::probe::DEFAULT_TIMEOUT,
         };
-        not_yet(
-            &raw.probe_interval,
-            "probe_interval",
-            "the four-letter-word probes are",
-        )?;
-        not_yet(&raw.probes, "probes", "the four-letter-word probes are")?;
+        let probes = match &raw.probe_interval {
+            Some(i) if i.get_ref().0 < Duration::from_secs(1) => {
+                return Err(self.at(i.span().start, "probe_interval", "must be at least 1s"))
+            }
+            Some(i) => Some(ProbeSettings {
+                interval: i.get_ref().0,
+                timeout: probe_timeout,
+            }),
+            None => None,
+        };
 
         let state_dir = raw.state_dir.get_ref().clone();
         if !state_dir.is_absolute() {
@@ -609,6 +635,7 @@ impl Cx<'_> {
             log_timestamps: raw.log_timestamps.unwrap_or(true),
             nagios,
             ganglia,
+            probes,
             pairs,
         })
     }
@@ -662,11 +689,34 @@ impl Cx<'_> {
             .connect_timeout
             .map(|d| d.0)
             .unwrap_or(Duration::from_secs(10));
-        let spec = |side: &str, c: &Connect, creds| EnsembleSpec {
+        let tls = |side: &str,
+                   ca: &Option<Spanned<PathBuf>>,
+                   cert: &Option<Spanned<PathBuf>>,
+                   key_file: &Option<Spanned<PathBuf>>| {
+            let at = |f: &Spanned<PathBuf>, k: &str, reason: String| {
+                self.at(f.span().start, key(&format!("{side}_tls_{k}")), reason)
+            };
+            match (ca, cert, key_file) {
+                (None, None, None) => Ok(None),
+                (None, Some(f), _) | (None, None, Some(f)) => Err(at(
+                    f,
+                    if cert.is_some() { "cert" } else { "key" },
+                    format!("needs {side}_tls_ca: a client certificate only goes with TLS"),
+                )),
+                (Some(ca), _, _) => TlsConfig::load(
+                    ca.get_ref(),
+                    cert.as_ref().map(|c| c.get_ref().as_path()),
+                    key_file.as_ref().map(|k| k.get_ref().as_path()),
+                )
+                .map(Some)
+                .map_err(|e| at(ca, "ca", e.to_string())),
+            }
+        };
+        let spec = |side: &str, c: &Connect, creds, tls| EnsembleSpec {
             side: side.to_string(),
             connect: c.0.clone(),
             credentials: creds,
-            tls: None,
+            tls,
             session_timeout,
             connect_timeout,
         };
@@ -674,11 +724,23 @@ impl Cx<'_> {
             "source",
             &p.source,
             credentials("source", &p.source_auth_file)?,
+            tls(
+                "source",
+                &p.source_tls_ca,
+                &p.source_tls_cert,
+                &p.source_tls_key,
+            )?,
         );
         let target = spec(
             "target",
             &p.target,
             credentials("target", &p.target_auth_file)?,
+            tls(
+                "target",
+                &p.target_tls_ca,
+                &p.target_tls_cert,
+                &p.target_tls_key,
+            )?,
         );
 
         let mut patterns: Vec<String> = Vec::new();
@@ -1023,11 +1085,15 @@ mod tests {
     }
 
     #[test]
-    fn probes_are_refused_until_supported() {
+    fn probes_are_off_unless_an_interval_is_given() {
+        assert!(parse(&minimal()).unwrap().probes.is_none());
         let text = "probe_interval = \"30s\"\n".to_string() + &minimal();
-        let (line, key, reason) = invalid(&text);
+        let p = parse(&text).unwrap().probes.unwrap();
+        assert_eq!(p.interval, Duration::from_secs(30));
+        assert_eq!(p.timeout, crate::probe::DEFAULT_TIMEOUT);
+        let text = "probe_interval = \"10ms\"\n".to_string() + &minimal();
+        let (line, key, _) = invalid(&text);
         assert_eq!((line, key.as_str()), (1, "probe_interval"));
-        assert!(reason.contains("not supported yet"), "{reason}");
     }
 
     #[test]
@@ -1061,6 +1127,25 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_are_read_at_load_and_a_client_cert_needs_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let text = minimal() + &format!("target_tls_ca = {ca:?}\n");
+        let c = parse(&text).unwrap();
+        assert!(c.pairs[0].target.tls.is_some());
+        assert!(c.pairs[0].source.tls.is_none());
+        let text = minimal() + &format!("source_tls_cert = {ca:?}\n");
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (6, "pair[0].source_tls_cert"));
+        assert!(reason.contains("source_tls_ca"), "{reason}");
+        let text = minimal() + "target_tls_ca = \"/nonexistent/ca.pem\"\n";
+        let (_, key, reason) = invalid(&text);
+        assert_eq!(key, "pair[0].target_tls_ca");
+        assert!(reason.contains("/nonexistent/ca.pem"), "{reason}");
+    }
+
+    #[test]
     fn an_unchanged_pair_is_the_same_on_reload_and_a_changed_one_is_not() {
         let a = parse(&minimal()).unwrap();
         let b = parse(&minimal()).unwrap();
@@ -1084,11 +1169,14 @@ mod tests {
         }
         let text = text
             .replace("\"/var/lib/zkparity\"", &format!("{:?}", dir.path()))
-            .replace("/etc/zkparity/", &format!("{}/", dir.path().display()));
+            .replace("/etc/zkparity/", &format!("{}/", dir.path().display()))
+            // No DNS on a build machine.
+            .replace("gmond1.example.net", "127.0.0.1");
         let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.pairs.len(), 2);
         assert_eq!(c.pairs[1].interval, Duration::from_secs(300));
         assert_eq!(c.pairs[1].jitter, Duration::from_secs(30));
         assert!(c.nagios.is_some());
+        assert_eq!(c.ganglia.len(), 1);
     }
 }

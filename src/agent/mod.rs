@@ -5,6 +5,8 @@
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`round`]: one task per pair: rounds on their schedule, UNKNOWN on
 //!   failure, the outputs of each round.
+//! - [`probes`]: the four-letter-word probes of each pair, on their own
+//!   interval.
 //! - [`schedule`]: round start times and jitter.
 //! - [`confirm`]: the confirmation window across rounds, and the lag.
 //! - [`state`]: the per-pair state file (schema in `docs/agent.md`), written
@@ -26,6 +28,7 @@ pub mod confirm;
 pub mod ganglia;
 pub mod logging;
 pub mod passive;
+pub mod probes;
 pub mod round;
 pub mod schedule;
 pub mod state;
@@ -74,33 +77,41 @@ fn globals(c: &mut AgentConfig) -> Arc<Globals> {
         state_list_limit: c.state_list_limit,
         nagios: c.nagios.take(),
         ganglia: c.ganglia.clone(),
+        probes: c.probes,
     })
 }
 
-/// A pair's running task.
+/// A pair's running tasks: its rounds and its probes.
 struct Running {
     cfg: Arc<PairConfig>,
     stop: watch::Sender<bool>,
-    handle: JoinHandle<()>,
+    handles: [JoinHandle<()>; 2],
 }
 
 impl Running {
     fn start(cfg: PairConfig, globals: &watch::Receiver<Arc<Globals>>) -> Running {
         let cfg = Arc::new(cfg);
         let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(run_pair(cfg.clone(), globals.clone(), stop_rx));
-        Running { cfg, stop, handle }
+        let rounds = tokio::spawn(run_pair(cfg.clone(), globals.clone(), stop_rx.clone()));
+        let probes = tokio::spawn(probes::run_probes(cfg.clone(), globals.clone(), stop_rx));
+        Running {
+            cfg,
+            stop,
+            handles: [rounds, probes],
+        }
     }
 
-    /// Asks the task to stop and waits for it (it finishes a state write in
-    /// progress, nothing more).
+    /// Asks the tasks to stop and waits for them (they finish a file write
+    /// in progress, nothing more).
     async fn stop(self) {
         let _ = self.stop.send(true);
         let name = self.cfg.name.clone();
-        match tokio::time::timeout(STOP_GRACE, self.handle).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(pair = %name, error = %e, "pair task failed"),
-            Err(_) => error!(pair = %name, "pair task did not stop in time"),
+        for handle in self.handles {
+            match tokio::time::timeout(STOP_GRACE, handle).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(pair = %name, error = %e, "pair task failed"),
+                Err(_) => error!(pair = %name, "pair task did not stop in time"),
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::nagios::output::CheckResult;
 use crate::progress::Progress;
 use crate::report::CompareReport;
 
-use super::config::{NagiosOutput, PairConfig};
+use super::config::{NagiosOutput, PairConfig, ProbeSettings};
 use super::confirm::{seen_in, Changes, Tracker};
 use super::ganglia::GangliaOut;
 use super::passive;
@@ -46,6 +46,7 @@ pub struct Globals {
     pub state_list_limit: usize,
     pub nagios: Option<NagiosOutput>,
     pub ganglia: Vec<Channel>,
+    pub probes: Option<ProbeSettings>,
 }
 
 /// Drift paths named in the log per round; the state file has them all.

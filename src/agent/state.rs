@@ -258,6 +258,13 @@ pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
     let mut json = serde_json::to_vec_pretty(state)
         .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     json.push(b'\n');
+    write_atomically(path, &json).map_err(err)
+}
+
+/// Replaces `path` with `bytes` so that readers see the old content or the
+/// new, never a mix: a temporary file in the same directory, fsync, rename,
+/// fsync of the directory. Mode 644. Blocking.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -277,7 +284,7 @@ pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
             // Readable by the monitoring user (nagios, nrpe) running the check.
             .mode(0o644)
             .open(&tmp)?;
-        f.write_all(&json)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -287,7 +294,7 @@ pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written.map_err(err)
+    written
 }
 
 /// Reads a state file as the agent wrote it.

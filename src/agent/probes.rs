@@ -1,0 +1,116 @@
+//! The four-letter-word probes of a pair's two ensembles, on their own
+//! interval (`probe_interval`), beside the pair's rounds.
+//!
+//! Each probe asks every server of the source and the target for its health
+//! (see [`crate::probe`]) and writes the whole report, as `zkparity probe
+//! --format json` prints it (schema: `docs/probe-json.md`), to
+//! `<state_dir>/<pair>.probe.json`, atomically like the state file. The log
+//! says when the verdict changes, with the reasons.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::probe::{self, ProbeOptions, ProbeReport};
+
+use super::config::PairConfig;
+use super::round::{stopped, Globals};
+use super::schedule;
+use super::state::write_atomically;
+
+/// Reasons named in a log line; the file has them all.
+const LOGGED_REASONS: usize = 5;
+
+/// `<state_dir>/<pair>.probe.json`.
+pub fn probe_path(state_dir: &Path, pair: &str) -> PathBuf {
+    state_dir.join(format!("{pair}.probe.json"))
+}
+
+/// What the log last said, so it speaks of changes.
+fn summary(report: &ProbeReport) -> (bool, Vec<String>) {
+    let reasons = report
+        .views()
+        .flat_map(|v| {
+            v.reasons
+                .iter()
+                .map(move |r| format!("{}: {}", v.side, r.message))
+        })
+        .collect();
+    (report.healthy, reasons)
+}
+
+/// Probes `cfg`'s ensembles until told to stop; idle while probes are off
+/// (a reload may turn them on).
+pub async fn run_probes(
+    cfg: Arc<PairConfig>,
+    mut globals: watch::Receiver<Arc<Globals>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut said: Option<(bool, Vec<String>)> = None;
+    let mut next: Option<Instant> = None;
+    loop {
+        let settings = globals.borrow_and_update().probes;
+        let Some(settings) = settings else {
+            next = None;
+            tokio::select! {
+                changed = globals.changed() => if changed.is_err() { return },
+                _ = stopped(&mut stop) => return,
+            }
+            continue;
+        };
+        let spread = settings
+            .interval
+            .mul_f64(super::config::DEFAULT_JITTER_FRACTION);
+        let at = *next.get_or_insert_with(|| Instant::now() + schedule::jitter(spread));
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            // A reload: look at the settings again.
+            changed = globals.changed() => { if changed.is_err() { return } continue }
+            _ = stopped(&mut stop) => return,
+        }
+        let started = Instant::now();
+        let options = ProbeOptions {
+            timeout: settings.timeout,
+            ..ProbeOptions::default()
+        };
+        let report = tokio::select! {
+            r = probe::probe(&cfg.source.connect, Some(&cfg.target.connect), &options) => r,
+            _ = stopped(&mut stop) => return,
+        };
+        let path = probe_path(&globals.borrow().state_dir, &cfg.name);
+        let json = probe::render::json(&report) + "\n";
+        let shown = path.clone();
+        // Not raced against `stop`: the file is always written whole.
+        match tokio::task::spawn_blocking(move || write_atomically(&path, json.as_bytes())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!(pair = %cfg.name, file = %shown.display(), error = %e, "probe file not written")
+            }
+            Err(e) => error!(pair = %cfg.name, error = %e, "probe writer failed"),
+        }
+        let now = summary(&report);
+        if said.as_ref() != Some(&now) {
+            let (healthy, reasons) = &now;
+            if *healthy {
+                info!(pair = %cfg.name, "ensembles healthy (four-letter words)");
+            } else {
+                warn!(
+                    pair = %cfg.name,
+                    reasons = %reasons.iter().take(LOGGED_REASONS).cloned().collect::<Vec<_>>().join("; "),
+                    more = reasons.len().saturating_sub(LOGGED_REASONS),
+                    "ensembles unhealthy (four-letter words)"
+                );
+            }
+        } else {
+            debug!(pair = %cfg.name, healthy = now.0, "probed");
+        }
+        said = Some(now);
+        next = Some(
+            schedule::next_start(started, Instant::now(), settings.interval)
+                + schedule::jitter(spread),
+        );
+    }
+}
