@@ -556,18 +556,7 @@ async fn chroots_select_the_compared_trees() {
     .await;
     let src = format!("{}{root}/x", p.source.connect_string());
     let dst = format!("{}{root}/y", p.source.connect_string());
-    let run = run(&[
-        "compare",
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let run = compare_connects(&src, &dst, &[]).await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let r = run.json();
     assert_eq!(r["summary"]["source"]["nodes"], 2);
@@ -630,18 +619,7 @@ async fn a_subtree_digests_the_same_wherever_it_sits() {
     create(&t, &format!("{root}/deeper/there/a"), b"1").await;
     let src = format!("{}{root}/here", p.source.connect_string());
     let dst = format!("{}{root}/deeper/there", p.target.connect_string());
-    let by_chroot = run(&[
-        "compare",
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "off",
-    ])
-    .await;
+    let by_chroot = compare_connects(&src, &dst, &["--recheck-delay", "off"]).await;
     assert_eq!(
         by_chroot.code, 0,
         "{}{}",

@@ -103,21 +103,11 @@ async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
     let root = unique_path("cut");
     wide_tree(&s, &t, &root, 4000).await;
     let (proxy, cuts) = cutting_proxy(p.target.connect_string(), 150_000, 3).await;
-    let run = run(&[
-        "compare",
-        "--source",
+    let run = compare_connects(
         &p.source.connect_string(),
-        "--target",
         &proxy,
-        "--path",
-        &root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-        "--sessions",
-        "1",
-    ])
+        &["--path", &root, "--sessions", "1"],
+    )
     .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let r = run.json();
@@ -142,21 +132,11 @@ async fn a_difference_is_still_found_through_cut_connections() {
         .await
         .unwrap();
     let (proxy, _) = cutting_proxy(p.target.connect_string(), 120_000, 3).await;
-    let run = run(&[
-        "compare",
-        "--source",
+    let run = compare_connects(
         &p.source.connect_string(),
-        "--target",
         &proxy,
-        "--path",
-        &root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-        "--sessions",
-        "1",
-    ])
+        &["--path", &root, "--sessions", "1"],
+    )
     .await;
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let r = run.json();

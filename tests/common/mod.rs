@@ -124,6 +124,24 @@ pub async fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     .expect("zkparity runner")
 }
 
+/// `zkparity compare --format json` between any two connect strings, every
+/// difference re-checked at once; `extra` flags come last and win.
+pub async fn compare_connects(source: &str, target: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "compare",
+        "--source",
+        source,
+        "--target",
+        target,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
 /// The arguments of `zkparity compare --format json` of `path` between the
 /// shared pair, listing every difference.
 fn compare_args(path: &str, extra: &[&str]) -> Vec<String> {
