@@ -1,0 +1,211 @@
+//! No credential appears in anything zkparity emits: report text and JSON,
+//! check output, the agent's logs, state file, Nagios passive results and
+//! Ganglia datagrams. Nor does the password hash a digest ACL carries.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zookeeper_client as zk;
+
+const PASSWORD: &str = "hunter2-s3cr3t-value";
+/// base64(sha1("bob:" + PASSWORD)): what a digest ACL entry carries.
+const HASH: &str = "fAuf3tiFLruP8L36i6yYwmMj08w=";
+
+fn assert_clean(what: &str, text: &str) {
+    assert!(
+        !text.contains(PASSWORD),
+        "the password appears in {what}:\n{text}"
+    );
+    assert!(
+        !text.contains(HASH),
+        "the password hash appears in {what}:\n{text}"
+    );
+}
+
+struct Fixture {
+    dir: PathBuf,
+    auth: String,
+    root: String,
+}
+
+async fn fixture() -> Fixture {
+    let p = pair();
+    let dir = std::env::temp_dir().join(format!("zkparity-secrets-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let auth = dir.join("bob.auth");
+    std::fs::write(&auth, format!("bob:{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let root = unique_path("secrets");
+    let bob_id = format!("bob:{HASH}");
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    both(&s, &t, &root, &[("plain", b"1")]).await;
+    let bob_read = [
+        zk::Acl::new(zk::Permission::READ, zk::AuthId::new("digest", &bob_id)),
+        zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("world", "anyone")),
+    ];
+    let bob_all = [
+        zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("digest", &bob_id)),
+        zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("world", "anyone")),
+    ];
+    let with = |acls| zk::CreateMode::Persistent.with_acls(zk::Acls::new(acls));
+    s.create(&format!("{root}/guarded"), b"x", &with(&bob_read))
+        .await
+        .unwrap();
+    t.create(&format!("{root}/guarded"), b"x", &with(&bob_all))
+        .await
+        .unwrap();
+    Fixture {
+        auth: auth.display().to_string(),
+        dir,
+        root,
+    }
+}
+
+#[tokio::test]
+async fn no_credential_appears_in_any_output() {
+    let p = pair();
+    let fx = fixture().await;
+    let (s, t) = (p.source.connect_string(), p.target.connect_string());
+    let auth = [
+        "--source-auth-file",
+        fx.auth.as_str(),
+        "--target-auth-file",
+        fx.auth.as_str(),
+    ];
+
+    // Reports, in both formats, with the ACL difference listed.
+    for format in ["text", "json"] {
+        let mut args = vec![
+            "compare", "--source", &s, "--target", &t, "--path", &fx.root,
+        ];
+        args.extend_from_slice(&auth);
+        args.extend_from_slice(&["--format", format, "--recheck-delay", "0s"]);
+        let r = run(&args).await;
+        assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("digest:bob:#"), "{}", r.stdout);
+        assert_clean(
+            &format!("compare --format {format}"),
+            &(r.stdout + &r.stderr),
+        );
+    }
+    // A check, and a connection failure that quotes the ensemble.
+    let mut args = vec![
+        "check", "parity", "--source", &s, "--target", &t, "--path", &fx.root,
+    ];
+    args.extend_from_slice(&auth);
+    let r = run(&args).await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_clean("check parity", &(r.stdout + &r.stderr));
+    let mut args = vec!["compare", "--source", &s, "--target", "127.0.0.1:1"];
+    args.extend_from_slice(&auth);
+    let r = run(&args).await;
+    assert_eq!(r.code, 2);
+    assert_clean("a connection error", &(r.stdout + &r.stderr));
+
+    // The agent: logs, state file, passive results, Ganglia datagrams.
+    let fifo = fx.dir.join("nagios.cmd");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // Read and write, so the agent always finds a reader and we never block.
+    let mut passive = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let gmond_port = udp.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let datagrams = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = udp.recv(&mut buf) {
+                    all.extend_from_slice(&buf[..n]);
+                }
+            }
+            all
+        })
+    };
+    let state_dir = fx.dir.join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let config = fx.dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[nagios]\ncommand_file = {:?}\nhost_name = \"zk\"\n\
+             [[ganglia]]\nhost = \"127.0.0.1\"\nport = {gmond_port}\n\
+             [[pair]]\nname = \"secret\"\nsource = {s:?}\ntarget = {t:?}\npath = {:?}\n\
+             source_auth_file = {:?}\ntarget_auth_file = {:?}\ninterval = \"1s\"\n\
+             jitter = \"100ms\"\nrecheck_delay = \"0s\"\n",
+            state_dir.display().to_string(),
+            fifo.display().to_string(),
+            fx.root,
+            fx.auth,
+            fx.auth
+        ),
+    )
+    .unwrap();
+    let log = fx.dir.join("agent.log");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_zkparity"))
+        .args(["agent", "--config"])
+        .arg(&config)
+        .env("ZKPARITY_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let state_file = state_dir.join("secret.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut state = String::new();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        state = std::fs::read_to_string(&state_file).unwrap_or_default();
+        let round = serde_json::from_str::<serde_json::Value>(&state)
+            .ok()
+            .and_then(|v| v["round"].as_u64())
+            .unwrap_or(0);
+        if round >= 3 {
+            break;
+        }
+    }
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    let _ = agent.wait();
+    stop.store(true, Ordering::Relaxed);
+    let datagrams = datagrams.join().unwrap();
+    let mut results = Vec::new();
+    let _ = passive.read_to_end(&mut results);
+
+    assert!(state.contains("\"round\""), "the agent ran rounds: {state}");
+    assert_clean("the agent's state file", &state);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.is_empty(), "debug logs were written");
+    assert_clean("the agent's logs", &log);
+    let results = String::from_utf8_lossy(&results);
+    assert!(
+        results.contains("PROCESS_SERVICE_CHECK_RESULT"),
+        "{results}"
+    );
+    assert_clean("the passive results", &results);
+    assert!(!datagrams.is_empty(), "Ganglia datagrams were sent");
+    assert_clean(
+        "the Ganglia datagrams",
+        &String::from_utf8_lossy(&datagrams),
+    );
+    let _ = std::fs::remove_dir_all(&fx.dir);
+}
