@@ -1,25 +1,21 @@
-//! What Nagios is told about a pair, from its state file: the agent's passive
-//! results and `check parity --state` both come from here, so they say the
-//! same thing in the same words as a direct `check parity`.
+//! What Nagios is told about a pair, from its state: the agent's passive
+//! results say exactly what `check parity --state` prints for the same state
+//! file, because both judge it with [`ParityCheck::judge_facts`] on
+//! [`ParityFacts::from_state`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::digest::DIGEST_VERSION;
-use crate::nagios::output::{number, CheckResult, Perf, State};
-use crate::nagios::parity::ParityCheck;
-use crate::report::{
-    CompareReport, DiffKind, Difference, Endpoint, NodeDetail, Settings, SideTotals, Summary,
-};
-use crate::walker::EphemeralPolicy;
+use crate::nagios::output::CheckResult;
+use crate::nagios::parity::{ParityCheck, ParityFacts};
 
-use super::state::{PairState, Status, Timestamp, Totals};
+use super::state::{PairState, Status, Timestamp};
 
 /// The check's answer for `state` at `now`. A state older than `max_age`
-/// (the agent stopped, or is stuck) is UNKNOWN, as is a pair whose latest
-/// round could not compare. Otherwise only confirmed drift counts against the
-/// thresholds; differences still inside the confirmation window are shown
-/// (count and lag) but do not alert.
+/// (the agent stopped or stuck) is UNKNOWN, as is a pair whose latest round
+/// could not compare. Otherwise confirmed drift is judged like a live
+/// comparison's confirmed differences; differences still inside the
+/// confirmation window are shown ("not yet confirmed", perfdata
+/// `unconfirmed`) but do not alert.
 pub fn verdict(
     state: &PairState,
     check: &ParityCheck,
@@ -32,145 +28,32 @@ pub fn verdict(
             return CheckResult::unknown(
                 "PARITY",
                 format!(
-                    "state of pair {} is {}s old (round {} finished {}); is the agent running?",
+                    "state of pair {} is {}s old, more than {}s (is the agent running?)",
                     state.pair,
-                    number(age.round()),
-                    state.round,
-                    state.finished
+                    age as u64,
+                    max.as_secs()
                 ),
             );
         }
     }
     if state.status == Status::Unknown {
-        let last = match state.last_success {
-            Some(t) => format!("last success {t}"),
-            None => "no round has succeeded yet".to_string(),
-        };
-        let known = match state.confirmed_total {
-            0 => String::new(),
-            n => format!("; last known drift: {n} confirmed"),
-        };
-        let mut r = CheckResult::unknown(
-            "PARITY",
-            format!(
-                "{} (round {}, {last}{known})",
-                state.reason.as_deref().unwrap_or("the round failed"),
-                state.round
-            ),
-        );
-        r.long_output = drift_lines(state, check.details);
-        return r;
+        let reason = state
+            .reason
+            .as_deref()
+            .unwrap_or("the last round could not compare");
+        return CheckResult::unknown("PARITY", format!("pair {}: {reason}", state.pair));
     }
-    let mut result = check.judge(&as_report(state, check.details));
-    if state.unconfirmed_total > 0 {
-        result.summary.push_str(&format!(
-            "; {} unconfirmed, oldest {}s",
-            state.unconfirmed_total,
-            number(state.lag_seconds.round())
-        ));
-    }
-    result
-        .perfdata
-        .push(Perf::count("unconfirmed", state.unconfirmed_total));
-    result.perfdata.push(Perf::seconds(
-        "lag",
-        (state.lag_seconds * 1000.0).round() / 1000.0,
-    ));
-    result
-}
-
-fn drift_lines(state: &PairState, details: usize) -> Vec<String> {
-    state
-        .confirmed
-        .iter()
-        .take(details)
-        .map(|t| format!("{} {}", t.kind, t.path))
-        .collect()
-}
-
-fn side(t: &Totals) -> SideTotals {
-    SideTotals {
-        nodes: t.nodes,
-        ephemerals: t.ephemerals,
-        bytes: t.bytes,
-        unreadable: t.unreadable,
-    }
-}
-
-/// The pair's confirmed drift as a report, for [`ParityCheck::judge`].
-fn as_report(state: &PairState, details: usize) -> CompareReport {
-    let summary = state.summary.as_ref();
-    let by_kind: BTreeMap<&'static str, u64> = DiffKind::ALL
-        .iter()
-        .map(|k| {
-            let n = state.confirmed_by_kind.get(k.as_str()).copied();
-            (k.as_str(), n.unwrap_or(0))
-        })
-        .collect();
-    let differences: Vec<Difference> = state
-        .confirmed
-        .iter()
-        .take(details)
-        .filter_map(|t| {
-            let kind = DiffKind::ALL.into_iter().find(|k| k.as_str() == t.kind)?;
-            Some(Difference {
-                path: t.path.clone(),
-                kind,
-                subtree_nodes: None,
-                source: NodeDetail::default(),
-                target: NodeDetail::default(),
-            })
-        })
-        .collect();
-    let endpoint = |connect: &str| Endpoint {
-        connect: connect.to_string(),
-        path: state.path.clone(),
-    };
-    CompareReport {
-        zkparity_version: env!("CARGO_PKG_VERSION"),
-        digest_version: DIGEST_VERSION,
-        source: endpoint(&state.source),
-        target: endpoint(&state.target),
-        settings: Settings {
-            ephemerals: EphemeralPolicy::Count,
-            excludes: Vec::new(),
-            subtree_depth: 0,
-            recheck_delay_seconds: None,
-            limit: details,
-        },
-        summary: Summary {
-            identical: state.confirmed_total == 0,
-            source: summary.map(|s| side(&s.source)).unwrap_or_default(),
-            target: summary.map(|s| side(&s.target)).unwrap_or_default(),
-            differences: by_kind,
-            confirmed: state.confirmed_total,
-            transient: summary.map(|s| s.transient).unwrap_or(0),
-            rechecked: summary.is_some_and(|s| s.rechecked),
-            elapsed_seconds: summary.map(|s| s.elapsed_seconds).unwrap_or(0.0),
-            reads: BTreeMap::new(),
-        },
-        subtrees: Vec::new(),
-        differences_not_listed: state
-            .confirmed_total
-            .saturating_sub(state.confirmed.len().min(details) as u64),
-        differences,
-    }
-}
-
-/// The state Nagios gets for a pair, by its status alone (for logs).
-pub fn status_state(status: Status) -> State {
-    match status {
-        Status::Ok => State::Ok,
-        Status::Drift => State::Critical,
-        Status::Unknown => State::Unknown,
-    }
+    check.judge_facts(&ParityFacts::from_state(state, age))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::super::state::tests::sample;
-    use super::super::state::{RoundSummary, Tracked};
+    use super::super::state::{RoundSummary, Totals};
     use super::*;
+    use crate::nagios::output::State;
     use crate::nagios::parity::DEFAULT_CRITICAL_KINDS;
 
     fn check() -> ParityCheck {
@@ -207,7 +90,8 @@ mod tests {
 
     #[test]
     fn confirmed_data_drift_is_critical_with_the_check_parity_wording() {
-        let r = verdict(&with_summary(sample()), &check(), sample().finished, None);
+        let s = with_summary(sample());
+        let r = verdict(&s, &check(), s.finished, None);
         assert_eq!(r.state, State::Critical);
         let text = r.render();
         assert!(
@@ -217,11 +101,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\ndata /brokers/ids\n"), "{text}");
-        assert!(text.contains(" unconfirmed=0;;;0 lag=0s;;;0"), "{text}");
     }
 
     #[test]
-    fn unconfirmed_differences_show_their_lag_but_do_not_alert() {
+    fn unconfirmed_differences_are_shown_but_do_not_alert() {
         let mut s = with_summary(sample());
         s.status = Status::Ok;
         s.unconfirmed = std::mem::take(&mut s.confirmed);
@@ -231,31 +114,20 @@ mod tests {
         s.lag_seconds = 4.4;
         let r = verdict(&s, &check(), s.finished, None);
         assert_eq!(r.state, State::Ok);
-        assert!(
-            r.summary
-                .ends_with("source and target match: 12 nodes; 1 unconfirmed, oldest 4s"),
-            "{}",
-            r.summary
-        );
-        assert!(r.render().contains("lag=4.4s"));
+        assert!(r.summary.contains("1 not yet confirmed"), "{}", r.summary);
+        assert!(r.render().contains("unconfirmed=1"));
     }
 
     #[test]
-    fn a_failed_round_is_unknown_with_its_reason_and_the_last_known_drift() {
+    fn a_failed_round_is_unknown_with_its_reason() {
         let mut s = sample();
         s.status = Status::Unknown;
         s.reason = Some("cannot connect to the source ensemble old:2181: refused".into());
         let r = verdict(&s, &check(), s.finished, None);
         assert_eq!(r.state, State::Unknown);
-        assert!(
-            r.summary.contains("refused (round 7, last success"),
-            "{}",
-            r.summary
-        );
-        assert!(
-            r.summary.ends_with("last known drift: 1 confirmed)"),
-            "{}",
-            r.summary
+        assert_eq!(
+            r.summary,
+            "pair kafka: cannot connect to the source ensemble old:2181: refused"
         );
     }
 
@@ -268,26 +140,5 @@ mod tests {
         assert!(r.summary.contains("600s old"), "{}", r.summary);
         let r = verdict(&s, &check(), later, Some(Duration::from_secs(900)));
         assert_eq!(r.state, State::Critical);
-    }
-
-    #[test]
-    fn counted_only_drift_still_counts() {
-        let mut s = with_summary(sample());
-        s.confirmed.push(Tracked {
-            path: "*".into(),
-            kind: "extra_in_target".into(),
-            first_seen: s.started,
-            age_seconds: 1.0,
-            rounds: 2,
-            count: Some(5),
-        });
-        s.confirmed_total = 6;
-        s.confirmed_by_kind.insert("extra_in_target".into(), 5);
-        let r = verdict(&s, &check(), s.finished, None);
-        assert!(
-            r.summary.starts_with("6 confirmed differences"),
-            "{}",
-            r.summary
-        );
     }
 }
