@@ -151,7 +151,14 @@ pub async fn run_pair(
             }
         };
         let outcome: Result<CompareReport, String> = match outcome {
-            Ok(Ok(report)) => Ok(report),
+            Ok(Ok(report)) => {
+                // Forget ACLs of nodes gone for two rounds, so a churning
+                // tree (queues, locks) does not grow the caches.
+                for cache in &caches {
+                    cache.end_round();
+                }
+                Ok(report)
+            }
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "round timed out after {} (round_timeout)",
