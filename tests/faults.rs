@@ -297,3 +297,84 @@ async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
         "gave up in bounded time"
     );
 }
+
+#[tokio::test]
+async fn restarting_the_follower_the_client_uses_mid_walk_still_gives_the_right_answer() {
+    let (follower, follower_connect, all) = {
+        let mut e = ensemble().lock().unwrap();
+        let leader = e.wait_for_leader(Duration::from_secs(30)).unwrap();
+        let follower = (leader + 1) % e.servers.len();
+        (
+            follower,
+            e.servers[follower].connect_string(),
+            e.connect_string(),
+        )
+    };
+    let c = connect_to(&all).await;
+    let root = unique_path("followerrestart");
+    for sub in ["a", "b"] {
+        let base = format!("{root}/{sub}");
+        zkparity::seed::ensure_path(&c, &base).await.unwrap();
+        zkparity::seed::create_many(
+            &c,
+            (0..6000).map(|i| (format!("{base}/c{i:05}"), b"v".to_vec())),
+        )
+        .await
+        .unwrap();
+    }
+    c.sync(&root).await.unwrap();
+    drop(c);
+    // Only that follower: the client has nowhere else to go.
+    let src = format!("{follower_connect}{root}/a");
+    let dst = format!("{follower_connect}{root}/b");
+    let walk = {
+        let args: Vec<String> = [
+            "compare",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+            "--format",
+            "json",
+            "--recheck-delay",
+            "0s",
+            "--max-reads-per-second",
+            "8000",
+            "--session-timeout",
+            "10s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            zkparity(&args)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::task::spawn_blocking(move || {
+        let mut e = ensemble().lock().unwrap();
+        e.servers[follower].restart().unwrap();
+        e.wait_for_leader(Duration::from_secs(30)).unwrap();
+    })
+    .await
+    .unwrap();
+    let run = walk.await.unwrap();
+    assert!(
+        run.code == 0 || run.code == 2,
+        "exit {}: {}{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    if run.code == 0 {
+        let r = run.json();
+        assert_eq!(
+            r["summary"]["source"]["nodes"], 6001,
+            "a complete walk, not a partial one"
+        );
+        assert_eq!(r["summary"]["target"]["nodes"], 6001);
+    } else {
+        assert!(run.stderr.starts_with("zkparity: error:"), "{}", run.stderr);
+    }
+}

@@ -557,3 +557,21 @@ async fn counts_are_unknown_when_a_side_cannot_say() {
         "{status}"
     );
 }
+
+#[tokio::test]
+async fn a_path_with_a_pipe_cannot_break_the_plugin_output() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("nag-pipe");
+    both(&s, &t, &root, &[]).await;
+    create(&s, &format!("{root}/a|b c"), b"1").await;
+    create(&t, &format!("{root}/a|b c"), b"2").await;
+    let r = parity(&root, &[]).await;
+    // Checks every line: no '|' outside the one before the perfdata.
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        r.stdout.lines().nth(1),
+        Some(format!("data {root}/a/b c").as_str())
+    );
+}
