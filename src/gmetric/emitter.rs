@@ -2,12 +2,15 @@
 //!
 //! `zkparity gmetric` builds an [`Emitter`] and emits one round; an agent
 //! keeps one and emits every interval, so that metadata re-sending and
-//! "seconds since the last successful compare" carry across rounds.
+//! "seconds since the last successful compare" carry across rounds. A round
+//! is the pair's parity metrics and, when its servers were probed, each
+//! server's own metrics under its own host ([`servers`](super::servers)).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::parity::{self, Timing};
-use super::{Metric, SendReport, Sender, Spoof};
+use super::{servers, Metric, SendReport, Sender, Spoof};
+use crate::probe::ServerProbe;
 use crate::report::CompareReport;
 
 /// What the round's compare came to.
@@ -68,10 +71,30 @@ impl Emitter {
         out
     }
 
-    /// Builds and sends one round.
-    pub fn emit(&mut self, outcome: Outcome<'_>) -> SendReport {
-        let metrics = self.metrics(outcome, Instant::now());
+    /// The per-server metrics of the round's probes, each server under its
+    /// own host with its heartbeat, with this pair's tmax and dmax. A server
+    /// listed on both sides is sent once; a down one not at all.
+    pub fn server_metrics<'a>(
+        &self,
+        servers: impl IntoIterator<Item = &'a ServerProbe>,
+    ) -> Vec<Metric> {
+        servers::round_metrics(servers, self.timing, self.started_epoch)
+    }
+
+    /// Builds and sends one round: the pair's metrics, then the servers'.
+    pub fn emit_round<'a>(
+        &mut self,
+        outcome: Outcome<'_>,
+        servers: impl IntoIterator<Item = &'a ServerProbe>,
+    ) -> SendReport {
+        let mut metrics = self.metrics(outcome, Instant::now());
+        metrics.extend(self.server_metrics(servers));
         self.sender.send(&metrics)
+    }
+
+    /// Builds and sends one round of the pair's metrics only.
+    pub fn emit(&mut self, outcome: Outcome<'_>) -> SendReport {
+        self.emit_round(outcome, std::iter::empty())
     }
 }
 
@@ -109,5 +132,34 @@ mod tests {
         assert!(later
             .iter()
             .all(|m| m.spoof.as_ref() == Some(e.pair_host())));
+    }
+
+    #[test]
+    fn a_round_carries_the_pairs_metrics_then_each_answering_servers() {
+        use crate::probe::{Word, WordError};
+        let sender = Sender::new(Vec::new(), SenderOptions::default()).expect("sender");
+        let mut e = Emitter::new(sender, "pair", Timing { tmax: 120, dmax: 0 });
+        let srvr = "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\nReceived: 1\n\
+                    Sent: 0\nConnections: 1\nOutstanding: 0\nZxid: 0x0\nMode: standalone\n\
+                    Node count: 5\n";
+        let mut up = ServerProbe::from_answers(
+            "127.0.0.1:2181",
+            &[(Word::Srvr, Some(Ok(srvr.to_string())))],
+        );
+        up.resolved = Some("127.0.0.1:2181".into());
+        let down = ServerProbe::from_answers(
+            "127.0.0.1:2182",
+            &[(Word::Srvr, Some(Err(WordError::ConnectionRefused)))],
+        );
+        let mut round = e.metrics(Outcome::Failed, Instant::now());
+        let pair_len = round.len();
+        round.extend(e.server_metrics([&up, &down]));
+        let servers = &round[pair_len..];
+        assert_eq!(servers[0].name, "heartbeat");
+        assert!(servers
+            .iter()
+            .all(|m| m.spoof.as_ref().map(Spoof::wire).as_deref()
+                == Some("127.0.0.1_2181:127.0.0.1_2181")));
+        assert!(servers[1..].iter().all(|m| m.tmax == 120));
     }
 }

@@ -8,6 +8,9 @@
 //!   re-send policy.
 //! - [`parity`]: the zkparity metric set of one ensemble pair, from a
 //!   [`CompareReport`](crate::report::CompareReport).
+//! - [`servers`]: the per-server ZooKeeper metrics (the contrib module's
+//!   `zk_*` names), each server as its own host, from a four-letter-word
+//!   [`ServerProbe`](crate::probe::ServerProbe).
 //! - [`emitter`]: one reporting round after another: what `zkparity
 //!   gmetric` sends once and a long-running agent sends every interval.
 
@@ -15,6 +18,7 @@ pub mod emitter;
 pub mod parity;
 pub mod sanitize;
 pub mod sender;
+pub mod servers;
 pub mod xdr;
 
 pub use emitter::{Emitter, Outcome};
@@ -124,7 +128,8 @@ impl Value {
 
 /// The host a metric is shown under, instead of the sender's own address.
 /// gmond keys hosts by `ip` (any string without a colon works, it need not be
-/// an address) and shows `name`.
+/// an address) and shows `name`: a second name under a key already known is
+/// ignored.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Spoof {
     pub ip: String,
