@@ -39,8 +39,9 @@ enum Command {
     /// Start two local ZooKeeper servers, load a sample migration with a few
     /// deliberate divergences, and compare them
     Demo(DemoArgs),
-    /// Run one compare and send its parity metrics to Ganglia (gmond's
-    /// gmetric UDP channel), e.g. from cron
+    /// Run one compare and send its parity metrics, and every server's
+    /// ZooKeeper metrics, to Ganglia (gmond's gmetric UDP channel), e.g.
+    /// from cron
     #[command(after_help = GMETRIC_HELP)]
     Gmetric(Box<GmetricArgs>),
     /// Nagios/Icinga checks: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
@@ -183,13 +184,19 @@ Examples:
   zkparity gmetric --ganglia 239.2.11.71:8649 --ganglia-ttl 1 \\
       --source old:2181/kafka --target new:2181/kafka --pair-name kafka-migration
 
-The metrics appear in Ganglia under a host named for the pair (--pair-name;
-by default built from the first server of each side), group zkparity. Run it
-at least every --tmax seconds. A gmond that is down costs only the datagrams:
-the round still counts as sent. See ganglia/README.md.
+The parity metrics appear in Ganglia under a host named for the pair
+(--pair-name; by default built from the first server of each side), group
+zkparity. Every server of both ensembles is also asked srvr and mntr, before
+the compare, and appears as its own host HOST_PORT (keyed IP_PORT), group
+zookeeper, with the contrib module's zk_* metrics; a server that does not
+answer sends nothing. Sides using TLS are not probed (four-letter words go
+over plain TCP); --no-servers skips the probe altogether. Run it at least
+every --tmax seconds. A gmond that is down costs only the datagrams: the round
+still counts as sent. See ganglia/README.md.
 
-Exit codes: 0 round sent (whatever the parity), 2 usage error, compare failed
-(zkparity_compare_ok = 0 is still sent) or no packet could be sent.";
+Exit codes: 0 round sent (whatever the parity, and whatever servers are
+down), 2 usage error, compare failed (zkparity_compare_ok = 0 and the
+servers' metrics are still sent) or no packet could be sent.";
 
 #[derive(Args)]
 struct GmetricArgs {
@@ -210,6 +217,13 @@ struct GmetricArgs {
     /// DMAX; 0: never)
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     dmax: u32,
+    /// Send only the pair's parity metrics: no four-letter words to the
+    /// servers, no per-server hosts
+    #[arg(long)]
+    no_servers: bool,
+    /// Per server and word (srvr, mntr): connect, send, and read the answer
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    probe_timeout: String,
     #[command(flatten)]
     ensembles: EnsembleArgs,
     #[command(flatten)]
@@ -267,9 +281,10 @@ async fn run_demo(a: DemoArgs) -> Result<i32, Error> {
 }
 
 async fn run_gmetric(a: GmetricArgs) -> Result<i32, Error> {
+    use zkparity::connect::ConnectString;
     use zkparity::gmetric::{
-        parity, Channel, Emitter, GmetricError, MetadataPolicy, Outcome, Sender, SenderOptions,
-        Timing,
+        parity, servers, Channel, Emitter, GmetricError, MetadataPolicy, Outcome, Sender,
+        SenderOptions, Timing,
     };
     let setup = |e: GmetricError| match e {
         GmetricError::Socket { addr, source } => Error::Io {
@@ -284,6 +299,10 @@ async fn run_gmetric(a: GmetricArgs) -> Result<i32, Error> {
         .map(|c| Channel::resolve(c, a.ganglia_ttl))
         .collect::<Result<Vec<_>, _>>()
         .map_err(setup)?;
+    let probe_timeout = zkparity::args::duration("--probe-timeout", &a.probe_timeout)?;
+    if probe_timeout.is_zero() {
+        return Err(Error::Usage("--probe-timeout must be more than 0".into()));
+    }
     // A process per round: everything it knows is new, so metadata always goes.
     let options = SenderOptions {
         metadata: MetadataPolicy::Always,
@@ -301,12 +320,34 @@ async fn run_gmetric(a: GmetricArgs) -> Result<i32, Error> {
     let mut emitter = Emitter::new(sender, &pair, timing);
     let compare_options = a.walk.compare_options(&a.ensembles)?;
     let (source, target) = a.ensembles.specs()?;
+    // Four-letter words go over plain TCP, which a TLS-only client port
+    // does not answer: probing it would only report it unrecognised.
+    let mut probed = Vec::new();
+    if !a.no_servers {
+        for (connect, tls) in [
+            (&a.ensembles.source, a.ensembles.source_tls_ca.is_some()),
+            (&a.ensembles.target, a.ensembles.target_tls_ca.is_some()),
+        ] {
+            if !tls {
+                probed.push(ConnectString::parse(connect)?);
+            }
+        }
+    }
+    // Before the compare, so the servers' numbers are not this round's own
+    // reads (latency, packets, one more connection).
+    let probes = if probed.is_empty() {
+        Vec::new()
+    } else {
+        let connects: Vec<&ConnectString> = probed.iter().collect();
+        servers::probe_servers(&connects, &servers::probe_options(probe_timeout)).await
+    };
     let mut progress = Progress::auto(a.quiet);
     let result = compare(&source, &target, &compare_options, &mut progress).await;
-    let sent = match &result {
-        Ok(report) => emitter.emit(Outcome::Compared(report)),
-        Err(_) => emitter.emit(Outcome::Failed),
+    let outcome = match &result {
+        Ok(report) => Outcome::Compared(report),
+        Err(_) => Outcome::Failed,
     };
+    let sent = emitter.emit_round(outcome, &probes);
     for e in &sent.errors {
         eprintln!("zkparity: warning: {e}");
     }

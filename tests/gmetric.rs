@@ -1,6 +1,7 @@
 //! Ganglia metrics against a real gmond 3.7.2 and Debian's own `gmetric`:
 //! what gmond shows for every field, byte-for-byte equality with gmetric,
-//! expiry and restarts, and the `zkparity gmetric` round.
+//! expiry and restarts, the `zkparity gmetric` round, and every ZooKeeper
+//! server of a standalone and a three-member ensemble as its own host.
 
 mod common;
 mod gmetric_support;
@@ -9,11 +10,18 @@ use std::net::UdpSocket;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use gmetric_support::{gmetric_datagrams, recv_all, Ganglia, Gmond, Mode, XmlMetric};
+use gmetric_support::{
+    fixture, gmetric_datagrams, recv_all, FakeZk, Ganglia, Gmond, Mode, XmlHost, XmlMetric,
+};
+use zkparity::connect::ConnectString;
 use zkparity::gmetric::xdr::{self, ValueWire, MAX_PACKET_LEN};
 use zkparity::gmetric::{
-    Channel, MetadataPolicy, Metric, Sender, SenderOptions, Slope, Spoof, Value,
+    servers, Channel, Emitter, MetadataPolicy, Metric, Outcome, Sender, SenderOptions, Slope,
+    Spoof, Timing, Value,
 };
+use zkparity::probe::parse::Mode as ZkMode;
+use zkparity::probe::ServerProbe;
+use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
 
 /// The mute gmond shared by the tests that only send and read.
 fn gmond() -> &'static Gmond {
@@ -723,6 +731,26 @@ fn gmetric_refuses_a_bad_channel_before_comparing() {
     }
 }
 
+#[test]
+fn gmetric_refuses_a_probe_timeout_that_is_not_a_positive_duration() {
+    let g = gmond();
+    for bad in ["0s", "soon"] {
+        let run = common::zkparity(&[
+            "gmetric",
+            "--ganglia",
+            &g.channel(),
+            "--source",
+            "127.0.0.1:1",
+            "--target",
+            "127.0.0.1:1",
+            "--probe-timeout",
+            bad,
+        ]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(run.stderr.contains("--probe-timeout"), "{}", run.stderr);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The ganglia/ folder agrees with what zkparity sends.
 
@@ -769,6 +797,30 @@ fn gweb_definitions_graph_only_metrics_zkparity_sends() {
         if let Some(metric) = item["metric"].as_str() {
             assert!(PARITY_METRICS.contains(&metric), "view uses {metric}");
         }
+        // Aggregate graphs name their one metric as an anchored regex.
+        for r in item["metric_regex"].as_array().into_iter().flatten() {
+            let regex = r["regex"].as_str().expect("regex");
+            let metric = regex
+                .strip_prefix('^')
+                .and_then(|m| m.strip_suffix('$'))
+                .unwrap_or_else(|| panic!("unanchored {regex}"));
+            let per_server = SERVER_METRICS.iter().any(|(name, ..)| *name == metric);
+            assert!(
+                PARITY_METRICS.contains(&metric) || per_server,
+                "view aggregates {metric}"
+            );
+            // gweb matches host names with PHP's preg_match, which agrees
+            // with the regex crate on these simple patterns.
+            let host = if per_server {
+                server_host(2181)
+            } else {
+                zkparity::gmetric::parity::default_pair_name("old-1:2181", "new-1:2181")
+            };
+            for h in item["host_regex"].as_array().into_iter().flatten() {
+                let re = regex::Regex::new(h["regex"].as_str().expect("regex")).expect("valid");
+                assert!(re.is_match(&host), "{re} misses {host}");
+            }
+        }
     }
 }
 
@@ -790,4 +842,547 @@ fn the_shipped_gmond_snippet_receives_zkparitys_packets() {
     g.wait_for("snippet_probe", |x| {
         x.metric("via-snippet", "snippet_probe").is_some()
     });
+}
+
+// ---------------------------------------------------------------------------
+// Per-server metrics: every ZooKeeper server as its own host.
+
+/// NAME, TYPE, UNITS, SLOPE of every per-server metric (group `zookeeper`);
+/// the last [`LEADER_ONLY`] come from a leader alone.
+const SERVER_METRICS: [(&str, &str, &str, &str); 22] = [
+    ("zk_server_state", "string", "", "zero"),
+    ("zk_version", "string", "", "zero"),
+    ("zk_avg_latency", "double", "ms", "both"),
+    ("zk_min_latency", "uint32", "ms", "both"),
+    ("zk_max_latency", "uint32", "ms", "both"),
+    ("zk_packets_received", "double", "packets", "positive"),
+    ("zk_packets_sent", "double", "packets", "positive"),
+    ("zk_num_alive_connections", "uint32", "connections", "both"),
+    ("zk_outstanding_requests", "uint32", "requests", "both"),
+    ("zk_znode_count", "uint32", "znodes", "both"),
+    ("zk_watch_count", "uint32", "watches", "both"),
+    ("zk_ephemerals_count", "uint32", "znodes", "both"),
+    ("zk_approximate_data_size", "double", "bytes", "both"),
+    (
+        "zk_open_file_descriptor_count",
+        "uint32",
+        "descriptors",
+        "both",
+    ),
+    (
+        "zk_max_file_descriptor_count",
+        "uint32",
+        "descriptors",
+        "both",
+    ),
+    ("zk_learners", "uint32", "nodes", "both"),
+    ("zk_followers", "uint32", "nodes", "both"),
+    ("zk_synced_followers", "uint32", "nodes", "both"),
+    ("zk_pending_syncs", "uint32", "syncs", "both"),
+    ("zk_last_proposal_size", "uint32", "bytes", "both"),
+    ("zk_min_proposal_size", "uint32", "bytes", "both"),
+    ("zk_max_proposal_size", "uint32", "bytes", "both"),
+];
+const LEADER_ONLY: usize = 7;
+
+/// The tree both server sets hold, so that a compare of it is identical.
+const SERVERS_TREE: &str = "/gmetric-servers";
+
+/// A three-member ensemble and a standalone server of these tests' own: the
+/// shared pair takes other tests' writes, which would move the counts
+/// compared here. Both hold [`SERVERS_TREE`], written through the ensemble's
+/// leader so that it has proposal sizes to report.
+struct ServerSets {
+    ensemble: Ensemble,
+    standalone: ZkServer,
+}
+
+fn server_sets() -> &'static ServerSets {
+    static S: OnceLock<ServerSets> = OnceLock::new();
+    S.get_or_init(|| {
+        let standalone =
+            std::thread::spawn(|| ZkServer::start_standalone(&ServerOptions::default()));
+        let ensemble = Ensemble::start(3, &ServerOptions::default()).expect("start the ensemble");
+        let standalone = standalone.join().expect("join").expect("start standalone");
+        let connects = [ensemble.connect_string(), standalone.connect_string()];
+        // Off any test's runtime: this may run inside one.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                for connect in &connects {
+                    let c = common::connect(connect).await;
+                    common::tree(&c, SERVERS_TREE, &[("a", b"1"), ("b", b"22")]).await;
+                }
+            });
+        })
+        .join()
+        .expect("write the tree");
+        // Followers apply the commits a moment after the leader: the counts
+        // compared below must have settled.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let counts: Vec<Option<String>> = ensemble
+                .servers
+                .iter()
+                .map(|s| {
+                    zkparity::sandbox::four_letter_word(
+                        &s.connect_string(),
+                        "srvr",
+                        Duration::from_secs(5),
+                    )
+                    .ok()
+                    .and_then(|a| {
+                        a.lines()
+                            .find_map(|l| l.strip_prefix("Node count: ").map(str::to_string))
+                    })
+                })
+                .collect();
+            if counts[0].is_some() && counts.iter().all(|c| *c == counts[0]) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "counts never settled: {counts:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ServerSets {
+            ensemble,
+            standalone,
+        }
+    })
+}
+
+/// The host a loopback server on `port` appears as, key and name alike.
+fn server_host(port: u16) -> String {
+    format!("127.0.0.1_{port}")
+}
+
+fn port_of(address: &str) -> u16 {
+    address
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {address}"))
+}
+
+/// Every server of `connects`, probed as `zkparity gmetric` probes them.
+async fn probe_all(connects: &[&str]) -> Vec<ServerProbe> {
+    let parsed: Vec<ConnectString> = connects
+        .iter()
+        .map(|c| ConnectString::parse(c).expect("connect string"))
+        .collect();
+    let refs: Vec<&ConnectString> = parsed.iter().collect();
+    servers::probe_servers(&refs, &servers::probe_options(Duration::from_secs(5))).await
+}
+
+/// What gmond should show as `name`'s VAL for what the server said, or
+/// `None` where the server said nothing to send.
+fn probe_val(p: &ServerProbe, name: &str) -> Option<String> {
+    let lat = p.latency;
+    let n = |v: Option<u64>| v.map(|v| v.to_string());
+    let proposal = |key: &str| {
+        p.mntr
+            .get(key)
+            .and_then(|v| v.as_i64())
+            .filter(|v| *v >= 0)
+            .map(|v| v.to_string())
+    };
+    match name {
+        "zk_server_state" => Some(p.role().to_string()),
+        "zk_version" => p.version.as_ref().map(|v| v.text.clone()),
+        "zk_avg_latency" => lat.map(|l| format!("{:.4}", l.avg)),
+        "zk_min_latency" => lat.map(|l| format!("{:.0}", l.min)),
+        "zk_max_latency" => lat.map(|l| format!("{:.0}", l.max)),
+        "zk_packets_received" => n(p.packets_received),
+        "zk_packets_sent" => n(p.packets_sent),
+        "zk_num_alive_connections" => n(p.connections),
+        "zk_outstanding_requests" => n(p.outstanding),
+        "zk_znode_count" => n(p.znodes),
+        "zk_watch_count" => n(p.watches),
+        "zk_ephemerals_count" => n(p.ephemerals),
+        "zk_approximate_data_size" => n(p.approx_data_size),
+        "zk_open_file_descriptor_count" => n(p.open_fds),
+        "zk_max_file_descriptor_count" => n(p.max_fds),
+        "zk_learners" | "zk_followers" => n(p.learners),
+        "zk_synced_followers" => n(p.synced_followers),
+        "zk_pending_syncs" => n(p.pending_syncs),
+        "zk_last_proposal_size" | "zk_min_proposal_size" | "zk_max_proposal_size" => proposal(name),
+        other => panic!("no such per-server metric {other}"),
+    }
+}
+
+/// How many per-server metrics a server of this mode sends, every one of
+/// them answered: all of them on a leader that has made proposals, all but
+/// the leader's own elsewhere.
+fn full_set(mode: Option<&ZkMode>) -> usize {
+    match mode {
+        Some(ZkMode::Leader) => SERVER_METRICS.len(),
+        _ => SERVER_METRICS.len() - LEADER_ONLY,
+    }
+}
+
+/// The server's host in gmond, checked to be its own (keyed and named
+/// `127.0.0.1_PORT`, heartbeat received), with every metric's TYPE, UNITS,
+/// SLOPE, TMAX, DMAX, GROUP, SPOOF_HOST and TITLE as sent. Returns the
+/// metrics by name.
+fn server_metrics_in<'a>(
+    x: &'a Ganglia,
+    p: &ServerProbe,
+    tmax: &str,
+    dmax: &str,
+) -> Vec<(&'static str, &'a XmlMetric)> {
+    let name = server_host(port_of(&p.address));
+    let host: &XmlHost = x
+        .host(&name)
+        .unwrap_or_else(|| panic!("no host {name}: {x:#?}"));
+    assert_eq!(host.ip, name, "keyed by address and port");
+    assert_ne!(host.gmond_started, "0", "{name}: no heartbeat");
+    let mut out = Vec::new();
+    for (metric, ty, units, slope) in SERVER_METRICS {
+        let Some(m) = x.metric(&name, metric) else {
+            continue;
+        };
+        assert_eq!(
+            [m.r#type.as_str(), &m.units, &m.slope, &m.tmax, &m.dmax],
+            [ty, units, slope, tmax, dmax],
+            "{name} {metric}"
+        );
+        assert_eq!(m.extra("GROUP"), vec!["zookeeper"], "{name} {metric}");
+        assert_eq!(m.extra("SPOOF_HOST"), vec![format!("{name}:{name}")]);
+        assert!(!m.extra("TITLE").is_empty(), "{name} {metric}");
+        out.push((metric, m));
+    }
+    assert_eq!(
+        out.len(),
+        host.metrics.len(),
+        "{name} shows only per-server metrics: {host:?}"
+    );
+    out
+}
+
+#[tokio::test]
+async fn every_per_server_metric_shows_the_probes_value_under_the_servers_own_host() {
+    let sets = server_sets();
+    let g = Gmond::start(Mode::Mute);
+    let (ensemble, standalone) = (
+        sets.ensemble.connect_string(),
+        sets.standalone.connect_string(),
+    );
+    let probes = probe_all(&[&ensemble, &standalone]).await;
+    assert_eq!(probes.len(), 4);
+    let mut emitter = Emitter::new(
+        sender_to(&g.channel(), SenderOptions::default()),
+        "servers-library",
+        Timing {
+            tmax: 90,
+            dmax: 3600,
+        },
+    );
+    let sent = emitter.emit_round(Outcome::Failed, &probes);
+    assert_eq!(sent.error_count, 0, "{:?}", sent.errors);
+    let x = g.wait_for("every server's full set", |x| {
+        probes.iter().all(|p| {
+            x.host(&server_host(port_of(&p.address)))
+                .is_some_and(|h| h.metrics.len() == full_set(p.mode.as_ref()))
+        })
+    });
+    let mut modes = Vec::new();
+    for p in &probes {
+        for (name, m) in server_metrics_in(&x, p, "90", "3600") {
+            let want = probe_val(p, name).unwrap_or_else(|| panic!("{name} sent unasked"));
+            assert_eq!(m.val, want, "{} {name}", p.address);
+        }
+        modes.push(p.role().to_string());
+    }
+    modes.sort();
+    assert_eq!(modes, ["follower", "follower", "leader", "standalone"]);
+    // The pair's own host next to them, nothing else.
+    assert_eq!(x.hosts.len(), 5, "{x:#?}");
+    assert!(x.metric("servers-library", "zkparity_compare_ok").is_some());
+}
+
+#[tokio::test]
+async fn gmetric_sends_every_server_of_both_ensembles_under_its_own_host() {
+    use common::run;
+    let sets = server_sets();
+    let g = Gmond::start(Mode::Mute);
+    let (source, target) = (
+        sets.ensemble.connect_string(),
+        sets.standalone.connect_string(),
+    );
+    let before = probe_all(&[&source, &target]).await;
+    let run = run(&[
+        "gmetric",
+        "--ganglia",
+        &g.channel(),
+        "--source",
+        &source,
+        "--target",
+        &target,
+        "--path",
+        SERVERS_TREE,
+        "--recheck-delay",
+        "0s",
+        "--pair-name",
+        "servers-pair",
+        "--tmax",
+        "120",
+        "--dmax",
+        "3600",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let after = probe_all(&[&source, &target]).await;
+
+    let x = g.wait_for("the pair and every server's full set", |x| {
+        x.host("servers-pair")
+            .is_some_and(|h| h.metrics.len() == PARITY_METRICS.len())
+            && before.iter().all(|p| {
+                x.host(&server_host(port_of(&p.address)))
+                    .is_some_and(|h| h.metrics.len() == full_set(p.mode.as_ref()))
+            })
+    });
+    assert_eq!(x.hosts.len(), 5, "the pair and four servers: {x:#?}");
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b.address, a.address);
+        let shown = server_metrics_in(&x, b, "120", "3600");
+        let val = |name: &str| {
+            shown
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, m)| m.val.as_str())
+                .unwrap_or_else(|| panic!("{} has no {name}", b.address))
+        };
+        let num = |name: &str| -> f64 {
+            val(name)
+                .parse()
+                .unwrap_or_else(|e| panic!("{} {name}: {e}", b.address))
+        };
+        for (name, m) in &shown {
+            match *name {
+                // Cumulative: what the gmetric round read lies between the
+                // probes before and after it.
+                "zk_packets_received" | "zk_packets_sent" => {
+                    let v: u64 = m.val.parse().expect("a whole number of packets");
+                    let lo: u64 = probe_val(b, name).unwrap().parse().unwrap();
+                    let hi: u64 = probe_val(a, name).unwrap().parse().unwrap();
+                    assert!(
+                        lo <= v && v <= hi,
+                        "{} {name}: {lo} <= {v} <= {hi}",
+                        b.address
+                    );
+                }
+                // Moved by the probes' and the compare's own requests.
+                "zk_avg_latency" => {
+                    let (int, dec) = m.val.split_once('.').expect("decimals");
+                    assert!(int.parse::<u32>().is_ok() && dec.len() == 4, "{}", m.val);
+                }
+                "zk_min_latency"
+                | "zk_max_latency"
+                | "zk_num_alive_connections"
+                | "zk_outstanding_requests"
+                | "zk_open_file_descriptor_count" => {
+                    m.val.parse::<u32>().expect("uint32");
+                }
+                // Nothing wrote between the first probe and the round.
+                _ => assert_eq!(
+                    Some(m.val.as_str()),
+                    probe_val(b, name).as_deref(),
+                    "{} {name}",
+                    b.address
+                ),
+            }
+        }
+        assert!(num("zk_min_latency") <= num("zk_max_latency"));
+        assert!(
+            num("zk_num_alive_connections") >= 1.0,
+            "its own srvr counts"
+        );
+        assert!(num("zk_open_file_descriptor_count") <= num("zk_max_file_descriptor_count"));
+    }
+    let leader = before
+        .iter()
+        .find(|p| p.mode == Some(ZkMode::Leader))
+        .expect("a leader");
+    let leader_host = server_host(port_of(&leader.address));
+    assert_eq!(x.metric(&leader_host, "zk_learners").unwrap().val, "2");
+    assert_eq!(
+        x.metric(&leader_host, "zk_synced_followers").unwrap().val,
+        "2"
+    );
+
+    let pair = |name: &str| {
+        x.metric("servers-pair", name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    for name in PARITY_METRICS {
+        assert_eq!(pair(name).extra("GROUP"), vec!["zkparity"], "{name}");
+    }
+    assert_eq!(pair("zkparity_identical").val, "1");
+    assert_eq!(pair("zkparity_source_nodes").val, "3");
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_gets_no_host_and_the_others_still_report() {
+    use common::*;
+    let g = Gmond::start(Mode::Mute);
+    let p = pair();
+    let root = unique_path("gmetric-down-server");
+    both(
+        &client(&p.source).await,
+        &client(&p.target).await,
+        &root,
+        &[],
+    )
+    .await;
+    let dead = zkparity::sandbox::free_ports(1).unwrap()[0];
+    let source = format!("{},127.0.0.1:{dead}", p.source.connect_string());
+    let run = run(&[
+        "gmetric",
+        "--ganglia",
+        &g.channel(),
+        "--source",
+        &source,
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+        "--pair-name",
+        "down-pair",
+    ])
+    .await;
+    assert_eq!(
+        run.code, 0,
+        "a down server is no failed round: {}",
+        run.stderr
+    );
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let live = [server_host(p.source.port()), server_host(p.target.port())];
+    let standalone = full_set(Some(&ZkMode::Standalone));
+    let x = g.wait_for("the pair and both live servers", |x| {
+        x.host("down-pair")
+            .is_some_and(|h| h.metrics.len() == PARITY_METRICS.len())
+            && live
+                .iter()
+                .all(|h| x.host(h).is_some_and(|h| h.metrics.len() == standalone))
+    });
+    let mut hosts: Vec<&str> = x.hosts.iter().map(|h| h.name.as_str()).collect();
+    hosts.sort_unstable();
+    let mut want = vec!["down-pair", &live[0], &live[1]];
+    want.sort_unstable();
+    assert_eq!(hosts, want, "nothing at all for 127.0.0.1:{dead}");
+}
+
+#[tokio::test]
+async fn gmetric_without_servers_sends_the_pair_alone() {
+    use common::*;
+    let g = Gmond::start(Mode::Mute);
+    let p = pair();
+    let root = unique_path("gmetric-no-servers");
+    both(
+        &client(&p.source).await,
+        &client(&p.target).await,
+        &root,
+        &[],
+    )
+    .await;
+    let run = run(&[
+        "gmetric",
+        "--ganglia",
+        &g.channel(),
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+        "--pair-name",
+        "pair-only",
+        "--no-servers",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let x = g.wait_for("the pair", |x| {
+        x.host("pair-only")
+            .is_some_and(|h| h.metrics.len() == PARITY_METRICS.len())
+    });
+    assert_eq!(x.hosts.len(), 1, "{x:#?}");
+}
+
+#[tokio::test]
+async fn servers_refusing_mntr_or_not_serving_send_what_they_said_and_no_zeros() {
+    let g = Gmond::start(Mode::Mute);
+    let not_in_whitelist =
+        |word: &str| format!("{word} is not executed because it is not in the whitelist.\n");
+    let not_serving = fixture("not-serving.txt");
+    let srvr_only = FakeZk::start(&[
+        ("srvr", &fixture("follower-srvr.txt")),
+        ("mntr", &fixture("default-whitelist-mntr.txt")),
+    ]);
+    let idle = FakeZk::start(&[("srvr", &not_serving), ("mntr", &not_serving)]);
+    let refusing = FakeZk::start(&[
+        ("srvr", &not_in_whitelist("srvr")),
+        ("mntr", &not_in_whitelist("mntr")),
+    ]);
+    let connect = [&srvr_only, &idle, &refusing]
+        .iter()
+        .map(|f| f.address())
+        .collect::<Vec<_>>()
+        .join(",");
+    let probes = probe_all(&[&connect]).await;
+    let mut emitter = Emitter::new(
+        sender_to(&g.channel(), SenderOptions::default()),
+        "fakes",
+        Timing::default(),
+    );
+    let sent = emitter.emit_round(Outcome::Failed, &probes);
+    assert_eq!(sent.error_count, 0, "{:?}", sent.errors);
+
+    // follower-srvr.txt, number for number; nothing mntr alone carries.
+    let srvr_vals = [
+        ("zk_server_state", "follower"),
+        (
+            "zk_version",
+            "3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC",
+        ),
+        ("zk_avg_latency", "2.5000"),
+        ("zk_min_latency", "1"),
+        ("zk_max_latency", "5"),
+        ("zk_packets_received", "11"),
+        ("zk_packets_sent", "10"),
+        ("zk_num_alive_connections", "2"),
+        ("zk_outstanding_requests", "0"),
+        ("zk_znode_count", "9"),
+    ];
+    let (a, b, c) = (
+        server_host(srvr_only.port),
+        server_host(idle.port),
+        server_host(refusing.port),
+    );
+    let x = g.wait_for("the three fakes", |x| {
+        x.host(&a)
+            .is_some_and(|h| h.metrics.len() == srvr_vals.len())
+            && x.host(&b).is_some_and(|h| h.metrics.len() == 1)
+            && x.host(&c).is_some_and(|h| h.metrics.len() == 1)
+    });
+    for p in &probes {
+        server_metrics_in(&x, p, "60", "0");
+    }
+    for (name, val) in srvr_vals {
+        assert_eq!(
+            x.metric(&a, name).map(|m| m.val.as_str()),
+            Some(val),
+            "{name}"
+        );
+    }
+    assert_eq!(x.metric(&b, "zk_server_state").unwrap().val, "not serving");
+    assert_eq!(x.metric(&c, "zk_server_state").unwrap().val, "refused");
 }

@@ -394,3 +394,53 @@ pub fn recv_all(sock: &UdpSocket) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Something on a loopback port that answers four-letter words the way a
+/// ZooKeeper server would, from canned answers: for the states a sandbox
+/// server cannot be put in (its whitelist is always `*`). The listener
+/// thread lives as long as the test binary.
+pub struct FakeZk {
+    pub port: u16,
+}
+
+impl FakeZk {
+    /// `answers`: word → answer; any other word gets the connection closed
+    /// without a word, as a server does for a word it does not know.
+    pub fn start(answers: &[(&str, &str)]) -> FakeZk {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake ZooKeeper");
+        let port = listener.local_addr().expect("addr").port();
+        let answers: Vec<(String, String)> = answers
+            .iter()
+            .map(|(w, a)| (w.to_string(), a.to_string()))
+            .collect();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut word = [0u8; 4];
+                if stream.read_exact(&mut word).is_err() {
+                    continue;
+                }
+                let word = String::from_utf8_lossy(&word).into_owned();
+                if let Some((_, answer)) = answers.iter().find(|(w, _)| *w == word) {
+                    use std::io::Write;
+                    let _ = stream.write_all(answer.as_bytes());
+                }
+            }
+        });
+        FakeZk { port }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A four-letter-word answer captured from a real server
+/// (`tests/fixtures/4lw/`).
+pub fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/4lw")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
