@@ -1046,3 +1046,36 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
         writes.load(Ordering::Relaxed)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probed_servers_show_in_gmond_each_as_its_own_host() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-servers");
+    both(&s, &t, &root, &[("a", b"1")]).await;
+
+    let setup = Setup::new();
+    let gmond = gmetric_support::Gmond::start(gmetric_support::Mode::Mute);
+    setup.write_config(
+        &(format!(
+            "probe_interval = \"1s\"\n[[ganglia]]\nhost = \"127.0.0.1\"\nport = {}\n",
+            gmond.udp_port
+        ) + &shared_pair_table("servers", &root, "interval = \"1h\"\njitter = \"0s\"\n")),
+    );
+    let _agent = Agent::start(&setup);
+    let host = |server: &zkparity::sandbox::ZkServer| format!("127.0.0.1_{}", server.port());
+    let (source, target) = (host(&p.source), host(&p.target));
+    wait_gmond(&gmond, "both servers' znode counts", |x| {
+        [&source, &target].iter().all(|h| {
+            x.metric(h, "zk_znode_count")
+                .is_some_and(|m| m.val.parse::<u64>().is_ok_and(|n| n >= 5))
+        })
+    })
+    .await;
+    let x = gmetric_support::parse(&gmond.xml());
+    let mode = x
+        .metric(&source, "zk_server_state")
+        .expect("zk_server_state");
+    assert_eq!(mode.val, "standalone");
+    assert!(x.metric(&source, "zk_avg_latency").is_some());
+}

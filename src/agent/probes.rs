@@ -5,7 +5,9 @@
 //! (see [`crate::probe`]) and writes the whole report, as `zkparity probe
 //! --format json` prints it (schema: `docs/probe-json.md`), to
 //! `<state_dir>/<pair>.probe.json`, atomically like the state file. The log
-//! says when the verdict changes, with the reasons.
+//! says when the verdict changes, with the reasons. With `[[ganglia]]`
+//! channels, every server's metrics go out too, each server as its own host
+//! (see [`crate::gmetric::servers`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::gmetric::{servers, Channel, Sender, SenderOptions, Timing};
 use crate::probe::{self, ProbeOptions, ProbeReport};
 
 use super::config::PairConfig;
@@ -42,6 +45,61 @@ fn summary(report: &ProbeReport) -> (bool, Vec<String>) {
     (report.healthy, reasons)
 }
 
+/// Sends the servers' metrics; a sender is kept while the channels stay the
+/// same (a reload may change them).
+struct ServerMetrics {
+    sender: Option<(Vec<Channel>, Sender)>,
+    started_epoch: u32,
+    failing: bool,
+}
+
+impl ServerMetrics {
+    fn new() -> ServerMetrics {
+        let started_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0);
+        ServerMetrics {
+            sender: None,
+            started_epoch,
+            failing: false,
+        }
+    }
+
+    fn send(&mut self, pair: &str, channels: &[Channel], report: &ProbeReport, gap: u32) {
+        if channels.is_empty() {
+            self.sender = None;
+            return;
+        }
+        if !matches!(&self.sender, Some((c, _)) if c == channels) {
+            match Sender::new(channels.to_vec(), SenderOptions::default()) {
+                Ok(sender) => self.sender = Some((channels.to_vec(), sender)),
+                Err(e) => {
+                    error!(pair = %pair, error = %e, "Ganglia output for the servers not set up");
+                    return;
+                }
+            }
+        }
+        let Some((_, sender)) = self.sender.as_mut() else {
+            return;
+        };
+        let timing = Timing {
+            tmax: gap.max(1),
+            dmax: 0,
+        };
+        let metrics = servers::round_metrics(
+            report.views().flat_map(|v| v.servers.iter()),
+            timing,
+            self.started_epoch,
+        );
+        let sent = sender.send(&metrics);
+        if sent.error_count > 0 && !self.failing {
+            warn!(pair = %pair, errors = sent.error_count, "server metrics not sent");
+        }
+        self.failing = sent.error_count > 0;
+    }
+}
+
 /// Probes `cfg`'s ensembles until told to stop; idle while probes are off
 /// (a reload may turn them on).
 pub async fn run_probes(
@@ -51,6 +109,7 @@ pub async fn run_probes(
 ) {
     let mut said: Option<(bool, Vec<String>)> = None;
     let mut next: Option<Instant> = None;
+    let mut ganglia = ServerMetrics::new();
     loop {
         let settings = globals.borrow_and_update().probes;
         let Some(settings) = settings else {
@@ -80,6 +139,9 @@ pub async fn run_probes(
             r = probe::probe(&cfg.source.connect, Some(&cfg.target.connect), &options) => r,
             _ = stopped(&mut stop) => return,
         };
+        let gap = (settings.interval + spread).as_secs_f64().ceil() as u32;
+        let channels = globals.borrow().ganglia.clone();
+        ganglia.send(&cfg.name, &channels, &report, gap);
         let path = probe_path(&globals.borrow().state_dir, &cfg.name);
         let json = probe::render::json(&report) + "\n";
         let shown = path.clone();
