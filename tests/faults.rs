@@ -158,49 +158,9 @@ async fn killing_the_leader_mid_walk_still_gives_the_right_answer() {
         let leader = e.wait_for_leader(Duration::from_secs(30)).unwrap();
         (e.connect_string(), leader)
     };
-    let c = connect_to(&connect).await;
     let root = unique_path("leaderkill");
-    let children: Vec<String> = (0..6000).map(|i| format!("{root}/c{i:05}")).collect();
-    for sub in ["a", "b"] {
-        let base = format!("{root}/{sub}");
-        zkparity::seed::ensure_path(&c, &base).await.unwrap();
-        zkparity::seed::create_many(
-            &c,
-            children
-                .iter()
-                .map(|p| (p.replacen(&root, &base, 1), b"v".to_vec())),
-        )
-        .await
-        .unwrap();
-    }
-    drop(c);
-    let src = format!("{connect}{root}/a");
-    let dst = format!("{connect}{root}/b");
-    // Slow enough that the kill lands mid-walk.
-    let walk = {
-        let args: Vec<String> = [
-            "compare",
-            "--source",
-            &src,
-            "--target",
-            &dst,
-            "--format",
-            "json",
-            "--recheck-delay",
-            "0s",
-            "--max-reads-per-second",
-            "8000",
-            "--session-timeout",
-            "10s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            zkparity(&args)
-        })
-    };
+    let (src, dst) = two_copies(&connect, &root).await;
+    let walk = slow_compare(&src, &dst);
     tokio::time::sleep(Duration::from_millis(700)).await;
     ensemble().lock().unwrap().servers[leader].kill();
     let run = walk.await.unwrap();
@@ -210,6 +170,55 @@ async fn killing_the_leader_mid_walk_still_gives_the_right_answer() {
         e.servers[leader].restart().unwrap();
         e.wait_for_leader(Duration::from_secs(30)).unwrap();
     }
+    assert_complete_or_clear_error(&run);
+}
+
+/// Two identical subtrees `root/a` and `root/b` of 6,000 children each, and
+/// connect strings rooted at them.
+async fn two_copies(connect: &str, root: &str) -> (String, String) {
+    let c = connect_to(connect).await;
+    for sub in ["a", "b"] {
+        let base = format!("{root}/{sub}");
+        zkparity::seed::ensure_path(&c, &base).await.unwrap();
+        zkparity::seed::create_many(
+            &c,
+            (0..6000).map(|i| (format!("{base}/c{i:05}"), b"v".to_vec())),
+        )
+        .await
+        .unwrap();
+    }
+    c.sync(root).await.unwrap();
+    (format!("{connect}{root}/a"), format!("{connect}{root}/b"))
+}
+
+/// A compare capped slow enough (about 4.5 s) that a fault lands mid-walk.
+fn slow_compare(src: &str, dst: &str) -> tokio::task::JoinHandle<Run> {
+    let args: Vec<String> = [
+        "compare",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--max-reads-per-second",
+        "8000",
+        "--session-timeout",
+        "10s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        zkparity(&args)
+    })
+}
+
+/// The rule: the right answer from a complete walk, or a clear error.
+fn assert_complete_or_clear_error(run: &Run) {
     assert!(
         run.code == 0 || run.code == 2,
         "exit {}: {}{}",
@@ -224,6 +233,7 @@ async fn killing_the_leader_mid_walk_still_gives_the_right_answer() {
             "a complete walk, not a partial one"
         );
         assert_eq!(r["summary"]["target"]["nodes"], 6001);
+        assert_eq!(r["summary"]["identical"], true);
     } else {
         assert!(run.stderr.starts_with("zkparity: error:"), "{}", run.stderr);
     }
@@ -310,47 +320,12 @@ async fn restarting_the_follower_the_client_uses_mid_walk_still_gives_the_right_
             e.connect_string(),
         )
     };
-    let c = connect_to(&all).await;
     let root = unique_path("followerrestart");
-    for sub in ["a", "b"] {
-        let base = format!("{root}/{sub}");
-        zkparity::seed::ensure_path(&c, &base).await.unwrap();
-        zkparity::seed::create_many(
-            &c,
-            (0..6000).map(|i| (format!("{base}/c{i:05}"), b"v".to_vec())),
-        )
-        .await
-        .unwrap();
-    }
-    c.sync(&root).await.unwrap();
-    drop(c);
+    two_copies(&all, &root).await;
     // Only that follower: the client has nowhere else to go.
     let src = format!("{follower_connect}{root}/a");
     let dst = format!("{follower_connect}{root}/b");
-    let walk = {
-        let args: Vec<String> = [
-            "compare",
-            "--source",
-            &src,
-            "--target",
-            &dst,
-            "--format",
-            "json",
-            "--recheck-delay",
-            "0s",
-            "--max-reads-per-second",
-            "8000",
-            "--session-timeout",
-            "10s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            zkparity(&args)
-        })
-    };
+    let walk = slow_compare(&src, &dst);
     tokio::time::sleep(Duration::from_millis(700)).await;
     tokio::task::spawn_blocking(move || {
         let mut e = ensemble().lock().unwrap();
@@ -360,21 +335,5 @@ async fn restarting_the_follower_the_client_uses_mid_walk_still_gives_the_right_
     .await
     .unwrap();
     let run = walk.await.unwrap();
-    assert!(
-        run.code == 0 || run.code == 2,
-        "exit {}: {}{}",
-        run.code,
-        run.stdout,
-        run.stderr
-    );
-    if run.code == 0 {
-        let r = run.json();
-        assert_eq!(
-            r["summary"]["source"]["nodes"], 6001,
-            "a complete walk, not a partial one"
-        );
-        assert_eq!(r["summary"]["target"]["nodes"], 6001);
-    } else {
-        assert!(run.stderr.starts_with("zkparity: error:"), "{}", run.stderr);
-    }
+    assert_complete_or_clear_error(&run);
 }
