@@ -136,14 +136,6 @@ fn servers() -> (String, String) {
     (p.source.connect_string(), p.target.connect_string())
 }
 
-/// A TCP port nothing listens on.
-fn dead_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
-}
-
 /// Accepts connections and either writes garbage to them or holds them
 /// silently; never speaks ZooKeeper.
 struct FakeServer {

@@ -125,10 +125,7 @@ async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
 async fn everything_that_goes_wrong_is_unknown_with_a_reason() {
     let p = pair();
     let s = p.source.connect_string();
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let dead = format!("127.0.0.1:{}", dead_port());
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-w", "20:10"], "start is above the end"),
         (vec!["-c", "ten"], "not a number"),
@@ -346,10 +343,7 @@ async fn health_of_serving_standalone_servers_is_ok() {
 #[tokio::test]
 async fn health_is_critical_for_a_server_that_is_down() {
     let p = pair();
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let dead = format!("127.0.0.1:{}", dead_port());
     let s = p.source.connect_string();
     let r = run(&[
         "check", "health", "--source", &s, "--target", &dead, "-t", "3s",
@@ -541,10 +535,7 @@ async fn parity_from_the_agents_state_file_judges_its_confirmed_drift() {
 #[tokio::test]
 async fn counts_are_unknown_when_a_side_cannot_say() {
     let p = pair();
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let dead = format!("127.0.0.1:{}", dead_port());
     let s = p.source.connect_string();
     let r = run(&[
         "check", "counts", "--source", &s, "--target", &dead, "-t", "3s",

@@ -28,6 +28,12 @@ pub fn pair() -> &'static Pair {
     })
 }
 
+/// A loopback TCP port nothing listens on.
+pub fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
 /// A path no other test uses.
 pub fn unique_path(name: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
