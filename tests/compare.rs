@@ -819,3 +819,53 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
         "only the two changed ACLs"
     );
 }
+
+#[tokio::test]
+async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("churn");
+    let children: Vec<String> = (0..2000).map(|i| format!("{root}/c{i:05}")).collect();
+    for c in [&s, &t] {
+        zkparity::seed::ensure_path(c, &root).await.unwrap();
+        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), Vec::new())))
+            .await
+            .unwrap();
+    }
+    // Slow the walk so the churn lands in the middle of it.
+    let walk = compare_in_background(
+        &root,
+        &[
+            "--recheck-delay",
+            "2s",
+            "--max-reads-per-second",
+            "3000",
+            "--batch-size",
+            "50",
+        ],
+    );
+    // A sync tool that mirrors writes: each new node lands on both sides.
+    for i in 0..300 {
+        let new = format!("{root}/new{i:04}");
+        let (a, b) = futures::join!(s.create(&new, b"n", &open()), t.create(&new, b"n", &open()));
+        a.unwrap();
+        b.unwrap();
+        if i % 3 == 0 {
+            let old = &children[i * 5];
+            let (a, b) = futures::join!(s.delete(old, None), t.delete(old, None));
+            a.unwrap();
+            b.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let run = walk.await.unwrap();
+    assert_eq!(
+        run.code, 0,
+        "mirrored churn is not drift: {}{}",
+        run.stdout, run.stderr
+    );
+    let r = run.json();
+    assert_eq!(r["summary"]["identical"], true);
+    let nodes = r["summary"]["source"]["nodes"].as_u64().unwrap();
+    assert!((1901..=2301).contains(&nodes), "{nodes} nodes walked");
+}
