@@ -458,13 +458,7 @@ async fn nodes_vanishing_mid_walk_are_not_errors() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("vanish");
-    let children: Vec<String> = (0..3000).map(|i| format!("{root}/c{i:05}")).collect();
-    for c in [&s, &t] {
-        zkparity::seed::ensure_path(c, &root).await.unwrap();
-        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), Vec::new())))
-            .await
-            .unwrap();
-    }
+    let children = wide_tree(&s, &t, &root, 3000, b"").await;
     // Slow the walk down so the deletions land between listing and reading.
     let walk = compare_in_background(
         &root,
@@ -825,13 +819,7 @@ async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("churn");
-    let children: Vec<String> = (0..2000).map(|i| format!("{root}/c{i:05}")).collect();
-    for c in [&s, &t] {
-        zkparity::seed::ensure_path(c, &root).await.unwrap();
-        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), Vec::new())))
-            .await
-            .unwrap();
-    }
+    let children = wide_tree(&s, &t, &root, 2000, b"").await;
     // Slow the walk so the churn lands in the middle of it.
     let walk = compare_in_background(
         &root,

@@ -80,28 +80,12 @@ async fn cutting_proxy(
     (addr, cuts)
 }
 
-/// Fills `root` with `n` children on both servers.
-async fn wide_tree(
-    s: &zookeeper_client::Client,
-    t: &zookeeper_client::Client,
-    root: &str,
-    n: usize,
-) {
-    let children: Vec<String> = (0..n).map(|i| format!("{root}/c{i:05}")).collect();
-    for c in [s, t] {
-        zkparity::seed::ensure_path(c, root).await.unwrap();
-        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), vec![b'x'; 100])))
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("cut");
-    wide_tree(&s, &t, &root, 4000).await;
+    wide_tree(&s, &t, &root, 4000, &[b'x'; 100]).await;
     let (proxy, cuts) = cutting_proxy(p.target.connect_string(), 150_000, 3).await;
     let run = compare_connects(
         &p.source.connect_string(),
@@ -127,7 +111,7 @@ async fn a_difference_is_still_found_through_cut_connections() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("cutdiff");
-    wide_tree(&s, &t, &root, 3000).await;
+    wide_tree(&s, &t, &root, 3000, &[b'x'; 100]).await;
     t.set_data(&format!("{root}/c02999"), b"changed", None)
         .await
         .unwrap();
@@ -255,7 +239,7 @@ async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
     let s = client(&p.source).await;
     let t = connect_to(&target.connect_string()).await;
     let root = unique_path("expire");
-    wide_tree(&s, &t, &root, 6000).await;
+    wide_tree(&s, &t, &root, 6000, &[b'x'; 100]).await;
     drop(t);
     let args: Vec<String> = [
         "compare",

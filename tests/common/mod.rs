@@ -70,6 +70,25 @@ pub async fn tree(c: &zk::Client, root: &str, nodes: &[(&str, &[u8])]) {
     }
 }
 
+/// `root` with `n` children `c00000..` holding `value`, on both sides;
+/// returns the children's paths.
+pub async fn wide_tree(
+    s: &zk::Client,
+    t: &zk::Client,
+    root: &str,
+    n: usize,
+    value: &[u8],
+) -> Vec<String> {
+    let children: Vec<String> = (0..n).map(|i| format!("{root}/c{i:05}")).collect();
+    for c in [s, t] {
+        zkparity::seed::ensure_path(c, root).await.unwrap();
+        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), value.to_vec())))
+            .await
+            .unwrap();
+    }
+    children
+}
+
 /// The same tree on both sides.
 pub async fn both(s: &zk::Client, t: &zk::Client, root: &str, nodes: &[(&str, &[u8])]) {
     tree(s, root, nodes).await;
