@@ -10,6 +10,7 @@ use crate::compare::CompareOptions;
 use crate::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use crate::error::Error;
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
+use crate::source::SideSpec;
 use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Parses `3`, `2.5`, `500ms`, `3s`, `1m`.
@@ -26,11 +27,13 @@ pub fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
 /// How to reach the two ensembles and how hard to read them.
 #[derive(Args, Clone, Debug)]
 pub struct EnsembleArgs {
-    /// Source ensemble: host:port[,host:port...][/chroot]
-    #[arg(long, value_name = "CONNECT")]
+    /// Source ensemble: host:port[,host:port...][/chroot], or a snapshot or
+    /// zktreeutil file
+    #[arg(long, value_name = "CONNECT|FILE")]
     pub source: String,
-    /// Target ensemble: host:port[,host:port...][/chroot]
-    #[arg(long, value_name = "CONNECT")]
+    /// Target ensemble: host:port[,host:port...][/chroot], or a snapshot or
+    /// zktreeutil file
+    #[arg(long, value_name = "CONNECT|FILE")]
     pub target: String,
     /// File holding the source's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
@@ -103,46 +106,187 @@ impl EnsembleArgs {
         auth_file: Option<&PathBuf>,
         tls: [Option<&PathBuf>; 3],
     ) -> Result<EnsembleSpec, Error> {
-        let env_var = format!("ZKPARITY_{}_AUTH", side.to_uppercase());
-        let [ca, cert, key] = tls;
-        Ok(EnsembleSpec {
-            side: side.to_string(),
-            connect: ConnectString::parse(connect)?,
-            credentials: Credentials::load(auth_file, &env_var)?,
-            tls: ca
-                .map(|ca| TlsConfig::load(ca, cert.map(|p| p.as_path()), key.map(|p| p.as_path())))
-                .transpose()?,
-            session_timeout: duration("--session-timeout", &self.session_timeout)?,
-            connect_timeout: duration("--connect-timeout", &self.connect_timeout)?,
-        })
+        build_spec(
+            side,
+            connect,
+            auth_file,
+            tls,
+            [&self.session_timeout, &self.connect_timeout],
+        )
     }
 
-    /// `(source, target)`.
-    pub fn specs(&self) -> Result<(EnsembleSpec, EnsembleSpec), Error> {
-        let source_tls = [
-            self.source_tls_ca.as_ref(),
-            self.source_tls_cert.as_ref(),
-            self.source_tls_key.as_ref(),
-        ];
-        let target_tls = [
-            self.target_tls_ca.as_ref(),
-            self.target_tls_cert.as_ref(),
-            self.target_tls_key.as_ref(),
-        ];
-        Ok((
+    /// `(source, target)`, each a live ensemble or, where the value names an
+    /// existing file, that file.
+    pub fn sides(&self) -> Result<(SideSpec, SideSpec), Error> {
+        let file = |side: &str, value: &str| SideSpec::File {
+            side: side.to_string(),
+            path: PathBuf::from(value),
+        };
+        let (s, t) = (
+            SideSpec::is_file(&self.source),
+            SideSpec::is_file(&self.target),
+        );
+        if !s && !t {
+            let (a, b) = self.specs()?;
+            return Ok((SideSpec::Live(a), SideSpec::Live(b)));
+        }
+        let source = if s {
+            file("source", &self.source)
+        } else {
+            SideSpec::Live(self.specs_one(true)?)
+        };
+        let target = if t {
+            file("target", &self.target)
+        } else {
+            SideSpec::Live(self.specs_one(false)?)
+        };
+        Ok((source, target))
+    }
+
+    fn specs_one(&self, source: bool) -> Result<EnsembleSpec, Error> {
+        if source {
             self.spec(
                 "source",
                 &self.source,
                 self.source_auth_file.as_ref(),
-                source_tls,
-            )?,
+                [
+                    self.source_tls_ca.as_ref(),
+                    self.source_tls_cert.as_ref(),
+                    self.source_tls_key.as_ref(),
+                ],
+            )
+        } else {
             self.spec(
                 "target",
                 &self.target,
                 self.target_auth_file.as_ref(),
-                target_tls,
-            )?,
-        ))
+                [
+                    self.target_tls_ca.as_ref(),
+                    self.target_tls_cert.as_ref(),
+                    self.target_tls_key.as_ref(),
+                ],
+            )
+        }
+    }
+
+    /// `(source, target)`.
+    pub fn specs(&self) -> Result<(EnsembleSpec, EnsembleSpec), Error> {
+        Ok((self.specs_one(true)?, self.specs_one(false)?))
+    }
+}
+
+/// An ensemble spec from its flags; credentials from the file or else the
+/// environment variable `ZKPARITY_<SIDE>_AUTH`.
+fn build_spec(
+    side: &str,
+    connect: &str,
+    auth_file: Option<&PathBuf>,
+    tls: [Option<&PathBuf>; 3],
+    [session_timeout, connect_timeout]: [&str; 2],
+) -> Result<EnsembleSpec, Error> {
+    let env_var = format!("ZKPARITY_{}_AUTH", side.to_uppercase());
+    let [ca, cert, key] = tls;
+    Ok(EnsembleSpec {
+        side: side.to_string(),
+        connect: ConnectString::parse(connect)?,
+        credentials: Credentials::load(auth_file, &env_var)?,
+        tls: ca
+            .map(|ca| TlsConfig::load(ca, cert.map(|p| p.as_path()), key.map(|p| p.as_path())))
+            .transpose()?,
+        session_timeout: duration("--session-timeout", session_timeout)?,
+        connect_timeout: duration("--connect-timeout", connect_timeout)?,
+    })
+}
+
+/// One ensemble (or, where a command allows it, a snapshot file), for
+/// `snapshot`, `export` and `repair`.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// The ensemble: host:port[,host:port...][/chroot] (export and repair
+    /// also take a snapshot file)
+    #[arg(long, value_name = "CONNECT")]
+    pub server: String,
+    /// File holding digest credentials (user:password, mode 600); else
+    /// ZKPARITY_SOURCE_AUTH
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) of the secure client port: connect with TLS
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_ca")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client key (PEM, mode 600) for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// ZooKeeper session timeout
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub session_timeout: String,
+    /// Give up connecting after this long
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub connect_timeout: String,
+    /// Sessions (ACL reads scale with sessions)
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub sessions: usize,
+    /// Cap on read operations per second (0: no cap)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_reads_per_second: u32,
+    /// Nodes per multi-read batch
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub batch_size: usize,
+    /// Batches in flight
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub in_flight: usize,
+    /// Use pipelined single reads instead of multi-reads (servers before 3.6)
+    #[arg(long)]
+    pub no_multi_read: bool,
+}
+
+impl ServerArgs {
+    /// Every flag at its default but `--server`.
+    pub fn new(server: &str) -> Result<ServerArgs, clap::Error> {
+        parse_group(&["--server", server])
+    }
+
+    /// The ensemble, read with the `side`'s credentials variable.
+    pub fn spec(&self, side: &str) -> Result<EnsembleSpec, Error> {
+        build_spec(
+            side,
+            &self.server,
+            self.auth_file.as_ref(),
+            [
+                self.tls_ca.as_ref(),
+                self.tls_cert.as_ref(),
+                self.tls_key.as_ref(),
+            ],
+            [&self.session_timeout, &self.connect_timeout],
+        )
+    }
+
+    /// The ensemble, or the snapshot file `--server` names.
+    pub fn side(&self, side: &str) -> Result<SideSpec, Error> {
+        if SideSpec::is_file(&self.server) {
+            return Ok(SideSpec::File {
+                side: side.to_string(),
+                path: PathBuf::from(&self.server),
+            });
+        }
+        Ok(SideSpec::Live(self.spec(side)?))
+    }
+
+    /// Walk and reader options from these flags and `walk`'s.
+    pub fn options(&self, walk: &WalkArgs) -> Result<(WalkOptions, ReaderOptions), Error> {
+        let ensembles = EnsembleArgs {
+            sessions: self.sessions,
+            max_reads_per_second: self.max_reads_per_second,
+            batch_size: self.batch_size,
+            in_flight: self.in_flight,
+            no_multi_read: self.no_multi_read,
+            ..EnsembleArgs::new("127.0.0.1:1", "127.0.0.1:1")
+                .map_err(|e| Error::Usage(e.to_string()))?
+        };
+        let o = walk.compare_options(&ensembles)?;
+        Ok((o.walk, o.reader))
     }
 }
 

@@ -15,9 +15,10 @@ use crate::report::{
     CompareReport, DiffKind, Difference, Endpoint, NodeDetail, Settings, SideTotals, SubtreeRow,
     SubtreeSide, Summary,
 };
+use crate::source::{SideSpec, Source};
 use crate::walker::{
-    self, EphemeralPolicy, NodeRead, Reader, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit,
-    Visitor, WalkOptions,
+    self, EphemeralPolicy, NodeRead, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
+    WalkOptions,
 };
 
 /// Differences kept in memory for re-checking and listing; past this they are
@@ -94,8 +95,11 @@ pub fn node_differences(
         .iter()
         .chain(&target.children)
         .any(|c| looks_sequential(c));
-    if sequential && target.stat.cversion < source.stat.cversion {
-        kinds.push(DiffKind::SequenceCounter);
+    // A side without stat (a zktreeutil file) says nothing of counters.
+    if let (true, Some(s), Some(t)) = (sequential, &source.stat, &target.stat) {
+        if t.cversion < s.cversion {
+            kinds.push(DiffKind::SequenceCounter);
+        }
     }
     kinds
 }
@@ -246,7 +250,7 @@ fn subtree_row(path: &str, sides: &[Option<SubtreeSummary>; 2]) -> SubtreeRow {
 /// extra root that now exists on both sides is compared again as a subtree,
 /// so a half-finished copy is never taken for healed.
 async fn recheck(
-    readers: [&Reader; 2],
+    readers: [&Source; 2],
     options: &CompareOptions,
     mut found: Vec<Difference>,
 ) -> Result<(Vec<Difference>, u64)> {
@@ -339,7 +343,7 @@ struct PairWalk {
 }
 
 async fn walk_pair(
-    readers: [&Reader; 2],
+    readers: [&Source; 2],
     options: &CompareOptions,
     path: &str,
     progress: Option<&mut Progress>,
@@ -378,32 +382,99 @@ pub async fn compare(
     options: &CompareOptions,
     progress: &mut Progress,
 ) -> Result<CompareReport> {
+    compare_sides(
+        &SideSpec::Live(source.clone()),
+        &SideSpec::Live(target.clone()),
+        options,
+        progress,
+    )
+    .await
+}
+
+/// Compares `options.path` on two sides, each a live ensemble or a file.
+pub async fn compare_sides(
+    source: &SideSpec,
+    target: &SideSpec,
+    options: &CompareOptions,
+    progress: &mut Progress,
+) -> Result<CompareReport> {
     crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
         path: options.path.clone(),
         reason,
     })?;
     let started = Instant::now();
+    let acls_compared = Source::has_acls(source)? && Source::has_acls(target)?;
+    let reader = ReaderOptions {
+        read_acls: acls_compared,
+        ..options.reader.clone()
+    };
     // Fail as soon as either side fails, not after the other's timeout.
-    let (s, t) = futures::try_join!(
-        Reader::open(source, &options.reader),
-        Reader::open(target, &options.reader)
-    )?;
-    let s = s.with_acl_cache(options.acl_caches[0].clone());
-    let t = t.with_acl_cache(options.acl_caches[1].clone());
+    let (s, t) = futures::try_join!(Source::open(source, &reader), Source::open(target, &reader))?;
+    let with_cache = |src: Source, cache: &Option<Arc<AclCache>>| match src {
+        Source::Live(r) => Source::Live(r.with_acl_cache(cache.clone())),
+        other => other,
+    };
+    let s = with_cache(s, &options.acl_caches[0]);
+    let t = with_cache(t, &options.acl_caches[1]);
+    let options = match file_options(options, [&s, &t]) {
+        Ok(o) => o,
+        Err(e) => {
+            futures::join!(s.close(), t.close());
+            return Err(e);
+        }
+    };
     let readers = [&s, &t];
 
-    let outcome = compare_with(readers, options, progress, started).await;
+    let outcome = compare_with(readers, &options, progress, started).await;
     let (source_reads, target_reads) = (s.reads(), t.reads());
+    let kinds = [s.file_kind(), t.file_kind()];
     futures::join!(s.close(), t.close());
     let mut report = outcome?;
     report.summary.reads = BTreeMap::from([("source", source_reads), ("target", target_reads)]);
-    report.source.connect = source.connect.to_string();
-    report.target.connect = target.connect.to_string();
+    report.source.connect = source.describe();
+    report.target.connect = target.describe();
+    report.source.file = kinds[0];
+    report.target.file = kinds[1];
+    report.settings.acls_compared = acls_compared;
     Ok(report)
 }
 
+/// What file sides add to the options: their own excludes, and a check that
+/// the compared path lies within what a snapshot holds.
+fn file_options(options: &CompareOptions, sides: [&Source; 2]) -> Result<CompareOptions> {
+    let mut options = options.clone();
+    let mut extra = Vec::new();
+    for side in sides {
+        if let Source::Snapshot(snap) = side {
+            let root = &snap.header().path;
+            let inside = root == "/"
+                || options.path == *root
+                || options
+                    .path
+                    .strip_prefix(root.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if !inside {
+                return Err(Error::Usage(format!(
+                    "the snapshot holds {root} only: compare --path {root} or a path below it"
+                )));
+            }
+        }
+        extra.extend(side.exclude_patterns());
+    }
+    if !extra.is_empty() {
+        let mut patterns = options.walk.excludes.patterns().to_vec();
+        for p in extra {
+            if !patterns.contains(&p) {
+                patterns.push(p);
+            }
+        }
+        options.walk.excludes = crate::exclude::Excludes::new(&patterns)?;
+    }
+    Ok(options)
+}
+
 async fn compare_with(
-    readers: [&Reader; 2],
+    readers: [&Source; 2],
     options: &CompareOptions,
     progress: &mut Progress,
     started: Instant,
@@ -457,10 +528,12 @@ async fn compare_with(
         source: Endpoint {
             connect: String::new(),
             path: options.path.clone(),
+            file: None,
         },
         target: Endpoint {
             connect: String::new(),
             path: options.path.clone(),
+            file: None,
         },
         settings: Settings {
             ephemerals: options.walk.ephemerals,
@@ -468,6 +541,7 @@ async fn compare_with(
             subtree_depth: options.subtree_depth,
             recheck_delay_seconds: options.recheck_delay.map(|d| d.as_secs_f64()),
             limit: options.limit,
+            acls_compared: true,
         },
         summary: Summary {
             identical: total == 0,

@@ -21,7 +21,7 @@ const SUBTREE_ACL_TAG: &[u8] = b"zkparity/subtree-acl/v1\0";
 
 /// Whether a node is ephemeral, as clients can see it. Container and TTL
 /// nodes are reported with ephemeralOwner 0 and so are `Persistent` here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     Persistent,

@@ -47,6 +47,13 @@ pub enum Error {
     #[error("{path} does not exist on either ensemble")]
     RootMissing { path: String },
 
+    #[error("{} line {line}: {reason}", file.display())]
+    BadFile {
+        file: PathBuf,
+        line: u64,
+        reason: String,
+    },
+
     #[error("{0}")]
     Usage(String),
 

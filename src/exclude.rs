@@ -12,6 +12,18 @@ use crate::error::{Error, Result};
 /// which differs between any two ensembles.
 pub const DEFAULT_EXCLUDES: &[&str] = &["/zookeeper"];
 
+/// A pattern matching exactly `path` (glob characters escaped).
+pub fn escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[derive(Clone, Debug)]
 pub struct Excludes {
     set: GlobSet,
@@ -63,6 +75,15 @@ impl Excludes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_paths_match_only_themselves() {
+        let odd = "/a/*[x]{y,z}?\\b";
+        let ex = Excludes::new(&[escape(odd)]).unwrap();
+        assert!(ex.is_excluded(odd));
+        assert!(!ex.is_excluded("/a/q[x]{y,z}?\\b"));
+        assert!(!ex.is_excluded("/a/*xy?\\b"));
+    }
 
     #[test]
     fn star_stays_within_one_name() {

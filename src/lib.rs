@@ -5,6 +5,8 @@
 //!
 //! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
 //!   from a file or the environment, and building sessions.
+//! - [`source`]: what a side is: a live ensemble, a snapshot file or a
+//!   zktreeutil file, all read the same way by the walker.
 //! - [`walker`]: reads a subtree of one or both ensembles in pipelined, bounded
 //!   batches (multi-reads of data and children, getACL spread over sessions), with
 //!   an optional reads-per-second cap.
@@ -16,6 +18,9 @@
 //! - [`compare`]: drives the walk over both sides at once, classifies
 //!   differences, and re-checks them so only what persists is confirmed.
 //! - [`exclude`]: `--exclude` glob patterns.
+//! - [`snapshot`]: lossless, checksummed snapshot files: taking one from a
+//!   live ensemble, and reading one as a side (format: `docs/snapshot.md`).
+//! - [`zktreeutil`]: zktreeutil's XML, read as a side and written by export.
 //! - [`report`]: the comparison result model and its text and JSON renderings.
 //! - [`nagios`]: the Nagios/Icinga check commands: threshold ranges, plugin
 //!   output and perfdata, `check parity`, `check znode`.
@@ -50,4 +55,7 @@ pub mod ratelimit;
 pub mod report;
 pub mod sandbox;
 pub mod seed;
+pub mod snapshot;
+pub mod source;
 pub mod walker;
+pub mod zktreeutil;

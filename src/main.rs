@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use zkparity::args::{EnsembleArgs, WalkArgs};
-use zkparity::compare::compare;
+use zkparity::compare::{compare, compare_sides};
 use zkparity::error::{Error, EXIT_ERROR};
 use zkparity::nagios::output::{CheckResult, State};
 use zkparity::nagios::{self, CheckCommand};
@@ -53,6 +53,13 @@ enum Command {
     /// and report to state files, Nagios and logs
     #[command(after_help = AGENT_HELP)]
     Agent(AgentArgs),
+    /// Write a lossless, checksummed snapshot file of a subtree, to compare
+    /// against later or repair from
+    #[command(after_help = SNAPSHOT_HELP)]
+    Snapshot(Box<SnapshotArgs>),
+    /// Write a subtree (live or from a snapshot) as zktreeutil XML
+    #[command(after_help = EXPORT_HELP)]
+    Export(Box<ExportArgs>),
     /// Ask every server of one or two ensembles for its health (four-letter
     /// words): modes, leader, sync, zxids, counts, and a verdict
     #[command(after_help = PROBE_HELP)]
@@ -266,11 +273,159 @@ async fn run_compare(a: CompareArgs) -> Result<i32, Error> {
     options.subtree_depth = a.subtree_depth;
     options.limit = a.limit;
     options.show_acl_ids = a.show_acl_ids;
-    let (source, target) = a.ensembles.specs()?;
+    let (source, target) = a.ensembles.sides()?;
     let mut progress = Progress::auto(a.quiet);
-    let report = compare(&source, &target, &options, &mut progress).await?;
+    let report = compare_sides(&source, &target, &options, &mut progress).await?;
     emit(&render(&report, a.format))?;
     Ok(report.exit_code())
+}
+
+const SNAPSHOT_HELP: &str = "\
+Examples:
+  zkparity snapshot --server zk-old-1:2181,zk-old-2:2181 --out before-cutover.zkps
+  zkparity snapshot --server old:2181 --path /kafka --out kafka.zkps.gz --compress
+  zkparity compare --source before-cutover.zkps --target zk-new-1:2181
+
+The file holds every node's data, ACL (digest ids in clear), kind and stat;
+it is created mode 600 and appears under its name only once complete. The
+format is documented in docs/snapshot.md. Credentials come from --auth-file
+or ZKPARITY_SOURCE_AUTH.
+
+Exit codes: 0 written, 2 usage, connection or write error (nothing written).";
+
+#[derive(Args)]
+struct SnapshotArgs {
+    #[command(flatten)]
+    server: zkparity::args::ServerArgs,
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// The snapshot file to write
+    #[arg(long, value_name = "FILE")]
+    out: std::path::PathBuf,
+    /// gzip the file
+    #[arg(long)]
+    compress: bool,
+    /// Output format of the summary
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// No progress on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+async fn run_snapshot(a: SnapshotArgs) -> Result<i32, Error> {
+    use zkparity::snapshot::{take_snapshot, SnapshotOptions};
+    let (walk, reader) = a.server.options(&a.walk)?;
+    let spec = a.server.spec("source")?;
+    let options = SnapshotOptions {
+        path: a.walk.path.clone(),
+        walk,
+        reader,
+        out: a.out.clone(),
+        compress: a.compress,
+    };
+    let mut progress = Progress::auto(a.quiet);
+    let s = take_snapshot(&spec, &options, &mut progress).await?;
+    emit(&match a.format {
+        Format::Json => serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
+        Format::Text => format!(
+            "zkparity snapshot: {} written\n  {} records ({} nodes, {} ephemerals, {} unreadable), {} data bytes, {} bytes on disk, {:.2}s\n  checksum {}  acl {}\n",
+            s.file,
+            s.records,
+            s.nodes,
+            s.ephemerals,
+            s.unreadable,
+            s.bytes,
+            s.file_bytes,
+            s.elapsed_seconds,
+            s.checksum,
+            s.acl_fingerprint
+        ),
+    })?;
+    Ok(0)
+}
+
+const EXPORT_HELP: &str = "\
+Examples:
+  zkparity export --server zk-old:2181 --path /myapp > myapp.xml
+  zkparity export --server before-cutover.zkps --out tree.xml
+
+Writes zktreeutil's XML (<root> with nested <zknode name value>), children
+in name order, so that zktreeutil --import/--diff/--update can use it.
+Excluded paths (by default /zookeeper) are written with ignore=\"true\" so
+that zktreeutil leaves them alone. Ephemerals are left out unless
+--ephemerals compare. zktreeutil holds only text: a node with binary data
+or control characters stops the export (exit 2) rather than being mangled;
+--exclude it, or use a snapshot, which holds anything. With --out, the file
+appears only once complete.
+
+Exit codes: 0 written, 2 usage, connection, read or write error.";
+
+#[derive(Args)]
+struct ExportArgs {
+    /// --server: the ensemble, or a snapshot file
+    #[command(flatten)]
+    server: zkparity::args::ServerArgs,
+    /// Only zktreeutil's XML for now
+    #[arg(long, value_enum, default_value = "zktreeutil")]
+    format: ExportFormat,
+    /// Write here instead of stdout
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    walk: WalkArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Zktreeutil,
+}
+
+async fn run_export(a: ExportArgs) -> Result<i32, Error> {
+    use std::io::Write;
+    use zkparity::source::Source;
+    let ExportFormat::Zktreeutil = a.format;
+    let server = &a.server;
+    let (walk, mut reader) = server.options(&a.walk)?;
+    reader.keep_data = true;
+    reader.read_acls = false;
+    let side = server.side("source")?;
+    let source = Source::open(&side, &reader).await?;
+    let written = match &a.out {
+        Some(out) => {
+            let mut temp = zkparity::zktreeutil::temp_beside(out)?;
+            let mut w = std::io::BufWriter::new(temp.as_file_mut());
+            let r = zkparity::zktreeutil::export(&source, &a.walk.path, &walk, &mut w).await;
+            drop(w);
+            match r {
+                Ok(s) => temp.persist(out).map(|_| s).map_err(|e| Error::Io {
+                    context: format!("writing {}", out.display()),
+                    source: e.error,
+                }),
+                Err(e) => Err(e),
+            }
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            let r = zkparity::zktreeutil::export(&source, &a.walk.path, &walk, &mut w).await;
+            let _ = w.flush();
+            r
+        }
+    };
+    source.close().await;
+    let s = written?;
+    eprintln!(
+        "zkparity export: {} nodes written, {} ignored (excluded), {} ephemerals left out",
+        s.nodes, s.ignored, s.skipped_ephemerals
+    );
+    if s.largest_value >= 128 * 1024 {
+        eprintln!(
+            "zkparity export: note: values of up to {} bytes; zktreeutil itself reads at most 131071",
+            s.largest_value
+        );
+    }
+    Ok(0)
 }
 
 async fn run_demo(a: DemoArgs) -> Result<i32, Error> {
@@ -469,6 +624,8 @@ fn main() -> ExitCode {
             Command::Check { check } => run_check(check).await,
             Command::Agent(a) => run_agent(a).await,
             Command::Probe(a) => run_probe(a).await,
+            Command::Snapshot(a) => run_snapshot(*a).await,
+            Command::Export(a) => run_export(*a).await,
         }
     });
     match outcome {

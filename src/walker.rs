@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
+use crate::source::Source;
 
 /// What to do with ephemeral nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -76,17 +77,76 @@ impl SideNode {
 /// One node as read, with its data reduced to length and SHA-256.
 #[derive(Debug)]
 pub struct NodeRead {
-    pub stat: zk::Stat,
+    /// `None` where the side has no stat (a zktreeutil file).
+    pub stat: Option<zk::Stat>,
     pub kind: NodeKind,
     pub data_len: u64,
     pub data_sha256: Hash,
+    /// The bytes themselves, only when asked for ([`ReaderOptions::keep_data`]):
+    /// snapshots and repairs need them, comparisons do not.
+    pub data: Option<Vec<u8>>,
     /// Sorted bytewise.
     pub children: Vec<String>,
-    /// In normal form (sorted).
-    pub acl: Vec<AclEntry>,
+    /// In normal form (sorted); `None` where ACLs are not read (a side that
+    /// holds none, such as a zktreeutil file, leaves them out on both sides).
+    pub acl: Option<Vec<AclEntry>>,
+    /// Of the empty list when `acl` is `None`, so both sides agree.
     pub acl_fingerprint: Hash,
     /// The node digest (name, kind, data, ACL).
     pub digest: Hash,
+}
+
+impl NodeRead {
+    /// Builds a node from its parts; `name` is what its digest is taken under.
+    pub fn new(
+        name: &str,
+        kind: NodeKind,
+        data: Vec<u8>,
+        keep_data: bool,
+        stat: Option<zk::Stat>,
+        acl: Option<Vec<AclEntry>>,
+        mut children: Vec<String>,
+    ) -> NodeRead {
+        children.sort_unstable();
+        let acl_fingerprint = digest::acl_fingerprint(acl.as_deref().unwrap_or(&[]));
+        NodeRead::from_parts(
+            name,
+            kind,
+            data,
+            keep_data,
+            stat,
+            acl,
+            acl_fingerprint,
+            children,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_parts(
+        name: &str,
+        kind: NodeKind,
+        data: Vec<u8>,
+        keep_data: bool,
+        stat: Option<zk::Stat>,
+        acl: Option<Vec<AclEntry>>,
+        acl_fingerprint: Hash,
+        children: Vec<String>,
+    ) -> NodeRead {
+        let data_sha256 = digest::data_sha256(&data);
+        let data_len = data.len() as u64;
+        let node_digest = digest::node_digest(name, kind, data_len, &data_sha256, &acl_fingerprint);
+        NodeRead {
+            stat,
+            kind,
+            data_len,
+            data_sha256,
+            data: keep_data.then_some(data),
+            children,
+            acl,
+            acl_fingerprint,
+            digest: node_digest,
+        }
+    }
 }
 
 /// Counts and checksums of one subtree on one side.
@@ -157,6 +217,11 @@ pub struct ReaderOptions {
     pub multi_read: bool,
     /// Attempts per batch on connection loss before giving up.
     pub attempts: u32,
+    /// Keep every node's data bytes in [`NodeRead::data`].
+    pub keep_data: bool,
+    /// Read ACLs; when off, no getACL is sent and ACLs are left out of
+    /// digests (for comparing with a side that has none).
+    pub read_acls: bool,
 }
 
 impl Default for ReaderOptions {
@@ -166,6 +231,8 @@ impl Default for ReaderOptions {
             max_reads_per_second: 0,
             multi_read: true,
             attempts: 5,
+            keep_data: false,
+            read_acls: true,
         }
     }
 }
@@ -180,6 +247,8 @@ pub struct Reader {
     attempts: u32,
     reads: AtomicU64,
     acl_cache: Option<Arc<AclCache>>,
+    keep_data: bool,
+    read_acls: bool,
 }
 
 /// A failure of a whole request (not of one node in it).
@@ -255,6 +324,8 @@ impl Reader {
             attempts: options.attempts.max(1),
             reads: AtomicU64::new(0),
             acl_cache: None,
+            keep_data: options.keep_data,
+            read_acls: options.read_acls,
         })
     }
 
@@ -361,6 +432,10 @@ impl Reader {
         // Without a cache every ACL is read, alongside the multi-read. With
         // one, the multi-read's stats say which ACLs need reading at all.
         let (results, mut acls) = match &self.acl_cache {
+            _ if !self.read_acls => {
+                self.spend(2 * paths.len()).await;
+                (multi.commit().await, vec![Some(Ok(no_acl())); paths.len()])
+            }
             None => {
                 self.spend(3 * paths.len()).await;
                 let committed = multi.commit();
@@ -402,7 +477,7 @@ impl Reader {
                 )),
             });
         }
-        if let Some(cache) = &self.acl_cache {
+        if let (Some(cache), true) = (&self.acl_cache, self.read_acls) {
             self.cached_acls(cache, paths, &nodes, &mut acls).await;
         }
         nodes
@@ -411,7 +486,7 @@ impl Reader {
             .zip(names)
             .map(|((node, acl), name)| {
                 // A node that failed to read never looks at its ACL.
-                assemble(name, node, acl.unwrap_or(Err(zk::Error::NoNode)))
+                self.assemble(name, node, acl.unwrap_or(Err(zk::Error::NoNode)))
             })
             .collect()
     }
@@ -457,18 +532,24 @@ impl Reader {
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
-        self.spend(3 * paths.len()).await;
+        let per_node = if self.read_acls { 3 } else { 2 };
+        self.spend(per_node * paths.len()).await;
         let reads = paths.iter().zip(names).map(|(path, name)| async move {
             let data = self.client().get_data(path);
             let children = self.client().list_children(path);
-            let acl = self.client().get_acl(path);
+            let acl = async {
+                if self.read_acls {
+                    acl_value(self.client().get_acl(path).await)
+                } else {
+                    Ok(no_acl())
+                }
+            };
             let (data, children, acl) = futures::join!(data, children, acl);
-            let acl = acl_value(acl);
             let node = match (data, children) {
                 (Ok((data, stat)), Ok(children)) => Ok((data, stat, children)),
                 (Err(e), _) | (_, Err(e)) => Err(e),
             };
-            assemble(name, node, acl)
+            self.assemble(name, node, acl)
         });
         futures::future::join_all(reads).await.into_iter().collect()
     }
@@ -490,41 +571,53 @@ fn acl_value(raw: std::result::Result<(Vec<zk::Acl>, zk::Stat), zk::Error>) -> R
     raw.map(|(acl, _)| Arc::new(acl_value_of(&acl)))
 }
 
-fn assemble(name: &str, node: RawNode, acl: RawAcl) -> std::result::Result<SideNode, Transport> {
-    let (data, stat, mut children) = match node {
-        Ok(n) => n,
-        Err(e) => {
-            return Ok(match node_error(e)? {
-                None => SideNode::Absent,
-                Some(reason) => SideNode::Unreadable(reason),
-            })
-        }
-    };
-    let acl = match acl {
-        Ok(acl) => acl,
-        Err(e) => {
-            return Ok(match node_error(e)? {
-                None => SideNode::Absent,
-                Some(reason) => SideNode::Unreadable(reason),
-            })
-        }
-    };
-    children.sort_unstable();
-    let kind = NodeKind::from_ephemeral_owner(stat.ephemeral_owner);
-    let data_sha256 = digest::data_sha256(&data);
-    let acl_fingerprint = acl.fingerprint;
-    let data_len = data.len() as u64;
-    let node_digest = digest::node_digest(name, kind, data_len, &data_sha256, &acl_fingerprint);
-    Ok(SideNode::Present(Box::new(NodeRead {
-        stat,
-        kind,
-        data_len,
-        data_sha256,
-        children,
-        acl: acl.entries.clone(),
-        acl_fingerprint,
-        digest: node_digest,
-    })))
+/// What a side that reads no ACLs puts in their place.
+fn no_acl() -> Arc<AclValue> {
+    Arc::new(AclValue {
+        entries: Vec::new(),
+        fingerprint: digest::acl_fingerprint(&[]),
+    })
+}
+
+impl Reader {
+    fn assemble(
+        &self,
+        name: &str,
+        node: RawNode,
+        acl: RawAcl,
+    ) -> std::result::Result<SideNode, Transport> {
+        let (data, stat, mut children) = match node {
+            Ok(n) => n,
+            Err(e) => {
+                return Ok(match node_error(e)? {
+                    None => SideNode::Absent,
+                    Some(reason) => SideNode::Unreadable(reason),
+                })
+            }
+        };
+        let acl = match acl {
+            Ok(acl) => acl,
+            Err(e) => {
+                return Ok(match node_error(e)? {
+                    None => SideNode::Absent,
+                    Some(reason) => SideNode::Unreadable(reason),
+                })
+            }
+        };
+        children.sort_unstable();
+        let kind = NodeKind::from_ephemeral_owner(stat.ephemeral_owner);
+        let entries = self.read_acls.then(|| acl.entries.clone());
+        Ok(SideNode::Present(Box::new(NodeRead::from_parts(
+            name,
+            kind,
+            data,
+            self.keep_data,
+            Some(stat),
+            entries,
+            acl.fingerprint,
+            children,
+        ))))
+    }
 }
 
 /// Labels a visitor puts on a node; its children inherit what `visit` returns.
@@ -847,7 +940,7 @@ fn finish_sides(
 
 /// Reads one batch from every side that lists its nodes.
 async fn read_batch(
-    readers: [Option<&Reader>; 2],
+    readers: [Option<&Source>; 2],
     items: Vec<Item>,
 ) -> (Vec<Item>, Result<Vec<[SideNode; 2]>>) {
     let read_side = |s: usize| {
@@ -884,7 +977,7 @@ async fn read_batch(
 /// Walks `root` on the given sides (one or two), calling `visitor` for every
 /// node and every finished subtree. Returns the root's summary per side.
 pub async fn walk<V: Visitor>(
-    readers: [Option<&Reader>; 2],
+    readers: [Option<&Source>; 2],
     root: &str,
     options: &WalkOptions,
     visitor: &mut V,

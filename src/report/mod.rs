@@ -89,10 +89,13 @@ impl NodeDetail {
             node_kind: Some(n.kind),
             data_length: Some(n.data_len),
             data_sha256: Some(hex::encode(n.data_sha256)),
-            acl: Some(n.acl.iter().map(|e| e.display(show_acl_ids)).collect()),
+            acl: n
+                .acl
+                .as_ref()
+                .map(|acl| acl.iter().map(|e| e.display(show_acl_ids)).collect()),
             acl_fingerprint: Some(hex::encode(n.acl_fingerprint)),
-            cversion: Some(n.stat.cversion),
-            num_children: Some(n.stat.num_children),
+            cversion: n.stat.map(|s| s.cversion),
+            num_children: n.stat.map(|s| s.num_children),
             error: None,
         }
     }
@@ -180,8 +183,12 @@ pub struct Summary {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Endpoint {
+    /// The connect string, or the file's name for a file side.
     pub connect: String,
     pub path: String,
+    /// Set when the side is a file rather than a live ensemble.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<crate::source::FileKind>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -191,6 +198,9 @@ pub struct Settings {
     pub subtree_depth: u32,
     pub recheck_delay_seconds: Option<f64>,
     pub limit: usize,
+    /// False when a side holds no ACLs (a zktreeutil file): ACLs were then
+    /// read on neither side, and `acl` differences cannot appear.
+    pub acls_compared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -89,11 +89,18 @@ pub fn render(r: &CompareReport) -> String {
         )
     };
     let _ = writeln!(o, "zkparity compare: {verdict}");
+    let side = |e: &crate::report::Endpoint| match e.file {
+        Some(crate::source::FileKind::Snapshot) => format!("snapshot {}", printable(&e.connect)),
+        Some(crate::source::FileKind::Zktreeutil) => {
+            format!("zktreeutil file {}", printable(&e.connect))
+        }
+        None => printable(&e.connect),
+    };
     let _ = writeln!(
         o,
         "  source {}  target {}  path {}",
-        printable(&r.source.connect),
-        printable(&r.target.connect),
+        side(&r.source),
+        side(&r.target),
         printable(&r.source.path)
     );
     let _ = writeln!(o);
@@ -135,6 +142,12 @@ pub fn render(r: &CompareReport) -> String {
         r.settings.ephemerals.as_str(),
         s.elapsed_seconds
     );
+    if !r.settings.acls_compared {
+        let _ = writeln!(
+            o,
+            "ACLs not compared: a zktreeutil file holds none, so neither side's were read"
+        );
+    }
 
     let _ = writeln!(o);
     let _ = writeln!(

@@ -1,0 +1,378 @@
+//! Reading a snapshot: one pass checks every line (header, records, the
+//! trailer's counts and SHA-256) and builds an index of where each path's
+//! record starts; reads then fetch single records from disk. The index costs
+//! 24 bytes per node whatever the values weigh, and a gzip file is first
+//! unpacked into an anonymous temporary file, since gzip cannot seek.
+
+use std::hash::{Hash as _, Hasher};
+use std::io::{BufRead, BufReader, Read, Seek};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::{Header, Line, Trailer, FORMAT, VERSION};
+use crate::digest::DIGEST_VERSION;
+use crate::error::{Error, Result};
+use crate::walker::{NodeRead, ReaderOptions, SideNode};
+
+struct IndexEntry {
+    hash: u64,
+    offset: u64,
+    len: u32,
+}
+
+/// A checked, indexed snapshot file.
+pub struct SnapshotFile {
+    file: std::fs::File,
+    name: PathBuf,
+    side: String,
+    header: Header,
+    trailer: Trailer,
+    /// Sorted by `hash`.
+    index: Vec<IndexEntry>,
+    keep_data: bool,
+    read_acls: bool,
+    reads: AtomicU64,
+}
+
+fn path_hash(path: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
+}
+
+/// Whether `path` is `root` or below it.
+fn within(root: &str, path: &str) -> bool {
+    root == "/"
+        || path == root
+        || (path.starts_with(root) && path.as_bytes().get(root.len()) == Some(&b'/'))
+}
+
+impl SnapshotFile {
+    pub fn open(path: &Path, side: &str, options: &ReaderOptions) -> Result<SnapshotFile> {
+        let io = |e: std::io::Error| Error::Io {
+            context: format!("reading snapshot {}", path.display()),
+            source: e,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut magic = [0u8; 2];
+        let gzip = matches!(file.read(&mut magic), Ok(2) if magic == [0x1f, 0x8b]);
+        file.rewind().map_err(io)?;
+        if gzip {
+            let mut plain = tempfile::tempfile().map_err(io)?;
+            let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(&file));
+            std::io::copy(&mut decoder, &mut plain).map_err(|e| Error::BadFile {
+                file: path.to_path_buf(),
+                line: 0,
+                reason: format!("not a valid gzip file: {e}"),
+            })?;
+            plain.rewind().map_err(io)?;
+            file = plain;
+        }
+        let (header, trailer, index) = scan(&file, path)?;
+        let mut snapshot = SnapshotFile {
+            file,
+            name: path.to_path_buf(),
+            side: side.to_string(),
+            header,
+            trailer,
+            index,
+            keep_data: options.keep_data,
+            read_acls: options.read_acls,
+            reads: AtomicU64::new(0),
+        };
+        snapshot.check_index()?;
+        Ok(snapshot)
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn trailer(&self) -> &Trailer {
+        &self.trailer
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    pub fn side(&self) -> &str {
+        &self.side
+    }
+
+    fn bad(&self, line: u64, reason: String) -> Error {
+        Error::BadFile {
+            file: self.name.clone(),
+            line,
+            reason,
+        }
+    }
+
+    fn read_line(&self, e: &IndexEntry) -> Result<Line> {
+        let mut buf = vec![0u8; e.len as usize];
+        self.file
+            .read_exact_at(&mut buf, e.offset)
+            .map_err(|err| Error::Io {
+                context: format!("reading snapshot {}", self.name.display()),
+                source: err,
+            })?;
+        serde_json::from_slice(&buf)
+            .map_err(|err| self.bad(0, format!("record at byte {} changed: {err}", e.offset)))
+    }
+
+    fn lookup(&self, path: &str) -> Result<Option<Line>> {
+        let hash = path_hash(path);
+        let start = self.index.partition_point(|e| e.hash < hash);
+        for e in self.index[start..].iter().take_while(|e| e.hash == hash) {
+            let line = self.read_line(e)?;
+            if line.path.as_deref() == Some(path) {
+                return Ok(Some(line));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Duplicate paths (only possible among equal hashes) and the root.
+    fn check_index(&mut self) -> Result<()> {
+        self.index.sort_unstable_by_key(|e| (e.hash, e.offset));
+        let mut i = 0;
+        while i < self.index.len() {
+            let j = i + self.index[i..]
+                .iter()
+                .take_while(|e| e.hash == self.index[i].hash)
+                .count();
+            if j - i > 1 {
+                let mut seen = std::collections::HashSet::new();
+                for e in &self.index[i..j] {
+                    let path = self.read_line(e)?.path.unwrap_or_default();
+                    if !seen.insert(path.clone()) {
+                        return Err(self.bad(0, format!("{path} has more than one record")));
+                    }
+                }
+            }
+            i = j;
+        }
+        let root = self.header.path.clone();
+        if self.lookup(&root)?.is_none() {
+            return Err(self.bad(0, format!("no record for the snapshot's root {root}")));
+        }
+        Ok(())
+    }
+
+    /// Reads `paths` as a live side would answer them.
+    pub fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        self.reads.fetch_add(paths.len() as u64, Ordering::Relaxed);
+        paths
+            .iter()
+            .zip(names)
+            .map(|(path, name)| {
+                let Some(line) = self.lookup(path)? else {
+                    return Ok(SideNode::Absent);
+                };
+                if let Some(reason) = line.unreadable {
+                    return Ok(SideNode::Unreadable(reason));
+                }
+                let data = decode_data(line.data.as_deref().unwrap_or_default())
+                    .map_err(|e| self.bad(0, format!("{path}: data is not base64: {e}")))?;
+                let acl = self.read_acls.then(|| {
+                    crate::digest::normalize_acl(
+                        line.acl.iter().flatten().map(|a| a.to_entry()).collect(),
+                    )
+                });
+                Ok(SideNode::Present(Box::new(NodeRead::new(
+                    name,
+                    line.kind.unwrap_or(crate::digest::NodeKind::Persistent),
+                    data,
+                    self.keep_data,
+                    line.stat.as_ref().map(|s| s.to_zk()),
+                    acl,
+                    line.children.unwrap_or_default(),
+                ))))
+            })
+            .collect()
+    }
+}
+
+fn decode_data(text: &str) -> std::result::Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode(text)
+}
+
+/// Checks a record's fields; `None` if it is fine.
+fn record_problem(line: &Line, root: &str) -> Option<String> {
+    let path = line.path.as_deref()?;
+    if let Err(why) = crate::connect::validate_path(path) {
+        return Some(format!("bad path {path:?}: {why}"));
+    }
+    if !within(root, path) {
+        return Some(format!("{path} is outside the snapshot's root {root}"));
+    }
+    if line.unreadable.is_some() {
+        let extra = line.kind.is_some()
+            || line.data.is_some()
+            || line.acl.is_some()
+            || line.stat.is_some()
+            || line.children.is_some();
+        return extra.then(|| format!("{path}: an unreadable record carries node fields"));
+    }
+    let missing: Vec<&str> = [
+        ("kind", line.kind.is_none()),
+        ("data", line.data.is_none()),
+        ("acl", line.acl.is_none()),
+        ("stat", line.stat.is_none()),
+        ("children", line.children.is_none()),
+    ]
+    .iter()
+    .filter(|(_, m)| *m)
+    .map(|(f, _)| *f)
+    .collect();
+    if !missing.is_empty() {
+        return Some(format!("{path}: missing {}", missing.join(", ")));
+    }
+    if let Err(e) = decode_data(line.data.as_deref().unwrap_or_default()) {
+        return Some(format!("{path}: data is not base64: {e}"));
+    }
+    None
+}
+
+/// One pass over the file: every line checked, the index built.
+fn scan(file: &std::fs::File, name: &Path) -> Result<(Header, Trailer, Vec<IndexEntry>)> {
+    let bad = |line: u64, reason: String| Error::BadFile {
+        file: name.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::new();
+    let mut sha = Sha256::new();
+    let mut offset = 0u64;
+    let mut line_no = 0u64;
+    let mut header: Option<Header> = None;
+    let mut trailer: Option<Trailer> = None;
+    let mut index = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::Io {
+            context: format!("reading snapshot {}", name.display()),
+            source: e,
+        })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if trailer.is_some() {
+            return Err(bad(line_no, "data after the trailer line".into()));
+        }
+        if buf.last() != Some(&b'\n') {
+            return Err(bad(
+                line_no,
+                "the last line is cut short: the file is truncated".into(),
+            ));
+        }
+        let text = &buf[..buf.len() - 1];
+        let Some(h) = &header else {
+            let h: Header = serde_json::from_slice(text)
+                .map_err(|e| bad(line_no, format!("not a zkparity snapshot header: {e}")))?;
+            if h.format != FORMAT {
+                return Err(bad(
+                    line_no,
+                    format!("format {:?} is not {FORMAT:?}", h.format),
+                ));
+            }
+            if h.version != VERSION {
+                return Err(bad(
+                    line_no,
+                    format!(
+                        "snapshot version {} is not supported (this zkparity reads version {VERSION})",
+                        h.version
+                    ),
+                ));
+            }
+            if h.digest_version != DIGEST_VERSION {
+                return Err(bad(
+                    line_no,
+                    format!(
+                        "digest version {:?} is not {DIGEST_VERSION:?}",
+                        h.digest_version
+                    ),
+                ));
+            }
+            if let Err(why) = crate::connect::validate_path(&h.path) {
+                return Err(bad(line_no, format!("bad root path {:?}: {why}", h.path)));
+            }
+            sha.update(&buf);
+            offset += n as u64;
+            header = Some(h);
+            continue;
+        };
+        let line: Line =
+            serde_json::from_slice(text).map_err(|e| bad(line_no, format!("bad record: {e}")))?;
+        if let Some(end) = line.end {
+            if line.path.is_some() || line.unreadable.is_some() || line.kind.is_some() {
+                return Err(bad(line_no, "the trailer carries node fields".into()));
+            }
+            let actual = hex::encode(sha.clone().finalize());
+            if end.sha256 != actual {
+                return Err(bad(
+                    line_no,
+                    "SHA-256 of the records does not match the trailer: the file was changed"
+                        .into(),
+                ));
+            }
+            if end.records != index.len() as u64 {
+                return Err(bad(
+                    line_no,
+                    format!(
+                        "the trailer counts {} records, the file holds {}",
+                        end.records,
+                        index.len()
+                    ),
+                ));
+            }
+            trailer = Some(end);
+            continue;
+        }
+        if line.path.is_none() {
+            return Err(bad(line_no, "a record without a path".into()));
+        }
+        if let Some(problem) = record_problem(&line, &h.path) {
+            return Err(bad(line_no, problem));
+        }
+        let len = u32::try_from(text.len())
+            .map_err(|_| bad(line_no, "a record longer than 4 GiB".into()))?;
+        index.push(IndexEntry {
+            hash: path_hash(line.path.as_deref().unwrap_or_default()),
+            offset,
+            len,
+        });
+        sha.update(&buf);
+        offset += n as u64;
+    }
+    let Some(header) = header else {
+        return Err(bad(0, "the file is empty".into()));
+    };
+    let Some(trailer) = trailer else {
+        return Err(bad(
+            line_no,
+            "no trailer line: the snapshot did not finish, or the file was cut".into(),
+        ));
+    };
+    Ok((header, trailer, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn within_means_the_root_or_below_it() {
+        assert!(within("/", "/a"));
+        assert!(within("/a", "/a"));
+        assert!(within("/a", "/a/b"));
+        assert!(!within("/a", "/ab"));
+        assert!(!within("/a/b", "/a"));
+    }
+}

@@ -1,0 +1,278 @@
+//! Taking a snapshot: the walker reads the live subtree (pipelined, as for
+//! `compare`) and every node is written out as soon as it is read, so memory
+//! does not grow with the tree. The file appears under its name only once
+//! it is complete; until then it is a hidden temporary file beside it, gone
+//! if the snapshot fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::{AclRecord, Header, Line, StatRecord, Trailer, FORMAT, VERSION};
+use crate::connect::EnsembleSpec;
+use crate::digest::DIGEST_VERSION;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::source::Source;
+use crate::walker::{
+    self, EphemeralPolicy, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
+    WalkOptions,
+};
+
+#[derive(Clone, Debug)]
+pub struct SnapshotOptions {
+    pub path: String,
+    pub walk: WalkOptions,
+    pub reader: ReaderOptions,
+    pub out: PathBuf,
+    /// gzip the file.
+    pub compress: bool,
+}
+
+/// What was written.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SnapshotSummary {
+    pub file: String,
+    pub path: String,
+    pub records: u64,
+    pub nodes: u64,
+    pub ephemerals: u64,
+    pub unreadable: u64,
+    pub bytes: u64,
+    pub checksum: String,
+    pub acl_fingerprint: String,
+    pub file_bytes: u64,
+    pub elapsed_seconds: f64,
+}
+
+type FileOut = std::io::BufWriter<std::fs::File>;
+
+enum Out {
+    Plain(FileOut),
+    Gzip(flate2::write::GzEncoder<FileOut>),
+}
+
+impl Out {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Plain(w) => w.write_all(bytes),
+            Out::Gzip(w) => w.write_all(bytes),
+        }
+    }
+
+    /// Writes the gzip footer and flushes, reporting what dropping would
+    /// swallow.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Out::Plain(mut w) => w.flush(),
+            Out::Gzip(w) => w.finish()?.flush(),
+        }
+    }
+}
+
+/// Counts and hashes what goes through it, before any compression.
+struct LineWriter {
+    out: Out,
+    sha: Sha256,
+    written: u64,
+}
+
+impl LineWriter {
+    fn line<T: serde::Serialize>(&mut self, value: &T) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        self.sha.update(&bytes);
+        self.written += bytes.len() as u64;
+        self.out.write_all(&bytes)
+    }
+}
+
+struct SnapshotVisitor {
+    out: LineWriter,
+    policy: EphemeralPolicy,
+    records: u64,
+    /// The first write error; the walk finishes but nothing more is written.
+    failed: Option<std::io::Error>,
+}
+
+impl SnapshotVisitor {
+    fn record(&mut self, path: &str, node: &SideNode) -> std::io::Result<()> {
+        let line = match node {
+            SideNode::Absent => return Ok(()),
+            SideNode::Unreadable(reason) => Line {
+                path: Some(path.to_string()),
+                unreadable: Some(reason.clone()),
+                ..Line::default()
+            },
+            SideNode::Present(n) => {
+                if n.kind == crate::digest::NodeKind::Ephemeral
+                    && self.policy == EphemeralPolicy::Skip
+                {
+                    return Ok(());
+                }
+                Line {
+                    path: Some(path.to_string()),
+                    kind: Some(n.kind),
+                    data: Some(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(n.data.as_deref().unwrap_or_default()),
+                    ),
+                    acl: Some(n.acl.iter().flatten().map(AclRecord::from_entry).collect()),
+                    stat: n.stat.as_ref().map(StatRecord::from_zk),
+                    children: Some(n.children.clone()),
+                    ..Line::default()
+                }
+            }
+        };
+        self.records += 1;
+        self.out.line(&line)
+    }
+}
+
+impl Visitor for SnapshotVisitor {
+    fn visit(&mut self, v: &Visit<'_>) -> Tag {
+        if self.failed.is_none() {
+            if let Err(e) = self.record(v.path, &v.sides[0]) {
+                self.failed = Some(e);
+            }
+        }
+        0
+    }
+
+    fn subtree_done(&mut self, _: &str, _: u32, _: Tag, _: &[Option<SubtreeSummary>; 2]) {}
+}
+
+fn io_error(file: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("writing snapshot {}", file.display()),
+        source: e,
+    }
+}
+
+/// Takes a snapshot of `options.path` on `spec` into `options.out`.
+pub async fn take_snapshot(
+    spec: &EnsembleSpec,
+    options: &SnapshotOptions,
+    progress: &mut Progress,
+) -> Result<SnapshotSummary> {
+    crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
+        path: options.path.clone(),
+        reason,
+    })?;
+    let started = Instant::now();
+    let out_path = &options.out;
+    let dir = match out_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Created 0600: a snapshot holds every value and digest ACL id in clear.
+    let temp = tempfile::Builder::new()
+        .prefix(".zkparity-snapshot-")
+        .tempfile_in(&dir)
+        .map_err(|e| io_error(out_path, e))?;
+    let file = temp.reopen().map_err(|e| io_error(out_path, e))?;
+    let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+    let out = if options.compress {
+        Out::Gzip(flate2::write::GzEncoder::new(
+            buffered,
+            flate2::Compression::default(),
+        ))
+    } else {
+        Out::Plain(buffered)
+    };
+    let mut writer = LineWriter {
+        out,
+        sha: Sha256::new(),
+        written: 0,
+    };
+    let header = Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        digest_version: DIGEST_VERSION.into(),
+        source: spec.connect.to_string(),
+        path: options.path.clone(),
+        excludes: options.walk.excludes.patterns().to_vec(),
+        ephemerals: options.walk.ephemerals.as_str().into(),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        zkparity: env!("CARGO_PKG_VERSION").into(),
+    };
+    writer.line(&header).map_err(|e| io_error(out_path, e))?;
+
+    let reader_options = ReaderOptions {
+        keep_data: true,
+        read_acls: true,
+        ..options.reader.clone()
+    };
+    let source = Source::Live(crate::walker::Reader::open(spec, &reader_options).await?);
+    let mut visitor = SnapshotVisitor {
+        out: writer,
+        policy: options.walk.ephemerals,
+        records: 0,
+        failed: None,
+    };
+    let walked = walker::walk(
+        [Some(&source), None],
+        &options.path,
+        &options.walk,
+        &mut visitor,
+        progress,
+    )
+    .await;
+    source.close().await;
+    let [root, _] = walked?;
+    if let Some(e) = visitor.failed.take() {
+        return Err(io_error(out_path, e));
+    }
+    let Some(root) = root else {
+        return Err(Error::RootMissing {
+            path: options.path.clone(),
+        });
+    };
+    let mut writer = visitor.out;
+    let trailer = Trailer {
+        nodes: root.nodes,
+        ephemerals: root.ephemerals,
+        unreadable: root.unreadable,
+        bytes: root.bytes,
+        checksum: hex::encode(root.checksum),
+        acl_fingerprint: hex::encode(root.acl_fingerprint),
+        records: visitor.records,
+        sha256: hex::encode(writer.sha.clone().finalize()),
+    };
+    writer
+        .line(&Line {
+            end: Some(trailer.clone()),
+            ..Line::default()
+        })
+        .map_err(|e| io_error(out_path, e))?;
+    writer.out.finish().map_err(|e| io_error(out_path, e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| io_error(out_path, e))?;
+    let file_bytes = temp
+        .as_file()
+        .metadata()
+        .map(|m| m.len())
+        .map_err(|e| io_error(out_path, e))?;
+    temp.persist(out_path)
+        .map_err(|e| io_error(out_path, e.error))?;
+    Ok(SnapshotSummary {
+        file: out_path.display().to_string(),
+        path: options.path.clone(),
+        records: trailer.records,
+        nodes: trailer.nodes,
+        ephemerals: trailer.ephemerals,
+        unreadable: trailer.unreadable,
+        bytes: trailer.bytes,
+        checksum: trailer.checksum,
+        acl_fingerprint: trailer.acl_fingerprint,
+        file_bytes,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
