@@ -42,9 +42,7 @@ impl XmlTree {
             context: format!("reading zktreeutil file {}", path.display()),
             source: e,
         })?;
-        let mut tree = XmlTree::parse(&text, path)?;
-        tree.keep_data = options.keep_data;
-        Ok(tree)
+        Ok(XmlTree::parse(&text, path)?.keeping_data(options.keep_data))
     }
 
     pub fn parse(text: &str, file: &Path) -> Result<XmlTree> {
@@ -101,6 +99,12 @@ impl XmlTree {
             tree.nodes.insert(path, XmlNode { value, children });
         }
         Ok(tree)
+    }
+
+    /// Keep values in [`NodeRead::data`] (for exporting from this tree).
+    pub fn keeping_data(mut self, keep: bool) -> XmlTree {
+        self.keep_data = keep;
+        self
     }
 
     /// Paths marked `ignore`.
