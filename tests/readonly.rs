@@ -1,4 +1,5 @@
-//! A compare never writes to either ensemble: not a node, not a Stat, and on
+//! A compare (and a snapshot or export) never writes to either ensemble:
+//! not a node, not a Stat, and on
 //! a quorum (where local sessions keep session open/close out of the log)
 //! not a single transaction.
 
@@ -232,6 +233,41 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
         ])
         .await;
         assert_found_every_difference(&r);
+    }
+    // A snapshot, a compare against it, and exports live and from the file.
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("a.zkps");
+    let snap = snap.to_str().unwrap();
+    let xml = dir.path().join("a.xml");
+    let r = run(&["snapshot", "--server", &a, "--out", snap, "-q"]).await;
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let r = run(&[
+        "compare",
+        "--source",
+        snap,
+        "--target",
+        &b,
+        "--path",
+        "/app",
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert_found_every_difference(&r);
+    for server in [a.as_str(), snap] {
+        let r = run(&[
+            "export",
+            "--server",
+            server,
+            "--path",
+            "/app",
+            "--out",
+            xml.to_str().unwrap(),
+        ])
+        .await;
+        assert_eq!(r.code, 0, "{}", ctx(&r));
     }
 
     let after = settled(e, &c).await;
