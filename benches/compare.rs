@@ -341,6 +341,68 @@ async fn bench_shape(
         rss_kib as f64 / 1024.0,
         rss2 as f64 / 1024.0
     );
+    bench_snapshots(&work, &s, &t, per_side)?;
+    Ok(())
+}
+
+/// A snapshot of the source (plain and gzip), then a compare of each file
+/// against the live target: time, peak RSS and size on disk.
+fn bench_snapshots(work: &Path, s: &ZkServer, t: &ZkServer, per_side: f64) -> Result<(), Failure> {
+    let bin = env!("CARGO_BIN_EXE_zkparity");
+    for (label, file, extra) in [
+        ("plain", work.join("bench.zkps"), None),
+        ("gzip", work.join("bench.zkps.gz"), Some("--compress")),
+    ] {
+        let file_arg = file.to_str().ok_or("non-UTF-8 work path")?;
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "snapshot",
+            "--server",
+            &s.connect_string(),
+            "--path",
+            "/tree",
+            "--out",
+            file_arg,
+            "--quiet",
+        ]);
+        cmd.args(extra);
+        let (code, wall, rss, out) = run_measured(&mut cmd)?;
+        if code != 0 {
+            return Err(format!("snapshot exited {code}: {out}").into());
+        }
+        let size = std::fs::metadata(&file)?.len();
+        let (code, cwall, crss, out) = run_measured(Command::new(bin).args([
+            "compare",
+            "--source",
+            file_arg,
+            "--target",
+            &t.connect_string(),
+            "--path",
+            "/tree",
+            "--format",
+            "json",
+            "--recheck-delay",
+            "off",
+            "--quiet",
+        ]))?;
+        if code != 0 {
+            return Err(format!("compare with the {label} snapshot exited {code}: {out}").into());
+        }
+        println!(
+            "  snapshot ({label:5})           {:>8.2}s  {:>9.0} nodes/s   peak RSS {:.1} MiB, file {:.1} MiB",
+            wall.as_secs_f64(),
+            per_side / wall.as_secs_f64(),
+            rss as f64 / 1024.0,
+            size as f64 / (1024.0 * 1024.0)
+        );
+        println!(
+            "  compare {label:5} file vs live  {:>8.2}s  {:>9.0} nodes/s   peak RSS {:.1} MiB",
+            cwall.as_secs_f64(),
+            per_side / cwall.as_secs_f64(),
+            crss as f64 / 1024.0
+        );
+        std::fs::remove_file(&file)?;
+    }
     Ok(())
 }
 
