@@ -79,10 +79,9 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(FileKind::Snapshot);
     }
-    let text = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace() && *b != 0xef && *b != 0xbb && *b != 0xbf);
-    match text.map(|i| head[i]) {
+    // XML may open with a byte-order mark.
+    let head = head.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(head);
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Ok(FileKind::Snapshot),
         Some(b'<') => Ok(FileKind::Zktreeutil),
         None => Err(bad("the file is empty".into())),

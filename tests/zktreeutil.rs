@@ -103,10 +103,7 @@ async fn zktreeutil_file_is_read_as_a_side_with_values_only() {
     // root, myapp, version-1.0, configuration, notes: tmp is ignored.
     assert_eq!(report["summary"]["source"]["nodes"], 5, "{report}");
     assert_eq!(report["summary"]["target"]["nodes"], 5, "{report}");
-    let text = run(&[
-        "compare", "--source", f, "--target", &live, "--path", &root,
-    ])
-    .await;
+    let text = run(&["compare", "--source", f, "--target", &live, "--path", &root]).await;
     assert!(
         text.stdout.contains("ACLs not compared"),
         "the text report does not say ACLs were skipped: {}",
@@ -120,7 +117,9 @@ async fn zktreeutil_file_is_read_as_a_side_with_values_only() {
     )
     .await
     .unwrap();
-    t.delete(&format!("{root}/myapp/notes"), None).await.unwrap();
+    t.delete(&format!("{root}/myapp/notes"), None)
+        .await
+        .unwrap();
     create(&t, &format!("{root}/myapp/version-1.0/tmp/new"), b"").await;
     let r = compare_connects(f, &live, &["--path", &root, "--limit", "0"]).await;
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
@@ -227,7 +226,12 @@ async fn export_below_the_root_writes_ancestors_without_values() {
         ]
     );
     // And it reads back equal at that path.
-    let r = compare_connects(out.to_str().unwrap(), &p.source.connect_string(), &["--path", &deep]).await;
+    let r = compare_connects(
+        out.to_str().unwrap(),
+        &p.source.connect_string(),
+        &["--path", &deep],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
@@ -256,7 +260,12 @@ async fn text_tree_round_trips_through_zktreeutil_xml() {
         "no warning about zktreeutil's 128 KiB limit: {}",
         r.stderr
     );
-    let r = compare_connects(out.to_str().unwrap(), &p.source.connect_string(), &["--path", &root]).await;
+    let r = compare_connects(
+        out.to_str().unwrap(),
+        &p.source.connect_string(),
+        &["--path", &root],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.json()["summary"]["source"]["nodes"], 53);
     // A snapshot exports to the same file.
@@ -287,7 +296,12 @@ async fn binary_data_stops_the_export_and_leaves_no_file() {
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("xml-binary");
-    tree(&s, &root, &[("text", b"fine"), ("blob", &[0xff, 0x00, 0x01])]).await;
+    tree(
+        &s,
+        &root,
+        &[("text", b"fine"), ("blob", &[0xff, 0x00, 0x01])],
+    )
+    .await;
     let dir = temp_dir();
     let out = dir.path().join("never.xml");
     let r = export(&p.source.connect_string(), &root, &out, &[]).await;
@@ -358,4 +372,32 @@ async fn malformed_xml_is_refused_with_its_line() {
             r.stderr
         );
     }
+}
+
+#[tokio::test]
+async fn export_of_the_whole_tree_tells_zktreeutil_to_leave_zookeeper_alone() {
+    // The file side needs no server: export reads zktreeutil files too.
+    let dir = temp_dir();
+    let input = dir.path().join("in.xml");
+    std::fs::write(&input, sample("app")).unwrap();
+    let out = dir.path().join("out.xml");
+    let r = export(input.to_str().unwrap(), "/", &out, &[]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let top: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|c| c.is_element())
+        .map(|c| (c.attribute("name").unwrap(), c.attribute("ignore")))
+        .collect();
+    assert_eq!(top, [("app", None), ("zookeeper", Some("true"))]);
+    // Read back, it equals its input.
+    let r = compare_connects(
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &["--path", "/"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
