@@ -443,6 +443,10 @@ pub async fn compare_sides(
 /// the compared path lies within what a snapshot holds.
 fn file_options(options: &CompareOptions, sides: [&Source; 2]) -> Result<CompareOptions> {
     let mut options = options.clone();
+    if sides.iter().all(|s| s.file_kind().is_some()) && options.recheck_delay.is_some() {
+        // Files do not change: there is nothing to wait for.
+        options.recheck_delay = Some(Duration::ZERO);
+    }
     let mut extra = Vec::new();
     for side in sides {
         if let Source::Snapshot(snap) = side {
