@@ -122,6 +122,76 @@ async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
 }
 
 #[tokio::test]
+async fn parity_against_a_snapshot_watches_the_target_after_cutover() {
+    let p = pair();
+    let s = client(&p.source).await;
+    let t = client(&p.target).await;
+    let root = unique_path("nag-snap");
+    both(&s, &t, &root, &[("config", b"v1")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("before.zkps");
+    let snap = snap.to_str().unwrap();
+    let r = run(&[
+        "snapshot",
+        "--server",
+        &p.source.connect_string(),
+        "--path",
+        &root,
+        "--out",
+        snap,
+        "-q",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let args = [
+        "check",
+        "parity",
+        "--source",
+        snap,
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+    ]
+    .map(str::to_string);
+    let check = || {
+        let args = args.clone();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&refs).await
+        }
+    };
+    let r = check().await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    t.set_data(&format!("{root}/config"), b"v2", None)
+        .await
+        .unwrap();
+    let r = check().await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    // A snapshot that was cut is UNKNOWN, never OK.
+    let cut = dir.path().join("cut.zkps");
+    let text = std::fs::read_to_string(snap).unwrap();
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    let r = run(&[
+        "check",
+        "parity",
+        "--source",
+        cut.to_str().unwrap(),
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+    ])
+    .await;
+    assert_plugin_output(&r);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+}
+
+#[tokio::test]
 async fn everything_that_goes_wrong_is_unknown_with_a_reason() {
     let p = pair();
     let s = p.source.connect_string();

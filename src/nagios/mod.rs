@@ -313,7 +313,7 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
         .compare_options(ensembles)
         .map_err(|e| e.to_string())?;
     options.limit = a.details.max(1);
-    let (source, target) = ensembles.specs().map_err(|e| e.to_string())?;
+    let (source, target) = ensembles.sides().map_err(|e| e.to_string())?;
     Ok(check.run(&source, &target, &options).await)
 }
 

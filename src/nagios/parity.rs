@@ -17,10 +17,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::agent::state::{read_state, PairState, Status};
-use crate::compare::{compare, CompareOptions};
-use crate::connect::EnsembleSpec;
+use crate::compare::{compare_sides, CompareOptions};
 use crate::progress::Progress;
 use crate::report::{CompareReport, DiffKind};
+use crate::source::SideSpec;
 
 use super::output::{CheckResult, Perf, State};
 use super::range::Range;
@@ -231,14 +231,15 @@ impl ParityCheck {
         }
     }
 
+    /// Either side may be a snapshot or zktreeutil file.
     pub async fn run(
         &self,
-        source: &EnsembleSpec,
-        target: &EnsembleSpec,
+        source: &SideSpec,
+        target: &SideSpec,
         options: &CompareOptions,
     ) -> CheckResult {
         let mut quiet = Progress::new(false);
-        match compare(source, target, options, &mut quiet).await {
+        match compare_sides(source, target, options, &mut quiet).await {
             Ok(report) => self.judge(&report),
             Err(e) => CheckResult::unknown("PARITY", e.to_string()),
         }
