@@ -93,7 +93,8 @@ impl NodeDetail {
                 .acl
                 .as_ref()
                 .map(|acl| acl.iter().map(|e| e.display(show_acl_ids)).collect()),
-            acl_fingerprint: Some(hex::encode(n.acl_fingerprint)),
+            // Without ACLs read, the fingerprint is a stand-in, not the node's.
+            acl_fingerprint: n.acl.as_ref().map(|_| hex::encode(n.acl_fingerprint)),
             cversion: n.stat.map(|s| s.cversion),
             num_children: n.stat.map(|s| s.num_children),
             error: None,
