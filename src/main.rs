@@ -149,6 +149,11 @@ Examples:
   zkparity compare --source old:2181/kafka --target new:2181/kafka --format json
   zkparity compare --source old:2181 --target new:2181 --path /clickhouse \\
       --exclude '/clickhouse/task_queue/**' --ephemerals compare --limit 0
+  zkparity compare --source before-cutover.zkps --target new:2181
+
+A --source or --target that names an existing file is read as a file: a
+zkparity snapshot (see 'zkparity snapshot --help') or zktreeutil XML (values
+only; ACLs are then compared on neither side).
 
 Credentials (digest user:password) are read from --source-auth-file /
 --target-auth-file (mode 600) or from ZKPARITY_SOURCE_AUTH / ZKPARITY_TARGET_AUTH,
