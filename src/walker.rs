@@ -240,7 +240,11 @@ impl Default for ReaderOptions {
 /// Reads batches of nodes from one ensemble.
 pub struct Reader {
     spec: EnsembleSpec,
-    clients: Vec<zk::Client>,
+    /// Replaced whole when the sessions expire (see [`Reader::renew`]).
+    sessions: std::sync::RwLock<Sessions>,
+    /// Held while new sessions are made, so concurrent batches make one set.
+    renewing: tokio::sync::Mutex<u32>,
+    session_count: usize,
     next_client: AtomicUsize,
     limiter: Option<RateLimiter>,
     multi_read: AtomicBool,
@@ -251,8 +255,22 @@ pub struct Reader {
     read_acls: bool,
 }
 
+/// The sessions a reader spreads its requests over, numbered so that a batch
+/// that saw them expire can tell whether they have been replaced since.
+#[derive(Clone)]
+struct Sessions {
+    generation: u64,
+    clients: Arc<Vec<zk::Client>>,
+}
+
+/// New sessions made for one reader at most this often: an ensemble that
+/// keeps expiring sessions is not one to finish a walk on.
+const MAX_RENEWALS: u32 = 3;
+
 /// A failure of a whole request (not of one node in it).
 enum Transport {
+    /// The session is gone for good; new ones may carry on.
+    Expired,
     Retry(zk::Error),
     Fatal(zk::Error),
     Unimplemented,
@@ -264,6 +282,7 @@ fn classify(err: zk::Error) -> Transport {
             Transport::Retry(err)
         }
         zk::Error::Unimplemented | zk::Error::UnexpectedErrorCode(_) => Transport::Unimplemented,
+        zk::Error::SessionExpired => Transport::Expired,
         other => Transport::Fatal(other),
     }
 }
@@ -317,7 +336,12 @@ impl Reader {
         let clients = spec.connect_many(options.sessions).await?;
         Ok(Reader {
             spec: spec.clone(),
-            clients,
+            sessions: std::sync::RwLock::new(Sessions {
+                generation: 0,
+                clients: Arc::new(clients),
+            }),
+            renewing: tokio::sync::Mutex::new(0),
+            session_count: options.sessions.max(1),
             next_client: AtomicUsize::new(0),
             limiter: RateLimiter::new(options.max_reads_per_second),
             multi_read: AtomicBool::new(options.multi_read),
@@ -346,8 +370,10 @@ impl Reader {
     /// Closes every session and waits briefly for the server to confirm, so
     /// no session is left to expire on the server after we are gone.
     pub async fn close(self) {
-        let mut watchers: Vec<_> = self.clients.iter().map(|c| c.state_watcher()).collect();
-        drop(self.clients);
+        let clients = self.current().clients;
+        let mut watchers: Vec<_> = clients.iter().map(|c| c.state_watcher()).collect();
+        drop(clients);
+        drop(self.sessions);
         let closed = futures::future::join_all(watchers.iter_mut().map(|w| async move {
             while !w.peek_state().is_terminated() {
                 w.changed().await;
@@ -365,9 +391,67 @@ impl Reader {
         self.reads.load(Ordering::Relaxed)
     }
 
-    fn client(&self) -> &zk::Client {
+    fn current(&self) -> Sessions {
+        match self.sessions.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn pick<'c>(&self, clients: &'c [zk::Client]) -> &'c zk::Client {
         let i = self.next_client.fetch_add(1, Ordering::Relaxed);
-        &self.clients[i % self.clients.len()]
+        &clients[i % clients.len()]
+    }
+
+    /// Makes new sessions after the ones of `generation` expired (the
+    /// ensemble was out of reach for longer than the session timeout), unless
+    /// another batch already did. Reads are idempotent, so the walk carries
+    /// on; what changed meanwhile is what the re-check is for.
+    async fn renew(&self, generation: u64, path: &str) -> Result<()> {
+        let mut renewals = self.renewing.lock().await;
+        if self.current().generation != generation {
+            return Ok(());
+        }
+        if *renewals >= MAX_RENEWALS {
+            return Err(self.read_error(
+                path,
+                format!("the session expired again, {MAX_RENEWALS} times this walk"),
+            ));
+        }
+        // The ensemble is likely still out of reach: keep trying for the
+        // connect timeout, not just once.
+        let deadline = tokio::time::Instant::now() + self.spec.connect_timeout;
+        let mut pause = Duration::from_millis(250);
+        let clients = loop {
+            match self.spec.connect_many(self.session_count).await {
+                Ok(clients) => break clients,
+                Err(e) if tokio::time::Instant::now() + pause >= deadline => {
+                    return Err(self.read_error(
+                        path,
+                        format!("the session expired and no new one could be made: {e}"),
+                    ))
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        *renewals += 1;
+        tracing::warn!(
+            side = %self.spec.side,
+            ensemble = %self.spec.connect,
+            "the session expired; carrying on with new sessions"
+        );
+        let mut sessions = match self.sessions.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *sessions = Sessions {
+            generation: generation + 1,
+            clients: Arc::new(clients),
+        };
+        Ok(())
     }
 
     fn read_error(&self, path: &str, reason: String) -> Error {
@@ -390,13 +474,20 @@ impl Reader {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let sessions = self.current();
+            let clients = sessions.clients.as_slice();
             let outcome = if self.multi_read.load(Ordering::Relaxed) {
-                self.read_multi(paths, names).await
+                self.read_multi(clients, paths, names).await
             } else {
-                self.read_single(paths, names).await
+                self.read_single(clients, paths, names).await
             };
             match outcome {
                 Ok(nodes) => return Ok(nodes),
+                Err(Transport::Expired) => {
+                    self.renew(sessions.generation, first).await?;
+                    // Not the batch's fault: it gets its attempts afresh.
+                    attempt = 0;
+                }
                 Err(Transport::Unimplemented) if self.multi_read.load(Ordering::Relaxed) => {
                     // A pre-3.6 server: switch this ensemble to single reads.
                     self.multi_read.store(false, Ordering::Relaxed);
@@ -419,10 +510,11 @@ impl Reader {
 
     async fn read_multi(
         &self,
+        clients: &[zk::Client],
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
-        let mut multi = self.client().new_multi_reader();
+        let mut multi = self.pick(clients).new_multi_reader();
         for path in paths {
             multi
                 .add_get_data(path)
@@ -440,7 +532,7 @@ impl Reader {
                 self.spend(3 * paths.len()).await;
                 let committed = multi.commit();
                 let acls =
-                    futures::future::join_all(paths.iter().map(|p| self.client().get_acl(p)));
+                    futures::future::join_all(paths.iter().map(|p| self.pick(clients).get_acl(p)));
                 let (results, acls) = futures::join!(committed, acls);
                 (
                     results,
@@ -478,7 +570,8 @@ impl Reader {
             });
         }
         if let (Some(cache), true) = (&self.acl_cache, self.read_acls) {
-            self.cached_acls(cache, paths, &nodes, &mut acls).await;
+            self.cached_acls(clients, cache, paths, &nodes, &mut acls)
+                .await;
         }
         nodes
             .into_iter()
@@ -495,6 +588,7 @@ impl Reader {
     /// nodes that are new or whose ACL version moved.
     async fn cached_acls(
         &self,
+        clients: &[zk::Client],
         cache: &AclCache,
         paths: &[&str],
         nodes: &[RawNode],
@@ -513,9 +607,12 @@ impl Reader {
             return;
         }
         self.spend(missing.len()).await;
-        let fetched =
-            futures::future::join_all(missing.iter().map(|i| self.client().get_acl(paths[*i])))
-                .await;
+        let fetched = futures::future::join_all(
+            missing
+                .iter()
+                .map(|i| self.pick(clients).get_acl(paths[*i])),
+        )
+        .await;
         for (i, raw) in missing.into_iter().zip(fetched) {
             acls[i] = Some(match raw {
                 Ok((acl, stat)) => {
@@ -529,17 +626,18 @@ impl Reader {
 
     async fn read_single(
         &self,
+        clients: &[zk::Client],
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
         let per_node = if self.read_acls { 3 } else { 2 };
         self.spend(per_node * paths.len()).await;
         let reads = paths.iter().zip(names).map(|(path, name)| async move {
-            let data = self.client().get_data(path);
-            let children = self.client().list_children(path);
+            let data = self.pick(clients).get_data(path);
+            let children = self.pick(clients).list_children(path);
             let acl = async {
                 if self.read_acls {
-                    acl_value(self.client().get_acl(path).await)
+                    acl_value(self.pick(clients).get_acl(path).await)
                 } else {
                     Ok(no_acl())
                 }

@@ -293,6 +293,69 @@ async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
 }
 
 #[tokio::test]
+async fn a_side_back_after_its_session_expired_is_walked_to_the_right_answer() {
+    let mut target =
+        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+    let p = pair();
+    let s = client(&p.source).await;
+    let t = connect_to(&target.connect_string()).await;
+    let root = unique_path("renew");
+    wide_tree(&s, &t, &root, 6000, &[b'x'; 100]).await;
+    // One difference the walk must still find after the outage.
+    let last = format!("{root}/c05999");
+    t.set_data(&last, b"changed", None).await.unwrap();
+    drop(t);
+    let args: Vec<String> = [
+        "compare",
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &target.connect_string(),
+        "--path",
+        &root,
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--max-reads-per-second",
+        "6000",
+        "--session-timeout",
+        "2s",
+        "--connect-timeout",
+        "20s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let walk = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        zkparity(&args)
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Down for longer than the client's own expiry (7/5 of the session
+    // timeout), then back with its data.
+    let target = tokio::task::spawn_blocking(move || {
+        target.kill();
+        std::thread::sleep(Duration::from_secs(5));
+        target.restart().expect("restart the target");
+        target
+    })
+    .await
+    .unwrap();
+    let run = walk.await.unwrap();
+    drop(target);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["summary"]["source"]["nodes"], 6001);
+    assert_eq!(report["summary"]["target"]["nodes"], 6001, "{report}");
+    assert_eq!(report["summary"]["confirmed"], 1, "{report}");
+    assert_eq!(of_kind(&report, "data")[0]["path"], last.as_str());
+}
+
+#[tokio::test]
 async fn restarting_the_follower_the_client_uses_mid_walk_still_gives_the_right_answer() {
     let (follower, follower_connect, all) = {
         let mut e = ensemble().lock().unwrap();
