@@ -247,6 +247,12 @@ pub async fn export<W: Write>(
             let path = child_path(&top.path, &name);
             let level = top.child_level;
             if walk.excludes.is_excluded(&path) {
+                if unwritable(name.as_bytes()).is_some() {
+                    return Err(cannot_export(
+                        &path,
+                        "its name holds control characters XML cannot carry",
+                    ));
+                }
                 open_element(&mut text, level, &name, None, true, true);
                 summary.ignored += 1;
             } else if let Some(f) =
@@ -300,6 +306,12 @@ async fn element(
     let data = n.data.as_deref().unwrap_or_default();
     if let Some(why) = unwritable(data) {
         return Err(cannot_export(path, why));
+    }
+    if unwritable(name_of(path).as_bytes()).is_some() {
+        return Err(cannot_export(
+            path,
+            "its name holds control characters XML cannot carry",
+        ));
     }
     summary.nodes += 1;
     summary.largest_value = summary.largest_value.max(data.len() as u64);
