@@ -361,6 +361,16 @@ pub async fn run_pair(
     let watches = watches.as_deref();
     let settle = cfg.watch.settle;
     let mut next = Instant::now() + schedule::jitter(cfg.jitter);
+    if let Some(w) = watches {
+        // A first walk that starts before the watches are in place cannot
+        // tell later rounds what is unchanged; a walk that does is worth a
+        // short wait.
+        let limit = cfg.source.connect_timeout.max(cfg.target.connect_timeout);
+        tokio::select! {
+            _ = w.started(limit) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
     loop {
         let early_at = watches.and_then(|w| w.next_early(settle));
         let early_due = async move {

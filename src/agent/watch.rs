@@ -154,6 +154,18 @@ impl Watches {
         self.notify.notified().await
     }
 
+    /// Waits (at most `limit`) until both sides have tried their first
+    /// session, so that the first walk can be the one later rounds build on.
+    pub async fn started(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.sides().contains(&SideWatch::Starting) {
+            tokio::select! {
+                _ = self.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
     pub fn sides(&self) -> [SideWatch; 2] {
         self.lock().sides
     }
