@@ -182,7 +182,7 @@ pub struct ConfirmSettings {
 }
 
 /// How a round looked at the pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoundKind {
     /// Read the whole subtree.
