@@ -7,6 +7,11 @@
 //! the start of the round that first saw it to the start of the current one
 //! — the time the difference is known to have lasted. A failed round is not
 //! evidence either way: it is simply not observed.
+//!
+//! Between rounds, an early re-check of some subtrees ([`Tracker::recheck`])
+//! replaces what is tracked inside them without being a round: what it finds
+//! starts with 0 rounds (so confirmation takes as many rounds as without it)
+//! and what it no longer finds is healed at once.
 
 use std::collections::HashMap;
 
