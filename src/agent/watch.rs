@@ -302,8 +302,10 @@ impl Watches {
     /// When the next early re-check is due, if any.
     pub fn next_early(&self, settle: Duration) -> Option<Instant> {
         let inner = self.lock();
-        let paths = inner.early.values().max().map(|t| *t + settle);
-        let full = inner.early_full.map(|t| t + settle);
+        let paths = inner.early.values().min().map(|t| *t + settle);
+        // Not before both watches are back: it would be due, yet not taken.
+        let live = inner.sides.iter().all(|s| *s == SideWatch::Live);
+        let full = inner.early_full.filter(|_| live).map(|t| t + settle);
         match (paths, full) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -324,11 +326,10 @@ impl Watches {
         }
         // Paths still changing wait for the next quiet moment (or the
         // round): a sync tool copying them is not done yet.
-        let quiet = now.checked_sub(settle);
         let due: Vec<String> = inner
             .early
             .iter()
-            .filter(|(_, t)| quiet.is_some_and(|q| **t <= q))
+            .filter(|(_, t)| **t + settle <= now)
             .map(|(p, _)| p.clone())
             .collect();
         if due.is_empty() {
@@ -648,7 +649,9 @@ mod tests {
         w.plan(None);
         w.gap(0, SideWatch::Disconnected, "was disconnected");
         assert_eq!(w.take_early(Duration::ZERO), None);
+        assert_eq!(w.next_early(Duration::ZERO), None, "not due while away");
         w.live(0);
+        assert!(w.next_early(Duration::ZERO).is_some());
         assert_eq!(w.take_early(Duration::ZERO), Some(Early::Full));
         assert_eq!(w.take_early(Duration::ZERO), None);
     }
@@ -667,6 +670,22 @@ mod tests {
         );
         assert_eq!(w.next_early(Duration::ZERO), None);
         assert_eq!(w.plan(None), Plan::Targeted(s(&["/r/a"])));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_path_that_keeps_changing_does_not_hold_back_a_quiet_one() {
+        let w = watches("/r");
+        live(&w);
+        w.plan(None);
+        let settle = Duration::from_secs(2);
+        w.record("/r/quiet", zk::EventType::NodeDataChanged);
+        for _ in 0..5 {
+            w.record("/r/busy", zk::EventType::NodeDataChanged);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(w.take_early(settle), Some(Early::Paths(s(&["/r/quiet"]))));
+        assert!(w.next_early(settle).is_some_and(|t| t > Instant::now()));
+        assert_eq!(w.take_early(settle), None);
     }
 
     #[test]
