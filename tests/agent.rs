@@ -1079,3 +1079,238 @@ async fn probed_servers_show_in_gmond_each_as_its_own_host() {
     assert_eq!(mode.val, "standalone");
     assert!(x.metric(&source, "zk_avg_latency").is_some());
 }
+
+// ---------------------------------------------------------------------------
+// Persistent watches: early re-checks and rounds that need not walk.
+
+use zkparity::agent::state::RoundKind;
+
+/// Timings for the watch tests: one round a minute, so anything seen before
+/// the second round was seen by an early re-check.
+const SLOW_ROUNDS: &str = "interval = \"60s\"\njitter = \"0s\"\nwatch_settle = \"300ms\"\n";
+
+fn watch_of(s: &PairState, side: &str) -> String {
+    s.checks
+        .watch
+        .as_ref()
+        .map(|w| match side {
+            "source" => w.source.clone(),
+            _ => w.target.clone(),
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_divergence_is_seen_early_between_slow_rounds_and_so_is_its_heal() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-early");
+    both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2"), ("c", b"3")]).await;
+
+    let setup = Setup::new();
+    setup.write_config(&shared_pair_table("early", &root, SLOW_ROUNDS));
+    let mut agent = Agent::start(&setup);
+    let first = agent
+        .wait_for("early", "the first round", |s| {
+            s.round == 1 && watch_of(s, "target") == "live" && watch_of(s, "source") == "live"
+        })
+        .await;
+    assert_eq!(first.checks.round_kind, Some(RoundKind::FullWalk));
+    assert_eq!(
+        first.checks.full_walk_reason.as_deref(),
+        Some("first round")
+    );
+
+    let node = format!("{root}/a/b");
+    t.set_data(&node, b"diverged", None).await.unwrap();
+    let seen = agent
+        .wait_for("early", "the divergence seen early", |s| {
+            has(&s.unconfirmed, &node, "data")
+        })
+        .await;
+    assert_eq!(seen.round, 1, "seen before the second round: {seen:#?}");
+    assert!(seen.checks.early_rechecks >= 1, "{seen:#?}");
+    assert!(seen.checks.last_early_recheck.is_some());
+    let entry = seen.unconfirmed.iter().find(|e| e.path == node).unwrap();
+    assert_eq!(
+        entry.rounds, 0,
+        "an early sighting is not a round: {entry:?}"
+    );
+    assert_eq!(seen.status, Status::Ok, "unconfirmed is not drift");
+    // A created node on one side is seen early too, as one extra subtree.
+    let extra = format!("{root}/c/only-target");
+    create(&t, &extra, b"x").await;
+    create(&t, &format!("{extra}/below"), b"y").await;
+    let st = agent
+        .wait_for("early", "the extra node seen early", |s| {
+            has(&s.unconfirmed, &extra, "extra_in_target")
+        })
+        .await;
+    assert_eq!(st.round, 1);
+    assert!(
+        !st.unconfirmed
+            .iter()
+            .any(|e| e.path.starts_with(&format!("{extra}/"))),
+        "reported once, at its root: {st:#?}"
+    );
+
+    // The sync tool catches up: both heal early.
+    t.set_data(&node, b"2", None).await.unwrap();
+    t.delete(&format!("{extra}/below"), None).await.unwrap();
+    t.delete(&extra, None).await.unwrap();
+    let healed = agent
+        .wait_for("early", "the heal seen early", |s| s.unconfirmed_total == 0)
+        .await;
+    assert_eq!(
+        healed.round, 1,
+        "healed before the second round: {healed:#?}"
+    );
+    assert_eq!(healed.status, Status::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_pair_is_not_walked_again_yet_an_acl_change_is_caught_by_the_periodic_walk() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("agent-clean");
+    both(&s, &t, &root, &[("a", b"1"), ("b", b"2")]).await;
+
+    let setup = Setup::new();
+    setup.write_config(&shared_pair_table(
+        "clean",
+        &root,
+        "jitter = \"0s\"\nfull_walk_every = 4\n",
+    ));
+    let mut agent = Agent::start(&setup);
+    // Rounds 2 to 4 read nothing; round 5 walks again.
+    let mut kinds = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + PATIENCE;
+    while kinds.len() < 6 {
+        if let Some(st) = agent.state("clean") {
+            if let Some(kind) = st.checks.round_kind {
+                let reads = st.summary.as_ref().map(|s| s.reads.values().sum::<u64>());
+                kinds.insert(st.round, (kind, reads, st.checks.full_walk_reason.clone()));
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rounds stalled:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(kinds[&1].0, RoundKind::FullWalk, "{kinds:?}");
+    for r in [2, 3, 4] {
+        if let Some((kind, reads, _)) = kinds.get(&r) {
+            assert_eq!(*kind, RoundKind::WatchClean, "round {r}: {kinds:?}");
+            assert_eq!(*reads, Some(0), "round {r} read nothing: {kinds:?}");
+        }
+    }
+    let (kind, _, reason) = &kinds[&5];
+    assert_eq!(*kind, RoundKind::FullWalk, "{kinds:?}");
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("every 4 rounds")),
+        "{kinds:?}"
+    );
+    assert!(
+        agent.log().contains("kind=\"watch_clean\"") || agent.log().contains("kind=watch_clean"),
+        "{}",
+        agent.log()
+    );
+
+    // An ACL change fires no watch event: only a full walk can see it.
+    let node = format!("{root}/b");
+    let before = agent.state("clean").unwrap().round;
+    t.set_acl(&node, &zookeeper_client::Acls::anyone_read(), None)
+        .await
+        .unwrap();
+    let found = agent
+        .wait_for("clean", "the ACL difference", |s| {
+            has(&s.unconfirmed, &node, "acl") || has(&s.confirmed, &node, "acl")
+        })
+        .await;
+    assert_eq!(
+        found.checks.round_kind,
+        Some(RoundKind::FullWalk),
+        "found by a walk: {found:#?}"
+    );
+    assert_eq!(
+        found.checks.early_rechecks, 0,
+        "no event, no early re-check"
+    );
+    assert!(found.round > before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_server_restart_the_tree_is_walked_again_and_changes_are_still_seen_early() {
+    // Its own target server: it is restarted.
+    let target =
+        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+    let p = pair();
+    let s = client(&p.source).await;
+    let root = unique_path("agent-rewatch");
+    let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("b", b"2")];
+    {
+        let t = common::connect(&target.connect_string()).await;
+        both(&s, &t, &root, nodes).await;
+    }
+
+    let setup = Setup::new();
+    // Sessions that outlive the restart: the watch session reconnects
+    // rather than expiring, which is where the watch would be lost.
+    setup.write_config(&pair_table(
+        "rewatch",
+        &p.source.connect_string(),
+        &target.connect_string(),
+        &root,
+        &(SLOW_ROUNDS.to_string() + "session_timeout = \"20s\"\n"),
+    ));
+    let mut agent = Agent::start(&setup);
+    let first = agent
+        .wait_for("rewatch", "the first round, watches live", |s| {
+            s.round == 1 && watch_of(s, "target") == "live" && watch_of(s, "source") == "live"
+        })
+        .await;
+    let walked = first.checks.last_full_walk.expect("first walk");
+
+    let mut target = tokio::task::spawn_blocking(move || {
+        let mut target = target;
+        target.restart().expect("restart the target");
+        target
+    })
+    .await
+    .unwrap();
+    // The gap lost whatever happened in it: the whole tree is walked again.
+    let again = agent
+        .wait_for("rewatch", "a walk after the gap", |s| {
+            s.checks.last_full_walk.is_some_and(|w| w > walked) && watch_of(s, "target") == "live"
+        })
+        .await;
+    assert_eq!(again.round, 1, "walked early, not by the next round");
+    assert!(
+        !agent.log().contains("watch session lost"),
+        "the session survived the restart:\n{}",
+        agent.log()
+    );
+
+    // And the watch still fires: it was added again after the reconnect.
+    let t = common::connect(&target.connect_string()).await;
+    let node = format!("{root}/a");
+    t.set_data(&node, b"diverged", None).await.unwrap();
+    let seen = agent
+        .wait_for("rewatch", "the divergence seen early", |s| {
+            has(&s.unconfirmed, &node, "data")
+        })
+        .await;
+    assert_eq!(seen.round, 1, "seen before the second round: {seen:#?}");
+    drop(t);
+    drop(agent);
+    tokio::task::spawn_blocking(move || target.stop())
+        .await
+        .unwrap();
+}

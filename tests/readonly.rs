@@ -457,3 +457,124 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
     assert_eq!(data[0]["path"], "/brokers/1");
     close(t).await;
 }
+
+/// The agent running as a child process, killed when dropped.
+struct AgentProcess(std::process::Child);
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The agent's standing sessions (its watches on both sides), its early
+/// re-checks and its rounds of every kind add no transaction: one write by
+/// the test moves every member's zxid by exactly one.
+#[tokio::test]
+async fn an_agent_watching_a_quorum_adds_no_transaction_of_its_own() {
+    use zkparity::agent::state::{read_state, state_path, PairState, RoundKind};
+    let e = ensemble();
+    let _turn = ENSEMBLE_TURN.lock().await;
+    let ens = e.connect_string();
+    let c = connect(&ens).await;
+    let root = unique_path("ro-agent");
+    differing_trees(&c, &root).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[[pair]]\nname = \"ro\"\nsource = \"{ens}{root}/a\"\n\
+             target = \"{ens}{root}/b\"\npath = \"/app\"\ninterval = \"3s\"\njitter = \"0s\"\n\
+             recheck_delay = \"200ms\"\nwatch_settle = \"200ms\"\nfull_walk_every = 2\n",
+            dir.path()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+    let _agent = AgentProcess(
+        std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
+            .args(["agent", "--config"])
+            .arg(&config)
+            .env("ZKPARITY_LOG", "zkparity=debug")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the agent"),
+    );
+    let state = || read_state(&state_path(dir.path(), "ro")).ok();
+    let agent_log = || std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
+    let wait = |what: &'static str, pred: Box<dyn Fn(&PairState) -> bool>| {
+        let agent_log = &agent_log;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            loop {
+                if let Some(s) = state() {
+                    if pred(&s) {
+                        return s;
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "waited too long for {what}: {:#?}\n{}",
+                    state(),
+                    agent_log()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let live = |s: &PairState| {
+        s.checks
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.source == "live" && w.target == "live")
+    };
+    let first = wait("a first round, watches live", Box::new(move |s| live(s))).await;
+    assert_eq!(first.unconfirmed_total + first.confirmed_total, 5);
+    let before = settled(e, &c).await;
+
+    // One write, just after a round, so it is re-checked early: the target's
+    // data catches up with the source's.
+    let r = state().map(|s| s.round).unwrap_or(0);
+    wait("the next round", Box::new(move |s| s.round > r)).await;
+    c.set_data(&format!("{root}/b/app/conf"), b"x=1", None)
+        .await
+        .unwrap();
+    let healed = wait(
+        "the data difference healed",
+        Box::new(|s: &PairState| s.unconfirmed_total + s.confirmed_total == 4),
+    )
+    .await;
+    // Rounds of every kind after it: watch-clean and a periodic walk.
+    let mut kinds = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !(kinds.contains(&RoundKind::WatchClean) && kinds.contains(&RoundKind::FullWalk)) {
+        if let Some(s) = state() {
+            if s.round > healed.round {
+                kinds.extend(s.checks.round_kind);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rounds: {kinds:?}\n{}",
+            agent_log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(agent_log().contains("early re-check"), "{}", agent_log());
+
+    let after = settled(e, &c).await;
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(
+            *a,
+            b + 1,
+            "member {} moved from zxid {b:#x} to {a:#x}: the agent wrote",
+            i + 1
+        );
+    }
+    close(c).await;
+}

@@ -372,6 +372,12 @@ pub struct RawPair {
     connect_timeout: Option<Dur>,
     #[serde(default)]
     nagios_service: Option<CommandField>,
+    #[serde(default)]
+    watch: Option<bool>,
+    #[serde(default)]
+    full_walk_every: Option<AtLeastOne>,
+    #[serde(default)]
+    watch_settle: Option<Dur>,
 }
 
 /// `"off"` or a duration.
@@ -407,6 +413,13 @@ pub const DEFAULT_CONFIRM_ROUNDS: u32 = 2;
 pub const DEFAULT_RECHECK_DELAY: Duration = Duration::from_secs(1);
 pub const DEFAULT_ROUND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_STATE_LIST_LIMIT: usize = 1000;
+/// With watches, every this many rounds walk in full anyway: ACL changes fire
+/// no watch event, so this bounds how late one is seen (10 minutes at the
+/// default interval).
+pub const DEFAULT_FULL_WALK_EVERY: u64 = 10;
+/// How long a changed path must stay quiet before it is re-checked early,
+/// so a sync tool has copied it by then.
+pub const DEFAULT_WATCH_SETTLE: Duration = Duration::from_secs(2);
 pub const DEFAULT_DETAILS: usize = 10;
 /// gmond's default `udp_recv_channel` port.
 pub const DEFAULT_GANGLIA_PORT: u16 = 8649;
@@ -423,6 +436,17 @@ pub struct ConfirmPolicy {
     pub min_age: Duration,
 }
 
+/// Persistent watches and what they let rounds skip.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WatchSettings {
+    /// `false`: every round walks, nothing is re-checked early.
+    pub enabled: bool,
+    /// Every this many rounds walk in full even if nothing fired.
+    pub full_walk_every: u64,
+    /// Quiet time before a changed path is re-checked early.
+    pub settle: Duration,
+}
+
 /// One ensemble pair, ready to compare.
 #[derive(Clone, Debug)]
 pub struct PairConfig {
@@ -434,6 +458,7 @@ pub struct PairConfig {
     pub jitter: Duration,
     pub confirm: ConfirmPolicy,
     pub round_timeout: Duration,
+    pub watch: WatchSettings,
     pub nagios_service: String,
     /// As written, for telling on reload whether the pair changed.
     raw: RawPair,
@@ -806,6 +831,14 @@ impl Cx<'_> {
                 min_age: p.confirm_after.map(|d| d.0).unwrap_or_default(),
             },
             round_timeout,
+            watch: WatchSettings {
+                enabled: p.watch.unwrap_or(true),
+                full_walk_every: p
+                    .full_walk_every
+                    .map(|n| n.0 as u64)
+                    .unwrap_or(DEFAULT_FULL_WALK_EVERY),
+                settle: p.watch_settle.map(|d| d.0).unwrap_or(DEFAULT_WATCH_SETTLE),
+            },
             raw: p,
         })
     }
@@ -960,6 +993,14 @@ mod tests {
         assert_eq!(p.options.limit, 0);
         assert_eq!(p.target.connect.chroot.as_deref(), Some("/kafka"));
         assert_eq!(p.nagios_service, "zkparity kafka");
+        assert_eq!(
+            p.watch,
+            WatchSettings {
+                enabled: true,
+                full_walk_every: DEFAULT_FULL_WALK_EVERY,
+                settle: DEFAULT_WATCH_SETTLE,
+            }
+        );
         assert!(c.nagios.is_none());
         assert_eq!(c.log_level, LogLevel::Info);
     }
@@ -1024,6 +1065,19 @@ mod tests {
             let (_, key, _) = invalid(&text);
             assert_eq!(key, "pair[0].name", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn watch_keys_are_read_and_checked() {
+        let text = minimal() + "watch = false\nfull_walk_every = 3\nwatch_settle = \"500ms\"\n";
+        let w = parse(&text).unwrap().pairs[0].watch;
+        assert!(!w.enabled);
+        assert_eq!(w.full_walk_every, 3);
+        assert_eq!(w.settle, Duration::from_millis(500));
+        let (line, key, _) = invalid(&(minimal() + "full_walk_every = 0\n"));
+        assert_eq!((line, key.as_str()), (6, "pair[0].full_walk_every"));
+        let (_, key, _) = invalid(&(minimal() + "watch = \"yes\"\n"));
+        assert_eq!(key, "pair[0].watch");
     }
 
     #[test]

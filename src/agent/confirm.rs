@@ -7,6 +7,11 @@
 //! the start of the round that first saw it to the start of the current one
 //! — the time the difference is known to have lasted. A failed round is not
 //! evidence either way: it is simply not observed.
+//!
+//! Between rounds, an early re-check of some subtrees ([`Tracker::recheck`])
+//! replaces what is tracked inside them without being a round: what it finds
+//! starts with 0 rounds (so confirmation takes as many rounds as without it)
+//! and what it no longer finds is healed at once.
 
 use std::collections::HashMap;
 
@@ -14,6 +19,7 @@ use crate::report::{CompareReport, DiffKind};
 
 use super::config::ConfirmPolicy;
 use super::state::{PairState, Timestamp, Tracked};
+use super::watch::within;
 
 /// Path of the entries standing for differences a comparison only counted.
 pub const COUNTED_PATH: &str = "*";
@@ -74,6 +80,15 @@ pub struct Changes {
     pub confirmed: Vec<(String, String)>,
     /// Drift that is gone this round.
     pub healed: Vec<(String, String)>,
+}
+
+impl Changes {
+    /// `self` then `later`, as one.
+    pub fn then(mut self, later: Changes) -> Changes {
+        self.confirmed.extend(later.confirmed);
+        self.healed.extend(later.healed);
+        self
+    }
 }
 
 /// The tracked differences of one pair, and what they amount to.
@@ -176,6 +191,77 @@ impl Tracker {
         changes.confirmed.sort();
         changes.healed.sort();
         self.runs = next;
+        changes
+    }
+
+    /// Every tracked difference, as a round would see it again: what a round
+    /// observes when the watches say nothing changed.
+    pub fn current(&self) -> Vec<Seen> {
+        let mut seen: Vec<Seen> = self
+            .runs
+            .iter()
+            .map(|((path, kind), run)| Seen {
+                path: path.clone(),
+                kind: kind.clone(),
+                count: run.count,
+            })
+            .collect();
+        seen.sort_by(|a, b| (&a.path, &a.kind).cmp(&(&b.path, &b.kind)));
+        seen
+    }
+
+    /// Paths tracked as the root of a one-sided or unreadable subtree: a
+    /// re-check of anything below one of them must start there, or it would
+    /// report pieces of a subtree a walk reports once, at its root.
+    pub fn subtree_roots(&self) -> Vec<String> {
+        self.runs
+            .keys()
+            .filter(|(path, kind)| {
+                path != COUNTED_PATH
+                    && [
+                        DiffKind::MissingInTarget,
+                        DiffKind::ExtraInTarget,
+                        DiffKind::Unreadable,
+                    ]
+                    .iter()
+                    .any(|k| k.as_str() == kind)
+            })
+            .map(|(path, _)| path.clone())
+            .collect()
+    }
+
+    /// Takes in a re-check, started at `at`, of the subtrees `scopes`: what
+    /// is tracked inside them is replaced by `seen`, what is outside stays.
+    /// This is not a round: a difference it finds starts a run of 0 rounds
+    /// (the rounds that follow confirm it as they would have without the
+    /// early look), and one it no longer finds is healed at once.
+    pub fn recheck(&mut self, at: Timestamp, scopes: &[String], seen: Vec<Seen>) -> Changes {
+        let keys: std::collections::HashSet<(String, String)> = seen
+            .iter()
+            .map(|s| (s.path.clone(), s.kind.clone()))
+            .collect();
+        let mut changes = Changes::default();
+        self.runs.retain(|key, run| {
+            let (path, _) = key;
+            let inside = path != COUNTED_PATH && scopes.iter().any(|s| within(path, s));
+            if !inside || keys.contains(key) {
+                return true;
+            }
+            if run.confirmed {
+                changes.healed.push(key.clone());
+            }
+            false
+        });
+        for s in seen {
+            let run = self.runs.entry((s.path, s.kind)).or_insert(Run {
+                first_seen: at,
+                rounds: 0,
+                confirmed: false,
+                count: None,
+            });
+            run.count = s.count;
+        }
+        changes.healed.sort();
         changes
     }
 
@@ -341,6 +427,58 @@ mod tests {
         t.observe(at(60), vec![counted(9)]);
         let v = t.view(at(60));
         assert_eq!(v.confirmed_total(), 9);
+    }
+
+    #[test]
+    fn a_recheck_replaces_only_what_is_inside_its_scopes_and_counts_no_round() {
+        let mut t = Tracker::new(policy(2, 0));
+        t.observe(at(0), seen(&[("/a/x", "data"), ("/b", "data")]));
+        t.observe(at(60), seen(&[("/a/x", "data"), ("/b", "data")]));
+        // /a/x healed, /a/y appeared; /b is outside the scope and stays.
+        let c = t.recheck(at(70), &["/a".to_string()], seen(&[("/a/y", "acl")]));
+        assert_eq!(c.healed, vec![("/a/x".into(), "data".into())]);
+        let v = t.view(at(70));
+        assert_eq!(v.confirmed.len(), 1);
+        assert_eq!(v.confirmed[0].path, "/b");
+        assert_eq!(v.unconfirmed[0].path, "/a/y");
+        assert_eq!(v.unconfirmed[0].rounds, 0);
+        assert_eq!(v.unconfirmed[0].first_seen, at(70));
+        // Two rounds are still needed after the early sighting.
+        assert!(t.observe(at(120), t.current()).confirmed.is_empty());
+        let c = t.observe(at(180), t.current());
+        assert_eq!(c.confirmed, vec![("/a/y".into(), "acl".into())]);
+        let v = t.view(at(180));
+        let y = v.confirmed.iter().find(|e| e.path == "/a/y").unwrap();
+        assert_eq!((y.first_seen, y.rounds), (at(70), 2));
+    }
+
+    #[test]
+    fn a_recheck_leaves_a_difference_it_sees_again_as_it_was() {
+        let mut t = Tracker::new(policy(3, 0));
+        t.observe(at(0), seen(&[("/a", "data")]));
+        t.observe(at(60), seen(&[("/a", "data")]));
+        t.recheck(at(70), &["/a".to_string()], seen(&[("/a", "data")]));
+        let v = t.view(at(70));
+        assert_eq!(
+            (v.unconfirmed[0].rounds, v.unconfirmed[0].first_seen),
+            (2, at(0))
+        );
+    }
+
+    #[test]
+    fn subtree_roots_are_the_one_sided_and_unreadable_entries() {
+        let mut t = Tracker::new(policy(2, 0));
+        t.observe(
+            at(0),
+            seen(&[
+                ("/m", "missing_in_target"),
+                ("/d", "data"),
+                ("/u", "unreadable"),
+            ]),
+        );
+        let mut roots = t.subtree_roots();
+        roots.sort();
+        assert_eq!(roots, vec!["/m".to_string(), "/u".to_string()]);
     }
 
     #[test]

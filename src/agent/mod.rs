@@ -15,6 +15,8 @@
 //!   results and `check parity --state`.
 //! - [`passive`]: passive results through Nagios's external command file.
 //! - [`ganglia`]: each round's metrics to gmond, through [`crate::gmetric`].
+//! - [`watch`]: persistent recursive watches on both sides, so rounds read
+//!   only what changed and changes are re-checked early.
 //! - [`logging`]: structured logs on stderr, with a level that a reload can
 //!   change.
 //!
@@ -33,13 +35,14 @@ pub mod round;
 pub mod schedule;
 pub mod state;
 pub mod verdict;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
@@ -84,14 +87,14 @@ fn globals(c: &mut AgentConfig) -> Arc<Globals> {
 /// A pair's running tasks: its rounds and its probes.
 struct Running {
     cfg: Arc<PairConfig>,
-    stop: watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<bool>,
     handles: [JoinHandle<()>; 2],
 }
 
 impl Running {
-    fn start(cfg: PairConfig, globals: &watch::Receiver<Arc<Globals>>) -> Running {
+    fn start(cfg: PairConfig, globals: &tokio::sync::watch::Receiver<Arc<Globals>>) -> Running {
         let cfg = Arc::new(cfg);
-        let (stop, stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let rounds = tokio::spawn(run_pair(cfg.clone(), globals.clone(), stop_rx.clone()));
         let probes = tokio::spawn(probes::run_probes(cfg.clone(), globals.clone(), stop_rx));
         Running {
@@ -142,7 +145,7 @@ pub async fn run(file: &Path) -> i32 {
         }
     };
 
-    let (globals_tx, globals_rx) = watch::channel(globals(&mut config));
+    let (globals_tx, globals_rx) = tokio::sync::watch::channel(globals(&mut config));
     let mut pairs: BTreeMap<String, Running> = BTreeMap::new();
     let names: Vec<String> = config.pairs.iter().map(|p| p.name.clone()).collect();
     for p in config.pairs {
@@ -182,8 +185,8 @@ pub async fn run(file: &Path) -> i32 {
 async fn reload(
     file: &Path,
     log: &logging::LogHandle,
-    globals_tx: &watch::Sender<Arc<Globals>>,
-    globals_rx: &watch::Receiver<Arc<Globals>>,
+    globals_tx: &tokio::sync::watch::Sender<Arc<Globals>>,
+    globals_rx: &tokio::sync::watch::Receiver<Arc<Globals>>,
     pairs: &mut BTreeMap<String, Running>,
 ) {
     info!(config = %file.display(), "SIGHUP: reloading the configuration");

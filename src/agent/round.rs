@@ -1,43 +1,56 @@
 //! One pair's life in the agent: a task that runs a round every interval and
-//! reports each one.
+//! reports each one, and re-checks changed paths early in between.
 //!
-//! A round opens fresh sessions to both ensembles (through
+//! A round reads through fresh sessions (those of
 //! [`compare`](crate::compare::compare)) and closes them at its end, so a
 //! server restart, a lost quorum or an expired session costs at most that
-//! round: it is reported UNKNOWN and the next round starts from new
-//! sessions. Events missed while disconnected cannot matter either, since
-//! every round walks the whole subtree. What survives from round to round is
-//! the confirmation history and the ACL caches (whose entries are checked
-//! against every node's fresh stat, so they stay valid across sessions).
+//! round: it is reported UNKNOWN and the next round starts from new sessions.
+//! What survives from round to round is the confirmation history and the ACL
+//! caches (whose entries are checked against every node's fresh stat, so they
+//! stay valid across sessions).
+//!
+//! With watches ([`super::watch`]), a round reads only what needs reading:
+//! the whole subtree (the first round, every `full_walk_every` rounds, and
+//! after any watch gap), the paths that changed since the last round, or
+//! nothing. A changed path is also re-checked *early*, once it has been quiet
+//! for `watch_settle`, and the result folded into the confirmation history —
+//! not as a round: early sightings start runs of 0 rounds, and heals are
+//! taken at once (see [`Tracker::recheck`]).
 //!
 //! Stopping is prompt: a stop request abandons a comparison in progress or a
 //! wait, but never interrupts a state file being written.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, StreamExt};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::aclcache::AclCache;
 use crate::compare::compare;
+use crate::error::Error;
 use crate::gmetric::Channel;
 use crate::nagios::output::CheckResult;
 use crate::progress::Progress;
-use crate::report::CompareReport;
+use crate::report::{CompareReport, DiffKind};
 
 use super::config::{NagiosOutput, PairConfig, ProbeSettings};
-use super::confirm::{seen_in, Changes, Tracker};
+use super::confirm::{seen_in, Changes, Seen, Tracker, COUNTED_PATH};
 use super::ganglia::GangliaOut;
 use super::passive;
 use super::schedule;
 use super::state::{
-    read_state, state_path, write_state, ConfirmSettings, PairState, RoundSummary, StateError,
-    Status, Timestamp, STATE_SCHEMA,
+    read_state, state_path, write_state, Checks, ConfirmSettings, PairState, RoundKind,
+    RoundSummary, StateError, Status, Timestamp, WatchStatus, STATE_SCHEMA,
 };
 use super::verdict::verdict;
+use super::watch::{self as watches, coarsen, covering, within, Early, Plan, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
 #[derive(Debug)]
@@ -51,6 +64,13 @@ pub struct Globals {
 
 /// Drift paths named in the log per round; the state file has them all.
 const LOGGED_CHANGES: usize = 20;
+
+/// Subtrees one re-check compares at most: each costs its own sessions, so
+/// more changed places than this are re-checked as fewer, larger subtrees.
+const MAX_RECHECK_SUBTREES: usize = 16;
+
+/// Subtrees compared at once during a re-check.
+const RECHECK_PARALLEL: usize = 4;
 
 /// Resolves once a stop is requested (or the supervisor is gone).
 pub async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -70,16 +90,34 @@ struct History {
     tracker: Tracker,
     summary: Option<RoundSummary>,
     last_success: Option<Timestamp>,
+    /// The latest round's times and failure, for the state written by early
+    /// re-checks between rounds.
+    started: Timestamp,
+    finished: Timestamp,
+    reason: Option<String>,
+    checks: Checks,
+    /// The latest full walk's report (its difference list dropped): rounds
+    /// that do not walk report node counts and subtrees from it.
+    last_walk: Option<CompareReport>,
+    /// Rounds since the latest full walk.
+    rounds_since_walk: u64,
 }
 
 /// Picks up the history a previous run of the agent left in the state file,
 /// if it is about the same comparison.
 fn restore(cfg: &PairConfig, globals: &Globals) -> History {
+    let now = Timestamp::now();
     let fresh = History {
         round: 0,
         tracker: Tracker::new(cfg.confirm),
         summary: None,
         last_success: None,
+        started: now,
+        finished: now,
+        reason: None,
+        checks: Checks::default(),
+        last_walk: None,
+        rounds_since_walk: 0,
     };
     let path = state_path(&globals.state_dir, &cfg.name);
     let state = match read_state(&path) {
@@ -111,7 +149,191 @@ fn restore(cfg: &PairConfig, globals: &Globals) -> History {
         tracker: Tracker::restore(cfg.confirm, &state),
         summary: state.summary,
         last_success: state.last_success,
+        checks: Checks {
+            last_full_walk: state.checks.last_full_walk,
+            last_early_recheck: state.checks.last_early_recheck,
+            ..Checks::default()
+        },
+        ..fresh
     }
+}
+
+/// Ends the watch tasks with the pair's task, however it ends.
+struct AbortOnDrop(Vec<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// What a round (or an early re-check) read.
+enum Read {
+    /// The whole subtree.
+    Walked(Box<CompareReport>),
+    /// Some subtrees.
+    Rechecked(Rechecked),
+    /// Nothing: the watches said nothing changed.
+    Nothing,
+}
+
+/// The outcome of re-checking some subtrees.
+struct Rechecked {
+    scopes: Vec<String>,
+    /// Changed paths behind those subtrees.
+    paths: usize,
+    seen: Vec<Seen>,
+    reads: BTreeMap<&'static str, u64>,
+    transient: u64,
+    /// A subtree had more differences than a comparison lists: only a full
+    /// walk can track them.
+    counted_only: bool,
+}
+
+/// The subtrees to re-check for `paths`: each path, or the tracked missing,
+/// extra or unreadable subtree it lies in (a walk reports those once, at
+/// their root), the fewest that cover them all, and not too many.
+fn scopes_for(paths: &[String], tracker: &Tracker, root: &str) -> Vec<String> {
+    let roots = tracker.subtree_roots();
+    let rebased: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            roots
+                .iter()
+                .filter(|r| within(p, r) && within(r, root))
+                .min_by_key(|r| r.len())
+                .unwrap_or(p)
+                .clone()
+        })
+        .collect();
+    coarsen(covering(&rebased), root, MAX_RECHECK_SUBTREES)
+}
+
+/// Compares one subtree; `None` when it exists on neither side (nothing can
+/// differ there), unless it is the pair's own path, which must exist.
+async fn compare_scope(
+    cfg: &PairConfig,
+    caches: &[Arc<AclCache>; 2],
+    scope: &str,
+) -> Result<Option<CompareReport>, Error> {
+    let mut options = cfg.options.clone();
+    options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
+    let whole = scope == cfg.options.path;
+    if !whole {
+        options.path = scope.to_string();
+        // A changed subtree is usually small: one session a side is plenty,
+        // and each subtree compared opens its own.
+        options.reader.sessions = 1;
+    }
+    let mut quiet = Progress::new(false);
+    match compare(&cfg.source, &cfg.target, &options, &mut quiet).await {
+        Ok(r) => Ok(Some(r)),
+        Err(Error::RootMissing { .. }) if !whole => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Re-checks `scopes`, a few at a time. (Boxed: the compiler cannot prove a
+/// stream of borrowing futures `Send` for every lifetime otherwise.)
+fn recheck_scopes<'a>(
+    cfg: &'a PairConfig,
+    caches: &'a [Arc<AclCache>; 2],
+    scopes: Vec<String>,
+    paths: usize,
+) -> BoxFuture<'a, Result<(Rechecked, Option<CompareReport>), Error>> {
+    async move {
+        let results: Vec<Result<Option<CompareReport>, Error>> = stream::iter(scopes.clone())
+            .map(|scope| async move { compare_scope(cfg, caches, &scope).await })
+            .buffered(RECHECK_PARALLEL)
+            .collect()
+            .await;
+        fold_rechecks(cfg, scopes, results, paths)
+    }
+    .boxed()
+}
+
+fn fold_rechecks(
+    cfg: &PairConfig,
+    scopes: Vec<String>,
+    results: Vec<Result<Option<CompareReport>, Error>>,
+    paths: usize,
+) -> Result<(Rechecked, Option<CompareReport>), Error> {
+    let mut out = Rechecked {
+        scopes: Vec::new(),
+        paths,
+        seen: Vec::new(),
+        reads: BTreeMap::new(),
+        transient: 0,
+        counted_only: false,
+    };
+    let mut whole = None;
+    for (scope, result) in scopes.into_iter().zip(results) {
+        if let Some(report) = result? {
+            for s in seen_in(&report) {
+                if s.path == COUNTED_PATH {
+                    out.counted_only = true;
+                } else {
+                    out.seen.push(s);
+                }
+            }
+            for (side, n) in &report.summary.reads {
+                *out.reads.entry(side).or_default() += n;
+            }
+            out.transient += report.summary.transient;
+            if scope == cfg.options.path {
+                whole = Some(report);
+            }
+        }
+        out.scopes.push(scope);
+    }
+    Ok((out, whole))
+}
+
+/// A walk's report without its difference list, kept between walks.
+fn kept(report: &CompareReport) -> CompareReport {
+    CompareReport {
+        zkparity_version: report.zkparity_version,
+        digest_version: report.digest_version,
+        source: report.source.clone(),
+        target: report.target.clone(),
+        settings: report.settings.clone(),
+        summary: report.summary.clone(),
+        subtrees: report.subtrees.clone(),
+        differences: Vec::new(),
+        differences_not_listed: report.differences_not_listed,
+    }
+}
+
+/// The report of a round that did not walk: node counts and subtrees from
+/// the latest walk, differences as now known, this round's reads and time.
+fn derived_report(
+    last: &CompareReport,
+    seen: &[Seen],
+    elapsed: f64,
+    read: Option<&Rechecked>,
+) -> CompareReport {
+    let mut r = last.clone();
+    let mut by_kind: BTreeMap<&'static str, u64> =
+        DiffKind::ALL.iter().map(|k| (k.as_str(), 0)).collect();
+    for s in seen {
+        if let Some(k) = DiffKind::ALL.iter().find(|k| k.as_str() == s.kind) {
+            *by_kind.entry(k.as_str()).or_default() += s.count.unwrap_or(1);
+        }
+    }
+    let total: u64 = by_kind.values().sum();
+    r.summary.differences = by_kind;
+    r.summary.confirmed = total;
+    r.summary.identical = total == 0;
+    r.summary.elapsed_seconds = elapsed;
+    r.summary.transient = read.map(|x| x.transient).unwrap_or(0);
+    r.summary.rechecked = read.is_some_and(|x| !x.seen.is_empty());
+    r.summary.reads = read
+        .map(|x| x.reads.clone())
+        .unwrap_or_else(|| BTreeMap::from([("source", 0), ("target", 0)]));
+    r.differences_not_listed = 0;
+    r
 }
 
 /// Runs rounds of `cfg` until told to stop.
@@ -124,54 +346,236 @@ pub async fn run_pair(
     history.tracker.set_policy(cfg.confirm);
     let caches = [AclCache::new(), AclCache::new()];
     let mut reporter = Reporter::default();
+    let (watches, _watch_tasks) = if cfg.watch.enabled {
+        let (w, tasks) = watches::start(
+            &cfg.name,
+            [&cfg.source, &cfg.target],
+            &cfg.options.path,
+            cfg.options.walk.excludes.clone(),
+            stop.clone(),
+        );
+        (Some(w), AbortOnDrop(tasks.into()))
+    } else {
+        (None, AbortOnDrop(Vec::new()))
+    };
+    let watches = watches.as_deref();
+    let settle = cfg.watch.settle;
     let mut next = Instant::now() + schedule::jitter(cfg.jitter);
+    if let Some(w) = watches {
+        // A first walk that starts before the watches are in place cannot
+        // tell later rounds what is unchanged; a walk that does is worth a
+        // short wait.
+        let limit = cfg.source.connect_timeout.max(cfg.target.connect_timeout);
+        tokio::select! {
+            _ = w.started(limit) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
     loop {
+        let early_at = watches.and_then(|w| w.next_early(settle));
+        let early_due = async move {
+            match early_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let changed = async move {
+            match watches {
+                Some(w) => w.changed().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
+            // Something changed: work out again when to wake.
+            _ = changed => continue,
+            _ = early_due => {
+                let Some(w) = watches else { continue };
+                let Some(early) = w.take_early(settle) else { continue };
+                let started = Timestamp::now();
+                let timer = Instant::now();
+                let (scopes, paths) = match early {
+                    Early::Full => (vec![cfg.options.path.clone()], 0),
+                    Early::Paths(p) => (scopes_for(&p, &history.tracker, &cfg.options.path), p.len()),
+                };
+                let work = tokio::time::timeout(cfg.round_timeout, recheck_scopes(&cfg, &caches, scopes, paths));
+                let result = tokio::select! {
+                    r = work => r,
+                    _ = stopped(&mut stop) => return,
+                };
+                let g = globals.borrow().clone();
+                match result {
+                    Ok(Ok((read, whole))) => {
+                        if read.counted_only {
+                            w.require_full("a re-checked subtree had more differences than are listed");
+                        }
+                        let changes = history.tracker.recheck(started, &read.scopes, read.seen.clone());
+                        let now = Timestamp::now();
+                        if let Some(report) = &whole {
+                            history.last_walk = Some(kept(report));
+                            history.checks.last_full_walk = Some(now);
+                        }
+                        history.checks.early_rechecks += 1;
+                        history.checks.last_early_recheck = Some(now);
+                        history.checks.watch = Some(watch_status(w));
+                        reporter.early_failing = false;
+                        reporter
+                            .report_early(&cfg, &g, &history, &changes, &read, timer.elapsed())
+                            .await;
+                    }
+                    Ok(Err(e)) => reporter.early_failed(&cfg, w, &e.to_string()),
+                    Err(_) => reporter.early_failed(&cfg, w, "timed out (round_timeout)"),
+                }
+                continue;
+            }
             _ = stopped(&mut stop) => return,
         }
         let started_at = Instant::now();
         let started = Timestamp::now();
         history.round += 1;
-        let mut options = cfg.options.clone();
-        options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
-        let work = async {
-            let mut quiet = Progress::new(false);
-            tokio::time::timeout(
-                cfg.round_timeout,
-                compare(&cfg.source, &cfg.target, &options, &mut quiet),
+        let walk_due = (history.rounds_since_walk + 1 >= cfg.watch.full_walk_every).then(|| {
+            format!(
+                "every {} rounds (full_walk_every; ACL changes fire no watch event)",
+                cfg.watch.full_walk_every
             )
-            .await
+        });
+        let mut plan = match watches {
+            None => Plan::Full("watches off".into()),
+            Some(w) => w.plan(walk_due),
+        };
+        // A round that does not walk reports node counts from the latest
+        // walk: there must be one.
+        if !matches!(plan, Plan::Full(_)) && history.last_walk.is_none() {
+            plan = Plan::Full("no full walk yet".into());
+        }
+        let targeted = match &plan {
+            Plan::Targeted(paths) => {
+                let scopes = scopes_for(paths, &history.tracker, &cfg.options.path);
+                if scopes.iter().any(|s| *s == cfg.options.path) {
+                    plan = Plan::Full("changes all over the tree".into());
+                    None
+                } else {
+                    Some((scopes, paths.len()))
+                }
+            }
+            _ => None,
+        };
+        let work = async {
+            match (&plan, targeted) {
+                (Plan::Full(_), _) => {
+                    let mut options = cfg.options.clone();
+                    options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
+                    let mut quiet = Progress::new(false);
+                    compare(&cfg.source, &cfg.target, &options, &mut quiet)
+                        .await
+                        .map(|r| Read::Walked(Box::new(r)))
+                }
+                (Plan::Targeted(_), Some((scopes, paths))) => {
+                    recheck_scopes(&cfg, &caches, scopes, paths)
+                        .await
+                        .map(|(r, _)| Read::Rechecked(r))
+                }
+                _ => Ok(Read::Nothing),
+            }
         };
         let outcome = tokio::select! {
-            r = work => r,
+            r = tokio::time::timeout(cfg.round_timeout, work) => r,
             _ = stopped(&mut stop) => {
                 info!(pair = %cfg.name, round = history.round, "stopping: round abandoned");
                 return;
             }
         };
-        let outcome: Result<CompareReport, String> = match outcome {
-            Ok(Ok(report)) => {
-                // Forget ACLs of nodes gone for two rounds, so a churning
-                // tree (queues, locks) does not grow the caches.
-                for cache in &caches {
-                    cache.end_round();
-                }
-                Ok(report)
-            }
+        let read = match outcome {
+            Ok(Ok(read)) => Ok(read),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "round timed out after {} (round_timeout)",
                 humantime::format_duration(cfg.round_timeout)
             )),
         };
+        let elapsed = started_at.elapsed().as_secs_f64();
+        history.checks.round_kind = Some(match &plan {
+            Plan::Full(_) => RoundKind::FullWalk,
+            Plan::Targeted(_) => RoundKind::Targeted,
+            Plan::Clean => RoundKind::WatchClean,
+        });
+        history.checks.full_walk_reason = match &plan {
+            Plan::Full(reason) => Some(reason.clone()),
+            _ => None,
+        };
+        history.checks.rechecked_paths = 0;
+        history.checks.rechecked_subtrees = 0;
+        let outcome: Result<(CompareReport, Changes), String> = match read {
+            Ok(Read::Walked(report)) => {
+                // Forget ACLs of nodes gone for two walks, so a churning
+                // tree (queues, locks) does not grow the caches.
+                for cache in &caches {
+                    cache.end_round();
+                }
+                let changes = history.tracker.observe(started, seen_in(&report));
+                history.last_walk = Some(kept(&report));
+                history.checks.last_full_walk = Some(Timestamp::now());
+                history.rounds_since_walk = 0;
+                Ok((*report, changes))
+            }
+            Ok(Read::Rechecked(r)) => {
+                if r.counted_only {
+                    if let Some(w) = watches {
+                        w.require_full("a re-checked subtree had more differences than are listed");
+                    }
+                }
+                let healed = history.tracker.recheck(started, &r.scopes, r.seen.clone());
+                let current = history.tracker.current();
+                let changes = healed.then(history.tracker.observe(started, current.clone()));
+                history.checks.rechecked_paths = r.paths as u64;
+                history.checks.rechecked_subtrees = r.scopes.len() as u64;
+                history.rounds_since_walk += 1;
+                let report = history
+                    .last_walk
+                    .as_ref()
+                    .map(|last| derived_report(last, &current, elapsed, Some(&r)));
+                report
+                    .map(|rep| (rep, changes))
+                    .ok_or_else(|| "no full walk yet".to_string())
+            }
+            Ok(Read::Nothing) => {
+                // Nothing changed since the last look: every tracked
+                // difference is still there, and this round saw it.
+                let current = history.tracker.current();
+                let changes = history.tracker.observe(started, current.clone());
+                history.rounds_since_walk += 1;
+                let report = history
+                    .last_walk
+                    .as_ref()
+                    .map(|last| derived_report(last, &current, elapsed, None));
+                report
+                    .map(|rep| (rep, changes))
+                    .ok_or_else(|| "no full walk yet".to_string())
+            }
+            Err(reason) => {
+                if let Some(w) = watches {
+                    w.require_full("the previous round failed");
+                }
+                Err(reason)
+            }
+        };
+        history.checks.watch = watches.map(watch_status);
         let g = globals.borrow().clone();
         // Not raced against `stop`: a state file is always written whole.
         reporter
             .report(&cfg, &g, &mut history, started, outcome)
             .await;
+        history.checks.early_rechecks = 0;
         next = schedule::next_start(started_at, Instant::now(), cfg.interval)
             + schedule::jitter(cfg.jitter);
+    }
+}
+
+fn watch_status(w: &Watches) -> WatchStatus {
+    let [s, t] = w.sides();
+    WatchStatus {
+        source: s.as_str().to_string(),
+        target: t.as_str().to_string(),
     }
 }
 
@@ -182,6 +586,8 @@ struct Reporter {
     last_status: Option<Status>,
     last_reason: Option<String>,
     nagios_failing: bool,
+    /// Early re-checks are failing: said once at warn.
+    early_failing: bool,
 }
 
 impl Reporter {
@@ -191,12 +597,14 @@ impl Reporter {
         g: &Globals,
         history: &mut History,
         started: Timestamp,
-        outcome: Result<CompareReport, String>,
+        outcome: Result<(CompareReport, Changes), String>,
     ) {
+        let outcome = outcome.map(|(report, changes)| {
+            log_changes(&cfg.name, &changes);
+            report
+        });
         let (reason, nodes, elapsed) = match &outcome {
             Ok(report) => {
-                let changes = history.tracker.observe(started, seen_in(report));
-                log_changes(&cfg.name, &changes);
                 history.summary = Some(RoundSummary::from_report(
                     history.round,
                     Timestamp::now(),
@@ -212,16 +620,11 @@ impl Reporter {
             Err(reason) => (Some(reason.clone()), None, 0.0),
         };
         let finished = Timestamp::now();
-        let state = build_state(cfg, g, history, started, finished, reason);
-
-        let path = state_path(&g.state_dir, &cfg.name);
-        let to_write = state.clone();
-        let written = tokio::task::spawn_blocking(move || write_state(&path, &to_write)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(pair = %cfg.name, error = %e, "state file not written"),
-            Err(e) => error!(pair = %cfg.name, error = %e, "state writer failed"),
-        }
+        history.started = started;
+        history.finished = finished;
+        history.reason = reason;
+        let state = build_state(cfg, g, history, finished);
+        write_state_file(cfg, g, &state).await;
 
         if let Some(n) = &g.nagios {
             let result = verdict(&state, &n.check, finished, None);
@@ -238,6 +641,58 @@ impl Reporter {
         }
 
         self.log_round(cfg, &state, nodes, elapsed);
+    }
+
+    /// Reports an early re-check: the state file, and a passive result if
+    /// the pair's status moved (a heal or a UNKNOWN pair's differences do
+    /// not wait for the round).
+    async fn report_early(
+        &mut self,
+        cfg: &PairConfig,
+        g: &Globals,
+        history: &History,
+        changes: &Changes,
+        read: &Rechecked,
+        took: Duration,
+    ) {
+        log_changes(&cfg.name, changes);
+        let now = Timestamp::now();
+        let state = build_state(cfg, g, history, now);
+        write_state_file(cfg, g, &state).await;
+        if self.last_status.is_some() && self.last_status != Some(state.status) {
+            if let Some(n) = &g.nagios {
+                let result = verdict(&state, &n.check, now, None);
+                self.send_passive(cfg, n, now, &result).await;
+            }
+            info!(
+                pair = %cfg.name,
+                round = state.round,
+                status = state.status.as_str(),
+                "status changed on an early re-check"
+            );
+            self.last_status = Some(state.status);
+        }
+        debug!(
+            pair = %cfg.name,
+            paths = read.paths,
+            subtrees = read.scopes.len(),
+            differences = read.seen.len(),
+            confirmed = state.confirmed_total,
+            unconfirmed = state.unconfirmed_total,
+            elapsed_s = (took.as_secs_f64() * 1000.0).round() / 1000.0,
+            "early re-check"
+        );
+    }
+
+    /// An early re-check could not read: the next round walks in full.
+    fn early_failed(&mut self, cfg: &PairConfig, w: &Watches, reason: &str) {
+        w.require_full("an early re-check failed");
+        if self.early_failing {
+            debug!(pair = %cfg.name, reason, "early re-check failed");
+        } else {
+            warn!(pair = %cfg.name, reason, "early re-check failed; the next round walks in full");
+        }
+        self.early_failing = true;
     }
 
     async fn send_passive(
@@ -304,6 +759,9 @@ impl Reporter {
                     lag_s = s.lag_seconds,
                     nodes = nodes.unwrap_or(0),
                     elapsed_s = (elapsed * 1000.0).round() / 1000.0,
+                    kind = s.checks.round_kind.map(RoundKind::as_str).unwrap_or(""),
+                    rechecked = s.checks.rechecked_paths,
+                    early = s.checks.early_rechecks,
                     "round finished"
                 );
             }
@@ -336,15 +794,22 @@ fn log_changes(pair: &str, changes: &Changes) {
     }
 }
 
-fn build_state(
-    cfg: &PairConfig,
-    g: &Globals,
-    history: &History,
-    started: Timestamp,
-    finished: Timestamp,
-    reason: Option<String>,
-) -> PairState {
-    let view = history.tracker.view(finished);
+async fn write_state_file(cfg: &PairConfig, g: &Globals, state: &PairState) {
+    let path = state_path(&g.state_dir, &cfg.name);
+    let to_write = state.clone();
+    let written = tokio::task::spawn_blocking(move || write_state(&path, &to_write)).await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(pair = %cfg.name, error = %e, "state file not written"),
+        Err(e) => error!(pair = %cfg.name, error = %e, "state writer failed"),
+    }
+}
+
+/// The state as of `now`: the latest round's times and outcome, the
+/// differences as tracked now (early re-checks included).
+fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp) -> PairState {
+    let reason = history.reason.clone();
+    let view = history.tracker.view(now);
     let mut confirmed_by_kind: std::collections::BTreeMap<String, u64> =
         crate::report::DiffKind::ALL
             .iter()
@@ -370,8 +835,8 @@ fn build_state(
         target: cfg.target.connect.to_string(),
         path: cfg.options.path.clone(),
         round: history.round,
-        started,
-        finished,
+        started: history.started,
+        finished: history.finished,
         interval_seconds: cfg.interval.as_secs_f64(),
         status,
         reason,
@@ -387,6 +852,7 @@ fn build_state(
         unconfirmed_total,
         lag_seconds: view.lag_seconds,
         last_success: history.last_success,
+        checks: history.checks.clone(),
     }
 }
 

@@ -181,6 +181,67 @@ pub struct ConfirmSettings {
     pub after_seconds: f64,
 }
 
+/// How a round looked at the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundKind {
+    /// Read the whole subtree.
+    FullWalk,
+    /// Re-checked only the paths the watches said changed.
+    Targeted,
+    /// The watches said nothing changed: nothing was read.
+    WatchClean,
+}
+
+impl RoundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoundKind::FullWalk => "full_walk",
+            RoundKind::Targeted => "targeted",
+            RoundKind::WatchClean => "watch_clean",
+        }
+    }
+}
+
+/// Each side's persistent watch, as `live`, `disconnected`, `down`,
+/// `starting` or `unsupported`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchStatus {
+    pub source: String,
+    pub target: String,
+}
+
+/// What the latest round read, and what was re-checked early since. All
+/// optional or zero by default, so files written before watches existed read
+/// the same.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checks {
+    /// Absent until a round has run under this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_kind: Option<RoundKind>,
+    /// Why the round walked in full (first round, periodic, watch gap, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_walk_reason: Option<String>,
+    /// Changed paths the round re-checked (a targeted round).
+    #[serde(default)]
+    pub rechecked_paths: u64,
+    /// The subtrees those were re-checked as.
+    #[serde(default)]
+    pub rechecked_subtrees: u64,
+    /// End of the latest successful full walk (a round's or an early one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_walk: Option<Timestamp>,
+    /// Early re-checks since this round.
+    #[serde(default)]
+    pub early_rechecks: u64,
+    /// End of the latest early re-check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_early_recheck: Option<Timestamp>,
+    /// Absent when the pair has no watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchStatus>,
+}
+
 /// The state file of one pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairState {
@@ -219,6 +280,8 @@ pub struct PairState {
     /// When a round last succeeded; absent if none has.
     #[serde(default)]
     pub last_success: Option<Timestamp>,
+    #[serde(flatten)]
+    pub checks: Checks,
 }
 
 /// Why a state file could not be written or read.
@@ -361,6 +424,7 @@ pub(crate) mod tests {
             unconfirmed_total: 0,
             lag_seconds: 0.0,
             last_success: Some(t),
+            checks: Checks::default(),
         }
     }
 
@@ -376,6 +440,27 @@ pub(crate) mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("kafka.json")]);
+    }
+
+    #[test]
+    fn a_file_from_before_watches_reads_and_round_kinds_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(dir.path(), "kafka");
+        write_state(&path, &sample()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("round_kind"), "{text}");
+        let mut s = sample();
+        s.checks.round_kind = Some(RoundKind::WatchClean);
+        s.checks.watch = Some(WatchStatus {
+            source: "live".into(),
+            target: "live".into(),
+        });
+        write_state(&path, &s).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["round_kind"], "watch_clean");
+        assert_eq!(json["watch"]["target"], "live");
+        assert_eq!(read_state(&path).unwrap(), s);
     }
 
     #[test]
