@@ -703,6 +703,77 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
     assert_eq!(code, 0, "{cmp:#}");
 }
 
+#[tokio::test]
+async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
+    let p = pair();
+    let mut server = tokio::task::spawn_blocking(|| {
+        zkparity::sandbox::ZkServer::start_standalone(&ServerOptions::default())
+    })
+    .await
+    .unwrap()
+    .expect("a target of its own, to restart");
+    let dst = server.connect_string();
+    let (s, t) = (client(&p.source).await, connect(&dst).await);
+    let root = unique_path("restart");
+    create(&s, &root, b"").await;
+    create(&t, &root, b"").await;
+    let bulk = format!("{root}/bulk");
+    let nodes: Vec<(String, Vec<u8>)> = std::iter::once((bulk.clone(), b"".to_vec()))
+        .chain((0..3000).map(|i| (format!("{bulk}/n{i:05}"), b"v".to_vec())))
+        .collect();
+    zkparity::seed::create_many(&s, nodes).await.unwrap();
+    let src = p.source.connect_string();
+    let args: Vec<String> = [
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &root,
+        "--apply",
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--max-writes-per-second",
+        "1000",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let running = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        zkparity(&args)
+    });
+    wait_until("creates to be under way", || async {
+        t.list_children(&bulk).await.map_or(0, |c| c.len()) >= 600
+    })
+    .await;
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart().expect("restart the target");
+        server
+    })
+    .await
+    .unwrap();
+    let r = running.await.unwrap();
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let j = r.json();
+    assert_eq!(j["verification"]["identical"], true, "{j:#}");
+    let a = &j["apply"];
+    assert_eq!(
+        a["applied"].as_u64().unwrap() + a["already_done"].as_u64().unwrap(),
+        3001,
+        "{a:#}"
+    );
+    assert_eq!(
+        (a["conflicts"].as_u64(), a["failed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let t = connect(&server.connect_string()).await;
+    assert_eq!(cversion(&t, &bulk).await, 3000, "each child created once");
+}
+
 // ---------------------------------------------------------------------------
 // The source is only read
 

@@ -195,7 +195,9 @@ impl RepairReport {
                 ActionKind::SequenceCounter if n > 0 => {
                     "  (counters topped up by creating and deleting a sequential child)"
                 }
-                ActionKind::Delete if !self.delete_extra => {
+                ActionKind::Delete
+                    if p.skipped.get(&SkipReason::ExtraKept).copied().unwrap_or(0) > 0 =>
+                {
                     "  (--delete-extra to delete extra nodes)"
                 }
                 _ => "",
