@@ -49,7 +49,7 @@ const ONE_SIDED: Tag = 1;
 const SHADOWED: Tag = 2;
 
 /// Names ending in ZooKeeper's ten-digit sequence suffix.
-fn looks_sequential(name: &str) -> bool {
+pub fn looks_sequential(name: &str) -> bool {
     let bytes = name.as_bytes();
     bytes.len() >= 10 && bytes[bytes.len() - 10..].iter().all(u8::is_ascii_digit)
 }

@@ -22,6 +22,9 @@
 //!   live ensemble, and reading one as a side (format: `docs/snapshot.md`).
 //! - [`zktreeutil`]: zktreeutil's XML, read as a side and written by export.
 //! - [`report`]: the comparison result model and its text and JSON renderings.
+//! - [`repair`]: `zkparity repair`: plans the writes that make the target
+//!   match the source (a live ensemble or a snapshot), applies them with
+//!   `--apply` (batched, retried, resumable) and verifies with a compare.
 //! - [`nagios`]: the Nagios/Icinga check commands: threshold ranges, plugin
 //!   output and perfdata, `check parity`, `check znode`.
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
@@ -52,6 +55,7 @@ pub mod nagios;
 pub mod probe;
 pub mod progress;
 pub mod ratelimit;
+pub mod repair;
 pub mod report;
 pub mod sandbox;
 pub mod seed;

@@ -64,6 +64,41 @@ enum Command {
     /// words): modes, leader, sync, zxids, counts, and a verdict
     #[command(after_help = PROBE_HELP)]
     Probe(ProbeArgs),
+    /// Make the target match the source (a live ensemble or a snapshot):
+    /// prints the plan, and applies it with --apply
+    #[command(after_help = REPAIR_HELP)]
+    Repair(Box<zkparity::repair::RepairArgs>),
+}
+
+const REPAIR_HELP: &str = "\
+Examples:
+  zkparity repair --source old:2181 --target new:2181 --path /kafka
+  zkparity repair --source old:2181 --target new:2181 --apply --resume kafka.plan
+  zkparity repair --source before.zkps --target new:2181 --apply --delete-extra
+
+Without --apply nothing is written: the plan is printed, with counts per
+action. With --apply: creates (with the source's data and ACL), set_data and
+set_acl (only if the target node is still at the version seen when planning;
+otherwise a conflict is reported), sequence counter top-ups (creating and
+deleting a sequential child), and deletes of nodes on the target only with
+--delete-extra. Ephemeral nodes are never created, changed or deleted. Then a
+compare proves the target matches. --resume FILE keeps the plan and progress,
+so an interrupted --apply continues where it stopped when run again. The
+source is only read. Target credentials come from --target-auth-file or
+ZKPARITY_TARGET_AUTH.
+
+Exit codes: 0 nothing to do (dry run) or applied and verified identical,
+1 a dry run found work (or differences it cannot repair) or the target still
+differs after applying, 2 usage, connection or file error.";
+
+async fn run_repair(a: zkparity::repair::RepairArgs) -> Result<i32, Error> {
+    let mut progress = Progress::auto(a.quiet);
+    let report = zkparity::repair::run(&a, &mut progress).await?;
+    emit(&match a.format {
+        zkparity::repair::ReportFormat::Text => report.text(),
+        zkparity::repair::ReportFormat::Json => report.json(),
+    })?;
+    Ok(report.exit_code())
 }
 
 const PROBE_HELP: &str = "\
@@ -631,6 +666,7 @@ fn main() -> ExitCode {
             Command::Probe(a) => run_probe(a).await,
             Command::Snapshot(a) => run_snapshot(*a).await,
             Command::Export(a) => run_export(*a).await,
+            Command::Repair(a) => run_repair(*a).await,
         }
     });
     match outcome {

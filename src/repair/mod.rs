@@ -1,0 +1,300 @@
+//! `zkparity repair`: makes the target match the source.
+//!
+//! - [`plan`]: one walk over both sides works out the actions (create, set
+//!   data, set ACL, top up a sequence counter, delete) and what must be left
+//!   alone, and why.
+//! - [`resume`]: the plan file, and with `--resume` the durable record of
+//!   how far applying got.
+//! - [`apply`]: applies a plan to the target in batched multi-writes, with
+//!   retries, version checks and idempotent actions.
+//! - [`report`]: the result, as text or JSON.
+//!
+//! By default nothing is written: the plan is printed as a dry run. With
+//! `--apply` it is applied, then a compare of the two sides proves (or not)
+//! that the target now matches. The source is only ever read: it may be a
+//! live ensemble or a snapshot file.
+
+pub mod apply;
+pub mod plan;
+pub mod report;
+pub mod resume;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::args::{EnsembleArgs, WalkArgs};
+use crate::compare::{compare_sides, CompareOptions};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::source::{SideSpec, Source};
+use crate::walker::{self, EphemeralPolicy, ReaderOptions, WalkOptions};
+
+use apply::{Applier, ApplyOptions};
+use plan::{CountOnly, PlanOptions, PlanSink, PlanSummary, Planner};
+use report::{ApplyReport, RepairReport, ResumeInfo, Verification};
+use resume::{Identity, Opened, PlanFile, PlanWriter};
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+/// The `repair` command's flags.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub ensembles: EnsembleArgs,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    /// Apply the plan to the target; without it nothing is written (a dry
+    /// run)
+    #[arg(long)]
+    pub apply: bool,
+    /// Also delete nodes that are on the target only (never ephemerals)
+    #[arg(long)]
+    pub delete_extra: bool,
+    /// Keep the plan and the progress of --apply in FILE, so that an
+    /// interrupted repair continues where it stopped when run again (the
+    /// file holds node data: it is created mode 600)
+    #[arg(long, value_name = "FILE", requires = "apply")]
+    pub resume: Option<PathBuf>,
+    /// Cap on write operations per second sent to the target (0: no cap)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_writes_per_second: u32,
+    /// Actions per multi-write
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub write_batch_size: usize,
+    /// Multi-writes in flight
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub writes_in_flight: usize,
+    /// Actions, skipped nodes, problems and remaining differences to list
+    /// (0: all)
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+    /// Show digest ACL ids in clear (they carry password hashes)
+    #[arg(long)]
+    pub show_acl_ids: bool,
+    /// No progress on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Walk options for planning: the source file's own excludes added, and
+/// every ephemeral seen (so that none is ever touched) but none compared.
+fn plan_walk(options: &CompareOptions, source: &Source) -> Result<WalkOptions> {
+    let mut walk = options.walk.clone();
+    walk.ephemerals = EphemeralPolicy::Count;
+    if let Source::Snapshot(snap) = source {
+        let root = &snap.header().path;
+        let inside = root == "/"
+            || options.path == *root
+            || options
+                .path
+                .strip_prefix(root.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        if !inside {
+            return Err(Error::Usage(format!(
+                "the snapshot holds {root} only: repair --path {root} or a path below it"
+            )));
+        }
+    }
+    let mut patterns = walk.excludes.patterns().to_vec();
+    for p in source.exclude_patterns() {
+        if !patterns.contains(&p) {
+            patterns.push(p);
+        }
+    }
+    walk.excludes = crate::exclude::Excludes::new(&patterns)?;
+    Ok(walk)
+}
+
+struct Sides<'a> {
+    source: &'a SideSpec,
+    target: &'a SideSpec,
+}
+
+async fn make_plan(
+    sides: &Sides<'_>,
+    options: &CompareOptions,
+    args: &RepairArgs,
+    acls: bool,
+    sink: &mut dyn PlanSink,
+    progress: &mut Progress,
+) -> Result<PlanSummary> {
+    let reader = |keep_data| ReaderOptions {
+        keep_data,
+        read_acls: acls,
+        ..options.reader.clone()
+    };
+    let (with_data, without) = (reader(true), reader(false));
+    let (s, t) = futures::try_join!(
+        Source::open(sides.source, &with_data),
+        Source::open(sides.target, &without)
+    )?;
+    let planned = async {
+        let walk = plan_walk(options, &s)?;
+        let mut planner = Planner::new(
+            PlanOptions {
+                delete_extra: args.delete_extra,
+                acls,
+                excludes: walk.excludes.clone(),
+                limit: args.limit,
+                show_acl_ids: args.show_acl_ids,
+            },
+            sink,
+        );
+        let root = walker::walk(
+            [Some(&s), Some(&t)],
+            &options.path,
+            &walk,
+            &mut planner,
+            progress,
+        )
+        .await?;
+        if root[0].is_none() && root[1].is_none() {
+            return Err(Error::RootMissing {
+                path: options.path.clone(),
+            });
+        }
+        planner.finish()
+    }
+    .await;
+    futures::join!(s.close(), t.close());
+    planned
+}
+
+/// Runs a repair: plans (or picks up a resumed plan), applies with
+/// `--apply`, and verifies by comparing.
+pub async fn run(args: &RepairArgs, progress: &mut Progress) -> Result<RepairReport> {
+    let mut options = args.walk.compare_options(&args.ensembles)?;
+    options.limit = args.limit;
+    options.show_acl_ids = args.show_acl_ids;
+    crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
+        path: options.path.clone(),
+        reason,
+    })?;
+    if args.write_batch_size == 0 || args.writes_in_flight == 0 {
+        return Err(Error::Usage(
+            "--write-batch-size and --writes-in-flight must be at least 1".into(),
+        ));
+    }
+    let (source, target) = args.ensembles.sides()?;
+    let Some(target_spec) = target.live().cloned() else {
+        return Err(Error::Usage(
+            "repair writes to the target: --target must be a live ensemble, not a file".into(),
+        ));
+    };
+    let sides = Sides {
+        source: &source,
+        target: &target,
+    };
+    // A side without ACLs (zktreeutil XML) can neither be compared on ACLs
+    // nor copy them.
+    let acls = Source::has_acls(&source)?;
+    let identity = Identity {
+        source: source.describe(),
+        target: target.describe(),
+        path: options.path.clone(),
+        excludes: options.walk.excludes.patterns().to_vec(),
+        delete_extra: args.delete_extra,
+    };
+    let mut report = RepairReport::new(args, &source, &target, &options.path, acls);
+
+    if !args.apply {
+        let summary = make_plan(&sides, &options, args, acls, &mut CountOnly, progress).await?;
+        report.set_plan(summary);
+        return Ok(report);
+    }
+
+    let resumed = match &args.resume {
+        Some(path) => match resume::open(path, &identity)? {
+            Opened::Resume(plan) => Some(*plan),
+            Opened::Fresh(note) => {
+                report.notes.extend(note);
+                None
+            }
+        },
+        None => None,
+    };
+    let plan = match resumed {
+        Some(plan) => {
+            report.resumed = Some(ResumeInfo {
+                file: plan.shown().display().to_string(),
+                from_action: plan.progress.done,
+                of: plan.total,
+            });
+            plan
+        }
+        None => {
+            let mut writer = match &args.resume {
+                Some(path) => PlanWriter::create(path, &identity)?,
+                None => PlanWriter::temporary(&identity)?,
+            };
+            let summary = make_plan(&sides, &options, args, acls, &mut writer, progress).await?;
+            writer.finish(&summary)?
+        }
+    };
+    report.set_plan(plan.summary.clone());
+
+    let started = Instant::now();
+    let (mut applied, outcome) = apply_plan(&plan, &target_spec, args).await;
+    applied.elapsed_seconds = started.elapsed().as_secs_f64();
+    if applied.elapsed_seconds > 0.0 {
+        applied.actions_per_second = applied.settled_this_run as f64 / applied.elapsed_seconds;
+    }
+    report.apply = Some(applied);
+    if let Err(e) = outcome {
+        if let Some(path) = &args.resume {
+            eprintln!(
+                "zkparity repair: progress is kept in {}: run the same command again to continue",
+                path.display()
+            );
+        }
+        return Err(e);
+    }
+
+    let compared = compare_sides(&source, &target, &options, progress).await?;
+    report.verification = Some(Verification::from_report(&compared, args.limit));
+    Ok(report)
+}
+
+/// Applies what is left of `plan`; what was done comes back even when
+/// applying stopped on an error.
+async fn apply_plan(
+    plan: &PlanFile,
+    target: &crate::connect::EnsembleSpec,
+    args: &RepairArgs,
+) -> (ApplyReport, Result<()>) {
+    let mut report = ApplyReport::default();
+    let mut journal = match plan.journal() {
+        Ok(j) => j,
+        Err(e) => return (report, Err(e)),
+    };
+    let mut actions = match plan.actions(plan.progress.done) {
+        Ok(a) => a,
+        Err(e) => return (report, Err(e)),
+    };
+    let options = ApplyOptions {
+        batch_ops: args.write_batch_size,
+        in_flight: args.writes_in_flight,
+        max_writes_per_second: args.max_writes_per_second,
+        limit: args.limit,
+        ..ApplyOptions::default()
+    };
+    let mut applier = match Applier::new(target, options, &mut journal, plan.progress.counts).await
+    {
+        Ok(a) => a,
+        Err(e) => return (report, Err(e)),
+    };
+    let result = applier.run(&mut actions, plan.progress.done).await;
+    report.counts = applier.counts;
+    report.problems = std::mem::take(&mut applier.problems);
+    report.problems_not_listed = applier.problems_not_listed;
+    report.settled_this_run = applier.settled;
+    applier.close().await;
+    (report, result)
+}
