@@ -70,6 +70,11 @@ pub struct EnsembleArgs {
     /// costs three (data, children, ACL)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_reads_per_second: u32,
+    /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
+    /// group takes longer to answer, fewer reads are kept on the wire, then
+    /// pauses, until answers are back under it
+    #[arg(long, default_value = "off", value_name = "DURATION")]
+    pub max_latency: String,
     /// Nodes per multi-read batch
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub batch_size: usize,
@@ -190,6 +195,8 @@ impl WalkArgs {
         }
         walk.batch_nodes = e.batch_size;
         walk.in_flight = e.in_flight;
+        let max_latency = crate::throttle::parse_limit(&e.max_latency)
+            .map_err(|why| Error::Usage(format!("--max-latency {:?}: {why}", e.max_latency)))?;
         let recheck_delay = match self.recheck_delay.trim() {
             "off" | "none" | "no" => None,
             v => Some(duration("--recheck-delay", v)?),
@@ -200,6 +207,7 @@ impl WalkArgs {
             reader: ReaderOptions {
                 sessions: e.sessions,
                 max_reads_per_second: e.max_reads_per_second,
+                max_latency,
                 multi_read: !e.no_multi_read,
                 ..ReaderOptions::default()
             },

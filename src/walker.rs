@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
+use crate::throttle::{self, Flight, Throttle};
 
 /// What to do with ephemeral nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -157,6 +158,8 @@ pub struct ReaderOptions {
     pub multi_read: bool,
     /// Attempts per batch on connection loss before giving up.
     pub attempts: u32,
+    /// Back off when a round trip takes longer (see [`crate::throttle`]).
+    pub max_latency: Option<Duration>,
 }
 
 impl Default for ReaderOptions {
@@ -166,6 +169,7 @@ impl Default for ReaderOptions {
             max_reads_per_second: 0,
             multi_read: true,
             attempts: 5,
+            max_latency: None,
         }
     }
 }
@@ -176,6 +180,7 @@ pub struct Reader {
     clients: Vec<zk::Client>,
     next_client: AtomicUsize,
     limiter: Option<RateLimiter>,
+    throttle: Option<Throttle>,
     multi_read: AtomicBool,
     attempts: u32,
     reads: AtomicU64,
@@ -251,6 +256,7 @@ impl Reader {
             clients,
             next_client: AtomicUsize::new(0),
             limiter: RateLimiter::new(options.max_reads_per_second),
+            throttle: options.max_latency.map(Throttle::new),
             multi_read: AtomicBool::new(options.multi_read),
             attempts: options.attempts.max(1),
             reads: AtomicU64::new(0),
@@ -265,11 +271,11 @@ impl Reader {
         self
     }
 
-    async fn spend(&self, reads: usize) {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire(reads as u32).await;
-        }
+    /// Holds the returned flight until the group's answers are in.
+    async fn spend(&self, reads: usize) -> Option<Flight<'_>> {
+        let flight = throttle::admit(self.throttle.as_ref(), self.limiter.as_ref(), reads).await;
         self.reads.fetch_add(reads as u64, Ordering::Relaxed);
+        flight
     }
 
     /// Closes every session and waits briefly for the server to confirm, so
@@ -287,6 +293,11 @@ impl Reader {
 
     pub fn side(&self) -> &str {
         &self.spec.side
+    }
+
+    /// The latency limit's window, if there is one.
+    pub fn throttle(&self) -> Option<&Throttle> {
+        self.throttle.as_ref()
     }
 
     /// Individual read operations sent so far (getData, getChildren, getACL).
@@ -315,6 +326,18 @@ impl Reader {
     /// Reads `paths` (absolute, below the chroot); `names[i]` is the name
     /// the digest of `paths[i]` is taken under.
     pub async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        let part = throttle::part_nodes(self.throttle.as_ref(), paths.len());
+        if part >= paths.len() {
+            return self.read_group(paths, names).await;
+        }
+        let mut nodes = Vec::with_capacity(paths.len());
+        for (paths, names) in paths.chunks(part).zip(names.chunks(part)) {
+            nodes.extend(self.read_group(paths, names).await?);
+        }
+        Ok(nodes)
+    }
+
+    async fn read_group(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
         let first = paths.first().copied().unwrap_or("/");
         let mut attempt = 0;
         loop {
@@ -362,7 +385,7 @@ impl Reader {
         // one, the multi-read's stats say which ACLs need reading at all.
         let (results, mut acls) = match &self.acl_cache {
             None => {
-                self.spend(3 * paths.len()).await;
+                let _flight = self.spend(3 * paths.len()).await;
                 let committed = multi.commit();
                 let acls =
                     futures::future::join_all(paths.iter().map(|p| self.client().get_acl(p)));
@@ -373,7 +396,7 @@ impl Reader {
                 )
             }
             Some(_) => {
-                self.spend(2 * paths.len()).await;
+                let _flight = self.spend(2 * paths.len()).await;
                 (multi.commit().await, vec![None; paths.len()])
             }
         };
@@ -437,7 +460,7 @@ impl Reader {
         if missing.is_empty() {
             return;
         }
-        self.spend(missing.len()).await;
+        let _flight = self.spend(missing.len()).await;
         let fetched =
             futures::future::join_all(missing.iter().map(|i| self.client().get_acl(paths[*i])))
                 .await;
@@ -457,7 +480,7 @@ impl Reader {
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
-        self.spend(3 * paths.len()).await;
+        let _flight = self.spend(3 * paths.len()).await;
         let reads = paths.iter().zip(names).map(|(path, name)| async move {
             let data = self.client().get_data(path);
             let children = self.client().list_children(path);
