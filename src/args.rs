@@ -73,6 +73,11 @@ pub struct EnsembleArgs {
     /// costs three (data, children, ACL)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_reads_per_second: u32,
+    /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
+    /// group takes longer to answer, fewer reads are kept on the wire, then
+    /// pauses, until answers are back under it
+    #[arg(long, default_value = "off", value_name = "DURATION")]
+    pub max_latency: String,
     /// Nodes per multi-read batch
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub batch_size: usize,
@@ -231,6 +236,10 @@ pub struct ServerArgs {
     /// Cap on read operations per second (0: no cap)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_reads_per_second: u32,
+    /// Latency limit ("off" or e.g. 50ms): fewer reads on the wire, then
+    /// pauses, while requests take longer to answer
+    #[arg(long, default_value = "off", value_name = "DURATION")]
+    pub max_latency: String,
     /// Nodes per multi-read batch
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub batch_size: usize,
@@ -279,6 +288,7 @@ impl ServerArgs {
         let ensembles = EnsembleArgs {
             sessions: self.sessions,
             max_reads_per_second: self.max_reads_per_second,
+            max_latency: self.max_latency.clone(),
             batch_size: self.batch_size,
             in_flight: self.in_flight,
             no_multi_read: self.no_multi_read,
@@ -334,6 +344,8 @@ impl WalkArgs {
         }
         walk.batch_nodes = e.batch_size;
         walk.in_flight = e.in_flight;
+        let max_latency = crate::throttle::parse_limit(&e.max_latency)
+            .map_err(|why| Error::Usage(format!("--max-latency {:?}: {why}", e.max_latency)))?;
         let recheck_delay = match self.recheck_delay.trim() {
             "off" | "none" | "no" => None,
             v => Some(duration("--recheck-delay", v)?),
@@ -344,6 +356,7 @@ impl WalkArgs {
             reader: ReaderOptions {
                 sessions: e.sessions,
                 max_reads_per_second: e.max_reads_per_second,
+                max_latency,
                 multi_read: !e.no_multi_read,
                 ..ReaderOptions::default()
             },

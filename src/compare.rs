@@ -427,10 +427,16 @@ pub async fn compare_sides(
 
     let outcome = compare_with(readers, &options, progress, started).await;
     let (source_reads, target_reads) = (s.reads(), t.reads());
+    let latency = crate::report::LatencyTotals::of;
+    let latency = s
+        .throttle()
+        .zip(t.throttle())
+        .map(|(a, b)| BTreeMap::from([("source", latency(a)), ("target", latency(b))]));
     let kinds = [s.file_kind(), t.file_kind()];
     futures::join!(s.close(), t.close());
     let mut report = outcome?;
     report.summary.reads = BTreeMap::from([("source", source_reads), ("target", target_reads)]);
+    report.summary.latency = latency;
     report.source.connect = source.describe();
     report.target.connect = target.describe();
     report.source.file = kinds[0];
@@ -557,6 +563,7 @@ async fn compare_with(
             rechecked: options.recheck_delay.is_some() && found > 0,
             elapsed_seconds: started.elapsed().as_secs_f64(),
             reads: BTreeMap::new(),
+            latency: None,
         },
         subtrees: rows,
         differences: confirmed,

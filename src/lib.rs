@@ -11,6 +11,8 @@
 //!   batches (multi-reads of data and children, getACL spread over sessions), with
 //!   an optional reads-per-second cap.
 //! - [`ratelimit`]: the token bucket behind that cap.
+//! - [`throttle`]: the latency limit: an AIMD window of reads on the wire
+//!   that shrinks when the ensemble answers slowly.
 //! - [`aclcache`]: ACLs remembered across walks, so repeated rounds skip
 //!   getACL for nodes whose ACL cannot have changed.
 //! - [`digest`]: the versioned per-node digest, ACL fingerprint and per-subtree
@@ -61,5 +63,6 @@ pub mod sandbox;
 pub mod seed;
 pub mod snapshot;
 pub mod source;
+pub mod throttle;
 pub mod walker;
 pub mod zktreeutil;

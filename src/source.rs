@@ -92,6 +92,8 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
 }
 
 /// An opened side.
+// A run opens two of these at most: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     Live(Reader),
     Snapshot(SnapshotFile),
@@ -156,6 +158,14 @@ impl Source {
             Source::Live(r) => r.reads(),
             Source::Snapshot(s) => s.reads(),
             Source::Zktreeutil(x) => x.reads(),
+        }
+    }
+
+    /// The latency limit's window of a live side, if it has one.
+    pub fn throttle(&self) -> Option<&crate::throttle::Throttle> {
+        match self {
+            Source::Live(r) => r.throttle(),
+            _ => None,
         }
     }
 

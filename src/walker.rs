@@ -31,6 +31,7 @@ use crate::exclude::Excludes;
 use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
 use crate::source::Source;
+use crate::throttle::{self, Flight, Throttle};
 
 /// What to do with ephemeral nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -222,6 +223,8 @@ pub struct ReaderOptions {
     /// Read ACLs; when off, no getACL is sent and ACLs are left out of
     /// digests (for comparing with a side that has none).
     pub read_acls: bool,
+    /// Back off when a round trip takes longer (see [`crate::throttle`]).
+    pub max_latency: Option<Duration>,
 }
 
 impl Default for ReaderOptions {
@@ -233,6 +236,7 @@ impl Default for ReaderOptions {
             attempts: 5,
             keep_data: false,
             read_acls: true,
+            max_latency: None,
         }
     }
 }
@@ -247,6 +251,7 @@ pub struct Reader {
     session_count: usize,
     next_client: AtomicUsize,
     limiter: Option<RateLimiter>,
+    throttle: Option<Throttle>,
     multi_read: AtomicBool,
     attempts: u32,
     reads: AtomicU64,
@@ -344,6 +349,7 @@ impl Reader {
             session_count: options.sessions.max(1),
             next_client: AtomicUsize::new(0),
             limiter: RateLimiter::new(options.max_reads_per_second),
+            throttle: options.max_latency.map(Throttle::new),
             multi_read: AtomicBool::new(options.multi_read),
             attempts: options.attempts.max(1),
             reads: AtomicU64::new(0),
@@ -360,11 +366,11 @@ impl Reader {
         self
     }
 
-    async fn spend(&self, reads: usize) {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire(reads as u32).await;
-        }
+    /// Holds the returned flight until the group's answers are in.
+    async fn spend(&self, reads: usize) -> Option<Flight<'_>> {
+        let flight = throttle::admit(self.throttle.as_ref(), self.limiter.as_ref(), reads).await;
         self.reads.fetch_add(reads as u64, Ordering::Relaxed);
+        flight
     }
 
     /// Closes every session and waits briefly for the server to confirm, so
@@ -384,6 +390,11 @@ impl Reader {
 
     pub fn side(&self) -> &str {
         &self.spec.side
+    }
+
+    /// The latency limit's window, if there is one.
+    pub fn throttle(&self) -> Option<&Throttle> {
+        self.throttle.as_ref()
     }
 
     /// Individual read operations sent so far (getData, getChildren, getACL).
@@ -470,6 +481,18 @@ impl Reader {
     /// Reads `paths` (absolute, below the chroot); `names[i]` is the name
     /// the digest of `paths[i]` is taken under.
     pub async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        let part = throttle::part_nodes(self.throttle.as_ref(), paths.len());
+        if part >= paths.len() {
+            return self.read_group(paths, names).await;
+        }
+        let mut nodes = Vec::with_capacity(paths.len());
+        for (paths, names) in paths.chunks(part).zip(names.chunks(part)) {
+            nodes.extend(self.read_group(paths, names).await?);
+        }
+        Ok(nodes)
+    }
+
+    async fn read_group(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
         let first = paths.first().copied().unwrap_or("/");
         let mut attempt = 0;
         loop {
@@ -525,11 +548,11 @@ impl Reader {
         // one, the multi-read's stats say which ACLs need reading at all.
         let (results, mut acls) = match &self.acl_cache {
             _ if !self.read_acls => {
-                self.spend(2 * paths.len()).await;
+                let _flight = self.spend(2 * paths.len()).await;
                 (multi.commit().await, vec![Some(Ok(no_acl())); paths.len()])
             }
             None => {
-                self.spend(3 * paths.len()).await;
+                let _flight = self.spend(3 * paths.len()).await;
                 let committed = multi.commit();
                 let acls =
                     futures::future::join_all(paths.iter().map(|p| self.pick(clients).get_acl(p)));
@@ -540,7 +563,7 @@ impl Reader {
                 )
             }
             Some(_) => {
-                self.spend(2 * paths.len()).await;
+                let _flight = self.spend(2 * paths.len()).await;
                 (multi.commit().await, vec![None; paths.len()])
             }
         };
@@ -606,7 +629,7 @@ impl Reader {
         if missing.is_empty() {
             return;
         }
-        self.spend(missing.len()).await;
+        let _flight = self.spend(missing.len()).await;
         let fetched = futures::future::join_all(
             missing
                 .iter()
@@ -631,7 +654,7 @@ impl Reader {
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
         let per_node = if self.read_acls { 3 } else { 2 };
-        self.spend(per_node * paths.len()).await;
+        let _flight = self.spend(per_node * paths.len()).await;
         let reads = paths.iter().zip(names).map(|(path, name)| async move {
             let data = self.pick(clients).get_data(path);
             let children = self.pick(clients).list_children(path);

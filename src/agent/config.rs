@@ -84,6 +84,30 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 500ms, 30s, 5m"))
 }
 
+/// `"off"` or a duration with its unit, as `compare --max-latency`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencyLimit(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for LatencyLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+            Float(f64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Int(n) => n.to_string(),
+            Raw::Float(f) => f.to_string(),
+        };
+        crate::throttle::parse_limit(&text)
+            .map(LatencyLimit)
+            .map_err(|why| de::Error::custom(format!("{text:?}: {why}")))
+    }
+}
+
 /// A connect string, checked as `compare --source` would check it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Connect(pub ConnectString);
@@ -358,6 +382,8 @@ pub struct RawPair {
     round_timeout: Option<Spanned<Dur>>,
     #[serde(default)]
     max_reads_per_second: Option<u32>,
+    #[serde(default)]
+    max_latency: Option<LatencyLimit>,
     #[serde(default)]
     sessions: Option<AtLeastOne>,
     #[serde(default)]
@@ -797,6 +823,7 @@ impl Cx<'_> {
             reader: ReaderOptions {
                 sessions: p.sessions.map(|n| n.0).unwrap_or(defaults.sessions),
                 max_reads_per_second: p.max_reads_per_second.unwrap_or(0),
+                max_latency: p.max_latency.map_or(defaults.max_latency, |l| l.0),
                 multi_read: p.multi_read.unwrap_or(true),
                 ..defaults
             },
@@ -1012,6 +1039,18 @@ mod tests {
         assert_eq!(line, 6);
         assert_eq!(key, "pair[0].interval");
         assert!(reason.contains("30x"), "{reason}");
+    }
+
+    #[test]
+    fn a_latency_limit_needs_its_unit() {
+        let c = parse(&(minimal() + "max_latency = \"250ms\"\n")).unwrap();
+        let limit = c.pairs[0].options.reader.max_latency;
+        assert_eq!(limit, Some(Duration::from_millis(250)));
+        let c = parse(&(minimal() + "max_latency = \"off\"\n")).unwrap();
+        assert_eq!(c.pairs[0].options.reader.max_latency, None);
+        let (line, key, reason) = invalid(&(minimal() + "max_latency = 250\n"));
+        assert_eq!((line, key.as_str()), (6, "pair[0].max_latency"));
+        assert!(reason.contains("unit"), "{reason}");
     }
 
     #[test]

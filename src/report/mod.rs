@@ -180,6 +180,39 @@ pub struct Summary {
     pub elapsed_seconds: f64,
     /// Read operations sent (getData, getChildren, getACL) per side.
     pub reads: BTreeMap<&'static str, u64>,
+    /// What the latency limit did per side; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<BTreeMap<&'static str, LatencyTotals>>,
+}
+
+/// Round trips of one side's request groups under `--max-latency`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatencyTotals {
+    pub limit_ms: f64,
+    /// Request groups sent and timed.
+    pub groups: u64,
+    /// Groups answered later than the limit.
+    pub over_limit: u64,
+    /// Times the window was cut, or the pause at its floor lengthened.
+    pub backoffs: u64,
+    pub max_round_trip_ms: f64,
+    /// Pauses imposed at the window's floor, in total.
+    pub paused_seconds: f64,
+}
+
+impl LatencyTotals {
+    pub fn of(throttle: &crate::throttle::Throttle) -> LatencyTotals {
+        let s = throttle.stats();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        LatencyTotals {
+            limit_ms: ms(throttle.limit()),
+            groups: s.groups,
+            over_limit: s.over_limit,
+            backoffs: s.backoffs,
+            max_round_trip_ms: ms(s.max_round_trip),
+            paused_seconds: s.paused.as_secs_f64(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
