@@ -54,6 +54,16 @@ pub fn looks_sequential(name: &str) -> bool {
     bytes.len() >= 10 && bytes[bytes.len() - 10..].iter().all(u8::is_ascii_digit)
 }
 
+/// The number ZooKeeper gives a node's next sequential child: how many
+/// children were ever created under it. A stat does not hold it directly:
+/// the server counts creates, and reports as `cversion` every create and
+/// every delete (each child still there was created and not deleted), so
+/// it is `(cversion + numChildren) / 2`. Comparing `cversion` alone would
+/// take a target with more deletes for one that is ahead.
+pub fn next_sequence(stat: &zookeeper_client::Stat) -> i64 {
+    (i64::from(stat.cversion) + i64::from(stat.num_children)) / 2
+}
+
 /// The node as the ephemeral policy lets the comparison see it.
 fn effective(node: &SideNode, policy: EphemeralPolicy) -> &SideNode {
     match node {
@@ -97,7 +107,7 @@ pub fn node_differences(
         .any(|c| looks_sequential(c));
     // A side without stat (a zktreeutil file) says nothing of counters.
     if let (true, Some(s), Some(t)) = (sequential, &source.stat, &target.stat) {
-        if t.cversion < s.cversion {
+        if next_sequence(t) < next_sequence(s) {
             kinds.push(DiffKind::SequenceCounter);
         }
     }

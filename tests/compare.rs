@@ -288,6 +288,37 @@ async fn sequential_counter_behind_on_the_target_is_found() {
 }
 
 #[tokio::test]
+async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("seq-deletes");
+    both(&s, &t, &root, &[("queue", b"")]).await;
+    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    // Source: 3 creates, next name item-0000000003 (cversion 3).
+    for _ in 0..3 {
+        s.create(&format!("{root}/queue/item-"), b"x", &seq)
+            .await
+            .unwrap();
+    }
+    // Target: 2 creates and 2 deletes: cversion 4, yet its next name is
+    // item-0000000002, one the source has already handed out.
+    for i in 0..2 {
+        t.create(&format!("{root}/queue/item-"), b"x", &seq)
+            .await
+            .unwrap();
+        t.delete(&format!("{root}/queue/item-{i:010}"), None)
+            .await
+            .unwrap();
+    }
+    let (code, r) = compare_json(&root, &[]).await;
+    assert_eq!(code, 1);
+    let seqs = of_kind(&r, "sequence_counter");
+    assert_eq!(seqs.len(), 1, "{r:#}");
+    assert_eq!(seqs[0]["target"]["cversion"], 4);
+    assert_eq!(seqs[0]["source"]["cversion"], 3);
+}
+
+#[tokio::test]
 async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);

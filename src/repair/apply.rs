@@ -30,8 +30,9 @@ use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
-use super::plan::{next_sequence, AclSpec, Action, ActionKind};
+use super::plan::{AclSpec, Action, ActionKind};
 use super::resume::{Journal, Progress};
+use crate::compare::next_sequence;
 use crate::connect::EnsembleSpec;
 use crate::digest::{acl_fingerprint, normalize_acl, AclEntry};
 use crate::error::{Error, Result};

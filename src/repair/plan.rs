@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zk;
 
-use crate::compare::{looks_sequential, node_differences};
+use crate::compare::{looks_sequential, next_sequence, node_differences};
 use crate::digest::{AclEntry, NodeKind};
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
@@ -256,15 +256,6 @@ impl Action {
         }
         v
     }
-}
-
-/// The number ZooKeeper gives a node's next sequential child: how many
-/// children were ever created under it. A stat does not hold it directly:
-/// the server counts creates, and reports as `cversion` every create and
-/// every delete (each child still there was created and not deleted), so
-/// it is `(cversion + numChildren) / 2`.
-pub fn next_sequence(stat: &zk::Stat) -> i64 {
-    (i64::from(stat.cversion) + i64::from(stat.num_children)) / 2
 }
 
 /// Writes to move a counter from `from` to `to`: a create and a delete of a
