@@ -463,33 +463,7 @@ fn file_options(options: &CompareOptions, sides: [&Source; 2]) -> Result<Compare
         // Files do not change: there is nothing to wait for.
         options.recheck_delay = Some(Duration::ZERO);
     }
-    let mut extra = Vec::new();
-    for side in sides {
-        if let Source::Snapshot(snap) = side {
-            let root = &snap.header().path;
-            let inside = root == "/"
-                || options.path == *root
-                || options
-                    .path
-                    .strip_prefix(root.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'));
-            if !inside {
-                return Err(Error::Usage(format!(
-                    "the snapshot holds {root} only: compare --path {root} or a path below it"
-                )));
-            }
-        }
-        extra.extend(side.exclude_patterns());
-    }
-    if !extra.is_empty() {
-        let mut patterns = options.walk.excludes.patterns().to_vec();
-        for p in extra {
-            if !patterns.contains(&p) {
-                patterns.push(p);
-            }
-        }
-        options.walk.excludes = crate::exclude::Excludes::new(&patterns)?;
-    }
+    options.walk = Source::walk_options(&options.walk, &options.path, &sides, "compare")?;
     Ok(options)
 }
 

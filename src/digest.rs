@@ -61,26 +61,42 @@ pub struct AclEntry {
     pub perms: u32,
 }
 
+/// ZooKeeper's permissions and their bits on the wire.
+fn permission_bits() -> [(zookeeper_client::Permission, u32); 5] {
+    use zookeeper_client::Permission as P;
+    [
+        (P::READ, 1),
+        (P::WRITE, 2),
+        (P::CREATE, 4),
+        (P::DELETE, 8),
+        (P::ADMIN, 16),
+    ]
+}
+
 impl AclEntry {
     pub fn from_zk(acl: &zookeeper_client::Acl) -> AclEntry {
-        use zookeeper_client::Permission as P;
         let p = acl.permission();
-        let perms = [
-            (P::READ, 1),
-            (P::WRITE, 2),
-            (P::CREATE, 4),
-            (P::DELETE, 8),
-            (P::ADMIN, 16),
-        ]
-        .iter()
-        .filter(|(perm, _)| p.has(*perm))
-        .map(|(_, bit)| bit)
-        .sum();
+        let perms = permission_bits()
+            .iter()
+            .filter(|(perm, _)| p.has(*perm))
+            .map(|(_, bit)| bit)
+            .sum();
         AclEntry {
             scheme: acl.scheme().to_string(),
             id: acl.id().to_string(),
             perms,
         }
+    }
+
+    pub fn to_zk(&self) -> zookeeper_client::Acl {
+        let permission = permission_bits()
+            .iter()
+            .filter(|(_, bit)| self.perms & bit != 0)
+            .fold(zookeeper_client::Permission::NONE, |p, (perm, _)| p | *perm);
+        zookeeper_client::Acl::new(
+            permission,
+            zookeeper_client::AuthId::new(&self.scheme, &self.id),
+        )
     }
 
     /// zkCli's letters: c d r w a.

@@ -8,7 +8,7 @@ use crate::connect::EnsembleSpec;
 use crate::error::{Error, Result};
 use crate::exclude;
 use crate::snapshot::SnapshotFile;
-use crate::walker::{Reader, ReaderOptions, SideNode};
+use crate::walker::{Reader, ReaderOptions, SideNode, WalkOptions};
 use crate::zktreeutil::XmlTree;
 
 /// One side as given on the command line.
@@ -150,6 +150,39 @@ impl Source {
             Source::Snapshot(s) => s.header().excludes.clone(),
             Source::Zktreeutil(x) => x.ignored().iter().map(|p| exclude::escape(p)).collect(),
         }
+    }
+
+    /// `walk` with the exclude patterns of `sides` added, once `path` is
+    /// known to lie within what each snapshot side holds (`command` names
+    /// the command in the message if not).
+    pub fn walk_options(
+        walk: &WalkOptions,
+        path: &str,
+        sides: &[&Source],
+        command: &str,
+    ) -> Result<WalkOptions> {
+        let mut walk = walk.clone();
+        let mut patterns = walk.excludes.patterns().to_vec();
+        let before = patterns.len();
+        for side in sides {
+            if let Source::Snapshot(snap) = side {
+                if !snap.holds(path) {
+                    let root = &snap.header().path;
+                    return Err(Error::Usage(format!(
+                        "the snapshot holds {root} only: {command} --path {root} or a path below it"
+                    )));
+                }
+            }
+            for p in side.exclude_patterns() {
+                if !patterns.contains(&p) {
+                    patterns.push(p);
+                }
+            }
+        }
+        if patterns.len() > before {
+            walk.excludes = exclude::Excludes::new(&patterns)?;
+        }
+        Ok(walk)
     }
 
     /// Read operations (live) or records read (files) so far.

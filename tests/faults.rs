@@ -144,7 +144,7 @@ async fn killing_the_leader_mid_walk_still_gives_the_right_answer() {
     };
     let root = unique_path("leaderkill");
     let (src, dst) = two_copies(&connect, &root).await;
-    let walk = slow_compare(&src, &dst);
+    let walk = slow_compare::<&str>(&src, &dst, &[]);
     tokio::time::sleep(Duration::from_millis(700)).await;
     ensemble().lock().unwrap().servers[leader].kill();
     let run = walk.await.unwrap();
@@ -175,9 +175,10 @@ async fn two_copies(connect: &str, root: &str) -> (String, String) {
     (format!("{connect}{root}/a"), format!("{connect}{root}/b"))
 }
 
-/// A compare capped slow enough (about 4.5 s) that a fault lands mid-walk.
-fn slow_compare(src: &str, dst: &str) -> tokio::task::JoinHandle<Run> {
-    let args: Vec<String> = [
+/// A compare capped slow enough (about 4.5 s) that a fault lands mid-walk;
+/// `extra` flags come last and win.
+fn slow_compare<S: AsRef<str>>(src: &str, dst: &str, extra: &[S]) -> tokio::task::JoinHandle<Run> {
+    let mut args: Vec<String> = [
         "compare",
         "--source",
         src,
@@ -195,6 +196,7 @@ fn slow_compare(src: &str, dst: &str) -> tokio::task::JoinHandle<Run> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.extend(extra.iter().map(|s| s.as_ref().to_string()));
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         zkparity(&args)
@@ -227,32 +229,26 @@ async fn connect_to(connect: &str) -> zookeeper_client::Client {
     common::connect(connect).await
 }
 
-#[tokio::test]
-async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
-    // Its own server: it is stopped for good in the middle of the walk.
-    let mut target =
+/// A target server of its own, holding the same 6,000-child tree under
+/// `root` as the shared source; returns it with a session on it.
+async fn own_target(root: &str) -> (ZkServer, zookeeper_client::Client) {
+    let target =
         tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
             .await
             .unwrap()
             .unwrap();
-    let p = pair();
-    let s = client(&p.source).await;
+    let s = client(&pair().source).await;
     let t = connect_to(&target.connect_string()).await;
-    let root = unique_path("expire");
-    wide_tree(&s, &t, &root, 6000, &[b'x'; 100]).await;
-    drop(t);
-    let args: Vec<String> = [
-        "compare",
-        "--source",
-        &p.source.connect_string(),
-        "--target",
-        &target.connect_string(),
+    wide_tree(&s, &t, root, 6000, &[b'x'; 100]).await;
+    (target, t)
+}
+
+/// Flags for a compare of `root` against a target of its own, slowed to
+/// about 3 s, with a 2 s session timeout.
+fn own_target_flags(root: &str) -> Vec<String> {
+    [
         "--path",
-        &root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
+        root,
         "--max-reads-per-second",
         "6000",
         "--session-timeout",
@@ -260,12 +256,18 @@ async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect();
+    .collect()
+}
+
+#[tokio::test]
+async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
+    // Its own server: it is stopped for good in the middle of the walk.
+    let root = unique_path("expire");
+    let (mut target, t) = own_target(&root).await;
+    drop(t);
     let started = Instant::now();
-    let walk = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        zkparity(&args)
-    });
+    let source = pair().source.connect_string();
+    let walk = slow_compare(&source, &target.connect_string(), &own_target_flags(&root));
     tokio::time::sleep(Duration::from_millis(800)).await;
     let target = tokio::task::spawn_blocking(move || {
         target.kill();
@@ -294,46 +296,16 @@ async fn a_side_gone_past_the_session_timeout_fails_clearly_never_identical() {
 
 #[tokio::test]
 async fn a_side_back_after_its_session_expired_is_walked_to_the_right_answer() {
-    let mut target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
-    let p = pair();
-    let s = client(&p.source).await;
-    let t = connect_to(&target.connect_string()).await;
     let root = unique_path("renew");
-    wide_tree(&s, &t, &root, 6000, &[b'x'; 100]).await;
+    let (mut target, t) = own_target(&root).await;
     // One difference the walk must still find after the outage.
     let last = format!("{root}/c05999");
     t.set_data(&last, b"changed", None).await.unwrap();
     drop(t);
-    let args: Vec<String> = [
-        "compare",
-        "--source",
-        &p.source.connect_string(),
-        "--target",
-        &target.connect_string(),
-        "--path",
-        &root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-        "--max-reads-per-second",
-        "6000",
-        "--session-timeout",
-        "2s",
-        "--connect-timeout",
-        "20s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let walk = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        zkparity(&args)
-    });
+    let source = pair().source.connect_string();
+    let mut flags = own_target_flags(&root);
+    flags.extend(["--connect-timeout".to_string(), "20s".to_string()]);
+    let walk = slow_compare(&source, &target.connect_string(), &flags);
     tokio::time::sleep(Duration::from_millis(800)).await;
     // Down for longer than the client's own expiry (7/5 of the session
     // timeout), then back with its data.
@@ -372,7 +344,7 @@ async fn restarting_the_follower_the_client_uses_mid_walk_still_gives_the_right_
     // Only that follower: the client has nowhere else to go.
     let src = format!("{follower_connect}{root}/a");
     let dst = format!("{follower_connect}{root}/b");
-    let walk = slow_compare(&src, &dst);
+    let walk = slow_compare::<&str>(&src, &dst, &[]);
     tokio::time::sleep(Duration::from_millis(700)).await;
     tokio::task::spawn_blocking(move || {
         let mut e = ensemble().lock().unwrap();

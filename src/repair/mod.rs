@@ -86,29 +86,8 @@ pub struct RepairArgs {
 /// Walk options for planning: the source file's own excludes added, and
 /// every ephemeral seen (so that none is ever touched) but none compared.
 fn plan_walk(options: &CompareOptions, source: &Source) -> Result<WalkOptions> {
-    let mut walk = options.walk.clone();
+    let mut walk = Source::walk_options(&options.walk, &options.path, &[source], "repair")?;
     walk.ephemerals = EphemeralPolicy::Count;
-    if let Source::Snapshot(snap) = source {
-        let root = &snap.header().path;
-        let inside = root == "/"
-            || options.path == *root
-            || options
-                .path
-                .strip_prefix(root.as_str())
-                .is_some_and(|rest| rest.starts_with('/'));
-        if !inside {
-            return Err(Error::Usage(format!(
-                "the snapshot holds {root} only: repair --path {root} or a path below it"
-            )));
-        }
-    }
-    let mut patterns = walk.excludes.patterns().to_vec();
-    for p in source.exclude_patterns() {
-        if !patterns.contains(&p) {
-            patterns.push(p);
-        }
-    }
-    walk.excludes = crate::exclude::Excludes::new(&patterns)?;
     Ok(walk)
 }
 

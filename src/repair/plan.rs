@@ -17,58 +17,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use zookeeper_client as zk;
 
 use crate::compare::{looks_sequential, next_sequence, node_differences};
-use crate::digest::{AclEntry, NodeKind};
+use crate::digest::NodeKind;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::walker::{
     child_path, EphemeralPolicy, NodeRead, SideNode, SubtreeSummary, Tag, Visit, Visitor,
 };
 
-/// One ACL entry as written: scheme, id (digest ids in clear, since they
-/// are needed to recreate the entry) and ZooKeeper's permission bits.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AclSpec {
-    pub scheme: String,
-    pub id: String,
-    pub perms: u32,
-}
-
-impl AclSpec {
-    pub fn from_entry(e: &AclEntry) -> AclSpec {
-        AclSpec {
-            scheme: e.scheme.clone(),
-            id: e.id.clone(),
-            perms: e.perms,
-        }
-    }
-
-    pub fn to_entry(&self) -> AclEntry {
-        AclEntry {
-            scheme: self.scheme.clone(),
-            id: self.id.clone(),
-            perms: self.perms,
-        }
-    }
-
-    pub fn to_zk(&self) -> zk::Acl {
-        let bits = [
-            (1, zk::Permission::READ),
-            (2, zk::Permission::WRITE),
-            (4, zk::Permission::CREATE),
-            (8, zk::Permission::DELETE),
-            (16, zk::Permission::ADMIN),
-        ];
-        let permission = bits
-            .iter()
-            .filter(|(bit, _)| self.perms & bit != 0)
-            .fold(zk::Permission::NONE, |p, (_, perm)| p | *perm);
-        zk::Acl::new(permission, zk::AuthId::new(&self.scheme, &self.id))
-    }
-}
+/// One ACL entry as written: the snapshot format's.
+pub use crate::snapshot::AclRecord as AclSpec;
 
 /// Node data in the plan file: base64, so any bytes survive JSON.
 mod b64 {
@@ -774,6 +733,8 @@ impl Visitor for Planner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::AclEntry;
+    use zookeeper_client as zk;
 
     #[test]
     fn a_counter_counts_creates_only() {

@@ -94,7 +94,9 @@ impl StatRecord {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One ACL entry as stored: digest ids in clear, since they are needed to
+/// recreate the entry (by `repair`, too).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclRecord {
     pub scheme: String,
@@ -117,6 +119,10 @@ impl AclRecord {
             id: self.id.clone(),
             perms: self.perms,
         }
+    }
+
+    pub fn to_zk(&self) -> zookeeper_client::Acl {
+        self.to_entry().to_zk()
     }
 }
 

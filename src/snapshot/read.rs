@@ -88,6 +88,11 @@ impl SnapshotFile {
         Ok(snapshot)
     }
 
+    /// Whether `path` is the snapshot's root or below it.
+    pub fn holds(&self, path: &str) -> bool {
+        within(&self.header.path, path)
+    }
+
     pub fn header(&self) -> &Header {
         &self.header
     }
