@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -51,40 +50,13 @@ fn assert_usage_error(run: &Run, needles: &[&str]) {
     }
 }
 
-/// Every node's Stat (and data) under a root, as one side sees it.
-type Snapshot = BTreeMap<String, (zk::Stat, Vec<u8>)>;
-
-async fn snapshot(c: &zk::Client, root: &str) -> Snapshot {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_string()];
-    while let Some(path) = todo.pop() {
-        let (data, stat) = match c.get_data(&path).await {
-            Ok(read) => read,
-            // Unreadable to this client: its Stat still shows any write.
-            Err(zk::Error::NoAuth) => {
-                let stat = c.check_stat(&path).await.unwrap().expect("exists");
-                out.insert(path, (stat, Vec::new()));
-                continue;
-            }
-            Err(e) => panic!("get_data {path}: {e}"),
-        };
-        let children = c
-            .list_children(&path)
-            .await
-            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
-        todo.extend(children.iter().map(|name| format!("{path}/{name}")));
-        out.insert(path, (stat, data));
-    }
-    out
-}
-
 /// A small tree that differs a little between the two servers (a compare of
 /// it exits 1), for checking that failing runs write nothing to it.
 struct Fixture {
     root: String,
     source: zk::Client,
     target: zk::Client,
-    before: [Snapshot; 2],
+    before: [Tree; 2],
 }
 
 impl Fixture {
@@ -106,7 +78,7 @@ impl Fixture {
                 .await
                 .unwrap();
         }
-        let before = [snapshot(&s, &root).await, snapshot(&t, &root).await];
+        let before = [read_tree(&s, &root).await, read_tree(&t, &root).await];
         assert_eq!(before[0].len(), 6);
         Fixture {
             root,
@@ -119,8 +91,8 @@ impl Fixture {
     /// Both trees are exactly as they were when the fixture was made.
     async fn assert_untouched(&self) {
         let after = [
-            snapshot(&self.source, &self.root).await,
-            snapshot(&self.target, &self.root).await,
+            read_tree(&self.source, &self.root).await,
+            read_tree(&self.target, &self.root).await,
         ];
         for (side, (before, after)) in ["source", "target"]
             .iter()
@@ -545,7 +517,7 @@ async fn valid_credentials_are_used_and_never_printed() {
             .await
             .unwrap();
     }
-    let before = [snapshot(&sc, &root).await, snapshot(&tc, &root).await];
+    let before = [read_tree(&sc, &root).await, read_tree(&tc, &root).await];
     assert_eq!(before[0].len(), 3);
 
     let dir = tempfile::tempdir().unwrap();
@@ -639,7 +611,7 @@ async fn valid_credentials_are_used_and_never_printed() {
     let expected = format!("cannot connect to the target ensemble {dead}");
     assert_error(&r, &[&expected]);
     no_secret(&r);
-    let after = [snapshot(&sc, &root).await, snapshot(&tc, &root).await];
+    let after = [read_tree(&sc, &root).await, read_tree(&tc, &root).await];
     assert_eq!(before, after, "reading with credentials wrote nothing");
 }
 

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -22,27 +21,6 @@ fn ensemble() -> &'static Ensemble {
 /// Tests that write to the ensemble or watch its zxids take turns.
 static ENSEMBLE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn zxids(e: &Ensemble) -> Vec<u64> {
-    e.servers.iter().map(zxid).collect()
-}
-
-/// Waits until every member has applied the same last zxid, and it holds
-/// still; returns it per member.
-async fn settled(e: &Ensemble, c: &zk::Client) -> Vec<u64> {
-    c.sync("/").await.expect("sync");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut last = zxids(e);
-    loop {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let now = zxids(e);
-        if now == last && now.iter().all(|z| *z == now[0]) {
-            return now;
-        }
-        assert!(Instant::now() < deadline, "members never agreed: {now:x?}");
-        last = now;
-    }
-}
-
 /// Closes a session and waits until the server has confirmed it.
 async fn close(c: zk::Client) {
     let mut watcher = c.state_watcher();
@@ -55,38 +33,6 @@ async fn close(c: zk::Client) {
     tokio::time::timeout(Duration::from_secs(5), closed)
         .await
         .expect("session closes");
-}
-
-fn ctx(r: &Run) -> String {
-    format!(
-        "exit {}\nstdout: {}\nstderr: {}",
-        r.code, r.stdout, r.stderr
-    )
-}
-
-/// Every node's full Stat and data under a root.
-type Snapshot = BTreeMap<String, (zk::Stat, Vec<u8>)>;
-
-async fn snapshot(c: &zk::Client, root: &str) -> Snapshot {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_string()];
-    while let Some(path) = todo.pop() {
-        let (data, stat) = c
-            .get_data(&path)
-            .await
-            .unwrap_or_else(|e| panic!("get_data {path}: {e}"));
-        let children = c
-            .list_children(&path)
-            .await
-            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
-        todo.extend(children.iter().map(|name| format!("{path}/{name}")));
-        out.insert(path, (stat, data));
-    }
-    out
-}
-
-fn seq() -> zk::CreateOptions<'static> {
-    zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
 }
 
 /// Two trees under `root/a` and `root/b` with one difference of each kind
@@ -342,7 +288,7 @@ async fn compares_in_every_mode_leave_every_stat_unchanged() {
         .await
         .unwrap();
 
-    let before = [snapshot(&s, &root).await, snapshot(&t, &root).await];
+    let before = [read_tree(&s, &root).await, read_tree(&t, &root).await];
     assert_eq!(before[0].len(), 12, "{:#?}", before[0].keys());
 
     let (ps, pt) = (p.source.connect_string(), p.target.connect_string());
@@ -386,7 +332,7 @@ async fn compares_in_every_mode_leave_every_stat_unchanged() {
     assert_eq!(r.code, 1, "{}", ctx(&r));
     assert_eq!(count(&r.json(), "unreadable"), 0, "{}", ctx(&r));
 
-    let after = [snapshot(&s, &root).await, snapshot(&t, &root).await];
+    let after = [read_tree(&s, &root).await, read_tree(&t, &root).await];
     for (side, (b, a)) in ["source", "target"].iter().zip(before.iter().zip(&after)) {
         for (path, (stat, data)) in b {
             let (stat_after, data_after) = a

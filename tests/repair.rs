@@ -18,13 +18,6 @@ use zookeeper_client as zk;
 // ---------------------------------------------------------------------------
 // Helpers
 
-fn ctx(r: &Run) -> String {
-    format!(
-        "exit {}\nstdout: {}\nstderr: {}",
-        r.code, r.stdout, r.stderr
-    )
-}
-
 /// `zkparity repair --format json` from `source` to `target`; `extra`
 /// flags come last.
 async fn repair(source: &str, target: &str, extra: &[&str]) -> Run {
@@ -49,31 +42,6 @@ async fn repair(source: &str, target: &str, extra: &[&str]) -> Run {
 fn connects() -> (String, String) {
     let p = pair();
     (p.source.connect_string(), p.target.connect_string())
-}
-
-/// Every node's Stat and data under a root.
-type Tree = BTreeMap<String, (zk::Stat, Vec<u8>)>;
-
-async fn read_tree(c: &zk::Client, root: &str) -> Tree {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_string()];
-    while let Some(path) = todo.pop() {
-        let (data, stat) = c
-            .get_data(&path)
-            .await
-            .unwrap_or_else(|e| panic!("get_data {path}: {e}"));
-        let children = c
-            .list_children(&path)
-            .await
-            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
-        todo.extend(children.iter().map(|name| format!("{path}/{name}")));
-        out.insert(path, (stat, data));
-    }
-    out
-}
-
-fn seq() -> zk::CreateOptions<'static> {
-    zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
 }
 
 fn with_acls(acls: &[zk::Acl]) -> zk::CreateOptions<'_> {
@@ -789,22 +757,6 @@ async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
 fn ensemble() -> &'static Ensemble {
     static ENSEMBLE: OnceLock<Ensemble> = OnceLock::new();
     ENSEMBLE.get_or_init(|| Ensemble::start(3, &ServerOptions::default()).expect("ensemble"))
-}
-
-/// Every member's zxid once they agree and hold still.
-async fn settled(e: &Ensemble, c: &zk::Client) -> Vec<u64> {
-    c.sync("/").await.expect("sync");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut last: Vec<u64> = e.servers.iter().map(zxid).collect();
-    loop {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let now: Vec<u64> = e.servers.iter().map(zxid).collect();
-        if now == last && now.iter().all(|z| *z == now[0]) {
-            return now;
-        }
-        assert!(Instant::now() < deadline, "members never agreed: {now:x?}");
-        last = now;
-    }
 }
 
 #[tokio::test]

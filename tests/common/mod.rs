@@ -2,11 +2,13 @@
 //! per test binary; tests isolate themselves under unique paths.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use zkparity::sandbox::{ServerOptions, ZkServer};
+use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 pub struct Pair {
@@ -248,4 +250,60 @@ pub fn zxid(server: &ZkServer) -> u64 {
         .find_map(|l| l.strip_prefix("Zxid: 0x"))
         .unwrap_or_else(|| panic!("no Zxid in {out}"));
     u64::from_str_radix(line.trim(), 16).expect("hex zxid")
+}
+
+/// A run's exit code and output, for assertion messages.
+pub fn ctx(r: &Run) -> String {
+    format!(
+        "exit {}\nstdout: {}\nstderr: {}",
+        r.code, r.stdout, r.stderr
+    )
+}
+
+pub fn seq() -> zk::CreateOptions<'static> {
+    zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
+}
+
+/// Every node's Stat and data under a root, as one client sees it.
+pub type Tree = BTreeMap<String, (zk::Stat, Vec<u8>)>;
+
+pub async fn read_tree(c: &zk::Client, root: &str) -> Tree {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = match c.get_data(&path).await {
+            Ok(read) => read,
+            // Unreadable to this client: its Stat still shows any write.
+            Err(zk::Error::NoAuth) => {
+                let stat = c.check_stat(&path).await.unwrap().expect("exists");
+                out.insert(path, (stat, Vec::new()));
+                continue;
+            }
+            Err(e) => panic!("get_data {path}: {e}"),
+        };
+        let children = c
+            .list_children(&path)
+            .await
+            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
+        todo.extend(children.iter().map(|name| format!("{path}/{name}")));
+        out.insert(path, (stat, data));
+    }
+    out
+}
+
+/// Every member's zxid once they all agree and hold still.
+pub async fn settled(e: &Ensemble, c: &zk::Client) -> Vec<u64> {
+    c.sync("/").await.expect("sync");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let zxids = || e.servers.iter().map(zxid).collect::<Vec<u64>>();
+    let mut last = zxids();
+    loop {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let now = zxids();
+        if now == last && now.iter().all(|z| *z == now[0]) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "members never agreed: {now:x?}");
+        last = now;
+    }
 }
