@@ -89,6 +89,41 @@ pub struct EnsembleArgs {
     pub no_multi_read: bool,
 }
 
+/// How to pace the reads of an ensemble and how long to wait for it, for
+/// the commands that read one (`EnsembleArgs` carries the same flags, as
+/// its own: `check parity` takes it as an optional group, and clap cannot
+/// tell such a group was given through a nested one).
+#[derive(Args, Clone, Debug)]
+pub struct ReadArgs {
+    /// ZooKeeper session timeout
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub session_timeout: String,
+    /// Give up connecting after this long
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub connect_timeout: String,
+    /// Sessions per ensemble (ACL reads scale with sessions)
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub sessions: usize,
+    /// Cap on read operations per second per ensemble (0: no cap); a node
+    /// costs three (data, children, ACL)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_reads_per_second: u32,
+    /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
+    /// group takes longer to answer, fewer reads are kept on the wire, then
+    /// pauses, until answers are back under it
+    #[arg(long, default_value = "off", value_name = "DURATION")]
+    pub max_latency: String,
+    /// Nodes per multi-read batch
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub batch_size: usize,
+    /// Batches in flight per ensemble
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub in_flight: usize,
+    /// Use pipelined single reads instead of multi-reads (servers before 3.6)
+    #[arg(long)]
+    pub no_multi_read: bool,
+}
+
 /// Parses a flattened argument group alone, so library callers get exactly
 /// the command line's defaults.
 fn parse_group<T: Args>(args: &[&str]) -> Result<T, clap::Error> {
@@ -118,6 +153,20 @@ impl EnsembleArgs {
             tls,
             [&self.session_timeout, &self.connect_timeout],
         )
+    }
+
+    /// The pacing flags alone.
+    pub fn read(&self) -> ReadArgs {
+        ReadArgs {
+            session_timeout: self.session_timeout.clone(),
+            connect_timeout: self.connect_timeout.clone(),
+            sessions: self.sessions,
+            max_reads_per_second: self.max_reads_per_second,
+            max_latency: self.max_latency.clone(),
+            batch_size: self.batch_size,
+            in_flight: self.in_flight,
+            no_multi_read: self.no_multi_read,
+        }
     }
 
     /// `(source, target)`, each a live ensemble or, where the value names an
@@ -224,31 +273,8 @@ pub struct ServerArgs {
     /// Client key (PEM, mode 600) for --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// ZooKeeper session timeout
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub session_timeout: String,
-    /// Give up connecting after this long
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub connect_timeout: String,
-    /// Sessions (ACL reads scale with sessions)
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub sessions: usize,
-    /// Cap on read operations per second (0: no cap)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub max_reads_per_second: u32,
-    /// Latency limit ("off" or e.g. 50ms): fewer reads on the wire, then
-    /// pauses, while requests take longer to answer
-    #[arg(long, default_value = "off", value_name = "DURATION")]
-    pub max_latency: String,
-    /// Nodes per multi-read batch
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub batch_size: usize,
-    /// Batches in flight
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub in_flight: usize,
-    /// Use pipelined single reads instead of multi-reads (servers before 3.6)
-    #[arg(long)]
-    pub no_multi_read: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 impl ServerArgs {
@@ -268,7 +294,7 @@ impl ServerArgs {
                 self.tls_cert.as_ref(),
                 self.tls_key.as_ref(),
             ],
-            [&self.session_timeout, &self.connect_timeout],
+            [&self.read.session_timeout, &self.read.connect_timeout],
         )
     }
 
@@ -285,17 +311,7 @@ impl ServerArgs {
 
     /// Walk and reader options from these flags and `walk`'s.
     pub fn options(&self, walk: &WalkArgs) -> Result<(WalkOptions, ReaderOptions), Error> {
-        let ensembles = EnsembleArgs {
-            sessions: self.sessions,
-            max_reads_per_second: self.max_reads_per_second,
-            max_latency: self.max_latency.clone(),
-            batch_size: self.batch_size,
-            in_flight: self.in_flight,
-            no_multi_read: self.no_multi_read,
-            ..EnsembleArgs::new("127.0.0.1:1", "127.0.0.1:1")
-                .map_err(|e| Error::Usage(e.to_string()))?
-        };
-        let o = walk.compare_options(&ensembles)?;
+        let o = walk.options(&self.read)?;
         Ok((o.walk, o.reader))
     }
 }
@@ -331,6 +347,10 @@ impl WalkArgs {
     /// Options for a comparison; the report settings take their defaults
     /// (subtree depth 1, 50 differences listed, digest ids hidden).
     pub fn compare_options(&self, e: &EnsembleArgs) -> Result<CompareOptions, Error> {
+        self.options(&e.read())
+    }
+
+    fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
         let mut patterns: Vec<String> = Vec::new();
         if !self.include_zookeeper {
             patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
