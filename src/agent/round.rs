@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::aclcache::AclCache;
-use crate::compare::compare;
+use crate::compare::{compare, compare_subtrees};
 use crate::error::Error;
 use crate::gmetric::Channel;
 use crate::nagios::output::CheckResult;
@@ -65,8 +65,9 @@ pub struct Globals {
 /// Drift paths named in the log per round; the state file has them all.
 const LOGGED_CHANGES: usize = 20;
 
-/// Subtrees one re-check compares at most: each costs its own sessions, so
-/// more changed places than this are re-checked as fewer, larger subtrees.
+/// Subtrees one re-check compares at most (over one session a side): more
+/// changed places than this are re-checked as fewer, larger subtrees, so a
+/// re-check's cost stays bounded.
 const MAX_RECHECK_SUBTREES: usize = 16;
 
 /// Subtrees compared at once during a re-check.
@@ -223,8 +224,6 @@ async fn compare_scope(
     let whole = scope == cfg.options.path;
     if !whole {
         options.path = scope.to_string();
-        // A changed subtree is usually small: one session a side is plenty,
-        // and each subtree compared opens its own.
         options.reader.sessions = 1;
     }
     let mut quiet = Progress::new(false);
@@ -235,8 +234,10 @@ async fn compare_scope(
     }
 }
 
-/// Re-checks `scopes`, a few at a time. (Boxed: the compiler cannot prove a
-/// stream of borrowing futures `Send` for every lifetime otherwise.)
+/// Re-checks `scopes`: the pair's whole path as a compare of its own, any
+/// number of smaller subtrees a few at a time over one session a side.
+/// (Boxed: the compiler cannot prove the borrowing futures `Send` for every
+/// lifetime otherwise.)
 fn recheck_scopes<'a>(
     cfg: &'a PairConfig,
     caches: &'a [Arc<AclCache>; 2],
@@ -244,21 +245,41 @@ fn recheck_scopes<'a>(
     paths: usize,
 ) -> BoxFuture<'a, Result<(Rechecked, Option<CompareReport>), Error>> {
     async move {
-        let results: Vec<Result<Option<CompareReport>, Error>> = stream::iter(scopes.clone())
-            .map(|scope| async move { compare_scope(cfg, caches, &scope).await })
-            .buffered(RECHECK_PARALLEL)
-            .collect()
-            .await;
-        fold_rechecks(cfg, scopes, results, paths)
+        if scopes.contains(&cfg.options.path) {
+            let results: Vec<Result<Option<CompareReport>, Error>> = stream::iter(scopes.clone())
+                .map(|scope| async move { compare_scope(cfg, caches, &scope).await })
+                .buffered(RECHECK_PARALLEL)
+                .collect()
+                .await;
+            return fold_rechecks(cfg, scopes, results, paths, None);
+        }
+        let mut options = cfg.options.clone();
+        options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
+        // Changed subtrees are usually small: one session a side serves them
+        // all.
+        options.reader.sessions = 1;
+        let (reports, reads) = compare_subtrees(
+            &cfg.source,
+            &cfg.target,
+            &options,
+            &scopes,
+            RECHECK_PARALLEL,
+        )
+        .await?;
+        let results = reports.into_iter().map(Ok).collect();
+        fold_rechecks(cfg, scopes, results, paths, Some(reads))
     }
     .boxed()
 }
 
+/// `reads`: the reads of all `results` together, where they shared sessions;
+/// otherwise each report's own are added up.
 fn fold_rechecks(
     cfg: &PairConfig,
     scopes: Vec<String>,
     results: Vec<Result<Option<CompareReport>, Error>>,
     paths: usize,
+    reads: Option<BTreeMap<&'static str, u64>>,
 ) -> Result<(Rechecked, Option<CompareReport>), Error> {
     let mut out = Rechecked {
         scopes: Vec::new(),
@@ -278,8 +299,10 @@ fn fold_rechecks(
                     out.seen.push(s);
                 }
             }
-            for (side, n) in &report.summary.reads {
-                *out.reads.entry(side).or_default() += n;
+            if reads.is_none() {
+                for (side, n) in &report.summary.reads {
+                    *out.reads.entry(side).or_default() += n;
+                }
             }
             out.transient += report.summary.transient;
             if scope == cfg.options.path {
@@ -287,6 +310,9 @@ fn fold_rechecks(
             }
         }
         out.scopes.push(scope);
+    }
+    if let Some(reads) = reads {
+        out.reads = reads;
     }
     Ok((out, whole))
 }
@@ -451,7 +477,7 @@ pub async fn run_pair(
         let targeted = match &plan {
             Plan::Targeted(paths) => {
                 let scopes = scopes_for(paths, &history.tracker, &cfg.options.path);
-                if scopes.iter().any(|s| *s == cfg.options.path) {
+                if scopes.contains(&cfg.options.path) {
                     plan = Plan::Full("changes all over the tree".into());
                     None
                 } else {
