@@ -114,6 +114,21 @@ fn write_lines(file: &Path, lines: &[String]) {
     std::fs::write(file, lines.join("\n") + "\n").expect("write file");
 }
 
+/// A fresh tree `name` on the source and a snapshot of it:
+/// (session, root, the snapshot's directory, the snapshot).
+async fn snapshot_of_tree(
+    name: &str,
+    nodes: &[(&str, &[u8])],
+) -> (zk::Client, String, tempfile::TempDir, PathBuf) {
+    let c = client(&pair().source).await;
+    let root = unique_path(name);
+    tree(&c, &root, nodes).await;
+    let dir = temp_dir();
+    let file = dir.path().join(format!("{name}.zkps"));
+    take(&root, &file, &[]).await;
+    (c, root, dir, file)
+}
+
 #[tokio::test]
 async fn snapshot_compared_with_its_live_source_is_identical() {
     let p = pair();
@@ -186,12 +201,7 @@ async fn gzip_snapshot_reads_the_same_as_plain() {
 #[tokio::test]
 async fn snapshot_stays_frozen_while_the_source_moves_on() {
     let p = pair();
-    let c = client(&p.source).await;
-    let root = unique_path("snap-frozen");
-    tree(&c, &root, &[("a", b"1"), ("b", b"2")]).await;
-    let dir = temp_dir();
-    let file = dir.path().join("before.zkps");
-    take(&root, &file, &[]).await;
+    let (c, root, _dir, file) = snapshot_of_tree("snap-frozen", &[("a", b"1"), ("b", b"2")]).await;
     c.set_data(&format!("{root}/a"), b"changed", None)
         .await
         .unwrap();
@@ -278,12 +288,7 @@ async fn snapshot_of_the_source_finds_what_live_compare_finds() {
 #[tokio::test]
 async fn changed_cut_or_foreign_files_are_refused_with_exit_2() {
     let p = pair();
-    let c = client(&p.source).await;
-    let root = unique_path("snap-bad");
-    tree(&c, &root, &[("a", b"value"), ("b", b"")]).await;
-    let dir = temp_dir();
-    let good = dir.path().join("good.zkps");
-    take(&root, &good, &[]).await;
+    let (_c, root, dir, good) = snapshot_of_tree("snap-bad", &[("a", b"value"), ("b", b"")]).await;
     let original = lines(&good);
     let target = p.target.connect_string();
 
