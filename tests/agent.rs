@@ -802,9 +802,11 @@ async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
     both(&s, &t, &root, &[("a", b"1")]).await;
 
     let setup = Setup::new();
+    let pipe = CommandPipe::with_reader(setup.state_dir());
     // One round an hour, probes every second.
     setup.write_config(
         &("probe_interval = \"1s\"\n".to_string()
+            + &nagios_table(&pipe.path)
             + &shared_pair_table("probed", &root, "interval = \"1h\"\njitter = \"0s\"\n")),
     );
     let mut agent = Agent::start(&setup);
@@ -839,6 +841,15 @@ async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
         "rounds keep their own interval"
     );
     assert!(agent.log().contains("four-letter words"), "{}", agent.log());
+    // Each probe's verdict also reaches Nagios, as `check health` judges it.
+    let line = pipe
+        .last_for("zkparity probed health")
+        .unwrap_or_else(|| panic!("no passive health result:\n{}", agent.log()));
+    assert!(
+        line.contains("] PROCESS_SERVICE_CHECK_RESULT;zk-migration;zkparity probed health;0;ZKPARITY HEALTH OK - "),
+        "{line}"
+    );
+    assert!(line.contains("source_servers_serving=1"), "{line}");
 }
 
 /// The unit with ExecStart pointing at the binary under test.

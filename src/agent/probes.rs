@@ -19,7 +19,10 @@ use tracing::{debug, error, info, warn};
 use crate::gmetric::{servers, Channel, Sender, SenderOptions, Timing};
 use crate::probe::{self, ProbeOptions, ProbeReport};
 
-use super::config::PairConfig;
+use crate::nagios::health::HealthCheck;
+
+use super::config::{NagiosOutput, PairConfig};
+use super::passive;
 use super::round::{stopped, Globals};
 use super::schedule;
 use super::state::write_atomically;
@@ -100,6 +103,45 @@ impl ServerMetrics {
     }
 }
 
+/// The Nagios service the probes' passive results go to: the pair's own
+/// service name with ` health` after it.
+pub fn health_service(cfg: &PairConfig) -> String {
+    format!("{} health", cfg.nagios_service)
+}
+
+/// Sends the probe's verdict as a passive `check health` result (its default
+/// thresholds); returns whether Nagios could not be reached, so that an
+/// outage is logged at `warn` once.
+async fn send_health(
+    cfg: &PairConfig,
+    n: &NagiosOutput,
+    report: &ProbeReport,
+    was_failing: bool,
+) -> bool {
+    let result = HealthCheck::default().judge_report(report);
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let line = passive::command_line(epoch, &n.host_name, &health_service(cfg), &result);
+    let file = n.command_file.clone();
+    match tokio::task::spawn_blocking(move || passive::submit(&file, &line)).await {
+        Ok(Ok(())) => false,
+        Ok(Err(e)) => {
+            if was_failing {
+                debug!(pair = %cfg.name, error = %e, "passive health result skipped");
+            } else {
+                warn!(pair = %cfg.name, error = %e, "passive health result skipped");
+            }
+            true
+        }
+        Err(e) => {
+            error!(pair = %cfg.name, error = %e, "passive result writer failed");
+            true
+        }
+    }
+}
+
 /// Probes `cfg`'s ensembles until told to stop; idle while probes are off
 /// (a reload may turn them on).
 pub async fn run_probes(
@@ -110,6 +152,7 @@ pub async fn run_probes(
     let mut said: Option<(bool, Vec<String>)> = None;
     let mut next: Option<Instant> = None;
     let mut ganglia = ServerMetrics::new();
+    let mut nagios_failing = false;
     loop {
         let settings = globals.borrow_and_update().probes;
         let Some(settings) = settings else {
@@ -142,6 +185,10 @@ pub async fn run_probes(
         let gap = (settings.interval + spread).as_secs_f64().ceil() as u32;
         let channels = globals.borrow().ganglia.clone();
         ganglia.send(&cfg.name, &channels, &report, gap);
+        let current = globals.borrow().clone();
+        if let Some(n) = &current.nagios {
+            nagios_failing = send_health(&cfg, n, &report, nagios_failing).await;
+        }
         let path = probe_path(&globals.borrow().state_dir, &cfg.name);
         let json = probe::render::json(&report) + "\n";
         let shown = path.clone();

@@ -8,7 +8,7 @@
 //! share of the server's limit rather than an absolute count.
 
 use crate::connect::ConnectString;
-use crate::probe::{self, EnsembleView, ProbeOptions, Severity};
+use crate::probe::{self, EnsembleView, ProbeOptions, ProbeReport, Severity};
 
 use super::output::{CheckResult, Perf, State};
 use super::range::Range;
@@ -21,6 +21,22 @@ pub struct HealthCheck {
     /// Percent of the descriptor limit.
     pub fd_warning: Option<Range>,
     pub fd_critical: Option<Range>,
+}
+
+impl Default for HealthCheck {
+    /// `check health`'s defaults: ZooKeeper's contrib Nagios services'
+    /// latency 500/1000 ms and outstanding 20/50, descriptors at 80/95%.
+    fn default() -> HealthCheck {
+        let r = |v: &str| v.parse::<Range>().ok();
+        HealthCheck {
+            latency_warning: r("500"),
+            latency_critical: r("1000"),
+            outstanding_warning: r("20"),
+            outstanding_critical: r("50"),
+            fd_warning: r("80"),
+            fd_critical: r("95"),
+        }
+    }
 }
 
 fn severity_state(s: Severity) -> State {
@@ -124,6 +140,11 @@ impl HealthCheck {
         options: &ProbeOptions,
     ) -> CheckResult {
         let report = probe::probe(source, target, options).await;
+        self.judge_report(&report)
+    }
+
+    /// Judges a probe already made (the agent's, for instance).
+    pub fn judge_report(&self, report: &ProbeReport) -> CheckResult {
         let mut state = State::Ok;
         let mut problems = Vec::new();
         let mut perfdata = Vec::new();
