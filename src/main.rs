@@ -365,7 +365,7 @@ async fn run_snapshot(a: SnapshotArgs) -> Result<i32, Error> {
         compress: a.compress,
     };
     let mut progress = Progress::auto(a.quiet);
-    let s = take_snapshot(&spec, &options, &mut progress).await?;
+    let s = until_stopped(take_snapshot(&spec, &options, &mut progress)).await?;
     emit(&match a.format {
         Format::Json => serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
         Format::Text => format!(
@@ -426,29 +426,52 @@ async fn run_export(a: ExportArgs) -> Result<i32, Error> {
     use zkparity::source::Source;
     let ExportFormat::Zktreeutil = a.format;
     let server = &a.server;
+    let path = &a.walk.path;
+    zkparity::connect::validate_path(path).map_err(|reason| Error::BadPath {
+        path: path.clone(),
+        reason,
+    })?;
     let (walk, mut reader) = server.options(&a.walk)?;
     reader.keep_data = true;
     reader.read_acls = false;
     let side = server.side("source")?;
     let source = Source::open(&side, &reader).await?;
+    // What a file side left out is written as ignored, like any exclude.
+    let walk = match Source::walk_options(&walk, path, &[&source], "export") {
+        Ok(w) => w,
+        Err(e) => {
+            source.close().await;
+            return Err(e);
+        }
+    };
     let written = match &a.out {
         Some(out) => {
             let mut temp = zkparity::zktreeutil::temp_beside(out)?;
             let mut w = std::io::BufWriter::new(temp.as_file_mut());
-            let r = zkparity::zktreeutil::export(&source, &a.walk.path, &walk, &mut w).await;
+            let r = until_stopped(zkparity::zktreeutil::export(&source, path, &walk, &mut w)).await;
+            let flushed = w.flush();
             drop(w);
-            match r {
-                Ok(s) => temp.persist(out).map(|_| s).map_err(|e| Error::Io {
-                    context: format!("writing {}", out.display()),
-                    source: e.error,
-                }),
-                Err(e) => Err(e),
+            let io = |e: std::io::Error| Error::Io {
+                context: format!("writing {}", out.display()),
+                source: e,
+            };
+            // On any failure the temporary file is dropped, and with it
+            // every byte written.
+            match (r, flushed) {
+                (Ok(s), Ok(())) => temp
+                    .as_file()
+                    .sync_all()
+                    .map_err(io)
+                    .and_then(|_| temp.persist(out).map_err(|e| io(e.error)))
+                    .map(|_| s),
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(io(e)),
             }
         }
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            let r = zkparity::zktreeutil::export(&source, &a.walk.path, &walk, &mut w).await;
+            let r = until_stopped(zkparity::zktreeutil::export(&source, path, &walk, &mut w)).await;
             let _ = w.flush();
             r
         }
@@ -459,6 +482,13 @@ async fn run_export(a: ExportArgs) -> Result<i32, Error> {
         "zkparity export: {} nodes written, {} ignored (excluded), {} ephemerals left out",
         s.nodes, s.ignored, s.skipped_ephemerals
     );
+    if s.skipped_ephemerals > 0 {
+        eprintln!(
+            "zkparity export: note: zktreeutil --update deletes live nodes missing from the file; \
+             mark the ephemerals' paths ignore=\"true\" (or --exclude them) before updating a target \
+             whose sessions own nodes there"
+        );
+    }
     if s.largest_value >= 128 * 1024 {
         eprintln!(
             "zkparity export: note: values of up to {} bytes; zktreeutil itself reads at most 131071",
@@ -466,6 +496,23 @@ async fn run_export(a: ExportArgs) -> Result<i32, Error> {
         );
     }
     Ok(0)
+}
+
+/// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped,
+/// and with it any temporary file it was writing, so nothing is left.
+async fn until_stopped<T>(
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::Io {
+        context: "watching for SIGTERM".into(),
+        source: e,
+    })?;
+    tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::Usage("interrupted (SIGINT): nothing written".into())),
+        _ = term.recv() => Err(Error::Usage("stopped (SIGTERM): nothing written".into())),
+    }
 }
 
 async fn run_demo(a: DemoArgs) -> Result<i32, Error> {

@@ -166,6 +166,13 @@ impl Source {
         let before = patterns.len();
         for side in sides {
             if let Source::Snapshot(snap) = side {
+                if snap.header().ephemerals == "skip"
+                    && walk.ephemerals == crate::walker::EphemeralPolicy::Compare
+                {
+                    return Err(Error::Usage(format!(
+                        "the snapshot was taken with --ephemerals skip and holds none: {command} it with --ephemerals skip or count"
+                    )));
+                }
                 if !snap.holds(path) {
                     let root = &snap.header().path;
                     return Err(Error::Usage(format!(

@@ -247,7 +247,7 @@ pub struct Reader {
     /// Replaced whole when the sessions expire (see [`Reader::renew`]).
     sessions: std::sync::RwLock<Sessions>,
     /// Held while new sessions are made, so concurrent batches make one set.
-    renewing: tokio::sync::Mutex<u32>,
+    renewing: tokio::sync::Mutex<Renewals>,
     session_count: usize,
     next_client: AtomicUsize,
     limiter: Option<RateLimiter>,
@@ -266,6 +266,15 @@ pub struct Reader {
 struct Sessions {
     generation: u64,
     clients: Arc<Vec<zk::Client>>,
+}
+
+/// What renewing sessions has come to so far.
+#[derive(Default)]
+struct Renewals {
+    made: u32,
+    /// The generation whose renewal failed, and why: batches that waited on
+    /// it fail at once rather than each trying for a connect timeout more.
+    failed: Option<(u64, String)>,
 }
 
 /// New sessions made for one reader at most this often: an ensemble that
@@ -345,7 +354,7 @@ impl Reader {
                 generation: 0,
                 clients: Arc::new(clients),
             }),
-            renewing: tokio::sync::Mutex::new(0),
+            renewing: tokio::sync::Mutex::new(Renewals::default()),
             session_count: options.sessions.max(1),
             next_client: AtomicUsize::new(0),
             limiter: RateLimiter::new(options.max_reads_per_second),
@@ -423,7 +432,12 @@ impl Reader {
         if self.current().generation != generation {
             return Ok(());
         }
-        if *renewals >= MAX_RENEWALS {
+        if let Some((failed, why)) = &renewals.failed {
+            if *failed == generation {
+                return Err(self.read_error(path, why.clone()));
+            }
+        }
+        if renewals.made >= MAX_RENEWALS {
             return Err(self.read_error(
                 path,
                 format!("the session expired again, {MAX_RENEWALS} times this walk"),
@@ -437,10 +451,9 @@ impl Reader {
             match self.spec.connect_many(self.session_count).await {
                 Ok(clients) => break clients,
                 Err(e) if tokio::time::Instant::now() + pause >= deadline => {
-                    return Err(self.read_error(
-                        path,
-                        format!("the session expired and no new one could be made: {e}"),
-                    ))
+                    let why = format!("the session expired and no new one could be made: {e}");
+                    renewals.failed = Some((generation, why.clone()));
+                    return Err(self.read_error(path, why));
                 }
                 Err(_) => {
                     tokio::time::sleep(pause).await;
@@ -448,7 +461,7 @@ impl Reader {
                 }
             }
         };
-        *renewals += 1;
+        renewals.made += 1;
         tracing::warn!(
             side = %self.spec.side,
             ensemble = %self.spec.connect,

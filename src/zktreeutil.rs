@@ -207,6 +207,12 @@ pub async fn export<W: Write>(
     if root != "/" {
         let parts: Vec<&str> = root.trim_start_matches('/').split('/').collect();
         for part in &parts[..parts.len() - 1] {
+            if unwritable(part.as_bytes()).is_some() {
+                return Err(cannot_export(
+                    root,
+                    "its path holds control characters XML cannot carry",
+                ));
+            }
             open_element(&mut text, level, part, None, false, false);
             ancestors.push(level);
             level += 1;

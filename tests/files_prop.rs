@@ -232,3 +232,35 @@ fn escape(s: &str) -> String {
         .replace('\r', "&#13;")
         .replace('\t', "&#9;")
 }
+
+/// `snapshot_text`'s layout with the root's `children` list replaced.
+fn with_root_children(children_json: &str) -> Vec<u8> {
+    let text = String::from_utf8(snapshot_text(&[])).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.pop();
+    lines[1] = lines[1].replace("\"children\":[]", &format!("\"children\":{children_json}"));
+    let mut body = lines.join("\n") + "\n";
+    let sha = hex::encode(Sha256::digest(body.as_bytes()));
+    body.push_str(&format!(
+        r#"{{"end":{{"nodes":1,"ephemerals":0,"unreadable":0,"bytes":0,"checksum":"00","acl_fingerprint":"00","records":1,"sha256":"{sha}"}}}}"#
+    ));
+    body.push('\n');
+    body.into_bytes()
+}
+
+#[test]
+fn child_names_a_walk_could_not_visit_are_refused_even_with_a_good_hash() {
+    assert!(open_snapshot(&with_root_children(r#"["a","b"]"#)).is_ok());
+    for bad in [
+        r#"["a/b"]"#,
+        r#"[""]"#,
+        r#"[".."]"#,
+        r#"["b","a"]"#,
+        r#"["a","a"]"#,
+    ] {
+        let err = open_snapshot(&with_root_children(bad))
+            .err()
+            .unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(err.to_string().contains("line 2"), "{bad}: {err}");
+    }
+}

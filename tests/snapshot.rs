@@ -409,3 +409,69 @@ async fn compare_path_outside_the_snapshot_is_a_usage_error() {
         r.stderr
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_stopped_by_sigterm_leaves_nothing_behind() {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let root = unique_path("snap-term");
+    wide_tree(&s, &t, &root, 3000, b"v").await;
+    let dir = temp_dir();
+    let out = dir.path().join("stopped.zkps");
+    // About 6 s at this cap: time enough to stop it half-way.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
+        .args(snap(
+            &p.source.connect_string(),
+            &root,
+            &out,
+            &["--max-reads-per-second", "1500"],
+        ))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start snapshot");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() > 0,
+        "no temporary file while writing"
+    );
+    // SAFETY: a plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let done = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&done.stderr).contains("SIGTERM"),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_without_ephemerals_is_not_compared_as_if_it_had_them() {
+    let p = pair();
+    let c = client(&p.source).await;
+    let root = unique_path("snap-noeph");
+    tree(&c, &root, &[("a", b"1")]).await;
+    let dir = temp_dir();
+    let file = dir.path().join("skip.zkps");
+    take(&root, &file, &["--ephemerals", "skip"]).await;
+    let live = p.source.connect_string();
+    let r = compare_files(
+        file.to_str().unwrap(),
+        &live,
+        &root,
+        &["--ephemerals", "compare"],
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--ephemerals skip"), "{}", r.stderr);
+    let r = compare_files(file.to_str().unwrap(), &live, &root, &[]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

@@ -401,3 +401,44 @@ async fn export_of_the_whole_tree_tells_zktreeutil_to_leave_zookeeper_alone() {
     .await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+#[tokio::test]
+async fn export_from_a_snapshot_marks_what_the_snapshot_left_out_as_ignored() {
+    let p = pair();
+    let s = client(&p.source).await;
+    let root = unique_path("xml-snap-ex");
+    tree(
+        &s,
+        &root,
+        &[("kept", b"k"), ("secret", b""), ("secret/x", b"")],
+    )
+    .await;
+    let dir = temp_dir();
+    let snap = dir.path().join("ex.zkps");
+    let r = run(&[
+        "snapshot",
+        "--server",
+        &p.source.connect_string(),
+        "--path",
+        &root,
+        "--exclude",
+        &format!("{root}/secret"),
+        "--out",
+        snap.to_str().unwrap(),
+        "-q",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("ex.xml");
+    let r = export(snap.to_str().unwrap(), &root, &out, &[]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("<zknode name=\"secret\" ignore=\"true\"/>"),
+        "an excluded node vanished instead of being marked ignored, so zktreeutil --update would delete it: {text}"
+    );
+    assert!(
+        text.contains("<zknode name=\"kept\" value=\"k\"/>"),
+        "{text}"
+    );
+}

@@ -4,7 +4,8 @@
 //! 24 bytes per node whatever the values weigh, and a gzip file is first
 //! unpacked into an anonymous temporary file, since gzip cannot seek.
 
-use std::hash::{Hash as _, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -33,15 +34,15 @@ pub struct SnapshotFile {
     trailer: Trailer,
     /// Sorted by `hash`.
     index: Vec<IndexEntry>,
+    keys: RandomState,
     keep_data: bool,
     read_acls: bool,
     reads: AtomicU64,
 }
 
-fn path_hash(path: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    path.hash(&mut h);
-    h.finish()
+/// Keyed per file, so that no crafted file can make its paths collide.
+fn path_hash(keys: &RandomState, path: &str) -> u64 {
+    keys.hash_one(path)
 }
 
 /// Whether `path` is `root` or below it.
@@ -72,7 +73,8 @@ impl SnapshotFile {
             plain.rewind().map_err(io)?;
             file = plain;
         }
-        let (header, trailer, index) = scan(&file, path)?;
+        let keys = RandomState::new();
+        let (header, trailer, index) = scan(&file, path, &keys)?;
         let mut snapshot = SnapshotFile {
             file,
             name: path.to_path_buf(),
@@ -80,6 +82,7 @@ impl SnapshotFile {
             header,
             trailer,
             index,
+            keys,
             keep_data: options.keep_data,
             read_acls: options.read_acls,
             reads: AtomicU64::new(0),
@@ -130,7 +133,7 @@ impl SnapshotFile {
     }
 
     fn lookup(&self, path: &str) -> Result<Option<Line>> {
-        let hash = path_hash(path);
+        let hash = path_hash(&self.keys, path);
         let start = self.index.partition_point(|e| e.hash < hash);
         for e in self.index[start..].iter().take_while(|e| e.hash == hash) {
             let line = self.read_line(e)?;
@@ -240,11 +243,26 @@ fn record_problem(line: &Line, root: &str) -> Option<String> {
     if let Err(e) = decode_data(line.data.as_deref().unwrap_or_default()) {
         return Some(format!("{path}: data is not base64: {e}"));
     }
+    // Child names become paths the walk visits: each a real name, once.
+    let children = line.children.as_deref().unwrap_or_default();
+    if let Some(bad) = children
+        .iter()
+        .find(|c| c.is_empty() || c.contains('/') || *c == "." || *c == "..")
+    {
+        return Some(format!("{path}: {bad:?} is not a child name"));
+    }
+    if children.windows(2).any(|w| w[0] >= w[1]) {
+        return Some(format!("{path}: children not sorted, or listed twice"));
+    }
     None
 }
 
 /// One pass over the file: every line checked, the index built.
-fn scan(file: &std::fs::File, name: &Path) -> Result<(Header, Trailer, Vec<IndexEntry>)> {
+fn scan(
+    file: &std::fs::File,
+    name: &Path,
+    keys: &RandomState,
+) -> Result<(Header, Trailer, Vec<IndexEntry>)> {
     let bad = |line: u64, reason: String| Error::BadFile {
         file: name.to_path_buf(),
         line,
@@ -316,7 +334,14 @@ fn scan(file: &std::fs::File, name: &Path) -> Result<(Header, Trailer, Vec<Index
         let line: Line =
             serde_json::from_slice(text).map_err(|e| bad(line_no, format!("bad record: {e}")))?;
         if let Some(end) = line.end {
-            if line.path.is_some() || line.unreadable.is_some() || line.kind.is_some() {
+            let node_fields = line.path.is_some()
+                || line.unreadable.is_some()
+                || line.kind.is_some()
+                || line.data.is_some()
+                || line.acl.is_some()
+                || line.stat.is_some()
+                || line.children.is_some();
+            if node_fields {
                 return Err(bad(line_no, "the trailer carries node fields".into()));
             }
             let actual = hex::encode(sha.clone().finalize());
@@ -349,7 +374,7 @@ fn scan(file: &std::fs::File, name: &Path) -> Result<(Header, Trailer, Vec<Index
         let len = u32::try_from(text.len())
             .map_err(|_| bad(line_no, "a record longer than 4 GiB".into()))?;
         index.push(IndexEntry {
-            hash: path_hash(line.path.as_deref().unwrap_or_default()),
+            hash: path_hash(keys, line.path.as_deref().unwrap_or_default()),
             offset,
             len,
         });
