@@ -419,7 +419,7 @@ async fn a_snapshot_stopped_by_sigterm_leaves_nothing_behind() {
     let dir = temp_dir();
     let out = dir.path().join("stopped.zkps");
     // About 6 s at this cap: time enough to stop it half-way.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
         .args(snap(
             &p.source.connect_string(),
             &root,
