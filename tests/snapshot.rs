@@ -119,13 +119,14 @@ fn write_lines(file: &Path, lines: &[String]) {
 async fn snapshot_of_tree(
     name: &str,
     nodes: &[(&str, &[u8])],
+    extra: &[&str],
 ) -> (zk::Client, String, tempfile::TempDir, PathBuf) {
     let c = client(&pair().source).await;
     let root = unique_path(name);
     tree(&c, &root, nodes).await;
     let dir = temp_dir();
     let file = dir.path().join(format!("{name}.zkps"));
-    take(&root, &file, &[]).await;
+    take(&root, &file, extra).await;
     (c, root, dir, file)
 }
 
@@ -201,7 +202,8 @@ async fn gzip_snapshot_reads_the_same_as_plain() {
 #[tokio::test]
 async fn snapshot_stays_frozen_while_the_source_moves_on() {
     let p = pair();
-    let (c, root, _dir, file) = snapshot_of_tree("snap-frozen", &[("a", b"1"), ("b", b"2")]).await;
+    let (c, root, _dir, file) =
+        snapshot_of_tree("snap-frozen", &[("a", b"1"), ("b", b"2")], &[]).await;
     c.set_data(&format!("{root}/a"), b"changed", None)
         .await
         .unwrap();
@@ -288,7 +290,8 @@ async fn snapshot_of_the_source_finds_what_live_compare_finds() {
 #[tokio::test]
 async fn changed_cut_or_foreign_files_are_refused_with_exit_2() {
     let p = pair();
-    let (_c, root, dir, good) = snapshot_of_tree("snap-bad", &[("a", b"value"), ("b", b"")]).await;
+    let (_c, root, dir, good) =
+        snapshot_of_tree("snap-bad", &[("a", b"value"), ("b", b"")], &[]).await;
     let original = lines(&good);
     let target = p.target.connect_string();
 
@@ -360,11 +363,13 @@ async fn changed_cut_or_foreign_files_are_refused_with_exit_2() {
     assert!(r.stderr.contains("gzip"), "{}", r.stderr);
 }
 
-fn leftovers(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
+/// No snapshot and no temporary file in `dir`.
+fn assert_nothing_left(dir: &Path) {
+    let left: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .collect()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test]
@@ -379,11 +384,7 @@ async fn failed_snapshot_leaves_no_file_behind() {
     let dead = format!("127.0.0.1:{}", dead_port());
     let r = run_owned(snap(&dead, "/", &out, &["--connect-timeout", "1s"])).await;
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
+    assert_nothing_left(dir.path());
 }
 
 #[tokio::test]
@@ -446,22 +447,14 @@ async fn a_snapshot_stopped_by_sigterm_leaves_nothing_behind() {
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
+    assert_nothing_left(dir.path());
 }
 
 #[tokio::test]
 async fn a_snapshot_without_ephemerals_is_not_compared_as_if_it_had_them() {
     let p = pair();
-    let c = client(&p.source).await;
-    let root = unique_path("snap-noeph");
-    tree(&c, &root, &[("a", b"1")]).await;
-    let dir = temp_dir();
-    let file = dir.path().join("skip.zkps");
-    take(&root, &file, &["--ephemerals", "skip"]).await;
+    let (_c, root, _dir, file) =
+        snapshot_of_tree("snap-noeph", &[("a", b"1")], &["--ephemerals", "skip"]).await;
     let live = p.source.connect_string();
     let r = compare_files(
         file.to_str().unwrap(),
