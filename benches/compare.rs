@@ -203,15 +203,17 @@ async fn cached_rounds(
     sessions: usize,
 ) -> Result<(Duration, Duration), Failure> {
     use zkparity::aclcache::AclCache;
-    use zkparity::args::{EnsembleArgs, WalkArgs};
-    let mut ensembles =
-        EnsembleArgs::new(&servers[0].connect_string(), &servers[1].connect_string())?;
-    ensembles.sessions = sessions;
-    ensembles.session_timeout = "30s".into();
-    let mut walk = WalkArgs::new("/tree")?;
-    walk.recheck_delay = "off".into();
-    let (source, target) = ensembles.specs()?;
-    let mut options = walk.compare_options(&ensembles)?;
+    use zkparity::compare::CompareOptions;
+    use zkparity::connect::EnsembleSpec;
+    let spec = |side, server: &ZkServer| -> Result<EnsembleSpec, Failure> {
+        let mut spec = EnsembleSpec::plain(side, &server.connect_string())?;
+        spec.session_timeout = Duration::from_secs(30);
+        Ok(spec)
+    };
+    let (source, target) = (spec("source", servers[0])?, spec("target", servers[1])?);
+    let mut options = CompareOptions::defaults("/tree")?;
+    options.reader.sessions = sessions;
+    options.recheck_delay = None;
     options.acl_caches = [Some(AclCache::new()), Some(AclCache::new())];
     let mut times = Vec::new();
     for _ in 0..2 {

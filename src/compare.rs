@@ -41,6 +41,27 @@ pub struct CompareOptions {
     pub acl_caches: [Option<Arc<AclCache>>; 2],
 }
 
+impl CompareOptions {
+    /// The command line's defaults for comparing `path`: `/zookeeper`
+    /// excluded, ephemerals counted, differences re-checked after 3s, 50
+    /// listed, ACLs read every time.
+    pub fn defaults(path: &str) -> Result<CompareOptions> {
+        Ok(CompareOptions {
+            path: path.to_string(),
+            walk: WalkOptions::new(
+                EphemeralPolicy::Count,
+                crate::exclude::Excludes::new(crate::exclude::DEFAULT_EXCLUDES)?,
+            ),
+            reader: ReaderOptions::default(),
+            subtree_depth: 1,
+            recheck_delay: Some(Duration::from_secs(3)),
+            limit: 50,
+            show_acl_ids: false,
+            acl_caches: [None, None],
+        })
+    }
+}
+
 // Tags the visitor puts on subtrees.
 const NORMAL: Tag = 0;
 /// Below a missing or extra root: counted, not reported node by node.

@@ -296,6 +296,22 @@ pub struct EnsembleSpec {
 }
 
 impl EnsembleSpec {
+    /// The command line's session and connect timeouts.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// An ensemble reached without credentials or TLS, with the default
+    /// timeouts.
+    pub fn plain(side: &str, connect: &str) -> Result<EnsembleSpec> {
+        Ok(EnsembleSpec {
+            side: side.to_string(),
+            connect: ConnectString::parse(connect)?,
+            credentials: None,
+            tls: None,
+            session_timeout: Self::DEFAULT_TIMEOUT,
+            connect_timeout: Self::DEFAULT_TIMEOUT,
+        })
+    }
+
     fn connect_error(&self, reason: impl Into<String>) -> Error {
         let reason = reason.into();
         let reason = match &self.credentials {

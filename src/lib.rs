@@ -20,6 +20,7 @@
 //! - [`compare`]: drives the walk over both sides at once, classifies
 //!   differences, and re-checks them so only what persists is confirmed.
 //! - [`exclude`]: `--exclude` glob patterns.
+//! - [`duration`]: durations as written on a command line (`500ms`, `3s`).
 //! - [`snapshot`]: lossless, checksummed snapshot files: taking one from a
 //!   live ensemble, and reading one as a side (format: `docs/snapshot.md`).
 //! - [`zktreeutil`]: zktreeutil's XML, read as a side and written by export.
@@ -38,18 +39,17 @@
 //! - [`seed`]: writes sample and benchmark trees, only into servers that
 //!   zkparity started itself.
 //! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
-//! - [`args`]: command-line argument groups shared by `compare` and the checks.
 //! - [`agent`]: `zkparity agent`, the long-running comparer: config, rounds,
 //!   confirmation across rounds, state files and passive Nagios results.
 //! - [`error`]: typed errors and the exit codes they map to.
 
 pub mod aclcache;
 pub mod agent;
-pub mod args;
 pub mod compare;
 pub mod connect;
 pub mod demo;
 pub mod digest;
+pub mod duration;
 pub mod error;
 pub mod exclude;
 pub mod gmetric;

@@ -34,7 +34,7 @@ use crate::source::Source;
 use crate::throttle::{self, Flight, Throttle};
 
 /// What to do with ephemeral nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EphemeralPolicy {
     /// Leave them out entirely: not counted, not compared.

@@ -739,16 +739,13 @@ async fn progress_goes_to_a_terminal_stderr_only() {
 
 #[tokio::test]
 async fn a_node_gone_before_it_is_read_is_absent_not_an_error() {
-    use zkparity::args::EnsembleArgs;
+    use zkparity::connect::EnsembleSpec;
     use zkparity::walker::{Reader, ReaderOptions, SideNode};
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("gone");
     tree(&s, &root, &[("here", b"1")]).await;
-    let (spec, _) = EnsembleArgs::new(&p.source.connect_string(), "unused:1")
-        .unwrap()
-        .specs()
-        .unwrap();
+    let spec = EnsembleSpec::plain("source", &p.source.connect_string()).unwrap();
     let here = format!("{root}/here");
     let gone = format!("{root}/listed-then-deleted");
     for multi_read in [true, false] {
@@ -774,7 +771,8 @@ async fn a_node_gone_before_it_is_read_is_absent_not_an_error() {
 #[tokio::test]
 async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes() {
     use zkparity::aclcache::AclCache;
-    use zkparity::args::{EnsembleArgs, WalkArgs};
+    use zkparity::compare::CompareOptions;
+    use zkparity::connect::EnsembleSpec;
     use zkparity::progress::Progress;
     let p = pair();
     let (s, t) = (client(&p.source).await, client(&p.target).await);
@@ -783,13 +781,11 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x" as &[u8])).collect();
     both(&s, &t, &root, &nodes).await;
 
-    let mut ensembles =
-        EnsembleArgs::new(&p.source.connect_string(), &p.target.connect_string()).unwrap();
-    ensembles.sessions = 2;
-    let mut walk = WalkArgs::new(&root).unwrap();
-    walk.recheck_delay = "off".into();
-    let (source, target) = ensembles.specs().unwrap();
-    let mut options = walk.compare_options(&ensembles).unwrap();
+    let source = EnsembleSpec::plain("source", &p.source.connect_string()).unwrap();
+    let target = EnsembleSpec::plain("target", &p.target.connect_string()).unwrap();
+    let mut options = CompareOptions::defaults(&root).unwrap();
+    options.reader.sessions = 2;
+    options.recheck_delay = None;
     let caches = [AclCache::new(), AclCache::new()];
     options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
     let round = |options| {

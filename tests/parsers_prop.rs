@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 
-use zkparity::args::duration;
 use zkparity::connect::{validate_path, ConnectString};
+use zkparity::duration::parse as duration;
 use zkparity::exclude::Excludes;
 use zkparity::nagios::range::Range;
 

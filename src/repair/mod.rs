@@ -22,7 +22,6 @@ pub mod resume;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::args::{EnsembleArgs, WalkArgs};
 use crate::compare::{compare_sides, CompareOptions};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -34,53 +33,25 @@ use plan::{CountOnly, PlanOptions, PlanSink, PlanSummary, Planner};
 use report::{ApplyReport, RepairReport, ResumeInfo, Verification};
 use resume::{Identity, Opened, PlanFile, PlanWriter};
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Json,
-}
-
-/// The `repair` command's flags.
-#[derive(clap::Args, Clone, Debug)]
-pub struct RepairArgs {
-    #[command(flatten)]
-    pub ensembles: EnsembleArgs,
-    #[command(flatten)]
-    pub walk: WalkArgs,
-    /// Apply the plan to the target; without it nothing is written (a dry
-    /// run)
-    #[arg(long)]
+/// What a repair does, besides which sides and subtree.
+#[derive(Clone, Debug)]
+pub struct RepairOptions {
+    /// Apply the plan to the target; without it nothing is written.
     pub apply: bool,
-    /// Also delete nodes that are on the target only (never ephemerals)
-    #[arg(long)]
+    /// Also delete nodes that are on the target only (never ephemerals).
     pub delete_extra: bool,
-    /// Keep the plan and the progress of --apply in FILE, so that an
-    /// interrupted repair continues where it stopped when run again (the
-    /// file holds node data: it is created mode 600)
-    #[arg(long, value_name = "FILE", requires = "apply")]
+    /// Keep the plan and the progress of applying it here, to resume.
     pub resume: Option<PathBuf>,
-    /// Cap on write operations per second sent to the target (0: no cap)
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Cap on write operations per second sent to the target (0: no cap).
     pub max_writes_per_second: u32,
-    /// Actions per multi-write
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    /// Actions per multi-write.
     pub write_batch_size: usize,
-    /// Multi-writes in flight
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Multi-writes in flight.
     pub writes_in_flight: usize,
     /// Actions, skipped nodes, problems and remaining differences to list
-    /// (0: all)
-    #[arg(long, default_value_t = 50, value_name = "N")]
+    /// (0: all).
     pub limit: usize,
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: ReportFormat,
-    /// Show digest ACL ids in clear (they carry password hashes)
-    #[arg(long)]
     pub show_acl_ids: bool,
-    /// No progress on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 /// Walk options for planning: the source file's own excludes added, and
@@ -99,7 +70,7 @@ struct Sides<'a> {
 async fn make_plan(
     sides: &Sides<'_>,
     options: &CompareOptions,
-    args: &RepairArgs,
+    args: &RepairOptions,
     acls: bool,
     sink: &mut dyn PlanSink,
     progress: &mut Progress,
@@ -148,8 +119,12 @@ async fn make_plan(
 
 /// Runs a repair: plans (or picks up a resumed plan), applies with
 /// `--apply`, and verifies by comparing.
-pub async fn run(args: &RepairArgs, progress: &mut Progress) -> Result<RepairReport> {
-    let mut options = args.walk.compare_options(&args.ensembles)?;
+pub async fn run(
+    (source, target): (SideSpec, SideSpec),
+    mut options: CompareOptions,
+    args: &RepairOptions,
+    progress: &mut Progress,
+) -> Result<RepairReport> {
     options.limit = args.limit;
     options.show_acl_ids = args.show_acl_ids;
     crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
@@ -161,7 +136,6 @@ pub async fn run(args: &RepairArgs, progress: &mut Progress) -> Result<RepairRep
             "--write-batch-size and --writes-in-flight must be at least 1".into(),
         ));
     }
-    let (source, target) = args.ensembles.sides()?;
     let Some(target_spec) = target.live().cloned() else {
         return Err(Error::Usage(
             "repair writes to the target: --target must be a live ensemble, not a file".into(),
@@ -246,7 +220,7 @@ pub async fn run(args: &RepairArgs, progress: &mut Progress) -> Result<RepairRep
 async fn apply_plan(
     plan: &PlanFile,
     target: &crate::connect::EnsembleSpec,
-    args: &RepairArgs,
+    args: &RepairOptions,
 ) -> (ApplyReport, Result<()>) {
     let mut report = ApplyReport::default();
     let mut journal = match plan.journal() {

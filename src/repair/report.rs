@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::apply::{ApplyCounts, Problem};
 use super::plan::{ActionKind, ActionView, PlanSummary, Skip, SkipReason};
-use super::RepairArgs;
+use super::RepairOptions;
 use crate::error::{EXIT_DIFFERENT, EXIT_IDENTICAL};
 use crate::report::text::printable;
 use crate::report::CompareReport;
@@ -101,7 +101,7 @@ pub struct RepairReport {
 
 impl RepairReport {
     pub fn new(
-        args: &RepairArgs,
+        args: &RepairOptions,
         source: &SideSpec,
         target: &SideSpec,
         path: &str,

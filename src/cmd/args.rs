@@ -1,27 +1,45 @@
-//! Command-line argument groups shared by `compare` and the checks, so every
-//! command that compares takes the same flags with the same meaning.
+//! Argument groups shared by the commands, so every command that reads an
+//! ensemble takes the same flags with the same meaning.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use zkparity::compare::CompareOptions;
+use zkparity::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
+use zkparity::duration::parse as duration;
+use zkparity::error::Error;
+use zkparity::exclude::{Excludes, DEFAULT_EXCLUDES};
+use zkparity::source::SideSpec;
+use zkparity::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
-use crate::compare::CompareOptions;
-use crate::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
-use crate::error::Error;
-use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
-use crate::source::SideSpec;
-use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+/// Report formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
 
-/// Parses `3`, `2.5`, `500ms`, `3s`, `1m`.
-pub fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
-    let v = value.trim();
-    let bad =
-        |why: String| Error::Usage(format!("{flag} {value:?}: {why} (use e.g. 500ms, 3s, 1m)"));
-    if let Ok(secs) = v.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| bad("not a duration".into()));
+/// What to do with ephemeral nodes (the library's [`EphemeralPolicy`], as
+/// a flag value).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Ephemerals {
+    /// Leave them out entirely: not counted, not compared.
+    Skip,
+    /// Count them per side, but neither compare them nor include them in
+    /// checksums: live sessions differ between ensembles by nature.
+    Count,
+    /// Treat them like any other node.
+    Compare,
+}
+
+impl From<Ephemerals> for EphemeralPolicy {
+    fn from(e: Ephemerals) -> EphemeralPolicy {
+        match e {
+            Ephemerals::Skip => EphemeralPolicy::Skip,
+            Ephemerals::Count => EphemeralPolicy::Count,
+            Ephemerals::Compare => EphemeralPolicy::Compare,
+        }
     }
-    humantime::parse_duration(v).map_err(|e| bad(e.to_string()))
 }
 
 /// How to reach the two ensembles and how hard to read them.
@@ -124,21 +142,7 @@ pub struct ReadArgs {
     pub no_multi_read: bool,
 }
 
-/// Parses a flattened argument group alone, so library callers get exactly
-/// the command line's defaults.
-fn parse_group<T: Args>(args: &[&str]) -> Result<T, clap::Error> {
-    let command = T::augment_args(clap::Command::new("zkparity").no_binary_name(true));
-    let matches = command.try_get_matches_from(args)?;
-    T::from_arg_matches(&matches)
-}
-
 impl EnsembleArgs {
-    /// Every flag at its default, as if only `--source` and `--target` were
-    /// given.
-    pub fn new(source: &str, target: &str) -> Result<EnsembleArgs, clap::Error> {
-        parse_group(&["--source", source, "--target", target])
-    }
-
     fn spec(
         &self,
         side: &str,
@@ -278,11 +282,6 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// Every flag at its default but `--server`.
-    pub fn new(server: &str) -> Result<ServerArgs, clap::Error> {
-        parse_group(&["--server", server])
-    }
-
     /// The ensemble, read with the `side`'s credentials variable.
     pub fn spec(&self, side: &str) -> Result<EnsembleSpec, Error> {
         build_spec(
@@ -331,7 +330,7 @@ pub struct WalkArgs {
     pub include_zookeeper: bool,
     /// Ephemeral nodes: skip them, count them (not compared), or compare them
     #[arg(long, value_enum, default_value = "count")]
-    pub ephemerals: EphemeralPolicy,
+    pub ephemerals: Ephemerals,
     /// Wait before re-reading differences; only those that persist are
     /// confirmed ("0s" re-checks at once, "off" not at all)
     #[arg(long, default_value = "3s", value_name = "DURATION")]
@@ -339,11 +338,6 @@ pub struct WalkArgs {
 }
 
 impl WalkArgs {
-    /// Every flag at its default but `--path`.
-    pub fn new(path: &str) -> Result<WalkArgs, clap::Error> {
-        parse_group(&["--path", path])
-    }
-
     /// Options for a comparison; the report settings take their defaults
     /// (subtree depth 1, 50 differences listed, digest ids hidden).
     pub fn compare_options(&self, e: &EnsembleArgs) -> Result<CompareOptions, Error> {
@@ -356,7 +350,7 @@ impl WalkArgs {
             patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
         }
         patterns.extend(self.exclude.iter().cloned());
-        let mut walk = WalkOptions::new(self.ephemerals, Excludes::new(&patterns)?);
+        let mut walk = WalkOptions::new(self.ephemerals.into(), Excludes::new(&patterns)?);
         if e.batch_size == 0 || e.in_flight == 0 || e.sessions == 0 {
             return Err(Error::Usage(
                 "--batch-size, --in-flight and --sessions must be at least 1".into(),
@@ -364,7 +358,7 @@ impl WalkArgs {
         }
         walk.batch_nodes = e.batch_size;
         walk.in_flight = e.in_flight;
-        let max_latency = crate::throttle::parse_limit(&e.max_latency)
+        let max_latency = zkparity::throttle::parse_limit(&e.max_latency)
             .map_err(|why| Error::Usage(format!("--max-latency {:?}: {why}", e.max_latency)))?;
         let recheck_delay = match self.recheck_delay.trim() {
             "off" | "none" | "no" => None,

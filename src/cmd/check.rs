@@ -1,0 +1,471 @@
+//! `zkparity check ...`: the Nagios/Icinga checks' arguments, help and
+//! dispatch. The checks themselves are in the library's `nagios` module.
+//!
+//! Whatever goes wrong inside a check — a bad argument, an unreachable
+//! ensemble, a timeout — answers UNKNOWN (3) with the reason; a check never
+//! exits above 3.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use zkparity::connect::{ConnectString, Credentials, EnsembleSpec};
+use zkparity::duration::parse as duration;
+use zkparity::error::Error;
+use zkparity::nagios::output::{self, CheckResult, State};
+use zkparity::nagios::range::Range;
+use zkparity::nagios::{counts, health, parity, znode};
+
+use super::args::{EnsembleArgs, WalkArgs};
+use super::stdout::emit;
+
+/// Checks for Nagios, Icinga and NRPE.
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// Compare source and target; alert on confirmed differences
+    #[command(after_help = PARITY_HELP)]
+    Parity(Box<ParityArgs>),
+    /// Check one znode on one or both ensembles
+    #[command(after_help = ZNODE_HELP)]
+    Znode(Box<ZnodeArgs>),
+    /// Check each ensemble's health from the four-letter words
+    #[command(after_help = HEALTH_HELP)]
+    Health(Box<HealthArgs>),
+    /// Compare the two ensembles' znode counts from mntr (cheap, no walk)
+    #[command(after_help = COUNTS_HELP)]
+    Counts(Box<CountsArgs>),
+}
+
+const HEALTH_HELP: &str = "\
+CRITICAL when a server is down, there is no leader or more than one, or the
+quorum is lost; WARNING when followers are out of sync or counts spread
+between members; per-server thresholds on latency, outstanding requests and
+file descriptor use (percent of the limit).
+
+Examples:
+  zkparity check health --source zk1:2181,zk2:2181,zk3:2181
+  zkparity check health --source old1:2181,old2:2181 --target new1:2181,new2:2181 \\
+      --latency-warning 100 --latency-critical 500
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+const COUNTS_HELP: &str = "\
+Thresholds apply to the target's persistent znodes minus the source's (mntr's
+znode count less system nodes and ephemerals). Cheap: no tree is read.
+
+Examples:
+  zkparity check counts --source old:2181 --target new:2181
+  zkparity check counts --source old:2181 --target new:2181 -w -10:10 -c -1000:1000
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    /// Source ensemble: host:port[,host:port...]
+    #[arg(long, value_name = "CONNECT")]
+    source: String,
+    /// Target ensemble, to check both
+    #[arg(long, value_name = "CONNECT")]
+    target: Option<String>,
+    /// Warning range for a server's average latency (ms)
+    #[arg(long, default_value = "500", value_name = "RANGE")]
+    latency_warning: String,
+    /// Critical range for a server's average latency (ms)
+    #[arg(long, default_value = "1000", value_name = "RANGE")]
+    latency_critical: String,
+    /// Warning range for a server's outstanding requests
+    #[arg(long, default_value = "20", value_name = "RANGE")]
+    outstanding_warning: String,
+    /// Critical range for a server's outstanding requests
+    #[arg(long, default_value = "50", value_name = "RANGE")]
+    outstanding_critical: String,
+    /// Warning range for a server's file descriptors in use (% of its limit)
+    #[arg(long, default_value = "80", value_name = "RANGE")]
+    fd_warning: String,
+    /// Critical range for a server's file descriptors in use (% of its limit)
+    #[arg(long, default_value = "95", value_name = "RANGE")]
+    fd_critical: String,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CountsArgs {
+    /// Source ensemble: host:port[,host:port...]
+    #[arg(long, value_name = "CONNECT")]
+    source: String,
+    /// Target ensemble: host:port[,host:port...]
+    #[arg(long, value_name = "CONNECT")]
+    target: String,
+    /// Warning range for target minus source persistent znodes
+    #[arg(
+        short = 'w',
+        long = "warning",
+        default_value = "0:0",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    warning: String,
+    /// Critical range for target minus source persistent znodes
+    #[arg(
+        short = 'c',
+        long = "critical",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    critical: Option<String>,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+const PARITY_HELP: &str = "\
+Thresholds apply to the number of confirmed differences. Besides, any
+difference of a --critical-kinds kind is CRITICAL.
+
+Examples:
+  zkparity check parity --source old:2181 --target new:2181
+  zkparity check parity --source old:2181/kafka --target new:2181/kafka -w 0 -c 10 \\
+      --critical-kinds data,missing_in_target -t 50s
+  zkparity check parity --state /var/lib/zkparity/kafka.json --max-age 30m
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+const ZNODE_HELP: &str = "\
+Examples:
+  zkparity check znode --source zk1:2181 --path /kafka/controller --ephemeral
+  zkparity check znode --source old:2181 --target new:2181 --path /hbase/master \\
+      --age-critical 86400 --data-regex 'ENABLED'
+  zkparity check znode --source zk1:2181 --path /kafka/brokers/ids \\
+      --children-warning 3: --children-critical 2:
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+#[derive(Args, Debug)]
+pub struct ParityArgs {
+    #[command(flatten)]
+    ensembles: Option<EnsembleArgs>,
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// Judge the agent's last state file for the pair instead of comparing
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    state: Option<std::path::PathBuf>,
+    /// With --state: UNKNOWN when the agent's last round finished longer ago
+    #[arg(
+        long,
+        default_value = "1h",
+        value_name = "DURATION",
+        requires = "state"
+    )]
+    max_age: String,
+    /// Warning range for the number of confirmed differences
+    #[arg(
+        short = 'w',
+        long = "warning",
+        default_value = "0",
+        value_name = "RANGE"
+    )]
+    warning: String,
+    /// Critical range for the number of confirmed differences
+    #[arg(short = 'c', long = "critical", value_name = "RANGE")]
+    critical: Option<String>,
+    /// Difference kinds that are CRITICAL at any count (comma list, or none)
+    #[arg(
+        long,
+        default_value = "acl,data,missing_in_target,sequence_counter",
+        value_name = "KINDS"
+    )]
+    critical_kinds: String,
+    /// Differences listed in the long output
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    details: usize,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ZnodeArgs {
+    /// Source ensemble: host:port[,host:port...][/chroot]
+    #[arg(long, value_name = "CONNECT")]
+    source: String,
+    /// Target ensemble, to check the same path on both sides
+    #[arg(long, value_name = "CONNECT")]
+    target: Option<String>,
+    /// File with the source's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    source_auth_file: Option<std::path::PathBuf>,
+    /// File with the target's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    target_auth_file: Option<std::path::PathBuf>,
+    /// The znode to check
+    #[arg(long)]
+    path: String,
+    /// CRITICAL unless the node is ephemeral
+    #[arg(long, conflicts_with = "persistent")]
+    ephemeral: bool,
+    /// CRITICAL unless the node is persistent
+    #[arg(long)]
+    persistent: bool,
+    /// Warning range for the number of children
+    #[arg(long, value_name = "RANGE")]
+    children_warning: Option<String>,
+    /// Critical range for the number of children
+    #[arg(long, value_name = "RANGE")]
+    children_critical: Option<String>,
+    /// CRITICAL unless the node's data (as UTF-8) matches this regex
+    #[arg(long, value_name = "REGEX")]
+    data_regex: Option<String>,
+    /// Warning range for the seconds since the last modification
+    #[arg(long, value_name = "RANGE")]
+    age_warning: Option<String>,
+    /// Critical range for the seconds since the last modification
+    #[arg(long, value_name = "RANGE")]
+    age_critical: Option<String>,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
+}
+
+impl CheckCommand {
+    /// The check's name on the status line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckCommand::Parity(_) => "PARITY",
+            CheckCommand::Znode(_) => "ZNODE",
+            CheckCommand::Health(_) => "HEALTH",
+            CheckCommand::Counts(_) => "COUNTS",
+        }
+    }
+}
+
+fn range(flag: &str, value: Option<&String>) -> Result<Option<Range>, String> {
+    value
+        .map(|v| v.parse::<Range>().map_err(|e| format!("{flag}: {e}")))
+        .transpose()
+}
+
+fn spec(
+    side: &str,
+    connect: &str,
+    auth: Option<&std::path::PathBuf>,
+    t: Duration,
+) -> Result<EnsembleSpec, String> {
+    Ok(EnsembleSpec {
+        side: side.to_string(),
+        connect: ConnectString::parse(connect).map_err(|e| e.to_string())?,
+        credentials: Credentials::load(auth, &format!("ZKPARITY_{}_AUTH", side.to_uppercase()))
+            .map_err(|e| e.to_string())?,
+        tls: None,
+        session_timeout: Duration::from_secs(10),
+        connect_timeout: t,
+    })
+}
+
+async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
+    let check = parity::ParityCheck {
+        warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
+        critical: range("-c", a.critical.as_ref())?,
+        critical_kinds: parity::parse_kinds(&a.critical_kinds)
+            .map_err(|e| format!("--critical-kinds: {e}"))?,
+        details: a.details,
+    };
+    if let Some(state) = &a.state {
+        let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;
+        return Ok(check.judge_state(state, max_age));
+    }
+    let Some(ensembles) = &a.ensembles else {
+        return Err("give --source and --target, or --state".into());
+    };
+    let mut options = a
+        .walk
+        .compare_options(ensembles)
+        .map_err(|e| e.to_string())?;
+    options.limit = a.details.max(1);
+    let (source, target) = ensembles.sides().map_err(|e| e.to_string())?;
+    Ok(check.run(&source, &target, &options).await)
+}
+
+async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, String> {
+    let mut specs = vec![spec(
+        "source",
+        &a.source,
+        a.source_auth_file.as_ref(),
+        timeout,
+    )?];
+    if let Some(target) = &a.target {
+        specs.push(spec(
+            "target",
+            target,
+            a.target_auth_file.as_ref(),
+            timeout,
+        )?);
+    }
+    zkparity::connect::validate_path(&a.path).map_err(|e| format!("--path {:?}: {e}", a.path))?;
+    let data_regex = a
+        .data_regex
+        .as_ref()
+        .map(|re| regex::Regex::new(re).map_err(|e| format!("--data-regex: {e}")))
+        .transpose()?;
+    let check = znode::ZnodeCheck {
+        path: a.path.clone(),
+        kind: if a.ephemeral {
+            Some(znode::Kind::Ephemeral)
+        } else if a.persistent {
+            Some(znode::Kind::Persistent)
+        } else {
+            None
+        },
+        children_warning: range("--children-warning", a.children_warning.as_ref())?,
+        children_critical: range("--children-critical", a.children_critical.as_ref())?,
+        data_regex,
+        age_warning: range("--age-warning", a.age_warning.as_ref())?,
+        age_critical: range("--age-critical", a.age_critical.as_ref())?,
+    };
+    Ok(check.run(&specs).await)
+}
+
+fn connect_string(flag: &str, value: &str) -> Result<ConnectString, String> {
+    ConnectString::parse(value).map_err(|e| format!("{flag}: {e}"))
+}
+
+/// Each word gets at most a third of the check's time: a silent server then
+/// leaves room for the others' answers to be judged.
+fn probe_options(timeout: Duration) -> zkparity::probe::ProbeOptions {
+    zkparity::probe::ProbeOptions {
+        timeout: (timeout / 3).max(Duration::from_millis(100)),
+        ..zkparity::probe::ProbeOptions::default()
+    }
+}
+
+async fn run_health(a: &HealthArgs, timeout: Duration) -> Result<CheckResult, String> {
+    let source = connect_string("--source", &a.source)?;
+    let target = a
+        .target
+        .as_deref()
+        .map(|t| connect_string("--target", t))
+        .transpose()?;
+    let check = health::HealthCheck {
+        latency_warning: range("--latency-warning", Some(&a.latency_warning))?,
+        latency_critical: range("--latency-critical", Some(&a.latency_critical))?,
+        outstanding_warning: range("--outstanding-warning", Some(&a.outstanding_warning))?,
+        outstanding_critical: range("--outstanding-critical", Some(&a.outstanding_critical))?,
+        fd_warning: range("--fd-warning", Some(&a.fd_warning))?,
+        fd_critical: range("--fd-critical", Some(&a.fd_critical))?,
+    };
+    Ok(check
+        .run(&source, target.as_ref(), &probe_options(timeout))
+        .await)
+}
+
+async fn run_counts(a: &CountsArgs, timeout: Duration) -> Result<CheckResult, String> {
+    let source = connect_string("--source", &a.source)?;
+    let target = connect_string("--target", &a.target)?;
+    let check = counts::CountsCheck {
+        warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
+        critical: range("-c", a.critical.as_ref())?,
+    };
+    Ok(check.run(&source, &target, &probe_options(timeout)).await)
+}
+
+/// Runs a check and prints its answer; the exit code is the check's state.
+pub async fn run(command: CheckCommand) -> Result<i32, Error> {
+    let result = answer(&command).await;
+    emit(&result.render())?;
+    Ok(result.state.exit_code())
+}
+
+/// Runs a check to its answer: always a [`CheckResult`], UNKNOWN when the
+/// check could not decide.
+async fn answer(command: &CheckCommand) -> CheckResult {
+    let name = command.name();
+    let timeout_arg = match command {
+        CheckCommand::Parity(a) => &a.timeout,
+        CheckCommand::Znode(a) => &a.timeout,
+        CheckCommand::Health(a) => &a.timeout,
+        CheckCommand::Counts(a) => &a.timeout,
+    };
+    let timeout = match duration("-t", timeout_arg) {
+        Ok(t) if !t.is_zero() => t,
+        Ok(_) => return CheckResult::unknown(name, "-t must be more than 0"),
+        Err(e) => return CheckResult::unknown(name, e.to_string()),
+    };
+    let work = async {
+        match command {
+            CheckCommand::Parity(a) => run_parity(a).await,
+            CheckCommand::Znode(a) => run_znode(a, timeout).await,
+            CheckCommand::Health(a) => run_health(a, timeout).await,
+            CheckCommand::Counts(a) => run_counts(a, timeout).await,
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(reason)) => CheckResult::unknown(name, reason),
+        Err(_) => CheckResult::unknown(
+            name,
+            format!(
+                "timed out after {}s (-t)",
+                output::number(timeout.as_secs_f64())
+            ),
+        ),
+    }
+}
+
+/// Plugin conventions for a command line that does not parse: help and
+/// version exit 3, anything else is UNKNOWN with the reason.
+pub fn usage_error(argv: &[OsString], e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = emit(&e.to_string());
+        return ExitCode::from(State::Unknown.exit_code() as u8);
+    }
+    let name = match argv.get(2).and_then(|a| a.to_str()) {
+        Some("parity") => "PARITY",
+        Some("znode") => "ZNODE",
+        Some("health") => "HEALTH",
+        Some("counts") => "COUNTS",
+        _ => "CHECK",
+    };
+    let text = e.to_string();
+    // clap's first line, plus any list under it ("required arguments were
+    // not provided:" names them on the next lines), up to the usage.
+    let reason = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reason = reason.trim_start_matches("error: ");
+    let _ = emit(&CheckResult::unknown(name, format!("{reason} (see --help)")).render());
+    ExitCode::from(State::Unknown.exit_code() as u8)
+}

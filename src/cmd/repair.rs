@@ -1,0 +1,103 @@
+//! `zkparity repair`: plan, and with --apply make, the writes that make the
+//! target match the source.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use zkparity::error::Error;
+use zkparity::progress::Progress;
+use zkparity::repair::RepairOptions;
+
+use super::args::{EnsembleArgs, WalkArgs};
+use super::stdout::emit;
+
+pub const REPAIR_HELP: &str = "\
+Examples:
+  zkparity repair --source old:2181 --target new:2181 --path /kafka
+  zkparity repair --source old:2181 --target new:2181 --apply --resume kafka.plan
+  zkparity repair --source before.zkps --target new:2181 --apply --delete-extra
+
+Without --apply nothing is written: the plan is printed, with counts per
+action. With --apply: creates (with the source's data and ACL), set_data and
+set_acl (only if the target node is still at the version seen when planning;
+otherwise a conflict is reported), sequence counter top-ups (creating and
+deleting a sequential child), and deletes of nodes on the target only with
+--delete-extra. Ephemeral nodes are never created, changed or deleted. Then a
+compare proves the target matches. --resume FILE keeps the plan and progress,
+so an interrupted --apply continues where it stopped when run again. The
+source is only read. Target credentials come from --target-auth-file or
+ZKPARITY_TARGET_AUTH.
+
+Exit codes: 0 nothing to do (dry run) or applied and verified identical,
+1 a dry run found work (or differences it cannot repair) or the target still
+differs after applying, 2 usage, connection or file error.";
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    ensembles: EnsembleArgs,
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// Apply the plan to the target; without it nothing is written (a dry
+    /// run)
+    #[arg(long)]
+    apply: bool,
+    /// Also delete nodes that are on the target only (never ephemerals)
+    #[arg(long)]
+    delete_extra: bool,
+    /// Keep the plan and the progress of --apply in FILE, so that an
+    /// interrupted repair continues where it stopped when run again (the
+    /// file holds node data: it is created mode 600)
+    #[arg(long, value_name = "FILE", requires = "apply")]
+    resume: Option<PathBuf>,
+    /// Cap on write operations per second sent to the target (0: no cap)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    max_writes_per_second: u32,
+    /// Actions per multi-write
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    write_batch_size: usize,
+    /// Multi-writes in flight
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    writes_in_flight: usize,
+    /// Actions, skipped nodes, problems and remaining differences to list
+    /// (0: all)
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    limit: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReportFormat,
+    /// Show digest ACL ids in clear (they carry password hashes)
+    #[arg(long)]
+    show_acl_ids: bool,
+    /// No progress on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub async fn run(a: RepairArgs) -> Result<i32, Error> {
+    let options = a.walk.compare_options(&a.ensembles)?;
+    let repair = RepairOptions {
+        apply: a.apply,
+        delete_extra: a.delete_extra,
+        resume: a.resume.clone(),
+        max_writes_per_second: a.max_writes_per_second,
+        write_batch_size: a.write_batch_size,
+        writes_in_flight: a.writes_in_flight,
+        limit: a.limit,
+        show_acl_ids: a.show_acl_ids,
+    };
+    let mut progress = Progress::auto(a.quiet);
+    let report =
+        zkparity::repair::run(a.ensembles.sides()?, options, &repair, &mut progress).await?;
+    emit(&match a.format {
+        ReportFormat::Text => report.text(),
+        ReportFormat::Json => report.json(),
+    })?;
+    Ok(report.exit_code())
+}
