@@ -11,7 +11,7 @@ use crate::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use crate::error::Error;
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
 use crate::source::SideSpec;
-use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Parses `3`, `2.5`, `500ms`, `3s`, `1m`.
 pub fn duration(flag: &str, value: &str) -> Result<Duration, Error> {

@@ -37,7 +37,7 @@ use crate::connect::EnsembleSpec;
 use crate::digest::{acl_fingerprint, normalize_acl, AclEntry};
 use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
-use crate::walker::child_path;
+use crate::tree::path::child_path;
 
 /// What applying did, over every run of one plan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
