@@ -16,9 +16,10 @@ use crate::report::{
     SubtreeSide, Summary,
 };
 use crate::source::{SideSpec, Source};
-use crate::walker::{
-    self, EphemeralPolicy, NodeRead, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
-    WalkOptions,
+use crate::tree::path::name_of;
+use crate::tree::{
+    self, EphemeralPolicy, NodeRead, Observer, ReadNodes, Reader, ReaderOptions, SideNode,
+    SubtreeSummary, Tag, Visit, Visitor, WalkOptions,
 };
 
 /// Differences kept in memory for re-checking and listing; past this they are
@@ -183,6 +184,11 @@ struct CompareVisitor {
 }
 
 impl CompareVisitor {
+    /// Differences found so far, kept or only counted.
+    fn found(&self) -> u64 {
+        self.differences.len() as u64 + self.overflow.values().sum::<u64>()
+    }
+
     fn record(&mut self, path: &str, kind: DiffKind, sides: &[SideNode; 2]) -> Option<usize> {
         if self.differences.len() >= MAX_KEPT_DIFFERENCES {
             *self.overflow.entry(kind).or_default() += 1;
@@ -245,10 +251,6 @@ impl Visitor for CompareVisitor {
             self.rows.push(subtree_row(path, sides));
         }
     }
-
-    fn differences(&self) -> u64 {
-        self.differences.len() as u64 + self.overflow.values().sum::<u64>()
-    }
 }
 
 fn subtree_row(path: &str, sides: &[Option<SubtreeSummary>; 2]) -> SubtreeRow {
@@ -292,13 +294,7 @@ async fn recheck(
     for chunk in paths.chunks(options.walk.batch_nodes.max(1)) {
         let names: Vec<&str> = chunk
             .iter()
-            .map(|p| {
-                if *p == options.path {
-                    ""
-                } else {
-                    walker::name_of(p)
-                }
-            })
+            .map(|p| if *p == options.path { "" } else { name_of(p) })
             .collect();
         let (a, b) = futures::join!(
             readers[0].read_nodes(chunk, &names),
@@ -350,7 +346,7 @@ async fn recheck(
                     // Newly one-sided, or a one-sided root that now exists on
                     // both sides: compare it again as a subtree.
                     None => {
-                        Box::pin(walk_pair(readers, options, &path, None))
+                        Box::pin(walk_pair(readers, options, &path, &mut ()))
                             .await?
                             .differences
                     }
@@ -377,7 +373,7 @@ async fn walk_pair(
     readers: [&Source; 2],
     options: &CompareOptions,
     path: &str,
-    progress: Option<&mut Progress>,
+    observer: &mut impl Observer<CompareVisitor>,
 ) -> Result<PairWalk> {
     let mut visitor = CompareVisitor {
         policy: options.walk.ephemerals,
@@ -388,14 +384,12 @@ async fn walk_pair(
         open_roots: HashMap::new(),
         rows: Vec::new(),
     };
-    let mut quiet = Progress::new(false);
-    let progress = progress.unwrap_or(&mut quiet);
-    let root = walker::walk(
+    let root = tree::walk(
         [Some(readers[0]), Some(readers[1])],
         path,
         &options.walk,
         &mut visitor,
-        progress,
+        observer,
     )
     .await?;
     Ok(PairWalk {
@@ -494,8 +488,8 @@ pub async fn compare_subtrees(
         })?;
     }
     let (s, t) = futures::try_join!(
-        walker::Reader::open(source, &options.reader),
-        walker::Reader::open(target, &options.reader)
+        Reader::open(source, &options.reader),
+        Reader::open(target, &options.reader)
     )?;
     let s = Source::Live(s.with_acl_cache(options.acl_caches[0].clone()));
     let t = Source::Live(t.with_acl_cache(options.acl_caches[1].clone()));
@@ -544,7 +538,13 @@ async fn compare_with(
     progress: &mut Progress,
     started: Instant,
 ) -> Result<CompareReport> {
-    let walked = walk_pair(readers, options, &options.path, Some(&mut *progress)).await?;
+    let walked = walk_pair(
+        readers,
+        options,
+        &options.path,
+        &mut progress.lines(CompareVisitor::found),
+    )
+    .await?;
     if walked.root[0].is_none() && walked.root[1].is_none() {
         return Err(Error::RootMissing {
             path: options.path.clone(),

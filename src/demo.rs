@@ -29,7 +29,7 @@ use crate::progress::Progress;
 use crate::report::CompareReport;
 use crate::sandbox::{ServerOptions, ZkServer};
 use crate::seed::{self, SeedError};
-use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 fn seed_error(e: SeedError) -> Error {
     Error::Usage(format!("demo: {e}"))

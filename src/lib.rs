@@ -5,11 +5,14 @@
 //!
 //! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
 //!   from a file or the environment, and building sessions.
+//! - [`tree`]: the tree core: node types, the one reading trait every side
+//!   is read through, the live reader (pipelined, bounded batches:
+//!   multi-reads of data and children, getACL spread over sessions, an
+//!   optional reads-per-second cap), the walk engine with its visitor and
+//!   observer, and znode path helpers.
 //! - [`source`]: what a side is: a live ensemble, a snapshot file or a
-//!   zktreeutil file, all read the same way by the walker.
-//! - [`walker`]: reads a subtree of one or both ensembles in pipelined, bounded
-//!   batches (multi-reads of data and children, getACL spread over sessions), with
-//!   an optional reads-per-second cap.
+//!   zktreeutil file, opened from the command line's spec and read the same
+//!   way by the walk.
 //! - [`ratelimit`]: the token bucket behind that cap.
 //! - [`throttle`]: the latency limit: an AIMD window of reads on the wire
 //!   that shrinks when the ensemble answers slowly.
@@ -33,7 +36,8 @@
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
 //! - [`probe`]: ensemble health from the four-letter words (modes, leader,
 //!   sync, zxids, counts) and the znode-count parity between two ensembles.
-//! - [`progress`]: progress lines on stderr while walking.
+//! - [`progress`]: progress lines on stderr while walking, an observer of the
+//!   walk.
 //! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
 //!   tests and the benchmark.
 //! - [`seed`]: writes sample and benchmark trees, only into servers that
@@ -64,5 +68,5 @@ pub mod seed;
 pub mod snapshot;
 pub mod source;
 pub mod throttle;
-pub mod walker;
+pub mod tree;
 pub mod zktreeutil;

@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use crate::tree::Observer;
+
 pub struct Progress {
     enabled: bool,
     started: Instant,
@@ -22,6 +24,15 @@ impl Progress {
             // Draw on the first update: a short walk still shows a line.
             last: now.checked_sub(EVERY).unwrap_or(now),
             drawn: false,
+        }
+    }
+
+    /// Watches a walk: its nodes, and the differences `differences` reads
+    /// off its visitor (what the visitor counts as one is its own affair).
+    pub fn lines<V>(&mut self, differences: fn(&V) -> u64) -> WalkLines<'_, V> {
+        WalkLines {
+            progress: self,
+            differences,
         }
     }
 
@@ -64,5 +75,22 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+/// Progress lines for one walk (see [`Progress::lines`]); the line is
+/// cleared when the walk is done.
+pub struct WalkLines<'p, V> {
+    progress: &'p mut Progress,
+    differences: fn(&V) -> u64,
+}
+
+impl<V> Observer<V> for WalkLines<'_, V> {
+    fn batch_done(&mut self, nodes: u64, visitor: &V) {
+        self.progress.update(nodes, (self.differences)(visitor));
+    }
+
+    fn walk_done(&mut self) {
+        self.progress.clear();
     }
 }

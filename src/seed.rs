@@ -5,7 +5,7 @@
 
 use zookeeper_client as zk;
 
-use crate::walker::child_path;
+use crate::tree::path::child_path;
 
 #[derive(Debug, thiserror::Error)]
 #[error("writing {path}: {reason}")]

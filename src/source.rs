@@ -1,6 +1,7 @@
 //! Where one side of a comparison comes from: a live ensemble, a zkparity
-//! snapshot file, or a zktreeutil XML file. The walker reads all three the
-//! same way, a batch of paths at a time.
+//! snapshot file, or a zktreeutil XML file, told apart here from what the
+//! command line gave. The walk reads all three the same way, through
+//! [`ReadNodes`], a batch of paths at a time.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use crate::connect::EnsembleSpec;
 use crate::error::{Error, Result};
 use crate::exclude;
 use crate::snapshot::SnapshotFile;
-use crate::walker::{Reader, ReaderOptions, SideNode, WalkOptions};
+use crate::tree::{EphemeralPolicy, ReadNodes, Reader, ReaderOptions, SideNode, WalkOptions};
 use crate::zktreeutil::XmlTree;
 
 /// One side as given on the command line.
@@ -132,15 +133,6 @@ impl Source {
         })
     }
 
-    /// Reads `paths`; `names[i]` is the name `paths[i]` is digested under.
-    pub async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
-        match self {
-            Source::Live(r) => r.read_nodes(paths, names).await,
-            Source::Snapshot(s) => s.read_nodes(paths, names),
-            Source::Zktreeutil(x) => Ok(x.read_nodes(paths, names)),
-        }
-    }
-
     /// Exclude patterns the file itself brings: zktreeutil's `ignore` marks,
     /// or what a snapshot left out when it was taken (it can say nothing
     /// about those paths).
@@ -166,8 +158,7 @@ impl Source {
         let before = patterns.len();
         for side in sides {
             if let Source::Snapshot(snap) = side {
-                if snap.header().ephemerals == "skip"
-                    && walk.ephemerals == crate::walker::EphemeralPolicy::Compare
+                if snap.header().ephemerals == "skip" && walk.ephemerals == EphemeralPolicy::Compare
                 {
                     return Err(Error::Usage(format!(
                         "the snapshot was taken with --ephemerals skip and holds none: {command} it with --ephemerals skip or count"
@@ -220,6 +211,16 @@ impl Source {
     pub async fn close(self) {
         if let Source::Live(r) = self {
             r.close().await;
+        }
+    }
+}
+
+impl ReadNodes for Source {
+    async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        match self {
+            Source::Live(r) => r.read_nodes(paths, names).await,
+            Source::Snapshot(s) => s.read_nodes(paths, names),
+            Source::Zktreeutil(x) => Ok(x.read_nodes(paths, names)),
         }
     }
 }

@@ -14,10 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::digest::NodeKind;
 use crate::error::{Error, Result};
-use crate::source::Source;
-use crate::walker::{
-    child_path, name_of, EphemeralPolicy, NodeRead, ReaderOptions, SideNode, WalkOptions,
-};
+use crate::tree::path::{child_path, name_of};
+use crate::tree::{EphemeralPolicy, NodeRead, ReadNodes, ReaderOptions, SideNode, WalkOptions};
 
 struct XmlNode {
     value: String,
@@ -138,6 +136,12 @@ impl XmlTree {
     }
 }
 
+impl ReadNodes for XmlTree {
+    async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        Ok(XmlTree::read_nodes(self, paths, names))
+    }
+}
+
 /// Escapes attribute text as libxml2 writes it.
 fn escape_attr(value: &str, out: &mut String) {
     for c in value.chars() {
@@ -189,8 +193,8 @@ struct Frame {
 /// Excluded paths are written as `ignore="true"`, so that zktreeutil's
 /// `--update` leaves them alone; ephemerals are left out unless the policy
 /// compares them (zktreeutil would import them as persistent nodes).
-pub async fn export<W: Write>(
-    source: &Source,
+pub async fn export<R: ReadNodes, W: Write>(
+    source: &R,
     root: &str,
     walk: &WalkOptions,
     out: &mut W,
@@ -285,14 +289,14 @@ fn cannot_export(path: &str, why: &str) -> Error {
     ))
 }
 
-async fn read_one(source: &Source, path: &str, name: &str) -> Result<SideNode> {
+async fn read_one<R: ReadNodes>(source: &R, path: &str, name: &str) -> Result<SideNode> {
     let mut nodes = source.read_nodes(&[path], &[name]).await?;
     Ok(nodes.pop().unwrap_or(SideNode::Absent))
 }
 
 /// Writes one node's element; returns a frame if it has children to write.
-async fn element(
-    source: &Source,
+async fn element<R: ReadNodes>(
+    source: &R,
     path: &str,
     node: &SideNode,
     walk: &WalkOptions,
@@ -334,8 +338,8 @@ async fn element(
 }
 
 /// Reads a node's children, a batch at a time, to write them in name order.
-async fn read_frame(
-    source: &Source,
+async fn read_frame<R: ReadNodes>(
+    source: &R,
     walk: &WalkOptions,
     path: &str,
     children: &[String],

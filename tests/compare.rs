@@ -740,7 +740,7 @@ async fn progress_goes_to_a_terminal_stderr_only() {
 #[tokio::test]
 async fn a_node_gone_before_it_is_read_is_absent_not_an_error() {
     use zkparity::connect::EnsembleSpec;
-    use zkparity::walker::{Reader, ReaderOptions, SideNode};
+    use zkparity::tree::{Reader, ReaderOptions, SideNode};
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("gone");

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use zkparity::snapshot::SnapshotFile;
 use zkparity::source::Source;
-use zkparity::walker::{ReaderOptions, SideNode, WalkOptions};
+use zkparity::tree::{ReaderOptions, SideNode, WalkOptions};
 use zkparity::zktreeutil::{self, XmlTree};
 
 fn config() -> ProptestConfig {
@@ -207,7 +207,7 @@ proptest! {
         xml.push_str("</zknode></root>");
         let tree = XmlTree::parse(&xml, std::path::Path::new("in.xml")).expect("valid input").keeping_data(true);
         let source = Source::Zktreeutil(tree);
-        let walk = WalkOptions::new(zkparity::walker::EphemeralPolicy::Count, zkparity::exclude::Excludes::new::<&str>(&[]).unwrap());
+        let walk = WalkOptions::new(zkparity::tree::EphemeralPolicy::Count, zkparity::exclude::Excludes::new::<&str>(&[]).unwrap());
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let mut out = Vec::new();
         rt.block_on(zktreeutil::export(&source, "/r", &walk, &mut out)).expect("export");

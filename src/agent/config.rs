@@ -27,7 +27,7 @@ use crate::gmetric::Channel;
 use crate::nagios::parity::{ParityCheck, DEFAULT_CRITICAL_KINDS};
 use crate::nagios::range::Range;
 use crate::report::DiffKind;
-use crate::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]

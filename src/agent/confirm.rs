@@ -16,10 +16,10 @@
 use std::collections::HashMap;
 
 use crate::report::{CompareReport, DiffKind};
+use crate::tree::path::within;
 
 use super::config::ConfirmPolicy;
 use super::state::{PairState, Timestamp, Tracked};
-use super::watch::within;
 
 /// Path of the entries standing for differences a comparison only counted.
 pub const COUNTED_PATH: &str = "*";

@@ -84,6 +84,18 @@ fn globals(c: &mut AgentConfig) -> Arc<Globals> {
     })
 }
 
+/// Resolves once a stop is requested (or the supervisor is gone).
+pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A pair's running tasks: its rounds and its probes.
 struct Running {
     cfg: Arc<PairConfig>,

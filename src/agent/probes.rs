@@ -23,9 +23,10 @@ use crate::nagios::health::HealthCheck;
 
 use super::config::{NagiosOutput, PairConfig};
 use super::passive;
-use super::round::{stopped, Globals};
+use super::round::Globals;
 use super::schedule;
 use super::state::write_atomically;
+use super::stopped;
 
 /// Reasons named in a log line; the file has them all.
 const LOGGED_REASONS: usize = 5;

@@ -39,6 +39,7 @@ use crate::gmetric::Channel;
 use crate::nagios::output::CheckResult;
 use crate::progress::Progress;
 use crate::report::{CompareReport, DiffKind};
+use crate::tree::path::within;
 
 use super::config::{NagiosOutput, PairConfig, ProbeSettings};
 use super::confirm::{seen_in, Changes, Seen, Tracker, COUNTED_PATH};
@@ -49,8 +50,9 @@ use super::state::{
     read_state, state_path, write_state, Checks, ConfirmSettings, PairState, RoundKind,
     RoundSummary, StateError, Status, Timestamp, WatchStatus, STATE_SCHEMA,
 };
+use super::stopped;
 use super::verdict::verdict;
-use super::watch::{self as watches, coarsen, covering, within, Early, Plan, Watches};
+use super::watch::{self as watches, coarsen, covering, Early, Plan, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
 #[derive(Debug)]
@@ -72,18 +74,6 @@ const MAX_RECHECK_SUBTREES: usize = 16;
 
 /// Subtrees compared at once during a re-check.
 const RECHECK_PARALLEL: usize = 4;
-
-/// Resolves once a stop is requested (or the supervisor is gone).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow_and_update() {
-            return;
-        }
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
 
 /// What a pair carries from round to round.
 struct History {

@@ -34,10 +34,12 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
+use crate::compare::looks_sequential;
 use crate::connect::EnsembleSpec;
 use crate::exclude::Excludes;
+use crate::tree::path::{name_of, parent, within};
 
-use super::round::stopped;
+use super::stopped;
 
 /// Changed paths remembered between rounds; past this the next round walks
 /// everything instead (a bulk load is cheaper to walk than to re-check path
@@ -203,7 +205,7 @@ impl Watches {
         if matches!(
             event,
             zk::EventType::NodeCreated | zk::EventType::NodeDeleted
-        ) && looks_sequential(path)
+        ) && looks_sequential(name_of(path))
         {
             if let Some(up) = parent(path).filter(|up| within(up, &self.root)) {
                 paths.push(up);
@@ -342,29 +344,6 @@ impl Watches {
         due.sort();
         Some(Early::Paths(due))
     }
-}
-
-/// Whether `path` is `scope` or below it.
-pub fn within(path: &str, scope: &str) -> bool {
-    scope == "/"
-        || path == scope
-        || (path.starts_with(scope) && path.as_bytes().get(scope.len()) == Some(&b'/'))
-}
-
-pub fn parent(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        None => None,
-        Some(_) if path == "/" => None,
-        Some(0) => Some("/"),
-        Some(i) => Some(&path[..i]),
-    }
-}
-
-/// Names ending in ZooKeeper's ten-digit sequence suffix (as the comparison
-/// judges them for `sequence_counter`).
-fn looks_sequential(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or("").as_bytes();
-    name.len() >= 10 && name[name.len() - 10..].iter().all(u8::is_ascii_digit)
 }
 
 /// The fewest subtrees that hold every path: paths below another one go.
@@ -567,17 +546,6 @@ mod tests {
     fn live(w: &Watches) {
         w.live(0);
         w.live(1);
-    }
-
-    #[test]
-    fn within_respects_name_boundaries() {
-        assert!(within("/a/b", "/a"));
-        assert!(within("/a", "/a"));
-        assert!(!within("/ab", "/a"));
-        assert!(within("/anything", "/"));
-        assert_eq!(parent("/a/b"), Some("/a"));
-        assert_eq!(parent("/a"), Some("/"));
-        assert_eq!(parent("/"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use zkparity::duration::parse as duration;
 use zkparity::error::Error;
 use zkparity::exclude::{Excludes, DEFAULT_EXCLUDES};
 use zkparity::source::SideSpec;
-use zkparity::walker::{EphemeralPolicy, ReaderOptions, WalkOptions};
+use zkparity::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Report formats.
 #[derive(Clone, Copy, ValueEnum)]

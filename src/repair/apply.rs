@@ -27,34 +27,17 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zookeeper_client as zk;
 
 use super::plan::{AclSpec, Action, ActionKind};
-use super::resume::{Journal, Progress};
+use super::resume::{ApplyCounts, Checkpoint, Journal};
 use crate::compare::next_sequence;
 use crate::connect::EnsembleSpec;
 use crate::digest::{acl_fingerprint, normalize_acl, AclEntry};
 use crate::error::{Error, Result};
 use crate::ratelimit::RateLimiter;
-use crate::walker::child_path;
-
-/// What applying did, over every run of one plan.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyCounts {
-    /// Actions this repair carried out.
-    pub applied: u64,
-    /// Actions found already done (by an earlier, interrupted run, or by
-    /// someone else).
-    pub already_done: u64,
-    /// Actions not carried out because the target changed since planning.
-    pub conflicts: u64,
-    /// Actions the target refused (e.g. not authorised).
-    pub failed: u64,
-    /// Write operations sent, retries and counter top-up pairs included.
-    pub writes: u64,
-}
+use crate::tree::path::child_path;
 
 /// An action that was not carried out, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -549,7 +532,7 @@ impl<'j> Applier<'j> {
             }
         }
         self.settled += unit.actions.len() as u64;
-        self.journal.record(&Progress {
+        self.journal.record(&Checkpoint {
             done: unit.end(),
             counts: self.counts,
         })

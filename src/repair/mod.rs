@@ -26,7 +26,7 @@ use crate::compare::{compare_sides, CompareOptions};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::source::{SideSpec, Source};
-use crate::walker::{self, EphemeralPolicy, ReaderOptions, WalkOptions};
+use crate::tree::{self, EphemeralPolicy, ReaderOptions, WalkOptions};
 
 use apply::{Applier, ApplyOptions};
 use plan::{CountOnly, PlanOptions, PlanSink, PlanSummary, Planner};
@@ -97,12 +97,12 @@ async fn make_plan(
             },
             sink,
         );
-        let root = walker::walk(
+        let root = tree::walk(
             [Some(&s), Some(&t)],
             &options.path,
             &walk,
             &mut planner,
-            progress,
+            &mut progress.lines(Planner::found),
         )
         .await?;
         if root[0].is_none() && root[1].is_none() {

@@ -22,9 +22,8 @@ use crate::compare::{looks_sequential, next_sequence, node_differences};
 use crate::digest::NodeKind;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
-use crate::walker::{
-    child_path, EphemeralPolicy, NodeRead, SideNode, SubtreeSummary, Tag, Visit, Visitor,
-};
+use crate::tree::path::{child_path, parent};
+use crate::tree::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary, Tag, Visit, Visitor};
 
 /// One ACL entry as written: the snapshot format's.
 pub use crate::snapshot::AclRecord as AclSpec;
@@ -398,13 +397,6 @@ pub struct Planner<'s> {
     error: Option<Error>,
 }
 
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
 fn acl_specs(n: &NodeRead) -> Option<Vec<AclSpec>> {
     n.acl
         .as_ref()
@@ -420,6 +412,12 @@ impl<'s> Planner<'s> {
             summary: PlanSummary::new(),
             error: None,
         }
+    }
+
+    /// Actions planned and nodes left unrepaired so far: what progress
+    /// lines count as differences while planning.
+    pub fn found(&self) -> u64 {
+        self.summary.total_actions + self.summary.unrepaired()
     }
 
     /// The summary, or the first error the sink returned.
@@ -467,9 +465,9 @@ impl<'s> Planner<'s> {
 
     /// A child of `path`'s parent is created: its counter moves by one.
     fn child_created(&mut self, path: &str) {
-        if let Some(seq) = self
-            .pending
-            .get_mut(parent_of(path))
+        // The root of the walk has no parent to tell.
+        if let Some(seq) = parent(path)
+            .and_then(|up| self.pending.get_mut(up))
             .and_then(|p| p.sequence.as_mut())
         {
             seq.predicted += 1;
@@ -479,9 +477,9 @@ impl<'s> Planner<'s> {
     /// Something at `path` must stay, so its parent, if planned for
     /// deletion, cannot be deleted.
     fn block_parent(&mut self, path: &str, why: String) {
-        if let Some(d) = self
-            .pending
-            .get_mut(parent_of(path))
+        // The root of the walk has no parent to tell.
+        if let Some(d) = parent(path)
+            .and_then(|up| self.pending.get_mut(up))
             .and_then(|p| p.delete.as_mut())
         {
             d.blocked.get_or_insert(why);
@@ -724,10 +722,6 @@ impl Visitor for Planner<'_> {
             }
         }
     }
-
-    fn differences(&self) -> u64 {
-        self.summary.total_actions + self.summary.unrepaired()
-    }
 }
 
 #[cfg(test)]
@@ -756,12 +750,6 @@ mod tests {
         assert_eq!(top_up_writes(2, 5), 6);
         assert_eq!(top_up_writes(5, 5), 0);
         assert_eq!(top_up_writes(6, 5), 0);
-    }
-
-    #[test]
-    fn parents() {
-        assert_eq!(parent_of("/a"), "/");
-        assert_eq!(parent_of("/a/b"), "/a");
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::apply::{ApplyCounts, Problem};
+use super::apply::Problem;
 use super::plan::{ActionKind, ActionView, PlanSummary, Skip, SkipReason};
+use super::resume::ApplyCounts;
 use super::RepairOptions;
 use crate::error::{EXIT_DIFFERENT, EXIT_IDENTICAL};
 use crate::report::text::printable;

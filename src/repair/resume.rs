@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::apply::ApplyCounts;
 use super::plan::{Action, PlanSink, PlanSummary};
 use crate::error::{Error, Result};
 
@@ -58,10 +57,28 @@ struct PlanEnd {
     summary: PlanSummary,
 }
 
-/// How far applying got.
+/// What applying did, over every run of one plan (carried from run to run
+/// in the checkpoints).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Progress {
+pub struct ApplyCounts {
+    /// Actions this repair carried out.
+    pub applied: u64,
+    /// Actions found already done (by an earlier, interrupted run, or by
+    /// someone else).
+    pub already_done: u64,
+    /// Actions not carried out because the target changed since planning.
+    pub conflicts: u64,
+    /// Actions the target refused (e.g. not authorised).
+    pub failed: u64,
+    /// Write operations sent, retries and counter top-up pairs included.
+    pub writes: u64,
+}
+
+/// How far applying got: a checkpoint in the resume file's `progress` lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
     /// The first `done` actions are settled (applied, found done, or
     /// reported as a conflict or failure).
     pub done: u64,
@@ -74,7 +91,7 @@ enum Record {
     Header(Header),
     Action(Action),
     PlanEnd(PlanEnd),
-    Progress(Progress),
+    Progress(Checkpoint),
 }
 
 fn io_err(file: &Path, what: &str) -> impl Fn(std::io::Error) -> Error {
@@ -176,7 +193,7 @@ impl PlanWriter {
             actions_offset: self.actions_offset,
             total: self.actions,
             summary: summary.clone(),
-            progress: Progress::default(),
+            progress: Checkpoint::default(),
         })
     }
 }
@@ -201,7 +218,7 @@ pub struct PlanFile {
     pub total: u64,
     pub summary: PlanSummary,
     /// Where a previous run stopped (all zeros for a new plan).
-    pub progress: Progress,
+    pub progress: Checkpoint,
 }
 
 /// What `--resume FILE` found.
@@ -233,7 +250,7 @@ pub fn open(path: &Path, identity: &Identity) -> Result<Opened> {
     let mut actions = 0u64;
     let mut sha = Sha256::new();
     let mut end: Option<PlanEnd> = None;
-    let mut progress = Progress::default();
+    let mut progress = Checkpoint::default();
     let mut good_end = 0u64;
     loop {
         buf.clear();
@@ -417,7 +434,7 @@ pub struct Journal {
 impl Journal {
     /// Records that the first `progress.done` actions are settled, and
     /// waits until that is on disk.
-    pub fn record(&mut self, progress: &Progress) -> Result<()> {
+    pub fn record(&mut self, progress: &Checkpoint) -> Result<()> {
         let Some(file) = &mut self.file else {
             return Ok(());
         };
@@ -460,7 +477,7 @@ mod tests {
         let path = dir.path().join("plan");
         let p = plan(&path, 5);
         let mut j = p.journal().unwrap();
-        j.record(&Progress {
+        j.record(&Checkpoint {
             done: 3,
             counts: ApplyCounts::default(),
         })
@@ -481,7 +498,7 @@ mod tests {
         // The torn line is gone; new progress parses.
         p.journal()
             .unwrap()
-            .record(&Progress {
+            .record(&Checkpoint {
                 done: 5,
                 counts: ApplyCounts::default(),
             })

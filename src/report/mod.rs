@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::digest::NodeKind;
-use crate::walker::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary};
+use crate::tree::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary};
 
 /// The kinds of difference, with the names used in JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

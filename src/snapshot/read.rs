@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use super::{Header, Line, Trailer, FORMAT, VERSION};
 use crate::digest::DIGEST_VERSION;
 use crate::error::{Error, Result};
-use crate::walker::{NodeRead, ReaderOptions, SideNode};
+use crate::tree::path::within;
+use crate::tree::{NodeRead, ReadNodes, ReaderOptions, SideNode};
 
 struct IndexEntry {
     hash: u64,
@@ -43,13 +44,6 @@ pub struct SnapshotFile {
 /// Keyed per file, so that no crafted file can make its paths collide.
 fn path_hash(keys: &RandomState, path: &str) -> u64 {
     keys.hash_one(path)
-}
-
-/// Whether `path` is `root` or below it.
-fn within(root: &str, path: &str) -> bool {
-    root == "/"
-        || path == root
-        || (path.starts_with(root) && path.as_bytes().get(root.len()) == Some(&b'/'))
 }
 
 impl SnapshotFile {
@@ -93,7 +87,7 @@ impl SnapshotFile {
 
     /// Whether `path` is the snapshot's root or below it.
     pub fn holds(&self, path: &str) -> bool {
-        within(&self.header.path, path)
+        within(path, &self.header.path)
     }
 
     pub fn header(&self) -> &Header {
@@ -215,7 +209,7 @@ fn record_problem(line: &Line, root: &str) -> Option<String> {
     if let Err(why) = crate::connect::validate_path(path) {
         return Some(format!("bad path {path:?}: {why}"));
     }
-    if !within(root, path) {
+    if !within(path, root) {
         return Some(format!("{path} is outside the snapshot's root {root}"));
     }
     if line.unreadable.is_some() {
@@ -393,16 +387,8 @@ fn scan(
     Ok((header, trailer, index))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::within;
-
-    #[test]
-    fn within_means_the_root_or_below_it() {
-        assert!(within("/", "/a"));
-        assert!(within("/a", "/a"));
-        assert!(within("/a", "/a/b"));
-        assert!(!within("/a", "/ab"));
-        assert!(!within("/a/b", "/a"));
+impl ReadNodes for SnapshotFile {
+    async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        SnapshotFile::read_nodes(self, paths, names)
     }
 }

@@ -1,4 +1,4 @@
-//! Taking a snapshot: the walker reads the live subtree (pipelined, as for
+//! Taking a snapshot: the walk reads the live subtree (pipelined, as for
 //! `compare`) and every node is written out as soon as it is read, so memory
 //! does not grow with the tree. The file appears under its name only once
 //! it is complete; until then it is a hidden temporary file beside it, gone
@@ -16,9 +16,8 @@ use crate::connect::EnsembleSpec;
 use crate::digest::DIGEST_VERSION;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::source::Source;
-use crate::walker::{
-    self, EphemeralPolicy, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
+use crate::tree::{
+    self, EphemeralPolicy, Reader, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
     WalkOptions,
 };
 
@@ -209,19 +208,19 @@ pub async fn take_snapshot(
         read_acls: true,
         ..options.reader.clone()
     };
-    let source = Source::Live(crate::walker::Reader::open(spec, &reader_options).await?);
+    let source = Reader::open(spec, &reader_options).await?;
     let mut visitor = SnapshotVisitor {
         out: writer,
         policy: options.walk.ephemerals,
         records: 0,
         failed: None,
     };
-    let walked = walker::walk(
+    let walked = tree::walk(
         [Some(&source), None],
         &options.path,
         &options.walk,
         &mut visitor,
-        progress,
+        &mut progress.lines(|_| 0),
     )
     .await;
     source.close().await;
