@@ -630,6 +630,80 @@ async fn compare_with(
 mod tests {
     use super::*;
 
+    fn node(kind: NodeKind, data: &[u8], cversion: Option<i32>, children: &[&str]) -> NodeRead {
+        let stat = cversion.map(|cversion| zookeeper_client::Stat {
+            czxid: 1,
+            mzxid: 1,
+            pzxid: 1,
+            ctime: 0,
+            mtime: 0,
+            version: 0,
+            cversion,
+            aversion: 0,
+            ephemeral_owner: 0,
+            data_length: data.len() as i32,
+            num_children: children.len() as i32,
+        });
+        let children = children.iter().map(|c| c.to_string()).collect();
+        NodeRead::new("n", kind, data.to_vec(), false, stat, None, children)
+    }
+
+    #[test]
+    fn a_different_kind_hides_data_differences() {
+        let a = node(NodeKind::Persistent, b"a", None, &[]);
+        let b = node(NodeKind::Ephemeral, b"b", None, &[]);
+        for policy in [EphemeralPolicy::Count, EphemeralPolicy::Compare] {
+            assert_eq!(node_differences(&a, &b, policy), vec![DiffKind::NodeKind]);
+        }
+    }
+
+    #[test]
+    fn uncompared_ephemerals_have_no_differences_of_their_own() {
+        let a = node(NodeKind::Ephemeral, b"a", None, &[]);
+        let b = node(NodeKind::Ephemeral, b"b", None, &[]);
+        assert!(node_differences(&a, &b, EphemeralPolicy::Count).is_empty());
+        assert_eq!(
+            node_differences(&a, &b, EphemeralPolicy::Compare),
+            vec![DiffKind::Data]
+        );
+    }
+
+    #[test]
+    fn a_counter_is_compared_only_with_sequential_children_and_stats_on_both_sides() {
+        let seq = ["q-0000000004"];
+        let ahead = node(NodeKind::Persistent, b"", Some(9), &seq);
+        let behind = node(NodeKind::Persistent, b"", Some(1), &seq);
+        let policy = EphemeralPolicy::Count;
+        assert_eq!(
+            node_differences(&ahead, &behind, policy),
+            vec![DiffKind::SequenceCounter]
+        );
+        assert!(node_differences(&behind, &ahead, policy).is_empty());
+        let plain = node(NodeKind::Persistent, b"", Some(9), &["q"]);
+        let plain_behind = node(NodeKind::Persistent, b"", Some(1), &["q"]);
+        assert!(node_differences(&plain, &plain_behind, policy).is_empty());
+        let no_stat = node(NodeKind::Persistent, b"", None, &seq);
+        assert!(node_differences(&ahead, &no_stat, policy).is_empty());
+    }
+
+    #[test]
+    fn one_sided_uncompared_ephemerals_are_the_same() {
+        let eph = || SideNode::Present(Box::new(node(NodeKind::Ephemeral, b"", None, &[])));
+        let sides = [eph(), SideNode::Absent];
+        assert!(matches!(
+            pair_state(&sides, EphemeralPolicy::Count),
+            PairState::Same
+        ));
+        assert!(matches!(
+            pair_state(&sides, EphemeralPolicy::Skip),
+            PairState::Gone
+        ));
+        assert!(matches!(
+            pair_state(&sides, EphemeralPolicy::Compare),
+            PairState::Missing
+        ));
+    }
+
     #[test]
     fn sequence_suffix_is_ten_digits() {
         assert!(looks_sequential("log-0000000012"));

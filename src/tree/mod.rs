@@ -10,9 +10,9 @@
 //!   limits, the ACL cache. The file sides implement [`ReadNodes`] where
 //!   their formats live ([`crate::snapshot`], [`crate::zktreeutil`]);
 //!   [`crate::source`] opens whichever a side is.
-//! - [`walk`]: the walk engine, the [`Visitor`] that does something with
-//!   each node and finished subtree, and the [`Observer`] that watches it go
-//!   by.
+//! - [`walk`](mod@walk): the walk engine, the [`Visitor`] that does
+//!   something with each node and finished subtree, and the [`Observer`]
+//!   that watches it go by.
 //! - [`path`]: znode path helpers (`within`, `parent`, `name_of`,
 //!   `child_path`).
 

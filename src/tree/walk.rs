@@ -481,10 +481,185 @@ pub async fn walk<R: ReadNodes, V: Visitor, O: Observer<V>>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::error::Error;
+    use crate::tree::NodeRead;
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A tree in memory that remembers how it was read.
+    #[derive(Default)]
+    struct Memory {
+        children: HashMap<String, Vec<String>>,
+        batches: Mutex<Vec<Vec<String>>>,
+        /// Batch numbers (in the order they were sent) as they finish.
+        finished: Mutex<Vec<usize>>,
+        reading: AtomicUsize,
+        most_at_once: AtomicUsize,
+        fail_at: Option<String>,
+    }
+
+    impl Memory {
+        /// `/r` with `width` children of `below` children each.
+        fn wide(width: usize, below: usize) -> Memory {
+            let mut children = HashMap::new();
+            let kids = |n: usize| (0..n).map(|i| format!("n{i:02}")).collect::<Vec<_>>();
+            children.insert("/r".to_string(), kids(width));
+            for k in kids(width) {
+                children.insert(format!("/r/{k}"), kids(below));
+                for g in kids(below) {
+                    children.insert(format!("/r/{k}/{g}"), Vec::new());
+                }
+            }
+            Memory {
+                children,
+                ..Memory::default()
+            }
+        }
+    }
+
+    impl ReadNodes for Memory {
+        async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+            let now = self.reading.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
+            let number = match self.batches.lock() {
+                Ok(mut b) => {
+                    b.push(paths.iter().map(|p| p.to_string()).collect());
+                    b.len()
+                }
+                Err(_) => 0,
+            };
+            // Stay on the wire a while, so other batches can join, and for
+            // longer or shorter by path, so batches finish out of order.
+            let spins = paths
+                .first()
+                .map_or(0, |p| p.bytes().map(usize::from).sum())
+                % 7;
+            for _ in 0..=spins {
+                tokio::task::yield_now().await;
+            }
+            self.reading.fetch_sub(1, Ordering::SeqCst);
+            if let Ok(mut f) = self.finished.lock() {
+                f.push(number);
+            }
+            if let Some(bad) = paths.iter().find(|p| Some(**p) == self.fail_at.as_deref()) {
+                return Err(Error::Read {
+                    side: "memory".into(),
+                    ensemble: "memory".into(),
+                    path: bad.to_string(),
+                    reason: "refused".into(),
+                });
+            }
+            Ok(paths
+                .iter()
+                .zip(names)
+                .map(|(p, name)| match self.children.get(*p) {
+                    None => SideNode::Absent,
+                    Some(kids) => SideNode::Present(Box::new(NodeRead::new(
+                        name,
+                        NodeKind::Persistent,
+                        p.as_bytes().to_vec(),
+                        false,
+                        None,
+                        None,
+                        kids.clone(),
+                    ))),
+                })
+                .collect())
+        }
+    }
+
+    struct Nothing;
+
+    impl Visitor for Nothing {
+        fn visit(&mut self, _: &Visit<'_>) -> Tag {
+            0
+        }
+
+        fn subtree_done(&mut self, _: &str, _: u32, _: Tag, _: &[Option<SubtreeSummary>; 2]) {}
+    }
+
+    async fn walk_memory(memory: &Memory, options: &WalkOptions) -> Result<SubtreeSummary> {
+        let [root, _] = walk([Some(memory), None], "/r", options, &mut Nothing, &mut ()).await?;
+        Ok(root.unwrap_or_default())
+    }
+
+    fn options(batch_nodes: usize, batch_bytes: usize, in_flight: usize) -> WalkOptions {
+        let mut o = WalkOptions::new(EphemeralPolicy::Count, Excludes::new::<&str>(&[]).unwrap());
+        o.batch_nodes = batch_nodes;
+        o.batch_bytes = batch_bytes;
+        o.in_flight = in_flight;
+        o
+    }
+
+    #[tokio::test]
+    async fn batches_hold_at_most_batch_nodes_and_every_node_is_read_once() {
+        let memory = Memory::wide(20, 3);
+        let root = walk_memory(&memory, &options(7, 1 << 20, 4)).await.unwrap();
+        assert_eq!(root.nodes, 81);
+        let batches = memory.batches.lock().unwrap();
+        assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 7));
+        assert!(batches.iter().any(|b| b.len() == 7));
+        let mut read: Vec<&String> = batches.iter().flatten().collect();
+        read.sort();
+        let before = read.len();
+        read.dedup();
+        assert_eq!((before, read.len()), (81, 81));
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_once_its_paths_reach_batch_bytes() {
+        let memory = Memory::wide(20, 0);
+        // Every child path is "/r/nXX": 6 bytes, counted with 16 of overhead.
+        walk_memory(&memory, &options(200, 40, 4)).await.unwrap();
+        let batches = memory.batches.lock().unwrap();
+        let children: Vec<&Vec<String>> = batches.iter().skip(1).collect();
+        assert!(!children.is_empty());
+        assert!(children.iter().all(|b| b.len() <= 2), "{children:?}");
+    }
+
+    #[tokio::test]
+    async fn no_more_than_in_flight_batches_are_read_at_once() {
+        let memory = Memory::wide(30, 2);
+        walk_memory(&memory, &options(2, 1 << 20, 3)).await.unwrap();
+        assert_eq!(memory.most_at_once.load(Ordering::SeqCst), 3);
+        let memory = Memory::wide(30, 2);
+        walk_memory(&memory, &options(2, 1 << 20, 1)).await.unwrap();
+        assert_eq!(memory.most_at_once.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_fails_the_walk() {
+        let mut memory = Memory::wide(10, 2);
+        memory.fail_at = Some("/r/n04/n01".into());
+        let err = walk_memory(&memory, &options(5, 1 << 20, 2))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Read { ref path, .. } if path == "/r/n04/n01"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn children_are_folded_in_name_order_however_batches_complete() {
+        let one = walk_memory(&Memory::wide(25, 3), &options(1, 1 << 20, 1))
+            .await
+            .unwrap();
+        let memory = Memory::wide(25, 3);
+        let many = walk_memory(&memory, &options(3, 1 << 20, 8)).await.unwrap();
+        let finished = memory.finished.lock().unwrap();
+        assert!(
+            finished.windows(2).any(|w| w[0] > w[1]),
+            "batches finished in the order they were sent"
+        );
+        assert_eq!(one, many);
     }
 
     #[test]
