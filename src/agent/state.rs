@@ -2,20 +2,17 @@
 //! its latest round, as JSON (schema: `docs/agent.md`).
 //!
 //! The agent rewrites it every round; `check parity --state`, dashboards and
-//! people read it at any moment. So it is written atomically — a temporary
-//! file in the same directory, fsync, rename over the old one, fsync of the
-//! directory — and a reader sees either the previous round or this one,
-//! never a mix and never a torn file.
+//! people read it at any moment. So it is written as a [`durable`] file, and
+//! a reader sees either the previous round or this one, never a mix and
+//! never a torn file.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::durable;
 use crate::report::Summary;
 
 /// Bumped when a field changes meaning or goes away; new fields do not bump
@@ -321,43 +318,8 @@ pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
     let mut json = serde_json::to_vec_pretty(state)
         .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     json.push(b'\n');
-    write_atomically(path, &json).map_err(err)
-}
-
-/// Replaces `path` with `bytes` so that readers see the old content or the
-/// new, never a mix: a temporary file in the same directory, fsync, rename,
-/// fsync of the directory. Mode 644. Blocking.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Same directory, so the rename never crosses a file system; the pid
-    // keeps two agents from sharing a temporary file.
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            // Readable by the monitoring user (nagios, nrpe) running the check.
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // The rename itself lives in the directory: make it durable too.
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    // Readable by the monitoring user (nagios, nrpe) running the check.
+    durable::write(path, &json, durable::WORLD_READABLE).map_err(err)
 }
 
 /// Reads a state file as the agent wrote it.
