@@ -303,7 +303,9 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
     };
     if let Some(state) = &a.state {
         let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;
-        return Ok(check.judge_state(state, max_age));
+        return Ok(crate::agent::verdict::verdict_of_file(
+            state, &check, max_age,
+        ));
     }
     let Some(ensembles) = &a.ensembles else {
         return Err("give --source and --target, or --state".into());
