@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use zkparity::args::{EnsembleArgs, WalkArgs};
 use zkparity::compare::{compare, compare_sides};
-use zkparity::error::{Error, EXIT_ERROR};
+use zkparity::error::{Error, StopSignal, EXIT_ERROR};
 use zkparity::nagios::output::{CheckResult, State};
 use zkparity::nagios::{self, CheckCommand};
 use zkparity::progress::Progress;
@@ -509,8 +509,8 @@ async fn until_stopped<T>(
     })?;
     tokio::select! {
         r = work => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Usage("interrupted (SIGINT): nothing written".into())),
-        _ = term.recv() => Err(Error::Usage("stopped (SIGTERM): nothing written".into())),
+        _ = tokio::signal::ctrl_c() => Err(Error::Stopped { signal: StopSignal::Interrupt }),
+        _ = term.recv() => Err(Error::Stopped { signal: StopSignal::Terminate }),
     }
 }
 
@@ -719,7 +719,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("zkparity: error: {e}");
-            ExitCode::from(if check_mode { failure } else { e.exit_code() } as u8)
+            ExitCode::from(if check_mode {
+                e.check_exit_code()
+            } else {
+                e.exit_code()
+            } as u8)
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::error::{EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING};
+
 /// Plugin states, in the order of their exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum State {
@@ -24,7 +26,12 @@ impl State {
     }
 
     pub fn exit_code(self) -> i32 {
-        self as i32
+        match self {
+            State::Ok => EXIT_OK,
+            State::Warning => EXIT_WARNING,
+            State::Critical => EXIT_CRITICAL,
+            State::Unknown => EXIT_UNKNOWN,
+        }
     }
 
     /// The worse of two states, UNKNOWN ranking below CRITICAL as in Nagios.

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::parse::{Isro, Mode};
 use super::server::{ServerProbe, ServerState, Zxid};
-use super::{Word, EXIT_HEALTHY, EXIT_UNHEALTHY};
+use super::Word;
+use crate::error::{EXIT_HEALTHY, EXIT_UNHEALTHY};
 
 /// What counts as unhealthy beyond the structural checks.
 #[derive(Clone, Debug, PartialEq)]

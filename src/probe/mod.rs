@@ -43,12 +43,6 @@ pub use ensemble::{
 };
 pub use server::{ServerProbe, ServerState, WordOutcome, Zxid};
 
-/// Exit code of `zkparity probe`: every probed ensemble is healthy.
-pub const EXIT_HEALTHY: i32 = 0;
-/// Exit code of `zkparity probe`: something is unhealthy (a down server
-/// included: that is an answer, not an error).
-pub const EXIT_UNHEALTHY: i32 = 1;
-
 /// The timeout of `FourLetterWordMain`, which `zkServer.sh status` uses.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A bound on one answer, so a misbehaving peer cannot exhaust memory. A
