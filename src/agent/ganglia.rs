@@ -22,7 +22,7 @@ use crate::gmetric::{Channel, Emitter, Metric, Outcome, Sender, SenderOptions, S
 use crate::report::CompareReport;
 
 use super::config::PairConfig;
-use super::state::{PairState, Status};
+use super::state::{PairState, PairStatus};
 
 /// A pair's emitter, for the channels it was built for.
 pub struct GangliaOut {
@@ -104,9 +104,9 @@ impl GangliaOut {
 /// The agent's own metrics for a pair.
 pub fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
     let status = match state.status {
-        Status::Ok => 0,
-        Status::Drift => 1,
-        Status::Unknown => 3,
+        PairStatus::Ok => 0,
+        PairStatus::Drift => 1,
+        PairStatus::Unknown => 3,
     };
     PairMetrics::new(pair, t).drift(&Drift {
         confirmed: state.confirmed_total,

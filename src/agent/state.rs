@@ -67,10 +67,11 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// The pair's standing after a round.
+/// The pair's standing after a round. Not a Nagios state: drift is WARNING
+/// or CRITICAL by the kinds that drifted ([`verdict`](super::verdict)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum PairStatus {
     /// The round succeeded and no difference is confirmed drift.
     Ok,
     /// The round succeeded and at least one difference is confirmed drift.
@@ -80,12 +81,12 @@ pub enum Status {
     Unknown,
 }
 
-impl Status {
+impl PairStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Drift => "drift",
-            Status::Unknown => "unknown",
+            PairStatus::Ok => "ok",
+            PairStatus::Drift => "drift",
+            PairStatus::Unknown => "unknown",
         }
     }
 }
@@ -252,7 +253,7 @@ pub struct PairState {
     pub started: Timestamp,
     pub finished: Timestamp,
     pub interval_seconds: f64,
-    pub status: Status,
+    pub status: PairStatus,
     /// Why the status is `unknown`; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -365,7 +366,7 @@ pub(crate) mod tests {
             started: t,
             finished: t,
             interval_seconds: 60.0,
-            status: Status::Drift,
+            status: PairStatus::Drift,
             reason: None,
             confirm: ConfirmSettings {
                 rounds: 2,

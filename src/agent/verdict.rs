@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::nagios::output::CheckResult;
 use crate::nagios::parity::{ParityCheck, ParityFacts};
 
-use super::state::{read_state, PairState, Status, Timestamp};
+use super::state::{read_state, PairState, PairStatus, Timestamp};
 
 /// The check's answer for `state` at `now`. A state older than `max_age`
 /// (the agent stopped or stuck) is UNKNOWN, as is a pair whose latest round
@@ -36,7 +36,7 @@ pub fn verdict(
             );
         }
     }
-    if state.status == Status::Unknown {
+    if state.status == PairStatus::Unknown {
         let reason = state
             .reason
             .as_deref()
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn unconfirmed_differences_are_shown_but_do_not_alert() {
         let mut s = with_summary(sample());
-        s.status = Status::Ok;
+        s.status = PairStatus::Ok;
         s.unconfirmed = std::mem::take(&mut s.confirmed);
         s.unconfirmed_total = 1;
         s.confirmed_total = 0;
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn a_failed_round_is_unknown_with_its_reason() {
         let mut s = sample();
-        s.status = Status::Unknown;
+        s.status = PairStatus::Unknown;
         s.reason = Some("cannot connect to the source ensemble old:2181: refused".into());
         let r = verdict(&s, &check(), s.finished, None);
         assert_eq!(r.state, State::Unknown);

@@ -343,9 +343,9 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
     let check = znode::ZnodeCheck {
         path: a.path.clone(),
         kind: if a.ephemeral {
-            Some(znode::Kind::Ephemeral)
+            Some(crate::digest::NodeKind::Ephemeral)
         } else if a.persistent {
-            Some(znode::Kind::Persistent)
+            Some(crate::digest::NodeKind::Persistent)
         } else {
             None
         },
