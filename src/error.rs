@@ -155,6 +155,8 @@ impl Error {
     }
 }
 
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +188,3 @@ mod tests {
         assert_eq!(e.exit_code(), EXIT_ERROR);
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
