@@ -137,7 +137,7 @@ pub fn node_differences(
 }
 
 /// What one path looks like across both sides, for the walk and the re-check.
-enum PairState {
+enum PathComparison {
     Same,
     Gone,
     Missing,
@@ -146,26 +146,26 @@ enum PairState {
     Differs(Vec<DiffKind>),
 }
 
-fn pair_state(sides: &[SideNode; 2], policy: EphemeralPolicy) -> PairState {
+fn compare_path(sides: &[SideNode; 2], policy: EphemeralPolicy) -> PathComparison {
     let s = effective(&sides[0], policy);
     let t = effective(&sides[1], policy);
     match (s, t) {
-        (SideNode::Unreadable(_), _) | (_, SideNode::Unreadable(_)) => PairState::Unreadable,
-        (SideNode::Absent, SideNode::Absent) => PairState::Gone,
+        (SideNode::Unreadable(_), _) | (_, SideNode::Unreadable(_)) => PathComparison::Unreadable,
+        (SideNode::Absent, SideNode::Absent) => PathComparison::Gone,
         (SideNode::Present(n), SideNode::Absent) if is_uncompared_ephemeral(n, policy) => {
-            PairState::Same
+            PathComparison::Same
         }
         (SideNode::Absent, SideNode::Present(n)) if is_uncompared_ephemeral(n, policy) => {
-            PairState::Same
+            PathComparison::Same
         }
-        (SideNode::Present(_), SideNode::Absent) => PairState::Missing,
-        (SideNode::Absent, SideNode::Present(_)) => PairState::Extra,
+        (SideNode::Present(_), SideNode::Absent) => PathComparison::Missing,
+        (SideNode::Absent, SideNode::Present(_)) => PathComparison::Extra,
         (SideNode::Present(a), SideNode::Present(b)) => {
             let kinds = node_differences(a, b, policy);
             if kinds.is_empty() {
-                PairState::Same
+                PathComparison::Same
             } else {
-                PairState::Differs(kinds)
+                PathComparison::Differs(kinds)
             }
         }
     }
@@ -210,14 +210,14 @@ impl Visitor for CompareVisitor {
         if v.tag != NORMAL {
             return v.tag;
         }
-        match pair_state(v.sides, self.policy) {
-            PairState::Same | PairState::Gone => NORMAL,
-            PairState::Unreadable => {
+        match compare_path(v.sides, self.policy) {
+            PathComparison::Same | PathComparison::Gone => NORMAL,
+            PathComparison::Unreadable => {
                 self.record(v.path, DiffKind::Unreadable, v.sides);
                 SHADOWED
             }
-            state @ (PairState::Missing | PairState::Extra) => {
-                let kind = if matches!(state, PairState::Missing) {
+            state @ (PathComparison::Missing | PathComparison::Extra) => {
+                let kind = if matches!(state, PathComparison::Missing) {
                     DiffKind::MissingInTarget
                 } else {
                     DiffKind::ExtraInTarget
@@ -227,7 +227,7 @@ impl Visitor for CompareVisitor {
                 }
                 ONE_SIDED
             }
-            PairState::Differs(kinds) => {
+            PathComparison::Differs(kinds) => {
                 for kind in kinds {
                     self.record(v.path, kind, v.sides);
                 }
@@ -329,15 +329,17 @@ async fn recheck(
             source: NodeDetail::from_side(&sides[0], options.show_acl_ids),
             target: NodeDetail::from_side(&sides[1], options.show_acl_ids),
         };
-        let current: Vec<Difference> = match pair_state(sides, policy) {
-            PairState::Gone => Vec::new(),
-            PairState::Same if !was_one_sided => Vec::new(),
-            PairState::Unreadable => vec![detail(DiffKind::Unreadable)],
-            PairState::Differs(kinds) if !was_one_sided => kinds.into_iter().map(detail).collect(),
+        let current: Vec<Difference> = match compare_path(sides, policy) {
+            PathComparison::Gone => Vec::new(),
+            PathComparison::Same if !was_one_sided => Vec::new(),
+            PathComparison::Unreadable => vec![detail(DiffKind::Unreadable)],
+            PathComparison::Differs(kinds) if !was_one_sided => {
+                kinds.into_iter().map(detail).collect()
+            }
             state => {
                 let kind = match state {
-                    PairState::Missing => Some(DiffKind::MissingInTarget),
-                    PairState::Extra => Some(DiffKind::ExtraInTarget),
+                    PathComparison::Missing => Some(DiffKind::MissingInTarget),
+                    PathComparison::Extra => Some(DiffKind::ExtraInTarget),
                     _ => None,
                 };
                 match before.iter().find(|d| Some(d.kind) == kind) {
@@ -691,16 +693,16 @@ mod tests {
         let eph = || SideNode::Present(Box::new(node(NodeKind::Ephemeral, b"", None, &[])));
         let sides = [eph(), SideNode::Absent];
         assert!(matches!(
-            pair_state(&sides, EphemeralPolicy::Count),
-            PairState::Same
+            compare_path(&sides, EphemeralPolicy::Count),
+            PathComparison::Same
         ));
         assert!(matches!(
-            pair_state(&sides, EphemeralPolicy::Skip),
-            PairState::Gone
+            compare_path(&sides, EphemeralPolicy::Skip),
+            PathComparison::Gone
         ));
         assert!(matches!(
-            pair_state(&sides, EphemeralPolicy::Compare),
-            PairState::Missing
+            compare_path(&sides, EphemeralPolicy::Compare),
+            PathComparison::Missing
         ));
     }
 

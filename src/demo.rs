@@ -32,7 +32,9 @@ use crate::seed::{self, SeedError};
 use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 fn seed_error(e: SeedError) -> Error {
-    Error::Usage(format!("demo: {e}"))
+    Error::LocalServer {
+        reason: e.to_string(),
+    }
 }
 
 fn open_acl() -> zk::CreateOptions<'static> {
@@ -200,10 +202,17 @@ async fn start_pair() -> Result<(ZkServer, ZkServer)> {
         || tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()));
     let (a, b) = futures::join!(start(), start());
     let join = |r: std::result::Result<_, tokio::task::JoinError>| {
-        r.map_err(|e| Error::Usage(format!("demo: {e}")))
+        r.map_err(|source| Error::TaskFailed {
+            task: "demo".into(),
+            source,
+        })
     };
-    let a = join(a)?.map_err(|e| Error::Usage(format!("demo: {e}")))?;
-    let b = join(b)?.map_err(|e| Error::Usage(format!("demo: {e}")))?;
+    let a = join(a)?.map_err(|e| Error::LocalServer {
+        reason: e.to_string(),
+    })?;
+    let b = join(b)?.map_err(|e| Error::LocalServer {
+        reason: e.to_string(),
+    })?;
     Ok((a, b))
 }
 

@@ -5,12 +5,51 @@
 
 use std::path::PathBuf;
 
+// Every exit code zkparity chooses is named here.
+
+/// Exit code: the command did what it was asked (a snapshot or export
+/// written, a round sent to Ganglia, an agent stopped cleanly, a valid
+/// agent configuration).
+pub const EXIT_SUCCESS: i32 = 0;
 /// Exit code: both sides hold the same tree (transient differences allowed).
 pub const EXIT_IDENTICAL: i32 = 0;
 /// Exit code: confirmed differences were found.
 pub const EXIT_DIFFERENT: i32 = 1;
-/// Exit code: bad usage, bad input, or an ensemble that could not be read.
+/// Exit code: bad usage, bad input, or an ensemble that could not be read;
+/// see [`Error::exit_code`].
 pub const EXIT_ERROR: i32 = 2;
+/// Exit code of `zkparity probe`: every probed ensemble is healthy.
+pub const EXIT_HEALTHY: i32 = 0;
+/// Exit code of `zkparity probe`: something is unhealthy (a down server
+/// included: that is an answer, not an error).
+pub const EXIT_UNHEALTHY: i32 = 1;
+/// Exit code of the agent for a configuration that does not validate, or
+/// an agent that cannot start.
+pub const EXIT_BAD_CONFIG: i32 = EXIT_ERROR;
+/// Exit codes of the checks, as the monitoring-plugins guidelines want.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_WARNING: i32 = 1;
+pub const EXIT_CRITICAL: i32 = 2;
+/// A check that could not judge, whatever the reason; see
+/// [`Error::check_exit_code`].
+pub const EXIT_UNKNOWN: i32 = 3;
+
+/// The signal that stopped a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopSignal {
+    Interrupt,
+    Terminate,
+}
+
+impl StopSignal {
+    /// What the user sees: what happened, and the signal's name.
+    fn says(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "interrupted (SIGINT)",
+            StopSignal::Terminate => "stopped (SIGTERM)",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -57,6 +96,23 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// SIGINT or SIGTERM came before the work was done; whatever it was
+    /// writing was dropped.
+    #[error("{}: nothing written", .signal.says())]
+    Stopped { signal: StopSignal },
+
+    /// A task that did part of the work panicked or was cancelled.
+    #[error("{task}: {source}")]
+    TaskFailed {
+        task: String,
+        source: tokio::task::JoinError,
+    },
+
+    /// A local server of `zkparity demo` did not start, or could not be
+    /// loaded with the sample.
+    #[error("demo: {reason}")]
+    LocalServer { reason: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -65,10 +121,70 @@ pub enum Error {
 }
 
 impl Error {
-    /// Every error is a "could not answer" outcome; differences are not errors.
+    /// The exit code of a command that failed with this error. Every error
+    /// is a "could not answer" outcome: differences are not errors, and a
+    /// command stopped by a signal wrote nothing.
     pub fn exit_code(&self) -> i32 {
-        EXIT_ERROR
+        // Listed one by one, so that a new variant has to choose.
+        match self {
+            // Bad usage or input.
+            Error::BadConnectString { .. }
+            | Error::BadPath { .. }
+            | Error::BadExclude { .. }
+            | Error::CredentialsFile { .. }
+            | Error::CredentialsEnv { .. }
+            | Error::BadFile { .. }
+            | Error::Usage(_)
+            // An ensemble that could not be read.
+            | Error::Connect { .. }
+            | Error::Read { .. }
+            | Error::RootMissing { .. }
+            // This machine: files, tasks, the demo's servers.
+            | Error::Io { .. }
+            | Error::TaskFailed { .. }
+            | Error::LocalServer { .. }
+            // Stopped before done.
+            | Error::Stopped { .. } => EXIT_ERROR,
+        }
+    }
+
+    /// The exit code of a check that failed with this error: UNKNOWN, since
+    /// a check says nothing else about what it could not judge.
+    pub fn check_exit_code(&self) -> i32 {
+        EXIT_UNKNOWN
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_says_which_and_that_nothing_was_written() {
+        let e = Error::Stopped {
+            signal: StopSignal::Interrupt,
+        };
+        assert_eq!(e.to_string(), "interrupted (SIGINT): nothing written");
+        let e = Error::Stopped {
+            signal: StopSignal::Terminate,
+        };
+        assert_eq!(e.to_string(), "stopped (SIGTERM): nothing written");
+        assert_eq!(e.exit_code(), EXIT_ERROR);
+        assert_eq!(e.check_exit_code(), EXIT_UNKNOWN);
+    }
+
+    #[tokio::test]
+    async fn a_panicked_task_says_so() {
+        let join = tokio::spawn(async { panic!("boom") }).await.unwrap_err();
+        let e = Error::TaskFailed {
+            task: "opening source file x".into(),
+            source: join,
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("opening source file x: task "), "{text}");
+        assert!(text.contains("panicked"), "{text}");
+        assert_eq!(e.exit_code(), EXIT_ERROR);
+    }
+}

@@ -27,6 +27,8 @@
 //! - [`snapshot`]: lossless, checksummed snapshot files: taking one from a
 //!   live ensemble, and reading one as a side (format: `docs/snapshot.md`).
 //! - [`zktreeutil`]: zktreeutil's XML, read as a side and written by export.
+//! - [`durable`]: files that appear under their name only once complete
+//!   (snapshots, exports, plans, state files).
 //! - [`report`]: the comparison result model and its text and JSON renderings.
 //! - [`repair`]: `zkparity repair`: plans the writes that make the target
 //!   match the source (a live ensemble or a snapshot), applies them with
@@ -53,6 +55,7 @@ pub mod compare;
 pub mod connect;
 pub mod demo;
 pub mod digest;
+pub mod durable;
 pub mod duration;
 pub mod error;
 pub mod exclude;

@@ -47,7 +47,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("zkparity: error: {e}");
-            ExitCode::from(if check_mode { failure } else { e.exit_code() } as u8)
+            ExitCode::from(if check_mode {
+                e.check_exit_code()
+            } else {
+                e.exit_code()
+            } as u8)
         }
     }
 }

@@ -119,7 +119,10 @@ impl Source {
                     }
                 })
                 .await
-                .map_err(|e| Error::Usage(format!("opening {}: {e}", spec.describe())))?
+                .map_err(|source| Error::TaskFailed {
+                    task: format!("opening {}", spec.describe()),
+                    source,
+                })?
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::digest::NodeKind;
@@ -406,19 +406,4 @@ fn open_element(
 fn close_element(text: &mut String, level: usize) {
     indent(text, level);
     text.push_str("</zknode>\n");
-}
-
-/// Where an export goes: a file that appears only once complete, or stdout.
-pub fn temp_beside(out: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".zkparity-export-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::Io {
-            context: format!("writing {}", out.display()),
-            source: e,
-        })
 }

@@ -115,7 +115,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{both, client, create, pair, unique_path};
-use zkparity::agent::state::{read_state, state_path, PairState, Status};
+use zkparity::agent::state::{read_state, state_path, PairState, PairStatus as Status};
 use zkparity::sandbox::{ServerOptions, ZkServer};
 
 /// Liveness bound for anything the tests wait on; generous, so a slow

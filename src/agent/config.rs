@@ -165,15 +165,16 @@ impl<'de> Deserialize<'de> for Policy {
     }
 }
 
+/// A difference kind as the configuration names it (`data`, `acl`...).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Kind(pub DiffKind);
+pub struct DiffKindSetting(pub DiffKind);
 
-impl<'de> Deserialize<'de> for Kind {
+impl<'de> Deserialize<'de> for DiffKindSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         crate::nagios::parity::parse_kinds(&s)
             .ok()
-            .and_then(|k| (k.len() == 1).then(|| Kind(k[0])))
+            .and_then(|k| (k.len() == 1).then(|| DiffKindSetting(k[0])))
             .ok_or_else(|| {
                 let all: Vec<&str> = DiffKind::ALL.iter().map(|k| k.as_str()).collect();
                 de::Error::custom(format!(
@@ -318,7 +319,7 @@ struct RawNagios {
     #[serde(default)]
     critical: Option<RangeText>,
     #[serde(default)]
-    critical_kinds: Option<Vec<Kind>>,
+    critical_kinds: Option<Vec<DiffKindSetting>>,
     #[serde(default)]
     details: Option<usize>,
 }

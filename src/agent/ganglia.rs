@@ -17,14 +17,12 @@
 
 use tracing::{debug, error, info, warn};
 
-use crate::gmetric::parity::{Timing, GROUP};
-use crate::gmetric::{
-    Channel, Emitter, Metric, Outcome, Sender, SenderOptions, Slope, Spoof, Value,
-};
+use crate::gmetric::parity::{Drift, PairMetrics, Timing};
+use crate::gmetric::{Channel, Emitter, Metric, Outcome, Sender, SenderOptions, Spoof};
 use crate::report::CompareReport;
 
 use super::config::PairConfig;
-use super::state::{PairState, Status};
+use super::state::{PairState, PairStatus};
 
 /// A pair's emitter, for the channels it was built for.
 pub struct GangliaOut {
@@ -105,54 +103,24 @@ impl GangliaOut {
 
 /// The agent's own metrics for a pair.
 pub fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
-    let m = |name: &str, value: Value, units: &str, title: &str| Metric {
-        units: units.into(),
-        slope: Slope::Both,
-        tmax: t.tmax,
-        dmax: t.dmax,
-        groups: vec![GROUP.into()],
-        title: title.into(),
-        spoof: Some(pair.clone()),
-        ..Metric::new(name, value)
-    };
-    let count = |n: u64| Value::U32(u32::try_from(n).unwrap_or(u32::MAX));
     let status = match state.status {
-        Status::Ok => 0,
-        Status::Drift => 1,
-        Status::Unknown => 3,
+        PairStatus::Ok => 0,
+        PairStatus::Drift => 1,
+        PairStatus::Unknown => 3,
     };
-    vec![
-        m(
-            "zkparity_drift_confirmed",
-            count(state.confirmed_total),
-            "differences",
-            "Differences confirmed as drift",
-        ),
-        m(
-            "zkparity_drift_unconfirmed",
-            count(state.unconfirmed_total),
-            "differences",
-            "Differences inside the confirmation window",
-        ),
-        m(
-            "zkparity_lag",
-            Value::Double(state.lag_seconds, 1),
-            "s",
-            "Age of the oldest unconfirmed difference",
-        ),
-        m(
-            "zkparity_pair_status",
-            Value::U32(status),
-            "",
-            "Pair status: 0 ok, 1 drift, 3 unknown",
-        ),
-    ]
+    PairMetrics::new(pair, t).drift(&Drift {
+        confirmed: state.confirmed_total,
+        unconfirmed: state.unconfirmed_total,
+        lag_seconds: state.lag_seconds,
+        status,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gmetric::parity::pair_host;
+    use crate::gmetric::parity::{pair_host, GROUP};
+    use crate::gmetric::Value;
 
     #[test]
     fn drift_metrics_carry_the_states_numbers_under_the_pairs_host() {

@@ -46,12 +46,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::error::{EXIT_BAD_CONFIG, EXIT_SUCCESS};
 use config::{AgentConfig, PairConfig};
 use round::{run_pair, Globals, STOP_GRACE};
-
-/// Exit code for a configuration that does not validate, or an agent that
-/// cannot start.
-pub const EXIT_BAD_CONFIG: i32 = crate::error::EXIT_ERROR;
 
 /// `zkparity agent --check-config`: validates and says what it found.
 pub fn check_config(file: &Path) -> i32 {
@@ -65,7 +62,7 @@ pub fn check_config(file: &Path) -> i32 {
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
             );
-            0
+            EXIT_SUCCESS
         }
         Err(e) => {
             eprintln!("zkparity: error: {e}");
@@ -187,7 +184,7 @@ pub async fn run(file: &Path) -> i32 {
         p.stop().await;
     }
     info!("agent stopped");
-    0
+    EXIT_SUCCESS
 }
 
 /// SIGHUP: re-reads the configuration. Pairs whose settings did not change

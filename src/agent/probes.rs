@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::durable;
 use crate::gmetric::{servers, Channel, Sender, SenderOptions, Timing};
 use crate::probe::{self, ProbeOptions, ProbeReport};
 
@@ -25,7 +26,6 @@ use super::config::{NagiosOutput, PairConfig};
 use super::passive;
 use super::round::Globals;
 use super::schedule;
-use super::state::write_atomically;
 use super::stopped;
 
 /// Reasons named in a log line; the file has them all.
@@ -194,7 +194,11 @@ pub async fn run_probes(
         let json = probe::render::json(&report) + "\n";
         let shown = path.clone();
         // Not raced against `stop`: the file is always written whole.
-        match tokio::task::spawn_blocking(move || write_atomically(&path, json.as_bytes())).await {
+        match tokio::task::spawn_blocking(move || {
+            durable::write(&path, json.as_bytes(), durable::WORLD_READABLE)
+        })
+        .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 error!(pair = %cfg.name, file = %shown.display(), error = %e, "probe file not written")

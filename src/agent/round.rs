@@ -47,8 +47,8 @@ use super::ganglia::GangliaOut;
 use super::passive;
 use super::schedule;
 use super::state::{
-    read_state, state_path, write_state, Checks, ConfirmSettings, PairState, RoundKind,
-    RoundSummary, StateError, Status, Timestamp, WatchStatus, STATE_SCHEMA,
+    read_state, state_path, write_state, Checks, ConfirmSettings, PairState, PairStatus, RoundKind,
+    RoundSummary, StateError, Timestamp, WatchStatus, STATE_SCHEMA,
 };
 use super::stopped;
 use super::verdict::verdict;
@@ -599,7 +599,7 @@ fn watch_status(w: &Watches) -> WatchStatus {
 #[derive(Default)]
 struct Reporter {
     ganglia: Option<GangliaOut>,
-    last_status: Option<Status>,
+    last_status: Option<PairStatus>,
     last_reason: Option<String>,
     nagios_failing: bool,
     /// Early re-checks are failing: said once at warn.
@@ -750,20 +750,20 @@ impl Reporter {
         match (s.status, self.last_status) {
             // A pair down for hours should not fill the log with warnings:
             // warn when it fails or its reason changes, then one info a round.
-            (Status::Unknown, _) if s.reason != self.last_reason => warn!(
+            (PairStatus::Unknown, _) if s.reason != self.last_reason => warn!(
                 pair = %cfg.name,
                 round = s.round,
                 reason = s.reason.as_deref().unwrap_or(""),
                 "round failed; pair UNKNOWN"
             ),
-            (Status::Unknown, _) => info!(
+            (PairStatus::Unknown, _) => info!(
                 pair = %cfg.name,
                 round = s.round,
                 reason = s.reason.as_deref().unwrap_or(""),
                 "round failed again; pair still UNKNOWN"
             ),
             (status, last) => {
-                if last == Some(Status::Unknown) {
+                if last == Some(PairStatus::Unknown) {
                     info!(pair = %cfg.name, round = s.round, "pair readable again");
                 }
                 info!(
@@ -836,9 +836,9 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
     }
     let (confirmed_total, unconfirmed_total) = (view.confirmed_total(), view.unconfirmed_total());
     let status = match (&reason, confirmed_total) {
-        (Some(_), _) => Status::Unknown,
-        (None, 0) => Status::Ok,
-        (None, _) => Status::Drift,
+        (Some(_), _) => PairStatus::Unknown,
+        (None, 0) => PairStatus::Ok,
+        (None, _) => PairStatus::Drift,
     };
     let limit = |mut v: Vec<_>| {
         v.truncate(g.state_list_limit);

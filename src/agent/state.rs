@@ -2,20 +2,17 @@
 //! its latest round, as JSON (schema: `docs/agent.md`).
 //!
 //! The agent rewrites it every round; `check parity --state`, dashboards and
-//! people read it at any moment. So it is written atomically — a temporary
-//! file in the same directory, fsync, rename over the old one, fsync of the
-//! directory — and a reader sees either the previous round or this one,
-//! never a mix and never a torn file.
+//! people read it at any moment. So it is written as a [`durable`] file, and
+//! a reader sees either the previous round or this one, never a mix and
+//! never a torn file.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::durable;
 use crate::report::Summary;
 
 /// Bumped when a field changes meaning or goes away; new fields do not bump
@@ -70,10 +67,11 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// The pair's standing after a round.
+/// The pair's standing after a round. Not a Nagios state: drift is WARNING
+/// or CRITICAL by the kinds that drifted ([`verdict`](super::verdict)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum PairStatus {
     /// The round succeeded and no difference is confirmed drift.
     Ok,
     /// The round succeeded and at least one difference is confirmed drift.
@@ -83,12 +81,12 @@ pub enum Status {
     Unknown,
 }
 
-impl Status {
+impl PairStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Drift => "drift",
-            Status::Unknown => "unknown",
+            PairStatus::Ok => "ok",
+            PairStatus::Drift => "drift",
+            PairStatus::Unknown => "unknown",
         }
     }
 }
@@ -255,7 +253,7 @@ pub struct PairState {
     pub started: Timestamp,
     pub finished: Timestamp,
     pub interval_seconds: f64,
-    pub status: Status,
+    pub status: PairStatus,
     /// Why the status is `unknown`; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -321,43 +319,8 @@ pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
     let mut json = serde_json::to_vec_pretty(state)
         .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     json.push(b'\n');
-    write_atomically(path, &json).map_err(err)
-}
-
-/// Replaces `path` with `bytes` so that readers see the old content or the
-/// new, never a mix: a temporary file in the same directory, fsync, rename,
-/// fsync of the directory. Mode 644. Blocking.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Same directory, so the rename never crosses a file system; the pid
-    // keeps two agents from sharing a temporary file.
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            // Readable by the monitoring user (nagios, nrpe) running the check.
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // The rename itself lives in the directory: make it durable too.
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    // Readable by the monitoring user (nagios, nrpe) running the check.
+    durable::write(path, &json, durable::WORLD_READABLE).map_err(err)
 }
 
 /// Reads a state file as the agent wrote it.
@@ -403,7 +366,7 @@ pub(crate) mod tests {
             started: t,
             finished: t,
             interval_seconds: 60.0,
-            status: Status::Drift,
+            status: PairStatus::Drift,
             reason: None,
             confirm: ConfirmSettings {
                 rounds: 2,

@@ -296,7 +296,9 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
     };
     if let Some(state) = &a.state {
         let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;
-        return Ok(check.judge_state(state, max_age));
+        return Ok(zkparity::agent::verdict::verdict_of_file(
+            state, &check, max_age,
+        ));
     }
     let Some(ensembles) = &a.ensembles else {
         return Err("give --source and --target, or --state".into());
@@ -334,9 +336,9 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
     let check = znode::ZnodeCheck {
         path: a.path.clone(),
         kind: if a.ephemeral {
-            Some(znode::Kind::Ephemeral)
+            Some(zkparity::digest::NodeKind::Ephemeral)
         } else if a.persistent {
-            Some(znode::Kind::Persistent)
+            Some(zkparity::digest::NodeKind::Persistent)
         } else {
             None
         },

@@ -69,7 +69,11 @@ pub async fn run(a: ExportArgs) -> Result<i32, Error> {
     };
     let written = match &a.out {
         Some(out) => {
-            let mut temp = zkparity::zktreeutil::temp_beside(out)?;
+            let mut temp = zkparity::durable::PendingFile::create(out, zkparity::durable::PRIVATE)
+                .map_err(|e| Error::Io {
+                    context: format!("writing {}", out.display()),
+                    source: e,
+                })?;
             let mut w = std::io::BufWriter::new(temp.as_file_mut());
             let r = until_stopped(zkparity::zktreeutil::export(&source, path, &walk, &mut w)).await;
             let flushed = w.flush();
@@ -81,12 +85,7 @@ pub async fn run(a: ExportArgs) -> Result<i32, Error> {
             // On any failure the temporary file is dropped, and with it
             // every byte written.
             match (r, flushed) {
-                (Ok(s), Ok(())) => temp
-                    .as_file()
-                    .sync_all()
-                    .map_err(io)
-                    .and_then(|_| temp.persist(out).map_err(|e| io(e.error)))
-                    .map(|_| s),
+                (Ok(s), Ok(())) => temp.commit().map_err(io).map(|_| s),
                 (Err(e), _) => Err(e),
                 (_, Err(e)) => Err(io(e)),
             }

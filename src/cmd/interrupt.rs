@@ -1,6 +1,6 @@
 //! Stopping a command that writes a file cleanly on SIGINT or SIGTERM.
 
-use zkparity::error::Error;
+use zkparity::error::{Error, StopSignal};
 
 /// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped,
 /// and with it any temporary file it was writing, so nothing is left.
@@ -14,7 +14,7 @@ pub async fn until_stopped<T>(
     })?;
     tokio::select! {
         r = work => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Usage("interrupted (SIGINT): nothing written".into())),
-        _ = term.recv() => Err(Error::Usage("stopped (SIGTERM): nothing written".into())),
+        _ = tokio::signal::ctrl_c() => Err(Error::Stopped { signal: StopSignal::Interrupt }),
+        _ = term.recv() => Err(Error::Stopped { signal: StopSignal::Terminate }),
     }
 }

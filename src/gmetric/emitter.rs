@@ -8,7 +8,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::parity::{self, Timing};
+use super::parity::{self, PairMetrics, Timing};
 use super::{servers, Metric, SendReport, Sender, Spoof};
 use crate::probe::ServerProbe;
 use crate::report::CompareReport;
@@ -49,6 +49,11 @@ impl Emitter {
         &self.pair
     }
 
+    /// The builder of this pair's metrics, with this emitter's tmax and dmax.
+    pub fn pair_metrics(&self) -> PairMetrics<'_> {
+        PairMetrics::new(&self.pair, self.timing)
+    }
+
     pub fn sender_mut(&mut self) -> &mut Sender {
         &mut self.sender
     }
@@ -61,13 +66,13 @@ impl Emitter {
         let ok = match outcome {
             Outcome::Compared(report) => {
                 self.last_success = Some(now);
-                out.extend(parity::report_metrics(&self.pair, report, self.timing));
+                out.extend(self.pair_metrics().report(report));
                 true
             }
             Outcome::Failed => false,
         };
         let since = self.last_success.map(|t| now.saturating_duration_since(t));
-        out.extend(parity::status_metrics(&self.pair, ok, since, self.timing));
+        out.extend(self.pair_metrics().status(ok, since));
         out
     }
 

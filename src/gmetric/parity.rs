@@ -1,5 +1,7 @@
 //! The parity metrics of one ensemble pair, shown in Ganglia under a host
-//! named for the pair (group `zkparity`).
+//! named for the pair (group `zkparity`): those of a comparison, its
+//! outcome, and the agent's drift across rounds, all built by
+//! [`PairMetrics`].
 
 use std::time::Duration;
 
@@ -50,120 +52,166 @@ pub fn pair_host(name: &str) -> Spoof {
     Spoof::new(name.clone(), name)
 }
 
-fn metric(pair: &Spoof, t: Timing, name: &str, value: Value, units: &str, title: &str) -> Metric {
-    Metric {
-        units: units.into(),
-        slope: Slope::Both,
-        tmax: t.tmax,
-        dmax: t.dmax,
-        groups: vec![GROUP.into()],
-        title: title.into(),
-        spoof: Some(pair.clone()),
-        ..Metric::new(name, value)
-    }
+/// Builds the metrics of one pair: each under the pair's host, in group
+/// `zkparity`, slope both, with the same tmax and dmax. Every parity metric,
+/// whether `zkparity gmetric` or the agent sends it, is made here.
+pub struct PairMetrics<'a> {
+    pair: &'a Spoof,
+    timing: Timing,
+}
+
+/// What only a long-running agent knows about a pair, from across rounds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drift {
+    /// Differences confirmed as drift (the alarm).
+    pub confirmed: u64,
+    /// Differences still inside the confirmation window.
+    pub unconfirmed: u64,
+    /// Age of the oldest unconfirmed difference.
+    pub lag_seconds: f64,
+    /// As Nagios codes: 0 ok, 1 drift, 3 unknown.
+    pub status: u32,
 }
 
 fn count(v: u64) -> Value {
     Value::U32(u32::try_from(v).unwrap_or(u32::MAX))
 }
 
-/// The numbers of a finished comparison.
-pub fn report_metrics(pair: &Spoof, report: &CompareReport, t: Timing) -> Vec<Metric> {
-    let s = &report.summary;
-    let m =
-        |name: &str, value, units: &str, title: &str| metric(pair, t, name, value, units, title);
-    let mut out = vec![
-        m(
-            "zkparity_source_nodes",
-            count(s.source.nodes),
-            "nodes",
-            "Nodes on the source",
-        ),
-        m(
-            "zkparity_target_nodes",
-            count(s.target.nodes),
-            "nodes",
-            "Nodes on the target",
-        ),
-    ];
-    for kind in DiffKind::ALL {
-        let n = s.differences.get(kind.as_str()).copied().unwrap_or(0);
-        out.push(m(
-            &format!("zkparity_diff_{}", kind.as_str()),
-            count(n),
-            "differences",
-            &format!("Confirmed differences: {}", kind.as_str().replace('_', " ")),
-        ));
+impl<'a> PairMetrics<'a> {
+    pub fn new(pair: &'a Spoof, timing: Timing) -> PairMetrics<'a> {
+        PairMetrics { pair, timing }
     }
-    let matching = report.subtrees.iter().filter(|r| r.matches).count() as u64;
-    out.extend([
-        m(
-            "zkparity_diff_confirmed",
-            count(s.confirmed),
-            "differences",
-            "Confirmed differences",
-        ),
-        m(
-            "zkparity_diff_transient",
-            count(s.transient),
-            "differences",
-            "Differences that healed by the re-check",
-        ),
-        m(
-            "zkparity_subtrees_matching",
-            count(matching),
-            "subtrees",
-            "Subtrees whose checksums match",
-        ),
-        m(
-            "zkparity_subtrees_total",
-            count(report.subtrees.len() as u64),
-            "subtrees",
-            "Subtrees compared",
-        ),
-        m(
-            "zkparity_identical",
-            count(u64::from(s.identical)),
-            "",
-            "Identical (1) or not (0)",
-        ),
-        m(
-            "zkparity_compare_duration",
-            Value::Double(s.elapsed_seconds, 3),
-            "s",
-            "Duration of the last compare",
-        ),
-    ]);
-    out
-}
 
-/// Whether the round's compare succeeded, and how long ago the last one
-/// did (`None`: never, as far as this sender knows).
-pub fn status_metrics(
-    pair: &Spoof,
-    ok: bool,
-    since_success: Option<Duration>,
-    t: Timing,
-) -> Vec<Metric> {
-    let mut out = vec![metric(
-        pair,
-        t,
-        "zkparity_compare_ok",
-        count(u64::from(ok)),
-        "",
-        "Last compare succeeded (1) or failed (0)",
-    )];
-    if let Some(age) = since_success {
-        out.push(metric(
-            pair,
-            t,
-            "zkparity_last_success_age",
-            count(age.as_secs()),
-            "s",
-            "Seconds since the last successful compare",
-        ));
+    fn metric(&self, name: &str, value: Value, units: &str, title: &str) -> Metric {
+        Metric {
+            units: units.into(),
+            slope: Slope::Both,
+            tmax: self.timing.tmax,
+            dmax: self.timing.dmax,
+            groups: vec![GROUP.into()],
+            title: title.into(),
+            spoof: Some(self.pair.clone()),
+            ..Metric::new(name, value)
+        }
     }
-    out
+
+    /// The numbers of a finished comparison.
+    pub fn report(&self, report: &CompareReport) -> Vec<Metric> {
+        let s = &report.summary;
+        let mut out = vec![
+            self.metric(
+                "zkparity_source_nodes",
+                count(s.source.nodes),
+                "nodes",
+                "Nodes on the source",
+            ),
+            self.metric(
+                "zkparity_target_nodes",
+                count(s.target.nodes),
+                "nodes",
+                "Nodes on the target",
+            ),
+        ];
+        for kind in DiffKind::ALL {
+            let n = s.differences.get(kind.as_str()).copied().unwrap_or(0);
+            out.push(self.metric(
+                &format!("zkparity_diff_{}", kind.as_str()),
+                count(n),
+                "differences",
+                &format!("Confirmed differences: {}", kind.as_str().replace('_', " ")),
+            ));
+        }
+        let matching = report.subtrees.iter().filter(|r| r.matches).count() as u64;
+        out.extend([
+            self.metric(
+                "zkparity_diff_confirmed",
+                count(s.confirmed),
+                "differences",
+                "Confirmed differences",
+            ),
+            self.metric(
+                "zkparity_diff_transient",
+                count(s.transient),
+                "differences",
+                "Differences that healed by the re-check",
+            ),
+            self.metric(
+                "zkparity_subtrees_matching",
+                count(matching),
+                "subtrees",
+                "Subtrees whose checksums match",
+            ),
+            self.metric(
+                "zkparity_subtrees_total",
+                count(report.subtrees.len() as u64),
+                "subtrees",
+                "Subtrees compared",
+            ),
+            self.metric(
+                "zkparity_identical",
+                count(u64::from(s.identical)),
+                "",
+                "Identical (1) or not (0)",
+            ),
+            self.metric(
+                "zkparity_compare_duration",
+                Value::Double(s.elapsed_seconds, 3),
+                "s",
+                "Duration of the last compare",
+            ),
+        ]);
+        out
+    }
+
+    /// Whether the round's compare succeeded, and how long ago the last one
+    /// did (`None`: never, as far as this sender knows).
+    pub fn status(&self, ok: bool, since_success: Option<Duration>) -> Vec<Metric> {
+        let mut out = vec![self.metric(
+            "zkparity_compare_ok",
+            count(u64::from(ok)),
+            "",
+            "Last compare succeeded (1) or failed (0)",
+        )];
+        if let Some(age) = since_success {
+            out.push(self.metric(
+                "zkparity_last_success_age",
+                count(age.as_secs()),
+                "s",
+                "Seconds since the last successful compare",
+            ));
+        }
+        out
+    }
+
+    /// The agent's numbers from across rounds.
+    pub fn drift(&self, d: &Drift) -> Vec<Metric> {
+        vec![
+            self.metric(
+                "zkparity_drift_confirmed",
+                count(d.confirmed),
+                "differences",
+                "Differences confirmed as drift",
+            ),
+            self.metric(
+                "zkparity_drift_unconfirmed",
+                count(d.unconfirmed),
+                "differences",
+                "Differences inside the confirmation window",
+            ),
+            self.metric(
+                "zkparity_lag",
+                Value::Double(d.lag_seconds, 1),
+                "s",
+                "Age of the oldest unconfirmed difference",
+            ),
+            self.metric(
+                "zkparity_pair_status",
+                Value::U32(d.status),
+                "",
+                "Pair status: 0 ok, 1 drift, 3 unknown",
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@
 
 use std::fmt::Write;
 
-/// Plugin states, in the order of their exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+use crate::error::{EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING};
+
+/// Plugin states. Their exit codes are [`State::exit_code`]; their order is
+/// Nagios's precedence (see [`State::worst`]), not the exit codes'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum State {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
 }
 
 impl State {
@@ -24,22 +27,40 @@ impl State {
     }
 
     pub fn exit_code(self) -> i32 {
-        self as i32
+        match self {
+            State::Ok => EXIT_OK,
+            State::Warning => EXIT_WARNING,
+            State::Critical => EXIT_CRITICAL,
+            State::Unknown => EXIT_UNKNOWN,
+        }
     }
 
-    /// The worse of two states, UNKNOWN ranking below CRITICAL as in Nagios.
+    /// The worse of two states, UNKNOWN ranking below WARNING and CRITICAL
+    /// as in Nagios: a check that cannot judge one thing still raises what
+    /// it found wrong elsewhere.
     pub fn worst(self, other: State) -> State {
-        let rank = |s: State| match s {
+        self.max(other)
+    }
+
+    fn rank(self) -> u8 {
+        match self {
             State::Ok => 0,
             State::Unknown => 1,
             State::Warning => 2,
             State::Critical => 3,
-        };
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
         }
+    }
+}
+
+impl Ord for State {
+    fn cmp(&self, other: &State) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
+    }
+}
+
+impl PartialOrd for State {
+    fn partial_cmp(&self, other: &State) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

@@ -8,15 +8,12 @@
 //! and `unreadable` then only warn, unless listed with `--critical-kinds`.
 //!
 //! With `--state`, the check reads what the agent last wrote instead of
-//! walking: instant on any tree size. The agent's confirmed drift is judged
-//! like confirmed differences; a stale state, or a round that could not
-//! compare, is UNKNOWN.
+//! walking: instant on any tree size. It is judged by the agent's own
+//! verdict ([`crate::agent::verdict`]), so it says what the agent's passive
+//! results say.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::{Duration, SystemTime};
 
-use crate::agent::state::{read_state, PairState, Status};
 use crate::compare::{compare_sides, CompareOptions};
 use crate::progress::Progress;
 use crate::report::{CompareReport, DiffKind};
@@ -55,7 +52,7 @@ pub struct ParityFacts {
     pub elapsed_seconds: f64,
     /// `(kind, path)` of the first differences, for the long output.
     pub listed: Vec<(String, String)>,
-    /// Said after the summary, e.g. the state's age.
+    /// Said after the summary, e.g. the agent's round and its age.
     pub note: Option<String>,
 }
 
@@ -82,67 +79,12 @@ impl ParityFacts {
             note: None,
         }
     }
-
-    /// From the agent's state file: its confirmed drift, judged like a live
-    /// comparison's confirmed differences.
-    pub fn from_state(state: &PairState, age_seconds: f64) -> ParityFacts {
-        let summary = state.summary.as_ref();
-        ParityFacts {
-            source_nodes: summary.map_or(0, |s| s.source.nodes),
-            target_nodes: summary.map_or(0, |s| s.target.nodes),
-            by_kind: state.confirmed_by_kind.clone(),
-            total: state.confirmed_total,
-            transient: state.unconfirmed_total,
-            transient_label: "unconfirmed",
-            elapsed_seconds: summary.map_or(0.0, |s| s.elapsed_seconds),
-            listed: state
-                .confirmed
-                .iter()
-                .map(|t| (t.kind.clone(), t.path.clone()))
-                .collect(),
-            note: Some(format!(
-                "agent round {} of pair {}, {age_seconds:.0}s ago",
-                state.round, state.pair
-            )),
-        }
-    }
 }
 
 impl ParityCheck {
     /// Judges a finished comparison.
     pub fn judge(&self, r: &CompareReport) -> CheckResult {
         self.judge_facts(&ParityFacts::from_report(r))
-    }
-
-    /// Judges what the agent last wrote, provided it is fresh enough and
-    /// the round could compare at all.
-    pub fn judge_state(&self, path: &Path, max_age: Duration) -> CheckResult {
-        let state = match read_state(path) {
-            Ok(s) => s,
-            Err(e) => return CheckResult::unknown("PARITY", e.to_string()),
-        };
-        let age = SystemTime::now()
-            .duration_since(state.finished.0)
-            .unwrap_or_default();
-        if age > max_age {
-            return CheckResult::unknown(
-                "PARITY",
-                format!(
-                    "state of pair {} is {}s old, more than --max-age {}s (is the agent running?)",
-                    state.pair,
-                    age.as_secs(),
-                    max_age.as_secs()
-                ),
-            );
-        }
-        if state.status == Status::Unknown {
-            let reason = state
-                .reason
-                .as_deref()
-                .unwrap_or("the last round could not compare");
-            return CheckResult::unknown("PARITY", format!("pair {}: {reason}", state.pair));
-        }
-        self.judge_facts(&ParityFacts::from_state(&state, age.as_secs_f64()))
     }
 
     pub fn judge_facts(&self, f: &ParityFacts) -> CheckResult {

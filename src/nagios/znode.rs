@@ -8,19 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use zookeeper_client as zk;
 
 use crate::connect::EnsembleSpec;
+use crate::digest::NodeKind;
 
 use super::output::{CheckResult, Perf, State};
 use super::range::Range;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Ephemeral,
-    Persistent,
-}
-
 pub struct ZnodeCheck {
     pub path: String,
-    pub kind: Option<Kind>,
+    /// The kind the node must be, if any.
+    pub kind: Option<NodeKind>,
     pub children_warning: Option<Range>,
     pub children_critical: Option<Range>,
     pub data_regex: Option<regex::Regex>,
@@ -46,11 +42,11 @@ impl ZnodeCheck {
         };
         let ephemeral = stat.ephemeral_owner != 0;
         match self.kind {
-            Some(Kind::Ephemeral) if !ephemeral => flag(
+            Some(NodeKind::Ephemeral) if !ephemeral => flag(
                 State::Critical,
                 format!("{side} {} is persistent, expected ephemeral", self.path),
             ),
-            Some(Kind::Persistent) if ephemeral => flag(
+            Some(NodeKind::Persistent) if ephemeral => flag(
                 State::Critical,
                 format!("{side} {} is ephemeral, expected persistent", self.path),
             ),

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::parse::{Isro, Mode};
 use super::server::{ServerProbe, ServerState, Zxid};
-use super::{Word, EXIT_HEALTHY, EXIT_UNHEALTHY};
+use super::Word;
+use crate::error::{EXIT_HEALTHY, EXIT_UNHEALTHY};
 
 /// What counts as unhealthy beyond the structural checks.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +49,10 @@ impl Default for HealthPolicy {
     }
 }
 
-/// How bad a reason is. Ordered: the verdict is the worst reason.
+/// How bad a reason is, on the same scale as [`Verdict`]. Ordered: the
+/// verdict is the worst reason, UNKNOWN above WARNING (what could not be
+/// read may be down). `check health` maps it onto the Nagios states, where
+/// UNKNOWN ranks below WARNING ([`crate::nagios::output::State::worst`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -109,7 +113,8 @@ pub struct Reason {
     pub message: String,
 }
 
-/// The verdict: healthy, or the worst reason's severity.
+/// The verdict: healthy, or the worst reason's [`Severity`], in the same
+/// order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

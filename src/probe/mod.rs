@@ -9,7 +9,8 @@
 //! ([`render`]).
 //!
 //! The files, one job each:
-//! - this one: the TCP client and the order the words go out in;
+//! - this one: the order the words go out in, and to which servers;
+//! - [`client`]: the TCP client that sends one word and reads its answer;
 //! - [`parse`]: parsers for every answer format from 3.4 to 3.9;
 //! - [`server`]: one server's model, assembled from its answers;
 //! - [`ensemble`]: the ensemble view, its verdict, and the count parity;
@@ -21,6 +22,7 @@
 //! `srst` and `crst` are never sent: they reset statistics other monitors
 //! rely on.
 
+pub mod client;
 pub mod ensemble;
 pub mod parse;
 pub mod render;
@@ -30,11 +32,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
 use crate::connect::ConnectString;
+
+pub use client::{host_port, Word, WordError};
+use client::{millis, resolve, send_to_any};
 
 pub use ensemble::{
     CountParity, EnsembleKind, EnsembleView, HealthPolicy, ProbeReport, Reason, ReasonCode,
@@ -42,105 +43,11 @@ pub use ensemble::{
 };
 pub use server::{ServerProbe, ServerState, WordOutcome, Zxid};
 
-/// Exit code of `zkparity probe`: every probed ensemble is healthy.
-pub const EXIT_HEALTHY: i32 = 0;
-/// Exit code of `zkparity probe`: something is unhealthy (a down server
-/// included: that is an answer, not an error).
-pub const EXIT_UNHEALTHY: i32 = 1;
-
 /// The timeout of `FourLetterWordMain`, which `zkServer.sh status` uses.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A bound on one answer, so a misbehaving peer cannot exhaust memory. A
 /// 3.8 `mntr` is about 18 KB; nothing sent here grows with the tree.
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 << 20;
-
-/// The four-letter words a probe sends, in the order it sends them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Word {
-    Srvr,
-    Mntr,
-    Isro,
-    Ruok,
-    Conf,
-    Wchs,
-    Envi,
-}
-
-impl Word {
-    /// `srvr` first: it is whitelisted on every server since 3.5.3, and
-    /// decides whether the server serves.
-    pub const ALL: [Word; 7] = [
-        Word::Srvr,
-        Word::Mntr,
-        Word::Isro,
-        Word::Ruok,
-        Word::Conf,
-        Word::Wchs,
-        Word::Envi,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Word::Srvr => "srvr",
-            Word::Mntr => "mntr",
-            Word::Isro => "isro",
-            Word::Ruok => "ruok",
-            Word::Conf => "conf",
-            Word::Wchs => "wchs",
-            Word::Envi => "envi",
-        }
-    }
-}
-
-impl std::fmt::Display for Word {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why one word got no answer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum WordError {
-    #[error("cannot resolve the host name: {reason}")]
-    Resolve { reason: String },
-    #[error("connection refused")]
-    ConnectionRefused,
-    #[error("no answer within {timeout_ms} ms")]
-    Timeout { timeout_ms: u64 },
-    #[error("the answer exceeds {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("{reason}")]
-    Io { reason: String },
-}
-
-impl WordError {
-    fn from_io(e: &std::io::Error) -> WordError {
-        match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => WordError::ConnectionRefused,
-            _ => WordError::Io {
-                reason: e.to_string(),
-            },
-        }
-    }
-
-    /// After a refused connection, a timeout or a cut connection, every
-    /// further word to that server would fail the same way (or wait out the
-    /// same timeout).
-    fn ends_probe(&self) -> bool {
-        !matches!(self, WordError::TooLarge { .. })
-    }
-}
-
-/// A word that got no answer, named by server.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{server}: {word}: {error}")]
-pub struct WordFailure {
-    pub server: String,
-    pub word: Word,
-    pub error: WordError,
-}
 
 /// How to probe.
 #[derive(Clone, Debug)]
@@ -164,116 +71,6 @@ impl Default for ProbeOptions {
             policy: HealthPolicy::default(),
         }
     }
-}
-
-/// `host:port`, with brackets around an IPv6 host.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, WordError> {
-    match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
-        Err(_) => Err(WordError::Resolve {
-            reason: format!("no answer within {} ms", millis(timeout)),
-        }),
-        Ok(Err(e)) => Err(WordError::Resolve {
-            reason: e.to_string(),
-        }),
-        Ok(Ok(addrs)) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                Err(WordError::Resolve {
-                    reason: "no address".to_string(),
-                })
-            } else {
-                Ok(addrs)
-            }
-        }
-    }
-}
-
-async fn exchange(
-    stream: &mut TcpStream,
-    word: Word,
-    max_bytes: usize,
-) -> Result<String, WordError> {
-    let io = |e: std::io::Error| WordError::from_io(&e);
-    stream
-        .write_all(word.as_str().as_bytes())
-        .await
-        .map_err(io)?;
-    // As FourLetterWordMain does: the server takes the half-close in its
-    // stride, and anything else on the port sees that nothing more is coming.
-    stream.shutdown().await.map_err(io)?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        if answer.len() + n > max_bytes {
-            return Err(WordError::TooLarge { limit: max_bytes });
-        }
-        answer.extend_from_slice(&buf[..n]);
-    }
-    Ok(String::from_utf8_lossy(&answer).into_owned())
-}
-
-/// Sends `word` to the first of `addrs` that accepts a connection, within
-/// `timeout` in all; returns the address that answered and the answer.
-async fn send_to_any(
-    addrs: &[SocketAddr],
-    word: Word,
-    timeout: Duration,
-    max_bytes: usize,
-) -> Result<(SocketAddr, String), WordError> {
-    let attempt = async {
-        let mut last = WordError::ConnectionRefused;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(mut stream) => {
-                    let answer = exchange(&mut stream, word, max_bytes).await?;
-                    return Ok((*addr, answer));
-                }
-                Err(e) => last = WordError::from_io(&e),
-            }
-        }
-        Err(last)
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(WordError::Timeout {
-            timeout_ms: millis(timeout),
-        }),
-    }
-}
-
-/// Sends one word to one server and returns its whole answer.
-pub async fn send_word(
-    host: &str,
-    port: u16,
-    word: Word,
-    timeout: Duration,
-) -> Result<String, WordFailure> {
-    let fail = |error| WordFailure {
-        server: host_port(host, port),
-        word,
-        error,
-    };
-    let addrs = resolve(host, port, timeout).await.map_err(fail)?;
-    send_to_any(&addrs, word, timeout, DEFAULT_MAX_ANSWER_BYTES)
-        .await
-        .map(|(_, answer)| answer)
-        .map_err(fail)
 }
 
 /// Probes one server: the words one after another, over one resolved

@@ -16,13 +16,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::plan::{Action, PlanSink, PlanSummary};
+use crate::durable;
 use crate::error::{Error, Result};
 
 pub const FORMAT: &str = "zkparity-repair-plan";
@@ -123,12 +123,7 @@ pub struct PlanWriter {
 impl PlanWriter {
     /// Starts a plan in `path`, replacing whatever is there, mode 600.
     pub fn create(path: &Path, identity: &Identity) -> Result<PlanWriter> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
+        let file = durable::create_in_place(path, durable::PRIVATE)
             .map_err(io_err(path, "creating the resume file"))?;
         PlanWriter::start(file, Some(path.to_path_buf()), path, identity)
     }
@@ -185,7 +180,12 @@ impl PlanWriter {
         self.out.write_all(&line_of(&end)).map_err(&err)?;
         self.out.flush().map_err(&err)?;
         let file = self.out.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(&err)?;
+        match &self.path {
+            // The plan is complete on disk, under its name, before anything
+            // of it is applied.
+            Some(path) => durable::sync_in_place(&file, path).map_err(&err)?,
+            None => file.sync_all().map_err(&err)?,
+        }
         Ok(PlanFile {
             file,
             path: self.path,

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{AclRecord, Header, Line, StatRecord, Trailer, FORMAT, VERSION};
 use crate::connect::EnsembleSpec;
 use crate::digest::DIGEST_VERSION;
+use crate::durable::{self, PendingFile};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::tree::{
@@ -163,16 +164,13 @@ pub async fn take_snapshot(
     })?;
     let started = Instant::now();
     let out_path = &options.out;
-    let dir = match out_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // Created 0600: a snapshot holds every value and digest ACL id in clear.
-    let temp = tempfile::Builder::new()
-        .prefix(".zkparity-snapshot-")
-        .tempfile_in(&dir)
+    // Private: a snapshot holds every value and digest ACL id in clear.
+    let temp =
+        PendingFile::create(out_path, durable::PRIVATE).map_err(|e| io_error(out_path, e))?;
+    let file = temp
+        .as_file()
+        .try_clone()
         .map_err(|e| io_error(out_path, e))?;
-    let file = temp.reopen().map_err(|e| io_error(out_path, e))?;
     let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
     let out = if options.compress {
         Out::Gzip(flate2::write::GzEncoder::new(
@@ -251,16 +249,12 @@ pub async fn take_snapshot(
         })
         .map_err(|e| io_error(out_path, e))?;
     writer.out.finish().map_err(|e| io_error(out_path, e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| io_error(out_path, e))?;
     let file_bytes = temp
         .as_file()
         .metadata()
         .map(|m| m.len())
         .map_err(|e| io_error(out_path, e))?;
-    temp.persist(out_path)
-        .map_err(|e| io_error(out_path, e.error))?;
+    temp.commit().map_err(|e| io_error(out_path, e))?;
     Ok(SnapshotSummary {
         file: out_path.display().to_string(),
         path: options.path.clone(),
