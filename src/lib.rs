@@ -33,11 +33,6 @@
 //! - [`probe`]: ensemble health from the four-letter words (modes, leader,
 //!   sync, zxids, counts) and the znode-count parity between two ensembles.
 //! - [`progress`]: progress lines on stderr while walking.
-//! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
-//!   tests and the benchmark.
-//! - [`seed`]: writes sample and benchmark trees, only into servers that
-//!   zkparity started itself.
-//! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
 //! - [`args`]: command-line argument groups shared by `compare` and the checks.
 //! - [`agent`]: `zkparity agent`, the long-running comparer: config, rounds,
 //!   confirmation across rounds, state files and passive Nagios results.
@@ -48,7 +43,6 @@ pub mod agent;
 pub mod args;
 pub mod compare;
 pub mod connect;
-pub mod demo;
 pub mod digest;
 pub mod error;
 pub mod exclude;
@@ -59,8 +53,6 @@ pub mod progress;
 pub mod ratelimit;
 pub mod repair;
 pub mod report;
-pub mod sandbox;
-pub mod seed;
 pub mod snapshot;
 pub mod source;
 pub mod throttle;

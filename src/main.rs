@@ -13,6 +13,8 @@ use zkparity::nagios::{self, CheckCommand};
 use zkparity::progress::Progress;
 use zkparity::report;
 
+mod cmd;
+
 #[derive(Parser)]
 #[command(
     name = "zkparity",
@@ -517,7 +519,7 @@ async fn until_stopped<T>(
 
 async fn run_demo(a: DemoArgs) -> Result<i32, Error> {
     let mut progress = Progress::auto(false);
-    let report = zkparity::demo::run(&mut progress).await?;
+    let report = cmd::demo::run(&mut progress).await?;
     emit(&render(&report, a.format))?;
     Ok(report.exit_code())
 }

@@ -116,7 +116,7 @@ use std::time::{Duration, Instant};
 
 use common::{both, client, create, pair, unique_path};
 use zkparity::agent::state::{read_state, state_path, PairState, Status};
-use zkparity::sandbox::{ServerOptions, ZkServer};
+use zkparity_sandbox::{ServerOptions, ZkServer};
 
 /// Liveness bound for anything the tests wait on; generous, so a slow
 /// machine does not fail them (it is not a speed assertion).
@@ -1074,7 +1074,7 @@ async fn probed_servers_show_in_gmond_each_as_its_own_host() {
         ) + &shared_pair_table("servers", &root, "interval = \"1h\"\njitter = \"0s\"\n")),
     );
     let _agent = Agent::start(&setup);
-    let host = |server: &zkparity::sandbox::ZkServer| format!("127.0.0.1_{}", server.port());
+    let host = |server: &zkparity_sandbox::ZkServer| format!("127.0.0.1_{}", server.port());
     let (source, target) = (host(&p.source), host(&p.target));
     wait_gmond(&gmond, "both servers' znode counts", |x| {
         [&source, &target].iter().all(|h| {

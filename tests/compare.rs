@@ -436,7 +436,7 @@ async fn a_tree_1000_deep_is_walked_without_recursion_limits() {
         paths.push(next);
     }
     for c in [&s, &t] {
-        zkparity::seed::create_many(c, paths.iter().map(|p| (p.clone(), b"d".to_vec())))
+        zkparity_sandbox::seed::create_many(c, paths.iter().map(|p| (p.clone(), b"d".to_vec())))
             .await
             .unwrap();
     }
@@ -463,8 +463,10 @@ async fn a_parent_with_200k_children_compares() {
         .map(|i| format!("{root}/child-{i:06}"))
         .collect();
     let load = |c: zk::Client, children: Vec<String>, root: String| async move {
-        zkparity::seed::ensure_path(&c, &root).await.unwrap();
-        zkparity::seed::create_many(&c, children.into_iter().map(|p| (p, Vec::new())))
+        zkparity_sandbox::seed::ensure_path(&c, &root)
+            .await
+            .unwrap();
+        zkparity_sandbox::seed::create_many(&c, children.into_iter().map(|p| (p, Vec::new())))
             .await
             .unwrap();
     };

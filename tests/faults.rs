@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
 
 /// A TCP proxy that forwards to `upstream` and cuts a connection once it has
 /// passed `cut_after` bytes from the server, so faults land in the middle of
@@ -163,8 +163,10 @@ async fn two_copies(connect: &str, root: &str) -> (String, String) {
     let c = connect_to(connect).await;
     for sub in ["a", "b"] {
         let base = format!("{root}/{sub}");
-        zkparity::seed::ensure_path(&c, &base).await.unwrap();
-        zkparity::seed::create_many(
+        zkparity_sandbox::seed::ensure_path(&c, &base)
+            .await
+            .unwrap();
+        zkparity_sandbox::seed::create_many(
             &c,
             (0..6000).map(|i| (format!("{base}/c{i:05}"), b"v".to_vec())),
         )

@@ -21,7 +21,7 @@ use zkparity::gmetric::{
 };
 use zkparity::probe::parse::Mode as ZkMode;
 use zkparity::probe::ServerProbe;
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
 
 /// The mute gmond shared by the tests that only send and read.
 fn gmond() -> &'static Gmond {
@@ -654,7 +654,7 @@ async fn gmetric_sends_the_parity_of_a_pair_under_the_pairs_host() {
 #[test]
 fn gmetric_reports_a_failed_compare_and_exits_2() {
     let g = gmond();
-    let dead = format!("127.0.0.1:{}", zkparity::sandbox::free_ports(1).unwrap()[0]);
+    let dead = format!("127.0.0.1:{}", zkparity_sandbox::free_ports(1).unwrap()[0]);
     let run = common::zkparity(&[
         "gmetric",
         "--ganglia",
@@ -690,7 +690,7 @@ async fn gmetric_to_a_gmond_that_is_down_still_completes_the_round() {
     let s = client(&p.source).await;
     let t = client(&p.target).await;
     both(&s, &t, &root, &[]).await;
-    let nobody = format!("127.0.0.1:{}", zkparity::sandbox::free_ports(1).unwrap()[0]);
+    let nobody = format!("127.0.0.1:{}", zkparity_sandbox::free_ports(1).unwrap()[0]);
     let run = run(&[
         "gmetric",
         "--ganglia",
@@ -826,7 +826,7 @@ fn gweb_definitions_graph_only_metrics_zkparity_sends() {
 
 #[test]
 fn the_shipped_gmond_snippet_receives_zkparitys_packets() {
-    let port = zkparity::sandbox::free_ports(1).unwrap()[0];
+    let port = zkparity_sandbox::free_ports(1).unwrap()[0];
     let snippet = ganglia_file("gmond.d/zkparity.conf")
         .replace("port = 8650", &format!("port = {port}  bind = 127.0.0.1"))
         .replace("ip = 192.0.2.10", "ip = 127.0.0.1");
@@ -928,7 +928,7 @@ fn server_sets() -> &'static ServerSets {
                 .servers
                 .iter()
                 .map(|s| {
-                    zkparity::sandbox::four_letter_word(
+                    zkparity_sandbox::four_letter_word(
                         &s.connect_string(),
                         "srvr",
                         Duration::from_secs(5),
@@ -1239,7 +1239,7 @@ async fn a_server_that_does_not_answer_gets_no_host_and_the_others_still_report(
         &[],
     )
     .await;
-    let dead = zkparity::sandbox::free_ports(1).unwrap()[0];
+    let dead = zkparity_sandbox::free_ports(1).unwrap()[0];
     let source = format!("{},127.0.0.1:{dead}", p.source.connect_string());
     let run = run(&[
         "gmetric",

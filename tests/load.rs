@@ -17,8 +17,8 @@ async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
 
 /// Resets the server's statistics (latency summaries and counters); only
 /// for the test's own servers, which nothing else monitors.
-fn reset_stats(server: &zkparity::sandbox::ZkServer) {
-    let answer = zkparity::sandbox::four_letter_word(
+fn reset_stats(server: &zkparity_sandbox::ZkServer) {
+    let answer = zkparity_sandbox::four_letter_word(
         &server.connect_string(),
         "srst",
         Duration::from_secs(5),
@@ -28,8 +28,8 @@ fn reset_stats(server: &zkparity::sandbox::ZkServer) {
 }
 
 /// `mntr` values by key.
-fn mntr(server: &zkparity::sandbox::ZkServer) -> std::collections::HashMap<String, f64> {
-    let text = zkparity::sandbox::four_letter_word(
+fn mntr(server: &zkparity_sandbox::ZkServer) -> std::collections::HashMap<String, f64> {
+    let text = zkparity_sandbox::four_letter_word(
         &server.connect_string(),
         "mntr",
         Duration::from_secs(5),
@@ -52,8 +52,8 @@ async fn the_server_sees_every_read_and_no_more_than_the_cap_allows() {
     let root = "/capped";
     let nodes = 3000;
     for c in [&s, &t] {
-        zkparity::seed::ensure_path(c, root).await.unwrap();
-        zkparity::seed::create_many(
+        zkparity_sandbox::seed::ensure_path(c, root).await.unwrap();
+        zkparity_sandbox::seed::create_many(
             c,
             (0..nodes).map(|i| (format!("{root}/n{i:04}"), vec![b'x'; 16])),
         )
@@ -176,7 +176,7 @@ async fn a_large_compare_keeps_round_trips_and_the_server_under_the_latency_limi
     for c in [&s, &t] {
         // 111,111 nodes: wide enough below the third level that every batch
         // of the walk's window is full.
-        zkparity::seed::create_uniform_tree(c, root, 10, 5, 64)
+        zkparity_sandbox::seed::create_uniform_tree(c, root, 10, 5, 64)
             .await
             .unwrap();
     }

@@ -450,7 +450,7 @@ async fn health_thresholds_apply_per_server() {
 
 #[tokio::test]
 async fn counts_compare_persistent_znodes_leaving_ephemerals_out() {
-    use zkparity::sandbox::{ServerOptions, ZkServer};
+    use zkparity_sandbox::{ServerOptions, ZkServer};
     // Whole-server counts: fresh servers no other test writes to.
     let (a, b) = tokio::task::spawn_blocking(|| {
         let a = std::thread::spawn(|| ZkServer::start_standalone(&ServerOptions::default()));

@@ -16,7 +16,7 @@ use zkparity::probe::{
     self, parse, EnsembleKind, EnsembleView, ProbeOptions, ProbeReport, ReasonCode, ServerProbe,
     ServerState, Verdict, Word, WordError, WordOutcome,
 };
-use zkparity::sandbox::{self, Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{self as sandbox, Ensemble, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 /// A 3-node ensemble, started once for this binary.

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkparity::sandbox::{Ensemble, ServerOptions};
+use zkparity_sandbox::{Ensemble, ServerOptions};
 use zookeeper_client as zk;
 
 // ---------------------------------------------------------------------------
@@ -553,7 +553,9 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
     let nodes: Vec<(String, Vec<u8>)> = std::iter::once((bulk.clone(), b"".to_vec()))
         .chain((0..2000).map(|i| (format!("{bulk}/n{i:05}"), format!("v{i}").into_bytes())))
         .collect();
-    zkparity::seed::create_many(&s, nodes).await.unwrap();
+    zkparity_sandbox::seed::create_many(&s, nodes)
+        .await
+        .unwrap();
     let queue = format!("{root}/queue");
     queue_with_counter_behind(&s, &t, &queue, 1000, 2).await;
     let source_counter = cversion(&s, &queue).await;
@@ -682,7 +684,7 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
 async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
     let p = pair();
     let mut server = tokio::task::spawn_blocking(|| {
-        zkparity::sandbox::ZkServer::start_standalone(&ServerOptions::default())
+        zkparity_sandbox::ZkServer::start_standalone(&ServerOptions::default())
     })
     .await
     .unwrap()
@@ -696,7 +698,9 @@ async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
     let nodes: Vec<(String, Vec<u8>)> = std::iter::once((bulk.clone(), b"".to_vec()))
         .chain((0..3000).map(|i| (format!("{bulk}/n{i:05}"), b"v".to_vec())))
         .collect();
-    zkparity::seed::create_many(&s, nodes).await.unwrap();
+    zkparity_sandbox::seed::create_many(&s, nodes)
+        .await
+        .unwrap();
     let src = p.source.connect_string();
     let args: Vec<String> = [
         "repair",

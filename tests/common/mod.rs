@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 pub struct Pair {
@@ -83,10 +83,13 @@ pub async fn wide_tree(
 ) -> Vec<String> {
     let children: Vec<String> = (0..n).map(|i| format!("{root}/c{i:05}")).collect();
     for c in [s, t] {
-        zkparity::seed::ensure_path(c, root).await.unwrap();
-        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), value.to_vec())))
-            .await
-            .unwrap();
+        zkparity_sandbox::seed::ensure_path(c, root).await.unwrap();
+        zkparity_sandbox::seed::create_many(
+            c,
+            children.iter().map(|p| (p.clone(), value.to_vec())),
+        )
+        .await
+        .unwrap();
     }
     children
 }
@@ -239,7 +242,7 @@ pub fn count(report: &serde_json::Value, kind: &str) -> u64 {
 
 /// Zxid as `srvr` reports it.
 pub fn zxid(server: &ZkServer) -> u64 {
-    let out = zkparity::sandbox::four_letter_word(
+    let out = zkparity_sandbox::four_letter_word(
         &server.connect_string(),
         "srvr",
         std::time::Duration::from_secs(5),

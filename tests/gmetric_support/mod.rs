@@ -103,7 +103,7 @@ impl Gmond {
             .prefix("zkparity-gmond-")
             .tempdir()
             .expect("temp dir");
-        let ports = zkparity::sandbox::free_ports(2).expect("free ports");
+        let ports = zkparity_sandbox::free_ports(2).expect("free ports");
         let (udp_port, tcp_port) = (ports[0], ports[1]);
         let sink =
             (mode == Mode::Ticking).then(|| UdpSocket::bind("127.0.0.1:0").expect("sink socket"));

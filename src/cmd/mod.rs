@@ -1,0 +1,3 @@
+//! The commands of the `zkparity` binary, one file each.
+
+pub mod demo;
