@@ -109,14 +109,14 @@ fn a_missing_config_file_is_named_and_exits_2() {
 // The agent against real servers.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{both, client, create, pair, unique_path};
 use zkparity::agent::state::{read_state, state_path, PairState, Status};
-use zkparity_sandbox::{ServerOptions, ZkServer};
+use zkparity_sandbox::{Guarded, ServerOptions, ZkServer};
 
 /// Liveness bound for anything the tests wait on; generous, so a slow
 /// machine does not fail them (it is not a speed assertion).
@@ -156,9 +156,10 @@ fn shared_pair_table(name: &str, path: &str, extra: &str) -> String {
     )
 }
 
-/// The agent as a child process; killed if the test ends without stopping it.
+/// The agent as a child process; killed if the test ends without stopping
+/// it, or by the watchdog if the test binary dies first.
 struct Agent {
-    child: Child,
+    child: Guarded,
     log: PathBuf,
     state_dir: PathBuf,
 }
@@ -167,15 +168,12 @@ impl Agent {
     fn start(setup: &Setup) -> Agent {
         let log = setup.state_dir().join("agent.log");
         let stderr = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_zkparity"))
-            .args(["agent", "--config"])
-            .arg(setup.config_path())
-            .env_remove("ZKPARITY_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start the agent");
+        let child = Guarded::spawn(
+            common::agent_command(&setup.config_path())
+                .env_remove("ZKPARITY_LOG")
+                .stderr(stderr),
+        )
+        .expect("start the agent");
         Agent {
             child,
             log,
@@ -188,9 +186,8 @@ impl Agent {
     }
 
     fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
-        assert_eq!(rc, 0, "kill({sig})");
+        let sent = self.child.signal(sig);
+        assert!(sent.is_ok(), "kill({sig}): {sent:?}");
     }
 
     fn running(&mut self) -> bool {
@@ -245,13 +242,6 @@ impl Agent {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

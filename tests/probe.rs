@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,7 +15,10 @@ use zkparity::probe::{
     self, parse, EnsembleKind, EnsembleView, ProbeOptions, ProbeReport, ReasonCode, ServerProbe,
     ServerState, Verdict, Word, WordError, WordOutcome,
 };
-use zkparity_sandbox::{self as sandbox, Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::tempdir::make_temp_dir;
+use zkparity_sandbox::{
+    self as sandbox, guarded_command, Ensemble, Guarded, ServerOptions, ZkServer,
+};
 use zookeeper_client as zk;
 
 // ---------------------------------------------------------------------------
@@ -46,27 +48,14 @@ static COUNTS_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// runs the same jars itself, with a zoo.cfg that leaves the whitelist out.
 struct DefaultWhitelistServer {
     port: u16,
+    /// Never dropped (a static): the watchdog and the exit hook stop it and
+    /// remove its directory.
+    _jvm: Guarded,
 }
 
 impl DefaultWhitelistServer {
     fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-}
-
-/// The JVM and directory to remove at exit.
-static PLAIN_JVM: Mutex<Option<(i32, PathBuf)>> = Mutex::new(None);
-
-extern "C" fn remove_plain_jvm() {
-    if let Ok(mut guard) = PLAIN_JVM.lock() {
-        if let Some((pid, dir)) = guard.take() {
-            // SAFETY: plain syscalls on a child this process started.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
@@ -76,11 +65,7 @@ fn default_whitelist() -> &'static DefaultWhitelistServer {
         let java = sandbox::find_java().expect("java");
         let classpath = sandbox::zookeeper_classpath().expect("zookeeper jars");
         let port = sandbox::free_ports(1).expect("port")[0];
-        let dir = tempfile::Builder::new()
-            .prefix("zkparity-probe-default-whitelist-")
-            .tempdir()
-            .expect("tempdir")
-            .keep();
+        let dir = make_temp_dir("probe-default-whitelist").expect("tempdir");
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("data dir");
         let cfg = dir.join("zoo.cfg");
@@ -94,45 +79,21 @@ fn default_whitelist() -> &'static DefaultWhitelistServer {
         )
         .expect("zoo.cfg");
         let log = std::fs::File::create(dir.join("server.log")).expect("log");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let args = vec![
-            "-Xmx256m".to_string(),
-            "-XX:-UsePerfData".to_string(),
-            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn".to_string(),
-            "-cp".to_string(),
-            classpath,
-            "org.apache.zookeeper.server.ZooKeeperServerMain".to_string(),
-            cfg.display().to_string(),
-        ];
-        // The kernel SIGKILLs the JVM when the thread that forked it ends
-        // (PR_SET_PDEATHSIG), so that thread stays parked for the life of
-        // the test binary: a SIGKILLed test run leaves no server behind.
-        std::thread::spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let mut cmd = std::process::Command::new(java);
-            cmd.args(&args)
+        let jvm = Guarded::spawn(
+            guarded_command(java, Some(&dir))
+                .args([
+                    "-Xmx256m",
+                    "-XX:-UsePerfData",
+                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                    "-cp",
+                    &classpath,
+                    "org.apache.zookeeper.server.ZooKeeperServerMain",
+                ])
+                .arg(&cfg)
                 .stdout(log.try_clone().expect("log"))
-                .stderr(log);
-            // SAFETY: prctl is async-signal-safe.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            let _ = tx.send(cmd.spawn().map(|c| c.id()));
-            loop {
-                std::thread::park();
-            }
-        });
-        let pid = rx.recv().expect("spawner").expect("spawn java");
-        *PLAIN_JVM.lock().expect("lock") = Some((pid as i32, dir.clone()));
-        // SAFETY: registering a plain extern "C" function.
-        unsafe {
-            libc::atexit(remove_plain_jvm);
-        }
+                .stderr(log),
+        )
+        .expect("spawn java");
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -150,7 +111,7 @@ fn default_whitelist() -> &'static DefaultWhitelistServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        DefaultWhitelistServer { port }
+        DefaultWhitelistServer { port, _jvm: jvm }
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, Guarded, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 /// A 3-node ensemble, started once for this binary.
@@ -404,16 +404,6 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
     close(t).await;
 }
 
-/// The agent running as a child process, killed when dropped.
-struct AgentProcess(std::process::Child);
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The agent's standing sessions (its watches on both sides), its early
 /// re-checks and its rounds of every kind add no transaction: one write by
 /// the test moves every member's zxid by exactly one.
@@ -440,17 +430,13 @@ async fn an_agent_watching_a_quorum_adds_no_transaction_of_its_own() {
     )
     .unwrap();
     let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-    let _agent = AgentProcess(
-        std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
-            .args(["agent", "--config"])
-            .arg(&config)
+    // Killed when dropped.
+    let _agent = Guarded::spawn(
+        agent_command(&config)
             .env("ZKPARITY_LOG", "zkparity=debug")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the agent"),
-    );
+            .stderr(log),
+    )
+    .expect("start the agent");
     let state = || read_state(&state_path(dir.path(), "ro")).ok();
     let agent_log = || std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
     let wait = |what: &'static str, pred: Box<dyn Fn(&PairState) -> bool>| {

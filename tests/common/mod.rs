@@ -3,12 +3,13 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{guarded_command, Ensemble, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 pub struct Pair {
@@ -130,6 +131,18 @@ pub fn zkparity_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `zkparity agent --config CONFIG` under the sandbox's watchdog (so no
+/// agent outlives the test binary), stdin and stdout closed; the caller adds
+/// the environment and stderr and starts it with `Guarded::spawn`.
+pub fn agent_command(config: &Path) -> Command {
+    let mut cmd = guarded_command(env!("CARGO_BIN_EXE_zkparity"), None);
+    cmd.args(["agent", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
 }
 
 /// Runs zkparity off the async runtime, so the test's own sessions keep

@@ -365,4 +365,27 @@ mod tests {
         }
         assert!(process_gone(pgid as u32));
     }
+
+    #[test]
+    fn a_guarded_child_is_killed_when_dropped_and_then_forgotten() {
+        let mut cmd = guarded_command("sleep", None);
+        cmd.arg("30");
+        let child = Guarded::spawn(&mut cmd).expect("spawn");
+        let pid = child.id();
+        assert!(lock(&LIVE).contains(&(pid as i32)));
+        assert!(child.signal(0).is_ok(), "a running child can be signalled");
+        drop(child);
+        assert!(process_gone(pid));
+        assert!(!lock(&LIVE).contains(&(pid as i32)));
+    }
+
+    #[test]
+    fn a_reaped_child_is_never_signalled() {
+        let mut child = Guarded::spawn(&mut guarded_command("true", None)).expect("spawn");
+        assert!(child.wait().expect("wait").success());
+        assert!(!child.is_running());
+        assert!(!lock(&LIVE).contains(&(child.id() as i32)));
+        let err = child.signal(libc::SIGTERM).expect_err("reaped");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
 }
