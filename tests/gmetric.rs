@@ -791,6 +791,13 @@ fn gweb_definitions_graph_only_metrics_zkparity_sends() {
     let view: serde_json::Value =
         serde_json::from_str(&ganglia_file("gweb/conf/view_zkparity.json")).expect("view");
     for item in view["items"].as_array().expect("items") {
+        // Every item shows something: a report, a metric or an aggregate.
+        assert!(
+            item["graph"].is_string()
+                || item["metric"].is_string()
+                || item["metric_regex"].is_array(),
+            "view item shows nothing: {item}"
+        );
         if let Some(graph) = item["graph"].as_str() {
             assert!(reports.iter().any(|r| r == graph), "view uses {graph}");
         }
