@@ -114,7 +114,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{both, client, create, pair, unique_path};
+use common::{both, client, create, pair, pair_clients, unique_path};
 use zkparity::agent::state::{read_state, state_path, PairState, Status};
 use zkparity_sandbox::{Guarded, ServerOptions, ZkServer};
 
@@ -303,8 +303,7 @@ fn nagios_table(command_file: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_it() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-drift");
     let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("b", b"2"), ("b/c", b"3")];
     both(&s, &t, &root, nodes).await;
@@ -434,8 +433,7 @@ async fn wait_gmond(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-mirror");
     both(&s, &t, &root, &[]).await;
     for i in 0..20 {
@@ -612,8 +610,7 @@ async fn a_target_killed_mid_round_past_its_session_timeout_is_unknown_then_ok_a
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_hammering_the_state_file_never_see_a_partial_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-hammer");
     both(&s, &t, &root, &[("a", b"1")]).await;
     // A difference, so the file carries lists and changes every round.
@@ -670,8 +667,7 @@ async fn readers_hammering_the_state_file_never_see_a_partial_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_with_a_broken_config_keeps_the_running_one() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-hup");
     both(&s, &t, &root, &[("a", b"1")]).await;
 
@@ -723,8 +719,7 @@ async fn sighup_with_a_broken_config_keeps_the_running_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_and_sigint_exit_0_mid_round_leaving_a_whole_state_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-term");
     let nodes: Vec<(String, Vec<u8>)> = (0..200).map(|i| (format!("n{i}"), vec![b'x'])).collect();
     let nodes: Vec<(&str, &[u8])> = nodes
@@ -788,8 +783,7 @@ async fn an_unreachable_ensemble_is_unknown_and_a_stopped_nagios_never_blocks_th
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-probe");
     both(&s, &t, &root, &[("a", b"1")]).await;
 
@@ -910,8 +904,7 @@ fn soak_duration() -> Duration {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drift() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-soak");
     let mut nodes: Vec<(String, Vec<u8>)> =
         vec![("fixed".into(), vec![]), ("churn".into(), vec![])];
@@ -1054,8 +1047,7 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probed_servers_show_in_gmond_each_as_its_own_host() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("agent-servers");
     both(&s, &t, &root, &[("a", b"1")]).await;
 
@@ -1107,8 +1099,7 @@ fn watch_of(s: &PairState, side: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_divergence_is_seen_early_between_slow_rounds_and_so_is_its_heal() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-early");
     both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2"), ("c", b"3")]).await;
 
@@ -1175,8 +1166,7 @@ async fn a_divergence_is_seen_early_between_slow_rounds_and_so_is_its_heal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_pair_is_not_walked_again_yet_an_acl_change_is_caught_by_the_periodic_walk() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-clean");
     both(&s, &t, &root, &[("a", b"1"), ("b", b"2")]).await;
 

@@ -61,8 +61,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new(name: &str) -> Fixture {
-        let p = pair();
-        let (s, t) = (client(&p.source).await, client(&p.target).await);
+        let (_, s, t) = pair_clients().await;
         let root = unique_path(name);
         both(
             &s,
@@ -500,9 +499,8 @@ async fn malformed_auth_in_the_environment_names_the_variable_not_the_value() {
 
 #[tokio::test]
 async fn valid_credentials_are_used_and_never_printed() {
-    let p = pair();
+    let (_, sc, tc) = pair_clients().await;
     let (s, t) = servers();
-    let (sc, tc) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("cli-authok");
     // Only bob may read "private"; his id is base64(sha1("bob:hunter2-secret")).
     let id = "bob:XVkvgHXkErbEewc7kTmi18017Jw=";

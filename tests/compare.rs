@@ -8,8 +8,7 @@ use zookeeper_client as zk;
 
 #[tokio::test]
 async fn identical_trees_exit_zero_with_matching_checksums() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("identical");
     let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("a/b", b"2"), ("c", b""), ("c/d", b"\x00\xff")];
     both(&s, &t, &root, nodes).await;
@@ -29,8 +28,7 @@ async fn identical_trees_exit_zero_with_matching_checksums() {
 
 #[tokio::test]
 async fn acl_entry_order_does_not_break_a_match_but_content_does() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("aclorder");
     both(&s, &t, &root, &[]).await;
     let a = zk::Acl::new(zk::Permission::ALL, zk::AuthId::anyone());
@@ -78,8 +76,7 @@ async fn acl_entry_order_does_not_break_a_match_but_content_does() {
 
 #[tokio::test]
 async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("missing");
     both(&s, &t, &root, &[("kept", b"k")]).await;
     tree(
@@ -107,8 +104,7 @@ async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
 
 #[tokio::test]
 async fn extra_subtree_on_the_target_is_reported_at_its_root() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("extra");
     both(&s, &t, &root, &[]).await;
     tree(&t, &format!("{root}/stale"), &[("x", b"1")]).await;
@@ -124,8 +120,7 @@ async fn extra_subtree_on_the_target_is_reported_at_its_root() {
 
 #[tokio::test]
 async fn binary_data_with_every_byte_value_compares_exactly() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("binary");
     let all: Vec<u8> = (0..=255u8).collect();
     let mut changed = all.clone();
@@ -151,8 +146,7 @@ fn sha2_digest(data: &[u8]) -> [u8; 32] {
 
 #[tokio::test]
 async fn one_megabyte_value_differing_in_one_byte_is_found() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("bigvalue");
     both(&s, &t, &root, &[]).await;
     // Just under the server's default 1 MB request limit.
@@ -177,8 +171,7 @@ async fn one_megabyte_value_differing_in_one_byte_is_found() {
 
 #[tokio::test]
 async fn inner_node_data_is_compared_too() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("inner");
     tree(
         &s,
@@ -197,8 +190,7 @@ async fn inner_node_data_is_compared_too() {
 
 #[tokio::test]
 async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("kind");
     both(&s, &t, &root, &[]).await;
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
@@ -238,8 +230,7 @@ async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
 
 #[tokio::test]
 async fn sequential_counter_behind_on_the_target_is_found() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("seq");
     both(&s, &t, &root, &[("queue", b"")]).await;
     let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
@@ -289,8 +280,7 @@ async fn sequential_counter_behind_on_the_target_is_found() {
 
 #[tokio::test]
 async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("seq-deletes");
     both(&s, &t, &root, &[("queue", b"")]).await;
     let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
@@ -320,8 +310,7 @@ async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
 
 #[tokio::test]
 async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("noauth");
     both(&s, &t, &root, &[]).await;
     // Only alice may read; she is "alice:secret" (id = base64(sha1)).
@@ -377,8 +366,7 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
 
 #[tokio::test]
 async fn unicode_and_odd_names_are_walked_and_reported() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("names");
     let names = [
         "with space",
@@ -427,8 +415,7 @@ async fn unicode_and_odd_names_are_walked_and_reported() {
 
 #[tokio::test]
 async fn a_tree_1000_deep_is_walked_without_recursion_limits() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("deep");
     let mut paths = vec![root.clone()];
     for i in 0..1000 {
@@ -456,8 +443,7 @@ async fn c_set(c: &zk::Client, path: &str, data: &[u8]) {
 #[tokio::test]
 /// Its child list (about 3 MB) is far over the 1 MB a Java client accepts.
 async fn a_parent_with_200k_children_compares() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("wide");
     let children: Vec<String> = (0..200_000)
         .map(|i| format!("{root}/child-{i:06}"))
@@ -488,8 +474,7 @@ async fn a_parent_with_200k_children_compares() {
 
 #[tokio::test]
 async fn nodes_vanishing_mid_walk_are_not_errors() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("vanish");
     let children = wide_tree(&s, &t, &root, 3000, b"").await;
     // Slow the walk down so the deletions land between listing and reading.
@@ -523,8 +508,7 @@ async fn nodes_vanishing_mid_walk_are_not_errors() {
 
 #[tokio::test]
 async fn excluded_paths_are_neither_read_nor_compared() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("exclude");
     both(&s, &t, &root, &[("keep", b"1"), ("locks", b"")]).await;
     create(&s, &format!("{root}/locks/lock-1"), b"").await;
@@ -540,8 +524,7 @@ async fn excluded_paths_are_neither_read_nor_compared() {
 
 #[tokio::test]
 async fn a_difference_that_heals_before_the_recheck_is_transient() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("heal");
     both(&s, &t, &root, &[("k", b"old")]).await;
     c_set(&s, &format!("{root}/k"), b"new").await;
@@ -559,8 +542,7 @@ async fn a_difference_that_heals_before_the_recheck_is_transient() {
 
 #[tokio::test]
 async fn pipelined_single_reads_give_the_same_answer_as_multi_reads() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("single");
     both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2")]).await;
     create(&s, &format!("{root}/a/c"), b"3").await;
@@ -593,8 +575,7 @@ async fn chroots_select_the_compared_trees() {
 
 #[tokio::test]
 async fn a_difference_that_changes_kind_before_the_recheck_stays_confirmed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("morph");
     both(&s, &t, &root, &[("k", b"old")]).await;
     c_set(&s, &format!("{root}/k"), b"new").await;
@@ -613,8 +594,7 @@ async fn a_difference_that_changes_kind_before_the_recheck_stays_confirmed() {
 
 #[tokio::test]
 async fn a_missing_root_copied_only_in_part_before_the_recheck_is_not_healed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("halfcopy");
     both(&s, &t, &root, &[]).await;
     tree(&s, &format!("{root}/sub"), &[("a", b"1"), ("b", b"2")]).await;
@@ -633,9 +613,7 @@ async fn a_missing_root_copied_only_in_part_before_the_recheck_is_not_healed() {
 
 #[tokio::test]
 async fn a_subtree_digests_the_same_wherever_it_sits() {
-    let p = pair();
-    let s = client(&p.source).await;
-    let t = client(&p.target).await;
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("location");
     tree(&s, &root, &[("here", b"x"), ("here/a", b"1")]).await;
     tree(
@@ -662,8 +640,7 @@ async fn a_subtree_digests_the_same_wherever_it_sits() {
 
 #[tokio::test]
 async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("lonely");
     both(&s, &t, &root, &[]).await;
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
@@ -680,8 +657,7 @@ async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
 
 #[tokio::test]
 async fn the_reads_per_second_cap_holds() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("capped");
     let names: Vec<String> = (0..300).map(|i| format!("n{i:03}")).collect();
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"" as &[u8])).collect();
@@ -702,8 +678,7 @@ async fn the_reads_per_second_cap_holds() {
 
 #[tokio::test]
 async fn progress_goes_to_a_terminal_stderr_only() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("progress");
     both(&s, &t, &root, &[("a", b"")]).await;
     let cmd = format!(
@@ -778,8 +753,7 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
     use zkparity::aclcache::AclCache;
     use zkparity::args::{EnsembleArgs, WalkArgs};
     use zkparity::progress::Progress;
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("cached");
     let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x" as &[u8])).collect();
@@ -849,8 +823,7 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
 
 #[tokio::test]
 async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("churn");
     let children = wide_tree(&s, &t, &root, 2000, b"").await;
     // Slow the walk so the churn lands in the middle of it.

@@ -82,8 +82,7 @@ async fn cutting_proxy(
 
 #[tokio::test]
 async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("cut");
     wide_tree(&s, &t, &root, 4000, &[b'x'; 100]).await;
     let (proxy, cuts) = cutting_proxy(p.target.connect_string(), 150_000, 3).await;
@@ -108,8 +107,7 @@ async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
 
 #[tokio::test]
 async fn a_difference_is_still_found_through_cut_connections() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("cutdiff");
     wide_tree(&s, &t, &root, 3000, &[b'x'; 100]).await;
     t.set_data(&format!("{root}/c02999"), b"changed", None)

@@ -565,8 +565,7 @@ const PARITY_METRICS: [&str; 17] = [
 async fn gmetric_sends_the_parity_of_a_pair_under_the_pairs_host() {
     use common::*;
     let g = gmond();
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-parity");
     both(&s, &t, &root, &[("same", b"1"), ("data", b"a")]).await;
     create(&s, &format!("{root}/missing"), b"").await;
@@ -685,10 +684,8 @@ fn gmetric_reports_a_failed_compare_and_exits_2() {
 #[tokio::test]
 async fn gmetric_to_a_gmond_that_is_down_still_completes_the_round() {
     use common::*;
-    let p = pair();
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-down");
-    let s = client(&p.source).await;
-    let t = client(&p.target).await;
     both(&s, &t, &root, &[]).await;
     let nobody = format!("127.0.0.1:{}", zkparity_sandbox::free_ports(1).unwrap()[0]);
     let run = run(&[
@@ -1237,15 +1234,9 @@ async fn gmetric_sends_every_server_of_both_ensembles_under_its_own_host() {
 async fn a_server_that_does_not_answer_gets_no_host_and_the_others_still_report() {
     use common::*;
     let g = Gmond::start(Mode::Mute);
-    let p = pair();
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-down-server");
-    both(
-        &client(&p.source).await,
-        &client(&p.target).await,
-        &root,
-        &[],
-    )
-    .await;
+    both(&s, &t, &root, &[]).await;
     let dead = zkparity_sandbox::free_ports(1).unwrap()[0];
     let source = format!("{},127.0.0.1:{dead}", p.source.connect_string());
     let run = run(&[
@@ -1290,15 +1281,9 @@ async fn a_server_that_does_not_answer_gets_no_host_and_the_others_still_report(
 async fn gmetric_without_servers_sends_the_pair_alone() {
     use common::*;
     let g = Gmond::start(Mode::Mute);
-    let p = pair();
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-no-servers");
-    both(
-        &client(&p.source).await,
-        &client(&p.target).await,
-        &root,
-        &[],
-    )
-    .await;
+    both(&s, &t, &root, &[]).await;
     let run = run(&[
         "gmetric",
         "--ganglia",

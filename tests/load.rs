@@ -46,8 +46,7 @@ fn mntr(server: &zkparity_sandbox::ZkServer) -> std::collections::HashMap<String
 #[tokio::test]
 async fn the_server_sees_every_read_and_no_more_than_the_cap_allows() {
     let _turn = turn().await;
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     // Top-level, so the server's per-namespace read counter is ours alone.
     let root = "/capped";
     let nodes = 3000;
@@ -170,9 +169,8 @@ fn describe(
 #[tokio::test]
 async fn a_large_compare_keeps_round_trips_and_the_server_under_the_latency_limit() {
     let _turn = turn().await;
-    let p = pair();
+    let (_, s, t) = pair_clients().await;
     let root = "/latency";
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
     for c in [&s, &t] {
         // 111,111 nodes: wide enough below the third level that every batch
         // of the walk's window is full.

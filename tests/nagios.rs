@@ -56,8 +56,7 @@ async fn parity(root: &str, extra: &[&str]) -> Run {
 
 #[tokio::test]
 async fn parity_of_identical_trees_is_ok_with_perfdata() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-ok");
     both(&s, &t, &root, &[("a", b"1"), ("b", b"2")]).await;
     let r = parity(&root, &[]).await;
@@ -80,8 +79,7 @@ async fn parity_of_identical_trees_is_ok_with_perfdata() {
 
 #[tokio::test]
 async fn a_critical_kind_is_critical_and_listed_in_long_output() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-crit");
     both(&s, &t, &root, &[]).await;
     create(&s, &format!("{root}/config"), b"v2").await;
@@ -102,8 +100,7 @@ async fn a_critical_kind_is_critical_and_listed_in_long_output() {
 
 #[tokio::test]
 async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-warn");
     both(&s, &t, &root, &[]).await;
     create(&t, &format!("{root}/leftover"), b"").await;
@@ -123,9 +120,7 @@ async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
 
 #[tokio::test]
 async fn parity_against_a_snapshot_watches_the_target_after_cutover() {
-    let p = pair();
-    let s = client(&p.source).await;
-    let t = client(&p.target).await;
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nag-snap");
     both(&s, &t, &root, &[("config", b"v1")]).await;
     let dir = tempfile::tempdir().unwrap();
@@ -238,8 +233,7 @@ async fn help_and_version_exit_unknown_as_plugins_do() {
 
 #[tokio::test]
 async fn installed_under_a_check_name_it_runs_that_check() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nag-link");
     both(&s, &t, &root, &[]).await;
     let dir = std::env::temp_dir().join(format!("zkparity-plugins-{}", std::process::id()));
@@ -279,8 +273,7 @@ async fn znode(extra: &[&str]) -> Run {
 
 #[tokio::test]
 async fn znode_checks_existence_kind_children_data_and_age() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nag-znode");
     both(
         &s,
@@ -621,8 +614,7 @@ async fn counts_are_unknown_when_a_side_cannot_say() {
 
 #[tokio::test]
 async fn a_path_with_a_pipe_cannot_break_the_plugin_output() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-pipe");
     both(&s, &t, &root, &[]).await;
     create(&s, &format!("{root}/a|b c"), b"1").await;

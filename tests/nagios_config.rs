@@ -165,8 +165,7 @@ fn wait_for_state(status: &Path, service: &str, state: i32) -> String {
 
 #[tokio::test]
 async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nagios-e2e");
     both(&s, &t, &root, &[("config", b"v1")]).await;
     s.set_data(&format!("{root}/config"), b"v2", None)

@@ -231,8 +231,7 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
 
 #[tokio::test]
 async fn compares_in_every_mode_leave_every_stat_unchanged() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     // alice may read everything, including the node only she may read.
     for c in [&s, &t] {
         c.auth("digest", b"alice:secret").await.unwrap();

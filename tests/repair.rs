@@ -148,8 +148,7 @@ async fn fixable_differences(s: &zk::Client, t: &zk::Client, root: &str) {
 
 #[tokio::test]
 async fn dry_run_lists_every_action_with_counts_and_writes_nothing() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("dry");
     fixable_differences(&s, &t, &root).await;
     let before = [read_tree(&s, &root).await, read_tree(&t, &root).await];
@@ -219,8 +218,7 @@ async fn dry_run_lists_every_action_with_counts_and_writes_nothing() {
 
 #[tokio::test]
 async fn apply_repairs_every_fixable_kind_and_a_compare_then_finds_none() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("fix");
     fixable_differences(&s, &t, &root).await;
     let (src, dst) = connects();
@@ -280,8 +278,7 @@ async fn apply_repairs_every_fixable_kind_and_a_compare_then_finds_none() {
 
 #[tokio::test]
 async fn a_counter_with_ephemeral_children_is_matched_on_the_next_sequential_name() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("ephseq");
     create(&s, &root, b"").await;
     create(&t, &root, b"").await;
@@ -314,8 +311,7 @@ async fn a_counter_with_ephemeral_children_is_matched_on_the_next_sequential_nam
 
 #[tokio::test]
 async fn ephemerals_kind_changes_and_unreadable_nodes_are_left_alone_with_reasons() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("alone");
     both(&s, &t, &root, &[("kind", b""), ("holder", b"")]).await;
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
@@ -395,8 +391,7 @@ async fn a_value_changed_on_the_target_since_the_plan_is_a_conflict_not_overwrit
     use zkparity::repair::plan::PlanSink;
     use zkparity::repair::plan::{Action, PlanSummary};
     use zkparity::repair::resume::{Identity, PlanWriter};
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("conflict");
     both(&s, &t, &root, &[("a", b"old"), ("b", b"old")]).await;
     s.set_data(&format!("{root}/a"), b"new", None)
@@ -450,8 +445,7 @@ async fn a_value_changed_on_the_target_since_the_plan_is_a_conflict_not_overwrit
 
 #[tokio::test]
 async fn target_credentials_come_from_the_environment_and_are_never_printed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     for c in [&s, &t] {
         c.auth("digest", b"alice:secret").await.unwrap();
     }
@@ -542,8 +536,7 @@ fn spawn_repair(args: &[String]) -> std::process::Child {
 
 #[tokio::test]
 async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("resume");
     create(&s, &root, b"").await;
     create(&t, &root, b"").await;
@@ -798,8 +791,7 @@ async fn repair_never_writes_to_the_source_and_its_zxid_stays_put() {
 
 #[tokio::test]
 async fn a_migration_from_a_snapshot_into_an_empty_target_compares_equal() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("migrate");
     let all: Vec<u8> = (0..=255u8).collect();
     tree(

@@ -38,7 +38,6 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let p = pair();
     let dir = std::env::temp_dir().join(format!("zkparity-secrets-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -48,7 +47,7 @@ async fn fixture() -> Fixture {
 
     let root = unique_path("secrets");
     let bob_id = format!("bob:{HASH}");
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     both(&s, &t, &root, &[("plain", b"1")]).await;
     let bob_read = [
         zk::Acl::new(zk::Permission::READ, zk::AuthId::new("digest", &bob_id)),

@@ -43,6 +43,13 @@ pub fn unique_path(name: &str) -> String {
     format!("/t-{name}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The shared pair and a session on each side: how most tests begin.
+pub async fn pair_clients() -> (&'static Pair, zk::Client, zk::Client) {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    (p, s, t)
+}
+
 pub async fn client(server: &ZkServer) -> zk::Client {
     connect(&server.connect_string()).await
 }
