@@ -431,6 +431,67 @@ async fn wait_gmond(
     }
 }
 
+/// A sync tool at work: every write done to the source, then the same to
+/// the target, until stopped. Write `i` updates `{updated}{i % updates}` and
+/// deletes and recreates `{temporary}{i % temporaries}`.
+struct MirroredWrites {
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MirroredWrites {
+    fn start(
+        s: &zookeeper_client::Client,
+        t: &zookeeper_client::Client,
+        updated: String,
+        updates: u64,
+        temporary: String,
+        temporaries: u64,
+        pause: Duration,
+    ) -> MirroredWrites {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicU64::new(0));
+        let (s, t, stopped, count) = (s.clone(), t.clone(), stop.clone(), writes.clone());
+        let task = tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stopped.load(Ordering::Relaxed) {
+                let data = i.to_string().into_bytes();
+                let node = format!("{updated}{}", i % updates);
+                for c in [&s, &t] {
+                    c.set_data(&node, &data, None).await.unwrap();
+                }
+                // Creates and deletes as well as updates.
+                let extra = format!("{temporary}{}", i % temporaries);
+                for c in [&s, &t] {
+                    match c.delete(&extra, None).await {
+                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
+                            c.create(&extra, &data, &common::open())
+                                .await
+                                .map(|_| ())
+                                .unwrap();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                i += 1;
+                count.fetch_add(1, Ordering::Relaxed);
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        });
+        MirroredWrites { stop, writes, task }
+    }
+
+    /// Stops the writer; how many mirrored writes it made.
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("the writer");
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
     let (_, s, t) = pair_clients().await;
@@ -450,44 +511,15 @@ async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
         .await;
 
     // A sync tool's work: every write done to the source, then to the target.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writes = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (s, t, root, stop, writes) = (
-            s.clone(),
-            t.clone(),
-            root.clone(),
-            stop.clone(),
-            writes.clone(),
-        );
-        tokio::spawn(async move {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let n = i % 20;
-                let data = i.to_string().into_bytes();
-                for c in [&s, &t] {
-                    c.set_data(&format!("{root}/n{n}"), &data, None)
-                        .await
-                        .unwrap();
-                }
-                // Creates and deletes as well as updates.
-                let extra = format!("{root}/tmp{}", i % 5);
-                for c in [&s, &t] {
-                    match c.delete(&extra, None).await {
-                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
-                            c.create(&extra, &data, &common::open())
-                                .await
-                                .map(|_| ())
-                                .unwrap();
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                i += 1;
-                writes.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+    let writer = MirroredWrites::start(
+        &s,
+        &t,
+        format!("{root}/n"),
+        20,
+        format!("{root}/tmp"),
+        5,
+        Duration::ZERO,
+    );
     // Several rounds under load, checking every state the agent writes.
     let target_round = start.round + 8;
     let deadline = Instant::now() + PATIENCE;
@@ -513,12 +545,8 @@ async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.await.unwrap();
-    assert!(
-        writes.load(Ordering::Relaxed) > 50,
-        "the writer kept writing"
-    );
+    let writes = writer.stop().await;
+    assert!(writes > 50, "the writer kept writing");
     assert!(states_seen > 0);
     let after = agent
         .wait_for("mirror", "a quiet round", |s| {
@@ -932,40 +960,15 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
         .await;
 
     // The sync tool: each write to the source, then the same to the target.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writes = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (s, t, root, stop, writes) = (
-            s.clone(),
-            t.clone(),
-            root.clone(),
-            stop.clone(),
-            writes.clone(),
-        );
-        tokio::spawn(async move {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let data = i.to_string().into_bytes();
-                let node = format!("{root}/churn/c{}", i % 50);
-                let extra = format!("{root}/churn/tmp{}", i % 7);
-                for c in [&s, &t] {
-                    c.set_data(&node, &data, None).await.unwrap();
-                    match c.delete(&extra, None).await {
-                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
-                            c.create(&extra, &data, &common::open())
-                                .await
-                                .map(|_| ())
-                                .unwrap();
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                i += 1;
-                writes.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    };
+    let writer = MirroredWrites::start(
+        &s,
+        &t,
+        format!("{root}/churn/c"),
+        50,
+        format!("{root}/churn/tmp"),
+        7,
+        Duration::from_millis(10),
+    );
 
     // What is injected, and when (fractions of the soak).
     let changed = format!("{root}/fixed/f10");
@@ -1012,8 +1015,7 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
         rounds_checked.insert(st.round);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.await.unwrap();
+    let writes = writer.stop().await;
 
     let end = agent
         .wait_for("soak", "exactly the lasting injected drift", |s| {
@@ -1033,15 +1035,12 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
         ever_confirmed.contains(&(extra.clone(), "extra_in_target".to_string())),
         "the temporary extra node was confirmed while it lasted: {ever_confirmed:?}"
     );
-    assert!(
-        writes.load(Ordering::Relaxed) > 100,
-        "writes were in flight"
-    );
+    assert!(writes > 100, "writes were in flight");
     eprintln!(
         "soak: {:.0}s, {} rounds observed, {} mirrored write pairs, drift ever confirmed: {ever_confirmed:?}",
         soak.as_secs_f64(),
         rounds_checked.len(),
-        writes.load(Ordering::Relaxed)
+        writes
     );
 }
 

@@ -233,21 +233,11 @@ async fn sequential_counter_behind_on_the_target_is_found() {
     let (_, s, t) = pair_clients().await;
     let root = unique_path("seq");
     both(&s, &t, &root, &[("queue", b"")]).await;
-    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
-    for _ in 0..5 {
-        s.create(&format!("{root}/queue/item-"), b"x", &seq)
-            .await
-            .unwrap();
-    }
+    let items = format!("{root}/queue/item-");
+    create_sequential(&s, &items, b"x", 5).await;
     // A copy tool recreates the names it sees, leaving the counter at 5 - 3.
-    for i in 0..3 {
-        s.delete(&format!("{root}/queue/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
-    for i in 3..5 {
-        create(&t, &format!("{root}/queue/item-{i:010}"), b"x").await;
-    }
+    delete_sequential(&s, &items, 0..3).await;
+    copy_sequential(&t, &items, b"x", 3..5).await;
     let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let seqs = of_kind(&r, "sequence_counter");
@@ -264,16 +254,9 @@ async fn sequential_counter_behind_on_the_target_is_found() {
     );
 
     // Once the target's counter is ahead, it is fine.
-    for _ in 0..7 {
-        t.create(&format!("{root}/queue/bump-"), b"", &seq)
-            .await
-            .unwrap();
-    }
-    for i in 2..9 {
-        t.delete(&format!("{root}/queue/bump-{i:010}"), None)
-            .await
-            .unwrap();
-    }
+    let bumps = format!("{root}/queue/bump-");
+    create_sequential(&t, &bumps, b"", 7).await;
+    delete_sequential(&t, &bumps, 2..9).await;
     let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "{r:#}");
 }
@@ -283,23 +266,13 @@ async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
     let (_, s, t) = pair_clients().await;
     let root = unique_path("seq-deletes");
     both(&s, &t, &root, &[("queue", b"")]).await;
-    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    let items = format!("{root}/queue/item-");
     // Source: 3 creates, next name item-0000000003 (cversion 3).
-    for _ in 0..3 {
-        s.create(&format!("{root}/queue/item-"), b"x", &seq)
-            .await
-            .unwrap();
-    }
+    create_sequential(&s, &items, b"x", 3).await;
     // Target: 2 creates and 2 deletes: cversion 4, yet its next name is
     // item-0000000002, one the source has already handed out.
-    for i in 0..2 {
-        t.create(&format!("{root}/queue/item-"), b"x", &seq)
-            .await
-            .unwrap();
-        t.delete(&format!("{root}/queue/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
+    create_sequential(&t, &items, b"x", 2).await;
+    delete_sequential(&t, &items, 0..2).await;
     let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let seqs = of_kind(&r, "sequence_counter");

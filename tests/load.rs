@@ -63,21 +63,18 @@ async fn the_server_sees_every_read_and_no_more_than_the_cap_allows() {
     let cap = 3000.0;
     let before = mntr(&p.source);
     let started = Instant::now();
-    let r = run(&[
-        "compare",
-        "--source",
+    let r = compare_connects(
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
-        root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "off",
-        "--max-reads-per-second",
-        "3000",
-    ])
+        &[
+            "--path",
+            root,
+            "--recheck-delay",
+            "off",
+            "--max-reads-per-second",
+            "3000",
+        ],
+    )
     .await;
     let wall = started.elapsed().as_secs_f64();
     let after = mntr(&p.source);
@@ -124,21 +121,18 @@ async fn compare_under(
     let p = pair();
     reset_stats(&p.source);
     reset_stats(&p.target);
-    let r = run(&[
-        "compare",
-        "--source",
+    let r = compare_connects(
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
-        path,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "off",
-        "--max-latency",
-        limit,
-    ])
+        &[
+            "--path",
+            path,
+            "--recheck-delay",
+            "off",
+            "--max-latency",
+            limit,
+        ],
+    )
     .await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     (r.json(), [mntr(&p.source), mntr(&p.target)])

@@ -142,13 +142,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/4lw/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 fn refusal(word: Word) -> String {
     format!("{word} is not executed because it is not in the whitelist.\n")
+}
+
+/// The answers a server in `role` gave to `words`, as captured
+/// (`tests/fixtures/4lw/ROLE-WORD.txt`).
+fn captured(role: &str, words: &[Word]) -> Vec<(Word, Option<Result<String, WordError>>)> {
+    let answers: Vec<(Word, String)> = words
+        .iter()
+        .map(|&w| (w, captured_answer(&format!("{role}-{w}.txt"))))
+        .collect();
+    answered(&answers)
 }
 
 fn answered(answers: &[(Word, String)]) -> Vec<(Word, Option<Result<String, WordError>>)> {
@@ -721,7 +726,10 @@ async fn a_port_that_accepts_but_never_answers_costs_one_timeout_not_one_per_wor
 
 #[tokio::test]
 async fn a_large_answer_trickling_in_is_read_to_the_end() {
-    let (srvr, mntr) = (fixture("leader-srvr.txt"), fixture("leader-mntr.txt"));
+    let (srvr, mntr) = (
+        captured_answer("leader-srvr.txt"),
+        captured_answer("leader-mntr.txt"),
+    );
     let keys = mntr.lines().count();
     let addr = fake_server(
         move |w| match w {
@@ -812,7 +820,7 @@ fn captured_mntr_answers_parse_to_every_key() {
         ("follower-mntr.txt", 502),
         ("standalone-mntr.txt", 485),
     ] {
-        let m = parse::parse_mntr(&fixture(name));
+        let m = parse::parse_mntr(&captured_answer(name));
         assert_eq!(m.metrics.len(), keys, "{name}");
         assert_eq!(m.malformed_lines, 0, "{name}");
     }
@@ -822,15 +830,18 @@ fn captured_mntr_answers_parse_to_every_key() {
 fn captured_follower_answers_make_an_up_follower() {
     let s = ServerProbe::from_answers(
         "f:2182",
-        &answered(&[
-            (Word::Srvr, fixture("follower-srvr.txt")),
-            (Word::Mntr, fixture("follower-mntr.txt")),
-            (Word::Isro, fixture("follower-isro.txt")),
-            (Word::Ruok, fixture("follower-ruok.txt")),
-            (Word::Conf, fixture("follower-conf.txt")),
-            (Word::Wchs, fixture("follower-wchs.txt")),
-            (Word::Envi, fixture("follower-envi.txt")),
-        ]),
+        &captured(
+            "follower",
+            &[
+                Word::Srvr,
+                Word::Mntr,
+                Word::Isro,
+                Word::Ruok,
+                Word::Conf,
+                Word::Wchs,
+                Word::Envi,
+            ],
+        ),
     );
     assert_eq!(s.state, ServerState::Up);
     assert_eq!(s.mode, Some(parse::Mode::Follower));
@@ -869,13 +880,7 @@ fn captured_follower_answers_make_an_up_follower() {
 
 #[test]
 fn captured_leader_answers_carry_the_sync_state() {
-    let s = ServerProbe::from_answers(
-        "l:2181",
-        &answered(&[
-            (Word::Srvr, fixture("leader-srvr.txt")),
-            (Word::Mntr, fixture("leader-mntr.txt")),
-        ]),
-    );
+    let s = ServerProbe::from_answers("l:2181", &captured("leader", &[Word::Srvr, Word::Mntr]));
     assert_eq!(s.mode, Some(parse::Mode::Leader));
     assert_eq!(s.quorum_size, Some(3));
     assert_eq!(s.learners, Some(2));
@@ -888,8 +893,8 @@ fn captured_leader_answers_carry_the_sync_state() {
 
 #[test]
 fn captured_stat_reads_like_srvr() {
-    let stat = parse::parse_srvr(&fixture("follower-stat.txt"));
-    let srvr = parse::parse_srvr(&fixture("follower-srvr.txt"));
+    let stat = parse::parse_srvr(&captured_answer("follower-stat.txt"));
+    let srvr = parse::parse_srvr(&captured_answer("follower-srvr.txt"));
     assert_eq!(stat.mode, srvr.mode);
     assert_eq!(stat.zxid, srvr.zxid);
     assert_eq!(stat.connections, Some(2));
@@ -898,7 +903,7 @@ fn captured_stat_reads_like_srvr() {
 
 #[test]
 fn captured_refusals_leave_what_srvr_says() {
-    let mut answers = vec![(Word::Srvr, fixture("standalone-srvr.txt"))];
+    let mut answers = vec![(Word::Srvr, captured_answer("standalone-srvr.txt"))];
     answers.extend(
         [
             Word::Mntr,
@@ -911,8 +916,14 @@ fn captured_refusals_leave_what_srvr_says() {
         .map(|w| (w, refusal(w))),
     );
     // The refusals as captured, word for word.
-    assert_eq!(refusal(Word::Ruok), fixture("default-whitelist-ruok.txt"));
-    assert_eq!(refusal(Word::Mntr), fixture("default-whitelist-mntr.txt"));
+    assert_eq!(
+        refusal(Word::Ruok),
+        captured_answer("default-whitelist-ruok.txt")
+    );
+    assert_eq!(
+        refusal(Word::Mntr),
+        captured_answer("default-whitelist-mntr.txt")
+    );
     let s = ServerProbe::from_answers("s:2181", &answered(&answers));
     assert_eq!(s.state, ServerState::Up);
     assert_eq!(s.znodes, Some(5));
@@ -933,7 +944,7 @@ fn captured_refusals_leave_what_srvr_says() {
 
 #[test]
 fn captured_not_serving_answers_make_a_not_serving_server() {
-    let ns = fixture("not-serving.txt");
+    let ns = captured_answer("not-serving.txt");
     let s = ServerProbe::from_answers(
         "f:2182",
         &answered(&[
@@ -973,7 +984,7 @@ fn captured_read_only_member_serves_but_is_not_healthy() {
     let s = ServerProbe::from_answers(
         "r:2181",
         &answered(&[
-            (Word::Srvr, fixture("read-only-srvr.txt")),
+            (Word::Srvr, captured_answer("read-only-srvr.txt")),
             (Word::Isro, "ro".to_string()),
         ]),
     );
@@ -992,10 +1003,7 @@ fn captured_read_only_member_serves_but_is_not_healthy() {
 fn constructed_3_4_leader_counts_learners_from_zk_followers_and_four_system_nodes() {
     let s = ServerProbe::from_answers(
         "old:2181",
-        &answered(&[
-            (Word::Srvr, fixture("constructed-3.4-leader-srvr.txt")),
-            (Word::Mntr, fixture("constructed-3.4-leader-mntr.txt")),
-        ]),
+        &captured("constructed-3.4-leader", &[Word::Srvr, Word::Mntr]),
     );
     assert_eq!(s.learners, Some(2));
     assert_eq!(
@@ -1013,7 +1021,7 @@ fn constructed_prometheus_mntr_reads_doubles_as_counts_and_labels_as_namespaces(
         "p:2181",
         &answered(&[(
             Word::Mntr,
-            fixture("constructed-prometheus-follower-mntr.txt"),
+            captured_answer("constructed-prometheus-follower-mntr.txt"),
         )]),
     );
     assert_eq!(s.state, ServerState::Up, "mntr alone gives the mode");
@@ -1030,13 +1038,8 @@ fn constructed_prometheus_mntr_reads_doubles_as_counts_and_labels_as_namespaces(
 
 #[test]
 fn text_report_of_captured_answers_lists_every_server_and_reason() {
-    let leader = ServerProbe::from_answers(
-        "l:2181",
-        &answered(&[
-            (Word::Srvr, fixture("leader-srvr.txt")),
-            (Word::Mntr, fixture("leader-mntr.txt")),
-        ]),
-    );
+    let leader =
+        ServerProbe::from_answers("l:2181", &captured("leader", &[Word::Srvr, Word::Mntr]));
     let down = ServerProbe::from_answers(
         "d:2181",
         &[

@@ -61,19 +61,10 @@ async fn differing_trees(c: &zk::Client, root: &str) {
     create(c, &format!("{b}/app/stale"), b"old").await;
     // The source handed out item-0..4 and kept 3 and 4; a copy tool
     // recreated those names on the target, leaving its counter behind.
-    for _ in 0..5 {
-        c.create(&format!("{a}/app/queue/item-"), b"q", &seq())
-            .await
-            .unwrap();
-    }
-    for i in 0..3 {
-        c.delete(&format!("{a}/app/queue/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
-    for i in 3..5 {
-        create(c, &format!("{b}/app/queue/item-{i:010}"), b"q").await;
-    }
+    let items = format!("{a}/app/queue/item-");
+    create_sequential(c, &items, b"q", 5).await;
+    delete_sequential(c, &items, 0..3).await;
+    copy_sequential(c, &format!("{b}/app/queue/item-"), b"q", 3..5).await;
 }
 
 const EXPECTED_KINDS: [(&str, &str); 5] = [
@@ -141,42 +132,24 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
         assert!(r.stdout.contains(path), "{path} not listed: {}", ctx(&r));
     }
     // --path below the chroots, JSON, immediate re-check.
-    let r = run(&[
-        "compare",
-        "--source",
-        &a,
-        "--target",
-        &b,
-        "--path",
-        "/app",
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(&a, &b, &["--path", "/app"]).await;
     assert_found_every_difference(&r);
     // Pinned to each member in turn (leader and followers), single reads,
     // ephemerals compared.
     for i in 0..e.servers.len() {
         let src = format!("{}{root}/a", e.servers[i].connect_string());
         let dst = format!("{}{root}/b", e.servers[(i + 1) % 3].connect_string());
-        let r = run(&[
-            "compare",
-            "--source",
+        let r = compare_connects(
             &src,
-            "--target",
             &dst,
-            "--path",
-            "/app",
-            "--format",
-            "json",
-            "--recheck-delay",
-            "0s",
-            "--no-multi-read",
-            "--ephemerals",
-            "compare",
-        ])
+            &[
+                "--path",
+                "/app",
+                "--no-multi-read",
+                "--ephemerals",
+                "compare",
+            ],
+        )
         .await;
         assert_found_every_difference(&r);
     }
@@ -187,20 +160,7 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
     let xml = dir.path().join("a.xml");
     let r = run(&["snapshot", "--server", &a, "--out", snap, "-q"]).await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
-    let r = run(&[
-        "compare",
-        "--source",
-        snap,
-        "--target",
-        &b,
-        "--path",
-        "/app",
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(snap, &b, &["--path", "/app"]).await;
     assert_found_every_difference(&r);
     for server in [a.as_str(), snap] {
         let r = run(&[
@@ -356,20 +316,7 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
     both(&s, &t, &root, nodes).await;
     settled(e, &t).await;
     let src = p.source.connect_string();
-    let r = run(&[
-        "compare",
-        "--source",
-        &src,
-        "--target",
-        &ens,
-        "--path",
-        &root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(&src, &ens, &["--path", &root]).await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
     let report = r.json();
     assert_eq!(report["summary"]["target"]["nodes"], 4, "{report:#}");
@@ -381,18 +328,7 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
         .unwrap();
     settled(e, &t).await;
     let (src, dst) = (format!("{src}{root}"), format!("{ens}{root}"));
-    let r = run(&[
-        "compare",
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(&src, &dst, &[]).await;
     assert_eq!(r.code, 1, "{}", ctx(&r));
     let data = of_kind(&r.json(), "data")
         .into_iter()

@@ -60,16 +60,9 @@ async fn cversion(c: &zk::Client, path: &str) -> i32 {
 /// the last `kept`: its counter is `handed_out + deleted`.
 async fn source_queue(s: &zk::Client, queue: &str, handed_out: usize, kept: usize) {
     create(s, queue, b"").await;
-    for _ in 0..handed_out {
-        s.create(&format!("{queue}/item-"), b"q", &seq())
-            .await
-            .unwrap();
-    }
-    for i in 0..handed_out - kept {
-        s.delete(&format!("{queue}/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
+    let items = format!("{queue}/item-");
+    create_sequential(s, &items, b"q", handed_out).await;
+    delete_sequential(s, &items, 0..handed_out - kept).await;
 }
 
 /// That queue, and on the target copies of the kept items only (what a
@@ -83,9 +76,13 @@ async fn queue_with_counter_behind(
 ) {
     source_queue(s, queue, handed_out, kept).await;
     create(t, queue, b"").await;
-    for i in handed_out - kept..handed_out {
-        create(t, &format!("{queue}/item-{i:010}"), b"q").await;
-    }
+    copy_sequential(
+        t,
+        &format!("{queue}/item-"),
+        b"q",
+        handed_out - kept..handed_out,
+    )
+    .await;
 }
 
 fn counts(r: &serde_json::Value) -> BTreeMap<String, u64> {

@@ -260,6 +260,15 @@ pub fn count(report: &serde_json::Value, kind: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count for {kind}"))
 }
 
+/// A four-letter-word answer captured from a real server
+/// (`tests/fixtures/4lw/NAME`).
+pub fn captured_answer(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/4lw")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Zxid as `srvr` reports it.
 pub fn zxid(server: &ZkServer) -> u64 {
     let out = zkparity_sandbox::four_letter_word(
@@ -285,6 +294,39 @@ pub fn ctx(r: &Run) -> String {
 
 pub fn seq() -> zk::CreateOptions<'static> {
     zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
+}
+
+/// `n` persistent sequential nodes `{prefix}NNNNNNNNNN` holding `data`
+/// (`prefix` is a path, e.g. `/q/item-`).
+pub async fn create_sequential(c: &zk::Client, prefix: &str, data: &[u8], n: usize) {
+    for _ in 0..n {
+        c.create(prefix, data, &seq())
+            .await
+            .unwrap_or_else(|e| panic!("create {prefix}: {e}"));
+    }
+}
+
+/// Deletes the sequential nodes `{prefix}{i:010}`, `i` in `numbers`.
+pub async fn delete_sequential(c: &zk::Client, prefix: &str, numbers: std::ops::Range<usize>) {
+    for i in numbers {
+        let path = format!("{prefix}{i:010}");
+        c.delete(&path, None)
+            .await
+            .unwrap_or_else(|e| panic!("delete {path}: {e}"));
+    }
+}
+
+/// Plain nodes named as sequential ones, `{prefix}{i:010}` for `i` in
+/// `numbers`: what a copy tool leaves, with the parent's counter behind.
+pub async fn copy_sequential(
+    c: &zk::Client,
+    prefix: &str,
+    data: &[u8],
+    numbers: std::ops::Range<usize>,
+) {
+    for i in numbers {
+        create(c, &format!("{prefix}{i:010}"), data).await;
+    }
 }
 
 /// Every node's Stat and data under a root, as one client sees it.

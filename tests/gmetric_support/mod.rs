@@ -376,12 +376,3 @@ impl FakeZk {
         format!("127.0.0.1:{}", self.port)
     }
 }
-
-/// A four-letter-word answer captured from a real server
-/// (`tests/fixtures/4lw/`).
-pub fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/4lw")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
