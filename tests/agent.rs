@@ -116,7 +116,7 @@ use std::time::{Duration, Instant};
 
 use common::{both, client, create, pair, pair_clients, unique_path};
 use zkparity::agent::state::{read_state, state_path, PairState, Status};
-use zkparity_sandbox::{Guarded, ServerOptions, ZkServer};
+use zkparity_sandbox::Guarded;
 
 /// Liveness bound for anything the tests wait on; generous, so a slow
 /// machine does not fail them (it is not a speed assertion).
@@ -559,11 +559,7 @@ async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_target_killed_mid_round_past_its_session_timeout_is_unknown_then_ok_again() {
     // Its own target server: it is killed and brought back.
-    let target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let target = common::own_server().await;
     let p = pair();
     let s = client(&p.source).await;
     let t = common::connect(&target.connect_string()).await;
@@ -1242,11 +1238,7 @@ async fn an_unchanged_pair_is_not_walked_again_yet_an_acl_change_is_caught_by_th
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_server_restart_the_tree_is_walked_again_and_changes_are_still_seen_early() {
     // Its own target server: it is restarted.
-    let target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let target = common::own_server().await;
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("agent-rewatch");

@@ -445,28 +445,40 @@ async fn a_parent_with_200k_children_compares() {
     assert_eq!(missing[0]["path"], format!("{root}/child-154321"));
 }
 
+/// A compare of `root` (as `compare_in_background`) slowed to
+/// `reads_per_second` in batches of 50 and re-checked 2 s later, so that what
+/// the test does meanwhile lands in the middle of the walk.
+fn slowed_compare(root: &str, reads_per_second: &str) -> tokio::task::JoinHandle<Run> {
+    compare_in_background(
+        root,
+        &[
+            "--recheck-delay",
+            "2s",
+            "--max-reads-per-second",
+            reads_per_second,
+            "--batch-size",
+            "50",
+        ],
+    )
+}
+
+/// Deletes `path` on both sides at once, as a sync tool mirrors a delete.
+async fn mirrored_delete(s: &zk::Client, t: &zk::Client, path: &str) {
+    let (a, b) = futures::join!(s.delete(path, None), t.delete(path, None));
+    a.unwrap_or_else(|e| panic!("delete {path} on the source: {e}"));
+    b.unwrap_or_else(|e| panic!("delete {path} on the target: {e}"));
+}
+
 #[tokio::test]
 async fn nodes_vanishing_mid_walk_are_not_errors() {
     let (_, s, t) = pair_clients().await;
     let root = unique_path("vanish");
     let children = wide_tree(&s, &t, &root, 3000, b"").await;
     // Slow the walk down so the deletions land between listing and reading.
-    let walk = compare_in_background(
-        &root,
-        &[
-            "--recheck-delay",
-            "2s",
-            "--max-reads-per-second",
-            "6000",
-            "--batch-size",
-            "50",
-        ],
-    );
+    let walk = slowed_compare(&root, "6000");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for path in children.iter().rev().step_by(2) {
-        let (a, b) = futures::join!(s.delete(path, None), t.delete(path, None));
-        a.unwrap();
-        b.unwrap();
+        mirrored_delete(&s, &t, path).await;
     }
     let run = walk.await.unwrap();
     assert_eq!(
@@ -800,17 +812,7 @@ async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
     let root = unique_path("churn");
     let children = wide_tree(&s, &t, &root, 2000, b"").await;
     // Slow the walk so the churn lands in the middle of it.
-    let walk = compare_in_background(
-        &root,
-        &[
-            "--recheck-delay",
-            "2s",
-            "--max-reads-per-second",
-            "3000",
-            "--batch-size",
-            "50",
-        ],
-    );
+    let walk = slowed_compare(&root, "3000");
     // A sync tool that mirrors writes: each new node lands on both sides.
     for i in 0..300 {
         let new = format!("{root}/new{i:04}");
@@ -818,10 +820,7 @@ async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
         a.unwrap();
         b.unwrap();
         if i % 3 == 0 {
-            let old = &children[i * 5];
-            let (a, b) = futures::join!(s.delete(old, None), t.delete(old, None));
-            a.unwrap();
-            b.unwrap();
+            mirrored_delete(&s, &t, &children[i * 5]).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }

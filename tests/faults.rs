@@ -232,11 +232,7 @@ async fn connect_to(connect: &str) -> zookeeper_client::Client {
 /// A target server of its own, holding the same 6,000-child tree under
 /// `root` as the shared source; returns it with a session on it.
 async fn own_target(root: &str) -> (ZkServer, zookeeper_client::Client) {
-    let target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let target = own_server().await;
     let s = client(&pair().source).await;
     let t = connect_to(&target.connect_string()).await;
     wide_tree(&s, &t, root, 6000, &[b'x'; 100]).await;

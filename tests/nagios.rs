@@ -339,7 +339,7 @@ async fn znode_checks_existence_kind_children_data_and_age() {
     let r = znode(&["--source", &src, "--path", &state, "--ephemeral"]).await;
     assert_eq!(r.code, 2, "{}", r.stdout);
 
-    let r = znode(&[
+    let enabled_on_both = [
         "--source",
         &src,
         "--target",
@@ -348,21 +348,11 @@ async fn znode_checks_existence_kind_children_data_and_age() {
         &state,
         "--data-regex",
         "^ENABLED$",
-    ])
-    .await;
+    ];
+    let r = znode(&enabled_on_both).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     t.set_data(&state, b"DISABLED", None).await.unwrap();
-    let r = znode(&[
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--path",
-        &state,
-        "--data-regex",
-        "^ENABLED$",
-    ])
-    .await;
+    let r = znode(&enabled_on_both).await;
     let status = assert_plugin_output(&r);
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(status.contains("target"), "{status}");
@@ -443,15 +433,8 @@ async fn health_thresholds_apply_per_server() {
 
 #[tokio::test]
 async fn counts_compare_persistent_znodes_leaving_ephemerals_out() {
-    use zkparity_sandbox::{ServerOptions, ZkServer};
     // Whole-server counts: fresh servers no other test writes to.
-    let (a, b) = tokio::task::spawn_blocking(|| {
-        let a = std::thread::spawn(|| ZkServer::start_standalone(&ServerOptions::default()));
-        let b = ZkServer::start_standalone(&ServerOptions::default()).unwrap();
-        (a.join().unwrap().unwrap(), b)
-    })
-    .await
-    .unwrap();
+    let (a, b) = tokio::join!(own_server(), own_server());
     let (sa, sb) = (a.connect_string(), b.connect_string());
     let (s, t) = (connect(&sa).await, connect(&sb).await);
     both(&s, &t, "/app", &[("x", b"1"), ("y", b"2")]).await;

@@ -673,12 +673,8 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
 #[tokio::test]
 async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
     let p = pair();
-    let mut server = tokio::task::spawn_blocking(|| {
-        zkparity_sandbox::ZkServer::start_standalone(&ServerOptions::default())
-    })
-    .await
-    .unwrap()
-    .expect("a target of its own, to restart");
+    // A target of its own, to restart.
+    let mut server = own_server().await;
     let dst = server.connect_string();
     let (s, t) = (client(&p.source).await, connect(&dst).await);
     let root = unique_path("restart");

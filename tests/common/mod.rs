@@ -31,6 +31,15 @@ pub fn pair() -> &'static Pair {
     })
 }
 
+/// A standalone server of the test's own (to stop, restart or count whole),
+/// started off the async runtime.
+pub async fn own_server() -> ZkServer {
+    tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
+        .await
+        .expect("server starter")
+        .expect("a standalone server of its own starts")
+}
+
 /// A loopback TCP port nothing listens on.
 pub fn dead_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
