@@ -193,13 +193,12 @@ async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
     let (_, s, t) = pair_clients().await;
     let root = unique_path("kind");
     both(&s, &t, &root, &[]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/broker-1"), b"b1", &eph)
+    s.create(&format!("{root}/broker-1"), b"b1", &ephemeral())
         .await
         .unwrap();
     create(&t, &format!("{root}/broker-1"), b"b1").await;
     // An ephemeral on one side only is a live session, not a difference.
-    s.create(&format!("{root}/broker-2"), b"b2", &eph)
+    s.create(&format!("{root}/broker-2"), b"b2", &ephemeral())
         .await
         .unwrap();
     let (code, r) = compare_json(&root, &[]).await;
@@ -628,8 +627,7 @@ async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
     let (_, s, t) = pair_clients().await;
     let root = unique_path("lonely");
     both(&s, &t, &root, &[]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/session"), b"", &eph)
+    s.create(&format!("{root}/session"), b"", &ephemeral())
         .await
         .unwrap();
     let (code, r) = compare_json(&root, &[]).await;

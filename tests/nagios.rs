@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use zookeeper_client as zk;
 
 /// Checks one answer against the plugin guidelines' grammar and returns its
 /// status line.
@@ -287,10 +286,13 @@ async fn znode_checks_existence_kind_children_data_and_age() {
         ],
     )
     .await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/controller"), b"{\"brokerid\":1}", &eph)
-        .await
-        .unwrap();
+    s.create(
+        &format!("{root}/controller"),
+        b"{\"brokerid\":1}",
+        &ephemeral(),
+    )
+    .await
+    .unwrap();
     let (src, dst) = (p.source.connect_string(), p.target.connect_string());
     let ids = format!("{root}/ids");
     let state = format!("{root}/state");
@@ -438,8 +440,7 @@ async fn counts_compare_persistent_znodes_leaving_ephemerals_out() {
     let (sa, sb) = (a.connect_string(), b.connect_string());
     let (s, t) = (connect(&sa).await, connect(&sb).await);
     both(&s, &t, "/app", &[("x", b"1"), ("y", b"2")]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create("/app/session", b"", &eph).await.unwrap();
+    s.create("/app/session", b"", &ephemeral()).await.unwrap();
     let r = run(&["check", "counts", "--source", &sa, "--target", &sb]).await;
     let status = assert_plugin_output(&r);
     assert_eq!(r.code, 0, "ephemerals do not count: {}", r.stdout);

@@ -163,10 +163,6 @@ fn answered(answers: &[(Word, String)]) -> Vec<(Word, Option<Result<String, Word
         .collect()
 }
 
-fn ephemeral() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
-}
-
 /// Probes until every serving member agrees on the last zxid and the
 /// znode count (a write reaches followers a moment after the leader).
 async fn settled_view(connect_string: &str) -> EnsembleView {

@@ -230,7 +230,6 @@ async fn compares_in_every_mode_leave_every_stat_unchanged() {
         zk::Permission::ALL,
         zk::AuthId::new("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="),
     )];
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     for c in [&s, &t] {
         c.create(
             &format!("{root}/locked"),
@@ -239,11 +238,11 @@ async fn compares_in_every_mode_leave_every_stat_unchanged() {
         )
         .await
         .unwrap();
-        c.create(&format!("{root}/app/broker"), b"b", &eph)
+        c.create(&format!("{root}/app/broker"), b"b", &ephemeral())
             .await
             .unwrap();
     }
-    s.create(&format!("{root}/app/lonely"), b"l", &eph)
+    s.create(&format!("{root}/app/lonely"), b"l", &ephemeral())
         .await
         .unwrap();
 

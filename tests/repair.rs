@@ -311,17 +311,18 @@ async fn ephemerals_kind_changes_and_unreadable_nodes_are_left_alone_with_reason
     let (_, s, t) = pair_clients().await;
     let root = unique_path("alone");
     both(&s, &t, &root, &[("kind", b""), ("holder", b"")]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     // node_kind: persistent on the source, ephemeral on the target.
     create(&s, &format!("{root}/flip"), b"f").await;
-    t.create(&format!("{root}/flip"), b"f", &eph).await.unwrap();
+    t.create(&format!("{root}/flip"), b"f", &ephemeral())
+        .await
+        .unwrap();
     // An ephemeral on the source only: never created.
-    s.create(&format!("{root}/kind/session"), b"", &eph)
+    s.create(&format!("{root}/kind/session"), b"", &ephemeral())
         .await
         .unwrap();
     // An extra subtree holding another session's ephemeral: not deletable.
     create(&t, &format!("{root}/holder/extra"), b"").await;
-    t.create(&format!("{root}/holder/extra/live"), b"", &eph)
+    t.create(&format!("{root}/holder/extra/live"), b"", &ephemeral())
         .await
         .unwrap();
     // Unreadable on the source: only alice may read it.
@@ -758,8 +759,7 @@ async fn repair_never_writes_to_the_source_and_its_zxid_stays_put() {
     let root = unique_path("ro-source");
     fixable_differences(&s, &t, &root).await;
     // Something ephemeral on the source too: a repair must not mirror it.
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/app/session"), b"", &eph)
+    s.create(&format!("{root}/app/session"), b"", &ephemeral())
         .await
         .unwrap();
     let before = settled(e, &s).await;

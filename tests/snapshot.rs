@@ -54,13 +54,9 @@ async fn rich_tree(c: &zk::Client, root: &str) {
         .await
         .expect("create sequential");
     }
-    c.create(
-        &format!("{root}/session"),
-        b"e",
-        &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all()),
-    )
-    .await
-    .expect("create ephemeral");
+    c.create(&format!("{root}/session"), b"e", &ephemeral())
+        .await
+        .expect("create ephemeral");
 }
 
 fn temp_dir() -> tempfile::TempDir {

@@ -301,6 +301,11 @@ pub fn ctx(r: &Run) -> String {
     )
 }
 
+/// An ephemeral node, open to all; it lives as long as its session.
+pub fn ephemeral() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
+}
+
 pub fn seq() -> zk::CreateOptions<'static> {
     zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
 }
