@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use zkparity::sandbox::{ServerOptions, ZkServer};
-use zkparity::seed;
+use zkparity_sandbox::seed;
+use zkparity_sandbox::{ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 struct Shape {

@@ -40,11 +40,6 @@
 //!   sync, zxids, counts) and the znode-count parity between two ensembles.
 //! - [`progress`]: progress lines on stderr while walking, an observer of the
 //!   walk.
-//! - [`sandbox`]: local ZooKeeper servers from Debian's jars, for the demo, the
-//!   tests and the benchmark.
-//! - [`seed`]: writes sample and benchmark trees, only into servers that
-//!   zkparity started itself.
-//! - [`demo`]: loads the sample "migration" used by `zkparity demo`.
 //! - [`agent`]: `zkparity agent`, the long-running comparer: config, rounds,
 //!   confirmation across rounds, state files and passive Nagios results.
 //! - [`error`]: typed errors and the exit codes they map to.
@@ -53,7 +48,6 @@ pub mod aclcache;
 pub mod agent;
 pub mod compare;
 pub mod connect;
-pub mod demo;
 pub mod digest;
 pub mod durable;
 pub mod duration;
@@ -66,8 +60,6 @@ pub mod progress;
 pub mod ratelimit;
 pub mod repair;
 pub mod report;
-pub mod sandbox;
-pub mod seed;
 pub mod snapshot;
 pub mod source;
 pub mod throttle;

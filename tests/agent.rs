@@ -109,14 +109,14 @@ fn a_missing_config_file_is_named_and_exits_2() {
 // The agent against real servers.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{both, client, create, pair, unique_path};
+use common::{both, client, create, pair, pair_clients, unique_path};
 use zkparity::agent::state::{read_state, state_path, PairState, PairStatus as Status};
-use zkparity::sandbox::{ServerOptions, ZkServer};
+use zkparity_sandbox::Guarded;
 
 /// Liveness bound for anything the tests wait on; generous, so a slow
 /// machine does not fail them (it is not a speed assertion).
@@ -156,9 +156,10 @@ fn shared_pair_table(name: &str, path: &str, extra: &str) -> String {
     )
 }
 
-/// The agent as a child process; killed if the test ends without stopping it.
+/// The agent as a child process; killed if the test ends without stopping
+/// it, or by the watchdog if the test binary dies first.
 struct Agent {
-    child: Child,
+    child: Guarded,
     log: PathBuf,
     state_dir: PathBuf,
 }
@@ -167,15 +168,12 @@ impl Agent {
     fn start(setup: &Setup) -> Agent {
         let log = setup.state_dir().join("agent.log");
         let stderr = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_zkparity"))
-            .args(["agent", "--config"])
-            .arg(setup.config_path())
-            .env_remove("ZKPARITY_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start the agent");
+        let child = Guarded::spawn(
+            common::agent_command(&setup.config_path())
+                .env_remove("ZKPARITY_LOG")
+                .stderr(stderr),
+        )
+        .expect("start the agent");
         Agent {
             child,
             log,
@@ -188,9 +186,8 @@ impl Agent {
     }
 
     fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
-        assert_eq!(rc, 0, "kill({sig})");
+        let sent = self.child.signal(sig);
+        assert!(sent.is_ok(), "kill({sig}): {sent:?}");
     }
 
     fn running(&mut self) -> bool {
@@ -245,13 +242,6 @@ impl Agent {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -313,8 +303,7 @@ fn nagios_table(command_file: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_it() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-drift");
     let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("b", b"2"), ("b/c", b"3")];
     both(&s, &t, &root, nodes).await;
@@ -336,16 +325,16 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
 
     let node = format!("{root}/b/c");
     t.set_data(&node, b"diverged", None).await.unwrap();
-    // First seen: tracked, not yet drift.
+    // First seen: tracked, not yet drift. Confirmation takes a second round
+    // a second later, and states are polled every 50 ms: this one is seen.
     let first = agent
-        .wait_for("drift", "the divergence seen", |s| {
-            has(&s.unconfirmed, &node, "data") || has(&s.confirmed, &node, "data")
+        .wait_for("drift", "the divergence seen, not yet confirmed", |s| {
+            has(&s.unconfirmed, &node, "data")
         })
         .await;
-    if has(&first.unconfirmed, &node, "data") {
-        assert_eq!(first.status, Status::Ok, "unconfirmed is not drift");
-        assert!(first.lag_seconds >= 0.0);
-    }
+    assert!(!has(&first.confirmed, &node, "data"), "{first:#?}");
+    assert_eq!(first.status, Status::Ok, "unconfirmed is not drift");
+    assert!(first.lag_seconds >= 0.0);
     let confirmed = agent
         .wait_for("drift", "the divergence confirmed", |s| {
             s.status == Status::Drift
@@ -442,10 +431,70 @@ async fn wait_gmond(
     }
 }
 
+/// A sync tool at work: every write done to the source, then the same to
+/// the target, until stopped. Write `i` updates `{updated}{i % updates}` and
+/// deletes and recreates `{temporary}{i % temporaries}`.
+struct MirroredWrites {
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MirroredWrites {
+    fn start(
+        s: &zookeeper_client::Client,
+        t: &zookeeper_client::Client,
+        updated: String,
+        updates: u64,
+        temporary: String,
+        temporaries: u64,
+        pause: Duration,
+    ) -> MirroredWrites {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicU64::new(0));
+        let (s, t, stopped, count) = (s.clone(), t.clone(), stop.clone(), writes.clone());
+        let task = tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stopped.load(Ordering::Relaxed) {
+                let data = i.to_string().into_bytes();
+                let node = format!("{updated}{}", i % updates);
+                for c in [&s, &t] {
+                    c.set_data(&node, &data, None).await.unwrap();
+                }
+                // Creates and deletes as well as updates.
+                let extra = format!("{temporary}{}", i % temporaries);
+                for c in [&s, &t] {
+                    match c.delete(&extra, None).await {
+                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
+                            c.create(&extra, &data, &common::open())
+                                .await
+                                .map(|_| ())
+                                .unwrap();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                i += 1;
+                count.fetch_add(1, Ordering::Relaxed);
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        });
+        MirroredWrites { stop, writes, task }
+    }
+
+    /// Stops the writer; how many mirrored writes it made.
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("the writer");
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-mirror");
     both(&s, &t, &root, &[]).await;
     for i in 0..20 {
@@ -462,59 +511,32 @@ async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
         .await;
 
     // A sync tool's work: every write done to the source, then to the target.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writes = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (s, t, root, stop, writes) = (
-            s.clone(),
-            t.clone(),
-            root.clone(),
-            stop.clone(),
-            writes.clone(),
-        );
-        tokio::spawn(async move {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let n = i % 20;
-                let data = i.to_string().into_bytes();
-                for c in [&s, &t] {
-                    c.set_data(&format!("{root}/n{n}"), &data, None)
-                        .await
-                        .unwrap();
-                }
-                // Creates and deletes as well as updates.
-                let extra = format!("{root}/tmp{}", i % 5);
-                for c in [&s, &t] {
-                    match c.delete(&extra, None).await {
-                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
-                            c.create(&extra, &data, &common::open())
-                                .await
-                                .map(|_| ())
-                                .unwrap();
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                i += 1;
-                writes.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+    let writer = MirroredWrites::start(
+        &s,
+        &t,
+        format!("{root}/n"),
+        20,
+        format!("{root}/tmp"),
+        5,
+        Duration::ZERO,
+    );
     // Several rounds under load, checking every state the agent writes.
     let target_round = start.round + 8;
     let deadline = Instant::now() + PATIENCE;
     let mut states_seen = 0;
     loop {
-        if let Some(st) = agent.state("mirror") {
-            assert_eq!(
-                st.confirmed_total, 0,
-                "mirrored writes confirmed as drift: {st:#?}"
-            );
-            assert_ne!(st.status, Status::Unknown, "{st:#?}");
-            states_seen += 1;
-            if st.round >= target_round {
-                break;
-            }
+        // Written once already (`start`), and always replaced whole.
+        let st = agent
+            .state("mirror")
+            .expect("the state file stays readable once written");
+        assert_eq!(
+            st.confirmed_total, 0,
+            "mirrored writes confirmed as drift: {st:#?}"
+        );
+        assert_ne!(st.status, Status::Unknown, "{st:#?}");
+        states_seen += 1;
+        if st.round >= target_round {
+            break;
         }
         assert!(
             Instant::now() < deadline,
@@ -523,12 +545,8 @@ async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.await.unwrap();
-    assert!(
-        writes.load(Ordering::Relaxed) > 50,
-        "the writer kept writing"
-    );
+    let writes = writer.stop().await;
+    assert!(writes > 50, "the writer kept writing");
     assert!(states_seen > 0);
     let after = agent
         .wait_for("mirror", "a quiet round", |s| {
@@ -541,11 +559,7 @@ async fn mirrored_writes_on_both_ensembles_produce_no_confirmed_drift() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_target_killed_mid_round_past_its_session_timeout_is_unknown_then_ok_again() {
     // Its own target server: it is killed and brought back.
-    let target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let target = common::own_server().await;
     let p = pair();
     let s = client(&p.source).await;
     let t = common::connect(&target.connect_string()).await;
@@ -620,8 +634,7 @@ async fn a_target_killed_mid_round_past_its_session_timeout_is_unknown_then_ok_a
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_hammering_the_state_file_never_see_a_partial_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-hammer");
     both(&s, &t, &root, &[("a", b"1")]).await;
     // A difference, so the file carries lists and changes every round.
@@ -678,8 +691,7 @@ async fn readers_hammering_the_state_file_never_see_a_partial_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_with_a_broken_config_keeps_the_running_one() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-hup");
     both(&s, &t, &root, &[("a", b"1")]).await;
 
@@ -731,8 +743,7 @@ async fn sighup_with_a_broken_config_keeps_the_running_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_and_sigint_exit_0_mid_round_leaving_a_whole_state_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-term");
     let nodes: Vec<(String, Vec<u8>)> = (0..200).map(|i| (format!("n{i}"), vec![b'x'])).collect();
     let nodes: Vec<(&str, &[u8])> = nodes
@@ -796,8 +807,7 @@ async fn an_unreachable_ensemble_is_unknown_and_a_stopped_nagios_never_blocks_th
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-probe");
     both(&s, &t, &root, &[("a", b"1")]).await;
 
@@ -918,8 +928,7 @@ fn soak_duration() -> Duration {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drift() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-soak");
     let mut nodes: Vec<(String, Vec<u8>)> =
         vec![("fixed".into(), vec![]), ("churn".into(), vec![])];
@@ -947,40 +956,15 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
         .await;
 
     // The sync tool: each write to the source, then the same to the target.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writes = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (s, t, root, stop, writes) = (
-            s.clone(),
-            t.clone(),
-            root.clone(),
-            stop.clone(),
-            writes.clone(),
-        );
-        tokio::spawn(async move {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let data = i.to_string().into_bytes();
-                let node = format!("{root}/churn/c{}", i % 50);
-                let extra = format!("{root}/churn/tmp{}", i % 7);
-                for c in [&s, &t] {
-                    c.set_data(&node, &data, None).await.unwrap();
-                    match c.delete(&extra, None).await {
-                        Ok(()) | Err(zookeeper_client::Error::NoNode) => {
-                            c.create(&extra, &data, &common::open())
-                                .await
-                                .map(|_| ())
-                                .unwrap();
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                i += 1;
-                writes.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    };
+    let writer = MirroredWrites::start(
+        &s,
+        &t,
+        format!("{root}/churn/c"),
+        50,
+        format!("{root}/churn/tmp"),
+        7,
+        Duration::from_millis(10),
+    );
 
     // What is injected, and when (fractions of the soak).
     let changed = format!("{root}/fixed/f10");
@@ -1012,21 +996,22 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
             t.delete(&extra, None).await.unwrap();
             step = 4;
         }
-        if let Some(st) = agent.state("soak") {
-            assert_ne!(st.status, Status::Unknown, "{st:#?}");
-            for e in &st.confirmed {
-                assert!(
-                    injected.iter().any(|(p, k)| *p == e.path && *k == e.kind),
-                    "confirmed drift that was never injected: {e:?}\n{st:#?}"
-                );
-                ever_confirmed.insert((e.path.clone(), e.kind.clone()));
-            }
-            rounds_checked.insert(st.round);
+        // Written once already (the clean round), and always replaced whole.
+        let st = agent
+            .state("soak")
+            .expect("the state file stays readable once written");
+        assert_ne!(st.status, Status::Unknown, "{st:#?}");
+        for e in &st.confirmed {
+            assert!(
+                injected.iter().any(|(p, k)| *p == e.path && *k == e.kind),
+                "confirmed drift that was never injected: {e:?}\n{st:#?}"
+            );
+            ever_confirmed.insert((e.path.clone(), e.kind.clone()));
         }
+        rounds_checked.insert(st.round);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.await.unwrap();
+    let writes = writer.stop().await;
 
     let end = agent
         .wait_for("soak", "exactly the lasting injected drift", |s| {
@@ -1046,22 +1031,18 @@ async fn a_soak_with_mirrored_writes_in_flight_reports_exactly_the_injected_drif
         ever_confirmed.contains(&(extra.clone(), "extra_in_target".to_string())),
         "the temporary extra node was confirmed while it lasted: {ever_confirmed:?}"
     );
-    assert!(
-        writes.load(Ordering::Relaxed) > 100,
-        "writes were in flight"
-    );
+    assert!(writes > 100, "writes were in flight");
     eprintln!(
         "soak: {:.0}s, {} rounds observed, {} mirrored write pairs, drift ever confirmed: {ever_confirmed:?}",
         soak.as_secs_f64(),
         rounds_checked.len(),
-        writes.load(Ordering::Relaxed)
+        writes
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probed_servers_show_in_gmond_each_as_its_own_host() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("agent-servers");
     both(&s, &t, &root, &[("a", b"1")]).await;
 
@@ -1074,7 +1055,7 @@ async fn probed_servers_show_in_gmond_each_as_its_own_host() {
         ) + &shared_pair_table("servers", &root, "interval = \"1h\"\njitter = \"0s\"\n")),
     );
     let _agent = Agent::start(&setup);
-    let host = |server: &zkparity::sandbox::ZkServer| format!("127.0.0.1_{}", server.port());
+    let host = |server: &zkparity_sandbox::ZkServer| format!("127.0.0.1_{}", server.port());
     let (source, target) = (host(&p.source), host(&p.target));
     wait_gmond(&gmond, "both servers' znode counts", |x| {
         [&source, &target].iter().all(|h| {
@@ -1113,8 +1094,7 @@ fn watch_of(s: &PairState, side: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_divergence_is_seen_early_between_slow_rounds_and_so_is_its_heal() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-early");
     both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2"), ("c", b"3")]).await;
 
@@ -1181,8 +1161,7 @@ async fn a_divergence_is_seen_early_between_slow_rounds_and_so_is_its_heal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_pair_is_not_walked_again_yet_an_acl_change_is_caught_by_the_periodic_walk() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("agent-clean");
     both(&s, &t, &root, &[("a", b"1"), ("b", b"2")]).await;
 
@@ -1211,11 +1190,13 @@ async fn an_unchanged_pair_is_not_walked_again_yet_an_acl_change_is_caught_by_th
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(kinds[&1].0, RoundKind::FullWalk, "{kinds:?}");
+    // Rounds are a second apart and states polled every 20 ms: each is seen.
     for r in [2, 3, 4] {
-        if let Some((kind, reads, _)) = kinds.get(&r) {
-            assert_eq!(*kind, RoundKind::WatchClean, "round {r}: {kinds:?}");
-            assert_eq!(*reads, Some(0), "round {r} read nothing: {kinds:?}");
-        }
+        let (kind, reads, _) = kinds
+            .get(&r)
+            .unwrap_or_else(|| panic!("round {r} never seen: {kinds:?}"));
+        assert_eq!(*kind, RoundKind::WatchClean, "round {r}: {kinds:?}");
+        assert_eq!(*reads, Some(0), "round {r} read nothing: {kinds:?}");
     }
     let (kind, _, reason) = &kinds[&5];
     assert_eq!(*kind, RoundKind::FullWalk, "{kinds:?}");
@@ -1257,11 +1238,7 @@ async fn an_unchanged_pair_is_not_walked_again_yet_an_acl_change_is_caught_by_th
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_server_restart_the_tree_is_walked_again_and_changes_are_still_seen_early() {
     // Its own target server: it is restarted.
-    let target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let target = common::own_server().await;
     let p = pair();
     let s = client(&p.source).await;
     let root = unique_path("agent-rewatch");

@@ -60,9 +60,19 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// `zkparity compare` of this fixture's root on the shared pair, with
+    /// `extra` flags and `env` variables.
+    async fn compare(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let (s, t) = servers();
+        let mut args = vec![
+            "compare", "--source", &s, "--target", &t, "--path", &self.root,
+        ];
+        args.extend_from_slice(extra);
+        run_env(&args, env).await
+    }
+
     async fn new(name: &str) -> Fixture {
-        let p = pair();
-        let (s, t) = (client(&p.source).await, client(&p.target).await);
+        let (_, s, t) = pair_clients().await;
         let root = unique_path(name);
         both(
             &s,
@@ -423,15 +433,11 @@ async fn a_path_on_neither_side_is_an_error_not_identical() {
 #[tokio::test]
 async fn an_auth_file_readable_by_others_is_refused_without_showing_its_content() {
     let fx = Fixture::new("cli-authmode").await;
-    let (s, t) = servers();
     let dir = tempfile::tempdir().unwrap();
     for mode in [0o644, 0o640, 0o604] {
         let file = write_auth_file(dir.path(), "auth", "bob:leaky-secret-644\n", mode);
         for flag in ["--source-auth-file", "--target-auth-file"] {
-            let r = run(&[
-                "compare", "--source", &s, "--target", &t, "--path", &fx.root, flag, &file,
-            ])
-            .await;
+            let r = fx.compare(&[flag, &file], &[]).await;
             let named = format!("credentials file {file}");
             let shown = format!("{:o}", mode);
             assert_error(&r, &[&named, "chmod 600", &shown]);
@@ -445,31 +451,16 @@ async fn an_auth_file_readable_by_others_is_refused_without_showing_its_content(
 #[tokio::test]
 async fn a_missing_or_malformed_auth_file_is_named() {
     let fx = Fixture::new("cli-authmissing").await;
-    let (s, t) = servers();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-auth-file");
     let missing = missing.to_str().unwrap();
     for flag in ["--source-auth-file", "--target-auth-file"] {
-        let r = run(&[
-            "compare", "--source", &s, "--target", &t, "--path", &fx.root, flag, missing,
-        ])
-        .await;
+        let r = fx.compare(&[flag, missing], &[]).await;
         let named = format!("credentials file {missing}");
         assert_error(&r, &[&named]);
     }
     let malformed = write_auth_file(dir.path(), "bad", "nocolon-secret-value\n", 0o600);
-    let r = run(&[
-        "compare",
-        "--source",
-        &s,
-        "--target",
-        &t,
-        "--path",
-        &fx.root,
-        "--source-auth-file",
-        &malformed,
-    ])
-    .await;
+    let r = fx.compare(&["--source-auth-file", &malformed], &[]).await;
     let named = format!("credentials file {malformed}");
     assert_error(&r, &[&named, "user:password"]);
     assert!(!r.stderr.contains("nocolon-secret-value"), "{}", r.stderr);
@@ -479,16 +470,9 @@ async fn a_missing_or_malformed_auth_file_is_named() {
 #[tokio::test]
 async fn malformed_auth_in_the_environment_names_the_variable_not_the_value() {
     let fx = Fixture::new("cli-authenv").await;
-    let (s, t) = servers();
     for var in ["ZKPARITY_SOURCE_AUTH", "ZKPARITY_TARGET_AUTH"] {
         for value in ["nocolon-env-secret", ":only-a-password-secret"] {
-            let r = run_env(
-                &[
-                    "compare", "--source", &s, "--target", &t, "--path", &fx.root,
-                ],
-                &[(var, value)],
-            )
-            .await;
+            let r = fx.compare(&[], &[(var, value)]).await;
             let named = format!("environment variable {var}");
             assert_error(&r, &[&named, "user:password"]);
             assert!(!r.stderr.contains("secret"), "{}", r.stderr);
@@ -500,9 +484,8 @@ async fn malformed_auth_in_the_environment_names_the_variable_not_the_value() {
 
 #[tokio::test]
 async fn valid_credentials_are_used_and_never_printed() {
-    let p = pair();
+    let (_, sc, tc) = pair_clients().await;
     let (s, t) = servers();
-    let (sc, tc) = (client(&p.source).await, client(&p.target).await);
     let root = unique_path("cli-authok");
     // Only bob may read "private"; his id is base64(sha1("bob:hunter2-secret")).
     let id = "bob:XVkvgHXkErbEewc7kTmi18017Jw=";

@@ -8,8 +8,7 @@ use zookeeper_client as zk;
 
 #[tokio::test]
 async fn identical_trees_exit_zero_with_matching_checksums() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("identical");
     let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("a/b", b"2"), ("c", b""), ("c/d", b"\x00\xff")];
     both(&s, &t, &root, nodes).await;
@@ -29,8 +28,7 @@ async fn identical_trees_exit_zero_with_matching_checksums() {
 
 #[tokio::test]
 async fn acl_entry_order_does_not_break_a_match_but_content_does() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("aclorder");
     both(&s, &t, &root, &[]).await;
     let a = zk::Acl::new(zk::Permission::ALL, zk::AuthId::anyone());
@@ -78,8 +76,7 @@ async fn acl_entry_order_does_not_break_a_match_but_content_does() {
 
 #[tokio::test]
 async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("missing");
     both(&s, &t, &root, &[("kept", b"k")]).await;
     tree(
@@ -107,8 +104,7 @@ async fn missing_subtree_is_reported_once_at_its_root_with_its_size() {
 
 #[tokio::test]
 async fn extra_subtree_on_the_target_is_reported_at_its_root() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("extra");
     both(&s, &t, &root, &[]).await;
     tree(&t, &format!("{root}/stale"), &[("x", b"1")]).await;
@@ -124,8 +120,7 @@ async fn extra_subtree_on_the_target_is_reported_at_its_root() {
 
 #[tokio::test]
 async fn binary_data_with_every_byte_value_compares_exactly() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("binary");
     let all: Vec<u8> = (0..=255u8).collect();
     let mut changed = all.clone();
@@ -151,8 +146,7 @@ fn sha2_digest(data: &[u8]) -> [u8; 32] {
 
 #[tokio::test]
 async fn one_megabyte_value_differing_in_one_byte_is_found() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("bigvalue");
     both(&s, &t, &root, &[]).await;
     // Just under the server's default 1 MB request limit.
@@ -177,8 +171,7 @@ async fn one_megabyte_value_differing_in_one_byte_is_found() {
 
 #[tokio::test]
 async fn inner_node_data_is_compared_too() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("inner");
     tree(
         &s,
@@ -197,17 +190,15 @@ async fn inner_node_data_is_compared_too() {
 
 #[tokio::test]
 async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("kind");
     both(&s, &t, &root, &[]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/broker-1"), b"b1", &eph)
+    s.create(&format!("{root}/broker-1"), b"b1", &ephemeral())
         .await
         .unwrap();
     create(&t, &format!("{root}/broker-1"), b"b1").await;
     // An ephemeral on one side only is a live session, not a difference.
-    s.create(&format!("{root}/broker-2"), b"b2", &eph)
+    s.create(&format!("{root}/broker-2"), b"b2", &ephemeral())
         .await
         .unwrap();
     let (code, r) = compare_json(&root, &[]).await;
@@ -238,25 +229,14 @@ async fn ephemeral_turned_persistent_is_a_node_kind_difference() {
 
 #[tokio::test]
 async fn sequential_counter_behind_on_the_target_is_found() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("seq");
     both(&s, &t, &root, &[("queue", b"")]).await;
-    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
-    for _ in 0..5 {
-        s.create(&format!("{root}/queue/item-"), b"x", &seq)
-            .await
-            .unwrap();
-    }
+    let items = format!("{root}/queue/item-");
+    create_sequential(&s, &items, b"x", 5).await;
     // A copy tool recreates the names it sees, leaving the counter at 5 - 3.
-    for i in 0..3 {
-        s.delete(&format!("{root}/queue/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
-    for i in 3..5 {
-        create(&t, &format!("{root}/queue/item-{i:010}"), b"x").await;
-    }
+    delete_sequential(&s, &items, 0..3).await;
+    copy_sequential(&t, &items, b"x", 3..5).await;
     let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let seqs = of_kind(&r, "sequence_counter");
@@ -273,43 +253,25 @@ async fn sequential_counter_behind_on_the_target_is_found() {
     );
 
     // Once the target's counter is ahead, it is fine.
-    for _ in 0..7 {
-        t.create(&format!("{root}/queue/bump-"), b"", &seq)
-            .await
-            .unwrap();
-    }
-    for i in 2..9 {
-        t.delete(&format!("{root}/queue/bump-{i:010}"), None)
-            .await
-            .unwrap();
-    }
+    let bumps = format!("{root}/queue/bump-");
+    create_sequential(&t, &bumps, b"", 7).await;
+    delete_sequential(&t, &bumps, 2..9).await;
     let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 0, "{r:#}");
 }
 
 #[tokio::test]
 async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("seq-deletes");
     both(&s, &t, &root, &[("queue", b"")]).await;
-    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    let items = format!("{root}/queue/item-");
     // Source: 3 creates, next name item-0000000003 (cversion 3).
-    for _ in 0..3 {
-        s.create(&format!("{root}/queue/item-"), b"x", &seq)
-            .await
-            .unwrap();
-    }
+    create_sequential(&s, &items, b"x", 3).await;
     // Target: 2 creates and 2 deletes: cversion 4, yet its next name is
     // item-0000000002, one the source has already handed out.
-    for i in 0..2 {
-        t.create(&format!("{root}/queue/item-"), b"x", &seq)
-            .await
-            .unwrap();
-        t.delete(&format!("{root}/queue/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
+    create_sequential(&t, &items, b"x", 2).await;
+    delete_sequential(&t, &items, 0..2).await;
     let (code, r) = compare_json(&root, &[]).await;
     assert_eq!(code, 1);
     let seqs = of_kind(&r, "sequence_counter");
@@ -320,8 +282,7 @@ async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
 
 #[tokio::test]
 async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("noauth");
     both(&s, &t, &root, &[]).await;
     // Only alice may read; she is "alice:secret" (id = base64(sha1)).
@@ -377,8 +338,7 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
 
 #[tokio::test]
 async fn unicode_and_odd_names_are_walked_and_reported() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("names");
     let names = [
         "with space",
@@ -427,8 +387,7 @@ async fn unicode_and_odd_names_are_walked_and_reported() {
 
 #[tokio::test]
 async fn a_tree_1000_deep_is_walked_without_recursion_limits() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("deep");
     let mut paths = vec![root.clone()];
     for i in 0..1000 {
@@ -436,7 +395,7 @@ async fn a_tree_1000_deep_is_walked_without_recursion_limits() {
         paths.push(next);
     }
     for c in [&s, &t] {
-        zkparity::seed::create_many(c, paths.iter().map(|p| (p.clone(), b"d".to_vec())))
+        zkparity_sandbox::seed::create_many(c, paths.iter().map(|p| (p.clone(), b"d".to_vec())))
             .await
             .unwrap();
     }
@@ -456,15 +415,16 @@ async fn c_set(c: &zk::Client, path: &str, data: &[u8]) {
 #[tokio::test]
 /// Its child list (about 3 MB) is far over the 1 MB a Java client accepts.
 async fn a_parent_with_200k_children_compares() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("wide");
     let children: Vec<String> = (0..200_000)
         .map(|i| format!("{root}/child-{i:06}"))
         .collect();
     let load = |c: zk::Client, children: Vec<String>, root: String| async move {
-        zkparity::seed::ensure_path(&c, &root).await.unwrap();
-        zkparity::seed::create_many(&c, children.into_iter().map(|p| (p, Vec::new())))
+        zkparity_sandbox::seed::ensure_path(&c, &root)
+            .await
+            .unwrap();
+        zkparity_sandbox::seed::create_many(&c, children.into_iter().map(|p| (p, Vec::new())))
             .await
             .unwrap();
     };
@@ -484,29 +444,40 @@ async fn a_parent_with_200k_children_compares() {
     assert_eq!(missing[0]["path"], format!("{root}/child-154321"));
 }
 
-#[tokio::test]
-async fn nodes_vanishing_mid_walk_are_not_errors() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
-    let root = unique_path("vanish");
-    let children = wide_tree(&s, &t, &root, 3000, b"").await;
-    // Slow the walk down so the deletions land between listing and reading.
-    let walk = compare_in_background(
-        &root,
+/// A compare of `root` (as `compare_in_background`) slowed to
+/// `reads_per_second` in batches of 50 and re-checked 2 s later, so that what
+/// the test does meanwhile lands in the middle of the walk.
+fn slowed_compare(root: &str, reads_per_second: &str) -> tokio::task::JoinHandle<Run> {
+    compare_in_background(
+        root,
         &[
             "--recheck-delay",
             "2s",
             "--max-reads-per-second",
-            "6000",
+            reads_per_second,
             "--batch-size",
             "50",
         ],
-    );
+    )
+}
+
+/// Deletes `path` on both sides at once, as a sync tool mirrors a delete.
+async fn mirrored_delete(s: &zk::Client, t: &zk::Client, path: &str) {
+    let (a, b) = futures::join!(s.delete(path, None), t.delete(path, None));
+    a.unwrap_or_else(|e| panic!("delete {path} on the source: {e}"));
+    b.unwrap_or_else(|e| panic!("delete {path} on the target: {e}"));
+}
+
+#[tokio::test]
+async fn nodes_vanishing_mid_walk_are_not_errors() {
+    let (_, s, t) = pair_clients().await;
+    let root = unique_path("vanish");
+    let children = wide_tree(&s, &t, &root, 3000, b"").await;
+    // Slow the walk down so the deletions land between listing and reading.
+    let walk = slowed_compare(&root, "6000");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for path in children.iter().rev().step_by(2) {
-        let (a, b) = futures::join!(s.delete(path, None), t.delete(path, None));
-        a.unwrap();
-        b.unwrap();
+        mirrored_delete(&s, &t, path).await;
     }
     let run = walk.await.unwrap();
     assert_eq!(
@@ -521,8 +492,7 @@ async fn nodes_vanishing_mid_walk_are_not_errors() {
 
 #[tokio::test]
 async fn excluded_paths_are_neither_read_nor_compared() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("exclude");
     both(&s, &t, &root, &[("keep", b"1"), ("locks", b"")]).await;
     create(&s, &format!("{root}/locks/lock-1"), b"").await;
@@ -538,8 +508,7 @@ async fn excluded_paths_are_neither_read_nor_compared() {
 
 #[tokio::test]
 async fn a_difference_that_heals_before_the_recheck_is_transient() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("heal");
     both(&s, &t, &root, &[("k", b"old")]).await;
     c_set(&s, &format!("{root}/k"), b"new").await;
@@ -557,8 +526,7 @@ async fn a_difference_that_heals_before_the_recheck_is_transient() {
 
 #[tokio::test]
 async fn pipelined_single_reads_give_the_same_answer_as_multi_reads() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("single");
     both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2")]).await;
     create(&s, &format!("{root}/a/c"), b"3").await;
@@ -591,8 +559,7 @@ async fn chroots_select_the_compared_trees() {
 
 #[tokio::test]
 async fn a_difference_that_changes_kind_before_the_recheck_stays_confirmed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("morph");
     both(&s, &t, &root, &[("k", b"old")]).await;
     c_set(&s, &format!("{root}/k"), b"new").await;
@@ -611,8 +578,7 @@ async fn a_difference_that_changes_kind_before_the_recheck_stays_confirmed() {
 
 #[tokio::test]
 async fn a_missing_root_copied_only_in_part_before_the_recheck_is_not_healed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("halfcopy");
     both(&s, &t, &root, &[]).await;
     tree(&s, &format!("{root}/sub"), &[("a", b"1"), ("b", b"2")]).await;
@@ -631,9 +597,7 @@ async fn a_missing_root_copied_only_in_part_before_the_recheck_is_not_healed() {
 
 #[tokio::test]
 async fn a_subtree_digests_the_same_wherever_it_sits() {
-    let p = pair();
-    let s = client(&p.source).await;
-    let t = client(&p.target).await;
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("location");
     tree(&s, &root, &[("here", b"x"), ("here/a", b"1")]).await;
     tree(
@@ -660,12 +624,10 @@ async fn a_subtree_digests_the_same_wherever_it_sits() {
 
 #[tokio::test]
 async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("lonely");
     both(&s, &t, &root, &[]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/session"), b"", &eph)
+    s.create(&format!("{root}/session"), b"", &ephemeral())
         .await
         .unwrap();
     let (code, r) = compare_json(&root, &[]).await;
@@ -678,8 +640,7 @@ async fn a_lone_uncompared_ephemeral_does_not_mark_its_row_as_differing() {
 
 #[tokio::test]
 async fn the_reads_per_second_cap_holds() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("capped");
     let names: Vec<String> = (0..300).map(|i| format!("n{i:03}")).collect();
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"" as &[u8])).collect();
@@ -700,8 +661,7 @@ async fn the_reads_per_second_cap_holds() {
 
 #[tokio::test]
 async fn progress_goes_to_a_terminal_stderr_only() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("progress");
     both(&s, &t, &root, &[("a", b"")]).await;
     let cmd = format!(
@@ -774,8 +734,7 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
     use zkparity::compare::CompareOptions;
     use zkparity::connect::EnsembleSpec;
     use zkparity::progress::Progress;
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("cached");
     let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
     let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x" as &[u8])).collect();
@@ -843,22 +802,11 @@ async fn repeated_compares_with_acl_caches_skip_unchanged_acls_but_see_changes()
 
 #[tokio::test]
 async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("churn");
     let children = wide_tree(&s, &t, &root, 2000, b"").await;
     // Slow the walk so the churn lands in the middle of it.
-    let walk = compare_in_background(
-        &root,
-        &[
-            "--recheck-delay",
-            "2s",
-            "--max-reads-per-second",
-            "3000",
-            "--batch-size",
-            "50",
-        ],
-    );
+    let walk = slowed_compare(&root, "3000");
     // A sync tool that mirrors writes: each new node lands on both sides.
     for i in 0..300 {
         let new = format!("{root}/new{i:04}");
@@ -866,10 +814,7 @@ async fn nodes_created_and_deleted_on_both_sides_during_a_walk_are_no_drift() {
         a.unwrap();
         b.unwrap();
         if i % 3 == 0 {
-            let old = &children[i * 5];
-            let (a, b) = futures::join!(s.delete(old, None), t.delete(old, None));
-            a.unwrap();
-            b.unwrap();
+            mirrored_delete(&s, &t, &children[i * 5]).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
 
 /// A TCP proxy that forwards to `upstream` and cuts a connection once it has
 /// passed `cut_after` bytes from the server, so faults land in the middle of
@@ -82,8 +82,7 @@ async fn cutting_proxy(
 
 #[tokio::test]
 async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("cut");
     wide_tree(&s, &t, &root, 4000, &[b'x'; 100]).await;
     let (proxy, cuts) = cutting_proxy(p.target.connect_string(), 150_000, 3).await;
@@ -108,8 +107,7 @@ async fn connections_cut_mid_reply_are_retried_to_the_right_answer() {
 
 #[tokio::test]
 async fn a_difference_is_still_found_through_cut_connections() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("cutdiff");
     wide_tree(&s, &t, &root, 3000, &[b'x'; 100]).await;
     t.set_data(&format!("{root}/c02999"), b"changed", None)
@@ -163,8 +161,10 @@ async fn two_copies(connect: &str, root: &str) -> (String, String) {
     let c = connect_to(connect).await;
     for sub in ["a", "b"] {
         let base = format!("{root}/{sub}");
-        zkparity::seed::ensure_path(&c, &base).await.unwrap();
-        zkparity::seed::create_many(
+        zkparity_sandbox::seed::ensure_path(&c, &base)
+            .await
+            .unwrap();
+        zkparity_sandbox::seed::create_many(
             &c,
             (0..6000).map(|i| (format!("{base}/c{i:05}"), b"v".to_vec())),
         )
@@ -232,11 +232,7 @@ async fn connect_to(connect: &str) -> zookeeper_client::Client {
 /// A target server of its own, holding the same 6,000-child tree under
 /// `root` as the shared source; returns it with a session on it.
 async fn own_target(root: &str) -> (ZkServer, zookeeper_client::Client) {
-    let target =
-        tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let target = own_server().await;
     let s = client(&pair().source).await;
     let t = connect_to(&target.connect_string()).await;
     wide_tree(&s, &t, root, 6000, &[b'x'; 100]).await;

@@ -1,9 +1,12 @@
 //! No file makes the snapshot or zktreeutil readers panic, and what the
-//! writers write reads back byte for byte. Mutations (flipped bytes, cuts,
-//! inserted bytes, repeated lines) of valid files and arbitrary input, 4,096
-//! cases per property.
+//! writers write reads back byte for byte. A file that is refused is refused
+//! with an error naming the file and a line of it; a mutated file that is
+//! accepted reads back exactly what was written. Mutations (flipped bytes,
+//! cuts, inserted bytes, repeated lines) of valid files and arbitrary input,
+//! 4,096 cases per property.
 
 use std::io::Write;
+use std::path::Path;
 
 use base64::Engine as _;
 use proptest::prelude::*;
@@ -62,18 +65,96 @@ fn snapshot_text(children: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 fn open_snapshot(bytes: &[u8]) -> zkparity::error::Result<SnapshotFile> {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(bytes).expect("write");
-    SnapshotFile::open(file.path(), "source", &keep())
+    open_snapshot_at(bytes).0
 }
 
-/// Reads every path a file might hold; must not panic whatever it holds.
-fn read_all(snap: &SnapshotFile, paths: &[&str]) {
+/// Opens `bytes` as a snapshot file; also returns the file's name.
+fn open_snapshot_at(bytes: &[u8]) -> (zkparity::error::Result<SnapshotFile>, String) {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(bytes).expect("write");
+    let name = file.path().display().to_string();
+    (SnapshotFile::open(file.path(), "source", &keep()), name)
+}
+
+/// An error about a file must read `FILE line N: reason`, N a line of the
+/// file (lines count from 1; 0 is the file as a whole).
+fn names_file_and_line(error: &str, file: &str, text: &[u8]) -> Result<(), TestCaseError> {
+    let rest = error.strip_prefix(&format!("{file} line "));
+    prop_assert!(rest.is_some(), "{error:?} does not name {file} and a line");
+    let number = rest.unwrap().split(':').next().unwrap_or_default();
+    let line: usize = number
+        .parse()
+        .map_err(|_| TestCaseError::fail(format!("{error:?}: {number:?} is not a line")))?;
+    // A gzip file's lines are those of what it unpacks to.
+    if !text.starts_with(&[0x1f, 0x8b]) {
+        let lines = text.split(|&b| b == b'\n').count();
+        prop_assert!(line <= lines, "{error:?}: the file has {lines} line(s)");
+    }
+    Ok(())
+}
+
+/// Every child of `/r` reads back with the data it was written with, and the
+/// root lists them all.
+fn reads_back(snap: &SnapshotFile, kids: &[(String, Vec<u8>)]) -> Result<(), TestCaseError> {
+    for (name, data) in kids {
+        let path = format!("/r/{name}");
+        let nodes = snap.read_nodes(&[&path], &[name]);
+        prop_assert!(nodes.is_ok(), "{path}: {nodes:?}");
+        let nodes = nodes.unwrap();
+        let SideNode::Present(n) = &nodes[0] else {
+            return Err(TestCaseError::fail(format!(
+                "{path} not read: {:?}",
+                nodes[0]
+            )));
+        };
+        prop_assert_eq!(n.data.as_deref(), Some(data.as_slice()));
+    }
+    let root = snap.read_nodes(&["/r"], &[""]);
+    prop_assert!(root.is_ok(), "/r: {root:?}");
+    prop_assert_eq!(
+        root.unwrap()[0].present().map(|n| n.children.len()),
+        Some(kids.len())
+    );
+    Ok(())
+}
+
+/// A parsed zktreeutil tree holds together: the root is there, and every
+/// node that is there is listed by its parent, which is there too.
+fn tree_holds_together(tree: &XmlTree) -> Result<(), TestCaseError> {
+    let paths = xml_paths();
     let names: Vec<&str> = paths
         .iter()
         .map(|p| p.rsplit('/').next().unwrap())
         .collect();
-    let _ = snap.read_nodes(paths, &names);
+    let nodes = tree.read_nodes(&paths, &names);
+    prop_assert!(nodes[0].present().is_some(), "no root");
+    for (path, node) in paths.iter().zip(&nodes).skip(1) {
+        if node.present().is_none() {
+            continue;
+        }
+        let (parent, name) = path.rsplit_once('/').unwrap();
+        let parent = if parent.is_empty() { "/" } else { parent };
+        let up = tree.read_nodes(&[parent], &[""]);
+        let listed = up[0]
+            .present()
+            .is_some_and(|p| p.children.iter().any(|c| c == name));
+        prop_assert!(listed, "{path} is there but its parent does not list it");
+    }
+    Ok(())
+}
+
+/// Parses `text` as a zktreeutil file: a tree that holds together, or an
+/// error naming the file and a line of it.
+fn parse_xml(text: &str) -> Result<(), TestCaseError> {
+    match XmlTree::parse(text, Path::new("fuzz.xml")) {
+        Ok(tree) => tree_holds_together(&tree),
+        Err(e) => {
+            let error = e.to_string();
+            names_file_and_line(&error, "fuzz.xml", text.as_bytes())?;
+            prop_assert!(!error.contains("fuzz.xml line 0:"), "{error}");
+            Ok(())
+        }
+    }
 }
 
 fn node_name() -> impl Strategy<Value = String> {
@@ -150,48 +231,35 @@ proptest! {
     #[test]
     fn snapshots_read_back_every_byte(kids in children()) {
         let snap = open_snapshot(&snapshot_text(&kids)).expect("a valid file opens");
-        for (name, data) in &kids {
-            let path = format!("/r/{name}");
-            let nodes = snap.read_nodes(&[&path], &[name]).unwrap();
-            let SideNode::Present(n) = &nodes[0] else { panic!("{path} not read") };
-            prop_assert_eq!(n.data.as_deref(), Some(data.as_slice()));
-        }
-        let root = snap.read_nodes(&["/r"], &[""]).unwrap();
-        prop_assert_eq!(root[0].present().map(|n| n.children.len()), Some(kids.len()));
+        reads_back(&snap, &kids)?;
     }
 
     #[test]
     fn mutated_snapshots_never_panic(kids in children(), m in mutation()) {
         let bytes = mutate(snapshot_text(&kids), &m);
-        if let Ok(snap) = open_snapshot(&bytes) {
-            let paths: Vec<String> = kids.iter().map(|(n, _)| format!("/r/{n}")).collect();
-            let mut refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            refs.push("/r");
-            read_all(&snap, &refs);
+        match open_snapshot_at(&bytes) {
+            // The checksum held: what was written reads back.
+            (Ok(snap), _) => reads_back(&snap, &kids)?,
+            (Err(e), file) => names_file_and_line(&e.to_string(), &file, &bytes)?,
         }
     }
 
     #[test]
     fn arbitrary_bytes_are_never_a_snapshot_and_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        prop_assert!(open_snapshot(&bytes).is_err());
+        let (opened, file) = open_snapshot_at(&bytes);
+        prop_assert!(opened.is_err());
+        names_file_and_line(&opened.err().unwrap().to_string(), &file, &bytes)?;
     }
 
     #[test]
     fn arbitrary_xml_never_panics(text in "\\PC{0,200}|<root>(<zknode( name=\"[a-z/.]{0,3}\")?( value=\"[^\"]{0,4}\")?( ignore=\"(yes|no|1)\")?/?>){0,6}(</zknode>){0,3}</root>") {
-        if let Ok(tree) = XmlTree::parse(&text, std::path::Path::new("fuzz.xml")) {
-            let names: Vec<&str> = xml_paths().iter().map(|p| p.rsplit('/').next().unwrap()).collect();
-            let _ = tree.read_nodes(&xml_paths(), &names);
-        }
+        parse_xml(&text)?;
     }
 
     #[test]
     fn mutated_xml_never_panics(m in mutation()) {
         let bytes = mutate(sample_xml().as_bytes().to_vec(), &m);
-        let text = String::from_utf8_lossy(&bytes);
-        if let Ok(tree) = XmlTree::parse(&text, std::path::Path::new("fuzz.xml")) {
-            let names: Vec<&str> = xml_paths().iter().map(|p| p.rsplit('/').next().unwrap()).collect();
-            let _ = tree.read_nodes(&xml_paths(), &names);
-        }
+        parse_xml(&String::from_utf8_lossy(&bytes))?;
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gmetric_support::{
-    fixture, gmetric_datagrams, recv_all, FakeZk, Ganglia, Gmond, Mode, XmlHost, XmlMetric,
+    gmetric_datagrams, recv_all, FakeZk, Ganglia, Gmond, Mode, XmlHost, XmlMetric,
 };
 use zkparity::connect::ConnectString;
 use zkparity::gmetric::xdr::{self, ValueWire, MAX_PACKET_LEN};
@@ -21,7 +21,7 @@ use zkparity::gmetric::{
 };
 use zkparity::probe::parse::Mode as ZkMode;
 use zkparity::probe::ServerProbe;
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, ServerOptions, ZkServer};
 
 /// The mute gmond shared by the tests that only send and read.
 fn gmond() -> &'static Gmond {
@@ -540,6 +540,32 @@ fn metrics_reappear_after_gmond_restarts_and_sending_to_it_while_down_is_harmles
 // ---------------------------------------------------------------------------
 // `zkparity gmetric`: one compare, one round of parity metrics.
 
+/// `zkparity gmetric` of `path` between `source` and `target`, sent to
+/// `channel`, every difference re-checked at once; `extra` flags come last.
+async fn gmetric_run(
+    channel: &str,
+    source: &str,
+    target: &str,
+    path: &str,
+    extra: &[&str],
+) -> common::Run {
+    let mut args = vec![
+        "gmetric",
+        "--ganglia",
+        channel,
+        "--source",
+        source,
+        "--target",
+        target,
+        "--path",
+        path,
+        "--recheck-delay",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    common::run(&args).await
+}
+
 /// Every parity metric a successful round sends for its pair.
 const PARITY_METRICS: [&str; 17] = [
     "zkparity_source_nodes",
@@ -565,8 +591,7 @@ const PARITY_METRICS: [&str; 17] = [
 async fn gmetric_sends_the_parity_of_a_pair_under_the_pairs_host() {
     use common::*;
     let g = gmond();
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-parity");
     both(&s, &t, &root, &[("same", b"1"), ("data", b"a")]).await;
     create(&s, &format!("{root}/missing"), b"").await;
@@ -575,25 +600,20 @@ async fn gmetric_sends_the_parity_of_a_pair_under_the_pairs_host() {
         .await
         .expect("set data");
 
-    let run = run(&[
-        "gmetric",
-        "--ganglia",
+    let run = gmetric_run(
         &g.channel(),
-        "--source",
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
         &root,
-        "--recheck-delay",
-        "0s",
-        "--pair-name",
-        "parity-pair",
-        "--tmax",
-        "120",
-        "--dmax",
-        "3600",
-    ])
+        &[
+            "--pair-name",
+            "parity-pair",
+            "--tmax",
+            "120",
+            "--dmax",
+            "3600",
+        ],
+    )
     .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
@@ -654,7 +674,7 @@ async fn gmetric_sends_the_parity_of_a_pair_under_the_pairs_host() {
 #[test]
 fn gmetric_reports_a_failed_compare_and_exits_2() {
     let g = gmond();
-    let dead = format!("127.0.0.1:{}", zkparity::sandbox::free_ports(1).unwrap()[0]);
+    let dead = format!("127.0.0.1:{}", zkparity_sandbox::free_ports(1).unwrap()[0]);
     let run = common::zkparity(&[
         "gmetric",
         "--ganglia",
@@ -685,25 +705,17 @@ fn gmetric_reports_a_failed_compare_and_exits_2() {
 #[tokio::test]
 async fn gmetric_to_a_gmond_that_is_down_still_completes_the_round() {
     use common::*;
-    let p = pair();
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-down");
-    let s = client(&p.source).await;
-    let t = client(&p.target).await;
     both(&s, &t, &root, &[]).await;
-    let nobody = format!("127.0.0.1:{}", zkparity::sandbox::free_ports(1).unwrap()[0]);
-    let run = run(&[
-        "gmetric",
-        "--ganglia",
+    let nobody = format!("127.0.0.1:{}", zkparity_sandbox::free_ports(1).unwrap()[0]);
+    let run = gmetric_run(
         &nobody,
-        "--source",
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
         &root,
-        "--recheck-delay",
-        "0s",
-    ])
+        &[],
+    )
     .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
@@ -791,6 +803,13 @@ fn gweb_definitions_graph_only_metrics_zkparity_sends() {
     let view: serde_json::Value =
         serde_json::from_str(&ganglia_file("gweb/conf/view_zkparity.json")).expect("view");
     for item in view["items"].as_array().expect("items") {
+        // Every item shows something: a report, a metric or an aggregate.
+        assert!(
+            item["graph"].is_string()
+                || item["metric"].is_string()
+                || item["metric_regex"].is_array(),
+            "view item shows nothing: {item}"
+        );
         if let Some(graph) = item["graph"].as_str() {
             assert!(reports.iter().any(|r| r == graph), "view uses {graph}");
         }
@@ -826,7 +845,7 @@ fn gweb_definitions_graph_only_metrics_zkparity_sends() {
 
 #[test]
 fn the_shipped_gmond_snippet_receives_zkparitys_packets() {
-    let port = zkparity::sandbox::free_ports(1).unwrap()[0];
+    let port = zkparity_sandbox::free_ports(1).unwrap()[0];
     let snippet = ganglia_file("gmond.d/zkparity.conf")
         .replace("port = 8650", &format!("port = {port}  bind = 127.0.0.1"))
         .replace("ip = 192.0.2.10", "ip = 127.0.0.1");
@@ -928,7 +947,7 @@ fn server_sets() -> &'static ServerSets {
                 .servers
                 .iter()
                 .map(|s| {
-                    zkparity::sandbox::four_letter_word(
+                    zkparity_sandbox::four_letter_word(
                         &s.connect_string(),
                         "srvr",
                         Duration::from_secs(5),
@@ -1106,7 +1125,6 @@ async fn every_per_server_metric_shows_the_probes_value_under_the_servers_own_ho
 
 #[tokio::test]
 async fn gmetric_sends_every_server_of_both_ensembles_under_its_own_host() {
-    use common::run;
     let sets = server_sets();
     let g = Gmond::start(Mode::Mute);
     let (source, target) = (
@@ -1114,25 +1132,20 @@ async fn gmetric_sends_every_server_of_both_ensembles_under_its_own_host() {
         sets.standalone.connect_string(),
     );
     let before = probe_all(&[&source, &target]).await;
-    let run = run(&[
-        "gmetric",
-        "--ganglia",
+    let run = gmetric_run(
         &g.channel(),
-        "--source",
         &source,
-        "--target",
         &target,
-        "--path",
         SERVERS_TREE,
-        "--recheck-delay",
-        "0s",
-        "--pair-name",
-        "servers-pair",
-        "--tmax",
-        "120",
-        "--dmax",
-        "3600",
-    ])
+        &[
+            "--pair-name",
+            "servers-pair",
+            "--tmax",
+            "120",
+            "--dmax",
+            "3600",
+        ],
+    )
     .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
@@ -1230,32 +1243,18 @@ async fn gmetric_sends_every_server_of_both_ensembles_under_its_own_host() {
 async fn a_server_that_does_not_answer_gets_no_host_and_the_others_still_report() {
     use common::*;
     let g = Gmond::start(Mode::Mute);
-    let p = pair();
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-down-server");
-    both(
-        &client(&p.source).await,
-        &client(&p.target).await,
-        &root,
-        &[],
-    )
-    .await;
-    let dead = zkparity::sandbox::free_ports(1).unwrap()[0];
+    both(&s, &t, &root, &[]).await;
+    let dead = zkparity_sandbox::free_ports(1).unwrap()[0];
     let source = format!("{},127.0.0.1:{dead}", p.source.connect_string());
-    let run = run(&[
-        "gmetric",
-        "--ganglia",
+    let run = gmetric_run(
         &g.channel(),
-        "--source",
         &source,
-        "--target",
         &p.target.connect_string(),
-        "--path",
         &root,
-        "--recheck-delay",
-        "0s",
-        "--pair-name",
-        "down-pair",
-    ])
+        &["--pair-name", "down-pair"],
+    )
     .await;
     assert_eq!(
         run.code, 0,
@@ -1283,31 +1282,16 @@ async fn a_server_that_does_not_answer_gets_no_host_and_the_others_still_report(
 async fn gmetric_without_servers_sends_the_pair_alone() {
     use common::*;
     let g = Gmond::start(Mode::Mute);
-    let p = pair();
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("gmetric-no-servers");
-    both(
-        &client(&p.source).await,
-        &client(&p.target).await,
-        &root,
-        &[],
-    )
-    .await;
-    let run = run(&[
-        "gmetric",
-        "--ganglia",
+    both(&s, &t, &root, &[]).await;
+    let run = gmetric_run(
         &g.channel(),
-        "--source",
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
         &root,
-        "--recheck-delay",
-        "0s",
-        "--pair-name",
-        "pair-only",
-        "--no-servers",
-    ])
+        &["--pair-name", "pair-only", "--no-servers"],
+    )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let x = g.wait_for("the pair", |x| {
@@ -1322,10 +1306,13 @@ async fn servers_refusing_mntr_or_not_serving_send_what_they_said_and_no_zeros()
     let g = Gmond::start(Mode::Mute);
     let not_in_whitelist =
         |word: &str| format!("{word} is not executed because it is not in the whitelist.\n");
-    let not_serving = fixture("not-serving.txt");
+    let not_serving = common::captured_answer("not-serving.txt");
     let srvr_only = FakeZk::start(&[
-        ("srvr", &fixture("follower-srvr.txt")),
-        ("mntr", &fixture("default-whitelist-mntr.txt")),
+        ("srvr", &common::captured_answer("follower-srvr.txt")),
+        (
+            "mntr",
+            &common::captured_answer("default-whitelist-mntr.txt"),
+        ),
     ]);
     let idle = FakeZk::start(&[("srvr", &not_serving), ("mntr", &not_serving)]);
     let refusing = FakeZk::start(&[

@@ -17,8 +17,8 @@ async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
 
 /// Resets the server's statistics (latency summaries and counters); only
 /// for the test's own servers, which nothing else monitors.
-fn reset_stats(server: &zkparity::sandbox::ZkServer) {
-    let answer = zkparity::sandbox::four_letter_word(
+fn reset_stats(server: &zkparity_sandbox::ZkServer) {
+    let answer = zkparity_sandbox::four_letter_word(
         &server.connect_string(),
         "srst",
         Duration::from_secs(5),
@@ -28,8 +28,8 @@ fn reset_stats(server: &zkparity::sandbox::ZkServer) {
 }
 
 /// `mntr` values by key.
-fn mntr(server: &zkparity::sandbox::ZkServer) -> std::collections::HashMap<String, f64> {
-    let text = zkparity::sandbox::four_letter_word(
+fn mntr(server: &zkparity_sandbox::ZkServer) -> std::collections::HashMap<String, f64> {
+    let text = zkparity_sandbox::four_letter_word(
         &server.connect_string(),
         "mntr",
         Duration::from_secs(5),
@@ -46,14 +46,13 @@ fn mntr(server: &zkparity::sandbox::ZkServer) -> std::collections::HashMap<Strin
 #[tokio::test]
 async fn the_server_sees_every_read_and_no_more_than_the_cap_allows() {
     let _turn = turn().await;
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     // Top-level, so the server's per-namespace read counter is ours alone.
     let root = "/capped";
     let nodes = 3000;
     for c in [&s, &t] {
-        zkparity::seed::ensure_path(c, root).await.unwrap();
-        zkparity::seed::create_many(
+        zkparity_sandbox::seed::ensure_path(c, root).await.unwrap();
+        zkparity_sandbox::seed::create_many(
             c,
             (0..nodes).map(|i| (format!("{root}/n{i:04}"), vec![b'x'; 16])),
         )
@@ -64,21 +63,18 @@ async fn the_server_sees_every_read_and_no_more_than_the_cap_allows() {
     let cap = 3000.0;
     let before = mntr(&p.source);
     let started = Instant::now();
-    let r = run(&[
-        "compare",
-        "--source",
+    let r = compare_connects(
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
-        root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "off",
-        "--max-reads-per-second",
-        "3000",
-    ])
+        &[
+            "--path",
+            root,
+            "--recheck-delay",
+            "off",
+            "--max-reads-per-second",
+            "3000",
+        ],
+    )
     .await;
     let wall = started.elapsed().as_secs_f64();
     let after = mntr(&p.source);
@@ -125,21 +121,18 @@ async fn compare_under(
     let p = pair();
     reset_stats(&p.source);
     reset_stats(&p.target);
-    let r = run(&[
-        "compare",
-        "--source",
+    let r = compare_connects(
         &p.source.connect_string(),
-        "--target",
         &p.target.connect_string(),
-        "--path",
-        path,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "off",
-        "--max-latency",
-        limit,
-    ])
+        &[
+            "--path",
+            path,
+            "--recheck-delay",
+            "off",
+            "--max-latency",
+            limit,
+        ],
+    )
     .await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     (r.json(), [mntr(&p.source), mntr(&p.target)])
@@ -170,13 +163,12 @@ fn describe(
 #[tokio::test]
 async fn a_large_compare_keeps_round_trips_and_the_server_under_the_latency_limit() {
     let _turn = turn().await;
-    let p = pair();
+    let (_, s, t) = pair_clients().await;
     let root = "/latency";
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
     for c in [&s, &t] {
         // 111,111 nodes: wide enough below the third level that every batch
         // of the walk's window is full.
-        zkparity::seed::create_uniform_tree(c, root, 10, 5, 64)
+        zkparity_sandbox::seed::create_uniform_tree(c, root, 10, 5, 64)
             .await
             .unwrap();
     }

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use zookeeper_client as zk;
 
 /// Checks one answer against the plugin guidelines' grammar and returns its
 /// status line.
@@ -56,8 +55,7 @@ async fn parity(root: &str, extra: &[&str]) -> Run {
 
 #[tokio::test]
 async fn parity_of_identical_trees_is_ok_with_perfdata() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-ok");
     both(&s, &t, &root, &[("a", b"1"), ("b", b"2")]).await;
     let r = parity(&root, &[]).await;
@@ -80,8 +78,7 @@ async fn parity_of_identical_trees_is_ok_with_perfdata() {
 
 #[tokio::test]
 async fn a_critical_kind_is_critical_and_listed_in_long_output() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-crit");
     both(&s, &t, &root, &[]).await;
     create(&s, &format!("{root}/config"), b"v2").await;
@@ -102,8 +99,7 @@ async fn a_critical_kind_is_critical_and_listed_in_long_output() {
 
 #[tokio::test]
 async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-warn");
     both(&s, &t, &root, &[]).await;
     create(&t, &format!("{root}/leftover"), b"").await;
@@ -123,9 +119,7 @@ async fn a_non_critical_kind_only_warns_and_thresholds_decide() {
 
 #[tokio::test]
 async fn parity_against_a_snapshot_watches_the_target_after_cutover() {
-    let p = pair();
-    let s = client(&p.source).await;
-    let t = client(&p.target).await;
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nag-snap");
     both(&s, &t, &root, &[("config", b"v1")]).await;
     let dir = tempfile::tempdir().unwrap();
@@ -238,8 +232,7 @@ async fn help_and_version_exit_unknown_as_plugins_do() {
 
 #[tokio::test]
 async fn installed_under_a_check_name_it_runs_that_check() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nag-link");
     both(&s, &t, &root, &[]).await;
     let dir = std::env::temp_dir().join(format!("zkparity-plugins-{}", std::process::id()));
@@ -279,8 +272,7 @@ async fn znode(extra: &[&str]) -> Run {
 
 #[tokio::test]
 async fn znode_checks_existence_kind_children_data_and_age() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nag-znode");
     both(
         &s,
@@ -294,10 +286,13 @@ async fn znode_checks_existence_kind_children_data_and_age() {
         ],
     )
     .await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/controller"), b"{\"brokerid\":1}", &eph)
-        .await
-        .unwrap();
+    s.create(
+        &format!("{root}/controller"),
+        b"{\"brokerid\":1}",
+        &ephemeral(),
+    )
+    .await
+    .unwrap();
     let (src, dst) = (p.source.connect_string(), p.target.connect_string());
     let ids = format!("{root}/ids");
     let state = format!("{root}/state");
@@ -346,7 +341,7 @@ async fn znode_checks_existence_kind_children_data_and_age() {
     let r = znode(&["--source", &src, "--path", &state, "--ephemeral"]).await;
     assert_eq!(r.code, 2, "{}", r.stdout);
 
-    let r = znode(&[
+    let enabled_on_both = [
         "--source",
         &src,
         "--target",
@@ -355,21 +350,11 @@ async fn znode_checks_existence_kind_children_data_and_age() {
         &state,
         "--data-regex",
         "^ENABLED$",
-    ])
-    .await;
+    ];
+    let r = znode(&enabled_on_both).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     t.set_data(&state, b"DISABLED", None).await.unwrap();
-    let r = znode(&[
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--path",
-        &state,
-        "--data-regex",
-        "^ENABLED$",
-    ])
-    .await;
+    let r = znode(&enabled_on_both).await;
     let status = assert_plugin_output(&r);
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(status.contains("target"), "{status}");
@@ -450,20 +435,12 @@ async fn health_thresholds_apply_per_server() {
 
 #[tokio::test]
 async fn counts_compare_persistent_znodes_leaving_ephemerals_out() {
-    use zkparity::sandbox::{ServerOptions, ZkServer};
     // Whole-server counts: fresh servers no other test writes to.
-    let (a, b) = tokio::task::spawn_blocking(|| {
-        let a = std::thread::spawn(|| ZkServer::start_standalone(&ServerOptions::default()));
-        let b = ZkServer::start_standalone(&ServerOptions::default()).unwrap();
-        (a.join().unwrap().unwrap(), b)
-    })
-    .await
-    .unwrap();
+    let (a, b) = tokio::join!(own_server(), own_server());
     let (sa, sb) = (a.connect_string(), b.connect_string());
     let (s, t) = (connect(&sa).await, connect(&sb).await);
     both(&s, &t, "/app", &[("x", b"1"), ("y", b"2")]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create("/app/session", b"", &eph).await.unwrap();
+    s.create("/app/session", b"", &ephemeral()).await.unwrap();
     let r = run(&["check", "counts", "--source", &sa, "--target", &sb]).await;
     let status = assert_plugin_output(&r);
     assert_eq!(r.code, 0, "ephemerals do not count: {}", r.stdout);
@@ -621,8 +598,7 @@ async fn counts_are_unknown_when_a_side_cannot_say() {
 
 #[tokio::test]
 async fn a_path_with_a_pipe_cannot_break_the_plugin_output() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("nag-pipe");
     both(&s, &t, &root, &[]).await;
     create(&s, &format!("{root}/a|b c"), b"1").await;

@@ -4,10 +4,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use zkparity_sandbox::{guarded_command, Guarded};
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -126,15 +127,6 @@ fn the_shipped_nrpe_commands_are_well_formed() {
     }
 }
 
-struct Nagios(Child);
-
-impl Drop for Nagios {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `(current_state, plugin_output)` of a service in Nagios' status file.
 fn service_status(status: &Path, service: &str) -> Option<(i32, String)> {
     let text = std::fs::read_to_string(status).ok()?;
@@ -173,8 +165,7 @@ fn wait_for_state(status: &Path, service: &str, state: i32) -> String {
 
 #[tokio::test]
 async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("nagios-e2e");
     both(&s, &t, &root, &[("config", b"v1")]).await;
     s.set_data(&format!("{root}/config"), b"v2", None)
@@ -213,13 +204,14 @@ async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
         &[repo("nagios/nagios4/zkparity-commands.cfg"), services],
     );
     verify(&cfg);
-    let _nagios = Nagios(
-        Command::new("nagios4")
+    // Guarded: killed with its checks when dropped, and by the watchdog
+    // should the test binary die first.
+    let _nagios = Guarded::spawn(
+        guarded_command("nagios4", None)
             .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("nagios4 starts"),
-    );
+            .stdout(std::process::Stdio::null()),
+    )
+    .expect("nagios4 starts");
     let status = dir.join("status.dat");
     let (st, out) = (status.clone(), status.clone());
     let critical = tokio::task::spawn_blocking(move || wait_for_state(&st, "parity", 2))

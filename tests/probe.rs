@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,7 +15,10 @@ use zkparity::probe::{
     self, parse, EnsembleKind, EnsembleView, ProbeOptions, ProbeReport, ReasonCode, ServerProbe,
     ServerState, Verdict, Word, WordError, WordOutcome,
 };
-use zkparity::sandbox::{self, Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::tempdir::make_temp_dir;
+use zkparity_sandbox::{
+    self as sandbox, guarded_command, Ensemble, Guarded, ServerOptions, ZkServer,
+};
 use zookeeper_client as zk;
 
 // ---------------------------------------------------------------------------
@@ -46,27 +48,14 @@ static COUNTS_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// runs the same jars itself, with a zoo.cfg that leaves the whitelist out.
 struct DefaultWhitelistServer {
     port: u16,
+    /// Never dropped (a static): the watchdog and the exit hook stop it and
+    /// remove its directory.
+    _jvm: Guarded,
 }
 
 impl DefaultWhitelistServer {
     fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-}
-
-/// The JVM and directory to remove at exit.
-static PLAIN_JVM: Mutex<Option<(i32, PathBuf)>> = Mutex::new(None);
-
-extern "C" fn remove_plain_jvm() {
-    if let Ok(mut guard) = PLAIN_JVM.lock() {
-        if let Some((pid, dir)) = guard.take() {
-            // SAFETY: plain syscalls on a child this process started.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
@@ -76,11 +65,7 @@ fn default_whitelist() -> &'static DefaultWhitelistServer {
         let java = sandbox::find_java().expect("java");
         let classpath = sandbox::zookeeper_classpath().expect("zookeeper jars");
         let port = sandbox::free_ports(1).expect("port")[0];
-        let dir = tempfile::Builder::new()
-            .prefix("zkparity-probe-default-whitelist-")
-            .tempdir()
-            .expect("tempdir")
-            .keep();
+        let dir = make_temp_dir("probe-default-whitelist").expect("tempdir");
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("data dir");
         let cfg = dir.join("zoo.cfg");
@@ -94,45 +79,21 @@ fn default_whitelist() -> &'static DefaultWhitelistServer {
         )
         .expect("zoo.cfg");
         let log = std::fs::File::create(dir.join("server.log")).expect("log");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let args = vec![
-            "-Xmx256m".to_string(),
-            "-XX:-UsePerfData".to_string(),
-            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn".to_string(),
-            "-cp".to_string(),
-            classpath,
-            "org.apache.zookeeper.server.ZooKeeperServerMain".to_string(),
-            cfg.display().to_string(),
-        ];
-        // The kernel SIGKILLs the JVM when the thread that forked it ends
-        // (PR_SET_PDEATHSIG), so that thread stays parked for the life of
-        // the test binary: a SIGKILLed test run leaves no server behind.
-        std::thread::spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let mut cmd = std::process::Command::new(java);
-            cmd.args(&args)
+        let jvm = Guarded::spawn(
+            guarded_command(java, Some(&dir))
+                .args([
+                    "-Xmx256m",
+                    "-XX:-UsePerfData",
+                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                    "-cp",
+                    &classpath,
+                    "org.apache.zookeeper.server.ZooKeeperServerMain",
+                ])
+                .arg(&cfg)
                 .stdout(log.try_clone().expect("log"))
-                .stderr(log);
-            // SAFETY: prctl is async-signal-safe.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            let _ = tx.send(cmd.spawn().map(|c| c.id()));
-            loop {
-                std::thread::park();
-            }
-        });
-        let pid = rx.recv().expect("spawner").expect("spawn java");
-        *PLAIN_JVM.lock().expect("lock") = Some((pid as i32, dir.clone()));
-        // SAFETY: registering a plain extern "C" function.
-        unsafe {
-            libc::atexit(remove_plain_jvm);
-        }
+                .stderr(log),
+        )
+        .expect("spawn java");
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -150,7 +111,7 @@ fn default_whitelist() -> &'static DefaultWhitelistServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        DefaultWhitelistServer { port }
+        DefaultWhitelistServer { port, _jvm: jvm }
     })
 }
 
@@ -181,13 +142,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/4lw/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 fn refusal(word: Word) -> String {
     format!("{word} is not executed because it is not in the whitelist.\n")
+}
+
+/// The answers a server in `role` gave to `words`, as captured
+/// (`tests/fixtures/4lw/ROLE-WORD.txt`).
+fn captured(role: &str, words: &[Word]) -> Vec<(Word, Option<Result<String, WordError>>)> {
+    let answers: Vec<(Word, String)> = words
+        .iter()
+        .map(|&w| (w, captured_answer(&format!("{role}-{w}.txt"))))
+        .collect();
+    answered(&answers)
 }
 
 fn answered(answers: &[(Word, String)]) -> Vec<(Word, Option<Result<String, WordError>>)> {
@@ -195,10 +161,6 @@ fn answered(answers: &[(Word, String)]) -> Vec<(Word, Option<Result<String, Word
         .iter()
         .map(|(w, a)| (*w, Some(Ok(a.clone()))))
         .collect()
-}
-
-fn ephemeral() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
 }
 
 /// Probes until every serving member agrees on the last zxid and the
@@ -760,7 +722,10 @@ async fn a_port_that_accepts_but_never_answers_costs_one_timeout_not_one_per_wor
 
 #[tokio::test]
 async fn a_large_answer_trickling_in_is_read_to_the_end() {
-    let (srvr, mntr) = (fixture("leader-srvr.txt"), fixture("leader-mntr.txt"));
+    let (srvr, mntr) = (
+        captured_answer("leader-srvr.txt"),
+        captured_answer("leader-mntr.txt"),
+    );
     let keys = mntr.lines().count();
     let addr = fake_server(
         move |w| match w {
@@ -851,7 +816,7 @@ fn captured_mntr_answers_parse_to_every_key() {
         ("follower-mntr.txt", 502),
         ("standalone-mntr.txt", 485),
     ] {
-        let m = parse::parse_mntr(&fixture(name));
+        let m = parse::parse_mntr(&captured_answer(name));
         assert_eq!(m.metrics.len(), keys, "{name}");
         assert_eq!(m.malformed_lines, 0, "{name}");
     }
@@ -861,15 +826,18 @@ fn captured_mntr_answers_parse_to_every_key() {
 fn captured_follower_answers_make_an_up_follower() {
     let s = ServerProbe::from_answers(
         "f:2182",
-        &answered(&[
-            (Word::Srvr, fixture("follower-srvr.txt")),
-            (Word::Mntr, fixture("follower-mntr.txt")),
-            (Word::Isro, fixture("follower-isro.txt")),
-            (Word::Ruok, fixture("follower-ruok.txt")),
-            (Word::Conf, fixture("follower-conf.txt")),
-            (Word::Wchs, fixture("follower-wchs.txt")),
-            (Word::Envi, fixture("follower-envi.txt")),
-        ]),
+        &captured(
+            "follower",
+            &[
+                Word::Srvr,
+                Word::Mntr,
+                Word::Isro,
+                Word::Ruok,
+                Word::Conf,
+                Word::Wchs,
+                Word::Envi,
+            ],
+        ),
     );
     assert_eq!(s.state, ServerState::Up);
     assert_eq!(s.mode, Some(parse::Mode::Follower));
@@ -908,13 +876,7 @@ fn captured_follower_answers_make_an_up_follower() {
 
 #[test]
 fn captured_leader_answers_carry_the_sync_state() {
-    let s = ServerProbe::from_answers(
-        "l:2181",
-        &answered(&[
-            (Word::Srvr, fixture("leader-srvr.txt")),
-            (Word::Mntr, fixture("leader-mntr.txt")),
-        ]),
-    );
+    let s = ServerProbe::from_answers("l:2181", &captured("leader", &[Word::Srvr, Word::Mntr]));
     assert_eq!(s.mode, Some(parse::Mode::Leader));
     assert_eq!(s.quorum_size, Some(3));
     assert_eq!(s.learners, Some(2));
@@ -927,8 +889,8 @@ fn captured_leader_answers_carry_the_sync_state() {
 
 #[test]
 fn captured_stat_reads_like_srvr() {
-    let stat = parse::parse_srvr(&fixture("follower-stat.txt"));
-    let srvr = parse::parse_srvr(&fixture("follower-srvr.txt"));
+    let stat = parse::parse_srvr(&captured_answer("follower-stat.txt"));
+    let srvr = parse::parse_srvr(&captured_answer("follower-srvr.txt"));
     assert_eq!(stat.mode, srvr.mode);
     assert_eq!(stat.zxid, srvr.zxid);
     assert_eq!(stat.connections, Some(2));
@@ -937,7 +899,7 @@ fn captured_stat_reads_like_srvr() {
 
 #[test]
 fn captured_refusals_leave_what_srvr_says() {
-    let mut answers = vec![(Word::Srvr, fixture("standalone-srvr.txt"))];
+    let mut answers = vec![(Word::Srvr, captured_answer("standalone-srvr.txt"))];
     answers.extend(
         [
             Word::Mntr,
@@ -950,8 +912,14 @@ fn captured_refusals_leave_what_srvr_says() {
         .map(|w| (w, refusal(w))),
     );
     // The refusals as captured, word for word.
-    assert_eq!(refusal(Word::Ruok), fixture("default-whitelist-ruok.txt"));
-    assert_eq!(refusal(Word::Mntr), fixture("default-whitelist-mntr.txt"));
+    assert_eq!(
+        refusal(Word::Ruok),
+        captured_answer("default-whitelist-ruok.txt")
+    );
+    assert_eq!(
+        refusal(Word::Mntr),
+        captured_answer("default-whitelist-mntr.txt")
+    );
     let s = ServerProbe::from_answers("s:2181", &answered(&answers));
     assert_eq!(s.state, ServerState::Up);
     assert_eq!(s.znodes, Some(5));
@@ -972,7 +940,7 @@ fn captured_refusals_leave_what_srvr_says() {
 
 #[test]
 fn captured_not_serving_answers_make_a_not_serving_server() {
-    let ns = fixture("not-serving.txt");
+    let ns = captured_answer("not-serving.txt");
     let s = ServerProbe::from_answers(
         "f:2182",
         &answered(&[
@@ -1012,7 +980,7 @@ fn captured_read_only_member_serves_but_is_not_healthy() {
     let s = ServerProbe::from_answers(
         "r:2181",
         &answered(&[
-            (Word::Srvr, fixture("read-only-srvr.txt")),
+            (Word::Srvr, captured_answer("read-only-srvr.txt")),
             (Word::Isro, "ro".to_string()),
         ]),
     );
@@ -1031,10 +999,7 @@ fn captured_read_only_member_serves_but_is_not_healthy() {
 fn constructed_3_4_leader_counts_learners_from_zk_followers_and_four_system_nodes() {
     let s = ServerProbe::from_answers(
         "old:2181",
-        &answered(&[
-            (Word::Srvr, fixture("constructed-3.4-leader-srvr.txt")),
-            (Word::Mntr, fixture("constructed-3.4-leader-mntr.txt")),
-        ]),
+        &captured("constructed-3.4-leader", &[Word::Srvr, Word::Mntr]),
     );
     assert_eq!(s.learners, Some(2));
     assert_eq!(
@@ -1052,7 +1017,7 @@ fn constructed_prometheus_mntr_reads_doubles_as_counts_and_labels_as_namespaces(
         "p:2181",
         &answered(&[(
             Word::Mntr,
-            fixture("constructed-prometheus-follower-mntr.txt"),
+            captured_answer("constructed-prometheus-follower-mntr.txt"),
         )]),
     );
     assert_eq!(s.state, ServerState::Up, "mntr alone gives the mode");
@@ -1069,13 +1034,8 @@ fn constructed_prometheus_mntr_reads_doubles_as_counts_and_labels_as_namespaces(
 
 #[test]
 fn text_report_of_captured_answers_lists_every_server_and_reason() {
-    let leader = ServerProbe::from_answers(
-        "l:2181",
-        &answered(&[
-            (Word::Srvr, fixture("leader-srvr.txt")),
-            (Word::Mntr, fixture("leader-mntr.txt")),
-        ]),
-    );
+    let leader =
+        ServerProbe::from_answers("l:2181", &captured("leader", &[Word::Srvr, Word::Mntr]));
     let down = ServerProbe::from_answers(
         "d:2181",
         &[

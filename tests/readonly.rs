@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{Ensemble, Guarded, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 /// A 3-node ensemble, started once for this binary.
@@ -61,19 +61,10 @@ async fn differing_trees(c: &zk::Client, root: &str) {
     create(c, &format!("{b}/app/stale"), b"old").await;
     // The source handed out item-0..4 and kept 3 and 4; a copy tool
     // recreated those names on the target, leaving its counter behind.
-    for _ in 0..5 {
-        c.create(&format!("{a}/app/queue/item-"), b"q", &seq())
-            .await
-            .unwrap();
-    }
-    for i in 0..3 {
-        c.delete(&format!("{a}/app/queue/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
-    for i in 3..5 {
-        create(c, &format!("{b}/app/queue/item-{i:010}"), b"q").await;
-    }
+    let items = format!("{a}/app/queue/item-");
+    create_sequential(c, &items, b"q", 5).await;
+    delete_sequential(c, &items, 0..3).await;
+    copy_sequential(c, &format!("{b}/app/queue/item-"), b"q", 3..5).await;
 }
 
 const EXPECTED_KINDS: [(&str, &str); 5] = [
@@ -141,42 +132,24 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
         assert!(r.stdout.contains(path), "{path} not listed: {}", ctx(&r));
     }
     // --path below the chroots, JSON, immediate re-check.
-    let r = run(&[
-        "compare",
-        "--source",
-        &a,
-        "--target",
-        &b,
-        "--path",
-        "/app",
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(&a, &b, &["--path", "/app"]).await;
     assert_found_every_difference(&r);
     // Pinned to each member in turn (leader and followers), single reads,
     // ephemerals compared.
     for i in 0..e.servers.len() {
         let src = format!("{}{root}/a", e.servers[i].connect_string());
         let dst = format!("{}{root}/b", e.servers[(i + 1) % 3].connect_string());
-        let r = run(&[
-            "compare",
-            "--source",
+        let r = compare_connects(
             &src,
-            "--target",
             &dst,
-            "--path",
-            "/app",
-            "--format",
-            "json",
-            "--recheck-delay",
-            "0s",
-            "--no-multi-read",
-            "--ephemerals",
-            "compare",
-        ])
+            &[
+                "--path",
+                "/app",
+                "--no-multi-read",
+                "--ephemerals",
+                "compare",
+            ],
+        )
         .await;
         assert_found_every_difference(&r);
     }
@@ -187,20 +160,7 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
     let xml = dir.path().join("a.xml");
     let r = run(&["snapshot", "--server", &a, "--out", snap, "-q"]).await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
-    let r = run(&[
-        "compare",
-        "--source",
-        snap,
-        "--target",
-        &b,
-        "--path",
-        "/app",
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(snap, &b, &["--path", "/app"]).await;
     assert_found_every_difference(&r);
     for server in [a.as_str(), snap] {
         let r = run(&[
@@ -231,8 +191,7 @@ async fn compares_of_a_quorum_leave_every_members_zxid_unchanged() {
 
 #[tokio::test]
 async fn compares_in_every_mode_leave_every_stat_unchanged() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     // alice may read everything, including the node only she may read.
     for c in [&s, &t] {
         c.auth("digest", b"alice:secret").await.unwrap();
@@ -271,7 +230,6 @@ async fn compares_in_every_mode_leave_every_stat_unchanged() {
         zk::Permission::ALL,
         zk::AuthId::new("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="),
     )];
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     for c in [&s, &t] {
         c.create(
             &format!("{root}/locked"),
@@ -280,11 +238,11 @@ async fn compares_in_every_mode_leave_every_stat_unchanged() {
         )
         .await
         .unwrap();
-        c.create(&format!("{root}/app/broker"), b"b", &eph)
+        c.create(&format!("{root}/app/broker"), b"b", &ephemeral())
             .await
             .unwrap();
     }
-    s.create(&format!("{root}/app/lonely"), b"l", &eph)
+    s.create(&format!("{root}/app/lonely"), b"l", &ephemeral())
         .await
         .unwrap();
 
@@ -357,20 +315,7 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
     both(&s, &t, &root, nodes).await;
     settled(e, &t).await;
     let src = p.source.connect_string();
-    let r = run(&[
-        "compare",
-        "--source",
-        &src,
-        "--target",
-        &ens,
-        "--path",
-        &root,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(&src, &ens, &["--path", &root]).await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
     let report = r.json();
     assert_eq!(report["summary"]["target"]["nodes"], 4, "{report:#}");
@@ -382,18 +327,7 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
         .unwrap();
     settled(e, &t).await;
     let (src, dst) = (format!("{src}{root}"), format!("{ens}{root}"));
-    let r = run(&[
-        "compare",
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-    ])
-    .await;
+    let r = compare_connects(&src, &dst, &[]).await;
     assert_eq!(r.code, 1, "{}", ctx(&r));
     let data = of_kind(&r.json(), "data")
         .into_iter()
@@ -402,16 +336,6 @@ async fn an_ensemble_listed_by_all_its_members_is_a_real_target() {
     assert_eq!(data.len(), 1, "{}", ctx(&r));
     assert_eq!(data[0]["path"], "/brokers/1");
     close(t).await;
-}
-
-/// The agent running as a child process, killed when dropped.
-struct AgentProcess(std::process::Child);
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The agent's standing sessions (its watches on both sides), its early
@@ -440,17 +364,13 @@ async fn an_agent_watching_a_quorum_adds_no_transaction_of_its_own() {
     )
     .unwrap();
     let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-    let _agent = AgentProcess(
-        std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
-            .args(["agent", "--config"])
-            .arg(&config)
+    // Killed when dropped.
+    let _agent = Guarded::spawn(
+        agent_command(&config)
             .env("ZKPARITY_LOG", "zkparity=debug")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the agent"),
-    );
+            .stderr(log),
+    )
+    .expect("start the agent");
     let state = || read_state(&state_path(dir.path(), "ro")).ok();
     let agent_log = || std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
     let wait = |what: &'static str, pred: Box<dyn Fn(&PairState) -> bool>| {

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zkparity::sandbox::{Ensemble, ServerOptions};
+use zkparity_sandbox::{Ensemble, ServerOptions};
 use zookeeper_client as zk;
 
 // ---------------------------------------------------------------------------
@@ -60,16 +60,9 @@ async fn cversion(c: &zk::Client, path: &str) -> i32 {
 /// the last `kept`: its counter is `handed_out + deleted`.
 async fn source_queue(s: &zk::Client, queue: &str, handed_out: usize, kept: usize) {
     create(s, queue, b"").await;
-    for _ in 0..handed_out {
-        s.create(&format!("{queue}/item-"), b"q", &seq())
-            .await
-            .unwrap();
-    }
-    for i in 0..handed_out - kept {
-        s.delete(&format!("{queue}/item-{i:010}"), None)
-            .await
-            .unwrap();
-    }
+    let items = format!("{queue}/item-");
+    create_sequential(s, &items, b"q", handed_out).await;
+    delete_sequential(s, &items, 0..handed_out - kept).await;
 }
 
 /// That queue, and on the target copies of the kept items only (what a
@@ -83,9 +76,13 @@ async fn queue_with_counter_behind(
 ) {
     source_queue(s, queue, handed_out, kept).await;
     create(t, queue, b"").await;
-    for i in handed_out - kept..handed_out {
-        create(t, &format!("{queue}/item-{i:010}"), b"q").await;
-    }
+    copy_sequential(
+        t,
+        &format!("{queue}/item-"),
+        b"q",
+        handed_out - kept..handed_out,
+    )
+    .await;
 }
 
 fn counts(r: &serde_json::Value) -> BTreeMap<String, u64> {
@@ -148,8 +145,7 @@ async fn fixable_differences(s: &zk::Client, t: &zk::Client, root: &str) {
 
 #[tokio::test]
 async fn dry_run_lists_every_action_with_counts_and_writes_nothing() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("dry");
     fixable_differences(&s, &t, &root).await;
     let before = [read_tree(&s, &root).await, read_tree(&t, &root).await];
@@ -219,8 +215,7 @@ async fn dry_run_lists_every_action_with_counts_and_writes_nothing() {
 
 #[tokio::test]
 async fn apply_repairs_every_fixable_kind_and_a_compare_then_finds_none() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("fix");
     fixable_differences(&s, &t, &root).await;
     let (src, dst) = connects();
@@ -280,8 +275,7 @@ async fn apply_repairs_every_fixable_kind_and_a_compare_then_finds_none() {
 
 #[tokio::test]
 async fn a_counter_with_ephemeral_children_is_matched_on_the_next_sequential_name() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("ephseq");
     create(&s, &root, b"").await;
     create(&t, &root, b"").await;
@@ -314,21 +308,21 @@ async fn a_counter_with_ephemeral_children_is_matched_on_the_next_sequential_nam
 
 #[tokio::test]
 async fn ephemerals_kind_changes_and_unreadable_nodes_are_left_alone_with_reasons() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("alone");
     both(&s, &t, &root, &[("kind", b""), ("holder", b"")]).await;
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     // node_kind: persistent on the source, ephemeral on the target.
     create(&s, &format!("{root}/flip"), b"f").await;
-    t.create(&format!("{root}/flip"), b"f", &eph).await.unwrap();
+    t.create(&format!("{root}/flip"), b"f", &ephemeral())
+        .await
+        .unwrap();
     // An ephemeral on the source only: never created.
-    s.create(&format!("{root}/kind/session"), b"", &eph)
+    s.create(&format!("{root}/kind/session"), b"", &ephemeral())
         .await
         .unwrap();
     // An extra subtree holding another session's ephemeral: not deletable.
     create(&t, &format!("{root}/holder/extra"), b"").await;
-    t.create(&format!("{root}/holder/extra/live"), b"", &eph)
+    t.create(&format!("{root}/holder/extra/live"), b"", &ephemeral())
         .await
         .unwrap();
     // Unreadable on the source: only alice may read it.
@@ -395,8 +389,7 @@ async fn a_value_changed_on_the_target_since_the_plan_is_a_conflict_not_overwrit
     use zkparity::repair::plan::PlanSink;
     use zkparity::repair::plan::{Action, PlanSummary};
     use zkparity::repair::resume::{Identity, PlanWriter};
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("conflict");
     both(&s, &t, &root, &[("a", b"old"), ("b", b"old")]).await;
     s.set_data(&format!("{root}/a"), b"new", None)
@@ -450,8 +443,7 @@ async fn a_value_changed_on_the_target_since_the_plan_is_a_conflict_not_overwrit
 
 #[tokio::test]
 async fn target_credentials_come_from_the_environment_and_are_never_printed() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     for c in [&s, &t] {
         c.auth("digest", b"alice:secret").await.unwrap();
     }
@@ -542,8 +534,7 @@ fn spawn_repair(args: &[String]) -> std::process::Child {
 
 #[tokio::test]
 async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("resume");
     create(&s, &root, b"").await;
     create(&t, &root, b"").await;
@@ -553,7 +544,9 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
     let nodes: Vec<(String, Vec<u8>)> = std::iter::once((bulk.clone(), b"".to_vec()))
         .chain((0..2000).map(|i| (format!("{bulk}/n{i:05}"), format!("v{i}").into_bytes())))
         .collect();
-    zkparity::seed::create_many(&s, nodes).await.unwrap();
+    zkparity_sandbox::seed::create_many(&s, nodes)
+        .await
+        .unwrap();
     let queue = format!("{root}/queue");
     queue_with_counter_behind(&s, &t, &queue, 1000, 2).await;
     let source_counter = cversion(&s, &queue).await;
@@ -681,12 +674,8 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
 #[tokio::test]
 async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
     let p = pair();
-    let mut server = tokio::task::spawn_blocking(|| {
-        zkparity::sandbox::ZkServer::start_standalone(&ServerOptions::default())
-    })
-    .await
-    .unwrap()
-    .expect("a target of its own, to restart");
+    // A target of its own, to restart.
+    let mut server = own_server().await;
     let dst = server.connect_string();
     let (s, t) = (client(&p.source).await, connect(&dst).await);
     let root = unique_path("restart");
@@ -696,7 +685,9 @@ async fn an_apply_rides_out_a_target_restart_and_finishes_verified() {
     let nodes: Vec<(String, Vec<u8>)> = std::iter::once((bulk.clone(), b"".to_vec()))
         .chain((0..3000).map(|i| (format!("{bulk}/n{i:05}"), b"v".to_vec())))
         .collect();
-    zkparity::seed::create_many(&s, nodes).await.unwrap();
+    zkparity_sandbox::seed::create_many(&s, nodes)
+        .await
+        .unwrap();
     let src = p.source.connect_string();
     let args: Vec<String> = [
         "repair",
@@ -768,8 +759,7 @@ async fn repair_never_writes_to_the_source_and_its_zxid_stays_put() {
     let root = unique_path("ro-source");
     fixable_differences(&s, &t, &root).await;
     // Something ephemeral on the source too: a repair must not mirror it.
-    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    s.create(&format!("{root}/app/session"), b"", &eph)
+    s.create(&format!("{root}/app/session"), b"", &ephemeral())
         .await
         .unwrap();
     let before = settled(e, &s).await;
@@ -794,8 +784,7 @@ async fn repair_never_writes_to_the_source_and_its_zxid_stays_put() {
 
 #[tokio::test]
 async fn a_migration_from_a_snapshot_into_an_empty_target_compares_equal() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("migrate");
     let all: Vec<u8> = (0..=255u8).collect();
     tree(

@@ -7,12 +7,13 @@ mod common;
 use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use zkparity_sandbox::Guarded;
 use zookeeper_client as zk;
 
 const PASSWORD: &str = "hunter2-s3cr3t-value";
@@ -37,7 +38,6 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let p = pair();
     let dir = std::env::temp_dir().join(format!("zkparity-secrets-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -47,7 +47,7 @@ async fn fixture() -> Fixture {
 
     let root = unique_path("secrets");
     let bob_id = format!("bob:{HASH}");
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (_, s, t) = pair_clients().await;
     both(&s, &t, &root, &[("plain", b"1")]).await;
     let bob_read = [
         zk::Acl::new(zk::Permission::READ, zk::AuthId::new("digest", &bob_id)),
@@ -161,15 +161,12 @@ async fn no_credential_appears_in_any_output() {
     )
     .unwrap();
     let log = fx.dir.join("agent.log");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_zkparity"))
-        .args(["agent", "--config"])
-        .arg(&config)
-        .env("ZKPARITY_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut agent = Guarded::spawn(
+        agent_command(&config)
+            .env("ZKPARITY_LOG", "debug")
+            .stderr(std::fs::File::create(&log).unwrap()),
+    )
+    .unwrap();
     let state_file = state_dir.join("secret.json");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut state = String::new();
@@ -184,7 +181,7 @@ async fn no_credential_appears_in_any_output() {
             break;
         }
     }
-    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    let _ = agent.signal(libc::SIGTERM);
     let _ = agent.wait();
     stop.store(true, Ordering::Relaxed);
     let datagrams = datagrams.join().unwrap();

@@ -54,13 +54,9 @@ async fn rich_tree(c: &zk::Client, root: &str) {
         .await
         .expect("create sequential");
     }
-    c.create(
-        &format!("{root}/session"),
-        b"e",
-        &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all()),
-    )
-    .await
-    .expect("create ephemeral");
+    c.create(&format!("{root}/session"), b"e", &ephemeral())
+        .await
+        .expect("create ephemeral");
 }
 
 fn temp_dir() -> tempfile::TempDir {
@@ -230,8 +226,7 @@ async fn snapshot_stays_frozen_while_the_source_moves_on() {
 
 #[tokio::test]
 async fn snapshot_of_the_source_finds_what_live_compare_finds() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("snap-kinds");
     both(
         &s,
@@ -413,8 +408,7 @@ async fn compare_path_outside_the_snapshot_is_a_usage_error() {
 
 #[tokio::test]
 async fn a_snapshot_stopped_by_sigterm_leaves_nothing_behind() {
-    let p = pair();
-    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    let (p, s, t) = pair_clients().await;
     let root = unique_path("snap-term");
     wide_tree(&s, &t, &root, 3000, b"v").await;
     let dir = temp_dir();

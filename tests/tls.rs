@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::*;
-use zkparity::sandbox::{free_ports, ServerOptions, ZkServer};
+use zkparity_sandbox::{free_ports, ServerOptions, ZkServer};
 
 struct Pki {
     dir: PathBuf,

@@ -146,13 +146,9 @@ async fn export_writes_zktreeutils_layout() {
         ],
     )
     .await;
-    s.create(
-        &format!("{root}/b/session"),
-        b"",
-        &zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all()),
-    )
-    .await
-    .unwrap();
+    s.create(&format!("{root}/b/session"), b"", &ephemeral())
+        .await
+        .unwrap();
     let dir = temp_dir();
     let out = dir.path().join("tree.xml");
     let r = export(&p.source.connect_string(), &root, &out, &[]).await;

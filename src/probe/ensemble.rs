@@ -1279,8 +1279,16 @@ mod tests {
                         prop_assert!(!v.healthy);
                     }
                 }
+                let verdicts: Vec<String> = std::iter::once(&s)
+                    .chain(t.as_ref())
+                    .map(|v| format!("{} {}\n  {}: ", v.side, v.connect, v.verdict.as_str().to_uppercase()))
+                    .collect();
                 let report = ProbeReport::new(s, t, Duration::from_secs(1));
-                let _ = render::text(&report);
+                // Every side is shown with its verdict.
+                let text = render::text(&report);
+                for v in &verdicts {
+                    prop_assert!(text.contains(v.as_str()), "{:?} missing from\n{}", v, text);
+                }
                 let json = render::json(&report);
                 prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok(), "{}", json);
             }

@@ -1033,8 +1033,24 @@ mod tests {
 
             #[test]
             fn classify_never_panics(t in any_text()) {
-                let _ = classify(&t);
-                let _ = first_line(&t);
+                // Only a blank answer is empty; an answer is data whole, and
+                // the notices are single lines.
+                match classify(&t) {
+                    Reply::Empty => prop_assert!(t.trim().is_empty()),
+                    Reply::Data(d) => prop_assert_eq!(d, t.as_str()),
+                    Reply::Refused | Reply::NotServing => prop_assert!(!t.trim().contains('\n')),
+                }
+                prop_assert_eq!(classify(&t) == Reply::Empty, t.trim().is_empty());
+                // One line of at most 80 characters, from the answer itself.
+                let line = first_line(&t);
+                prop_assert!(!line.contains('\n') && line.chars().count() <= 80, "{:?}", line);
+                match t.lines().map(str::trim).find(|l| !l.is_empty()) {
+                    None => prop_assert_eq!(line, "(empty answer)"),
+                    Some(first) => prop_assert!(
+                        line == first || (line.ends_with("...") && first.starts_with(&line[..line.len() - 3])),
+                        "{:?} from {:?}", line, first
+                    ),
+                }
             }
 
             #[test]
@@ -1050,31 +1066,90 @@ mod tests {
                 let m = parse_mntr(&t);
                 let lines = t.lines().filter(|l| !l.trim().is_empty()).count();
                 prop_assert!(m.metrics.len() + m.malformed_lines <= lines);
-                let _ = m.namespaces();
-                let _ = m.learners();
+                prop_assert!(m.namespaces().keys().all(|ns| !ns.is_empty()));
+                if let Some(n) = m.learners() {
+                    let from = m.get("zk_learners").or_else(|| m.get("zk_followers"));
+                    prop_assert!(from.and_then(MetricValue::as_u64).is_some(), "{} learners from nothing", n);
+                }
                 for k in m.metrics.keys() {
-                    let _ = split_labels(k);
+                    prop_assert!(!k.is_empty() && k.trim() == k, "{:?}", k);
+                    if let Some((name, _)) = split_labels(k) {
+                        prop_assert!(k.starts_with(name), "{:?} from {:?}", name, k);
+                    }
                 }
             }
 
             #[test]
             fn conf_envi_wchs_isro_ruok_never_panic(t in any_text()) {
-                let _ = parse_conf(&t);
-                let _ = parse_envi(&t);
-                let _ = parse_wchs(&t);
-                let _ = parse_isro(&t);
-                let _ = parse_ruok(&t);
+                let conf = parse_conf(&t);
+                prop_assert!(conf.entries.keys().all(|k| !k.starts_with("server.") && k.trim() == k));
+                prop_assert!(conf.members.iter().all(|m| !m.host.is_empty()));
+                prop_assert_eq!(conf.server_id, conf.entries.get("serverId").and_then(|v| v.parse().ok()));
+                prop_assert_eq!(conf.client_port, conf.entries.get("clientPort").and_then(|v| v.parse().ok()));
+                let envi = parse_envi(&t);
+                prop_assert!(envi.iter().all(|(k, v)| !k.is_empty() && k.trim() == k && v.trim() == v));
+                let wchs = parse_wchs(&t);
+                if wchs.total_watches.is_some() {
+                    prop_assert!(t.contains("Total watches:"));
+                }
+                if wchs.connections.is_some() || wchs.paths.is_some() {
+                    prop_assert!(t.contains("connections") && t.contains("paths"));
+                }
+                let expected_isro = match t.trim() {
+                    "rw" => Some(Isro::ReadWrite),
+                    "ro" => Some(Isro::ReadOnly),
+                    "null" => Some(Isro::NotServing),
+                    _ => None,
+                };
+                prop_assert_eq!(parse_isro(&t), expected_isro);
+                let ruok = parse_ruok(&t);
+                prop_assert_eq!(ruok.is_none(), t.trim().is_empty());
+                prop_assert_eq!(ruok == Some(true), t.trim() == "imok");
             }
 
             #[test]
             fn numbers_versions_and_labels_never_panic(t in any_text()) {
-                let _ = parse_u64(&t);
-                let _ = parse_f64(&t);
-                let _ = parse_zxid(&t);
+                // A count is a number that holds one.
+                if let Some(n) = parse_u64(&t) {
+                    prop_assert_eq!(parse_f64(&t), Some(n as f64), "{:?}", t);
+                }
+                // Java prints no leading '+' and nothing blank is a number.
+                if parse_f64(&t).is_some() {
+                    prop_assert!(!t.trim().is_empty() && !t.trim().starts_with('+'), "{:?}", t);
+                }
+                if let Some(z) = parse_zxid(&t) {
+                    prop_assert_eq!(parse_zxid(&format!("0x{z:x}")), Some(z));
+                }
+                // The release is read from the start of the text; a version
+                // at least 3.5 is at least every earlier one.
                 let v = Version::parse(&t);
-                let _ = v.at_least(3, 5);
-                let _ = split_labels(&t);
-                let _ = MetricValue::parse(&t).as_u64();
+                prop_assert!(v.numbers.len() <= 3);
+                if let Some(release) = &v.release {
+                    prop_assert!(v.text.starts_with(release.split('.').next().unwrap_or_default()));
+                }
+                if v.at_least(3, 5) == Some(true) {
+                    prop_assert_eq!(v.at_least(3, 4), Some(true));
+                    prop_assert_eq!(v.at_least(2, 9), Some(true));
+                }
+                match split_labels(&t) {
+                    Some((name, None)) => prop_assert!(name == t && !t.contains('{'), "{:?}", t),
+                    Some((name, Some(_))) => {
+                        prop_assert!(t.starts_with(&format!("{name}{{")) && t.ends_with('}'), "{:?}", t)
+                    }
+                    None => prop_assert!(t.contains('{'), "{:?}", t),
+                }
+                let value = MetricValue::parse(&t);
+                match &value {
+                    MetricValue::Int(n) => prop_assert_eq!(t.trim().parse::<i64>().ok(), Some(*n)),
+                    MetricValue::Float(_) => prop_assert!(parse_f64(&t).is_some()),
+                    MetricValue::Text(text) => {
+                        prop_assert_eq!(text.as_str(), t.trim());
+                        prop_assert!(parse_f64(&t).is_none());
+                    }
+                }
+                if let Some(n) = value.as_u64() {
+                    prop_assert_eq!(value.as_i64(), i64::try_from(n).ok());
+                }
             }
 
             #[test]

@@ -3,12 +3,13 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use zkparity::sandbox::{Ensemble, ServerOptions, ZkServer};
+use zkparity_sandbox::{guarded_command, Ensemble, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 pub struct Pair {
@@ -30,6 +31,15 @@ pub fn pair() -> &'static Pair {
     })
 }
 
+/// A standalone server of the test's own (to stop, restart or count whole),
+/// started off the async runtime.
+pub async fn own_server() -> ZkServer {
+    tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()))
+        .await
+        .expect("server starter")
+        .expect("a standalone server of its own starts")
+}
+
 /// A loopback TCP port nothing listens on.
 pub fn dead_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -40,6 +50,13 @@ pub fn dead_port() -> u16 {
 pub fn unique_path(name: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!("/t-{name}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The shared pair and a session on each side: how most tests begin.
+pub async fn pair_clients() -> (&'static Pair, zk::Client, zk::Client) {
+    let p = pair();
+    let (s, t) = (client(&p.source).await, client(&p.target).await);
+    (p, s, t)
 }
 
 pub async fn client(server: &ZkServer) -> zk::Client {
@@ -83,10 +100,13 @@ pub async fn wide_tree(
 ) -> Vec<String> {
     let children: Vec<String> = (0..n).map(|i| format!("{root}/c{i:05}")).collect();
     for c in [s, t] {
-        zkparity::seed::ensure_path(c, root).await.unwrap();
-        zkparity::seed::create_many(c, children.iter().map(|p| (p.clone(), value.to_vec())))
-            .await
-            .unwrap();
+        zkparity_sandbox::seed::ensure_path(c, root).await.unwrap();
+        zkparity_sandbox::seed::create_many(
+            c,
+            children.iter().map(|p| (p.clone(), value.to_vec())),
+        )
+        .await
+        .unwrap();
     }
     children
 }
@@ -127,6 +147,18 @@ pub fn zkparity_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `zkparity agent --config CONFIG` under the sandbox's watchdog (so no
+/// agent outlives the test binary), stdin and stdout closed; the caller adds
+/// the environment and stderr and starts it with `Guarded::spawn`.
+pub fn agent_command(config: &Path) -> Command {
+    let mut cmd = guarded_command(env!("CARGO_BIN_EXE_zkparity"), None);
+    cmd.args(["agent", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
 }
 
 /// Runs zkparity off the async runtime, so the test's own sessions keep
@@ -237,9 +269,18 @@ pub fn count(report: &serde_json::Value, kind: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count for {kind}"))
 }
 
+/// A four-letter-word answer captured from a real server
+/// (`tests/fixtures/4lw/NAME`).
+pub fn captured_answer(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/4lw")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Zxid as `srvr` reports it.
 pub fn zxid(server: &ZkServer) -> u64 {
-    let out = zkparity::sandbox::four_letter_word(
+    let out = zkparity_sandbox::four_letter_word(
         &server.connect_string(),
         "srvr",
         std::time::Duration::from_secs(5),
@@ -260,8 +301,46 @@ pub fn ctx(r: &Run) -> String {
     )
 }
 
+/// An ephemeral node, open to all; it lives as long as its session.
+pub fn ephemeral() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
+}
+
 pub fn seq() -> zk::CreateOptions<'static> {
     zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
+}
+
+/// `n` persistent sequential nodes `{prefix}NNNNNNNNNN` holding `data`
+/// (`prefix` is a path, e.g. `/q/item-`).
+pub async fn create_sequential(c: &zk::Client, prefix: &str, data: &[u8], n: usize) {
+    for _ in 0..n {
+        c.create(prefix, data, &seq())
+            .await
+            .unwrap_or_else(|e| panic!("create {prefix}: {e}"));
+    }
+}
+
+/// Deletes the sequential nodes `{prefix}{i:010}`, `i` in `numbers`.
+pub async fn delete_sequential(c: &zk::Client, prefix: &str, numbers: std::ops::Range<usize>) {
+    for i in numbers {
+        let path = format!("{prefix}{i:010}");
+        c.delete(&path, None)
+            .await
+            .unwrap_or_else(|e| panic!("delete {path}: {e}"));
+    }
+}
+
+/// Plain nodes named as sequential ones, `{prefix}{i:010}` for `i` in
+/// `numbers`: what a copy tool leaves, with the parent's counter behind.
+pub async fn copy_sequential(
+    c: &zk::Client,
+    prefix: &str,
+    data: &[u8],
+    numbers: std::ops::Range<usize>,
+) {
+    for i in numbers {
+        create(c, &format!("{prefix}{i:010}"), data).await;
+    }
 }
 
 /// Every node's Stat and data under a root, as one client sees it.

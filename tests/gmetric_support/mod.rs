@@ -3,19 +3,19 @@
 //! it serves.
 //!
 //! gmond runs in the foreground as the current user (`setuid = no`) from a
-//! config in its own temporary directory. Like the ZooKeeper sandbox, no
-//! gmond may outlive the test binary, which never drops its statics: each one
-//! is `exec`ed by a `sh` wrapper that first forks a watchdog killing it once
-//! the test binary is gone, and an `atexit` hook kills the ones still
-//! running at a normal exit.
+//! config in its own temporary directory. Like a ZooKeeper server, it runs
+//! under the sandbox's process watchdog ([`zkparity_sandbox::process`]), so
+//! that no gmond outlives the test binary, which never drops its statics.
 #![allow(dead_code)]
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, Once};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use zkparity_sandbox::tempdir::{make_temp_dir, remove_temp_dir};
+use zkparity_sandbox::{guarded_command, Guarded};
 
 pub const GMOND: &str = "/usr/sbin/gmond";
 pub const GMETRIC: &str = "/usr/bin/gmetric";
@@ -32,46 +32,13 @@ pub enum Mode {
     Ticking,
 }
 
-/// gmond with a watchdog: `sh -c WATCHDOG owner gmond args…`. The subshell
-/// is forked before `exec`, so in it `$$` is gmond's PID.
-const WATCHDOG_SH: &str = r#"owner=$1; shift
-(
-  alive() { [ -e "/proc/$1" ] && ! grep -qE '^[0-9]+ \(.*\) [ZX]' "/proc/$1/stat" 2>/dev/null; }
-  while alive $$; do
-    alive "$owner" || { kill -9 $$; exit 0; }
-    sleep 0.5
-  done
-) </dev/null >/dev/null 2>&1 &
-exec "$@"
-"#;
-
-static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-/// Temporary directories of gmonds that are never dropped (statics).
-static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-static HOOK: Once = Once::new();
-
-extern "C" fn kill_all_at_exit() {
-    if let Ok(pids) = LIVE.try_lock() {
-        for &pid in pids.iter() {
-            // SAFETY: plain kill(2) of our own children.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-        }
-    }
-    if let Ok(dirs) = DIRS.try_lock() {
-        for d in dirs.iter() {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 pub struct Gmond {
-    child: Option<Child>,
+    child: Option<Guarded>,
     pub udp_port: u16,
     pub tcp_port: u16,
     mode: Mode,
-    dir: tempfile::TempDir,
+    /// Removed when the gmond is dropped, at exit, or by the watchdog.
+    dir: PathBuf,
     conf: PathBuf,
     /// Where a ticking gmond sends its own heartbeat; held so that the port
     /// stays ours.
@@ -93,17 +60,8 @@ impl Gmond {
             Gmond::installed(),
             "{GMOND} or {GMETRIC} missing: run scripts/install-deps (Debian ganglia-monitor)"
         );
-        HOOK.call_once(|| {
-            // SAFETY: registering a plain extern "C" fn that never unwinds.
-            unsafe {
-                libc::atexit(kill_all_at_exit);
-            }
-        });
-        let dir = tempfile::Builder::new()
-            .prefix("zkparity-gmond-")
-            .tempdir()
-            .expect("temp dir");
-        let ports = zkparity::sandbox::free_ports(2).expect("free ports");
+        let dir = make_temp_dir("gmond").expect("temp dir");
+        let ports = zkparity_sandbox::free_ports(2).expect("free ports");
         let (udp_port, tcp_port) = (ports[0], ports[1]);
         let sink =
             (mode == Mode::Ticking).then(|| UdpSocket::bind("127.0.0.1:0").expect("sink socket"));
@@ -125,8 +83,7 @@ impl Gmond {
             ));
         }
         conf.push_str(extra);
-        DIRS.lock().unwrap().push(dir.path().to_path_buf());
-        let path = dir.path().join("gmond.conf");
+        let path = dir.join("gmond.conf");
         std::fs::write(&path, conf).expect("write gmond.conf");
         let mut g = Gmond {
             child: None,
@@ -142,33 +99,27 @@ impl Gmond {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.dir.path().join("gmond.log")
+        self.dir.join("gmond.log")
     }
 
     fn spawn(&mut self) {
         let log = std::fs::File::create(self.log_path()).expect("log file");
-        let child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(WATCHDOG_SH)
-            .arg("gmond-watchdog")
-            .arg(std::process::id().to_string())
-            .arg(GMOND)
-            .arg("-f")
-            .arg("-c")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn gmond");
-        LIVE.lock().unwrap().push(child.id());
+        let child = Guarded::spawn(
+            guarded_command(GMOND, Some(&self.dir))
+                .arg("-f")
+                .arg("-c")
+                .arg(&self.conf)
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+        )
+        .expect("spawn gmond");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if self.try_xml().is_ok() {
                 return;
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Guarded::try_wait) {
                 panic!("gmond exited ({status}): {}", self.log());
             }
             assert!(
@@ -195,17 +146,7 @@ impl Gmond {
 
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: plain kill(2) of our own, not yet reaped, child.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            LIVE.lock().unwrap().retain(|&p| p != child.id());
+            child.stop(Duration::from_secs(5));
         }
     }
 
@@ -255,7 +196,7 @@ impl Gmond {
 impl Drop for Gmond {
     fn drop(&mut self) {
         self.stop();
-        DIRS.lock().unwrap().retain(|d| d != self.dir.path());
+        remove_temp_dir(&self.dir);
     }
 }
 
@@ -434,13 +375,4 @@ impl FakeZk {
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
-}
-
-/// A four-letter-word answer captured from a real server
-/// (`tests/fixtures/4lw/`).
-pub fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/4lw")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use zkparity::sandbox::{four_letter_word, Ensemble, SandboxError, ServerOptions, ZkServer};
+use zkparity_sandbox::{four_letter_word, Ensemble, SandboxError, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 const FLW_TIMEOUT: Duration = Duration::from_secs(5);

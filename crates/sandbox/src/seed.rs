@@ -1,11 +1,9 @@
-//! Writes sample and benchmark trees into local servers that zkparity started
-//! itself (see [`crate::sandbox`]): the demo's sample migration, the test
-//! suite's fixtures and the benchmark's large trees. This is the only module
-//! that writes; comparing never calls it.
+//! Writes trees into local servers started by this crate (see
+//! [`crate::server`]): the test suite's fixtures, the benchmark's large trees
+//! and, through [`crate::sample`], the demo's sample migration. zkparity
+//! itself never writes here: comparing only reads.
 
 use zookeeper_client as zk;
-
-use crate::tree::path::child_path;
 
 #[derive(Debug, thiserror::Error)]
 #[error("writing {path}: {reason}")]
@@ -69,6 +67,15 @@ where
         r?;
     }
     Ok(created)
+}
+
+/// `parent/name`, without doubling the slash below the root.
+fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
 }
 
 /// Paths of a uniform tree below `root`, level by level: `fanout` children

@@ -1,5 +1,5 @@
-//! `zkparity demo`: two local servers, a sample "migration" between them that
-//! went wrong in the ways copy tools are known to go wrong, and a comparison.
+//! The demo's sample "migration": what `zkparity demo` loads into its two
+//! servers before comparing them.
 //!
 //! The source holds a small Kafka, ClickHouse, Solr and HBase estate. The
 //! target is what a careless copy leaves behind:
@@ -17,24 +17,16 @@
 //! `/kafka/brokers/ids/2` is a live ephemeral on the source only: counted,
 //! not compared, as in a real migration where brokers register on their own.
 
-use std::time::Duration;
-
 use zookeeper_client as zk;
 
-use crate::compare::{compare, CompareOptions};
-use crate::connect::{ConnectString, EnsembleSpec};
-use crate::error::{Error, Result};
-use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
-use crate::progress::Progress;
-use crate::report::CompareReport;
-use crate::sandbox::{ServerOptions, ZkServer};
 use crate::seed::{self, SeedError};
-use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
-fn seed_error(e: SeedError) -> Error {
-    Error::LocalServer {
-        reason: e.to_string(),
-    }
+/// Loads the estate into `source` and a careless copy of it into `target`.
+/// The source's session owns the brokers' ephemeral nodes: keep it open for
+/// as long as they should exist.
+pub async fn load(source: &zk::Client, target: &zk::Client) -> Result<(), SeedError> {
+    load_source(source).await?;
+    load_target(target).await
 }
 
 fn open_acl() -> zk::CreateOptions<'static> {
@@ -102,7 +94,7 @@ fn err(path: &str) -> impl Fn(zk::Error) -> SeedError + '_ {
     }
 }
 
-async fn load_source(c: &zk::Client) -> std::result::Result<(), SeedError> {
+async fn load_source(c: &zk::Client) -> Result<(), SeedError> {
     seed::create_many(c, estate()).await?;
     c.create(
         "/solr/configs/main/solrconfig.xml",
@@ -156,7 +148,7 @@ async fn load_source(c: &zk::Client) -> std::result::Result<(), SeedError> {
 }
 
 /// What a careless copy leaves on the target.
-async fn load_target(c: &zk::Client) -> std::result::Result<(), SeedError> {
+async fn load_target(c: &zk::Client) -> Result<(), SeedError> {
     let copied = estate().into_iter().filter_map(|(p, d)| {
         if p.starts_with("/app/feature-flags") {
             None
@@ -195,65 +187,4 @@ async fn load_target(c: &zk::Client) -> std::result::Result<(), SeedError> {
     ];
     seed::create_many(c, extra).await?;
     Ok(())
-}
-
-async fn start_pair() -> Result<(ZkServer, ZkServer)> {
-    let start =
-        || tokio::task::spawn_blocking(|| ZkServer::start_standalone(&ServerOptions::default()));
-    let (a, b) = futures::join!(start(), start());
-    let join = |r: std::result::Result<_, tokio::task::JoinError>| {
-        r.map_err(|source| Error::TaskFailed {
-            task: "demo".into(),
-            source,
-        })
-    };
-    let a = join(a)?.map_err(|e| Error::LocalServer {
-        reason: e.to_string(),
-    })?;
-    let b = join(b)?.map_err(|e| Error::LocalServer {
-        reason: e.to_string(),
-    })?;
-    Ok((a, b))
-}
-
-fn spec(side: &str, server: &ZkServer) -> Result<EnsembleSpec> {
-    Ok(EnsembleSpec {
-        side: side.to_string(),
-        connect: ConnectString::parse(&server.connect_string())?,
-        credentials: None,
-        tls: None,
-        session_timeout: Duration::from_secs(10),
-        connect_timeout: Duration::from_secs(10),
-    })
-}
-
-/// Runs the whole demo and returns the comparison's report.
-pub async fn run(progress: &mut Progress) -> Result<CompareReport> {
-    progress.message("starting two local ZooKeeper servers ...");
-    let (source_server, target_server) = start_pair().await?;
-    let source = spec("source", &source_server)?;
-    let target = spec("target", &target_server)?;
-    // The source's session must outlive the comparison: it owns the brokers'
-    // ephemeral nodes.
-    let source_writer = source.connect().await?;
-    let target_writer = target.connect().await?;
-    progress.message("loading the sample migration ...");
-    load_source(&source_writer).await.map_err(seed_error)?;
-    load_target(&target_writer).await.map_err(seed_error)?;
-    drop(target_writer);
-
-    let options = CompareOptions {
-        path: "/".into(),
-        walk: WalkOptions::new(EphemeralPolicy::Count, Excludes::new(DEFAULT_EXCLUDES)?),
-        reader: ReaderOptions::default(),
-        subtree_depth: 1,
-        recheck_delay: Some(Duration::from_secs(1)),
-        limit: 50,
-        show_acl_ids: false,
-        acl_caches: [None, None],
-    };
-    let report = compare(&source, &target, &options, progress).await;
-    drop(source_writer);
-    drop((source_server, target_server));
-    report
 }
