@@ -19,7 +19,7 @@ use crate::digest::{AclEntry, Hash};
 
 /// A node's ACL in normal form, with its fingerprint.
 #[derive(Debug, PartialEq, Eq)]
-pub struct AclValue {
+pub(crate) struct AclValue {
     pub entries: Vec<AclEntry>,
     pub fingerprint: Hash,
 }
@@ -73,7 +73,7 @@ impl AclCache {
 
     /// The ACL remembered for `path`, if the node is still the same node with
     /// the same ACL version.
-    pub fn get(&self, path: &str, czxid: i64, aversion: i32) -> Option<Arc<AclValue>> {
+    pub(crate) fn get(&self, path: &str, czxid: i64, aversion: i32) -> Option<Arc<AclValue>> {
         let mut inner = self.lock();
         let generation = inner.generation;
         let found = match inner.nodes.get_mut(&key(path)) {
@@ -96,7 +96,13 @@ impl AclCache {
     }
 
     /// Remembers what getACL returned, with the stat it came with.
-    pub fn put(&self, path: &str, czxid: i64, aversion: i32, value: AclValue) -> Arc<AclValue> {
+    pub(crate) fn put(
+        &self,
+        path: &str,
+        czxid: i64,
+        aversion: i32,
+        value: AclValue,
+    ) -> Arc<AclValue> {
         let mut inner = self.lock();
         let id = match inner.by_fingerprint.get(&value.fingerprint) {
             Some(id) => *id,
@@ -121,7 +127,7 @@ impl AclCache {
     }
 
     /// Ends a round: forgets nodes not seen in this round or the one before.
-    pub fn end_round(&self) {
+    pub(crate) fn end_round(&self) {
         let mut inner = self.lock();
         let current = inner.generation;
         inner.nodes.retain(|_, e| current.wrapping_sub(e.seen) <= 1);
@@ -129,7 +135,7 @@ impl AclCache {
     }
 
     /// `(nodes remembered, hits, misses)` so far.
-    pub fn stats(&self) -> (usize, u64, u64) {
+    pub(crate) fn stats(&self) -> (usize, u64, u64) {
         let inner = self.lock();
         (inner.nodes.len(), inner.hits, inner.misses)
     }

@@ -71,7 +71,7 @@ const ONE_SIDED: Tag = 1;
 const SHADOWED: Tag = 2;
 
 /// Names ending in ZooKeeper's ten-digit sequence suffix.
-pub fn looks_sequential(name: &str) -> bool {
+pub(crate) fn looks_sequential(name: &str) -> bool {
     let bytes = name.as_bytes();
     bytes.len() >= 10 && bytes[bytes.len() - 10..].iter().all(u8::is_ascii_digit)
 }
@@ -82,7 +82,7 @@ pub fn looks_sequential(name: &str) -> bool {
 /// every delete (each child still there was created and not deleted), so
 /// it is `(cversion + numChildren) / 2`. Comparing `cversion` alone would
 /// take a target with more deletes for one that is ahead.
-pub fn next_sequence(stat: &zookeeper_client::Stat) -> i64 {
+pub(crate) fn next_sequence(stat: &zookeeper_client::Stat) -> i64 {
     (i64::from(stat.cversion) + i64::from(stat.num_children)) / 2
 }
 
@@ -103,7 +103,7 @@ fn is_uncompared_ephemeral(n: &NodeRead, policy: EphemeralPolicy) -> bool {
 }
 
 /// The differences between two readable nodes, the node itself only.
-pub fn node_differences(
+pub(crate) fn node_differences(
     source: &NodeRead,
     target: &NodeRead,
     policy: EphemeralPolicy,
@@ -476,7 +476,7 @@ pub async fn compare_sides(
 /// per side, `parallel` at a time: cheaper than a compare each when many
 /// small subtrees changed. A root that exists on neither side gives `None`.
 /// Reads are counted for all the roots together.
-pub async fn compare_subtrees(
+pub(crate) async fn compare_subtrees(
     source: &EnsembleSpec,
     target: &EnsembleSpec,
     options: &CompareOptions,

@@ -150,12 +150,13 @@ impl Credentials {
     }
 
     /// The user part, safe to show.
-    pub fn user(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn user(&self) -> &str {
         self.secret.split(':').next().unwrap_or("")
     }
 
     /// Reads credentials from a file that only its owner may read.
-    pub fn from_file(path: &Path) -> Result<Credentials> {
+    pub(crate) fn from_file(path: &Path) -> Result<Credentials> {
         let err = |reason: String| Error::CredentialsFile {
             path: path.to_path_buf(),
             reason,
@@ -173,7 +174,7 @@ impl Credentials {
     }
 
     /// Reads credentials from an environment variable, if it is set.
-    pub fn from_env(var: &str) -> Result<Option<Credentials>> {
+    pub(crate) fn from_env(var: &str) -> Result<Option<Credentials>> {
         match std::env::var(var) {
             Ok(raw) if raw.is_empty() => Ok(None),
             Ok(raw) => Credentials::parse(&raw)
@@ -200,7 +201,7 @@ impl Credentials {
 
     /// Replaces every occurrence of the secret in `text`; used on error messages
     /// that pass through text from elsewhere.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let password = self.secret.split_once(':').map(|(_, p)| p).unwrap_or("");
         if password.is_empty() {
             return text.to_string();
@@ -297,7 +298,7 @@ pub struct EnsembleSpec {
 
 impl EnsembleSpec {
     /// The command line's session and connect timeouts.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// An ensemble reached without credentials or TLS, with the default
     /// timeouts.
@@ -359,7 +360,7 @@ impl EnsembleSpec {
     }
 
     /// Opens `n` sessions concurrently.
-    pub async fn connect_many(&self, n: usize) -> Result<Vec<zk::Client>> {
+    pub(crate) async fn connect_many(&self, n: usize) -> Result<Vec<zk::Client>> {
         let attempts = (0..n.max(1)).map(|_| self.connect());
         futures::future::try_join_all(attempts).await
     }

@@ -8,9 +8,9 @@
 use sha2::{Digest, Sha256};
 
 /// Names the byte layout below; bump it whenever a single byte changes.
-pub const DIGEST_VERSION: &str = "zkparity-digest-v1";
+pub(crate) const DIGEST_VERSION: &str = "zkparity-digest-v1";
 
-pub type Hash = [u8; 32];
+pub(crate) type Hash = [u8; 32];
 
 const NODE_TAG: &[u8] = b"zkparity/node/v1\0";
 const UNREADABLE_TAG: &[u8] = b"zkparity/unreadable/v1\0";
@@ -29,7 +29,7 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
-    pub fn from_ephemeral_owner(owner: i64) -> NodeKind {
+    pub(crate) fn from_ephemeral_owner(owner: i64) -> NodeKind {
         if owner != 0 {
             NodeKind::Ephemeral
         } else {
@@ -44,7 +44,7 @@ impl NodeKind {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NodeKind::Persistent => "persistent",
             NodeKind::Ephemeral => "ephemeral",
@@ -74,7 +74,7 @@ fn permission_bits() -> [(zookeeper_client::Permission, u32); 5] {
 }
 
 impl AclEntry {
-    pub fn from_zk(acl: &zookeeper_client::Acl) -> AclEntry {
+    pub(crate) fn from_zk(acl: &zookeeper_client::Acl) -> AclEntry {
         let p = acl.permission();
         let perms = permission_bits()
             .iter()
@@ -88,7 +88,7 @@ impl AclEntry {
         }
     }
 
-    pub fn to_zk(&self) -> zookeeper_client::Acl {
+    pub(crate) fn to_zk(&self) -> zookeeper_client::Acl {
         let permission = permission_bits()
             .iter()
             .filter(|(_, bit)| self.perms & bit != 0)
@@ -100,7 +100,7 @@ impl AclEntry {
     }
 
     /// zkCli's letters: c d r w a.
-    pub fn perms_letters(&self) -> String {
+    pub(crate) fn perms_letters(&self) -> String {
         [(4, 'c'), (8, 'd'), (1, 'r'), (2, 'w'), (16, 'a')]
             .iter()
             .filter(|(bit, _)| self.perms & bit != 0)
@@ -111,7 +111,7 @@ impl AclEntry {
     /// `scheme:id:perms`. A digest id carries the password's hash, so unless
     /// `show_ids` it is shown as the user and a short fingerprint of the id:
     /// still different when the hashes differ, but nothing to crack offline.
-    pub fn display(&self, show_ids: bool) -> String {
+    pub(crate) fn display(&self, show_ids: bool) -> String {
         let id = if self.scheme == "digest" && !show_ids {
             let user = self.id.split(':').next().unwrap_or("");
             let fp = Sha256::digest(self.id.as_bytes());
@@ -124,7 +124,7 @@ impl AclEntry {
 }
 
 /// Sorts entries into the normal form, so entry order never matters.
-pub fn normalize_acl(mut acl: Vec<AclEntry>) -> Vec<AclEntry> {
+pub(crate) fn normalize_acl(mut acl: Vec<AclEntry>) -> Vec<AclEntry> {
     acl.sort();
     acl
 }
@@ -135,7 +135,7 @@ fn put_bytes(h: &mut Sha256, bytes: &[u8]) {
 }
 
 /// Fingerprint of a node's ACL; `acl` must be in normal form.
-pub fn acl_fingerprint(acl: &[AclEntry]) -> Hash {
+pub(crate) fn acl_fingerprint(acl: &[AclEntry]) -> Hash {
     let mut h = Sha256::new();
     h.update(ACL_TAG);
     h.update((acl.len() as u32).to_be_bytes());
@@ -148,7 +148,7 @@ pub fn acl_fingerprint(acl: &[AclEntry]) -> Hash {
 }
 
 /// Stands for the ACL of a node that could not be read.
-pub fn unknown_acl_fingerprint() -> Hash {
+pub(crate) fn unknown_acl_fingerprint() -> Hash {
     Sha256::digest(ACL_UNKNOWN_TAG).into()
 }
 
@@ -157,7 +157,7 @@ pub fn data_sha256(data: &[u8]) -> Hash {
 }
 
 /// Digest of one node: name, kind, data and ACL.
-pub fn node_digest(
+pub(crate) fn node_digest(
     name: &str,
     kind: NodeKind,
     data_len: u64,
@@ -176,7 +176,7 @@ pub fn node_digest(
 
 /// Digest of a node whose data or ACL could not be read: it can never equal
 /// the digest of a readable node.
-pub fn unreadable_digest(name: &str) -> Hash {
+pub(crate) fn unreadable_digest(name: &str) -> Hash {
     let mut h = Sha256::new();
     h.update(UNREADABLE_TAG);
     put_bytes(&mut h, name.as_bytes());
@@ -185,7 +185,7 @@ pub fn unreadable_digest(name: &str) -> Hash {
 
 /// Builds a subtree's checksum and ACL fingerprint from its node and its
 /// children's subtree values, which must be added in name order.
-pub struct SubtreeHasher {
+pub(crate) struct SubtreeHasher {
     checksum: Sha256,
     acl: Sha256,
 }
@@ -193,7 +193,7 @@ pub struct SubtreeHasher {
 impl SubtreeHasher {
     /// `node` is `(node digest, ACL fingerprint)`, or `None` for a node the
     /// policy leaves out (an ephemeral when ephemerals are not compared).
-    pub fn new(name: &str, node: Option<(&Hash, &Hash)>) -> SubtreeHasher {
+    pub(crate) fn new(name: &str, node: Option<(&Hash, &Hash)>) -> SubtreeHasher {
         let mut checksum = Sha256::new();
         checksum.update(SUBTREE_TAG);
         let mut acl = Sha256::new();
@@ -214,13 +214,13 @@ impl SubtreeHasher {
         SubtreeHasher { checksum, acl }
     }
 
-    pub fn add_child(&mut self, checksum: &Hash, acl_fingerprint: &Hash) {
+    pub(crate) fn add_child(&mut self, checksum: &Hash, acl_fingerprint: &Hash) {
         self.checksum.update(checksum);
         self.acl.update(acl_fingerprint);
     }
 
     /// `(checksum, acl_fingerprint)`.
-    pub fn finish(self) -> (Hash, Hash) {
+    pub(crate) fn finish(self) -> (Hash, Hash) {
         (self.checksum.finalize().into(), self.acl.finalize().into())
     }
 }

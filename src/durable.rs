@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 /// Mode of files that hold node data or credentials in clear.
 pub const PRIVATE: u32 = 0o600;
 /// Mode of files the monitoring user (nagios, nrpe) reads.
-pub const WORLD_READABLE: u32 = 0o644;
+pub(crate) const WORLD_READABLE: u32 = 0o644;
 
 /// A file being written to replace `target`.
 pub struct PendingFile {
@@ -65,7 +65,7 @@ impl PendingFile {
         })
     }
 
-    pub fn as_file(&self) -> &File {
+    pub(crate) fn as_file(&self) -> &File {
         self.temp.as_file()
     }
 
@@ -93,7 +93,7 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 /// Creates (or truncates) `path` with `mode`, to be written where it lies:
 /// for a journal whose reader copes with an unfinished end, such as
 /// repair's resume file. [`sync_in_place`] makes it durable.
-pub fn create_in_place(path: &Path, mode: u32) -> io::Result<File> {
+pub(crate) fn create_in_place(path: &Path, mode: u32) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -104,13 +104,13 @@ pub fn create_in_place(path: &Path, mode: u32) -> io::Result<File> {
 
 /// Makes what was written to `file`, and its name `path`, durable: fsync
 /// of the file, then of its directory.
-pub fn sync_in_place(file: &File, path: &Path) -> io::Result<()> {
+pub(crate) fn sync_in_place(file: &File, path: &Path) -> io::Result<()> {
     file.sync_all()?;
     sync_dir(path)
 }
 
 /// Replaces `target` with `bytes` (see [`PendingFile`]). Blocking.
-pub fn write(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn write(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut pending = PendingFile::create(target, mode)?;
     pending.as_file_mut().write_all(bytes)?;
     pending.commit().map(drop)

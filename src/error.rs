@@ -10,29 +10,29 @@ use std::path::PathBuf;
 /// Exit code: the command did what it was asked (a snapshot or export
 /// written, a round sent to Ganglia, an agent stopped cleanly, a valid
 /// agent configuration).
-pub const EXIT_SUCCESS: i32 = 0;
+pub(crate) const EXIT_SUCCESS: i32 = 0;
 /// Exit code: both sides hold the same tree (transient differences allowed).
-pub const EXIT_IDENTICAL: i32 = 0;
+pub(crate) const EXIT_IDENTICAL: i32 = 0;
 /// Exit code: confirmed differences were found.
-pub const EXIT_DIFFERENT: i32 = 1;
+pub(crate) const EXIT_DIFFERENT: i32 = 1;
 /// Exit code: bad usage, bad input, or an ensemble that could not be read;
 /// see [`Error::exit_code`].
 pub const EXIT_ERROR: i32 = 2;
 /// Exit code of `zkparity probe`: every probed ensemble is healthy.
-pub const EXIT_HEALTHY: i32 = 0;
+pub(crate) const EXIT_HEALTHY: i32 = 0;
 /// Exit code of `zkparity probe`: something is unhealthy (a down server
 /// included: that is an answer, not an error).
-pub const EXIT_UNHEALTHY: i32 = 1;
+pub(crate) const EXIT_UNHEALTHY: i32 = 1;
 /// Exit code of the agent for a configuration that does not validate, or
 /// an agent that cannot start.
-pub const EXIT_BAD_CONFIG: i32 = EXIT_ERROR;
+pub(crate) const EXIT_BAD_CONFIG: i32 = EXIT_ERROR;
 /// Exit codes of the checks, as the monitoring-plugins guidelines want.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_WARNING: i32 = 1;
-pub const EXIT_CRITICAL: i32 = 2;
+pub(crate) const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_WARNING: i32 = 1;
+pub(crate) const EXIT_CRITICAL: i32 = 2;
 /// A check that could not judge, whatever the reason; see
 /// [`Error::check_exit_code`].
-pub const EXIT_UNKNOWN: i32 = 3;
+pub(crate) const EXIT_UNKNOWN: i32 = 3;
 
 /// The signal that stopped a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_EXCLUDES: &[&str] = &["/zookeeper"];
 
 /// A pattern matching exactly `path` (glob characters escaped).
-pub fn escape(path: &str) -> String {
+pub(crate) fn escape(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for c in path.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {

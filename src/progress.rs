@@ -29,7 +29,7 @@ impl Progress {
 
     /// Watches a walk: its nodes, and the differences `differences` reads
     /// off its visitor (what the visitor counts as one is its own affair).
-    pub fn lines<V>(&mut self, differences: fn(&V) -> u64) -> WalkLines<'_, V> {
+    pub(crate) fn lines<V>(&mut self, differences: fn(&V) -> u64) -> WalkLines<'_, V> {
         WalkLines {
             progress: self,
             differences,
@@ -41,7 +41,7 @@ impl Progress {
         Progress::new(!quiet && std::io::stderr().is_terminal())
     }
 
-    pub fn update(&mut self, nodes: u64, differences: u64) {
+    pub(crate) fn update(&mut self, nodes: u64, differences: u64) {
         if !self.enabled || self.last.elapsed() < EVERY {
             return;
         }
@@ -64,7 +64,7 @@ impl Progress {
         }
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         if self.drawn {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
             self.drawn = false;
@@ -80,7 +80,7 @@ impl Drop for Progress {
 
 /// Progress lines for one walk (see [`Progress::lines`]); the line is
 /// cleared when the walk is done.
-pub struct WalkLines<'p, V> {
+pub(crate) struct WalkLines<'p, V> {
     progress: &'p mut Progress,
     differences: fn(&V) -> u64,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     per_second: f64,
     state: Mutex<Bucket>,
 }
@@ -19,7 +19,7 @@ struct Bucket {
 
 impl RateLimiter {
     /// `None` when `per_second` is 0, meaning no cap.
-    pub fn new(per_second: u32) -> Option<RateLimiter> {
+    pub(crate) fn new(per_second: u32) -> Option<RateLimiter> {
         (per_second > 0).then(|| RateLimiter {
             per_second: per_second as f64,
             state: Mutex::new(Bucket {
@@ -33,7 +33,7 @@ impl RateLimiter {
 
     /// Waits until `n` reads may be sent. A request larger than the bucket
     /// is let through once the bucket is full, then the debt is paid off.
-    pub async fn acquire(&self, n: u32) {
+    pub(crate) async fn acquire(&self, n: u32) {
         let n = n as f64;
         let mut bucket = self.state.lock().await;
         loop {

@@ -31,21 +31,14 @@ impl SideSpec {
         Path::new(value).is_file()
     }
 
-    pub fn side(&self) -> &str {
-        match self {
-            SideSpec::Live(spec) => &spec.side,
-            SideSpec::File { side, .. } => side,
-        }
-    }
-
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             SideSpec::Live(spec) => spec.connect.to_string(),
             SideSpec::File { path, .. } => path.display().to_string(),
         }
     }
 
-    pub fn live(&self) -> Option<&EnsembleSpec> {
+    pub(crate) fn live(&self) -> Option<&EnsembleSpec> {
         match self {
             SideSpec::Live(spec) => Some(spec),
             SideSpec::File { .. } => None,
@@ -62,7 +55,7 @@ pub enum FileKind {
 }
 
 /// Looks at the first bytes: gzip or `{` is a snapshot, `<` is XML.
-pub fn sniff(path: &Path) -> Result<FileKind> {
+pub(crate) fn sniff(path: &Path) -> Result<FileKind> {
     use std::io::Read;
     let bad = |reason: String| Error::BadFile {
         file: path.to_path_buf(),
@@ -111,9 +104,7 @@ impl Source {
                 let (side, path, options) = (side.clone(), path.clone(), options.clone());
                 // Indexing a large file is blocking work.
                 tokio::task::spawn_blocking(move || match sniff(&path)? {
-                    FileKind::Snapshot => {
-                        SnapshotFile::open(&path, &side, &options).map(Source::Snapshot)
-                    }
+                    FileKind::Snapshot => SnapshotFile::open(&path, &options).map(Source::Snapshot),
                     FileKind::Zktreeutil => {
                         XmlTree::open(&path, &side, &options).map(Source::Zktreeutil)
                     }
@@ -129,7 +120,7 @@ impl Source {
 
     /// False for a side that holds no ACLs: the comparison then reads none
     /// on either side.
-    pub fn has_acls(spec: &SideSpec) -> Result<bool> {
+    pub(crate) fn has_acls(spec: &SideSpec) -> Result<bool> {
         Ok(match spec {
             SideSpec::Live(_) => true,
             SideSpec::File { path, .. } => sniff(path)? == FileKind::Snapshot,
@@ -139,7 +130,7 @@ impl Source {
     /// Exclude patterns the file itself brings: zktreeutil's `ignore` marks,
     /// or what a snapshot left out when it was taken (it can say nothing
     /// about those paths).
-    pub fn exclude_patterns(&self) -> Vec<String> {
+    pub(crate) fn exclude_patterns(&self) -> Vec<String> {
         match self {
             Source::Live(_) => Vec::new(),
             Source::Snapshot(s) => s.header().excludes.clone(),
@@ -187,7 +178,7 @@ impl Source {
     }
 
     /// Read operations (live) or records read (files) so far.
-    pub fn reads(&self) -> u64 {
+    pub(crate) fn reads(&self) -> u64 {
         match self {
             Source::Live(r) => r.reads(),
             Source::Snapshot(s) => s.reads(),
@@ -196,14 +187,14 @@ impl Source {
     }
 
     /// The latency limit's window of a live side, if it has one.
-    pub fn throttle(&self) -> Option<&crate::throttle::Throttle> {
+    pub(crate) fn throttle(&self) -> Option<&crate::throttle::Throttle> {
         match self {
             Source::Live(r) => r.throttle(),
             _ => None,
         }
     }
 
-    pub fn file_kind(&self) -> Option<FileKind> {
+    pub(crate) fn file_kind(&self) -> Option<FileKind> {
         match self {
             Source::Live(_) => None,
             Source::Snapshot(_) => Some(FileKind::Snapshot),

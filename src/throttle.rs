@@ -34,14 +34,14 @@ use tokio::time::Instant;
 use crate::ratelimit::RateLimiter;
 
 /// The smallest window, in reads: a few nodes' worth, so a walk always moves.
-pub const MIN_WINDOW: usize = 30;
+pub(crate) const MIN_WINDOW: usize = 30;
 /// Additive increase, in reads per round trip.
-pub const STEP: usize = 60;
+pub(crate) const STEP: usize = 60;
 /// The longest pause between requests at the floor.
-pub const MAX_PAUSE: Duration = Duration::from_secs(1);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// One ensemble's window. Shared by all of a reader's sessions.
-pub struct Throttle {
+pub(crate) struct Throttle {
     limit: Duration,
     state: Mutex<State>,
     wake: Notify,
@@ -69,7 +69,7 @@ struct State {
 
 /// What the throttle did over a walk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ThrottleStats {
+pub(crate) struct ThrottleStats {
     /// Request groups timed.
     pub groups: u64,
     /// Groups whose round trip was over the limit.
@@ -83,7 +83,7 @@ pub struct ThrottleStats {
 }
 
 /// A request group on the wire; its round trip is recorded when dropped.
-pub struct Flight<'a> {
+pub(crate) struct Flight<'a> {
     throttle: &'a Throttle,
     reads: usize,
     epoch: u64,
@@ -93,7 +93,7 @@ pub struct Flight<'a> {
 impl Flight<'_> {
     /// Starts the clock again: time spent before the requests actually go
     /// out (waiting for the reads-per-second cap) is not the server's.
-    pub fn restart_clock(&mut self) {
+    pub(crate) fn restart_clock(&mut self) {
         self.start = Instant::now();
     }
 }
@@ -129,7 +129,7 @@ impl Drop for Queued<'_> {
 }
 
 impl Throttle {
-    pub fn new(limit: Duration) -> Throttle {
+    pub(crate) fn new(limit: Duration) -> Throttle {
         Throttle {
             limit,
             state: Mutex::new(State {
@@ -148,7 +148,7 @@ impl Throttle {
         }
     }
 
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.limit
     }
 
@@ -160,18 +160,19 @@ impl Throttle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn stats(&self) -> ThrottleStats {
+    pub(crate) fn stats(&self) -> ThrottleStats {
         self.lock().stats
     }
 
     /// Reads allowed on the wire right now (0 before the first group).
-    pub fn window(&self) -> usize {
+    #[cfg(test)]
+    fn window(&self) -> usize {
         self.lock().window
     }
 
     /// How many of `nodes` nodes, at `reads_per_node` reads each, to send
     /// as one group so that a group fits the window.
-    pub fn group_nodes(&self, nodes: usize, reads_per_node: usize) -> usize {
+    pub(crate) fn group_nodes(&self, nodes: usize, reads_per_node: usize) -> usize {
         let mut s = self.lock();
         let nodes = nodes.max(1);
         if s.window == 0 {
@@ -187,7 +188,7 @@ impl Throttle {
 
     /// Waits until `reads` more reads may go out. A group alone on the wire
     /// always may, so a group larger than the window cannot stall the walk.
-    pub async fn enter(&self, reads: usize) -> Flight<'_> {
+    pub(crate) async fn enter(&self, reads: usize) -> Flight<'_> {
         let mut queued: Option<Queued<'_>> = None;
         loop {
             let notified = self.wake.notified();
@@ -328,12 +329,12 @@ pub fn parse_limit(value: &str) -> Result<Option<Duration>, String> {
 }
 
 /// Reads per node when every read is made: data, children and ACL.
-pub const READS_PER_NODE: usize = 3;
+pub(crate) const READS_PER_NODE: usize = 3;
 
 /// Admits a group of `reads` reads: first room in the window, then the
 /// reads-per-second cap; the round trip is timed from then on until the
 /// returned flight is dropped.
-pub async fn admit<'a>(
+pub(crate) async fn admit<'a>(
     throttle: Option<&'a Throttle>,
     limiter: Option<&RateLimiter>,
     reads: usize,
@@ -353,7 +354,7 @@ pub async fn admit<'a>(
 
 /// How many of a batch's `nodes` to read as one group: all of them, unless
 /// a latency limit's window holds fewer.
-pub fn part_nodes(throttle: Option<&Throttle>, nodes: usize) -> usize {
+pub(crate) fn part_nodes(throttle: Option<&Throttle>, nodes: usize) -> usize {
     match throttle {
         Some(t) => t.group_nodes(nodes, READS_PER_NODE),
         None => nodes.max(1),

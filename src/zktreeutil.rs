@@ -35,7 +35,7 @@ fn is_ignored(value: Option<&str>) -> bool {
 }
 
 impl XmlTree {
-    pub fn open(path: &Path, _side: &str, options: &ReaderOptions) -> Result<XmlTree> {
+    pub(crate) fn open(path: &Path, _side: &str, options: &ReaderOptions) -> Result<XmlTree> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
             context: format!("reading zktreeutil file {}", path.display()),
             source: e,
@@ -106,11 +106,11 @@ impl XmlTree {
     }
 
     /// Paths marked `ignore`.
-    pub fn ignored(&self) -> &[String] {
+    pub(crate) fn ignored(&self) -> &[String] {
         &self.ignored
     }
 
-    pub fn reads(&self) -> u64 {
+    pub(crate) fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
 

@@ -73,7 +73,7 @@ fn open_snapshot_at(bytes: &[u8]) -> (zkparity::error::Result<SnapshotFile>, Str
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     file.write_all(bytes).expect("write");
     let name = file.path().display().to_string();
-    (SnapshotFile::open(file.path(), "source", &keep()), name)
+    (SnapshotFile::open(file.path(), &keep()), name)
 }
 
 /// An error about a file must read `FILE line N: reason`, N a line of the

@@ -179,7 +179,7 @@ impl Snap {
             keep_data: true,
             ..ReaderOptions::default()
         };
-        SnapshotFile::open(&self.write(dir, name), "side", &options).expect("a valid snapshot")
+        SnapshotFile::open(&self.write(dir, name), &options).expect("a valid snapshot")
     }
 }
 

@@ -31,7 +31,7 @@ use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("config {}: cannot read it: {source}", file.display())]
     Read {
         file: PathBuf,
@@ -53,7 +53,7 @@ pub enum ConfigError {
 
 /// `"30s"`, `"500ms"`, `"2m"`, or a number of seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Dur(pub Duration);
+pub(crate) struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -86,7 +86,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `"off"` or a duration with its unit, as `compare --max-latency`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LatencyLimit(pub Option<Duration>);
+pub(crate) struct LatencyLimit(pub Option<Duration>);
 
 impl<'de> Deserialize<'de> for LatencyLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -110,7 +110,7 @@ impl<'de> Deserialize<'de> for LatencyLimit {
 
 /// A connect string, checked as `compare --source` would check it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Connect(pub ConnectString);
+pub(crate) struct Connect(pub ConnectString);
 
 impl<'de> Deserialize<'de> for Connect {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -123,7 +123,7 @@ impl<'de> Deserialize<'de> for Connect {
 
 /// An absolute ZooKeeper path.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ZkPath(pub String);
+pub(crate) struct ZkPath(pub String);
 
 impl<'de> Deserialize<'de> for ZkPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -136,7 +136,7 @@ impl<'de> Deserialize<'de> for ZkPath {
 
 /// One `--exclude` glob.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Glob(pub String);
+pub(crate) struct Glob(pub String);
 
 impl<'de> Deserialize<'de> for Glob {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -148,7 +148,7 @@ impl<'de> Deserialize<'de> for Glob {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Policy(pub EphemeralPolicy);
+pub(crate) struct Policy(pub EphemeralPolicy);
 
 impl<'de> Deserialize<'de> for Policy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -167,7 +167,7 @@ impl<'de> Deserialize<'de> for Policy {
 
 /// A difference kind as the configuration names it (`data`, `acl`...).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DiffKindSetting(pub DiffKind);
+pub(crate) struct DiffKindSetting(pub DiffKind);
 
 impl<'de> Deserialize<'de> for DiffKindSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -187,7 +187,7 @@ impl<'de> Deserialize<'de> for DiffKindSetting {
 
 /// A Nagios threshold range (`10`, `5:`, `@1:3`, ...).
 #[derive(Clone, Debug, PartialEq)]
-pub struct RangeText(pub Range);
+pub(crate) struct RangeText(pub Range);
 
 impl<'de> Deserialize<'de> for RangeText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -209,7 +209,7 @@ impl<'de> Deserialize<'de> for RangeText {
 
 /// A count that must be at least 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AtLeastOne(pub usize);
+pub(crate) struct AtLeastOne(pub usize);
 
 impl<'de> Deserialize<'de> for AtLeastOne {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -224,7 +224,7 @@ impl<'de> Deserialize<'de> for AtLeastOne {
 
 /// A name that can go into a file name, a Ganglia host and a Nagios service.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PairName(pub String);
+pub(crate) struct PairName(pub String);
 
 impl<'de> Deserialize<'de> for PairName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -248,7 +248,7 @@ impl<'de> Deserialize<'de> for PairName {
 /// Text for a field of a Nagios external command: `;` separates fields and a
 /// newline ends the command, so neither may appear.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CommandField(pub String);
+pub(crate) struct CommandField(pub String);
 
 impl<'de> Deserialize<'de> for CommandField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -264,7 +264,7 @@ impl<'de> Deserialize<'de> for CommandField {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Error,
     Warn,
     Info,
@@ -273,7 +273,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
@@ -339,7 +339,7 @@ struct RawGanglia {
 /// One `[[pair]]` as written; kept so a reload can tell which pairs changed.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPair {
+pub(crate) struct RawPair {
     name: Spanned<PairName>,
     source: Connect,
     target: Connect,
@@ -409,7 +409,7 @@ pub struct RawPair {
 
 /// `"off"` or a duration.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RecheckDelay(pub Option<Duration>);
+pub(crate) struct RecheckDelay(pub Option<Duration>);
 
 impl<'de> Deserialize<'de> for RecheckDelay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -432,31 +432,31 @@ impl<'de> Deserialize<'de> for RecheckDelay {
 // ---------------------------------------------------------------------------
 // Defaults, named so docs/agent.md and the code say the same thing.
 
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Default jitter, as a fraction of the interval.
-pub const DEFAULT_JITTER_FRACTION: f64 = 0.1;
-pub const DEFAULT_CONFIRM_ROUNDS: u32 = 2;
+pub(crate) const DEFAULT_JITTER_FRACTION: f64 = 0.1;
+pub(crate) const DEFAULT_CONFIRM_ROUNDS: u32 = 2;
 /// Short: a difference that survives it is then confirmed across rounds.
-pub const DEFAULT_RECHECK_DELAY: Duration = Duration::from_secs(1);
-pub const DEFAULT_ROUND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-pub const DEFAULT_STATE_LIST_LIMIT: usize = 1000;
+pub(crate) const DEFAULT_RECHECK_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_ROUND_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_STATE_LIST_LIMIT: usize = 1000;
 /// With watches, every this many rounds walk in full anyway: ACL changes fire
 /// no watch event, so this bounds how late one is seen (10 minutes at the
 /// default interval).
-pub const DEFAULT_FULL_WALK_EVERY: u64 = 10;
+pub(crate) const DEFAULT_FULL_WALK_EVERY: u64 = 10;
 /// How long a changed path must stay quiet before it is re-checked early,
 /// so a sync tool has copied it by then.
-pub const DEFAULT_WATCH_SETTLE: Duration = Duration::from_secs(2);
-pub const DEFAULT_DETAILS: usize = 10;
+pub(crate) const DEFAULT_WATCH_SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_DETAILS: usize = 10;
 /// gmond's default `udp_recv_channel` port.
-pub const DEFAULT_GANGLIA_PORT: u16 = 8649;
+pub(crate) const DEFAULT_GANGLIA_PORT: u16 = 8649;
 
 // ---------------------------------------------------------------------------
 // The resolved configuration.
 
 /// How long a difference must persist before it counts as drift.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ConfirmPolicy {
+pub(crate) struct ConfirmPolicy {
     /// Consecutive successful rounds that must have seen it.
     pub rounds: u32,
     /// And at least this long since it was first seen.
@@ -465,7 +465,7 @@ pub struct ConfirmPolicy {
 
 /// Persistent watches and what they let rounds skip.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WatchSettings {
+pub(crate) struct WatchSettings {
     /// `false`: every round walks, nothing is re-checked early.
     pub enabled: bool,
     /// Every this many rounds walk in full even if nothing fired.
@@ -476,7 +476,7 @@ pub struct WatchSettings {
 
 /// One ensemble pair, ready to compare.
 #[derive(Clone, Debug)]
-pub struct PairConfig {
+pub(crate) struct PairConfig {
     pub name: String,
     pub source: EnsembleSpec,
     pub target: EnsembleSpec,
@@ -495,7 +495,7 @@ impl PairConfig {
     /// Whether a reload leaves this pair as it is (its task keeps running,
     /// with its confirmation history). Credentials and certificates count: a
     /// changed auth or certificate file takes effect on reload.
-    pub fn same_as(&self, other: &PairConfig) -> bool {
+    pub(crate) fn same_as(&self, other: &PairConfig) -> bool {
         self.raw == other.raw
             && self.source.credentials == other.source.credentials
             && self.target.credentials == other.target.credentials
@@ -506,14 +506,14 @@ impl PairConfig {
 
 /// How often, and how patiently, the ensembles' servers are probed.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ProbeSettings {
+pub(crate) struct ProbeSettings {
     pub interval: Duration,
     /// Per word and server.
     pub timeout: Duration,
 }
 
 /// Where passive check results go.
-pub struct NagiosOutput {
+pub(crate) struct NagiosOutput {
     pub command_file: PathBuf,
     pub host_name: String,
     pub check: ParityCheck,
@@ -529,8 +529,7 @@ impl std::fmt::Debug for NagiosOutput {
 }
 
 #[derive(Debug)]
-pub struct AgentConfig {
-    pub file: PathBuf,
+pub(crate) struct AgentConfig {
     pub state_dir: PathBuf,
     /// Entries per list (confirmed, unconfirmed) in a state file.
     pub state_list_limit: usize,
@@ -546,7 +545,7 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// Reads and validates `file`. Nothing is started and nothing is written.
-    pub fn load(file: &Path) -> Result<AgentConfig, ConfigError> {
+    pub(crate) fn load(file: &Path) -> Result<AgentConfig, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
             file: file.to_path_buf(),
             source,
@@ -556,7 +555,7 @@ impl AgentConfig {
 
     /// Validates `text` as the contents of `file` (which only names it in
     /// errors and resolves nothing).
-    pub fn parse(file: &Path, text: &str) -> Result<AgentConfig, ConfigError> {
+    pub(crate) fn parse(file: &Path, text: &str) -> Result<AgentConfig, ConfigError> {
         let cx = Cx { file, text };
         let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
         cx.resolve(raw)
@@ -680,7 +679,6 @@ impl Cx<'_> {
             pairs.push(self.pair(i, p)?);
         }
         Ok(AgentConfig {
-            file: self.file.to_path_buf(),
             state_dir,
             state_list_limit: raw.state_list_limit.unwrap_or(DEFAULT_STATE_LIST_LIMIT),
             log_level: raw.log_level.unwrap_or(LogLevel::Info),
@@ -901,7 +899,7 @@ fn check_writable_dir(dir: &Path) -> Result<(), String> {
 // Positions and key names in the text, for errors toml reports by offset.
 
 /// 1-based line of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()

@@ -22,11 +22,11 @@ use super::config::ConfirmPolicy;
 use super::state::{PairState, Timestamp, Tracked};
 
 /// Path of the entries standing for differences a comparison only counted.
-pub const COUNTED_PATH: &str = "*";
+pub(crate) const COUNTED_PATH: &str = "*";
 
 /// One difference as a round saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub path: String,
     pub kind: String,
     /// For counted-only differences: how many.
@@ -36,7 +36,7 @@ pub struct Seen {
 /// Every difference a finished comparison reports: the listed ones (the
 /// agent lists all) and, per kind, the ones past the comparison's in-memory
 /// cap, which it only counted.
-pub fn seen_in(report: &CompareReport) -> Vec<Seen> {
+pub(crate) fn seen_in(report: &CompareReport) -> Vec<Seen> {
     let mut seen: Vec<Seen> = report
         .differences
         .iter()
@@ -75,7 +75,7 @@ struct Run {
 
 /// What changed in one round, for the logs.
 #[derive(Debug, Default, PartialEq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// Differences that became drift this round.
     pub confirmed: Vec<(String, String)>,
     /// Drift that is gone this round.
@@ -84,7 +84,7 @@ pub struct Changes {
 
 impl Changes {
     /// `self` then `later`, as one.
-    pub fn then(mut self, later: Changes) -> Changes {
+    pub(crate) fn then(mut self, later: Changes) -> Changes {
         self.confirmed.extend(later.confirmed);
         self.healed.extend(later.healed);
         self
@@ -93,7 +93,7 @@ impl Changes {
 
 /// The tracked differences of one pair, and what they amount to.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct View {
+pub(crate) struct View {
     /// Oldest first.
     pub confirmed: Vec<Tracked>,
     pub unconfirmed: Vec<Tracked>,
@@ -102,23 +102,23 @@ pub struct View {
 }
 
 impl View {
-    pub fn confirmed_total(&self) -> u64 {
+    pub(crate) fn confirmed_total(&self) -> u64 {
         self.confirmed.iter().map(Tracked::weight).sum()
     }
 
-    pub fn unconfirmed_total(&self) -> u64 {
+    pub(crate) fn unconfirmed_total(&self) -> u64 {
         self.unconfirmed.iter().map(Tracked::weight).sum()
     }
 }
 
 #[derive(Clone, Debug)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     policy: ConfirmPolicy,
     runs: HashMap<(String, String), Run>,
 }
 
 impl Tracker {
-    pub fn new(policy: ConfirmPolicy) -> Tracker {
+    pub(crate) fn new(policy: ConfirmPolicy) -> Tracker {
         Tracker {
             policy,
             runs: HashMap::new(),
@@ -128,7 +128,7 @@ impl Tracker {
     /// Continues the runs a state file recorded (an agent restart or a
     /// reload must not restart every confirmation window). Confirmation is
     /// decided again at the next round, under `policy`.
-    pub fn restore(policy: ConfirmPolicy, state: &PairState) -> Tracker {
+    pub(crate) fn restore(policy: ConfirmPolicy, state: &PairState) -> Tracker {
         let mut t = Tracker::new(policy);
         for (e, confirmed) in state
             .confirmed
@@ -149,12 +149,12 @@ impl Tracker {
         t
     }
 
-    pub fn set_policy(&mut self, policy: ConfirmPolicy) {
+    pub(crate) fn set_policy(&mut self, policy: ConfirmPolicy) {
         self.policy = policy;
     }
 
     /// Takes in what a successful round that started at `started` saw.
-    pub fn observe(&mut self, started: Timestamp, seen: Vec<Seen>) -> Changes {
+    pub(crate) fn observe(&mut self, started: Timestamp, seen: Vec<Seen>) -> Changes {
         let mut next: HashMap<(String, String), Run> = HashMap::with_capacity(seen.len());
         let mut changes = Changes::default();
         for s in seen {
@@ -196,7 +196,7 @@ impl Tracker {
 
     /// Every tracked difference, as a round would see it again: what a round
     /// observes when the watches say nothing changed.
-    pub fn current(&self) -> Vec<Seen> {
+    pub(crate) fn current(&self) -> Vec<Seen> {
         let mut seen: Vec<Seen> = self
             .runs
             .iter()
@@ -213,7 +213,7 @@ impl Tracker {
     /// Paths tracked as the root of a one-sided or unreadable subtree: a
     /// re-check of anything below one of them must start there, or it would
     /// report pieces of a subtree a walk reports once, at its root.
-    pub fn subtree_roots(&self) -> Vec<String> {
+    pub(crate) fn subtree_roots(&self) -> Vec<String> {
         self.runs
             .keys()
             .filter(|(path, kind)| {
@@ -235,7 +235,7 @@ impl Tracker {
     /// This is not a round: a difference it finds starts a run of 0 rounds
     /// (the rounds that follow confirm it as they would have without the
     /// early look), and one it no longer finds is healed at once.
-    pub fn recheck(&mut self, at: Timestamp, scopes: &[String], seen: Vec<Seen>) -> Changes {
+    pub(crate) fn recheck(&mut self, at: Timestamp, scopes: &[String], seen: Vec<Seen>) -> Changes {
         let keys: std::collections::HashSet<(String, String)> = seen
             .iter()
             .map(|s| (s.path.clone(), s.kind.clone()))
@@ -266,7 +266,7 @@ impl Tracker {
     }
 
     /// The tracked differences with their ages at `now`.
-    pub fn view(&self, now: Timestamp) -> View {
+    pub(crate) fn view(&self, now: Timestamp) -> View {
         let mut view = View::default();
         for ((path, kind), run) in &self.runs {
             let entry = Tracked {

@@ -25,7 +25,7 @@ use super::config::PairConfig;
 use super::state::{PairState, PairStatus};
 
 /// A pair's emitter, for the channels it was built for.
-pub struct GangliaOut {
+pub(crate) struct GangliaOut {
     channels: Vec<Channel>,
     emitter: Emitter,
     timing: Timing,
@@ -43,7 +43,7 @@ fn timing(cfg: &PairConfig) -> Timing {
 
 impl GangliaOut {
     /// The emitter for `channels`, (re)built when they changed (a reload).
-    pub fn current<'a>(
+    pub(crate) fn current<'a>(
         slot: &'a mut Option<GangliaOut>,
         cfg: &PairConfig,
         channels: &[Channel],
@@ -72,7 +72,12 @@ impl GangliaOut {
     }
 
     /// Sends the round's metrics.
-    pub fn emit(&mut self, cfg: &PairConfig, report: Option<&CompareReport>, state: &PairState) {
+    pub(crate) fn emit(
+        &mut self,
+        cfg: &PairConfig,
+        report: Option<&CompareReport>,
+        state: &PairState,
+    ) {
         let outcome = match report {
             Some(r) => Outcome::Compared(r),
             None => Outcome::Failed,
@@ -102,7 +107,7 @@ impl GangliaOut {
 }
 
 /// The agent's own metrics for a pair.
-pub fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
+pub(crate) fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
     let status = match state.status {
         PairStatus::Ok => 0,
         PairStatus::Drift => 1,

@@ -11,20 +11,20 @@ use tracing_subscriber::{fmt, reload, EnvFilter, Layer, Registry};
 
 use super::config::LogLevel;
 
-pub const LOG_ENV: &str = "ZKPARITY_LOG";
+pub(crate) const LOG_ENV: &str = "ZKPARITY_LOG";
 
 fn filter(level: LogLevel) -> EnvFilter {
     EnvFilter::new(format!("warn,zkparity={}", level.as_str()))
 }
 
 /// Changes the level after a reload.
-pub struct LogHandle {
+pub(crate) struct LogHandle {
     handle: Option<reload::Handle<EnvFilter, Registry>>,
     from_env: bool,
 }
 
 impl LogHandle {
-    pub fn set_level(&self, level: LogLevel) {
+    pub(crate) fn set_level(&self, level: LogLevel) {
         if self.from_env {
             return;
         }
@@ -36,7 +36,7 @@ impl LogHandle {
 
 /// Installs the subscriber for the process. Timestamps are fixed at start
 /// (under systemd the journal stamps lines itself).
-pub fn init(level: LogLevel, timestamps: bool) -> LogHandle {
+pub(crate) fn init(level: LogLevel, timestamps: bool) -> LogHandle {
     let (initial, from_env) = match std::env::var(LOG_ENV) {
         Ok(spec) if !spec.trim().is_empty() => match EnvFilter::try_new(&spec) {
             Ok(f) => (f, true),

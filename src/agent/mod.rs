@@ -82,7 +82,7 @@ fn globals(c: &mut AgentConfig) -> Arc<Globals> {
 }
 
 /// Resolves once a stop is requested (or the supervisor is gone).
-pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     loop {
         if *stop.borrow_and_update() {
             return;

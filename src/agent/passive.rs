@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use crate::nagios::output::CheckResult;
 
 /// The most a FIFO takes atomically (POSIX: at least 512; 4096 on Linux).
-pub const PIPE_BUF: usize = 4096;
+pub(crate) const PIPE_BUF: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
-pub enum PassiveError {
+pub(crate) enum PassiveError {
     /// A FIFO with no reader: Nagios is not running.
     #[error("no process reads the command file {} (is Nagios running?)", path.display())]
     NoReader { path: PathBuf },
@@ -43,7 +43,7 @@ fn escape(text: &str) -> String {
 /// The command line for `result`, newline-terminated and at most
 /// [`PIPE_BUF`] bytes: long output lines are dropped from the end until it
 /// fits (the status line and its perfdata stay whole where they can).
-pub fn command_line(epoch: u64, host: &str, service: &str, result: &CheckResult) -> String {
+pub(crate) fn command_line(epoch: u64, host: &str, service: &str, result: &CheckResult) -> String {
     let head = format!(
         "[{epoch}] PROCESS_SERVICE_CHECK_RESULT;{host};{service};{};",
         result.state.exit_code()
@@ -74,7 +74,7 @@ pub fn command_line(epoch: u64, host: &str, service: &str, result: &CheckResult)
 }
 
 /// Writes one command line to the command file without ever blocking.
-pub fn submit(path: &Path, line: &str) -> Result<(), PassiveError> {
+pub(crate) fn submit(path: &Path, line: &str) -> Result<(), PassiveError> {
     let mut f = OpenOptions::new()
         // Appending: a regular file (a spool, or a test) keeps every line.
         .append(true)

@@ -32,7 +32,7 @@ use super::stopped;
 const LOGGED_REASONS: usize = 5;
 
 /// `<state_dir>/<pair>.probe.json`.
-pub fn probe_path(state_dir: &Path, pair: &str) -> PathBuf {
+pub(crate) fn probe_path(state_dir: &Path, pair: &str) -> PathBuf {
     state_dir.join(format!("{pair}.probe.json"))
 }
 
@@ -106,7 +106,7 @@ impl ServerMetrics {
 
 /// The Nagios service the probes' passive results go to: the pair's own
 /// service name with ` health` after it.
-pub fn health_service(cfg: &PairConfig) -> String {
+pub(crate) fn health_service(cfg: &PairConfig) -> String {
     format!("{} health", cfg.nagios_service)
 }
 
@@ -145,7 +145,7 @@ async fn send_health(
 
 /// Probes `cfg`'s ensembles until told to stop; idle while probes are off
 /// (a reload may turn them on).
-pub async fn run_probes(
+pub(crate) async fn run_probes(
     cfg: Arc<PairConfig>,
     mut globals: watch::Receiver<Arc<Globals>>,
     mut stop: watch::Receiver<bool>,

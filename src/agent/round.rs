@@ -56,7 +56,7 @@ use super::watch::{self as watches, coarsen, covering, Early, Plan, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
 #[derive(Debug)]
-pub struct Globals {
+pub(crate) struct Globals {
     pub state_dir: PathBuf,
     pub state_list_limit: usize,
     pub nagios: Option<NagiosOutput>,
@@ -353,7 +353,7 @@ fn derived_report(
 }
 
 /// Runs rounds of `cfg` until told to stop.
-pub async fn run_pair(
+pub(crate) async fn run_pair(
     cfg: Arc<PairConfig>,
     globals: watch::Receiver<Arc<Globals>>,
     mut stop: watch::Receiver<bool>,
@@ -873,4 +873,4 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
 }
 
 /// How long the supervisor waits for pairs to finish writing on shutdown.
-pub const STOP_GRACE: Duration = Duration::from_secs(30);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(30);

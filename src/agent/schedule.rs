@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// A uniformly random duration in `0..=max`.
-pub fn jitter(max: Duration) -> Duration {
+pub(crate) fn jitter(max: Duration) -> Duration {
     if max.is_zero() {
         return Duration::ZERO;
     }
@@ -21,7 +21,7 @@ pub fn jitter(max: Duration) -> Duration {
 
 /// When the round after one that started at `started` and ended at
 /// `finished` should start, before jitter.
-pub fn next_start(started: Instant, finished: Instant, interval: Duration) -> Instant {
+pub(crate) fn next_start(started: Instant, finished: Instant, interval: Duration) -> Instant {
     (started + interval).max(finished)
 }
 

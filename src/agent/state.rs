@@ -17,19 +17,19 @@ use crate::report::Summary;
 
 /// Bumped when a field changes meaning or goes away; new fields do not bump
 /// it (readers ignore what they do not know).
-pub const STATE_SCHEMA: u32 = 1;
+pub(crate) const STATE_SCHEMA: u32 = 1;
 
 /// A wall-clock instant, as RFC 3339 UTC with milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub SystemTime);
 
 impl Timestamp {
-    pub fn now() -> Timestamp {
+    pub(crate) fn now() -> Timestamp {
         Timestamp(SystemTime::now())
     }
 
     /// Seconds from `self` to `later`; 0 if the clock went backwards.
-    pub fn seconds_until(self, later: Timestamp) -> f64 {
+    pub(crate) fn seconds_until(self, later: Timestamp) -> f64 {
         later
             .0
             .duration_since(self.0)
@@ -38,7 +38,7 @@ impl Timestamp {
     }
 
     /// Seconds since the Unix epoch, as Nagios wants them.
-    pub fn epoch_seconds(self) -> u64 {
+    pub(crate) fn epoch_seconds(self) -> u64 {
         self.0
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -82,7 +82,7 @@ pub enum PairStatus {
 }
 
 impl PairStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PairStatus::Ok => "ok",
             PairStatus::Drift => "drift",
@@ -111,7 +111,7 @@ pub struct Tracked {
 
 impl Tracked {
     /// How many differences the entry stands for.
-    pub fn weight(&self) -> u64 {
+    pub(crate) fn weight(&self) -> u64 {
         self.count.unwrap_or(1)
     }
 }
@@ -144,7 +144,7 @@ pub struct RoundSummary {
 }
 
 impl RoundSummary {
-    pub fn from_report(round: u64, finished: Timestamp, s: &Summary) -> RoundSummary {
+    pub(crate) fn from_report(round: u64, finished: Timestamp, s: &Summary) -> RoundSummary {
         let totals = |t: &crate::report::SideTotals| Totals {
             nodes: t.nodes,
             ephemerals: t.ephemerals,
@@ -192,7 +192,7 @@ pub enum RoundKind {
 }
 
 impl RoundKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RoundKind::FullWalk => "full_walk",
             RoundKind::Targeted => "targeted",
@@ -311,7 +311,7 @@ pub fn state_path(state_dir: &Path, pair: &str) -> PathBuf {
 
 /// Writes `state` to `path` atomically (see the module doc). Blocking: the
 /// agent calls it off the async workers.
-pub fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
+pub(crate) fn write_state(path: &Path, state: &PairState) -> Result<(), StateError> {
     let err = |source| StateError::Write {
         path: path.to_path_buf(),
         source,

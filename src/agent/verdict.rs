@@ -16,7 +16,7 @@ use super::state::{read_state, PairState, PairStatus, Timestamp};
 /// comparison's confirmed differences; differences still inside the
 /// confirmation window are shown ("not yet confirmed", perfdata
 /// `unconfirmed`) but do not alert.
-pub fn verdict(
+pub(crate) fn verdict(
     state: &PairState,
     check: &ParityCheck,
     now: Timestamp,

@@ -44,7 +44,7 @@ use super::stopped;
 /// Changed paths remembered between rounds; past this the next round walks
 /// everything instead (a bulk load is cheaper to walk than to re-check path
 /// by path, and memory stays bounded).
-pub const MAX_CHANGED_PATHS: usize = 10_000;
+pub(crate) const MAX_CHANGED_PATHS: usize = 10_000;
 
 /// Back-off between attempts to (re)build a watch session.
 const RETRY_MIN: Duration = Duration::from_millis(500);
@@ -54,7 +54,7 @@ const SIDES: [&str; 2] = ["source", "target"];
 
 /// Where one side's watch stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SideWatch {
+pub(crate) enum SideWatch {
     /// No session yet.
     Starting,
     /// Registered and connected: events are arriving.
@@ -68,7 +68,7 @@ pub enum SideWatch {
 }
 
 impl SideWatch {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SideWatch::Starting => "starting",
             SideWatch::Live => "live",
@@ -81,7 +81,7 @@ impl SideWatch {
 
 /// What a round should do.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Walk the whole subtree, for the reason given.
     Full(String),
     /// Re-check these changed paths (nothing else changed, as far as the
@@ -93,7 +93,7 @@ pub enum Plan {
 
 /// An early re-check due now.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Early {
+pub(crate) enum Early {
     /// The whole subtree, after a watch gap.
     Full,
     Paths(Vec<String>),
@@ -121,7 +121,7 @@ struct Inner {
 
 /// The changed paths of one pair, fed by both sides' watch tasks.
 #[derive(Debug)]
-pub struct Watches {
+pub(crate) struct Watches {
     inner: Mutex<Inner>,
     notify: Notify,
     root: String,
@@ -129,7 +129,7 @@ pub struct Watches {
 }
 
 impl Watches {
-    pub fn new(root: &str, excludes: Excludes) -> Watches {
+    pub(crate) fn new(root: &str, excludes: Excludes) -> Watches {
         Watches {
             inner: Mutex::new(Inner {
                 sides: [SideWatch::Starting; 2],
@@ -152,13 +152,13 @@ impl Watches {
     }
 
     /// Resolves when something changed (an event, a side's state).
-    pub async fn changed(&self) {
+    pub(crate) async fn changed(&self) {
         self.notify.notified().await
     }
 
     /// Waits (at most `limit`) until both sides have tried their first
     /// session, so that the first walk can be the one later rounds build on.
-    pub async fn started(&self, limit: Duration) {
+    pub(crate) async fn started(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while self.sides().contains(&SideWatch::Starting) {
             tokio::select! {
@@ -168,13 +168,8 @@ impl Watches {
         }
     }
 
-    pub fn sides(&self) -> [SideWatch; 2] {
+    pub(crate) fn sides(&self) -> [SideWatch; 2] {
         self.lock().sides
-    }
-
-    /// Node events seen since the start.
-    pub fn events(&self) -> u64 {
-        self.lock().events
     }
 
     /// Whether `path` is left out of the comparison (itself or an ancestor
@@ -193,7 +188,7 @@ impl Watches {
     }
 
     /// Takes in a node event.
-    pub fn record(&self, path: &str, event: zk::EventType) {
+    pub(crate) fn record(&self, path: &str, event: zk::EventType) {
         if !within(path, &self.root) || self.excluded(path) {
             return;
         }
@@ -260,14 +255,14 @@ impl Watches {
     }
 
     /// The next round must walk everything.
-    pub fn require_full(&self, reason: &str) {
+    pub(crate) fn require_full(&self, reason: &str) {
         self.lock().full.get_or_insert_with(|| reason.to_string());
     }
 
     /// What the round starting now should do. `walk_due` says the periodic
     /// full walk is due (ACL changes fire no event). Takes the changed paths:
     /// the round is responsible for them from here on.
-    pub fn plan(&self, walk_due: Option<String>) -> Plan {
+    pub(crate) fn plan(&self, walk_due: Option<String>) -> Plan {
         let mut inner = self.lock();
         let paths: Vec<String> = inner.round.drain().collect();
         inner.early.clear();
@@ -302,7 +297,7 @@ impl Watches {
     }
 
     /// When the next early re-check is due, if any.
-    pub fn next_early(&self, settle: Duration) -> Option<Instant> {
+    pub(crate) fn next_early(&self, settle: Duration) -> Option<Instant> {
         let inner = self.lock();
         let paths = inner.early.values().min().map(|t| *t + settle);
         // Not before both watches are back: it would be due, yet not taken.
@@ -316,7 +311,7 @@ impl Watches {
 
     /// The early re-check due now: paths quiet for `settle` (or, after a
     /// gap, the whole subtree once both watches are live again).
-    pub fn take_early(&self, settle: Duration) -> Option<Early> {
+    pub(crate) fn take_early(&self, settle: Duration) -> Option<Early> {
         let now = Instant::now();
         let mut inner = self.lock();
         if let Some(t) = inner.early_full {
@@ -347,7 +342,7 @@ impl Watches {
 }
 
 /// The fewest subtrees that hold every path: paths below another one go.
-pub fn covering(paths: &[String]) -> Vec<String> {
+pub(crate) fn covering(paths: &[String]) -> Vec<String> {
     let mut sorted: Vec<&String> = paths.iter().collect();
     sorted.sort();
     sorted.dedup();
@@ -367,7 +362,7 @@ pub fn covering(paths: &[String]) -> Vec<String> {
 /// they are cut to shallower ancestors (never above `root`) until they fit.
 /// Each re-checked subtree costs sessions of its own, so many scattered paths
 /// are cheaper re-checked as a few common ancestors.
-pub fn coarsen(scopes: Vec<String>, root: &str, max: usize) -> Vec<String> {
+pub(crate) fn coarsen(scopes: Vec<String>, root: &str, max: usize) -> Vec<String> {
     if scopes.len() <= max {
         return scopes;
     }
@@ -398,7 +393,7 @@ pub fn coarsen(scopes: Vec<String>, root: &str, max: usize) -> Vec<String> {
 // The watch sessions.
 
 /// Starts both sides' watch tasks; they run until `stop`.
-pub fn start(
+pub(crate) fn start(
     pair: &str,
     specs: [&EnsembleSpec; 2],
     root: &str,

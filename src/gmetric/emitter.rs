@@ -45,23 +45,23 @@ impl Emitter {
     }
 
     /// The pair's host as gmond will show it.
-    pub fn pair_host(&self) -> &Spoof {
+    pub(crate) fn pair_host(&self) -> &Spoof {
         &self.pair
     }
 
     /// The builder of this pair's metrics, with this emitter's tmax and dmax.
-    pub fn pair_metrics(&self) -> PairMetrics<'_> {
+    pub(crate) fn pair_metrics(&self) -> PairMetrics<'_> {
         PairMetrics::new(&self.pair, self.timing)
     }
 
-    pub fn sender_mut(&mut self) -> &mut Sender {
+    pub(crate) fn sender_mut(&mut self) -> &mut Sender {
         &mut self.sender
     }
 
     /// The metrics of a round that ends `now`. A failed compare sends no
     /// parity numbers: the last good ones stay on the graphs, ageing, next
     /// to `zkparity_compare_ok` = 0.
-    pub fn metrics(&mut self, outcome: Outcome<'_>, now: Instant) -> Vec<Metric> {
+    pub(crate) fn metrics(&mut self, outcome: Outcome<'_>, now: Instant) -> Vec<Metric> {
         let mut out = vec![Metric::heartbeat(self.pair.clone(), self.started_epoch)];
         let ok = match outcome {
             Outcome::Compared(report) => {
@@ -79,7 +79,7 @@ impl Emitter {
     /// The per-server metrics of the round's probes, each server under its
     /// own host with its heartbeat, with this pair's tmax and dmax. A server
     /// listed on both sides is sent once; a down one not at all.
-    pub fn server_metrics<'a>(
+    pub(crate) fn server_metrics<'a>(
         &self,
         servers: impl IntoIterator<Item = &'a ServerProbe>,
     ) -> Vec<Metric> {
@@ -95,11 +95,6 @@ impl Emitter {
         let mut metrics = self.metrics(outcome, Instant::now());
         metrics.extend(self.server_metrics(servers));
         self.sender.send(&metrics)
-    }
-
-    /// Builds and sends one round of the pair's metrics only.
-    pub fn emit(&mut self, outcome: Outcome<'_>) -> SendReport {
-        self.emit_round(outcome, std::iter::empty())
     }
 }
 

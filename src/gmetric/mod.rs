@@ -24,12 +24,11 @@ pub mod xdr;
 pub use emitter::{Emitter, Outcome};
 pub use parity::Timing;
 pub use sender::{Channel, MetadataPolicy, SendReport, Sender, SenderOptions};
-pub use xdr::ValueWire;
 
 use std::net::SocketAddr;
 
 /// More decimals than gmond's `%f` would print are never useful.
-pub const MAX_DECIMALS: u8 = 9;
+pub(crate) const MAX_DECIMALS: u8 = 9;
 
 /// gmond's `slope` enum; gmetad turns `positive` into an RRD COUNTER,
 /// `derivative` into DERIVE and everything else into GAUGE.
@@ -73,7 +72,7 @@ pub enum Value {
 
 impl Value {
     /// The metadata `type`, echoed by gmond as XML `TYPE`.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
             Value::U16(_) => "uint16",
@@ -86,7 +85,7 @@ impl Value {
     }
 
     /// The id of the typed value message.
-    pub fn message_id(&self) -> u32 {
+    pub(crate) fn message_id(&self) -> u32 {
         match self {
             Value::Str(_) => xdr::MSG_STRING,
             Value::U16(_) => xdr::MSG_USHORT,
@@ -100,7 +99,7 @@ impl Value {
 
     /// The printf format gmond applies to the typed value; it must match the
     /// C type exactly, since gmond passes it to `snprintf` unchecked.
-    pub fn format(&self) -> String {
+    pub(crate) fn format(&self) -> String {
         match self {
             Value::Str(_) => "%s".into(),
             Value::U16(_) => "%hu".into(),
@@ -113,7 +112,7 @@ impl Value {
 
     /// The value as gmond shows it in `VAL`, which is also what string
     /// packets carry.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
             Value::U16(v) => v.to_string(),
@@ -145,7 +144,7 @@ impl Spoof {
     }
 
     /// `IP:hostname`, as in `metric_id.host` and `SPOOF_HOST`.
-    pub fn wire(&self) -> String {
+    pub(crate) fn wire(&self) -> String {
         format!("{}:{}", self.ip, self.name)
     }
 }
@@ -205,7 +204,7 @@ impl Metric {
     }
 
     /// The host as errors name it.
-    pub fn host_label(&self) -> String {
+    pub(crate) fn host_label(&self) -> String {
         self.spoof
             .as_ref()
             .map_or_else(|| "(this host)".to_string(), Spoof::wire)

@@ -9,7 +9,7 @@ use super::{sanitize, Metric, Slope, Spoof, Value};
 use crate::report::{CompareReport, DiffKind};
 
 /// The web UI's metric group of every parity metric.
-pub const GROUP: &str = "zkparity";
+pub(crate) const GROUP: &str = "zkparity";
 
 /// tmax and dmax of every metric a round sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub fn default_pair_name(source: &str, target: &str) -> String {
 
 /// The spoofed host of a pair. There is no address to key it by, and gmond
 /// takes any string without a colon as the key, so the name is the key.
-pub fn pair_host(name: &str) -> Spoof {
+pub(crate) fn pair_host(name: &str) -> Spoof {
     let name = sanitize::token(name);
     Spoof::new(name.clone(), name)
 }
@@ -55,14 +55,14 @@ pub fn pair_host(name: &str) -> Spoof {
 /// Builds the metrics of one pair: each under the pair's host, in group
 /// `zkparity`, slope both, with the same tmax and dmax. Every parity metric,
 /// whether `zkparity gmetric` or the agent sends it, is made here.
-pub struct PairMetrics<'a> {
+pub(crate) struct PairMetrics<'a> {
     pair: &'a Spoof,
     timing: Timing,
 }
 
 /// What only a long-running agent knows about a pair, from across rounds.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Drift {
+pub(crate) struct Drift {
     /// Differences confirmed as drift (the alarm).
     pub confirmed: u64,
     /// Differences still inside the confirmation window.
@@ -78,7 +78,7 @@ fn count(v: u64) -> Value {
 }
 
 impl<'a> PairMetrics<'a> {
-    pub fn new(pair: &'a Spoof, timing: Timing) -> PairMetrics<'a> {
+    pub(crate) fn new(pair: &'a Spoof, timing: Timing) -> PairMetrics<'a> {
         PairMetrics { pair, timing }
     }
 
@@ -96,7 +96,7 @@ impl<'a> PairMetrics<'a> {
     }
 
     /// The numbers of a finished comparison.
-    pub fn report(&self, report: &CompareReport) -> Vec<Metric> {
+    pub(crate) fn report(&self, report: &CompareReport) -> Vec<Metric> {
         let s = &report.summary;
         let mut out = vec![
             self.metric(
@@ -165,7 +165,7 @@ impl<'a> PairMetrics<'a> {
 
     /// Whether the round's compare succeeded, and how long ago the last one
     /// did (`None`: never, as far as this sender knows).
-    pub fn status(&self, ok: bool, since_success: Option<Duration>) -> Vec<Metric> {
+    pub(crate) fn status(&self, ok: bool, since_success: Option<Duration>) -> Vec<Metric> {
         let mut out = vec![self.metric(
             "zkparity_compare_ok",
             count(u64::from(ok)),
@@ -184,7 +184,7 @@ impl<'a> PairMetrics<'a> {
     }
 
     /// The agent's numbers from across rounds.
-    pub fn drift(&self, d: &Drift) -> Vec<Metric> {
+    pub(crate) fn drift(&self, d: &Drift) -> Vec<Metric> {
         vec![
             self.metric(
                 "zkparity_drift_confirmed",

@@ -17,16 +17,16 @@ use super::{GmetricError, Metric, Spoof, Value};
 
 /// Longest metric name; longer ones are refused, since a cut name could
 /// collide with another.
-pub const MAX_NAME_LEN: usize = 128;
+pub(crate) const MAX_NAME_LEN: usize = 128;
 /// Longest spoofed address (key) and host name; longer ones are refused.
-pub const MAX_SPOOF_IP_LEN: usize = 64;
-pub const MAX_SPOOF_NAME_LEN: usize = 255;
+pub(crate) const MAX_SPOOF_IP_LEN: usize = 64;
+pub(crate) const MAX_SPOOF_NAME_LEN: usize = 255;
 /// Units are cut to this.
-pub const MAX_UNITS_LEN: usize = 64;
+pub(crate) const MAX_UNITS_LEN: usize = 64;
 /// Titles, descriptions and groups are cut to this.
-pub const MAX_EXTRA_LEN: usize = 512;
+pub(crate) const MAX_EXTRA_LEN: usize = 512;
 /// String values are cut so that, escaped by gmond, they take at most this.
-pub const MAX_ESCAPED_VALUE_LEN: usize = 512;
+pub(crate) const MAX_ESCAPED_VALUE_LEN: usize = 512;
 
 /// `s` cut to at most `max` bytes, at a character boundary.
 fn cut(mut s: String, max: usize) -> String {
@@ -42,7 +42,7 @@ fn cut(mut s: String, max: usize) -> String {
 
 /// Names and spoofed host parts: letters, digits, `_`, `.`, `-`. Anything
 /// else becomes `_`, so distinct inputs mostly stay distinct.
-pub fn token(s: &str) -> String {
+pub(crate) fn token(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
@@ -56,7 +56,7 @@ pub fn token(s: &str) -> String {
 
 /// Units, titles, descriptions and groups: printable ASCII without the
 /// characters that would need escaping in an XML attribute.
-pub fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     s.chars()
         .filter(|c| (' '..='~').contains(c) && !matches!(c, '"' | '\'' | '<' | '>' | '&'))
         .collect::<String>()
@@ -85,7 +85,7 @@ fn value_text(s: &str) -> String {
 }
 
 /// The sanitised copy that goes on the wire.
-pub fn metric(m: &Metric) -> Result<Metric, GmetricError> {
+pub(crate) fn metric(m: &Metric) -> Result<Metric, GmetricError> {
     let name = token(&m.name);
     let bad = |reason: &str| GmetricError::BadMetric {
         name: m.name.clone(),

@@ -16,7 +16,7 @@ use super::xdr::{self, ValueWire, MAX_PACKET_LEN};
 use super::{sanitize, GmetricError, Metric};
 
 /// Default multicast TTL: gmond's own default for `udp_send_channel`.
-pub const DEFAULT_TTL: u32 = 1;
+pub(crate) const DEFAULT_TTL: u32 = 1;
 
 /// Errors kept per round for the caller to log; the rest are only counted.
 const MAX_ERRORS_KEPT: usize = 16;
@@ -64,7 +64,7 @@ impl Channel {
         })
     }
 
-    pub fn is_multicast(&self) -> bool {
+    pub(crate) fn is_multicast(&self) -> bool {
         self.addr.ip().is_multicast()
     }
 
@@ -137,7 +137,7 @@ impl Default for SenderOptions {
 }
 
 /// This machine's hostname, as gmetric reads it (`gethostname`).
-pub fn local_hostname() -> String {
+pub(crate) fn local_hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most `len` bytes into our buffer.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -198,16 +198,6 @@ impl Sender {
             options,
             metadata: HashMap::new(),
         })
-    }
-
-    pub fn channels(&self) -> impl Iterator<Item = &Channel> {
-        self.channels.iter().map(|(c, _)| c)
-    }
-
-    /// Makes the next round send every metadata packet, e.g. after learning
-    /// that a gmond restarted.
-    pub fn forget_metadata(&mut self) {
-        self.metadata.clear();
     }
 
     /// Sends each metric's metadata (when the policy says so) and value to
@@ -452,18 +442,6 @@ mod tests {
         s.send_at(std::slice::from_ref(&m), t0);
         s.send_at(std::slice::from_ref(&m), t0 + Duration::from_secs(4));
         s.send_at(std::slice::from_ref(&m), t0 + Duration::from_secs(5));
-        assert_eq!(ids(&sock), vec![128, 132, 132, 128, 132]);
-    }
-
-    #[test]
-    fn forgetting_metadata_resends_it_next_round() {
-        let (sock, ch) = listener();
-        let mut s = sender(vec![ch], MetadataPolicy::default());
-        let m = [Metric::new("m", Value::U32(1))];
-        s.send(&m);
-        s.send(&m);
-        s.forget_metadata();
-        s.send(&m);
         assert_eq!(ids(&sock), vec![128, 132, 132, 128, 132]);
     }
 

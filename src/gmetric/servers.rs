@@ -35,10 +35,10 @@ use crate::probe::{self, ProbeOptions, ServerProbe, ServerState, Word};
 
 /// The web UI's metric group of every per-server metric, as the contrib
 /// module has it.
-pub const GROUP: &str = "zookeeper";
+pub(crate) const GROUP: &str = "zookeeper";
 
 /// Decimals of `zk_avg_latency`: `mntr` rounds averages to four.
-pub const AVG_LATENCY_DECIMALS: u8 = 4;
+pub(crate) const AVG_LATENCY_DECIMALS: u8 = 4;
 
 /// Probe options for the per-server metrics: `srvr` (whitelisted by default
 /// since 3.5.3) and `mntr`, nothing else. `conf`, `envi`, `wchs` and the rest
@@ -76,7 +76,7 @@ fn listed_host(address: &str) -> Option<(&str, u16)> {
 
 /// The Ganglia host a server's metrics go to (see the module docs), or
 /// `None` when nothing answered, so there is no address to key it by.
-pub fn server_host(p: &ServerProbe) -> Option<Spoof> {
+pub(crate) fn server_host(p: &ServerProbe) -> Option<Spoof> {
     let resolved: SocketAddr = p.resolved.as_deref()?.parse().ok()?;
     let ip = match resolved.ip() {
         IpAddr::V6(v6) => v6
@@ -137,7 +137,7 @@ fn proposal_size(p: &ServerProbe, key: &str) -> Option<Value> {
 }
 
 /// The server's metrics and its heartbeat, or nothing (see the module docs).
-pub fn server_metrics(p: &ServerProbe, t: Timing, started_epoch: u32) -> Vec<Metric> {
+pub(crate) fn server_metrics(p: &ServerProbe, t: Timing, started_epoch: u32) -> Vec<Metric> {
     let Some(host) = server_host(p).filter(|_| reports(p)) else {
         return Vec::new();
     };
@@ -305,7 +305,7 @@ pub fn server_metrics(p: &ServerProbe, t: Timing, started_epoch: u32) -> Vec<Met
 
 /// Every server's metrics for one round, each server once: a server listed
 /// in both ensembles (or twice under different names) is one host.
-pub fn round_metrics<'a>(
+pub(crate) fn round_metrics<'a>(
     servers: impl IntoIterator<Item = &'a ServerProbe>,
     t: Timing,
     started_epoch: u32,

@@ -13,14 +13,14 @@ use super::{Metric, Value};
 pub const MAX_PACKET_LEN: usize = 1464;
 
 /// `Ganglia_msg_formats`: the first word of every packet.
-pub const MSG_METADATA: u32 = 128;
-pub const MSG_USHORT: u32 = 129;
-pub const MSG_SHORT: u32 = 130;
-pub const MSG_INT: u32 = 131;
-pub const MSG_UINT: u32 = 132;
-pub const MSG_STRING: u32 = 133;
-pub const MSG_FLOAT: u32 = 134;
-pub const MSG_DOUBLE: u32 = 135;
+pub(crate) const MSG_METADATA: u32 = 128;
+pub(crate) const MSG_USHORT: u32 = 129;
+pub(crate) const MSG_SHORT: u32 = 130;
+pub(crate) const MSG_INT: u32 = 131;
+pub(crate) const MSG_UINT: u32 = 132;
+pub(crate) const MSG_STRING: u32 = 133;
+pub(crate) const MSG_FLOAT: u32 = 134;
+pub(crate) const MSG_DOUBLE: u32 = 135;
 
 /// How value packets carry the value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,43 +37,43 @@ pub enum ValueWire {
 
 /// Appends XDR items to a buffer.
 #[derive(Debug, Default)]
-pub struct XdrWriter {
+pub(crate) struct XdrWriter {
     buf: Vec<u8>,
 }
 
 impl XdrWriter {
-    pub fn new() -> XdrWriter {
+    pub(crate) fn new() -> XdrWriter {
         XdrWriter {
             buf: Vec::with_capacity(256),
         }
     }
 
-    pub fn u32(&mut self, v: u32) -> &mut Self {
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_be_bytes());
         self
     }
 
-    pub fn i32(&mut self, v: i32) -> &mut Self {
+    pub(crate) fn i32(&mut self, v: i32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_be_bytes());
         self
     }
 
-    pub fn bool(&mut self, v: bool) -> &mut Self {
+    pub(crate) fn bool(&mut self, v: bool) -> &mut Self {
         self.u32(u32::from(v))
     }
 
-    pub fn f32(&mut self, v: f32) -> &mut Self {
+    pub(crate) fn f32(&mut self, v: f32) -> &mut Self {
         self.buf.extend_from_slice(&v.to_bits().to_be_bytes());
         self
     }
 
-    pub fn f64(&mut self, v: f64) -> &mut Self {
+    pub(crate) fn f64(&mut self, v: f64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_bits().to_be_bytes());
         self
     }
 
     /// Length, bytes, then zero padding to a multiple of four.
-    pub fn string(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn string(&mut self, s: &str) -> &mut Self {
         let b = s.as_bytes();
         // Callers keep strings far below 4 GiB: a packet is at most 1464 bytes.
         self.u32(b.len() as u32);
@@ -83,7 +83,7 @@ impl XdrWriter {
         self
     }
 
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 }

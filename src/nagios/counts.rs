@@ -23,7 +23,7 @@ fn signed(label: &str, v: i64) -> Perf {
 }
 
 impl CountsCheck {
-    pub fn judge(&self, parity: &CountParity) -> CheckResult {
+    pub(crate) fn judge(&self, parity: &CountParity) -> CheckResult {
         let Some(delta) = parity.persistent_delta else {
             let why = if parity.notes.is_empty() {
                 "persistent znode counts unknown".to_string()

@@ -144,7 +144,7 @@ impl HealthCheck {
     }
 
     /// Judges a probe already made (the agent's, for instance).
-    pub fn judge_report(&self, report: &ProbeReport) -> CheckResult {
+    pub(crate) fn judge_report(&self, report: &ProbeReport) -> CheckResult {
         let mut state = State::Ok;
         let mut problems = Vec::new();
         let mut perfdata = Vec::new();

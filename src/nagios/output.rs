@@ -17,7 +17,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Ok => "OK",
             State::Warning => "WARNING",
@@ -38,7 +38,7 @@ impl State {
     /// The worse of two states, UNKNOWN ranking below WARNING and CRITICAL
     /// as in Nagios: a check that cannot judge one thing still raises what
     /// it found wrong elsewhere.
-    pub fn worst(self, other: State) -> State {
+    pub(crate) fn worst(self, other: State) -> State {
         self.max(other)
     }
 
@@ -77,7 +77,7 @@ pub struct Perf {
 }
 
 impl Perf {
-    pub fn count(label: &str, value: u64) -> Perf {
+    pub(crate) fn count(label: &str, value: u64) -> Perf {
         Perf {
             label: label.to_string(),
             value: value as f64,
@@ -89,7 +89,7 @@ impl Perf {
         }
     }
 
-    pub fn seconds(label: &str, value: f64) -> Perf {
+    pub(crate) fn seconds(label: &str, value: f64) -> Perf {
         Perf {
             uom: "s",
             ..Perf::count(label, 0)
@@ -102,7 +102,7 @@ impl Perf {
         self
     }
 
-    pub fn thresholds(mut self, warn: Option<String>, crit: Option<String>) -> Perf {
+    pub(crate) fn thresholds(mut self, warn: Option<String>, crit: Option<String>) -> Perf {
         self.warn = warn;
         self.crit = crit;
         self
@@ -159,7 +159,7 @@ fn perf_entry(p: &Perf) -> String {
 
 /// Text from elsewhere (paths, server messages) must not break the format: a
 /// `|` would start perfdata and a newline would start long output.
-pub fn clean_text(s: &str) -> String {
+pub(crate) fn clean_text(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '|' => '/',

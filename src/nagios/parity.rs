@@ -22,7 +22,7 @@ use crate::source::SideSpec;
 use super::output::{CheckResult, Perf, State};
 use super::range::Range;
 
-pub const DEFAULT_CRITICAL_KINDS: [DiffKind; 4] = [
+pub(crate) const DEFAULT_CRITICAL_KINDS: [DiffKind; 4] = [
     DiffKind::Acl,
     DiffKind::Data,
     DiffKind::MissingInTarget,
@@ -39,7 +39,7 @@ pub struct ParityCheck {
 
 /// What a parity verdict rests on, from a live comparison or from the
 /// agent's last state.
-pub struct ParityFacts {
+pub(crate) struct ParityFacts {
     pub source_nodes: u64,
     pub target_nodes: u64,
     /// Confirmed differences by kind name.
@@ -57,7 +57,7 @@ pub struct ParityFacts {
 }
 
 impl ParityFacts {
-    pub fn from_report(r: &CompareReport) -> ParityFacts {
+    pub(crate) fn from_report(r: &CompareReport) -> ParityFacts {
         let s = &r.summary;
         ParityFacts {
             source_nodes: s.source.nodes,
@@ -83,11 +83,11 @@ impl ParityFacts {
 
 impl ParityCheck {
     /// Judges a finished comparison.
-    pub fn judge(&self, r: &CompareReport) -> CheckResult {
+    pub(crate) fn judge(&self, r: &CompareReport) -> CheckResult {
         self.judge_facts(&ParityFacts::from_report(r))
     }
 
-    pub fn judge_facts(&self, f: &ParityFacts) -> CheckResult {
+    pub(crate) fn judge_facts(&self, f: &ParityFacts) -> CheckResult {
         let total = f.total;
         let count = |k: DiffKind| f.by_kind.get(k.as_str()).copied().unwrap_or(0);
         let critical_kind = self.critical_kinds.iter().any(|k| count(*k) > 0);

@@ -101,17 +101,8 @@ impl Range {
     }
 
     /// The range as given, for perfdata.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
-    }
-
-    /// A plain upper bound (`N` or `~:N`), which perfdata consumers such as
-    /// Icinga's metric writers understand; they ignore range syntax.
-    pub fn plain_upper(&self) -> Option<f64> {
-        let plain = !self.inside
-            && self.end.is_finite()
-            && (self.start == 0.0 || self.start == f64::NEG_INFINITY);
-        plain.then_some(self.end)
     }
 }
 
@@ -185,14 +176,6 @@ mod tests {
             let e = bad.parse::<Range>().unwrap_err();
             assert_eq!(e.text, bad, "{bad}");
         }
-    }
-
-    #[test]
-    fn plain_upper_bound_only_for_simple_ranges() {
-        assert_eq!(r("10").plain_upper(), Some(10.0));
-        assert_eq!(r("~:3").plain_upper(), Some(3.0));
-        assert_eq!(r("10:20").plain_upper(), None);
-        assert_eq!(r("@5").plain_upper(), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub enum Word {
 impl Word {
     /// `srvr` first: it is whitelisted on every server since 3.5.3, and
     /// decides whether the server serves.
-    pub const ALL: [Word; 7] = [
+    pub(crate) const ALL: [Word; 7] = [
         Word::Srvr,
         Word::Mntr,
         Word::Isro,
@@ -37,7 +37,7 @@ impl Word {
         Word::Envi,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Word::Srvr => "srvr",
             Word::Mntr => "mntr",

@@ -65,7 +65,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Warning => "warning",
             Severity::Unknown => "unknown",
@@ -125,7 +125,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Verdict::Healthy => "healthy",
             Verdict::Warning => "warning",
@@ -716,7 +716,7 @@ impl EnsembleView {
     }
 
     /// The server whose counts stand for the ensemble.
-    pub fn reference_server(&self) -> Option<&ServerProbe> {
+    pub(crate) fn reference_server(&self) -> Option<&ServerProbe> {
         let addr = self.reference.as_deref()?;
         self.servers.iter().find(|s| s.address == addr)
     }
@@ -843,7 +843,7 @@ fn delta(source: Option<u64>, target: Option<u64>) -> Option<i64> {
 }
 
 impl CountParity {
-    pub fn between(source: &EnsembleView, target: &EnsembleView) -> CountParity {
+    pub(crate) fn between(source: &EnsembleView, target: &EnsembleView) -> CountParity {
         let mut notes = Vec::new();
         let s = SideCounts::of(source, &mut notes);
         let t = SideCounts::of(target, &mut notes);
@@ -923,7 +923,7 @@ impl ProbeReport {
         }
     }
 
-    pub fn views(&self) -> impl Iterator<Item = &EnsembleView> {
+    pub(crate) fn views(&self) -> impl Iterator<Item = &EnsembleView> {
         std::iter::once(&self.source).chain(self.target.as_ref())
     }
 }

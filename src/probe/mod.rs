@@ -44,10 +44,10 @@ pub use ensemble::{
 pub use server::{ServerProbe, ServerState, WordOutcome, Zxid};
 
 /// The timeout of `FourLetterWordMain`, which `zkServer.sh status` uses.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A bound on one answer, so a misbehaving peer cannot exhaust memory. A
 /// 3.8 `mntr` is about 18 KB; nothing sent here grows with the tree.
-pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 << 20;
+pub(crate) const DEFAULT_MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// How to probe.
 #[derive(Clone, Debug)]
@@ -77,7 +77,7 @@ impl Default for ProbeOptions {
 /// address, so the server's connection count includes only this probe's
 /// own connection, and a server that stopped answering costs one timeout,
 /// not one per word.
-pub async fn probe_server(host: &str, port: u16, opts: &ProbeOptions) -> ServerProbe {
+pub(crate) async fn probe_server(host: &str, port: u16, opts: &ProbeOptions) -> ServerProbe {
     let started = Instant::now();
     let address = host_port(host, port);
     let addrs = match resolve(host, port, opts.timeout).await {

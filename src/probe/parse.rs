@@ -24,13 +24,13 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 /// The one-line answer of a word that is not whitelisted ends with this.
-pub const REFUSED_SUFFIX: &str = "is not executed because it is not in the whitelist.";
+pub(crate) const REFUSED_SUFFIX: &str = "is not executed because it is not in the whitelist.";
 /// The answer of most words while the server has no quorum or is starting.
-pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+pub(crate) const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 /// What an answer is, before its content is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reply<'a> {
+pub(crate) enum Reply<'a> {
     /// Not in the server's whitelist.
     Refused,
     /// The server runs but does not serve (no quorum, still starting).
@@ -43,7 +43,7 @@ pub enum Reply<'a> {
 
 /// Tells a refusal or a not-serving notice from an answer. Both are single
 /// lines, so an answer that merely contains those words is still data.
-pub fn classify(answer: &str) -> Reply<'_> {
+pub(crate) fn classify(answer: &str) -> Reply<'_> {
     let trimmed = answer.trim();
     if trimmed.is_empty() {
         return Reply::Empty;
@@ -62,7 +62,7 @@ pub fn classify(answer: &str) -> Reply<'_> {
 
 /// The first non-empty line of an answer, shortened, for messages about
 /// answers that could not be read.
-pub fn first_line(answer: &str) -> String {
+pub(crate) fn first_line(answer: &str) -> String {
     let line = answer.lines().map(str::trim).find(|l| !l.is_empty());
     match line {
         None => "(empty answer)".to_string(),
@@ -88,7 +88,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn parse(s: &str) -> Mode {
+    pub(crate) fn parse(s: &str) -> Mode {
         match s.trim() {
             "leader" => Mode::Leader,
             "follower" => Mode::Follower,
@@ -99,7 +99,7 @@ impl Mode {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Mode::Leader => "leader",
             Mode::Follower => "follower",
@@ -112,7 +112,7 @@ impl Mode {
 
     /// Leader, follower, observer or read-only: only a quorum member is ever
     /// one of these.
-    pub fn is_quorum_member(&self) -> bool {
+    pub(crate) fn is_quorum_member(&self) -> bool {
         matches!(
             self,
             Mode::Leader | Mode::Follower | Mode::Observer | Mode::ReadOnly
@@ -139,7 +139,7 @@ pub struct Version {
 }
 
 impl Version {
-    pub fn parse(text: &str) -> Version {
+    pub(crate) fn parse(text: &str) -> Version {
         let text = text.trim();
         let numbers: Vec<u32> = text
             .split(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -164,7 +164,7 @@ impl Version {
     }
 
     /// Whether the release is at least `major.minor`; `None` if unknown.
-    pub fn at_least(&self, major: u32, minor: u32) -> Option<bool> {
+    pub(crate) fn at_least(&self, major: u32, minor: u32) -> Option<bool> {
         match self.numbers.as_slice() {
             [ma, mi, ..] => Some((*ma, *mi) >= (major, minor)),
             [ma] if *ma != major => Some(*ma > major),
@@ -209,7 +209,7 @@ pub struct Srvr {
 impl Srvr {
     /// Whether anything at all was recognised: a port that answers with no
     /// known line is not a ZooKeeper server.
-    pub fn recognised(&self) -> bool {
+    pub(crate) fn recognised(&self) -> bool {
         self.version.is_some() || self.mode.is_some() || self.zxid.is_some()
     }
 }
@@ -263,7 +263,7 @@ fn parse_proposal_sizes(value: &str) -> Option<ProposalSizes> {
 }
 
 /// `0x20000000c` (or bare hex) to a zxid.
-pub fn parse_zxid(value: &str) -> Option<u64> {
+pub(crate) fn parse_zxid(value: &str) -> Option<u64> {
     let v = value.trim();
     let hex = v
         .strip_prefix("0x")
@@ -278,7 +278,7 @@ pub fn parse_zxid(value: &str) -> Option<u64> {
 /// A non-negative count, written as an integer or as a Java double that holds
 /// one (`309`, `309.0`, `3.09E2`), which is how the Prometheus provider
 /// prints every value.
-pub fn parse_u64(value: &str) -> Option<u64> {
+pub(crate) fn parse_u64(value: &str) -> Option<u64> {
     let v = value.trim();
     if v.starts_with('+') {
         return None;
@@ -292,7 +292,7 @@ pub fn parse_u64(value: &str) -> Option<u64> {
 }
 
 /// A Java number: integers, doubles, `NaN`, `Infinity`, `-Infinity`.
-pub fn parse_f64(value: &str) -> Option<f64> {
+pub(crate) fn parse_f64(value: &str) -> Option<f64> {
     let v = value.trim();
     // Rust also takes "inf", "infinity" and a leading '+', none of which Java
     // prints; refusing them keeps text values (a version, a state) text.
@@ -323,7 +323,7 @@ pub enum MetricValue {
 }
 
 impl MetricValue {
-    pub fn parse(raw: &str) -> MetricValue {
+    pub(crate) fn parse(raw: &str) -> MetricValue {
         let v = raw.trim();
         if let Ok(n) = v.parse::<i64>() {
             if !v.starts_with('+') {
@@ -336,7 +336,7 @@ impl MetricValue {
         }
     }
 
-    pub fn as_f64(&self) -> Option<f64> {
+    pub(crate) fn as_f64(&self) -> Option<f64> {
         match self {
             MetricValue::Int(n) => Some(*n as f64),
             MetricValue::Float(f) => Some(*f),
@@ -352,15 +352,8 @@ impl MetricValue {
         }
     }
 
-    pub fn as_u64(&self) -> Option<u64> {
+    pub(crate) fn as_u64(&self) -> Option<u64> {
         self.as_i64().and_then(|n| u64::try_from(n).ok())
-    }
-
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            MetricValue::Text(s) => Some(s),
-            _ => None,
-        }
     }
 }
 
@@ -413,7 +406,7 @@ pub fn parse_mntr(text: &str) -> Mntr {
 
 impl Mntr {
     /// A value by its key, with or without the `zk_` prefix.
-    pub fn get(&self, key: &str) -> Option<&MetricValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&MetricValue> {
         self.metrics.get(key).or_else(|| {
             if key.starts_with("zk_") {
                 None
@@ -423,20 +416,16 @@ impl Mntr {
         })
     }
 
-    pub fn u64(&self, key: &str) -> Option<u64> {
+    pub(crate) fn u64(&self, key: &str) -> Option<u64> {
         self.get(key).and_then(MetricValue::as_u64)
     }
 
-    pub fn i64(&self, key: &str) -> Option<i64> {
-        self.get(key).and_then(MetricValue::as_i64)
-    }
-
-    pub fn f64(&self, key: &str) -> Option<f64> {
+    pub(crate) fn f64(&self, key: &str) -> Option<f64> {
         self.get(key).and_then(MetricValue::as_f64)
     }
 
     /// A text value; numbers are given back as they would print.
-    pub fn text(&self, key: &str) -> Option<String> {
+    pub(crate) fn text(&self, key: &str) -> Option<String> {
         self.get(key).map(|v| match v {
             MetricValue::Text(t) => t.clone(),
             MetricValue::Int(n) => n.to_string(),
@@ -446,13 +435,13 @@ impl Mntr {
 
     /// The number of learners the leader serves: `zk_learners` from 3.6 on,
     /// `zk_followers` (which counted observers too) before.
-    pub fn learners(&self) -> Option<u64> {
+    pub(crate) fn learners(&self) -> Option<u64> {
         self.u64("zk_learners").or_else(|| self.u64("zk_followers"))
     }
 
     /// Per-namespace (top-level znode) metrics of 3.7+, from both the
     /// default provider's key names and the Prometheus provider's labels.
-    pub fn namespaces(&self) -> BTreeMap<String, NamespaceMetrics> {
+    pub(crate) fn namespaces(&self) -> BTreeMap<String, NamespaceMetrics> {
         let mut out: BTreeMap<String, NamespaceMetrics> = BTreeMap::new();
         for (key, value) in &self.metrics {
             if let Some((ns, field)) = namespace_field(key) {
@@ -565,7 +554,7 @@ fn namespace_field(key: &str) -> Option<(String, NsField)> {
 /// the pairs; a key without `{` gives no labels. `None` if the braces are
 /// malformed.
 #[allow(clippy::type_complexity)]
-pub fn split_labels(key: &str) -> Option<(&str, Option<Vec<(String, String)>>)> {
+pub(crate) fn split_labels(key: &str) -> Option<(&str, Option<Vec<(String, String)>>)> {
     let Some(open) = key.find('{') else {
         return Some((key, None));
     };
@@ -607,7 +596,7 @@ pub enum Isro {
     NotServing,
 }
 
-pub fn parse_isro(text: &str) -> Option<Isro> {
+pub(crate) fn parse_isro(text: &str) -> Option<Isro> {
     match text.trim() {
         "rw" => Some(Isro::ReadWrite),
         "ro" => Some(Isro::ReadOnly),
@@ -617,7 +606,7 @@ pub fn parse_isro(text: &str) -> Option<Isro> {
 }
 
 /// `ruok` answers `imok` when the process runs, quorum or not.
-pub fn parse_ruok(text: &str) -> Option<bool> {
+pub(crate) fn parse_ruok(text: &str) -> Option<bool> {
     match text.trim() {
         "imok" => Some(true),
         "" => None,
@@ -641,14 +630,14 @@ pub struct Member {
 
 impl Member {
     /// Observers do not vote.
-    pub fn votes(&self) -> bool {
+    pub(crate) fn votes(&self) -> bool {
         self.role.as_deref() != Some("observer")
     }
 }
 
 /// What `conf` says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Conf {
+pub(crate) struct Conf {
     /// Every `key=value` line except the `server.N` ones.
     pub entries: BTreeMap<String, String>,
     pub server_id: Option<u64>,
@@ -656,7 +645,7 @@ pub struct Conf {
     pub members: Vec<Member>,
 }
 
-pub fn parse_conf(text: &str) -> Conf {
+pub(crate) fn parse_conf(text: &str) -> Conf {
     let mut out = Conf::default();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {
@@ -713,7 +702,7 @@ fn parse_member(id: u64, value: &str) -> Option<Member> {
 }
 
 /// `envi`: the `key=value` lines after `Environment:`.
-pub fn parse_envi(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_envi(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -723,14 +712,14 @@ pub fn parse_envi(text: &str) -> BTreeMap<String, String> {
 
 /// What `wchs` says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Wchs {
+pub(crate) struct Wchs {
     pub connections: Option<u64>,
     pub paths: Option<u64>,
     pub total_watches: Option<u64>,
 }
 
 /// `<C> connections watching <P> paths` / `Total watches:<W>`.
-pub fn parse_wchs(text: &str) -> Wchs {
+pub(crate) fn parse_wchs(text: &str) -> Wchs {
     let mut out = Wchs::default();
     for line in text.lines() {
         let line = line.trim();
@@ -822,7 +811,10 @@ mod tests {
         assert_eq!(m.text("version").as_deref(), Some("3.8.0-x, built on y"));
         assert_eq!(m.f64("zk_avg_latency"), Some(2.1782));
         assert_eq!(m.u64("znode_count"), Some(309));
-        assert_eq!(m.i64("min_proposal_size"), Some(-1));
+        assert_eq!(
+            m.get("min_proposal_size").and_then(MetricValue::as_i64),
+            Some(-1)
+        );
         assert_eq!(m.u64("min_proposal_size"), None);
         assert_eq!(m.u64("big"), Some(12_000_000));
         assert!(m.f64("nan").is_some_and(f64::is_nan));

@@ -52,7 +52,7 @@ pub enum ServerState {
 }
 
 impl ServerState {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             ServerState::Up => "up",
             ServerState::NotServing => "not serving",
@@ -68,11 +68,11 @@ impl ServerState {
 pub struct Zxid(pub u64);
 
 impl Zxid {
-    pub fn epoch(self) -> u32 {
+    pub(crate) fn epoch(self) -> u32 {
         (self.0 >> 32) as u32
     }
 
-    pub fn counter(self) -> u32 {
+    pub(crate) fn counter(self) -> u32 {
         self.0 as u32
     }
 
@@ -81,7 +81,7 @@ impl Zxid {
     /// count: a member syncs with its leader when an epoch begins, so a
     /// member still at the old epoch's last zxid (as followers are right
     /// after an election) misses nothing from before.
-    pub fn transactions_after(self, older: Zxid) -> u64 {
+    pub(crate) fn transactions_after(self, older: Zxid) -> u64 {
         if self <= older {
             0
         } else if self.epoch() == older.epoch() {
@@ -222,7 +222,7 @@ impl ServerProbe {
     }
 
     /// A server whose name could not be resolved: nothing was sent.
-    pub fn unresolved(address: &str, words: &[Word], error: WordError) -> ServerProbe {
+    pub(crate) fn unresolved(address: &str, words: &[Word], error: WordError) -> ServerProbe {
         let mut p = ServerProbe::empty(address);
         p.words = words.iter().map(|w| (*w, WordOutcome::Skipped)).collect();
         p.state = ServerState::Down {
@@ -447,7 +447,7 @@ impl ServerProbe {
     }
 
     /// Serving requests, read-only included.
-    pub fn is_serving(&self) -> bool {
+    pub(crate) fn is_serving(&self) -> bool {
         self.state == ServerState::Up
     }
 
@@ -461,7 +461,7 @@ impl ServerProbe {
     }
 
     /// Open file descriptors as a share of the limit.
-    pub fn fd_usage(&self) -> Option<f64> {
+    pub(crate) fn fd_usage(&self) -> Option<f64> {
         match (self.open_fds, self.max_fds) {
             (Some(open), Some(max)) if max > 0 => Some(open as f64 / max as f64),
             _ => None,

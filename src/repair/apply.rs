@@ -50,7 +50,7 @@ pub struct Problem {
 }
 
 #[derive(Clone, Debug)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     /// Actions per multi-write.
     pub batch_ops: usize,
     /// Bytes per multi-write, well under the server's 1 MB request limit.
@@ -85,7 +85,7 @@ const RACES: u32 = 10;
 const PAIRS_PER_MULTI: i64 = 500;
 /// The throwaway sequential child a top-up creates and deletes in the same
 /// multi-write, so it is never visible to anyone.
-pub const TOP_UP_CHILD: &str = "zkparity-repair-seq-";
+pub(crate) const TOP_UP_CHILD: &str = "zkparity-repair-seq-";
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100 << attempt.min(5))
@@ -310,7 +310,7 @@ fn send<'c>(client: &'c zk::Client, unit: &Unit) -> Sent<'c> {
 }
 
 /// Applies a plan to the target.
-pub struct Applier<'j> {
+pub(crate) struct Applier<'j> {
     spec: EnsembleSpec,
     client: zk::Client,
     limiter: Option<RateLimiter>,
@@ -332,7 +332,7 @@ enum Flow {
 }
 
 impl<'j> Applier<'j> {
-    pub async fn new(
+    pub(crate) async fn new(
         spec: &EnsembleSpec,
         options: ApplyOptions,
         journal: &'j mut Journal,
@@ -353,7 +353,7 @@ impl<'j> Applier<'j> {
     }
 
     /// Applies `actions`, the first being the plan's action `first_index`.
-    pub async fn run(
+    pub(crate) async fn run(
         &mut self,
         actions: &mut dyn Iterator<Item = Result<Action>>,
         first_index: u64,
@@ -752,7 +752,7 @@ impl<'j> Applier<'j> {
         }
     }
 
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         let mut watcher = self.client.state_watcher();
         drop(self.client);
         let closed = async {

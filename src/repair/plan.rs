@@ -26,18 +26,18 @@ use crate::tree::path::{child_path, parent};
 use crate::tree::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary, Tag, Visit, Visitor};
 
 /// One ACL entry as written: the snapshot format's.
-pub use crate::snapshot::AclRecord as AclSpec;
+pub(crate) use crate::snapshot::AclRecord as AclSpec;
 
 /// Node data in the plan file: base64, so any bytes survive JSON.
 mod b64 {
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(data))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -96,7 +96,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 5] = [
+    pub(crate) const ALL: [ActionKind; 5] = [
         ActionKind::Create,
         ActionKind::SetData,
         ActionKind::SetAcl,
@@ -104,7 +104,7 @@ impl ActionKind {
         ActionKind::Delete,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionKind::Create => "create",
             ActionKind::SetData => "set_data",
@@ -116,7 +116,7 @@ impl ActionKind {
 }
 
 impl Action {
-    pub fn kind(&self) -> ActionKind {
+    pub(crate) fn kind(&self) -> ActionKind {
         match self {
             Action::Create { .. } => ActionKind::Create,
             Action::SetData { .. } => ActionKind::SetData,
@@ -126,7 +126,7 @@ impl Action {
         }
     }
 
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         match self {
             Action::Create { path, .. }
             | Action::SetData { path, .. }
@@ -138,7 +138,7 @@ impl Action {
 
     /// Bytes the action puts on the wire, roughly: what decides whether it
     /// fits a multi-write next to others.
-    pub fn weight(&self) -> usize {
+    pub(crate) fn weight(&self) -> usize {
         const OVERHEAD: usize = 64;
         let acl = |a: &[AclSpec]| {
             a.iter()
@@ -157,7 +157,7 @@ impl Action {
 
     /// Writes the action takes when planned; a counter top-up is an
     /// estimate (see [`top_up_writes`]).
-    pub fn planned_writes(&self) -> u64 {
+    pub(crate) fn planned_writes(&self) -> u64 {
         match self {
             Action::SequenceCounter {
                 next,
@@ -169,7 +169,7 @@ impl Action {
     }
 
     /// What a listing shows: no data bytes, digest ids hidden unless asked.
-    pub fn view(&self, show_acl_ids: bool) -> ActionView {
+    pub(crate) fn view(&self, show_acl_ids: bool) -> ActionView {
         let acl = |a: &[AclSpec]| {
             a.iter()
                 .map(|e| e.to_entry().display(show_acl_ids))
@@ -218,7 +218,7 @@ impl Action {
 
 /// Writes to move a counter from `from` to `to`: a create and a delete of a
 /// throwaway sequential child per step (each create moves it by one).
-pub fn top_up_writes(from: i64, to: i64) -> u64 {
+pub(crate) fn top_up_writes(from: i64, to: i64) -> u64 {
     (to - from).max(0) as u64 * 2
 }
 
@@ -261,7 +261,7 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 5] = [
+    pub(crate) const ALL: [SkipReason; 5] = [
         SkipReason::SourceEphemeral,
         SkipReason::NodeKind,
         SkipReason::Unreadable,
@@ -269,7 +269,7 @@ impl SkipReason {
         SkipReason::ExtraNotDeletable,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SkipReason::SourceEphemeral => "source_ephemeral",
             SkipReason::NodeKind => "node_kind",
@@ -281,7 +281,7 @@ impl SkipReason {
 
     /// Whether the target still differs from the source (as a compare sees
     /// it) once everything else is repaired.
-    pub fn leaves_difference(self) -> bool {
+    pub(crate) fn leaves_difference(self) -> bool {
         self != SkipReason::SourceEphemeral
     }
 }
@@ -320,7 +320,7 @@ impl PlanSummary {
     }
 
     /// Differences that remain whatever is applied.
-    pub fn unrepaired(&self) -> u64 {
+    pub(crate) fn unrepaired(&self) -> u64 {
         self.skipped
             .iter()
             .filter(|(r, _)| r.leaves_difference())
@@ -335,7 +335,7 @@ pub trait PlanSink {
 }
 
 /// Keeps nothing: a dry run only counts and lists.
-pub struct CountOnly;
+pub(crate) struct CountOnly;
 
 impl PlanSink for CountOnly {
     fn action(&mut self, _: &Action) -> Result<()> {
@@ -375,7 +375,7 @@ struct DeletePending {
     blocked: Option<String>,
 }
 
-pub struct PlanOptions {
+pub(crate) struct PlanOptions {
     pub delete_extra: bool,
     /// False where the source holds no ACLs: creates get world:anyone:cdrwa
     /// and ACLs are neither compared nor set.
@@ -389,7 +389,7 @@ pub struct PlanOptions {
 }
 
 /// The visitor behind a plan.
-pub struct Planner<'s> {
+pub(crate) struct Planner<'s> {
     options: PlanOptions,
     sink: &'s mut dyn PlanSink,
     pending: HashMap<String, Pending>,
@@ -404,7 +404,7 @@ fn acl_specs(n: &NodeRead) -> Option<Vec<AclSpec>> {
 }
 
 impl<'s> Planner<'s> {
-    pub fn new(options: PlanOptions, sink: &'s mut dyn PlanSink) -> Planner<'s> {
+    pub(crate) fn new(options: PlanOptions, sink: &'s mut dyn PlanSink) -> Planner<'s> {
         Planner {
             options,
             sink,
@@ -416,12 +416,12 @@ impl<'s> Planner<'s> {
 
     /// Actions planned and nodes left unrepaired so far: what progress
     /// lines count as differences while planning.
-    pub fn found(&self) -> u64 {
+    pub(crate) fn found(&self) -> u64 {
         self.summary.total_actions + self.summary.unrepaired()
     }
 
     /// The summary, or the first error the sink returned.
-    pub fn finish(self) -> Result<PlanSummary> {
+    pub(crate) fn finish(self) -> Result<PlanSummary> {
         match self.error {
             Some(e) => Err(e),
             None => Ok(self.summary),

@@ -53,7 +53,7 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn from_report(r: &CompareReport, limit: usize) -> Verification {
+    pub(crate) fn from_report(r: &CompareReport, limit: usize) -> Verification {
         Verification {
             identical: r.summary.identical,
             confirmed: r.summary.confirmed,
@@ -101,7 +101,7 @@ pub struct RepairReport {
 }
 
 impl RepairReport {
-    pub fn new(
+    pub(crate) fn new(
         args: &RepairOptions,
         source: &SideSpec,
         target: &SideSpec,
@@ -125,7 +125,7 @@ impl RepairReport {
         }
     }
 
-    pub fn set_plan(&mut self, plan: PlanSummary) {
+    pub(crate) fn set_plan(&mut self, plan: PlanSummary) {
         self.actions_not_listed = plan.total_actions - plan.listed.len() as u64;
         self.plan = plan;
     }

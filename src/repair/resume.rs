@@ -25,8 +25,8 @@ use super::plan::{Action, PlanSink, PlanSummary};
 use crate::durable;
 use crate::error::{Error, Result};
 
-pub const FORMAT: &str = "zkparity-repair-plan";
-pub const VERSION: u32 = 1;
+pub(crate) const FORMAT: &str = "zkparity-repair-plan";
+pub(crate) const VERSION: u32 = 1;
 
 /// What a plan repairs; a resume file is only used for the same.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +130,7 @@ impl PlanWriter {
 
     /// Starts a plan in an anonymous temporary file: the plan stays out of
     /// memory even when nothing is to be resumed.
-    pub fn temporary(identity: &Identity) -> Result<PlanWriter> {
+    pub(crate) fn temporary(identity: &Identity) -> Result<PlanWriter> {
         let file = tempfile::tempfile().map_err(|e| Error::Io {
             context: "creating a temporary plan file".into(),
             source: e,
@@ -222,7 +222,7 @@ pub struct PlanFile {
 }
 
 /// What `--resume FILE` found.
-pub enum Opened {
+pub(crate) enum Opened {
     /// Nothing to resume; the reason is worth telling when a file was there.
     Fresh(Option<String>),
     Resume(Box<PlanFile>),
@@ -230,7 +230,7 @@ pub enum Opened {
 
 /// Opens a resume file. A file for another repair is refused; one whose
 /// plan never finished, or whose repair did, is planned afresh.
-pub fn open(path: &Path, identity: &Identity) -> Result<Opened> {
+pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
     let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Opened::Fresh(None)),
@@ -349,12 +349,12 @@ pub fn open(path: &Path, identity: &Identity) -> Result<Opened> {
 }
 
 impl PlanFile {
-    pub fn shown(&self) -> &Path {
+    pub(crate) fn shown(&self) -> &Path {
         &self.shown
     }
 
     /// The actions from `skip` on, read lazily.
-    pub fn actions(&self, skip: u64) -> Result<ActionReader> {
+    pub(crate) fn actions(&self, skip: u64) -> Result<ActionReader> {
         let mut file = match &self.path {
             Some(p) => File::open(p).map_err(io_err(p, "reading the plan in"))?,
             None => self
@@ -377,7 +377,7 @@ impl PlanFile {
     }
 
     /// Where progress goes: appended to the resume file, or nowhere.
-    pub fn journal(&self) -> Result<Journal> {
+    pub(crate) fn journal(&self) -> Result<Journal> {
         let file = match &self.path {
             Some(p) => Some(
                 OpenOptions::new()
@@ -394,7 +394,7 @@ impl PlanFile {
     }
 }
 
-pub struct ActionReader {
+pub(crate) struct ActionReader {
     lines: BufReader<File>,
     shown: PathBuf,
     remaining: u64,
@@ -426,7 +426,7 @@ impl Iterator for ActionReader {
 }
 
 /// Durable progress.
-pub struct Journal {
+pub(crate) struct Journal {
     file: Option<File>,
     shown: PathBuf,
 }
@@ -434,7 +434,7 @@ pub struct Journal {
 impl Journal {
     /// Records that the first `progress.done` actions are settled, and
     /// waits until that is on disk.
-    pub fn record(&mut self, progress: &Checkpoint) -> Result<()> {
+    pub(crate) fn record(&mut self, progress: &Checkpoint) -> Result<()> {
         let Some(file) = &mut self.file else {
             return Ok(());
         };

@@ -25,7 +25,7 @@ pub enum DiffKind {
 }
 
 impl DiffKind {
-    pub const ALL: [DiffKind; 7] = [
+    pub(crate) const ALL: [DiffKind; 7] = [
         DiffKind::MissingInTarget,
         DiffKind::ExtraInTarget,
         DiffKind::Data,
@@ -35,7 +35,7 @@ impl DiffKind {
         DiffKind::Unreadable,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DiffKind::MissingInTarget => "missing_in_target",
             DiffKind::ExtraInTarget => "extra_in_target",
@@ -71,7 +71,7 @@ pub struct NodeDetail {
 }
 
 impl NodeDetail {
-    pub fn from_side(node: &SideNode, show_acl_ids: bool) -> NodeDetail {
+    pub(crate) fn from_side(node: &SideNode, show_acl_ids: bool) -> NodeDetail {
         match node {
             SideNode::Absent => NodeDetail::default(),
             SideNode::Unreadable(reason) => NodeDetail {
@@ -122,7 +122,7 @@ pub struct SideTotals {
 }
 
 impl SideTotals {
-    pub fn from_summary(s: Option<&SubtreeSummary>) -> SideTotals {
+    pub(crate) fn from_summary(s: Option<&SubtreeSummary>) -> SideTotals {
         s.map(|s| SideTotals {
             nodes: s.nodes,
             ephemerals: s.ephemerals,
@@ -144,7 +144,7 @@ pub struct SubtreeSide {
 }
 
 impl SubtreeSide {
-    pub fn from_summary(s: &SubtreeSummary) -> SubtreeSide {
+    pub(crate) fn from_summary(s: &SubtreeSummary) -> SubtreeSide {
         SubtreeSide {
             nodes: s.nodes,
             ephemerals: s.ephemerals,
@@ -201,7 +201,7 @@ pub struct LatencyTotals {
 }
 
 impl LatencyTotals {
-    pub fn of(throttle: &crate::throttle::Throttle) -> LatencyTotals {
+    pub(crate) fn of(throttle: &crate::throttle::Throttle) -> LatencyTotals {
         let s = throttle.stats();
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         LatencyTotals {

@@ -7,7 +7,7 @@ use super::{CompareReport, DiffKind, Difference, NodeDetail, SubtreeSide};
 
 /// Makes a znode name safe to print on a terminal: control characters and
 /// other invisible bytes are escaped, everything else is kept as is.
-pub fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() || c == '\u{feff}' || c == '\u{200b}' {

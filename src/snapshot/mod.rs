@@ -20,13 +20,13 @@ use crate::digest::{AclEntry, NodeKind};
 pub use read::SnapshotFile;
 pub use write::{take_snapshot, SnapshotOptions, SnapshotSummary};
 
-pub const FORMAT: &str = "zkparity-snapshot";
-pub const VERSION: u32 = 1;
+pub(crate) const FORMAT: &str = "zkparity-snapshot";
+pub(crate) const VERSION: u32 = 1;
 
 /// The first line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Header {
+pub(crate) struct Header {
     pub format: String,
     pub version: u32,
     pub digest_version: String,
@@ -46,7 +46,7 @@ pub struct Header {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StatRecord {
+pub(crate) struct StatRecord {
     pub czxid: i64,
     pub mzxid: i64,
     pub pzxid: i64,
@@ -61,7 +61,7 @@ pub struct StatRecord {
 }
 
 impl StatRecord {
-    pub fn from_zk(s: &zookeeper_client::Stat) -> StatRecord {
+    pub(crate) fn from_zk(s: &zookeeper_client::Stat) -> StatRecord {
         StatRecord {
             czxid: s.czxid,
             mzxid: s.mzxid,
@@ -77,7 +77,7 @@ impl StatRecord {
         }
     }
 
-    pub fn to_zk(&self) -> zookeeper_client::Stat {
+    pub(crate) fn to_zk(&self) -> zookeeper_client::Stat {
         zookeeper_client::Stat {
             czxid: self.czxid,
             mzxid: self.mzxid,
@@ -105,7 +105,7 @@ pub struct AclRecord {
 }
 
 impl AclRecord {
-    pub fn from_entry(e: &AclEntry) -> AclRecord {
+    pub(crate) fn from_entry(e: &AclEntry) -> AclRecord {
         AclRecord {
             scheme: e.scheme.clone(),
             id: e.id.clone(),
@@ -113,7 +113,7 @@ impl AclRecord {
         }
     }
 
-    pub fn to_entry(&self) -> AclEntry {
+    pub(crate) fn to_entry(&self) -> AclEntry {
         AclEntry {
             scheme: self.scheme.clone(),
             id: self.id.clone(),
@@ -121,7 +121,7 @@ impl AclRecord {
         }
     }
 
-    pub fn to_zk(&self) -> zookeeper_client::Acl {
+    pub(crate) fn to_zk(&self) -> zookeeper_client::Acl {
         self.to_entry().to_zk()
     }
 }
@@ -129,7 +129,7 @@ impl AclRecord {
 /// One line after the header: a node, or the trailer (`end`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Line {
+pub(crate) struct Line {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Set for a node that could not be read (NoAuth): nothing else is known.
@@ -154,7 +154,7 @@ pub struct Line {
 /// The last line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Trailer {
+pub(crate) struct Trailer {
     pub nodes: u64,
     pub ephemerals: u64,
     pub unreadable: u64,

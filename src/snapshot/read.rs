@@ -30,9 +30,7 @@ struct IndexEntry {
 pub struct SnapshotFile {
     file: std::fs::File,
     name: PathBuf,
-    side: String,
     header: Header,
-    trailer: Trailer,
     /// Sorted by `hash`.
     index: Vec<IndexEntry>,
     keys: RandomState,
@@ -47,7 +45,7 @@ fn path_hash(keys: &RandomState, path: &str) -> u64 {
 }
 
 impl SnapshotFile {
-    pub fn open(path: &Path, side: &str, options: &ReaderOptions) -> Result<SnapshotFile> {
+    pub fn open(path: &Path, options: &ReaderOptions) -> Result<SnapshotFile> {
         let io = |e: std::io::Error| Error::Io {
             context: format!("reading snapshot {}", path.display()),
             source: e,
@@ -68,13 +66,12 @@ impl SnapshotFile {
             file = plain;
         }
         let keys = RandomState::new();
-        let (header, trailer, index) = scan(&file, path, &keys)?;
+        // The trailer is checked by the scan; nothing after it needs it.
+        let (header, _trailer, index) = scan(&file, path, &keys)?;
         let mut snapshot = SnapshotFile {
             file,
             name: path.to_path_buf(),
-            side: side.to_string(),
             header,
-            trailer,
             index,
             keys,
             keep_data: options.keep_data,
@@ -86,24 +83,16 @@ impl SnapshotFile {
     }
 
     /// Whether `path` is the snapshot's root or below it.
-    pub fn holds(&self, path: &str) -> bool {
+    pub(crate) fn holds(&self, path: &str) -> bool {
         within(path, &self.header.path)
     }
 
-    pub fn header(&self) -> &Header {
+    pub(crate) fn header(&self) -> &Header {
         &self.header
     }
 
-    pub fn trailer(&self) -> &Trailer {
-        &self.trailer
-    }
-
-    pub fn reads(&self) -> u64 {
+    pub(crate) fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
-    }
-
-    pub fn side(&self) -> &str {
-        &self.side
     }
 
     fn bad(&self, line: u64, reason: String) -> Error {

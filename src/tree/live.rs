@@ -126,7 +126,7 @@ impl Reader {
 
     /// Reuses ACLs across walks: only nodes that are new or whose ACL version
     /// moved get a getACL (see [`AclCache`]).
-    pub fn with_acl_cache(mut self, cache: Option<Arc<AclCache>>) -> Reader {
+    pub(crate) fn with_acl_cache(mut self, cache: Option<Arc<AclCache>>) -> Reader {
         self.acl_cache = cache;
         self
     }
@@ -153,17 +153,13 @@ impl Reader {
         let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
     }
 
-    pub fn side(&self) -> &str {
-        &self.spec.side
-    }
-
     /// The latency limit's window, if there is one.
-    pub fn throttle(&self) -> Option<&Throttle> {
+    pub(crate) fn throttle(&self) -> Option<&Throttle> {
         self.throttle.as_ref()
     }
 
     /// Individual read operations sent so far (getData, getChildren, getACL).
-    pub fn reads(&self) -> u64 {
+    pub(crate) fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
 

@@ -20,7 +20,7 @@ pub enum EphemeralPolicy {
 }
 
 impl EphemeralPolicy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EphemeralPolicy::Skip => "skip",
             EphemeralPolicy::Count => "count",
@@ -73,7 +73,7 @@ pub struct NodeRead {
 
 impl NodeRead {
     /// Builds a node from its parts; `name` is what its digest is taken under.
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         kind: NodeKind,
         data: Vec<u8>,

@@ -4,7 +4,7 @@
 //! handles on purpose.
 
 /// Whether `path` is `scope` or below it. `/ab` is not below `/a`.
-pub fn within(path: &str, scope: &str) -> bool {
+pub(crate) fn within(path: &str, scope: &str) -> bool {
     scope == "/"
         || path == scope
         || (path.starts_with(scope) && path.as_bytes().get(scope.len()) == Some(&b'/'))
@@ -21,7 +21,7 @@ pub fn parent(path: &str) -> Option<&str> {
 }
 
 /// The last name in `path`; empty for the root.
-pub fn name_of(path: &str) -> &str {
+pub(crate) fn name_of(path: &str) -> &str {
     if path == "/" {
         return "";
     }
@@ -29,7 +29,7 @@ pub fn name_of(path: &str) -> &str {
 }
 
 /// `name` below `parent`.
-pub fn child_path(parent: &str, name: &str) -> String {
+pub(crate) fn child_path(parent: &str, name: &str) -> String {
     let mut p = String::with_capacity(parent.len() + 1 + name.len());
     p.push_str(parent);
     if parent != "/" {
