@@ -57,7 +57,7 @@ pub mod gmetric;
 pub mod nagios;
 pub mod probe;
 pub mod progress;
-pub mod ratelimit;
+mod ratelimit;
 pub mod repair;
 pub mod report;
 pub mod snapshot;

@@ -25,17 +25,17 @@
 //! finished first) and exit 0; SIGHUP reloads the configuration, keeping the
 //! running one if the new one does not validate.
 
-pub mod config;
-pub mod confirm;
-pub mod ganglia;
-pub mod logging;
-pub mod passive;
-pub mod probes;
-pub mod round;
-pub mod schedule;
+mod config;
+mod confirm;
+mod ganglia;
+mod logging;
+mod passive;
+mod probes;
+mod round;
+mod schedule;
 pub mod state;
 pub mod verdict;
-pub mod watch;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -14,15 +14,16 @@
 //! - [`emitter`]: one reporting round after another: what `zkparity
 //!   gmetric` sends once and a long-running agent sends every interval.
 
-pub mod emitter;
+mod emitter;
 pub mod parity;
-pub mod sanitize;
-pub mod sender;
+mod sanitize;
+mod sender;
 pub mod servers;
 pub mod xdr;
 
 pub use emitter::{Emitter, Outcome};
 pub use parity::Timing;
+pub(crate) use sender::DEFAULT_TTL;
 pub use sender::{Channel, MetadataPolicy, SendReport, Sender, SenderOptions};
 
 use std::net::SocketAddr;

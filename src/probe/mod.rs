@@ -22,11 +22,11 @@
 //! `srst` and `crst` are never sent: they reset statistics other monitors
 //! rely on.
 
-pub mod client;
+mod client;
 pub mod ensemble;
 pub mod parse;
 pub mod render;
-pub mod server;
+mod server;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

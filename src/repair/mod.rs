@@ -14,9 +14,9 @@
 //! that the target now matches. The source is only ever read: it may be a
 //! live ensemble or a snapshot file.
 
-pub mod apply;
+mod apply;
 pub mod plan;
-pub mod report;
+mod report;
 pub mod resume;
 
 use std::path::PathBuf;

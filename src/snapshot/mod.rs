@@ -10,8 +10,8 @@
 //! - [`write`]: takes a snapshot of a live ensemble, streaming to disk.
 //! - [`read`]: checks a file and indexes it, then answers reads by path.
 
-pub mod read;
-pub mod write;
+mod read;
+mod write;
 
 use serde::{Deserialize, Serialize};
 

@@ -16,11 +16,11 @@
 //! - [`path`]: znode path helpers (`within`, `parent`, `name_of`,
 //!   `child_path`).
 
-pub mod live;
-pub mod node;
+mod live;
+mod node;
 pub mod path;
-pub mod read;
-pub mod walk;
+mod read;
+mod walk;
 
 pub use live::Reader;
 pub use node::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary};
