@@ -13,7 +13,7 @@
 //! - [`source`]: what a side is: a live ensemble, a snapshot file or a
 //!   zktreeutil file, opened from the command line's spec and read the same
 //!   way by the walk.
-//! - [`ratelimit`]: the token bucket behind that cap.
+//! - `ratelimit`: the token bucket behind that cap.
 //! - [`throttle`]: the latency limit: an AIMD window of reads on the wire
 //!   that shrinks when the ensemble answers slowly.
 //! - [`aclcache`]: ACLs remembered across walks, so repeated rounds skip
@@ -33,8 +33,8 @@
 //! - [`repair`]: `zkparity repair`: plans the writes that make the target
 //!   match the source (a live ensemble or a snapshot), applies them with
 //!   `--apply` (batched, retried, resumable) and verifies with a compare.
-//! - [`nagios`]: the Nagios/Icinga check commands: threshold ranges, plugin
-//!   output and perfdata, `check parity`, `check znode`.
+//! - [`nagios`]: the Nagios/Icinga checks: threshold ranges, plugin output
+//!   and perfdata, `parity`, `znode`, `health`, `counts`.
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
 //! - [`probe`]: ensemble health from the four-letter words (modes, leader,
 //!   sync, zxids, counts) and the znode-count parity between two ensembles.
@@ -43,6 +43,12 @@
 //! - [`agent`]: `zkparity agent`, the long-running comparer: config, rounds,
 //!   confirmation across rounds, state files and passive Nagios results.
 //! - [`error`]: typed errors and the exit codes they map to.
+//!
+//! The command line is the binary's: `src/main.rs` parses and maps errors
+//! to exit codes, and `src/cmd/` holds one file per command (its arguments,
+//! help and `run`). The local ZooKeeper servers that the demo, the tests and
+//! the benchmark start are the `zkparity-sandbox` crate (`crates/sandbox/`),
+//! which this library does not depend on.
 
 pub mod aclcache;
 pub mod agent;
