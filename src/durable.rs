@@ -79,7 +79,10 @@ impl PendingFile {
     pub fn commit(self) -> io::Result<File> {
         self.temp.as_file().sync_all()?;
         let file = self.temp.persist(&self.target).map_err(|e| e.error)?;
-        sync_dir(&self.target)?;
+        // Best effort: once renamed, the complete file is there under its
+        // name; an error now (a directory that cannot be opened, say) would
+        // make callers report "nothing written" about a file that was.
+        let _ = sync_dir(&self.target);
         Ok(file)
     }
 }

@@ -48,7 +48,7 @@
 //! to exit codes, and `src/cmd/` holds one file per command (its arguments,
 //! help and `run`). The local ZooKeeper servers that the demo, the tests and
 //! the benchmark start are the `zkparity-sandbox` crate (`crates/sandbox/`),
-//! which this library does not depend on.
+//! which no code of this library uses.
 
 pub mod aclcache;
 pub mod agent;

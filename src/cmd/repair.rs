@@ -92,6 +92,8 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
         limit: a.limit,
         show_acl_ids: a.show_acl_ids,
     };
+    // Checked before the sides are opened, as the flags' own mistakes.
+    repair.validate(&options.path)?;
     let mut progress = Progress::auto(a.quiet);
     let report =
         zkparity::repair::run(a.ensembles.sides()?, options, &repair, &mut progress).await?;

@@ -54,6 +54,22 @@ pub struct RepairOptions {
     pub show_acl_ids: bool,
 }
 
+impl RepairOptions {
+    /// Refuses a bad `path` or write settings, before any side is opened.
+    pub fn validate(&self, path: &str) -> Result<()> {
+        crate::connect::validate_path(path).map_err(|reason| Error::BadPath {
+            path: path.to_string(),
+            reason,
+        })?;
+        if self.write_batch_size == 0 || self.writes_in_flight == 0 {
+            return Err(Error::Usage(
+                "--write-batch-size and --writes-in-flight must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Walk options for planning: the source file's own excludes added, and
 /// every ephemeral seen (so that none is ever touched) but none compared.
 fn plan_walk(options: &CompareOptions, source: &Source) -> Result<WalkOptions> {
@@ -127,15 +143,7 @@ pub async fn run(
 ) -> Result<RepairReport> {
     options.limit = args.limit;
     options.show_acl_ids = args.show_acl_ids;
-    crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
-        path: options.path.clone(),
-        reason,
-    })?;
-    if args.write_batch_size == 0 || args.writes_in_flight == 0 {
-        return Err(Error::Usage(
-            "--write-batch-size and --writes-in-flight must be at least 1".into(),
-        ));
-    }
+    args.validate(&options.path)?;
     let Some(target_spec) = target.live().cloned() else {
         return Err(Error::Usage(
             "repair writes to the target: --target must be a live ensemble, not a file".into(),
