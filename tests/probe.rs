@@ -397,15 +397,8 @@ async fn default_whitelist_server_reports_what_srvr_gives_and_the_rest_as_unchec
         Some("3.8.0")
     );
     assert_eq!(s.words[&Word::Srvr], WordOutcome::Answered);
-    for w in [
-        Word::Mntr,
-        Word::Isro,
-        Word::Ruok,
-        Word::Conf,
-        Word::Wchs,
-        Word::Envi,
-    ] {
-        assert_eq!(s.words[&w], WordOutcome::Refused, "{w}");
+    for w in &Word::ALL[1..] {
+        assert_eq!(s.words[w], WordOutcome::Refused, "{w}");
     }
     assert_eq!((s.ephemerals, s.open_fds, s.watches), (None, None, None));
     assert!(s.mntr.is_empty());
@@ -824,21 +817,7 @@ fn captured_mntr_answers_parse_to_every_key() {
 
 #[test]
 fn captured_follower_answers_make_an_up_follower() {
-    let s = ServerProbe::from_answers(
-        "f:2182",
-        &captured(
-            "follower",
-            &[
-                Word::Srvr,
-                Word::Mntr,
-                Word::Isro,
-                Word::Ruok,
-                Word::Conf,
-                Word::Wchs,
-                Word::Envi,
-            ],
-        ),
-    );
+    let s = ServerProbe::from_answers("f:2182", &captured("follower", &Word::ALL));
     assert_eq!(s.state, ServerState::Up);
     assert_eq!(s.mode, Some(parse::Mode::Follower));
     assert_eq!(s.zxid.map(|z| z.0), Some(0x2_0000_000c));
@@ -900,17 +879,8 @@ fn captured_stat_reads_like_srvr() {
 #[test]
 fn captured_refusals_leave_what_srvr_says() {
     let mut answers = vec![(Word::Srvr, captured_answer("standalone-srvr.txt"))];
-    answers.extend(
-        [
-            Word::Mntr,
-            Word::Isro,
-            Word::Ruok,
-            Word::Conf,
-            Word::Wchs,
-            Word::Envi,
-        ]
-        .map(|w| (w, refusal(w))),
-    );
+    // Every word after srvr, which comes first.
+    answers.extend(Word::ALL[1..].iter().map(|&w| (w, refusal(w))));
     // The refusals as captured, word for word.
     assert_eq!(
         refusal(Word::Ruok),

@@ -396,17 +396,25 @@ fn excluded_subtrees_are_neither_visited_nor_counted() {
     assert_eq!(plain.unwrap().checksum, root.checksum);
 }
 
-#[test]
-fn skipped_ephemerals_are_neither_counted_nor_in_checksums() {
+/// Walks the sample under `policy` with its ephemeral lock and without it:
+/// what the walk with it recorded, and both roots.
+fn with_and_without_the_lock(
+    policy: EphemeralPolicy,
+) -> (Recorder, SubtreeSummary, SubtreeSummary) {
     let dir = tempfile::tempdir().unwrap();
     let snap = sample().open(dir.path(), "s.snap", true);
     let bare = sample()
         .without("/r/locks/lock-0000000001")
         .open(dir.path(), "bare.snap", true);
-    let options = walk_options(EphemeralPolicy::Skip);
-    let (_, with) = walk_one(&snap, "/r", &options);
+    let options = walk_options(policy);
+    let (rec, with) = walk_one(&snap, "/r", &options);
     let (_, without) = walk_one(&bare, "/r", &options);
-    let (with, without) = (with.unwrap(), without.unwrap());
+    (rec, with.unwrap(), without.unwrap())
+}
+
+#[test]
+fn skipped_ephemerals_are_neither_counted_nor_in_checksums() {
+    let (_, with, without) = with_and_without_the_lock(EphemeralPolicy::Skip);
     assert_eq!((with.nodes, with.ephemerals), (7, 0));
     assert_eq!(with.bytes, without.bytes);
     assert_eq!(with.checksum, without.checksum);
@@ -414,15 +422,7 @@ fn skipped_ephemerals_are_neither_counted_nor_in_checksums() {
 
 #[test]
 fn counted_ephemerals_are_counted_but_kept_out_of_checksums() {
-    let dir = tempfile::tempdir().unwrap();
-    let snap = sample().open(dir.path(), "s.snap", true);
-    let bare = sample()
-        .without("/r/locks/lock-0000000001")
-        .open(dir.path(), "bare.snap", true);
-    let options = walk_options(EphemeralPolicy::Count);
-    let (rec, with) = walk_one(&snap, "/r", &options);
-    let (_, without) = walk_one(&bare, "/r", &options);
-    let (with, without) = (with.unwrap(), without.unwrap());
+    let (rec, with, without) = with_and_without_the_lock(EphemeralPolicy::Count);
     assert_eq!((with.nodes, with.ephemerals), (8, 1));
     assert_eq!(with.checksum, without.checksum);
     let lock = &rec.summaries(0)["/r/locks/lock-0000000001"];
@@ -431,15 +431,7 @@ fn counted_ephemerals_are_counted_but_kept_out_of_checksums() {
 
 #[test]
 fn compared_ephemerals_count_in_checksums() {
-    let dir = tempfile::tempdir().unwrap();
-    let snap = sample().open(dir.path(), "s.snap", true);
-    let bare = sample()
-        .without("/r/locks/lock-0000000001")
-        .open(dir.path(), "bare.snap", true);
-    let options = walk_options(EphemeralPolicy::Compare);
-    let (_, with) = walk_one(&snap, "/r", &options);
-    let (_, without) = walk_one(&bare, "/r", &options);
-    let (with, without) = (with.unwrap(), without.unwrap());
+    let (_, with, without) = with_and_without_the_lock(EphemeralPolicy::Compare);
     assert_eq!((with.nodes, with.ephemerals), (8, 1));
     assert_ne!(with.checksum, without.checksum);
 }

@@ -27,7 +27,7 @@ pub enum Word {
 impl Word {
     /// `srvr` first: it is whitelisted on every server since 3.5.3, and
     /// decides whether the server serves.
-    pub(crate) const ALL: [Word; 7] = [
+    pub const ALL: [Word; 7] = [
         Word::Srvr,
         Word::Mntr,
         Word::Isro,
