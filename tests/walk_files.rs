@@ -642,6 +642,14 @@ async fn compare_files(source: &Path, target: &Path, options: &CompareOptions) -
         .expect("the comparison")
 }
 
+/// Compares the sample, as the source, with `target` under `policy`.
+async fn against_sample(target: Snap, policy: EphemeralPolicy) -> CompareReport {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sample().write(dir.path(), "a.snap");
+    let target = target.write(dir.path(), "b.snap");
+    compare_files(&source, &target, &compare_options("/r", policy)).await
+}
+
 /// (path, kind) of every difference reported.
 fn found(report: &CompareReport) -> Vec<(String, DiffKind)> {
     report
@@ -657,10 +665,7 @@ fn one(path: &str, kind: DiffKind) -> Vec<(String, DiffKind)> {
 
 #[tokio::test]
 async fn identical_snapshots_compare_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample().write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+    let report = against_sample(sample(), EphemeralPolicy::Count).await;
     assert!(report.summary.identical);
     assert_eq!(report.summary.confirmed, 0);
     assert!(report.differences.is_empty());
@@ -692,12 +697,11 @@ async fn a_snapshot_and_its_zktreeutil_export_compare_identical() {
 
 #[tokio::test]
 async fn different_data_is_a_data_difference_at_that_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample()
-        .node("/r/app/b", b"changed")
-        .write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+    let report = against_sample(
+        sample().node("/r/app/b", b"changed"),
+        EphemeralPolicy::Count,
+    )
+    .await;
     assert_eq!(found(&report), one("/r/app/b", DiffKind::Data));
     assert!(!report.summary.identical);
     assert_eq!(report.summary.differences["data"], 1);
@@ -705,23 +709,21 @@ async fn different_data_is_a_data_difference_at_that_path() {
 
 #[tokio::test]
 async fn a_different_acl_is_an_acl_difference_at_that_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample()
-        .acl("/r/app/a", "digest", "alice:hash=", 1)
-        .write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+    let report = against_sample(
+        sample().acl("/r/app/a", "digest", "alice:hash=", 1),
+        EphemeralPolicy::Count,
+    )
+    .await;
     assert_eq!(found(&report), one("/r/app/a", DiffKind::Acl));
 }
 
 #[tokio::test]
 async fn an_ephemeral_against_a_persistent_node_is_a_node_kind_difference() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample()
-        .node("/r/locks/lock-0000000001", b"host-a")
-        .write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Compare)).await;
+    let report = against_sample(
+        sample().node("/r/locks/lock-0000000001", b"host-a"),
+        EphemeralPolicy::Compare,
+    )
+    .await;
     assert_eq!(
         found(&report),
         one("/r/locks/lock-0000000001", DiffKind::NodeKind)
@@ -745,10 +747,7 @@ async fn a_target_counter_behind_the_source_is_a_sequence_counter_difference() {
 
 #[tokio::test]
 async fn a_missing_subtree_is_reported_once_at_its_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample().without("/r/app/b").write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+    let report = against_sample(sample().without("/r/app/b"), EphemeralPolicy::Count).await;
     assert_eq!(found(&report), one("/r/app/b", DiffKind::MissingInTarget));
     assert_eq!(report.differences[0].subtree_nodes, Some(2));
     assert_eq!(report.summary.confirmed, 1);
@@ -756,27 +755,25 @@ async fn a_missing_subtree_is_reported_once_at_its_root() {
 
 #[tokio::test]
 async fn an_extra_subtree_is_reported_once_at_its_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample()
-        .node("/r/extra", b"")
-        .node("/r/extra/x", b"")
-        .node("/r/extra/x/y", b"")
-        .write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+    let report = against_sample(
+        sample()
+            .node("/r/extra", b"")
+            .node("/r/extra/x", b"")
+            .node("/r/extra/x/y", b""),
+        EphemeralPolicy::Count,
+    )
+    .await;
     assert_eq!(found(&report), one("/r/extra", DiffKind::ExtraInTarget));
     assert_eq!(report.differences[0].subtree_nodes, Some(3));
 }
 
 #[tokio::test]
 async fn an_unreadable_node_is_an_unreadable_difference_and_hides_what_is_below() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = sample().write(dir.path(), "a.snap");
-    let b = sample()
-        .without("/r/app/b")
-        .unreadable("/r/app/b")
-        .write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+    let report = against_sample(
+        sample().without("/r/app/b").unreadable("/r/app/b"),
+        EphemeralPolicy::Count,
+    )
+    .await;
     assert_eq!(found(&report), one("/r/app/b", DiffKind::Unreadable));
 }
 
