@@ -382,3 +382,61 @@ impl WalkArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        ensembles: EnsembleArgs,
+        #[command(flatten)]
+        walk: WalkArgs,
+    }
+
+    /// The demo, the tests and the benchmark build their options from the
+    /// library's defaults; they must be what the command line gives.
+    #[test]
+    fn the_librarys_default_compare_options_are_the_command_lines() {
+        let flags = Flags::try_parse_from(["x", "--source", "a:1", "--target", "b:1"])
+            .expect("the flags parse");
+        let cli = flags
+            .walk
+            .compare_options(&flags.ensembles)
+            .expect("options");
+        let lib = CompareOptions::defaults("/").expect("defaults");
+        assert_eq!(cli.path, lib.path);
+        assert_eq!(cli.walk.ephemerals, lib.walk.ephemerals);
+        assert_eq!(cli.walk.excludes.patterns(), lib.walk.excludes.patterns());
+        assert_eq!(
+            (
+                cli.walk.batch_nodes,
+                cli.walk.batch_bytes,
+                cli.walk.in_flight
+            ),
+            (
+                lib.walk.batch_nodes,
+                lib.walk.batch_bytes,
+                lib.walk.in_flight
+            )
+        );
+        assert_eq!(
+            format!("{:?}", cli.reader),
+            format!("{:?}", lib.reader),
+            "reader options"
+        );
+        assert_eq!(cli.recheck_delay, lib.recheck_delay);
+        assert_eq!(
+            (cli.subtree_depth, cli.limit, cli.show_acl_ids),
+            (lib.subtree_depth, lib.limit, lib.show_acl_ids)
+        );
+        let (source, _) = flags.ensembles.specs().expect("specs");
+        let plain = EnsembleSpec::plain("source", "a:1").expect("plain");
+        assert_eq!(
+            (source.session_timeout, source.connect_timeout),
+            (plain.session_timeout, plain.connect_timeout)
+        );
+    }
+}
