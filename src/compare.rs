@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use crate::aclcache::AclCache;
 use crate::connect::EnsembleSpec;
-use crate::digest::{NodeKind, DIGEST_VERSION};
+use crate::digest::{AclEntry, NodeKind, DIGEST_VERSION};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::report::{
     CompareReport, DiffKind, Difference, Endpoint, NodeDetail, Settings, SideTotals, SubtreeRow,
-    SubtreeSide, Summary,
+    SubtreeSide, Summary, UnverifiedAcl, Verdict,
 };
 use crate::source::{SideSpec, Source};
-use crate::tree::path::name_of;
+use crate::tree::path::{name_of, parent};
 use crate::tree::{
     self, EphemeralPolicy, NodeRead, Observer, ReadNodes, Reader, ReaderOptions, SideNode,
     SubtreeSummary, Tag, Visit, Visitor, WalkOptions,
@@ -70,10 +70,28 @@ const ONE_SIDED: Tag = 1;
 /// Below a node one side cannot read: nothing there can be compared.
 const SHADOWED: Tag = 2;
 
-/// Names ending in ZooKeeper's ten-digit sequence suffix.
+/// Names ending in ZooKeeper's sequence suffix: `%010d` of a signed 32-bit
+/// counter, so exactly ten digits (after overflow, a minus sign and ten
+/// digits), not preceded by another digit. HBase's start codes
+/// (`host,16020,1700000000000`) and ClickHouse's block hashes end in longer
+/// digit runs and are not sequential.
 pub(crate) fn looks_sequential(name: &str) -> bool {
     let bytes = name.as_bytes();
-    bytes.len() >= 10 && bytes[bytes.len() - 10..].iter().all(u8::is_ascii_digit)
+    let Some(start) = bytes.len().checked_sub(10) else {
+        return false;
+    };
+    let digits = &bytes[start..];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Ten ASCII digits always parse.
+    let value: u64 = name[start..].parse().unwrap_or(u64::MAX);
+    match start.checked_sub(1).map(|i| bytes[i]) {
+        None => value <= i32::MAX as u64,
+        Some(b'-') => value <= 1 << 31,
+        Some(b) if b.is_ascii_digit() => false,
+        Some(_) => value <= i32::MAX as u64,
+    }
 }
 
 /// The number ZooKeeper gives a node's next sequential child: how many
@@ -119,21 +137,53 @@ pub(crate) fn node_differences(
     if source.data_len != target.data_len || source.data_sha256 != target.data_sha256 {
         kinds.push(DiffKind::Data);
     }
-    if source.acl_fingerprint != target.acl_fingerprint {
+    if source.acl_fingerprint != target.acl_fingerprint
+        && redacted_agreement(source, target).is_none()
+    {
         kinds.push(DiffKind::Acl);
     }
-    let sequential = source
-        .children
-        .iter()
-        .chain(&target.children)
-        .any(|c| looks_sequential(c));
-    // A side without stat (a zktreeutil file) says nothing of counters.
-    if let (true, Some(s), Some(t)) = (sequential, &source.stat, &target.stat) {
-        if next_sequence(t) < next_sequence(s) {
-            kinds.push(DiffKind::SequenceCounter);
-        }
-    }
     kinds
+}
+
+/// ACLs that differ only where a side saw digest ids redacted (it lacks
+/// ADMIN on the node): the entries that could not be verified.
+fn redacted_agreement(source: &NodeRead, target: &NodeRead) -> Option<Vec<AclEntry>> {
+    match (&source.acl, &target.acl) {
+        (Some(a), Some(b)) if source.acl_fingerprint != target.acl_fingerprint => {
+            crate::digest::agree_but_redacted(a, b)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the target would hand out a lower next sequence number than
+/// the source at this node. Whether that matters depends on the children
+/// (see [`CounterWatch`]); a side without stat (a zktreeutil file) says
+/// nothing of counters.
+pub(crate) fn counter_behind(source: &NodeRead, target: &NodeRead) -> Option<(i64, i64)> {
+    let (s, t) = (source.stat.as_ref()?, target.stat.as_ref()?);
+    let (s, t) = (next_sequence(s), next_sequence(t));
+    (t < s).then_some((s, t))
+}
+
+/// A node whose target counter is behind the source's, waiting for its
+/// children to tell whether that puts anything at risk: only persistent
+/// children with sequential names on the source survive a migration and
+/// could be reused or reordered. Ephemeral ones (elections, locks) start
+/// over with live sessions.
+struct CounterWatch {
+    source_next: i64,
+    target_next: i64,
+    sides: [NodeDetail; 2],
+    /// The first persistent sequential child seen on the source.
+    at_risk: Option<String>,
+}
+
+/// Why a counter was judged at risk, for the report.
+fn counter_reason(example: &str, source_next: i64, target_next: i64) -> String {
+    format!(
+        "persistent sequential children on the source (e.g. {example}): the target would number the next one {target_next}, the source {source_next}"
+    )
 }
 
 /// What one path looks like across both sides, for the walk and the re-check.
@@ -180,6 +230,11 @@ struct CompareVisitor {
     overflow: BTreeMap<DiffKind, u64>,
     /// Missing or extra roots whose node count is not known yet.
     open_roots: HashMap<String, usize>,
+    /// Counters behind on the target, until their children are seen.
+    counters: HashMap<String, CounterWatch>,
+    /// ACLs equal as far as redacted ids let them be compared.
+    unverified: Vec<UnverifiedAcl>,
+    unverified_total: u64,
     rows: Vec<SubtreeRow>,
 }
 
@@ -190,28 +245,102 @@ impl CompareVisitor {
     }
 
     fn record(&mut self, path: &str, kind: DiffKind, sides: &[SideNode; 2]) -> Option<usize> {
-        if self.differences.len() >= MAX_KEPT_DIFFERENCES {
-            *self.overflow.entry(kind).or_default() += 1;
-            return None;
-        }
-        self.differences.push(Difference {
+        let [source, target] = [
+            NodeDetail::from_side(&sides[0], self.show_acl_ids),
+            NodeDetail::from_side(&sides[1], self.show_acl_ids),
+        ];
+        self.push(Difference {
             path: path.to_string(),
             kind,
             subtree_nodes: None,
-            source: NodeDetail::from_side(&sides[0], self.show_acl_ids),
-            target: NodeDetail::from_side(&sides[1], self.show_acl_ids),
-        });
+            reason: None,
+            source,
+            target,
+        })
+    }
+
+    fn push(&mut self, d: Difference) -> Option<usize> {
+        if self.differences.len() >= MAX_KEPT_DIFFERENCES {
+            *self.overflow.entry(d.kind).or_default() += 1;
+            return None;
+        }
+        self.differences.push(d);
         Some(self.differences.len() - 1)
+    }
+
+    /// Notes ACLs that agree only as far as redaction lets them be seen.
+    fn note_unverified(&mut self, path: &str, sides: &[SideNode; 2]) {
+        let (SideNode::Present(s), SideNode::Present(t)) = (&sides[0], &sides[1]) else {
+            return;
+        };
+        if let Some(entries) = redacted_agreement(s, t) {
+            self.unverified_total += 1;
+            if self.unverified.len() < MAX_KEPT_DIFFERENCES {
+                self.unverified.push(UnverifiedAcl {
+                    path: path.to_string(),
+                    entries: entries
+                        .iter()
+                        .map(|e| e.display(self.show_acl_ids))
+                        .collect(),
+                });
+            }
+        }
+    }
+
+    /// Starts watching a node whose target counter is behind, if any of its
+    /// source children has a sequential name.
+    fn watch_counter(&mut self, path: &str, sides: &[SideNode; 2]) {
+        let (SideNode::Present(s), SideNode::Present(t)) = (&sides[0], &sides[1]) else {
+            return;
+        };
+        if !s.children.iter().any(|c| looks_sequential(c)) {
+            return;
+        }
+        if let Some((source_next, target_next)) = counter_behind(s, t) {
+            self.counters.insert(
+                path.to_string(),
+                CounterWatch {
+                    source_next,
+                    target_next,
+                    sides: [
+                        NodeDetail::from_side(&sides[0], self.show_acl_ids),
+                        NodeDetail::from_side(&sides[1], self.show_acl_ids),
+                    ],
+                    at_risk: None,
+                },
+            );
+        }
+    }
+
+    /// A child of a watched counter: a persistent sequential one on the
+    /// source puts the counter at risk.
+    fn note_counter_child(&mut self, path: &str, sides: &[SideNode; 2]) {
+        let Some(watch) = parent(path).and_then(|up| self.counters.get_mut(up)) else {
+            return;
+        };
+        let name = name_of(path);
+        if watch.at_risk.is_none()
+            && looks_sequential(name)
+            && matches!(&sides[0], SideNode::Present(n) if n.kind == NodeKind::Persistent)
+        {
+            watch.at_risk = Some(name.to_string());
+        }
     }
 }
 
 impl Visitor for CompareVisitor {
     fn visit(&mut self, v: &Visit<'_>) -> Tag {
+        self.note_counter_child(v.path, v.sides);
         if v.tag != NORMAL {
             return v.tag;
         }
         match compare_path(v.sides, self.policy) {
-            PathComparison::Same | PathComparison::Gone => NORMAL,
+            PathComparison::Gone => NORMAL,
+            PathComparison::Same => {
+                self.note_unverified(v.path, v.sides);
+                self.watch_counter(v.path, v.sides);
+                NORMAL
+            }
             PathComparison::Unreadable => {
                 self.record(v.path, DiffKind::Unreadable, v.sides);
                 SHADOWED
@@ -228,8 +357,13 @@ impl Visitor for CompareVisitor {
                 ONE_SIDED
             }
             PathComparison::Differs(kinds) => {
+                let kind_differs = kinds.contains(&DiffKind::NodeKind);
                 for kind in kinds {
                     self.record(v.path, kind, v.sides);
+                }
+                if !kind_differs {
+                    self.note_unverified(v.path, v.sides);
+                    self.watch_counter(v.path, v.sides);
                 }
                 NORMAL
             }
@@ -246,6 +380,19 @@ impl Visitor for CompareVisitor {
         if let Some(i) = self.open_roots.remove(path) {
             let nodes = sides.iter().flatten().map(|s| s.nodes).max().unwrap_or(1);
             self.differences[i].subtree_nodes = Some(nodes);
+        }
+        if let Some(w) = self.counters.remove(path) {
+            if let Some(example) = &w.at_risk {
+                let [source, target] = w.sides;
+                self.push(Difference {
+                    path: path.to_string(),
+                    kind: DiffKind::SequenceCounter,
+                    subtree_nodes: None,
+                    reason: Some(counter_reason(example, w.source_next, w.target_next)),
+                    source,
+                    target,
+                });
+            }
         }
         if depth <= self.subtree_depth {
             self.rows.push(subtree_row(path, sides));
@@ -326,15 +473,33 @@ async fn recheck(
             path: path.clone(),
             kind: k,
             subtree_nodes: None,
+            reason: None,
             source: NodeDetail::from_side(&sides[0], options.show_acl_ids),
             target: NodeDetail::from_side(&sides[1], options.show_acl_ids),
         };
+        // A counter judged at risk by the walk stays at risk while it is
+        // still behind: its children are not read again.
+        let counter = before
+            .iter()
+            .find(|d| d.kind == DiffKind::SequenceCounter)
+            .and_then(|d| match sides {
+                [SideNode::Present(s), SideNode::Present(t)] => {
+                    counter_behind(s, t).map(|_| Difference {
+                        reason: d.reason.clone(),
+                        ..detail(DiffKind::SequenceCounter)
+                    })
+                }
+                _ => None,
+            });
         let current: Vec<Difference> = match compare_path(sides, policy) {
             PathComparison::Gone => Vec::new(),
-            PathComparison::Same if !was_one_sided => Vec::new(),
+            PathComparison::Same if !was_one_sided => counter.into_iter().collect(),
             PathComparison::Unreadable => vec![detail(DiffKind::Unreadable)],
             PathComparison::Differs(kinds) if !was_one_sided => {
-                kinds.into_iter().map(detail).collect()
+                let node_kind = kinds.contains(&DiffKind::NodeKind);
+                let mut all: Vec<Difference> = kinds.into_iter().map(detail).collect();
+                all.extend(counter.filter(|_| !node_kind));
+                all
             }
             state => {
                 let kind = match state {
@@ -366,6 +531,8 @@ async fn recheck(
 
 struct PairWalk {
     differences: Vec<Difference>,
+    unverified: Vec<UnverifiedAcl>,
+    unverified_total: u64,
     overflow: BTreeMap<DiffKind, u64>,
     rows: Vec<SubtreeRow>,
     root: [Option<SubtreeSummary>; 2],
@@ -384,6 +551,9 @@ async fn walk_pair(
         differences: Vec::new(),
         overflow: BTreeMap::new(),
         open_roots: HashMap::new(),
+        counters: HashMap::new(),
+        unverified: Vec::new(),
+        unverified_total: 0,
         rows: Vec::new(),
     };
     let root = tree::walk(
@@ -396,6 +566,8 @@ async fn walk_pair(
     .await?;
     Ok(PairWalk {
         differences: visitor.differences,
+        unverified: visitor.unverified,
+        unverified_total: visitor.unverified_total,
         overflow: visitor.overflow,
         rows: visitor.rows,
         root,
@@ -534,6 +706,27 @@ fn file_options(options: &CompareOptions, sides: [&Source; 2]) -> Result<Compare
     Ok(options)
 }
 
+/// Counts by kind (every kind that is a difference present), the total of
+/// differences, and the unreadable paths, which are not differences.
+pub(crate) fn tally(
+    counts: impl Iterator<Item = (DiffKind, u64)>,
+) -> (BTreeMap<&'static str, u64>, u64, u64) {
+    let mut by_kind: BTreeMap<&'static str, u64> = DiffKind::DIFFERENCES
+        .iter()
+        .map(|k| (k.as_str(), 0))
+        .collect();
+    let mut unreadable = 0;
+    for (kind, n) in counts {
+        if kind == DiffKind::Unreadable {
+            unreadable += n;
+        } else {
+            *by_kind.entry(kind.as_str()).or_default() += n;
+        }
+    }
+    let total = by_kind.values().sum();
+    (by_kind, total, unreadable)
+}
+
 async fn compare_with(
     readers: [&Source; 2],
     options: &CompareOptions,
@@ -568,26 +761,39 @@ async fn compare_with(
     confirmed.sort_by(|a, b| a.path.cmp(&b.path).then(a.kind.cmp(&b.kind)));
     confirmed.dedup();
 
-    let mut by_kind: BTreeMap<&'static str, u64> =
-        DiffKind::ALL.iter().map(|k| (k.as_str(), 0)).collect();
-    for d in &confirmed {
-        *by_kind.entry(d.kind.as_str()).or_default() += 1;
-    }
-    for (kind, n) in &walked.overflow {
-        *by_kind.entry(kind.as_str()).or_default() += n;
-    }
-    let total: u64 = by_kind.values().sum();
+    let (by_kind, total, unreadable) = tally(
+        confirmed
+            .iter()
+            .map(|d| (d.kind, 1))
+            .chain(walked.overflow.iter().map(|(k, n)| (*k, *n))),
+    );
 
     let listed = if options.limit == 0 {
         confirmed.len()
     } else {
         options.limit.min(confirmed.len())
     };
-    let not_listed = total - listed as u64;
+    let not_listed = (total + unreadable).saturating_sub(listed as u64);
     confirmed.truncate(listed);
 
     let mut rows = walked.rows;
     rows.sort_by(|a, b| a.path.cmp(&b.path));
+    // Redacted ids change a subtree's checksums without being a
+    // difference: such a subtree matches when no difference lies in it.
+    for row in rows.iter_mut().filter(|r| !r.matches) {
+        let hides = |p: &str| crate::tree::path::within(p, &row.path);
+        if walked.unverified.iter().any(|u| hides(&u.path))
+            && !confirmed.iter().any(|d| hides(&d.path))
+            && walked.overflow.is_empty()
+            && row.source.is_some() == row.target.is_some()
+        {
+            row.matches = true;
+        }
+    }
+    let mut unverified = walked.unverified;
+    if options.limit > 0 {
+        unverified.truncate(options.limit);
+    }
 
     Ok(CompareReport {
         zkparity_version: env!("CARGO_PKG_VERSION"),
@@ -611,11 +817,14 @@ async fn compare_with(
             acls_compared: true,
         },
         summary: Summary {
-            identical: total == 0,
+            verdict: Verdict::of(total, unreadable),
+            identical: Verdict::of(total, unreadable) == Verdict::Identical,
             source: SideTotals::from_summary(walked.root[0].as_ref()),
             target: SideTotals::from_summary(walked.root[1].as_ref()),
             differences: by_kind,
             confirmed: total,
+            unreadable,
+            acl_unverified: walked.unverified_total,
             transient,
             rechecked: options.recheck_delay.is_some() && found > 0,
             elapsed_seconds: started.elapsed().as_secs_f64(),
@@ -625,6 +834,7 @@ async fn compare_with(
         subtrees: rows,
         differences: confirmed,
         differences_not_listed: not_listed,
+        acl_unverified: unverified,
     })
 }
 
@@ -671,21 +881,116 @@ mod tests {
     }
 
     #[test]
-    fn a_counter_is_compared_only_with_sequential_children_and_stats_on_both_sides() {
+    fn a_counter_is_behind_only_when_both_sides_have_a_stat_and_the_target_numbers_lower() {
         let seq = ["q-0000000004"];
         let ahead = node(NodeKind::Persistent, b"", Some(9), &seq);
         let behind = node(NodeKind::Persistent, b"", Some(1), &seq);
-        let policy = EphemeralPolicy::Count;
+        assert_eq!(counter_behind(&ahead, &behind), Some((5, 1)));
+        assert_eq!(counter_behind(&behind, &ahead), None);
+        let no_stat = node(NodeKind::Persistent, b"", None, &seq);
+        assert_eq!(counter_behind(&ahead, &no_stat), None);
+        // The counter is judged by the children, in the walk: never here.
+        assert!(node_differences(&ahead, &behind, EphemeralPolicy::Count).is_empty());
+    }
+
+    /// Walks a source parent with the given children over a target copy
+    /// whose counter is behind, and returns the kinds found.
+    async fn counter_kinds(children: &[(&str, NodeKind)]) -> Vec<DiffKind> {
+        use crate::tree::ReadNodes;
+        /// A parent at `/q` and its children: (path, kind, cversion, children).
+        struct Two(Vec<(String, NodeKind, i32, Vec<String>)>);
+        impl ReadNodes for Two {
+            async fn read_nodes(&self, paths: &[&str], _: &[&str]) -> Result<Vec<SideNode>> {
+                Ok(paths
+                    .iter()
+                    .map(|p| match self.0.iter().find(|(q, ..)| q == p) {
+                        Some((_, kind, cversion, children)) => {
+                            let children: Vec<&str> = children.iter().map(String::as_str).collect();
+                            SideNode::Present(Box::new(node(
+                                *kind,
+                                b"",
+                                Some(*cversion),
+                                &children,
+                            )))
+                        }
+                        None => SideNode::Absent,
+                    })
+                    .collect())
+            }
+        }
+        let names: Vec<String> = children.iter().map(|(n, _)| n.to_string()).collect();
+        let side = |cversion: i32| {
+            let mut nodes = vec![(
+                "/q".to_string(),
+                NodeKind::Persistent,
+                cversion,
+                names.clone(),
+            )];
+            for (name, kind) in children {
+                nodes.push((format!("/q/{name}"), *kind, 0, Vec::new()));
+            }
+            Two(nodes)
+        };
+        let (source, target) = (side(40), side(2));
+        let mut visitor = CompareVisitor {
+            policy: EphemeralPolicy::Count,
+            subtree_depth: 0,
+            show_acl_ids: false,
+            differences: Vec::new(),
+            overflow: BTreeMap::new(),
+            open_roots: HashMap::new(),
+            counters: HashMap::new(),
+            unverified: Vec::new(),
+            unverified_total: 0,
+            rows: Vec::new(),
+        };
+        let options = WalkOptions::new(
+            EphemeralPolicy::Count,
+            crate::exclude::Excludes::new(&[] as &[&str]).unwrap(),
+        );
+        tree::walk(
+            [Some(&source), Some(&target)],
+            "/q",
+            &options,
+            &mut visitor,
+            &mut (),
+        )
+        .await
+        .unwrap();
+        let reasons: Vec<&String> = visitor.differences.iter().flat_map(|d| &d.reason).collect();
+        if let Some(r) = reasons.first() {
+            assert!(r.contains("persistent sequential children"), "{r}");
+        }
+        visitor.differences.iter().map(|d| d.kind).collect()
+    }
+
+    #[tokio::test]
+    async fn a_counter_behind_is_at_risk_only_with_persistent_sequential_children_on_the_source() {
+        use NodeKind::{Ephemeral, Persistent};
+        // A queue: its items survive the migration.
         assert_eq!(
-            node_differences(&ahead, &behind, policy),
+            counter_kinds(&[("qn-0000000007", Persistent)]).await,
             vec![DiffKind::SequenceCounter]
         );
-        assert!(node_differences(&behind, &ahead, policy).is_empty());
-        let plain = node(NodeKind::Persistent, b"", Some(9), &["q"]);
-        let plain_behind = node(NodeKind::Persistent, b"", Some(1), &["q"]);
-        assert!(node_differences(&plain, &plain_behind, policy).is_empty());
-        let no_stat = node(NodeKind::Persistent, b"", None, &seq);
-        assert!(node_differences(&ahead, &no_stat, policy).is_empty());
+        // Elections and locks start over with live sessions.
+        assert!(counter_kinds(&[("_c_1f-lock-0000000003", Ephemeral)])
+            .await
+            .is_empty());
+        assert!(
+            counter_kinds(&[("n_0000000012", Ephemeral), ("leader", Persistent)])
+                .await
+                .is_empty()
+        );
+        // HBase start codes and ClickHouse block hashes merely end in digits.
+        assert!(counter_kinds(&[("rs1,16020,1700000000000", Persistent)])
+            .await
+            .is_empty());
+        assert!(counter_kinds(&[(
+            "202301_4093947399023469120_12345678901234567890",
+            Persistent
+        )])
+        .await
+        .is_empty());
     }
 
     #[test]
@@ -707,10 +1012,17 @@ mod tests {
     }
 
     #[test]
-    fn sequence_suffix_is_ten_digits() {
+    fn sequence_suffix_is_ten_digits_of_a_signed_32_bit_counter() {
         assert!(looks_sequential("log-0000000012"));
         assert!(looks_sequential("0000000000"));
+        assert!(looks_sequential("x2147483647"));
+        // After overflow ZooKeeper's %010d prints a minus sign.
+        assert!(looks_sequential("lock--2147483648"));
+        assert!(!looks_sequential("x2147483648"));
         assert!(!looks_sequential("log-000000012"));
         assert!(!looks_sequential("config"));
+        // Longer digit runs are not a sequence suffix.
+        assert!(!looks_sequential("host,16020,1700000000000"));
+        assert!(!looks_sequential("all_12345678901"));
     }
 }

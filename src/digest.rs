@@ -99,6 +99,24 @@ impl AclEntry {
         )
     }
 
+    /// A digest id the server hid: without ADMIN on a node, ZooKeeper
+    /// shows `user:x` in place of `user:hash`. A real hash is base64 of
+    /// SHA-1, never `x`.
+    pub(crate) fn is_redacted(&self) -> bool {
+        self.scheme == "digest" && self.id.rsplit_once(':').is_some_and(|(_, h)| h == "x")
+    }
+
+    /// The entry as far as a redacted view can tell: a digest id's user
+    /// without the hash.
+    fn visible(&self) -> (&str, &str, u32) {
+        let id = if self.scheme == "digest" {
+            self.id.split(':').next().unwrap_or("")
+        } else {
+            self.id.as_str()
+        };
+        (self.scheme.as_str(), id, self.perms)
+    }
+
     /// zkCli's letters: c d r w a.
     pub(crate) fn perms_letters(&self) -> String {
         [(4, 'c'), (8, 'd'), (1, 'r'), (2, 'w'), (16, 'a')]
@@ -121,6 +139,32 @@ impl AclEntry {
         };
         format!("{}:{}:{}", self.scheme, id, self.perms_letters())
     }
+}
+
+/// Two ACLs of which at least one has redacted digest ids, compared on
+/// what both sides can see: scheme, user and permissions. `Some(entries)`
+/// when they agree that far, with the entries whose hash could not be
+/// verified; `None` when they differ even so, or nothing was redacted.
+pub(crate) fn agree_but_redacted(a: &[AclEntry], b: &[AclEntry]) -> Option<Vec<AclEntry>> {
+    if !a.iter().chain(b).any(AclEntry::is_redacted) {
+        return None;
+    }
+    fn visible(acl: &[AclEntry]) -> Vec<(&str, &str, u32)> {
+        let mut v: Vec<(&str, &str, u32)> = acl.iter().map(AclEntry::visible).collect();
+        v.sort_unstable();
+        v
+    }
+    (visible(a) == visible(b)).then(|| {
+        let mut hidden: Vec<AclEntry> = a
+            .iter()
+            .chain(b)
+            .filter(|e| e.is_redacted())
+            .cloned()
+            .collect();
+        hidden.sort();
+        hidden.dedup();
+        hidden
+    })
 }
 
 /// Sorts entries into the normal form, so entry order never matters.

@@ -15,6 +15,9 @@ pub(crate) const EXIT_SUCCESS: i32 = 0;
 pub(crate) const EXIT_IDENTICAL: i32 = 0;
 /// Exit code: confirmed differences were found.
 pub(crate) const EXIT_DIFFERENT: i32 = 1;
+/// Exit code: nothing compared differs, but a side could not read some
+/// nodes (NoAuth): the comparison is incomplete.
+pub(crate) const EXIT_INCOMPLETE: i32 = 3;
 /// Exit code: bad usage, bad input, or an ensemble that could not be read;
 /// see [`Error::exit_code`].
 pub const EXIT_ERROR: i32 = 2;

@@ -322,6 +322,22 @@ struct RawNagios {
     critical_kinds: Option<Vec<DiffKindSetting>>,
     #[serde(default)]
     details: Option<usize>,
+    /// The state of a round that could not read some nodes.
+    #[serde(default)]
+    unreadable: Option<StateSetting>,
+}
+
+/// A Nagios state by name (`ok`, `warning`, `critical`, `unknown`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct StateSetting(pub crate::nagios::output::State);
+
+impl<'de> Deserialize<'de> for StateSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::nagios::parity::parse_state(&text)
+            .map(StateSetting)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// One `[[ganglia]]` channel: a gmond `udp_recv_channel` or a multicast
@@ -634,6 +650,9 @@ impl Cx<'_> {
                     .map(|ks| ks.into_iter().map(|k| k.0).collect())
                     .unwrap_or_else(|| DEFAULT_CRITICAL_KINDS.to_vec()),
                 details: n.details.unwrap_or(DEFAULT_DETAILS),
+                unreadable: n
+                    .unreadable
+                    .map_or(crate::nagios::output::State::Unknown, |s| s.0),
             },
         });
 

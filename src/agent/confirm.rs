@@ -102,6 +102,7 @@ pub(crate) struct View {
 }
 
 impl View {
+    #[cfg(test)]
     pub(crate) fn confirmed_total(&self) -> u64 {
         self.confirmed.iter().map(Tracked::weight).sum()
     }

@@ -111,7 +111,7 @@ pub(crate) fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<M
     let status = match state.status {
         PairStatus::Ok => 0,
         PairStatus::Drift => 1,
-        PairStatus::Unknown => 3,
+        PairStatus::Incomplete | PairStatus::Unknown => 3,
     };
     PairMetrics::new(pair, t).drift(&Drift {
         confirmed: state.confirmed_total,

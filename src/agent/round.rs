@@ -38,7 +38,7 @@ use crate::error::Error;
 use crate::gmetric::Channel;
 use crate::nagios::output::CheckResult;
 use crate::progress::Progress;
-use crate::report::{CompareReport, DiffKind};
+use crate::report::{CompareReport, DiffKind, Verdict};
 use crate::tree::path::within;
 
 use super::config::{NagiosOutput, PairConfig, ProbeSettings};
@@ -319,6 +319,7 @@ fn kept(report: &CompareReport) -> CompareReport {
         subtrees: report.subtrees.clone(),
         differences: Vec::new(),
         differences_not_listed: report.differences_not_listed,
+        acl_unverified: Vec::new(),
     }
 }
 
@@ -331,17 +332,18 @@ fn derived_report(
     read: Option<&Rechecked>,
 ) -> CompareReport {
     let mut r = last.clone();
-    let mut by_kind: BTreeMap<&'static str, u64> =
-        DiffKind::ALL.iter().map(|k| (k.as_str(), 0)).collect();
-    for s in seen {
-        if let Some(k) = DiffKind::ALL.iter().find(|k| k.as_str() == s.kind) {
-            *by_kind.entry(k.as_str()).or_default() += s.count.unwrap_or(1);
-        }
-    }
-    let total: u64 = by_kind.values().sum();
+    let (by_kind, total, unreadable) = crate::compare::tally(seen.iter().filter_map(|s| {
+        DiffKind::ALL
+            .iter()
+            .find(|k| k.as_str() == s.kind)
+            .map(|k| (*k, s.count.unwrap_or(1)))
+    }));
+    let verdict = Verdict::of(total, unreadable);
     r.summary.differences = by_kind;
     r.summary.confirmed = total;
-    r.summary.identical = total == 0;
+    r.summary.unreadable = unreadable;
+    r.summary.verdict = verdict;
+    r.summary.identical = verdict == Verdict::Identical;
     r.summary.elapsed_seconds = elapsed;
     r.summary.transient = read.map(|x| x.transient).unwrap_or(0);
     r.summary.rechecked = read.is_some_and(|x| !x.seen.is_empty());
@@ -826,19 +828,23 @@ async fn write_state_file(cfg: &PairConfig, g: &Globals, state: &PairState) {
 fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp) -> PairState {
     let reason = history.reason.clone();
     let view = history.tracker.view(now);
-    let mut confirmed_by_kind: std::collections::BTreeMap<String, u64> =
-        crate::report::DiffKind::ALL
-            .iter()
-            .map(|k| (k.as_str().to_string(), 0))
-            .collect();
-    for e in &view.confirmed {
-        *confirmed_by_kind.entry(e.kind.clone()).or_default() += e.weight();
-    }
-    let (confirmed_total, unconfirmed_total) = (view.confirmed_total(), view.unconfirmed_total());
-    let status = match (&reason, confirmed_total) {
-        (Some(_), _) => PairStatus::Unknown,
-        (None, 0) => PairStatus::Ok,
-        (None, _) => PairStatus::Drift,
+    let (by_kind, confirmed_total, unreadable_total) =
+        crate::compare::tally(view.confirmed.iter().filter_map(|e| {
+            DiffKind::ALL
+                .iter()
+                .find(|k| k.as_str() == e.kind)
+                .map(|k| (*k, e.weight()))
+        }));
+    let confirmed_by_kind = by_kind
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), n))
+        .collect();
+    let unconfirmed_total = view.unconfirmed_total();
+    let status = match (&reason, confirmed_total, unreadable_total) {
+        (Some(_), _, _) => PairStatus::Unknown,
+        (None, 0, 0) => PairStatus::Ok,
+        (None, 0, _) => PairStatus::Incomplete,
+        (None, _, _) => PairStatus::Drift,
     };
     let limit = |mut v: Vec<_>| {
         v.truncate(g.state_list_limit);
@@ -864,6 +870,7 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         confirmed: limit(view.confirmed),
         confirmed_total,
         confirmed_by_kind,
+        unreadable_total,
         unconfirmed: limit(view.unconfirmed),
         unconfirmed_total,
         lag_seconds: view.lag_seconds,

@@ -76,6 +76,10 @@ pub enum PairStatus {
     Ok,
     /// The round succeeded and at least one difference is confirmed drift.
     Drift,
+    /// The round succeeded and no difference is confirmed drift, but some
+    /// nodes could not be read on a side (confirmed across rounds like
+    /// drift): nothing is known of them.
+    Incomplete,
     /// The round could not compare (an ensemble down, no quorum, session
     /// expired, timeout...); `reason` says why.
     Unknown,
@@ -86,6 +90,7 @@ impl PairStatus {
         match self {
             PairStatus::Ok => "ok",
             PairStatus::Drift => "drift",
+            PairStatus::Incomplete => "incomplete",
             PairStatus::Unknown => "unknown",
         }
     }
@@ -131,12 +136,18 @@ pub struct Totals {
 pub struct RoundSummary {
     pub round: u64,
     pub finished: Timestamp,
+    /// Absent in states written before verdicts had three values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::report::Verdict>,
     pub identical: bool,
     pub source: Totals,
     pub target: Totals,
     /// Differences that survived the round's own re-check, by kind.
     pub differences: BTreeMap<String, u64>,
     pub confirmed: u64,
+    /// Paths a side could not read (not differences).
+    #[serde(default)]
+    pub unreadable: u64,
     pub transient: u64,
     pub rechecked: bool,
     pub elapsed_seconds: f64,
@@ -154,6 +165,7 @@ impl RoundSummary {
         RoundSummary {
             round,
             finished,
+            verdict: Some(s.verdict),
             identical: s.identical,
             source: totals(&s.source),
             target: totals(&s.target),
@@ -163,6 +175,7 @@ impl RoundSummary {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             confirmed: s.confirmed,
+            unreadable: s.unreadable,
             transient: s.transient,
             rechecked: s.rechecked,
             elapsed_seconds: s.elapsed_seconds,
@@ -268,6 +281,10 @@ pub struct PairState {
     pub confirmed_total: u64,
     /// `confirmed_total` by kind; every kind is present.
     pub confirmed_by_kind: BTreeMap<String, u64>,
+    /// Confirmed unreadable paths: not drift, but the pair is then
+    /// `incomplete`.
+    #[serde(default)]
+    pub unreadable_total: u64,
     /// Differences seen but not (yet) confirmed, oldest first, at most the
     /// list limit.
     pub unconfirmed: Vec<Tracked>,
@@ -383,6 +400,7 @@ pub(crate) mod tests {
             }],
             confirmed_total: 1,
             confirmed_by_kind: BTreeMap::from([("data".to_string(), 1)]),
+            unreadable_total: 0,
             unconfirmed: Vec::new(),
             unconfirmed_total: 0,
             lag_seconds: 0.0,

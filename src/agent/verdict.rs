@@ -64,6 +64,7 @@ fn facts(state: &PairState, age_seconds: f64) -> ParityFacts {
         target_nodes: summary.map_or(0, |s| s.target.nodes),
         by_kind: state.confirmed_by_kind.clone(),
         total: state.confirmed_total,
+        unreadable: state.unreadable_total,
         transient: state.unconfirmed_total,
         transient_label: "unconfirmed",
         elapsed_seconds: summary.map_or(0.0, |s| s.elapsed_seconds),
@@ -95,6 +96,7 @@ mod tests {
             critical: None,
             critical_kinds: DEFAULT_CRITICAL_KINDS.to_vec(),
             details: 10,
+            unreadable: State::Unknown,
         }
     }
 
@@ -103,6 +105,7 @@ mod tests {
             round: s.round,
             finished: s.finished,
             identical: false,
+            verdict: Some(crate::report::Verdict::Different),
             source: Totals {
                 nodes: 12,
                 ..Totals::default()
@@ -113,6 +116,7 @@ mod tests {
             },
             differences: BTreeMap::new(),
             confirmed: 1,
+            unreadable: 0,
             transient: 0,
             rechecked: true,
             elapsed_seconds: 0.5,

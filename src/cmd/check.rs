@@ -190,6 +190,9 @@ pub struct ParityArgs {
         value_name = "KINDS"
     )]
     critical_kinds: String,
+    /// State when a side cannot read some nodes (ok, warning, critical, unknown)
+    #[arg(long, default_value = "unknown", value_name = "STATE")]
+    unreadable: String,
     /// Differences listed in the long output
     #[arg(long, default_value_t = 10, value_name = "N")]
     details: usize,
@@ -293,6 +296,7 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
         critical_kinds: parity::parse_kinds(&a.critical_kinds)
             .map_err(|e| format!("--critical-kinds: {e}"))?,
         details: a.details,
+        unreadable: parity::parse_state(&a.unreadable).map_err(|e| format!("--unreadable: {e}"))?,
     };
     if let Some(state) = &a.state {
         let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;

@@ -25,7 +25,8 @@ Credentials (digest user:password) are read from --source-auth-file /
 --target-auth-file (mode 600) or from ZKPARITY_SOURCE_AUTH / ZKPARITY_TARGET_AUTH,
 never from the command line.
 
-Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error.";
+Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error,
+3 incomplete: no differences, but a side could not read some nodes.";
 
 #[derive(Args)]
 pub struct CompareArgs {

@@ -112,7 +112,7 @@ impl<'a> PairMetrics<'a> {
                 "Nodes on the target",
             ),
         ];
-        for kind in DiffKind::ALL {
+        for kind in DiffKind::DIFFERENCES {
             let n = s.differences.get(kind.as_str()).copied().unwrap_or(0);
             out.push(self.metric(
                 &format!("zkparity_diff_{}", kind.as_str()),
@@ -121,6 +121,14 @@ impl<'a> PairMetrics<'a> {
                 &format!("Confirmed differences: {}", kind.as_str().replace('_', " ")),
             ));
         }
+        // Under the name it always had, but not a difference: the paths
+        // a side could not read, which make the verdict incomplete.
+        out.push(self.metric(
+            "zkparity_diff_unreadable",
+            count(s.unreadable),
+            "paths",
+            "Paths a side could not read (the comparison is incomplete)",
+        ));
         let matching = report.subtrees.iter().filter(|r| r.matches).count() as u64;
         out.extend([
             self.metric(

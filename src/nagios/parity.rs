@@ -5,7 +5,11 @@
 //! that, any difference of a critical kind (by default `acl`, `data`,
 //! `missing_in_target`, `sequence_counter`: the ones that break clients after
 //! a cut-over) is CRITICAL whatever the count. `node_kind`, `extra_in_target`
-//! and `unreadable` then only warn, unless listed with `--critical-kinds`.
+//! then only warn, unless listed with `--critical-kinds`.
+//!
+//! Nodes a side cannot read are not differences: the comparison is
+//! incomplete, which is UNKNOWN by default (`--unreadable`), since nothing
+//! can be said of them either way.
 //!
 //! With `--state`, the check reads what the agent last wrote instead of
 //! walking: instant on any tree size. It is judged by the agent's own
@@ -35,6 +39,23 @@ pub struct ParityCheck {
     pub critical_kinds: Vec<DiffKind>,
     /// Differences shown in the long output.
     pub details: usize,
+    /// The state when a side could not read some nodes; the worse of it
+    /// and the differences' state is the answer.
+    pub unreadable: State,
+}
+
+/// Parses `--unreadable` / `unreadable =`: the state an incomplete
+/// comparison gives.
+pub fn parse_state(name: &str) -> Result<State, String> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "ok" => Ok(State::Ok),
+        "warning" => Ok(State::Warning),
+        "critical" => Ok(State::Critical),
+        "unknown" => Ok(State::Unknown),
+        other => Err(format!(
+            "unknown state {other:?} (known: ok, warning, critical, unknown)"
+        )),
+    }
 }
 
 /// What a parity verdict rests on, from a live comparison or from the
@@ -45,6 +66,8 @@ pub(crate) struct ParityFacts {
     /// Confirmed differences by kind name.
     pub by_kind: BTreeMap<String, u64>,
     pub total: u64,
+    /// Paths a side could not read: not differences.
+    pub unreadable: u64,
     /// Live: differences that healed at the re-check. From the agent:
     /// differences seen but not yet confirmed as drift.
     pub transient: u64,
@@ -68,6 +91,7 @@ impl ParityFacts {
                 .map(|(k, n)| (k.to_string(), *n))
                 .collect(),
             total: s.confirmed,
+            unreadable: s.unreadable,
             transient: s.transient,
             transient_label: "transient",
             elapsed_seconds: s.elapsed_seconds,
@@ -103,6 +127,11 @@ impl ParityCheck {
         } else {
             State::Ok
         };
+        let state = if f.unreadable > 0 {
+            state.worst(self.unreadable)
+        } else {
+            state
+        };
         let healed = match f.transient {
             0 => String::new(),
             n => format!(
@@ -119,19 +148,31 @@ impl ParityCheck {
             .as_ref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        let summary = if total == 0 {
+        let unreadable = match f.unreadable {
+            0 => String::new(),
+            n => format!(
+                "; INCOMPLETE: {n} unreadable path{} (NoAuth or another read error), not compared",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        let summary = if total == 0 && f.unreadable > 0 {
+            format!(
+                "no differences in what both sides could read: {} nodes{unreadable}{healed}{note}",
+                f.source_nodes
+            )
+        } else if total == 0 {
             format!(
                 "source and target match: {} nodes{healed}{note}",
                 f.source_nodes
             )
         } else {
-            let kinds: Vec<String> = DiffKind::ALL
+            let kinds: Vec<String> = DiffKind::DIFFERENCES
                 .iter()
                 .filter(|k| count(**k) > 0)
                 .map(|k| format!("{} {}", k.as_str(), count(*k)))
                 .collect();
             format!(
-                "{total} confirmed difference{} ({}); source {} nodes, target {}{healed}{note}",
+                "{total} confirmed difference{} ({}); source {} nodes, target {}{unreadable}{healed}{note}",
                 if total == 1 { "" } else { "s" },
                 kinds.join(", "),
                 f.source_nodes,
@@ -148,10 +189,11 @@ impl ParityCheck {
             ),
         ];
         perfdata.extend(
-            DiffKind::ALL
+            DiffKind::DIFFERENCES
                 .iter()
                 .map(|k| Perf::count(k.as_str(), count(*k))),
         );
+        perfdata.push(Perf::count("unreadable", f.unreadable));
         perfdata.push(Perf::count(f.transient_label, f.transient));
         perfdata.push(Perf::seconds("elapsed", f.elapsed_seconds));
         let mut long_output: Vec<String> = f
@@ -160,7 +202,7 @@ impl ParityCheck {
             .take(self.details)
             .map(|(kind, path)| format!("{kind} {path}"))
             .collect();
-        let more = total.saturating_sub(long_output.len() as u64);
+        let more = (total + f.unreadable).saturating_sub(long_output.len() as u64);
         if more > 0 && !long_output.is_empty() {
             long_output.push(format!("... and {more} more"));
         }
@@ -197,12 +239,12 @@ pub fn parse_kinds(list: &str) -> Result<Vec<DiffKind>, String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|name| {
-            DiffKind::ALL
+            DiffKind::DIFFERENCES
                 .iter()
                 .find(|k| k.as_str() == name)
                 .copied()
                 .ok_or_else(|| {
-                    let all: Vec<&str> = DiffKind::ALL.iter().map(|k| k.as_str()).collect();
+                    let all: Vec<&str> = DiffKind::DIFFERENCES.iter().map(|k| k.as_str()).collect();
                     format!(
                         "unknown difference kind {name:?} (known: {}, or none)",
                         all.join(", ")

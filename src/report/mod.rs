@@ -35,6 +35,17 @@ impl DiffKind {
         DiffKind::Unreadable,
     ];
 
+    /// The kinds that count as differences: all but `unreadable`, which
+    /// says the comparison could not look, not that the sides differ.
+    pub(crate) const DIFFERENCES: [DiffKind; 6] = [
+        DiffKind::MissingInTarget,
+        DiffKind::ExtraInTarget,
+        DiffKind::Data,
+        DiffKind::Acl,
+        DiffKind::NodeKind,
+        DiffKind::SequenceCounter,
+    ];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             DiffKind::MissingInTarget => "missing_in_target",
@@ -109,6 +120,10 @@ pub struct Difference {
     /// For a missing or extra subtree: its nodes, the root included.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subtree_nodes: Option<u64>,
+    /// Why the difference matters, where that is a judgement (a counter
+    /// judged at risk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub source: NodeDetail,
     pub target: NodeDetail,
 }
@@ -165,14 +180,63 @@ pub struct SubtreeRow {
     pub target: Option<SubtreeSide>,
 }
 
+/// What a comparison concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every node compared, and none differs (transient ones allowed).
+    Identical,
+    /// Confirmed differences, whatever else.
+    Different,
+    /// Nothing compared differs, but a side could not read some nodes:
+    /// nothing can be said of those.
+    Incomplete,
+}
+
+impl Verdict {
+    pub(crate) fn of(confirmed: u64, unreadable: u64) -> Verdict {
+        if confirmed > 0 {
+            Verdict::Different
+        } else if unreadable > 0 {
+            Verdict::Incomplete
+        } else {
+            Verdict::Identical
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Identical => "identical",
+            Verdict::Different => "different",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Identical => crate::error::EXIT_IDENTICAL,
+            Verdict::Different => crate::error::EXIT_DIFFERENT,
+            Verdict::Incomplete => crate::error::EXIT_INCOMPLETE,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
+    pub verdict: Verdict,
+    /// `verdict == identical`, kept for readers of earlier reports.
     pub identical: bool,
     pub source: SideTotals,
     pub target: SideTotals,
     /// Confirmed differences by kind; every kind is present.
     pub differences: BTreeMap<&'static str, u64>,
     pub confirmed: u64,
+    /// Paths a side could not read (each the root of what it hides): not
+    /// differences, and never identical.
+    pub unreadable: u64,
+    /// Nodes whose ACLs agree in scheme, user and permissions, but whose
+    /// digest hashes a side could not see (it lacks ADMIN there).
+    pub acl_unverified: u64,
     /// Differences seen during the walk that had healed at the re-check.
     pub transient: u64,
     /// Whether differences were re-checked at all.
@@ -250,14 +314,21 @@ pub struct CompareReport {
     pub differences: Vec<Difference>,
     /// Confirmed differences not listed because of the limit.
     pub differences_not_listed: u64,
+    /// The nodes counted in `summary.acl_unverified`, at most
+    /// `settings.limit` of them.
+    pub acl_unverified: Vec<UnverifiedAcl>,
+}
+
+/// A node whose ACLs agree as far as both sides can see them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UnverifiedAcl {
+    pub path: String,
+    /// The entries with a redacted id (`digest:user:x`), as shown.
+    pub entries: Vec<String>,
 }
 
 impl CompareReport {
     pub fn exit_code(&self) -> i32 {
-        if self.summary.identical {
-            crate::error::EXIT_IDENTICAL
-        } else {
-            crate::error::EXIT_DIFFERENT
-        }
+        self.summary.verdict.exit_code()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{CompareReport, DiffKind, Difference, NodeDetail, SubtreeSide};
+use super::{CompareReport, DiffKind, Difference, NodeDetail, SubtreeSide, Verdict};
 
 /// Makes a znode name safe to print on a terminal: control characters and
 /// other invisible bytes are escaped, everything else is kept as is.
@@ -79,14 +79,25 @@ fn describe(kind: DiffKind, d: &Difference) -> String {
 pub fn render(r: &CompareReport) -> String {
     let mut o = String::new();
     let s = &r.summary;
-    let verdict = if s.identical {
-        "IDENTICAL".to_string()
-    } else {
-        format!(
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let unreadable = format!(
+        "{} path{} a side could not read (not compared; credentials that can read them would complete it)",
+        s.unreadable,
+        plural(s.unreadable)
+    );
+    let verdict = match s.verdict {
+        Verdict::Identical => "IDENTICAL".to_string(),
+        Verdict::Different if s.unreadable > 0 => format!(
+            "DIFFERENT: {} confirmed difference{}, and {unreadable}",
+            s.confirmed,
+            plural(s.confirmed)
+        ),
+        Verdict::Different => format!(
             "DIFFERENT: {} confirmed difference{}",
             s.confirmed,
-            if s.confirmed == 1 { "" } else { "s" }
-        )
+            plural(s.confirmed)
+        ),
+        Verdict::Incomplete => format!("INCOMPLETE: no differences, but {unreadable}"),
     };
     let _ = writeln!(o, "zkparity compare: {verdict}");
     let side = |e: &crate::report::Endpoint| match e.file {
@@ -117,7 +128,7 @@ pub fn render(r: &CompareReport) -> String {
         );
     }
     let _ = writeln!(o);
-    let kinds: Vec<String> = DiffKind::ALL
+    let kinds: Vec<String> = DiffKind::DIFFERENCES
         .iter()
         .map(|k| {
             format!(
@@ -127,7 +138,12 @@ pub fn render(r: &CompareReport) -> String {
             )
         })
         .collect();
-    let _ = writeln!(o, "differences: {}", kinds.join(", "));
+    let _ = writeln!(
+        o,
+        "differences: {}; unreadable paths {}",
+        kinds.join(", "),
+        s.unreadable
+    );
     let recheck = match (s.rechecked, r.settings.recheck_delay_seconds) {
         (true, Some(delay)) => format!(
             "re-checked after {delay:.1}s, {} healed (transient)",
@@ -184,7 +200,7 @@ pub fn render(r: &CompareReport) -> String {
             o,
             "DIFFERENCES ({} of {} listed)",
             r.differences.len(),
-            s.confirmed
+            s.confirmed + s.unreadable
         );
         for d in &r.differences {
             let _ = writeln!(
@@ -194,6 +210,9 @@ pub fn render(r: &CompareReport) -> String {
                 printable(&d.path),
                 describe(d.kind, d)
             );
+            if let Some(reason) = &d.reason {
+                let _ = writeln!(o, "  {:<17} why: {}", "", printable(reason));
+            }
         }
         if r.differences_not_listed > 0 {
             let _ = writeln!(
@@ -201,6 +220,29 @@ pub fn render(r: &CompareReport) -> String {
                 "  ... {} more (raise --limit, or 0 for all)",
                 r.differences_not_listed
             );
+        }
+    }
+    if s.acl_unverified > 0 {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "ACLS NOT FULLY VERIFIED ({} node{}): a side lacks ADMIN there, so ZooKeeper hid the digest hashes (user:x);\n  scheme, user and permissions agree. Credentials with ADMIN on both sides would verify them.",
+            s.acl_unverified,
+            plural(s.acl_unverified)
+        );
+        for u in &r.acl_unverified {
+            let _ = writeln!(
+                o,
+                "  {}  {}",
+                printable(&u.path),
+                printable(&u.entries.join(", "))
+            );
+        }
+        let more = s
+            .acl_unverified
+            .saturating_sub(r.acl_unverified.len() as u64);
+        if more > 0 {
+            let _ = writeln!(o, "  ... {more} more");
         }
     }
     o
