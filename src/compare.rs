@@ -602,6 +602,7 @@ pub async fn compare_sides(
         reason,
     })?;
     let started = Instant::now();
+    let one_ensemble = one_ensemble_at(source, target, &options.path).await?;
     let acls_compared = Source::has_acls(source)? && Source::has_acls(target)?;
     let reader = ReaderOptions {
         read_acls: acls_compared,
@@ -641,7 +642,39 @@ pub async fn compare_sides(
     report.source.file = kinds[0];
     report.target.file = kinds[1];
     report.settings.acls_compared = acls_compared;
+    report.one_ensemble = one_ensemble;
     Ok(report)
+}
+
+/// The path as the server sees it: below the connect string's chroot.
+fn server_path(spec: &EnsembleSpec, path: &str) -> String {
+    match (&spec.connect.chroot, path) {
+        (None, p) => p.to_string(),
+        (Some(c), "/") => c.clone(),
+        (Some(c), p) => format!("{c}{p}"),
+    }
+}
+
+/// Refuses one live ensemble compared with itself at the same path; for
+/// two paths of one ensemble, the evidence that it is one, for the report.
+pub(crate) async fn one_ensemble_at(
+    source: &SideSpec,
+    target: &SideSpec,
+    path: &str,
+) -> Result<Option<String>> {
+    let (SideSpec::Live(s), SideSpec::Live(t)) = (source, target) else {
+        return Ok(None);
+    };
+    let Some(evidence) = crate::identity::one_ensemble(s, t).await? else {
+        return Ok(None);
+    };
+    let (a, b) = (server_path(s, path), server_path(t, path));
+    if a == b {
+        return Err(Error::SameEnsemble { path: a, evidence });
+    }
+    Ok(Some(format!(
+        "source {a} and target {b} are on one ensemble: {evidence}"
+    )))
 }
 
 /// Compares each of `roots` on two live ensembles over one set of sessions
@@ -835,6 +868,7 @@ async fn compare_with(
         differences: confirmed,
         differences_not_listed: not_listed,
         acl_unverified: unverified,
+        one_ensemble: None,
     })
 }
 

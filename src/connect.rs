@@ -335,6 +335,54 @@ impl EnsembleSpec {
         if let Some(creds) = &self.credentials {
             connector = connector.with_auth("digest", creds.secret.as_bytes());
         }
+        self.establish(connector).await
+    }
+
+    /// Resumes `session` (from any ensemble) on this one, without
+    /// credentials: `Ok(None)` when the servers do not know it. A detached
+    /// client leaves the session open when dropped.
+    pub(crate) async fn resume(
+        &self,
+        session: Option<zk::SessionInfo>,
+        detached: bool,
+    ) -> Result<Option<zk::Client>> {
+        let mut connector = zk::Client::connector()
+            .with_session_timeout(self.session_timeout)
+            .with_fail_eagerly();
+        if let Some(session) = session {
+            connector = connector.with_session(session);
+        }
+        if detached {
+            connector = connector.with_detached();
+        }
+        match self.establish_raw(connector).await? {
+            Ok(client) => Ok(Some(client)),
+            Err(zk::Error::SessionExpired) => Ok(None),
+            Err(e) => Err(self.session_error(e)),
+        }
+    }
+
+    fn session_error(&self, e: zk::Error) -> Error {
+        match e {
+            zk::Error::NoHosts => {
+                self.connect_error("no server answered (is it running, is the port right?)")
+            }
+            zk::Error::AuthFailed => self.connect_error("authentication failed"),
+            e => self.connect_error(e.to_string()),
+        }
+    }
+
+    async fn establish(&self, connector: zk::Connector) -> Result<zk::Client> {
+        self.establish_raw(connector)
+            .await?
+            .map_err(|e| self.session_error(e))
+    }
+
+    /// A session within the connect timeout, or the server's answer.
+    async fn establish_raw(
+        &self,
+        connector: zk::Connector,
+    ) -> Result<std::result::Result<zk::Client, zk::Error>> {
         let cluster = self.connect.to_string();
         let connecting = match &self.tls {
             Some(tls) => {
@@ -345,18 +393,14 @@ impl EnsembleSpec {
             }
             None => futures::future::Either::Right(connector.connect(&cluster)),
         };
-        match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Err(_) => Err(self.connect_error(format!(
-                "no session within {:.1}s",
-                self.connect_timeout.as_secs_f64()
-            ))),
-            Ok(Err(zk::Error::NoHosts)) => {
-                Err(self.connect_error("no server answered (is it running, is the port right?)"))
-            }
-            Ok(Err(zk::Error::AuthFailed)) => Err(self.connect_error("authentication failed")),
-            Ok(Err(e)) => Err(self.connect_error(e.to_string())),
-            Ok(Ok(client)) => Ok(client),
-        }
+        tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| {
+                self.connect_error(format!(
+                    "no session within {:.1}s",
+                    self.connect_timeout.as_secs_f64()
+                ))
+            })
     }
 
     /// Opens `n` sessions concurrently.

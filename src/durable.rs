@@ -87,6 +87,21 @@ impl PendingFile {
     }
 }
 
+impl PendingFile {
+    /// As [`commit`](PendingFile::commit), but refuses to replace a file
+    /// that appeared under the target's name meanwhile.
+    pub(crate) fn commit_new(self) -> io::Result<File> {
+        self.temp.as_file().sync_all()?;
+        let file = self
+            .temp
+            .persist_noclobber(&self.target)
+            .map_err(|e| e.error)?;
+        // Best effort, as in `commit`.
+        let _ = sync_dir(&self.target);
+        Ok(file)
+    }
+}
+
 /// Makes the name `path` durable: a new file or a rename lives in its
 /// directory.
 fn sync_dir(path: &Path) -> io::Result<()> {

@@ -89,6 +89,11 @@ pub enum Error {
     #[error("{path} does not exist on either ensemble")]
     RootMissing { path: String },
 
+    /// Both sides reach one ensemble at the same path: comparing it with
+    /// itself could only ever say "identical".
+    #[error("source and target are one ensemble at the same path {path} ({evidence}); a comparison would only compare it with itself: give the other ensemble's connect string")]
+    SameEnsemble { path: String, evidence: String },
+
     #[error("{} line {line}: {reason}", file.display())]
     BadFile {
         file: PathBuf,
@@ -98,6 +103,17 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// A command that must hold everything could not read some nodes;
+    /// nothing was written.
+    #[error("{what}: {unreadable} node(s) could not be read and {acl_redacted} ACL(s) came back with digest ids hidden, e.g. {}; nothing written: {advice}", first.join(", "))]
+    Incomplete {
+        what: String,
+        unreadable: u64,
+        acl_redacted: u64,
+        first: Vec<String>,
+        advice: String,
+    },
 
     /// SIGINT or SIGTERM came before the work was done; whatever it was
     /// writing was dropped.
@@ -142,12 +158,15 @@ impl Error {
             | Error::Connect { .. }
             | Error::Read { .. }
             | Error::RootMissing { .. }
+            | Error::SameEnsemble { .. }
             // This machine: files, tasks, the demo's servers.
             | Error::Io { .. }
             | Error::TaskFailed { .. }
             | Error::LocalServer { .. }
             // Stopped before done.
             | Error::Stopped { .. } => EXIT_ERROR,
+            // Nodes unread: as a comparison that could not see them.
+            Error::Incomplete { .. } => EXIT_INCOMPLETE,
         }
     }
 

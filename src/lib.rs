@@ -5,6 +5,8 @@
 //!
 //! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
 //!   from a file or the environment, and building sessions.
+//! - `identity`: whether a source and a target are one ensemble, told by
+//!   the servers (shared addresses, a session known to both).
 //! - [`tree`]: the tree core: node types, the one reading trait every side
 //!   is read through, the live reader (pipelined, bounded batches:
 //!   multi-reads of data and children, getACL spread over sessions, an
@@ -60,6 +62,7 @@ pub mod duration;
 pub mod error;
 pub mod exclude;
 pub mod gmetric;
+mod identity;
 pub mod nagios;
 pub mod probe;
 pub mod progress;

@@ -222,6 +222,21 @@ impl<'de> Deserialize<'de> for AtLeastOne {
     }
 }
 
+/// A count from 1 to `MAX`: what the agent leans on an ensemble with
+/// (see [`crate::tree::bounds`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Bounded<const MAX: usize>(pub usize);
+
+impl<'de, const MAX: usize> Deserialize<'de> for Bounded<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        let n = usize::try_from(n).unwrap_or(0);
+        crate::tree::bounds::check("", n, MAX)
+            .map(|()| Bounded(n))
+            .map_err(|e| de::Error::custom(e.trim_start()))
+    }
+}
+
 /// A name that can go into a file name, a Ganglia host and a Nagios service.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PairName(pub String);
@@ -402,11 +417,11 @@ pub(crate) struct RawPair {
     #[serde(default)]
     max_latency: Option<LatencyLimit>,
     #[serde(default)]
-    sessions: Option<AtLeastOne>,
+    sessions: Option<Bounded<{ crate::tree::bounds::MAX_SESSIONS }>>,
     #[serde(default)]
-    batch_size: Option<AtLeastOne>,
+    batch_size: Option<Bounded<{ crate::tree::bounds::MAX_BATCH_SIZE }>>,
     #[serde(default)]
-    in_flight: Option<AtLeastOne>,
+    in_flight: Option<Bounded<{ crate::tree::bounds::MAX_IN_FLIGHT }>>,
     #[serde(default)]
     multi_read: Option<bool>,
     #[serde(default)]

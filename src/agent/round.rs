@@ -320,6 +320,7 @@ fn kept(report: &CompareReport) -> CompareReport {
         differences: Vec::new(),
         differences_not_listed: report.differences_not_listed,
         acl_unverified: Vec::new(),
+        one_ensemble: report.one_ensemble.clone(),
     }
 }
 

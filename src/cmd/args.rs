@@ -351,10 +351,12 @@ impl WalkArgs {
         }
         patterns.extend(self.exclude.iter().cloned());
         let mut walk = WalkOptions::new(self.ephemerals.into(), Excludes::new(&patterns)?);
-        if e.batch_size == 0 || e.in_flight == 0 || e.sessions == 0 {
-            return Err(Error::Usage(
-                "--batch-size, --in-flight and --sessions must be at least 1".into(),
-            ));
+        {
+            use zkparity::tree::bounds::{check, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_SESSIONS};
+            check("--batch-size", e.batch_size, MAX_BATCH_SIZE)
+                .and(check("--in-flight", e.in_flight, MAX_IN_FLIGHT))
+                .and(check("--sessions", e.sessions, MAX_SESSIONS))
+                .map_err(Error::Usage)?;
         }
         walk.batch_nodes = e.batch_size;
         walk.in_flight = e.in_flight;

@@ -22,7 +22,8 @@ action. With --apply: creates (with the source's data and ACL), set_data and
 set_acl (only if the target node is still at the version seen when planning;
 otherwise a conflict is reported), sequence counter top-ups (creating and
 deleting a sequential child), and deletes of nodes on the target only with
---delete-extra. Ephemeral nodes are never created, changed or deleted. Then a
+--delete-extra. A target chroot or --path that does not exist is refused
+unless --create-path. Ephemeral nodes are never created, changed or deleted. Then a
 compare proves the target matches. --resume FILE keeps the plan and progress,
 so an interrupted --apply continues where it stopped when run again. The
 source is only read. Target credentials come from --target-auth-file or
@@ -51,6 +52,11 @@ pub struct RepairArgs {
     /// Also delete nodes that are on the target only (never ephemerals)
     #[arg(long)]
     delete_extra: bool,
+    /// Create the target's chroot or --path when it does not exist (without
+    /// it, a repair to a path that is not there is refused: a mistyped
+    /// chroot would otherwise receive the whole tree)
+    #[arg(long)]
+    create_path: bool,
     /// Keep the plan and the progress of --apply in FILE, so that an
     /// interrupted repair continues where it stopped when run again (the
     /// file holds node data: it is created mode 600)
@@ -85,6 +91,7 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
     let repair = RepairOptions {
         apply: a.apply,
         delete_extra: a.delete_extra,
+        create_path: a.create_path,
         resume: a.resume.clone(),
         max_writes_per_second: a.max_writes_per_second,
         write_batch_size: a.write_batch_size,

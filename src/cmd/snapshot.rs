@@ -22,7 +22,12 @@ it is created mode 600 and appears under its name only once complete. The
 format is documented in docs/snapshot.md. Credentials come from --auth-file
 or ZKPARITY_SOURCE_AUTH.
 
-Exit codes: 0 written, 2 usage, connection or write error (nothing written).";
+An existing FILE is refused unless --force. A snapshot that could not read
+every node (NoAuth), or got ACLs with digest ids hidden (no ADMIN), is not
+written unless --allow-incomplete; the file then records what it lacks.
+
+Exit codes: 0 written, 2 usage, connection or write error (nothing written),
+3 incomplete: some nodes unreadable (nothing written without --allow-incomplete).";
 
 #[derive(Args)]
 pub struct SnapshotArgs {
@@ -36,6 +41,13 @@ pub struct SnapshotArgs {
     /// gzip the file
     #[arg(long)]
     compress: bool,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    force: bool,
+    /// Keep the snapshot even if some nodes could not be read (they are
+    /// recorded as unreadable) or their ACLs' digest ids were hidden
+    #[arg(long)]
+    allow_incomplete: bool,
     /// Output format of the summary
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -53,18 +65,27 @@ pub async fn run(a: SnapshotArgs) -> Result<i32, Error> {
         reader,
         out: a.out.clone(),
         compress: a.compress,
+        force: a.force,
+        allow_incomplete: a.allow_incomplete,
     };
     let mut progress = Progress::auto(a.quiet);
     let s = until_stopped(take_snapshot(&spec, &options, &mut progress)).await?;
+    if s.unreadable + s.acl_redacted > 0 {
+        eprintln!(
+            "zkparity snapshot: warning: {} is incomplete (--allow-incomplete): {} node(s) unreadable, {} ACL(s) with digest ids hidden",
+            s.file, s.unreadable, s.acl_redacted
+        );
+    }
     emit(&match a.format {
         Format::Json => serde_json::to_string_pretty(&s).unwrap_or_default() + "\n",
         Format::Text => format!(
-            "zkparity snapshot: {} written\n  {} records ({} nodes, {} ephemerals, {} unreadable), {} data bytes, {} bytes on disk, {:.2}s\n  checksum {}  acl {}\n",
+            "zkparity snapshot: {} written\n  {} records ({} nodes, {} ephemerals, {} unreadable, {} ACLs with hidden ids), {} data bytes, {} bytes on disk, {:.2}s\n  checksum {}  acl {}\n",
             s.file,
             s.records,
             s.nodes,
             s.ephemerals,
             s.unreadable,
+            s.acl_redacted,
             s.bytes,
             s.file_bytes,
             s.elapsed_seconds,

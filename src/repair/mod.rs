@@ -40,6 +40,9 @@ pub struct RepairOptions {
     pub apply: bool,
     /// Also delete nodes that are on the target only (never ephemerals).
     pub delete_extra: bool,
+    /// Create the target's chroot or path when it does not exist; without
+    /// it such a repair is refused.
+    pub create_path: bool,
     /// Keep the plan and the progress of applying it here, to resume.
     pub resume: Option<PathBuf>,
     /// Cap on write operations per second sent to the target (0: no cap).
@@ -61,11 +64,18 @@ impl RepairOptions {
             path: path.to_string(),
             reason,
         })?;
-        if self.write_batch_size == 0 || self.writes_in_flight == 0 {
-            return Err(Error::Usage(
-                "--write-batch-size and --writes-in-flight must be at least 1".into(),
-            ));
-        }
+        use crate::tree::bounds::{check, MAX_IN_FLIGHT, MAX_WRITE_BATCH_SIZE};
+        check(
+            "--write-batch-size",
+            self.write_batch_size,
+            MAX_WRITE_BATCH_SIZE,
+        )
+        .and(check(
+            "--writes-in-flight",
+            self.writes_in_flight,
+            MAX_IN_FLIGHT,
+        ))
+        .map_err(Error::Usage)?;
         Ok(())
     }
 }
@@ -164,6 +174,18 @@ pub async fn run(
         delete_extra: args.delete_extra,
     };
     let mut report = RepairReport::new(args, &source, &target, &options.path, acls);
+    crate::compare::one_ensemble_at(&source, &target, &options.path).await?;
+    if let Some(missing) = missing_target_path(&target_spec, &options.path).await? {
+        if !args.create_path {
+            return Err(Error::Usage(format!(
+                "{missing} does not exist on the target {}: is the connect string or --path mistyped? Give --create-path to create it",
+                target_spec.connect
+            )));
+        }
+        report.notes.push(format!(
+            "{missing} does not exist on the target: created (--create-path)"
+        ));
+    }
 
     if !args.apply {
         let summary = make_plan(&sides, &options, args, acls, &mut CountOnly, progress).await?;
@@ -221,6 +243,37 @@ pub async fn run(
     let compared = compare_sides(&source, &target, &options, progress).await?;
     report.verification = Some(Verification::from_report(&compared, args.limit));
     Ok(report)
+}
+
+/// What of the target's chroot and `path` is missing, said for a person:
+/// `None` when the path exists.
+async fn missing_target_path(
+    target: &crate::connect::EnsembleSpec,
+    path: &str,
+) -> Result<Option<String>> {
+    let client = target.connect().await?;
+    let read = |p: String| {
+        let client = client.clone();
+        async move {
+            client.check_stat(&p).await.map_err(|e| Error::Read {
+                side: target.side.clone(),
+                ensemble: target.connect.to_string(),
+                path: p.clone(),
+                reason: e.to_string(),
+            })
+        }
+    };
+    if read(path.to_string()).await?.is_some() {
+        return Ok(None);
+    }
+    let said = match &target.connect.chroot {
+        Some(chroot) if read("/".to_string()).await?.is_none() => {
+            format!("the chroot {chroot}")
+        }
+        Some(chroot) => format!("--path {path} (below the chroot {chroot})"),
+        None => format!("--path {path}"),
+    };
+    Ok(Some(said))
 }
 
 /// Applies what is left of `plan`; what was done comes back even when

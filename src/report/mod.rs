@@ -317,6 +317,10 @@ pub struct CompareReport {
     /// The nodes counted in `summary.acl_unverified`, at most
     /// `settings.limit` of them.
     pub acl_unverified: Vec<UnverifiedAcl>,
+    /// Set when both sides are one ensemble (two of its paths compared):
+    /// what showed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub one_ensemble: Option<String>,
 }
 
 /// A node whose ACLs agree as far as both sides can see them.

@@ -114,6 +114,9 @@ pub fn render(r: &CompareReport) -> String {
         side(&r.target),
         printable(&r.source.path)
     );
+    if let Some(one) = &r.one_ensemble {
+        let _ = writeln!(o, "  note: {}", printable(one));
+    }
     let _ = writeln!(o);
     let _ = writeln!(
         o,

@@ -30,7 +30,15 @@ pub struct SnapshotOptions {
     pub out: PathBuf,
     /// gzip the file.
     pub compress: bool,
+    /// Replace `out` if it exists; otherwise an existing file is refused.
+    pub force: bool,
+    /// Keep a snapshot that lacks nodes a side could not read (or whose
+    /// digest ids the server hid); otherwise nothing is written.
+    pub allow_incomplete: bool,
 }
+
+/// Unreadable paths named in the error of an incomplete snapshot.
+const NAMED_UNREADABLE: usize = 5;
 
 /// What was written.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -41,6 +49,9 @@ pub struct SnapshotSummary {
     pub nodes: u64,
     pub ephemerals: u64,
     pub unreadable: u64,
+    /// Nodes whose ACL came back with digest ids hidden (`user:x`: the
+    /// credentials lack ADMIN there): a restore could not rebuild them.
+    pub acl_redacted: u64,
     pub bytes: u64,
     pub checksum: String,
     pub acl_fingerprint: String,
@@ -96,18 +107,37 @@ struct SnapshotVisitor {
     records: u64,
     /// The first write error; the walk finishes but nothing more is written.
     failed: Option<std::io::Error>,
+    /// What the file lacks: unreadable nodes and redacted ACLs, the first
+    /// few by path, and how many of each.
+    lacking: Vec<String>,
+    unreadable: u64,
+    acl_redacted: u64,
 }
 
 impl SnapshotVisitor {
+    fn lack(&mut self, what: String) {
+        if self.lacking.len() < NAMED_UNREADABLE {
+            self.lacking.push(what);
+        }
+    }
+
     fn record(&mut self, path: &str, node: &SideNode) -> std::io::Result<()> {
         let line = match node {
             SideNode::Absent => return Ok(()),
-            SideNode::Unreadable(reason) => Line {
-                path: Some(path.to_string()),
-                unreadable: Some(reason.clone()),
-                ..Line::default()
-            },
+            SideNode::Unreadable(reason) => {
+                self.unreadable += 1;
+                self.lack(format!("{path} (unreadable: {reason})"));
+                Line {
+                    path: Some(path.to_string()),
+                    unreadable: Some(reason.clone()),
+                    ..Line::default()
+                }
+            }
             SideNode::Present(n) => {
+                if n.acl.iter().flatten().any(|e| e.is_redacted()) {
+                    self.acl_redacted += 1;
+                    self.lack(format!("{path} (ACL digest ids hidden: no ADMIN)"));
+                }
                 if n.kind == crate::digest::NodeKind::Ephemeral
                     && self.policy == EphemeralPolicy::Skip
                 {
@@ -164,6 +194,12 @@ pub async fn take_snapshot(
     })?;
     let started = Instant::now();
     let out_path = &options.out;
+    if !options.force && out_path.exists() {
+        return Err(Error::Usage(format!(
+            "{} exists: give --force to replace it, or another --out",
+            out_path.display()
+        )));
+    }
     // Private: a snapshot holds every value and digest ACL id in clear.
     let temp =
         PendingFile::create(out_path, durable::PRIVATE).map_err(|e| io_error(out_path, e))?;
@@ -212,6 +248,9 @@ pub async fn take_snapshot(
         policy: options.walk.ephemerals,
         records: 0,
         failed: None,
+        lacking: Vec::new(),
+        unreadable: 0,
+        acl_redacted: 0,
     };
     let walked = tree::walk(
         [Some(&source), None],
@@ -231,6 +270,17 @@ pub async fn take_snapshot(
             path: options.path.clone(),
         });
     };
+    let lacks = visitor.unreadable + visitor.acl_redacted;
+    if lacks > 0 && !options.allow_incomplete {
+        // The temporary file goes with `temp`: nothing is written.
+        return Err(Error::Incomplete {
+            what: format!("snapshot of {} on {}", options.path, spec.connect),
+            unreadable: visitor.unreadable,
+            acl_redacted: visitor.acl_redacted,
+            first: visitor.lacking.clone(),
+            advice: "give credentials that can read them (--auth-file or ZKPARITY_SOURCE_AUTH), or --allow-incomplete to keep a snapshot that lacks them".into(),
+        });
+    }
     let mut writer = visitor.out;
     let trailer = Trailer {
         nodes: root.nodes,
@@ -254,7 +304,12 @@ pub async fn take_snapshot(
         .metadata()
         .map(|m| m.len())
         .map_err(|e| io_error(out_path, e))?;
-    temp.commit().map_err(|e| io_error(out_path, e))?;
+    if options.force {
+        temp.commit()
+    } else {
+        temp.commit_new()
+    }
+    .map_err(|e| io_error(out_path, e))?;
     Ok(SnapshotSummary {
         file: out_path.display().to_string(),
         path: options.path.clone(),
@@ -262,6 +317,7 @@ pub async fn take_snapshot(
         nodes: trailer.nodes,
         ephemerals: trailer.ephemerals,
         unreadable: trailer.unreadable,
+        acl_redacted: visitor.acl_redacted,
         bytes: trailer.bytes,
         checksum: trailer.checksum,
         acl_fingerprint: trailer.acl_fingerprint,

@@ -24,5 +24,5 @@ mod walk;
 
 pub use live::Reader;
 pub use node::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary};
-pub use read::{ReadNodes, ReaderOptions};
+pub use read::{bounds, ReadNodes, ReaderOptions};
 pub use walk::{walk, Observer, Tag, Visit, Visitor, WalkOptions};

@@ -23,6 +23,33 @@ pub trait ReadNodes {
     ) -> impl Future<Output = Result<Vec<SideNode>>> + Send;
 }
 
+/// Upper bounds on how hard one zkparity leans on an ensemble, whatever
+/// the flags or the agent's configuration say: past them an operator's
+/// typo (`--sessions 1000`: two thousand session transactions) would cost
+/// production more than any walk gains.
+pub mod bounds {
+    /// Sessions per ensemble (each is a create and a close transaction).
+    pub const MAX_SESSIONS: usize = 16;
+    /// Nodes per multi-read (two reads each), well inside the server's
+    /// 1 MiB request limit.
+    pub const MAX_BATCH_SIZE: usize = 1000;
+    /// Batches (or multi-writes) on the wire per ensemble.
+    pub const MAX_IN_FLIGHT: usize = 64;
+    /// Actions per multi-write of `repair`.
+    pub const MAX_WRITE_BATCH_SIZE: usize = 1000;
+
+    /// `Err` with the reason unless `1 <= n <= max`.
+    pub fn check(name: &str, n: usize, max: usize) -> Result<(), String> {
+        if (1..=max).contains(&n) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{name} {n}: must be between 1 and {max} (more would load the ensemble for little gain)"
+            ))
+        }
+    }
+}
+
 /// How a side is read. A file side heeds `keep_data` and `read_acls`
 /// only; the rest is how a [`super::live::Reader`] talks to its ensemble.
 #[derive(Clone, Debug)]
