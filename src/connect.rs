@@ -339,8 +339,9 @@ impl EnsembleSpec {
     }
 
     /// Resumes `session` (from any ensemble) on this one, without
-    /// credentials: `Ok(None)` when the servers do not know it. A detached
-    /// client leaves the session open when dropped.
+    /// credentials and at the server's root whatever the chroot:
+    /// `Ok(None)` when the servers do not know it. A detached client leaves
+    /// the session open when dropped.
     pub(crate) async fn resume(
         &self,
         session: Option<zk::SessionInfo>,
@@ -355,7 +356,11 @@ impl EnsembleSpec {
         if detached {
             connector = connector.with_detached();
         }
-        match self.establish_raw(connector).await? {
+        let root = ConnectString {
+            chroot: None,
+            ..self.connect.clone()
+        };
+        match self.establish_raw(connector, &root).await? {
             Ok(client) => Ok(Some(client)),
             Err(zk::Error::SessionExpired) => Ok(None),
             Err(e) => Err(self.session_error(e)),
@@ -373,7 +378,7 @@ impl EnsembleSpec {
     }
 
     async fn establish(&self, connector: zk::Connector) -> Result<zk::Client> {
-        self.establish_raw(connector)
+        self.establish_raw(connector, &self.connect)
             .await?
             .map_err(|e| self.session_error(e))
     }
@@ -382,8 +387,9 @@ impl EnsembleSpec {
     async fn establish_raw(
         &self,
         connector: zk::Connector,
+        connect: &ConnectString,
     ) -> Result<std::result::Result<zk::Client, zk::Error>> {
-        let cluster = self.connect.to_string();
+        let cluster = connect.to_string();
         let connecting = match &self.tls {
             Some(tls) => {
                 let options = tls

@@ -130,7 +130,8 @@ impl AclEntry {
     /// `show_ids` it is shown as the user and a short fingerprint of the id:
     /// still different when the hashes differ, but nothing to crack offline.
     pub(crate) fn display(&self, show_ids: bool) -> String {
-        let id = if self.scheme == "digest" && !show_ids {
+        // A hidden id holds no hash: shown as the server gave it.
+        let id = if self.scheme == "digest" && !show_ids && !self.is_redacted() {
             let user = self.id.split(':').next().unwrap_or("");
             let fp = Sha256::digest(self.id.as_bytes());
             format!("{user}:#{}", &hex::encode(fp)[..8])

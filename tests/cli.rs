@@ -319,7 +319,22 @@ async fn bad_flag_values_are_refused_naming_the_flag_and_value() {
             &["--exclude", "/a/[b"],
             &["invalid --exclude pattern \"/a/[b\"", "unclosed"],
         ),
-        (&["--sessions", "0"], &["--sessions must be at least 1"]),
+        (
+            &["--sessions", "0"],
+            &["--sessions 0: must be between 1 and 16"],
+        ),
+        (
+            &["--sessions", "1000"],
+            &["--sessions 1000: must be between 1 and 16"],
+        ),
+        (
+            &["--batch-size", "100000"],
+            &["--batch-size 100000: must be between 1 and 1000"],
+        ),
+        (
+            &["--in-flight", "500"],
+            &["--in-flight 500: must be between 1 and 64"],
+        ),
         (&["--batch-size", "0"], &["--batch-size"]),
         (&["--in-flight", "0"], &["--in-flight"]),
         (
@@ -561,7 +576,8 @@ async fn valid_credentials_are_used_and_never_printed() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.json()["summary"]["source"]["nodes"], 3);
     no_secret(&r);
-    // Without them, private cannot be verified: never "identical".
+    // Without them, private cannot be verified: never "identical", and
+    // never a difference either.
     let r = run(&[
         "compare",
         "--source",
@@ -574,7 +590,12 @@ async fn valid_credentials_are_used_and_never_printed() {
         "0s",
     ])
     .await;
-    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.starts_with("zkparity compare: INCOMPLETE"),
+        "{}",
+        r.stdout
+    );
     // A connection failure with credentials loaded does not show them either.
     let dead = format!("127.0.0.1:{}", dead_port());
     let r = run(&[
@@ -612,7 +633,7 @@ fn compare_help_shows_examples_credentials_and_exit_codes() {
         "--source-auth-file",
         "ZKPARITY_SOURCE_AUTH",
         "never from the command line",
-        "Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error.",
+        "Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error,\n3 incomplete",
     ] {
         assert!(
             r.stdout.contains(needle),

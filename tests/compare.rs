@@ -281,7 +281,7 @@ async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
 }
 
 #[tokio::test]
-async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
+async fn unreadable_subtree_makes_the_comparison_incomplete_not_missing_nor_different() {
     let (p, s, t) = pair_clients().await;
     let root = unique_path("noauth");
     both(&s, &t, &root, &[]).await;
@@ -298,7 +298,13 @@ async fn unreadable_subtree_is_reported_as_unreadable_not_missing() {
             .unwrap();
     }
     let (code, r) = compare_json(&root, &[]).await;
-    assert_eq!(code, 1, "an unverifiable node is never 'identical': {r:#}");
+    assert_eq!(
+        code, 3,
+        "an unverifiable node is never 'identical', nor a difference: {r:#}"
+    );
+    assert_eq!(r["summary"]["verdict"], "incomplete", "{r:#}");
+    assert_eq!(r["summary"]["unreadable"], 1, "{r:#}");
+    assert_eq!(r["summary"]["confirmed"], 0, "{r:#}");
     let unreadable = of_kind(&r, "unreadable");
     assert_eq!(unreadable.len(), 1, "{r:#}");
     assert_eq!(unreadable[0]["path"], format!("{root}/locked"));

@@ -203,8 +203,9 @@ async fn everything_that_goes_wrong_is_unknown_with_a_reason() {
         ),
         (vec!["--no-such-flag"], "unexpected argument"),
     ];
+    let t = p.target.connect_string();
     for (extra, needle) in cases {
-        let mut args = vec!["check", "parity", "--source", &s, "--target", &s];
+        let mut args = vec!["check", "parity", "--source", &s, "--target", &t];
         args.extend_from_slice(&extra);
         let r = run(&args).await;
         let status = assert_plugin_output(&r);

@@ -362,7 +362,8 @@ async fn ephemerals_kind_changes_and_unreadable_nodes_are_left_alone_with_reason
     let v = &j["verification"];
     assert_eq!(v["identical"], false);
     assert_eq!(v["differences"]["node_kind"], 1, "{j:#}");
-    assert_eq!(v["differences"]["unreadable"], 1, "{j:#}");
+    assert_eq!(v["unreadable"], 1, "{j:#}");
+    assert_eq!(v["verdict"], "different", "{j:#}");
     assert_eq!(v["differences"]["extra_in_target"], 1, "{j:#}");
 
     // Nothing ephemeral was touched, on either side.
@@ -817,10 +818,27 @@ async fn a_migration_from_a_snapshot_into_an_empty_target_compares_equal() {
     let r = run(&["snapshot", "--server", &src, "--path", &root, "--out", snap]).await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
 
-    let dry = repair(snap, &dst, &["--path", &root]).await;
+    // The target has no such path: refused unless asked for.
+    let refused = repair(snap, &dst, &["--path", &root, "--apply"]).await;
+    assert_eq!(refused.code, 2, "{}", ctx(&refused));
+    assert!(
+        refused.stderr.contains("--create-path"),
+        "{}",
+        ctx(&refused)
+    );
+    assert!(
+        t.check_stat(&root).await.unwrap().is_none(),
+        "nothing written"
+    );
+    let dry = repair(snap, &dst, &["--path", &root, "--create-path"]).await;
     assert_eq!(dry.code, 1, "{}", ctx(&dry));
     assert_eq!(counts(&dry.json())["create"], 7, "{:#}", dry.json());
-    let r = repair(snap, &dst, &["--path", &root, "--apply"]).await;
+    let notes = dry.json()["notes"].to_string();
+    assert!(
+        notes.contains("created (--create-path)"),
+        "the plan says so: {notes}"
+    );
+    let r = repair(snap, &dst, &["--path", &root, "--apply", "--create-path"]).await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
     assert_eq!(r.json()["verification"]["identical"], true);
 

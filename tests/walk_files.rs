@@ -731,15 +731,31 @@ async fn an_ephemeral_against_a_persistent_node_is_a_node_kind_difference() {
 }
 
 #[tokio::test]
-async fn a_target_counter_behind_the_source_is_a_sequence_counter_difference() {
+async fn a_target_counter_behind_the_source_matters_only_over_persistent_sequential_children() {
     let dir = tempfile::tempdir().unwrap();
-    // Ten creates under /r/locks on the source, one on the target.
-    let a = sample()
+    // Ten creates under /r/locks on the source, one on the target; the
+    // lock is ephemeral: it starts over with a live session, no risk.
+    let locks = sample()
         .cversion("/r/locks", 19)
-        .write(dir.path(), "a.snap");
-    let b = sample().write(dir.path(), "b.snap");
-    let report = compare_files(&a, &b, &compare_options("/r", EphemeralPolicy::Count)).await;
+        .write(dir.path(), "locks.snap");
+    let fresh = sample().write(dir.path(), "fresh.snap");
+    let options = compare_options("/r", EphemeralPolicy::Count);
+    let report = compare_files(&locks, &fresh, &options).await;
+    assert!(report.summary.identical, "{:?}", found(&report));
+    // A persistent sequential child survives the migration: at risk.
+    let queue = |name: &str, cversion: Option<i32>| {
+        let snap = sample().node("/r/locks/lock-0000000001", b"item");
+        match cversion {
+            Some(c) => snap.cversion("/r/locks", c),
+            None => snap,
+        }
+        .write(dir.path(), name)
+    };
+    let (a, b) = (queue("a.snap", Some(19)), queue("b.snap", None));
+    let report = compare_files(&a, &b, &options).await;
     assert_eq!(found(&report), one("/r/locks", DiffKind::SequenceCounter));
+    let why = report.differences[0].reason.as_deref().unwrap_or_default();
+    assert!(why.contains("lock-0000000001"), "{why}");
     // A target ahead is not behind.
     let report = compare_files(&b, &a, &compare_options("/r", EphemeralPolicy::Count)).await;
     assert!(report.summary.identical, "{:?}", found(&report));
@@ -853,9 +869,13 @@ async fn every_difference_kind_is_found_at_its_own_path_in_one_comparison() {
     let a = sample()
         .node("/r/gone", b"")
         .node("/r/gone/child", b"")
-        .cversion("/r/locks", 19)
+        .node("/r/queue", b"")
+        .node("/r/queue/q-0000000009", b"item")
+        .cversion("/r/queue", 19)
         .write(dir.path(), "a.snap");
     let b = sample()
+        .node("/r/queue", b"")
+        .node("/r/queue/q-0000000009", b"item")
         .node("/r/app/a", b"other")
         .acl("/r/app/b", "digest", "bob:hash=", 31)
         .node("/r/locks/lock-0000000001", b"host-a")
@@ -868,8 +888,8 @@ async fn every_difference_kind_is_found_at_its_own_path_in_one_comparison() {
         ("/r/app/a".to_string(), DiffKind::Data),
         ("/r/app/b".to_string(), DiffKind::Acl),
         ("/r/gone".to_string(), DiffKind::MissingInTarget),
-        ("/r/locks".to_string(), DiffKind::SequenceCounter),
         ("/r/locks/lock-0000000001".to_string(), DiffKind::NodeKind),
+        ("/r/queue".to_string(), DiffKind::SequenceCounter),
         ("/r/new".to_string(), DiffKind::ExtraInTarget),
         ("/r/other".to_string(), DiffKind::Unreadable),
     ];
@@ -877,7 +897,9 @@ async fn every_difference_kind_is_found_at_its_own_path_in_one_comparison() {
     let mut got = found(&report);
     got.sort();
     assert_eq!(got, want);
-    assert_eq!(report.summary.confirmed, 7);
+    // The unreadable node is listed, but not counted as a difference.
+    assert_eq!(report.summary.confirmed, 6);
+    assert_eq!(report.summary.unreadable, 1);
     let rows: BTreeMap<&str, bool> = report
         .subtrees
         .iter()

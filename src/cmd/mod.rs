@@ -35,8 +35,8 @@ use zkparity::error::Error;
     propagate_version = true,
     about = "Walks two live ZooKeeper ensembles and says exactly where they differ",
     after_help = "Each command's --help gives its exit codes (compare: 0 identical, 1 differences\n\
-                  found, 2 usage or connection error, 3 incomplete; checks: 0 OK, 1 WARNING,\n\
-                  2 CRITICAL, 3 UNKNOWN).\n\
+                  found, 2 usage or connection error, 3 incomplete: unreadable nodes;\n\
+                  checks: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n\
                   Run 'zkparity demo' to see a comparison of two local sample ensembles."
 )]
 pub struct Cli {

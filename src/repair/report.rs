@@ -45,8 +45,11 @@ pub struct Remaining {
 /// The compare after applying.
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
+    pub verdict: crate::report::Verdict,
     pub identical: bool,
     pub confirmed: u64,
+    /// Paths a side could not read: not differences, but not verified.
+    pub unreadable: u64,
     /// Per kind, only kinds that occur.
     pub differences: BTreeMap<&'static str, u64>,
     pub listed: Vec<Remaining>,
@@ -55,8 +58,10 @@ pub struct Verification {
 impl Verification {
     pub(crate) fn from_report(r: &CompareReport, limit: usize) -> Verification {
         Verification {
+            verdict: r.summary.verdict,
             identical: r.summary.identical,
             confirmed: r.summary.confirmed,
+            unreadable: r.summary.unreadable,
             differences: r
                 .summary
                 .differences
