@@ -42,6 +42,8 @@ async fn repair_apply(root: &str, auth: &str) -> serde_json::Value {
             &dst,
             "--path",
             root,
+            // The target starts empty: the app's root is created.
+            "--create-path",
             "--format",
             "json",
             "--recheck-delay",

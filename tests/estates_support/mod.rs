@@ -143,6 +143,8 @@ pub async fn copy_while_churning<A: App>(app: A, root: &str, after: usize) -> Ar
         "--path",
         root,
         "--apply",
+        // The target starts empty: the estate's root is created.
+        "--create-path",
         "--format",
         "json",
         "--recheck-delay",
