@@ -609,3 +609,65 @@ async fn loads_that_would_hurt_production_are_refused_before_connecting() {
     assert_eq!(r.code, 2, "{}", ctx(&r));
     assert!(r.stderr.contains("must be between 1 and 16"), "{}", ctx(&r));
 }
+
+#[tokio::test]
+async fn repair_never_copies_acl_ids_the_source_hid() {
+    let (_, s, _) = pair_clients().await;
+    let root = unique_path("hidden-acl");
+    create(&s, &root, b"").await;
+    let owned = [
+        zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("digest", ALICE_ID)),
+        zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone()),
+    ];
+    s.create(&format!("{root}/cfg"), b"v", &acl_opts(&owned))
+        .await
+        .unwrap();
+    create(&s, &format!("{root}/plain"), b"p").await;
+    let (src, dst) = connects();
+    let args = [
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &root,
+        "--apply",
+        "--create-path",
+        "--format",
+        "json",
+        "--recheck-delay",
+        "0s",
+        "--limit",
+        "0",
+    ];
+    // Without ADMIN on cfg the source shows alice:x: cfg is left alone.
+    let r = run(&args).await;
+    assert_eq!(r.code, 1, "{}", ctx(&r));
+    let j = r.json();
+    assert_eq!(j["plan"]["skipped"]["acl_hidden"], 1, "{j:#}");
+    let t = connect(&dst).await;
+    assert!(t
+        .check_stat(&format!("{root}/plain"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        t.check_stat(&format!("{root}/cfg"))
+            .await
+            .unwrap()
+            .is_none(),
+        "no node with an ACL nobody can use"
+    );
+    // With alice's credentials the real ids are copied.
+    let r = run_env(&args, &[("ZKPARITY_SOURCE_AUTH", ALICE)]).await;
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    // Read as alice: only ADMIN shows the ids.
+    let alice = zk::Client::connector()
+        .with_auth("digest", ALICE.as_bytes())
+        .connect(&dst)
+        .await
+        .unwrap();
+    let (acl, _) = alice.get_acl(&format!("{root}/cfg")).await.unwrap();
+    assert!(acl.iter().any(|a| a.id() == ALICE_ID), "{acl:?}");
+}

@@ -258,15 +258,20 @@ pub enum SkipReason {
     /// On the target only, but something below it must stay (an ephemeral,
     /// an excluded or an unreadable node), so it cannot be deleted.
     ExtraNotDeletable,
+    /// The source's ACL came back with digest ids hidden (`user:x`: the
+    /// source credentials lack ADMIN there). Written to the target, such an
+    /// entry would match no password: the owner would be locked out.
+    AclHidden,
 }
 
 impl SkipReason {
-    pub(crate) const ALL: [SkipReason; 5] = [
+    pub(crate) const ALL: [SkipReason; 6] = [
         SkipReason::SourceEphemeral,
         SkipReason::NodeKind,
         SkipReason::Unreadable,
         SkipReason::ExtraKept,
         SkipReason::ExtraNotDeletable,
+        SkipReason::AclHidden,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -276,6 +281,7 @@ impl SkipReason {
             SkipReason::Unreadable => "unreadable",
             SkipReason::ExtraKept => "extra_kept",
             SkipReason::ExtraNotDeletable => "extra_not_deletable",
+            SkipReason::AclHidden => "acl_hidden",
         }
     }
 
@@ -512,6 +518,10 @@ impl<'s> Planner<'s> {
     }
 
     fn create(&mut self, path: &str, n: &NodeRead) -> Tag {
+        if self.options.acls && has_hidden_ids(n) {
+            self.skip(path, SkipReason::AclHidden, hidden_note(n));
+            return SHADOWED;
+        }
         let acl = if self.options.acls {
             acl_specs(n)
         } else {
@@ -635,6 +645,9 @@ impl<'s> Planner<'s> {
                     data: s.data.clone().unwrap_or_default(),
                     version,
                 }),
+                crate::report::DiffKind::Acl if self.options.acls && has_hidden_ids(s) => {
+                    self.skip(path, SkipReason::AclHidden, hidden_note(s));
+                }
                 crate::report::DiffKind::Acl if self.options.acls => {
                     if let Some(acl) = acl_specs(s) {
                         self.pending.entry(path.to_string()).or_default().acl =
@@ -647,6 +660,24 @@ impl<'s> Planner<'s> {
         self.watch_sequence(path, s, Some(t));
         NORMAL
     }
+}
+
+fn has_hidden_ids(n: &NodeRead) -> bool {
+    n.acl.iter().flatten().any(|e| e.is_redacted())
+}
+
+fn hidden_note(n: &NodeRead) -> String {
+    let hidden: Vec<String> = n
+        .acl
+        .iter()
+        .flatten()
+        .filter(|e| e.is_redacted())
+        .map(|e| e.display(false))
+        .collect();
+    format!(
+        "the source hid the digest ids of its ACL ({}: its credentials lack ADMIN here); copied, they would lock the owner out. Give source credentials with ADMIN",
+        hidden.join(", ")
+    )
 }
 
 fn ephemeral_note() -> String {

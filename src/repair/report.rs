@@ -221,6 +221,9 @@ impl RepairReport {
                     SkipReason::SourceEphemeral => "ephemeral on the source: never created",
                     SkipReason::NodeKind => "ephemeral on one side, persistent on the other",
                     SkipReason::Unreadable => "a side cannot read it",
+                    SkipReason::AclHidden => {
+                        "ACL digest ids hidden by the source (no ADMIN): source credentials with ADMIN copy it"
+                    }
                     SkipReason::ExtraKept => "on the target only: --delete-extra deletes it",
                     SkipReason::ExtraNotDeletable => {
                         "on the target only, but holds something that must stay"
