@@ -74,6 +74,8 @@ pub async fn remove(c: &zk::Client, path: &str) {
 /// The digest identity `kafka:secret` (base64 of its SHA-1), as
 /// `DigestAuthenticationProvider.generateDigest` writes it.
 pub const DIGEST_ID: &str = "kafka:cHI0nVZW0ogIqS6kVPfrpKU0GoU=";
+/// The credentials behind [`DIGEST_ID`], as the operator's copy gets them.
+pub const IDENTITY: &str = "kafka:secret";
 
 /// The ACL secured applications put on their nodes: anyone may read, only
 /// the application's own identity may change them.
@@ -134,24 +136,33 @@ pub async fn copy_while_churning<A: App>(app: A, root: &str, after: usize) -> Ar
     let churn = churning(app);
     let p = pair();
     let (src, dst) = (p.source.connect_string(), p.target.connect_string());
-    let r = run(&[
-        "repair",
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--path",
-        root,
-        "--apply",
-        // The target starts empty: the estate's root is created.
-        "--create-path",
-        "--format",
-        "json",
-        "--recheck-delay",
-        "0s",
-        "--limit",
-        "0",
-    ])
+    // As the application's own identity on both sides: without ADMIN the
+    // source hides its digest ids, and repair refuses to copy those.
+    let auth = [
+        ("ZKPARITY_SOURCE_AUTH", IDENTITY),
+        ("ZKPARITY_TARGET_AUTH", IDENTITY),
+    ];
+    let r = run_env(
+        &[
+            "repair",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+            "--path",
+            root,
+            "--apply",
+            // The target starts empty: the estate's root is created.
+            "--create-path",
+            "--format",
+            "json",
+            "--recheck-delay",
+            "0s",
+            "--limit",
+            "0",
+        ],
+        &auth,
+    )
     .await;
     let (app, rounds) = churn.stop().await;
     // Its own verification may already see the churn; only writes matter.
