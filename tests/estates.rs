@@ -288,22 +288,22 @@ async fn kafka_estate_copied_by_repair_while_brokers_churn_compares_identical_an
     let kafka = Kafka::build(&s, &root).await;
     let kafka = copy_while_churning(kafka, &root, 4).await;
     assert_identical("kafka", &root).await;
+    let mut agent = watch("kafka", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*kafka, &mut round, 3).await;
 
     recreate_with_counter_behind(&t, &format!("{root}/config/changes")).await;
     let state = format!("{root}/brokers/topics/orders/partitions/0/state");
     loosen_acl(&t, &state).await;
     let lost = format!("{root}/brokers/topics/payments/partitions/1/state");
     lose(&t, &lost).await;
-    assert_exactly(
-        "kafka",
-        &root,
-        &[
-            diff("sequence_counter", format!("{root}/config/changes")),
-            diff("acl", &state),
-            diff("missing_in_target", &lost),
-        ],
-    )
-    .await;
+    let expected = [
+        diff("sequence_counter", format!("{root}/config/changes")),
+        diff("acl", &state),
+        diff("missing_in_target", &lost),
+    ];
+    assert_exactly("kafka", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
     drop(kafka);
 }
 
@@ -529,20 +529,20 @@ async fn hbase_estate_copied_by_repair_while_region_servers_restart_compares_ide
     let hbase = HBase::build(&s, &root).await;
     let hbase = copy_while_churning(hbase, &root, 4).await;
     assert_identical("hbase", &root).await;
+    let mut agent = watch("hbase", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*hbase, &mut round, 3).await;
 
     let master = format!("{root}/hbase/master");
     persist_ephemeral(&s, &t, &master).await;
     let table = format!("{root}/hbase/table/analytics:events");
     lose(&t, &table).await;
-    assert_exactly(
-        "hbase",
-        &root,
-        &[
-            diff("node_kind", &master),
-            diff("missing_in_target", &table),
-        ],
-    )
-    .await;
+    let expected = [
+        diff("node_kind", &master),
+        diff("missing_in_target", &table),
+    ];
+    assert_exactly("hbase", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
     drop(hbase);
 }
 
@@ -784,19 +784,19 @@ async fn solr_estate_copied_by_repair_while_nodes_rejoin_elections_compares_iden
     let solr = Solr::build(&s, &root).await;
     let solr = copy_while_churning(solr, &root, 4).await;
     assert_identical("solr", &root).await;
+    let mut agent = watch("solr", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*solr, &mut round, 3).await;
 
     let state = format!("{root}/collections/logs/state.json");
     cut_value(&t, &state).await;
     recreate_with_counter_behind(&t, &format!("{root}/overseer/queue")).await;
-    assert_exactly(
-        "solr",
-        &root,
-        &[
-            diff("data", &state),
-            diff("sequence_counter", format!("{root}/overseer/queue")),
-        ],
-    )
-    .await;
+    let expected = [
+        diff("data", &state),
+        diff("sequence_counter", format!("{root}/overseer/queue")),
+    ];
+    assert_exactly("solr", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
     drop(solr);
 }
 
@@ -930,20 +930,20 @@ async fn nifi_estate_copied_by_repair_while_elections_requeue_compares_identical
     let nifi = NiFi::build(&s, &root).await;
     let nifi = copy_while_churning(nifi, &root, 4).await;
     assert_identical("nifi", &root).await;
+    let mut agent = watch("nifi", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*nifi, &mut round, 3).await;
 
     let leader = nifi.nodes.lock().await[0].locks[0].clone();
     persist_ephemeral(&s, &t, &leader).await;
     let state = format!("{root}/nifi/components/{}", uuid(101));
     lose(&t, &state).await;
-    assert_exactly(
-        "nifi",
-        &root,
-        &[
-            diff("node_kind", &leader),
-            diff("missing_in_target", &state),
-        ],
-    )
-    .await;
+    let expected = [
+        diff("node_kind", &leader),
+        diff("missing_in_target", &state),
+    ];
+    assert_exactly("nifi", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1119,6 +1119,9 @@ async fn hadoop_estate_copied_by_repair_while_electors_reelect_compares_identica
     let hadoop = Hadoop::build(&s, &root).await;
     let hadoop = copy_while_churning(hadoop, &root, 4).await;
     assert_identical("hadoop", &root).await;
+    let mut agent = watch("hadoop", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*hadoop, &mut round, 3).await;
 
     // A lock copied as a persistent node: the standby would never take over.
     let lock = format!("{root}/hadoop-ha/ns1/ActiveStandbyElectorLock");
@@ -1127,15 +1130,12 @@ async fn hadoop_estate_copied_by_repair_while_electors_reelect_compares_identica
         "{root}/rmstore/ZKRMStateRoot/RMAppRoot/application_1700000000000_0002/appattempt_1700000000000_0002_000001"
     );
     lose(&t, &attempt).await;
-    assert_exactly(
-        "hadoop",
-        &root,
-        &[
-            diff("node_kind", &lock),
-            diff("missing_in_target", &attempt),
-        ],
-    )
-    .await;
+    let expected = [
+        diff("node_kind", &lock),
+        diff("missing_in_target", &attempt),
+    ];
+    assert_exactly("hadoop", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
     drop(hadoop);
 }
 
@@ -1306,17 +1306,17 @@ async fn curator_recipes_copied_by_repair_while_locks_change_hands_compare_ident
     let curator = Curator::build(&s, &root).await;
     let curator = copy_while_churning(curator, &root, 6).await;
     assert_identical("curator", &root).await;
+    let mut agent = watch("curator", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*curator, &mut round, 3).await;
 
     let queue = format!("{root}/app/queues/jobs");
     recreate_with_counter_behind(&t, &queue).await;
     let count = format!("{root}/app/counters/workers");
     loosen_acl(&t, &count).await;
-    assert_exactly(
-        "curator",
-        &root,
-        &[diff("sequence_counter", &queue), diff("acl", &count)],
-    )
-    .await;
+    let expected = [diff("sequence_counter", &queue), diff("acl", &count)];
+    assert_exactly("curator", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
     drop(curator);
 }
 
@@ -1566,6 +1566,9 @@ async fn clickhouse_replicated_table_copied_by_repair_while_replicas_restart_com
     let ch = ClickHouse::build(&s, &root).await;
     let ch = copy_while_churning(ch, &root, 4).await;
     assert_identical("clickhouse", &root).await;
+    let mut agent = watch("clickhouse", &root);
+    let mut round = 1000;
+    agent.stays_identical(&*ch, &mut round, 3).await;
 
     let table = format!("{root}/clickhouse/tables/01/events");
     let behind = [
@@ -1585,5 +1588,6 @@ async fn clickhouse_replicated_table_copied_by_repair_while_replicas_restart_com
     let mut expected: Vec<String> = behind.iter().map(|p| diff("sequence_counter", p)).collect();
     expected.push(diff("missing_in_target", &lost));
     assert_exactly("clickhouse", &root, &expected).await;
+    agent.confirms_exactly(&expected).await;
     drop(ch);
 }

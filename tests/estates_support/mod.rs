@@ -313,3 +313,149 @@ pub async fn lose(t: &zk::Client, path: &str) {
 pub fn diff(kind: &str, path: impl AsRef<str>) -> String {
     format!("{kind} {}", path.as_ref())
 }
+
+// ---------------------------------------------------------------------------
+// The agent watching an estate
+
+use std::time::Instant;
+
+use zkparity::agent::state::{read_state, state_path, PairState, PairStatus};
+use zkparity_sandbox::Guarded;
+
+/// Liveness bound for the agent's rounds; generous, not a speed assertion.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// `zkparity agent` watching one estate's pair as an operator runs it
+/// during a migration: short rounds, drift confirmed after two of them.
+pub struct Watch {
+    estate: String,
+    dir: tempfile::TempDir,
+    child: Guarded,
+}
+
+pub fn watch(estate: &str, root: &str) -> Watch {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = pair();
+    let config = format!(
+        "state_dir = {:?}\n[[pair]]\nname = {estate:?}\nsource = {:?}\ntarget = {:?}\n\
+         path = {root:?}\ninterval = \"1s\"\njitter = \"100ms\"\nrecheck_delay = \"200ms\"\n\
+         confirm_rounds = 2\nconnect_timeout = \"3s\"\nsession_timeout = \"4s\"\n",
+        dir.path(),
+        p.source.connect_string(),
+        p.target.connect_string(),
+    );
+    let config_path = dir.path().join("agent.toml");
+    std::fs::write(&config_path, config).expect("write agent config");
+    let log = std::fs::File::create(dir.path().join("agent.log")).expect("agent log");
+    let child = Guarded::spawn(
+        agent_command(&config_path)
+            .env_remove("ZKPARITY_LOG")
+            .stderr(log),
+    )
+    .expect("start the agent");
+    Watch {
+        estate: estate.to_string(),
+        dir,
+        child,
+    }
+}
+
+/// An application between two rounds of its life.
+struct Still;
+
+impl App for Still {
+    async fn churn(&self, _round: usize) {}
+}
+
+impl Watch {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    fn state(&self) -> Option<PairState> {
+        read_state(&state_path(self.dir.path(), &self.estate)).ok()
+    }
+
+    /// Polls the state file until `pred` holds, while `app` keeps churning
+    /// (its rounds numbered from `*round` on).
+    async fn until<A: App>(
+        &mut self,
+        app: &A,
+        round: &mut usize,
+        what: &str,
+        mut pred: impl FnMut(&PairState) -> bool,
+    ) -> PairState {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(s) = self.state() {
+                if pred(&s) {
+                    return s;
+                }
+            }
+            assert!(
+                matches!(self.child.try_wait(), Ok(None)),
+                "{}: the agent exited while waiting for {what}:\n{}",
+                self.estate,
+                self.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{}: waited too long for {what}; last state: {:#?}\nlog:\n{}",
+                self.estate,
+                self.state(),
+                self.log()
+            );
+            app.churn(*round).await;
+            *round += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Over `rounds` successful agent rounds while `app` churns, nothing is
+    /// ever confirmed: the pair stays `ok` and the last round is identical.
+    pub async fn stays_identical<A: App>(&mut self, app: &A, round: &mut usize, rounds: u64) {
+        let estate = self.estate.clone();
+        let mut first = None;
+        let last = self
+            .until(app, round, "identical rounds", |s| {
+                assert_eq!(
+                    (s.confirmed_total, s.status),
+                    (0, PairStatus::Ok),
+                    "{estate}: the agent confirmed false alarms: {s:#?}"
+                );
+                let done = s.summary.as_ref().map_or(0, |r| r.round);
+                let start = *first.get_or_insert(done);
+                done >= start + rounds
+            })
+            .await;
+        let summary = last.summary.expect("a successful round");
+        assert!(summary.identical, "{estate}: the last round: {summary:#?}");
+    }
+
+    /// The agent confirms exactly `expected` (`kind path` lines) as drift,
+    /// and nothing else. The application holds still: a churn could undo a
+    /// fault injected on an ephemeral.
+    pub async fn confirms_exactly(&mut self, expected: &[String]) {
+        let expected: BTreeSet<String> = expected.iter().cloned().collect();
+        let estate = self.estate.clone();
+        let confirmed = |s: &PairState| -> BTreeSet<String> {
+            s.confirmed
+                .iter()
+                .map(|t| format!("{} {}", t.kind, t.path))
+                .collect()
+        };
+        let s = self
+            .until(&Still, &mut 0, "the faults confirmed", |s| {
+                let now = confirmed(s);
+                assert!(
+                    now.is_subset(&expected),
+                    "{estate}: confirmed beyond the faults: {:?}",
+                    now.difference(&expected).collect::<Vec<_>>()
+                );
+                now == expected
+            })
+            .await;
+        assert_eq!(s.status, PairStatus::Drift, "{estate}: {s:#?}");
+        assert_eq!(s.confirmed_total, expected.len() as u64, "{estate}: {s:#?}");
+    }
+}
