@@ -38,6 +38,8 @@
 //! - [`nagios`]: the Nagios/Icinga checks: threshold ranges, plugin output
 //!   and perfdata, `parity`, `znode`, `health`, `counts`.
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
+//! - [`prometheus`]: the agent's `/metrics` endpoint and comparisons'
+//!   node_exporter textfiles.
 //! - [`probe`]: ensemble health from the four-letter words (modes, leader,
 //!   sync, zxids, counts) and the znode-count parity between two ensembles.
 //! - [`progress`]: progress lines on stderr while walking, an observer of the
@@ -66,6 +68,7 @@ mod identity;
 pub mod nagios;
 pub mod probe;
 pub mod progress;
+pub mod prometheus;
 mod ratelimit;
 pub mod repair;
 pub mod report;

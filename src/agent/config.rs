@@ -12,6 +12,7 @@
 //! commented sample.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use crate::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
 use crate::gmetric::Channel;
 use crate::gmetric::DEFAULT_TTL;
-use crate::nagios::parity::{ParityCheck, DEFAULT_CRITICAL_KINDS};
+use crate::nagios::parity::ParityCheck;
 use crate::nagios::range::Range;
 use crate::report::DiffKind;
 use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
@@ -317,6 +318,8 @@ struct RawConfig {
     #[serde(default)]
     ganglia: Vec<RawGanglia>,
     #[serde(default)]
+    prometheus: Option<RawPrometheus>,
+    #[serde(default)]
     probe_interval: Option<Spanned<Dur>>,
     #[serde(default)]
     probe_timeout: Option<Spanned<Dur>>,
@@ -365,6 +368,13 @@ struct RawGanglia {
     port: Option<u16>,
     #[serde(default)]
     ttl: Option<u32>,
+}
+
+/// `[prometheus]`: where the agent serves `/metrics`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrometheus {
+    listen: Spanned<String>,
 }
 
 /// One `[[pair]]` as written; kept so a reload can tell which pairs changed.
@@ -569,6 +579,8 @@ pub(crate) struct AgentConfig {
     pub nagios: Option<NagiosOutput>,
     /// Where every pair's metrics go; empty for none.
     pub ganglia: Vec<Channel>,
+    /// Where `/metrics` is served; `None`: not served.
+    pub prometheus: Option<SocketAddr>,
     /// Four-letter-word probes of every pair's ensembles; `None`: off.
     pub probes: Option<ProbeSettings>,
     pub pairs: Vec<PairConfig>,
@@ -654,21 +666,21 @@ impl Cx<'_> {
             return Err(self.at(raw.state_dir.span().start, "state_dir", reason));
         }
 
-        let nagios = raw.nagios.map(|n| NagiosOutput {
-            command_file: n.command_file,
-            host_name: n.host_name.0,
-            check: ParityCheck {
-                warning: n.warning.map(|r| r.0).unwrap_or_else(zero_range),
-                critical: n.critical.map(|r| r.0),
-                critical_kinds: n
-                    .critical_kinds
-                    .map(|ks| ks.into_iter().map(|k| k.0).collect())
-                    .unwrap_or_else(|| DEFAULT_CRITICAL_KINDS.to_vec()),
-                details: n.details.unwrap_or(DEFAULT_DETAILS),
-                unreadable: n
-                    .unreadable
-                    .map_or(crate::nagios::output::State::Unknown, |s| s.0),
-            },
+        let nagios = raw.nagios.map(|n| {
+            let defaults = default_check();
+            NagiosOutput {
+                command_file: n.command_file,
+                host_name: n.host_name.0,
+                check: ParityCheck {
+                    warning: n.warning.map_or(defaults.warning, |r| r.0),
+                    critical: n.critical.map(|r| r.0),
+                    critical_kinds: n.critical_kinds.map_or(defaults.critical_kinds, |ks| {
+                        ks.into_iter().map(|k| k.0).collect()
+                    }),
+                    details: n.details.unwrap_or(defaults.details),
+                    unreadable: n.unreadable.map_or(defaults.unreadable, |s| s.0),
+                },
+            }
         });
 
         let mut ganglia = Vec::with_capacity(raw.ganglia.len());
@@ -690,6 +702,14 @@ impl Cx<'_> {
             })?;
             ganglia.push(channel);
         }
+
+        let prometheus =
+            match &raw.prometheus {
+                None => None,
+                Some(p) => Some(listen_address(p.listen.get_ref()).map_err(|reason| {
+                    self.at(p.listen.span().start, "prometheus.listen", reason)
+                })?),
+            };
 
         if raw.pairs.is_empty() {
             return Err(self.at(
@@ -719,6 +739,7 @@ impl Cx<'_> {
             log_timestamps: raw.log_timestamps.unwrap_or(true),
             nagios,
             ganglia,
+            prometheus,
             probes,
             pairs,
         })
@@ -904,10 +925,33 @@ impl Cx<'_> {
     }
 }
 
-fn zero_range() -> Range {
-    // "0": alert on any confirmed difference, as `check parity -w` defaults.
-    "0".parse()
-        .unwrap_or_else(|_| unreachable!("0 is a valid range"))
+/// The parity check the agent judges a pair by when `[nagios]` says
+/// nothing: `check parity`'s defaults.
+pub(crate) fn default_check() -> ParityCheck {
+    ParityCheck::defaults(DEFAULT_DETAILS)
+}
+
+/// `HOST:PORT` for `[prometheus] listen`: an address, or a name resolved
+/// now (its first address), so a typo is a configuration error.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "{text:?} is not HOST:PORT (e.g. \"127.0.0.1:9149\")"
+        ));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("{port:?} in {text:?} is not a port number"));
+    }
+    use std::net::ToSocketAddrs;
+    match text.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err(format!("{host:?} has no address")),
+        Err(e) => Err(format!("{host:?} does not resolve: {e}")),
+    }
 }
 
 fn check_writable_dir(dir: &Path) -> Result<(), String> {

@@ -15,6 +15,8 @@
 //!   results and `check parity --state`.
 //! - [`passive`]: passive results through Nagios's external command file.
 //! - [`ganglia`]: each round's metrics to gmond, through [`crate::gmetric`].
+//! - Prometheus: each round and probe is published to a
+//!   [`crate::prometheus::Registry`] that `[prometheus] listen` serves.
 //! - [`watch`]: persistent recursive watches on both sides, so rounds read
 //!   only what changed and changes are re-checked early.
 //! - [`logging`]: structured logs on stderr, with a level that a reload can
@@ -46,7 +48,10 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use std::net::SocketAddr;
+
 use crate::error::{EXIT_BAD_CONFIG, EXIT_SUCCESS};
+use crate::prometheus::Registry;
 use config::{AgentConfig, PairConfig};
 use round::{run_pair, Globals, STOP_GRACE};
 
@@ -71,14 +76,74 @@ pub fn check_config(file: &Path) -> i32 {
     }
 }
 
-fn globals(c: &mut AgentConfig) -> Arc<Globals> {
+fn globals(c: &mut AgentConfig, registry: &Arc<Registry>) -> Arc<Globals> {
     Arc::new(Globals {
         state_dir: c.state_dir.clone(),
         state_list_limit: c.state_list_limit,
         nagios: c.nagios.take(),
         ganglia: c.ganglia.clone(),
+        prometheus: c.prometheus.map(|_| registry.clone()),
         probes: c.probes,
     })
+}
+
+/// The `/metrics` endpoint while one is configured.
+struct Endpoint {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Endpoint {
+    async fn start(addr: SocketAddr, registry: &Arc<Registry>) -> Result<Endpoint, String> {
+        if !addr.ip().is_loopback() {
+            warn!(listen = %addr, "Prometheus metrics are served beyond this host (not a loopback address)");
+        }
+        match crate::prometheus::http::serve(addr, registry.clone()).await {
+            Ok((_, task)) => Ok(Endpoint { addr, task }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Moves the endpoint to what a reloaded configuration says; a new
+    /// address that cannot be bound keeps the old endpoint.
+    async fn reload(
+        slot: &mut Option<Endpoint>,
+        wanted: Option<SocketAddr>,
+        registry: &Arc<Registry>,
+    ) {
+        if slot.as_ref().map(|e| e.addr) == wanted {
+            return;
+        }
+        let Some(addr) = wanted else {
+            if let Some(old) = slot.take() {
+                old.task.abort();
+                info!(listen = %old.addr, "Prometheus metrics no longer served");
+            }
+            return;
+        };
+        // The old socket goes first: the new address may be the same port
+        // on another interface.
+        let old = match slot.take() {
+            Some(old) => {
+                old.task.abort();
+                let _ = old.task.await;
+                Some(old.addr)
+            }
+            None => None,
+        };
+        match Endpoint::start(addr, registry).await {
+            Ok(e) => *slot = Some(e),
+            Err(reason) => {
+                error!(error = %reason, "Prometheus endpoint not moved");
+                if let Some(old) = old {
+                    match Endpoint::start(old, registry).await {
+                        Ok(e) => *slot = Some(e),
+                        Err(reason) => error!(error = %reason, "Prometheus endpoint lost"),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Resolves once a stop is requested (or the supervisor is gone).
@@ -154,7 +219,18 @@ pub async fn run(file: &Path) -> i32 {
         }
     };
 
-    let (globals_tx, globals_rx) = tokio::sync::watch::channel(globals(&mut config));
+    let registry = Arc::new(Registry::new());
+    let mut endpoint = match config.prometheus {
+        None => None,
+        Some(addr) => match Endpoint::start(addr, &registry).await {
+            Ok(e) => Some(e),
+            Err(reason) => {
+                eprintln!("zkparity: error: {reason}");
+                return EXIT_BAD_CONFIG;
+            }
+        },
+    };
+    let (globals_tx, globals_rx) = tokio::sync::watch::channel(globals(&mut config, &registry));
     let mut pairs: BTreeMap<String, Running> = BTreeMap::new();
     let names: Vec<String> = config.pairs.iter().map(|p| p.name.clone()).collect();
     for p in config.pairs {
@@ -172,7 +248,7 @@ pub async fn run(file: &Path) -> i32 {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => {
-                reload(file, &log, &globals_tx, &globals_rx, &mut pairs).await;
+                reload(file, &log, &globals_tx, &globals_rx, &mut pairs, &registry, &mut endpoint).await;
             }
         }
     };
@@ -182,6 +258,9 @@ pub async fn run(file: &Path) -> i32 {
     }
     for (_, p) in pairs {
         p.stop().await;
+    }
+    if let Some(e) = endpoint {
+        e.task.abort();
     }
     info!("agent stopped");
     EXIT_SUCCESS
@@ -197,6 +276,8 @@ async fn reload(
     globals_tx: &tokio::sync::watch::Sender<Arc<Globals>>,
     globals_rx: &tokio::sync::watch::Receiver<Arc<Globals>>,
     pairs: &mut BTreeMap<String, Running>,
+    registry: &Arc<Registry>,
+    endpoint: &mut Option<Endpoint>,
 ) {
     info!(config = %file.display(), "SIGHUP: reloading the configuration");
     let mut new = match AgentConfig::load(file) {
@@ -207,7 +288,8 @@ async fn reload(
         }
     };
     log.set_level(new.log_level);
-    let _ = globals_tx.send(globals(&mut new));
+    Endpoint::reload(endpoint, new.prometheus, registry).await;
+    let _ = globals_tx.send(globals(&mut new, registry));
     let wanted: BTreeMap<String, PairConfig> =
         new.pairs.into_iter().map(|p| (p.name.clone(), p)).collect();
     let (mut added, mut changed, mut removed, mut kept) = (0, 0, 0, 0);
@@ -239,6 +321,7 @@ async fn reload(
             }
         }
     }
+    registry.retain(&pairs.keys().cloned().collect());
     if pairs.is_empty() {
         warn!("no pairs configured");
     }

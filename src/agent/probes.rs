@@ -187,6 +187,9 @@ pub(crate) async fn run_probes(
         let channels = globals.borrow().ganglia.clone();
         ganglia.send(&cfg.name, &channels, &report, gap);
         let current = globals.borrow().clone();
+        if let Some(registry) = &current.prometheus {
+            registry.probed(&cfg.name, &report);
+        }
         if let Some(n) = &current.nagios {
             nagios_failing = send_health(&cfg, n, &report, nagios_failing).await;
         }

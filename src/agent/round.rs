@@ -41,7 +41,10 @@ use crate::progress::Progress;
 use crate::report::{CompareReport, DiffKind, Verdict};
 use crate::tree::path::within;
 
-use super::config::{NagiosOutput, PairConfig, ProbeSettings};
+use crate::nagios::output::State;
+use crate::prometheus::{Registry, Update};
+
+use super::config::{default_check, NagiosOutput, PairConfig, ProbeSettings};
 use super::confirm::{seen_in, Changes, Seen, Tracker, COUNTED_PATH};
 use super::ganglia::GangliaOut;
 use super::passive;
@@ -61,6 +64,8 @@ pub(crate) struct Globals {
     pub state_list_limit: usize,
     pub nagios: Option<NagiosOutput>,
     pub ganglia: Vec<Channel>,
+    /// Where rounds are published for `/metrics`; `None`: not served.
+    pub prometheus: Option<Arc<Registry>>,
     pub probes: Option<ProbeSettings>,
 }
 
@@ -590,6 +595,28 @@ pub(crate) async fn run_pair(
     }
 }
 
+/// What Nagios would be told of `state`: with the `[nagios]` thresholds
+/// when they are configured, the defaults otherwise.
+fn nagios_state(g: &Globals, state: &PairState, now: Timestamp) -> State {
+    match &g.nagios {
+        Some(n) => verdict(state, &n.check, now, None).state,
+        None => verdict(state, &default_check(), now, None).state,
+    }
+}
+
+/// The round's own duration: the comparison's when it ran, the wall time
+/// from start to end otherwise.
+fn round_seconds(
+    outcome: &Result<CompareReport, String>,
+    started: Timestamp,
+    finished: Timestamp,
+) -> f64 {
+    match outcome {
+        Ok(r) => r.summary.elapsed_seconds,
+        Err(_) => started.seconds_until(finished),
+    }
+}
+
 fn watch_status(w: &Watches) -> WatchStatus {
     let [s, t] = w.sides();
     WatchStatus {
@@ -644,6 +671,14 @@ impl Reporter {
         history.reason = reason;
         let state = build_state(cfg, g, history, finished);
         write_state_file(cfg, g, &state).await;
+        if let Some(registry) = &g.prometheus {
+            let how = Update::Round {
+                success: outcome.is_ok(),
+                seconds: round_seconds(&outcome, started, finished),
+                subtrees: outcome.as_ref().ok().map(crate::prometheus::pair::subtrees),
+            };
+            registry.publish(&state, nagios_state(g, &state, finished), how);
+        }
 
         if let Some(n) = &g.nagios {
             let result = verdict(&state, &n.check, finished, None);
@@ -678,6 +713,9 @@ impl Reporter {
         let now = Timestamp::now();
         let state = build_state(cfg, g, history, now);
         write_state_file(cfg, g, &state).await;
+        if let Some(registry) = &g.prometheus {
+            registry.publish(&state, nagios_state(g, &state, now), Update::Early);
+        }
         if self.last_status.is_some() && self.last_status != Some(state.status) {
             if let Some(n) = &g.nagios {
                 let result = verdict(&state, &n.check, now, None);
@@ -841,6 +879,13 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         .map(|(k, n)| (k.to_string(), n))
         .collect();
     let unconfirmed_total = view.unconfirmed_total();
+    let mut unconfirmed_by_kind: BTreeMap<String, u64> = DiffKind::DIFFERENCES
+        .iter()
+        .map(|k| (k.as_str().to_string(), 0))
+        .collect();
+    for e in &view.unconfirmed {
+        *unconfirmed_by_kind.entry(e.kind.clone()).or_default() += e.weight();
+    }
     let status = match (&reason, confirmed_total, unreadable_total) {
         (Some(_), _, _) => PairStatus::Unknown,
         (None, 0, 0) => PairStatus::Ok,
@@ -874,6 +919,7 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         unreadable_total,
         unconfirmed: limit(view.unconfirmed),
         unconfirmed_total,
+        unconfirmed_by_kind,
         lag_seconds: view.lag_seconds,
         last_success: history.last_success,
         checks: history.checks.clone(),

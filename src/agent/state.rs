@@ -289,6 +289,9 @@ pub struct PairState {
     /// list limit.
     pub unconfirmed: Vec<Tracked>,
     pub unconfirmed_total: u64,
+    /// `unconfirmed_total` by kind; absent in files written before it.
+    #[serde(default)]
+    pub unconfirmed_by_kind: BTreeMap<String, u64>,
     /// Age of the oldest unconfirmed difference: the replication lag as the
     /// agent sees it; 0 when there is none.
     pub lag_seconds: f64,
@@ -403,6 +406,7 @@ pub(crate) mod tests {
             unreadable_total: 0,
             unconfirmed: Vec::new(),
             unconfirmed_total: 0,
+            unconfirmed_by_kind: BTreeMap::new(),
             lag_seconds: 0.0,
             last_success: Some(t),
             checks: Checks::default(),

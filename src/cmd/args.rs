@@ -442,3 +442,44 @@ mod tests {
         );
     }
 }
+
+/// `--prometheus-textfile`: a comparison's pair metrics for node_exporter's
+/// textfile collector, for runs from cron or a timer.
+#[derive(Args, Debug)]
+pub struct TextfileArgs {
+    /// Also write the pair's metrics to FILE for node_exporter's textfile
+    /// collector (replaced atomically; see prometheus/README.md)
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_textfile: Option<PathBuf>,
+    /// The `pair` label of those metrics (default: the first server of each
+    /// side, e.g. zk-old-1_2181--zk-new-1_2181)
+    #[arg(long, value_name = "NAME", requires = "prometheus_textfile")]
+    pub pair_name: Option<String>,
+}
+
+impl TextfileArgs {
+    /// Writes the metrics of one comparison (`report` `None` when it could
+    /// not compare) judged `status`, if a file was asked for.
+    pub fn write(
+        &self,
+        ensembles: &EnsembleArgs,
+        status: zkparity::nagios::output::State,
+        report: Option<&zkparity::report::CompareReport>,
+        started: std::time::Instant,
+    ) -> Result<(), zkparity::prometheus::textfile::TextfileError> {
+        let Some(path) = &self.prometheus_textfile else {
+            return Ok(());
+        };
+        let pair = self.pair_name.clone().unwrap_or_else(|| {
+            zkparity::gmetric::parity::default_pair_name(&ensembles.source, &ensembles.target)
+        });
+        let text = zkparity::prometheus::textfile::render(
+            &pair,
+            status,
+            report.ok_or(()),
+            std::time::SystemTime::now(),
+            started.elapsed().as_secs_f64(),
+        );
+        zkparity::prometheus::textfile::write(path, &text)
+    }
+}

@@ -19,7 +19,7 @@ use zkparity::nagios::output::{self, CheckResult, State};
 use zkparity::nagios::range::Range;
 use zkparity::nagios::{counts, health, parity, znode};
 
-use super::args::{EnsembleArgs, WalkArgs};
+use super::args::{EnsembleArgs, TextfileArgs, WalkArgs};
 use super::stdout::emit;
 
 /// Checks for Nagios, Icinga and NRPE.
@@ -161,6 +161,8 @@ pub struct ParityArgs {
     ensembles: Option<EnsembleArgs>,
     #[command(flatten)]
     walk: WalkArgs,
+    #[command(flatten)]
+    textfile: TextfileArgs,
     /// Judge the agent's last state file for the pair instead of comparing
     #[arg(long, value_name = "FILE", conflicts_with = "source")]
     state: Option<std::path::PathBuf>,
@@ -299,6 +301,13 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
         unreadable: parity::parse_state(&a.unreadable).map_err(|e| format!("--unreadable: {e}"))?,
     };
     if let Some(state) = &a.state {
+        if a.textfile.prometheus_textfile.is_some() {
+            return Err(
+                "--prometheus-textfile writes a live comparison's metrics; with --state, \
+                        scrape the agent's own [prometheus] endpoint instead"
+                    .into(),
+            );
+        }
         let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;
         return Ok(zkparity::agent::verdict::verdict_of_file(
             state, &check, max_age,
@@ -313,7 +322,18 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
         .map_err(|e| e.to_string())?;
     options.limit = a.details.max(1);
     let (source, target) = ensembles.sides().map_err(|e| e.to_string())?;
-    Ok(check.run(&source, &target, &options).await)
+    let started = std::time::Instant::now();
+    let (mut result, report) = check.run(&source, &target, &options).await;
+    if let Err(e) = a
+        .textfile
+        .write(ensembles, result.state, report.as_ref(), started)
+    {
+        // Not a reason to hide the comparison's answer: the worse of it and
+        // UNKNOWN, with the reason.
+        result.state = result.state.max(State::Unknown);
+        result.summary = format!("{} (and {e})", result.summary);
+    }
+    Ok(result)
 }
 
 async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, String> {

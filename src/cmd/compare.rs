@@ -6,7 +6,10 @@ use zkparity::error::Error;
 use zkparity::progress::Progress;
 use zkparity::report::{self, CompareReport};
 
-use super::args::{EnsembleArgs, Format, WalkArgs};
+use zkparity::nagios::output::State;
+use zkparity::nagios::parity::ParityCheck;
+
+use super::args::{EnsembleArgs, Format, TextfileArgs, WalkArgs};
 use super::stdout::emit;
 
 pub const COMPARE_HELP: &str = "\
@@ -34,6 +37,8 @@ pub struct CompareArgs {
     ensembles: EnsembleArgs,
     #[command(flatten)]
     walk: WalkArgs,
+    #[command(flatten)]
+    textfile: TextfileArgs,
     /// Depth of the per-subtree table below --path
     #[arg(long, default_value_t = 1, value_name = "N")]
     subtree_depth: u32,
@@ -66,7 +71,29 @@ pub async fn run(a: CompareArgs) -> Result<i32, Error> {
     options.show_acl_ids = a.show_acl_ids;
     let (source, target) = a.ensembles.sides()?;
     let mut progress = Progress::auto(a.quiet);
-    let report = compare_sides(&source, &target, &options, &mut progress).await?;
+    let started = std::time::Instant::now();
+    let report = match compare_sides(&source, &target, &options, &mut progress).await {
+        Ok(r) => r,
+        Err(e) => {
+            // The failure is a fact for the textfile too: a stale file would
+            // claim the last good comparison is the current one.
+            if let Err(w) = a
+                .textfile
+                .write(&a.ensembles, State::Unknown, None, started)
+            {
+                eprintln!("zkparity: error: {w}");
+            }
+            return Err(e);
+        }
+    };
     emit(&render(&report, a.format))?;
+    // `check parity`'s default thresholds give the status in the file.
+    let status = ParityCheck::defaults(0).judge(&report).state;
+    a.textfile
+        .write(&a.ensembles, status, Some(&report), started)
+        .map_err(|e| Error::Io {
+            context: format!("writing Prometheus textfile {}", e.path.display()),
+            source: e.source,
+        })?;
     Ok(report.exit_code())
 }

@@ -107,7 +107,23 @@ impl ParityFacts {
 
 impl ParityCheck {
     /// Judges a finished comparison.
-    pub(crate) fn judge(&self, r: &CompareReport) -> CheckResult {
+    /// `check parity`'s defaults: WARNING on any confirmed difference,
+    /// CRITICAL on one of [`DEFAULT_CRITICAL_KINDS`], UNKNOWN when a side
+    /// could not read some nodes.
+    pub fn defaults(details: usize) -> ParityCheck {
+        ParityCheck {
+            // "0": alert on any confirmed difference, as `-w` defaults.
+            warning: "0"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("0 is a valid range")),
+            critical: None,
+            critical_kinds: DEFAULT_CRITICAL_KINDS.to_vec(),
+            details,
+            unreadable: State::Unknown,
+        }
+    }
+
+    pub fn judge(&self, r: &CompareReport) -> CheckResult {
         self.judge_facts(&ParityFacts::from_report(r))
     }
 
@@ -221,11 +237,11 @@ impl ParityCheck {
         source: &SideSpec,
         target: &SideSpec,
         options: &CompareOptions,
-    ) -> CheckResult {
+    ) -> (CheckResult, Option<CompareReport>) {
         let mut quiet = Progress::new(false);
         match compare_sides(source, target, options, &mut quiet).await {
-            Ok(report) => self.judge(&report),
-            Err(e) => CheckResult::unknown("PARITY", e.to_string()),
+            Ok(report) => (self.judge(&report), Some(report)),
+            Err(e) => (CheckResult::unknown("PARITY", e.to_string()), None),
         }
     }
 }
