@@ -1,6 +1,7 @@
 //! No credential appears in anything zkparity emits: report text and JSON,
-//! check output, the agent's logs, state file, Nagios passive results and
-//! Ganglia datagrams. Nor does the password hash a digest ACL carries.
+//! check output, the agent's logs, state file, Nagios passive results,
+//! Ganglia datagrams, Prometheus metrics and textfiles. Nor does the
+//! password hash a digest ACL carries.
 
 mod common;
 
@@ -103,9 +104,14 @@ async fn no_credential_appears_in_any_output() {
         "check", "parity", "--source", &s, "--target", &t, "--path", &fx.root,
     ];
     args.extend_from_slice(&auth);
+    let textfile = fx.dir.join("parity.prom").display().to_string();
+    args.extend_from_slice(&["--prometheus-textfile", &textfile]);
     let r = run(&args).await;
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert_clean("check parity", &(r.stdout + &r.stderr));
+    let text = std::fs::read_to_string(&textfile).expect("the textfile");
+    assert!(text.contains("zkparity_differences_confirmed"), "{text}");
+    assert_clean("the Prometheus textfile", &text);
     let mut args = vec!["compare", "--source", &s, "--target", "127.0.0.1:1"];
     args.extend_from_slice(&auth);
     let r = run(&args).await;
@@ -144,11 +150,13 @@ async fn no_credential_appears_in_any_output() {
     let state_dir = fx.dir.join("state");
     std::fs::create_dir_all(&state_dir).unwrap();
     let config = fx.dir.join("agent.toml");
+    let metrics_port = zkparity_sandbox::free_ports(1).expect("a free port")[0];
     std::fs::write(
         &config,
         format!(
-            "state_dir = {:?}\n[nagios]\ncommand_file = {:?}\nhost_name = \"zk\"\n\
+            "state_dir = {:?}\nprobe_interval = \"1s\"\n[nagios]\ncommand_file = {:?}\nhost_name = \"zk\"\n\
              [[ganglia]]\nhost = \"127.0.0.1\"\nport = {gmond_port}\n\
+             [prometheus]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
              [[pair]]\nname = \"secret\"\nsource = {s:?}\ntarget = {t:?}\npath = {:?}\n\
              source_auth_file = {:?}\ntarget_auth_file = {:?}\ninterval = \"1s\"\n\
              jitter = \"100ms\"\nrecheck_delay = \"0s\"\n",
@@ -181,6 +189,7 @@ async fn no_credential_appears_in_any_output() {
             break;
         }
     }
+    let metrics = scrape(metrics_port);
     let _ = agent.signal(libc::SIGTERM);
     let _ = agent.wait();
     stop.store(true, Ordering::Relaxed);
@@ -199,10 +208,28 @@ async fn no_credential_appears_in_any_output() {
         "{results}"
     );
     assert_clean("the passive results", &results);
+    assert!(
+        metrics.contains("zkparity_pair_status{pair=\"secret\"}"),
+        "{metrics}"
+    );
+    assert_clean("the Prometheus metrics", &metrics);
     assert!(!datagrams.is_empty(), "Ganglia datagrams were sent");
     assert_clean(
         "the Ganglia datagrams",
         &String::from_utf8_lossy(&datagrams),
     );
     let _ = std::fs::remove_dir_all(&fx.dir);
+}
+
+/// The agent's `/metrics`, read over a plain HTTP/1.0 request.
+fn scrape(port: u16) -> String {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
 }
