@@ -48,6 +48,22 @@ const OPTIONAL_JARS: [&str; 9] = [
     "netty-transport-native-epoll.jar",
 ];
 
+/// What the AdminServer (Jetty) needs beside ZooKeeper's jars, as Debian's
+/// `libjetty9-java`, `libservlet-api-java` and `libjackson2-databind-java`
+/// name them.
+const ADMIN_JARS: [&str; 10] = [
+    "jetty9-server.jar",
+    "jetty9-servlet.jar",
+    "jetty9-http.jar",
+    "jetty9-io.jar",
+    "jetty9-util.jar",
+    "jetty9-security.jar",
+    "servlet-api.jar",
+    "jackson-databind.jar",
+    "jackson-core.jar",
+    "jackson-annotations.jar",
+];
+
 /// How a sandbox server is configured and run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
@@ -68,6 +84,13 @@ pub struct ServerOptions {
     pub jvm_flags: Vec<String>,
     /// How long startup may take before it counts as failed.
     pub startup_timeout: Duration,
+    /// Run the AdminServer (HTTP on 127.0.0.1, a free port of its own, see
+    /// [`crate::ZkServer::admin_port`]), with Jetty on the classpath.
+    pub admin_server: bool,
+    /// `4lw.commands.whitelist`: `*` by default; `srvr` is what 3.5+ servers
+    /// allow when nothing is configured. Without `conf`, readiness rests on
+    /// `srvr` alone.
+    pub four_letter_words: String,
 }
 
 impl Default for ServerOptions {
@@ -79,6 +102,8 @@ impl Default for ServerOptions {
             base_dir: None,
             jvm_flags: Vec::new(),
             startup_timeout: STARTUP_TIMEOUT,
+            admin_server: false,
+            four_letter_words: "*".to_string(),
         }
     }
 }
@@ -99,6 +124,9 @@ pub(crate) struct ZooCfg<'a> {
     /// `None`: standalone.
     pub(crate) peers: Option<&'a [Peer]>,
     pub(crate) extra: &'a [(String, String)],
+    /// `None`: the AdminServer stays off.
+    pub(crate) admin_port: Option<u16>,
+    pub(crate) four_letter_words: &'a str,
 }
 
 /// Keys whose values the readiness checks or the port bookkeeping depend on.
@@ -158,10 +186,18 @@ pub(crate) fn render_zoo_cfg(cfg: &ZooCfg<'_>) -> Result<String, SandboxError> {
             put("syncLimit", "5".to_string());
         }
     }
-    // srvr and conf are the readiness checks; jetty is not on the classpath;
-    // tests open many sessions from one address; nobody needs fsync here.
-    put("4lw.commands.whitelist", "*".to_string());
-    put("admin.enableServer", "false".to_string());
+    // srvr and conf are the readiness checks; jetty is on the classpath
+    // only for an AdminServer; tests open many sessions from one address;
+    // nobody needs fsync here.
+    put("4lw.commands.whitelist", cfg.four_letter_words.to_string());
+    match cfg.admin_port {
+        None => put("admin.enableServer", "false".to_string()),
+        Some(port) => {
+            put("admin.enableServer", "true".to_string());
+            put("admin.serverAddress", "127.0.0.1".to_string());
+            put("admin.serverPort", port.to_string());
+        }
+    }
     put("maxClientCnxns", "0".to_string());
     put("forceSync", "no".to_string());
     if let Some(peers) = cfg.peers {
@@ -228,6 +264,24 @@ pub fn zookeeper_classpath() -> Result<String, SandboxError> {
         Some(v) if !v.is_empty() => classpath_from_env(&v.to_string_lossy()),
         _ => classpath_from_dir(Path::new(DEBIAN_JAR_DIR)),
     }
+}
+
+/// [`zookeeper_classpath`] plus Jetty, the servlet API and Jackson for the
+/// AdminServer, from Debian's jar directory.
+pub fn admin_classpath() -> Result<String, SandboxError> {
+    let mut cp = zookeeper_classpath()?;
+    for jar in ADMIN_JARS {
+        let path = Path::new(DEBIAN_JAR_DIR).join(jar);
+        if !path.is_file() {
+            return Err(SandboxError::MissingJar {
+                jar: jar.to_string(),
+                dir: PathBuf::from(DEBIAN_JAR_DIR),
+            });
+        }
+        cp.push(':');
+        cp.push_str(&path.to_string_lossy());
+    }
+    Ok(cp)
 }
 
 /// The minimal classpath from the jars in `dir` (named as Debian names them).
@@ -306,6 +360,8 @@ mod tests {
             data_dir: Path::new("/tmp/x/data"),
             client_port: 23456,
             peers: None,
+            admin_port: None,
+            four_letter_words: "*",
             extra,
         })
     }
@@ -391,6 +447,8 @@ mod tests {
             data_dir: Path::new("/d"),
             client_port: 200,
             peers: Some(&peers),
+            admin_port: None,
+            four_letter_words: "*",
             extra: &[],
         })
         .expect("renders");

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::{
-    check_extra_config, find_java, jvm_args, render_zoo_cfg, zookeeper_classpath, Peer,
-    ServerOptions, ZooCfg,
+    admin_classpath, check_extra_config, find_java, jvm_args, render_zoo_cfg, zookeeper_classpath,
+    Peer, ServerOptions, ZooCfg,
 };
 use crate::error::SandboxError;
 use crate::ports::free_ports;
@@ -41,6 +41,9 @@ const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(4);
 pub struct ZkServer {
     child: Option<Guarded>,
     port: u16,
+    admin_port: Option<u16>,
+    /// Readiness asks `conf` too only when the whitelist lets it.
+    conf_allowed: bool,
     dir: PathBuf,
     data_dir: PathBuf,
     cfg_path: PathBuf,
@@ -57,12 +60,27 @@ pub struct ZkServer {
     temp_dir: Option<PathBuf>,
 }
 
+/// Whether `4lw.commands.whitelist` value `list` lets `word` through.
+fn whitelists(list: &str, word: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|w| w == "*" || w == word)
+}
+
+fn classpath_for(opts: &ServerOptions) -> Result<String, SandboxError> {
+    if opts.admin_server {
+        admin_classpath()
+    } else {
+        zookeeper_classpath()
+    }
+}
+
 impl ZkServer {
     /// Starts a standalone server (`ZooKeeperServerMain`) on a free loopback
     /// port and waits until it serves.
     pub fn start_standalone(opts: &ServerOptions) -> Result<ZkServer, SandboxError> {
         check_extra_config(&opts.extra_config)?;
-        let classpath = zookeeper_classpath()?;
+        let classpath = classpath_for(opts)?;
         let java = find_java()?;
         let mut attempt = 0;
         loop {
@@ -113,10 +131,17 @@ impl ZkServer {
         java: PathBuf,
         classpath: String,
     ) -> Result<ZkServer, SandboxError> {
+        let admin_port = if opts.admin_server {
+            Some(free_ports(1)?[0])
+        } else {
+            None
+        };
         // Built first, so that an error below still removes a temp dir.
         let mut server = ZkServer {
             child: None,
             port,
+            admin_port,
+            conf_allowed: whitelists(&opts.four_letter_words, "conf"),
             data_dir: dir.join("data"),
             cfg_path: dir.join("zoo.cfg"),
             log_path: dir.join("server.log"),
@@ -143,6 +168,8 @@ impl ZkServer {
             client_port: port,
             peers: quorum.map(|(_, peers)| peers),
             extra: &opts.extra_config,
+            admin_port,
+            four_letter_words: &opts.four_letter_words,
         })?;
         Ok(server)
     }
@@ -183,7 +210,8 @@ impl ZkServer {
     }
 
     /// Polls until `srvr` reports a mode and `conf` shows this server's port
-    /// and dataDir. Returns the `srvr` answer.
+    /// and dataDir (`srvr` alone when the whitelist refuses `conf`). Returns
+    /// the `srvr` answer.
     fn wait_serving(&mut self, deadline: Instant) -> Result<String, SandboxError> {
         let started = Instant::now();
         let addr = self.connect_string();
@@ -209,7 +237,7 @@ impl ZkServer {
                 });
             }
             let probe = four_letter_word(&addr, "srvr", probe_timeout).and_then(|srvr| {
-                if parse_mode(&srvr).is_some() {
+                if parse_mode(&srvr).is_some() && self.conf_allowed {
                     let conf = four_letter_word(&addr, "conf", probe_timeout)?;
                     Ok((srvr, Some(conf)))
                 } else {
@@ -217,6 +245,11 @@ impl ZkServer {
                 }
             });
             let last = match probe {
+                // Our process answers on our port with a mode: as much as a
+                // whitelist without conf lets anyone tell.
+                Ok((srvr, None)) if !self.conf_allowed && parse_mode(&srvr).is_some() => {
+                    return Ok(srvr)
+                }
                 Ok((srvr, Some(conf))) => {
                     if check_conf(&conf, self.port, &self.data_dir)? {
                         return Ok(srvr);
@@ -254,6 +287,12 @@ impl ZkServer {
             }
             _ => false,
         }
+    }
+
+    /// The AdminServer's HTTP port on 127.0.0.1, when it runs
+    /// ([`ServerOptions::admin_server`]).
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
     }
 
     /// The client port, on 127.0.0.1.
@@ -386,7 +425,7 @@ impl Ensemble {
             return Err(SandboxError::BadEnsembleSize { size });
         }
         check_extra_config(&opts.extra_config)?;
-        let classpath = zookeeper_classpath()?;
+        let classpath = classpath_for(opts)?;
         let java = find_java()?;
         let mut attempt = 0;
         loop {
