@@ -989,7 +989,8 @@ async fn probe_all(connects: &[&str]) -> Vec<ServerProbe> {
         .iter()
         .map(|c| ConnectString::parse(c).expect("connect string"))
         .collect();
-    let refs: Vec<&ConnectString> = parsed.iter().collect();
+    let admin = zkparity::probe::AdminEndpoint::default();
+    let refs: Vec<_> = parsed.iter().map(|c| (c, &admin)).collect();
     servers::probe_servers(&refs, &servers::probe_options(Duration::from_secs(5))).await
 }
 

@@ -27,6 +27,7 @@ use crate::gmetric::Channel;
 use crate::gmetric::DEFAULT_TTL;
 use crate::nagios::parity::ParityCheck;
 use crate::nagios::range::Range;
+use crate::probe::{AdminEndpoint, ProbeVia};
 use crate::report::DiffKind;
 use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
@@ -323,6 +324,8 @@ struct RawConfig {
     probe_interval: Option<Spanned<Dur>>,
     #[serde(default)]
     probe_timeout: Option<Spanned<Dur>>,
+    #[serde(default)]
+    probe_via: Option<Spanned<String>>,
     #[serde(default, rename = "pair")]
     pairs: Vec<Spanned<RawPair>>,
 }
@@ -401,6 +404,14 @@ pub(crate) struct RawPair {
     #[serde(default)]
     target_tls_key: Option<Spanned<PathBuf>>,
     #[serde(default)]
+    source_admin_port: Option<Spanned<AdminPorts>>,
+    #[serde(default)]
+    target_admin_port: Option<Spanned<AdminPorts>>,
+    #[serde(default)]
+    source_admin_tls_ca: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    target_admin_tls_ca: Option<Spanned<PathBuf>>,
+    #[serde(default)]
     path: Option<ZkPath>,
     #[serde(default)]
     excludes: Vec<Glob>,
@@ -446,6 +457,14 @@ pub(crate) struct RawPair {
     full_walk_every: Option<AtLeastOne>,
     #[serde(default)]
     watch_settle: Option<Dur>,
+}
+
+/// `admin_port = 8080`, or one port per server: `[8081, 8082, 8083]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum AdminPorts {
+    One(u16),
+    Each(Vec<u16>),
 }
 
 /// `"off"` or a duration.
@@ -528,6 +547,9 @@ pub(crate) struct PairConfig {
     pub round_timeout: Duration,
     pub watch: WatchSettings,
     pub nagios_service: String,
+    /// Where the probes find each side's AdminServer.
+    pub source_admin: AdminEndpoint,
+    pub target_admin: AdminEndpoint,
     /// As written, for telling on reload whether the pair changed.
     raw: RawPair,
 }
@@ -551,6 +573,8 @@ pub(crate) struct ProbeSettings {
     pub interval: Duration,
     /// Per word and server.
     pub timeout: Duration,
+    /// Words, AdminServer, or both (`probe_via`).
+    pub via: ProbeVia,
 }
 
 /// Where passive check results go.
@@ -647,6 +671,13 @@ impl Cx<'_> {
             Some(i) => Some(ProbeSettings {
                 interval: i.get_ref().0,
                 timeout: probe_timeout,
+                via: match &raw.probe_via {
+                    None => ProbeVia::default(),
+                    Some(v) => v
+                        .get_ref()
+                        .parse()
+                        .map_err(|reason| self.at(v.span().start, "probe_via", reason))?,
+                },
             }),
             None => None,
         };
@@ -892,7 +923,58 @@ impl Cx<'_> {
             // Each pair's task attaches its own caches, kept across rounds.
             acl_caches: [None, None],
         };
+        let admin = |side: &str,
+                     ports: &Option<Spanned<AdminPorts>>,
+                     ca: &Option<Spanned<PathBuf>>,
+                     servers: usize| {
+            let list = match ports.as_ref().map(|p| p.get_ref()) {
+                None => vec![crate::probe::DEFAULT_ADMIN_PORT],
+                Some(AdminPorts::One(p)) => vec![*p],
+                Some(AdminPorts::Each(ps)) => ps.clone(),
+            };
+            let endpoint = match ca {
+                None => AdminEndpoint {
+                    ports: list,
+                    tls: None,
+                },
+                Some(ca) => AdminEndpoint::https(list, ca.get_ref()).map_err(|e| {
+                    self.at(
+                        ca.span().start,
+                        key(&format!("{side}_admin_tls_ca")),
+                        e.reason,
+                    )
+                })?,
+            };
+            if let Some(ports) = ports {
+                let bad = |reason: String| {
+                    self.at(
+                        ports.span().start,
+                        key(&format!("{side}_admin_port")),
+                        reason,
+                    )
+                };
+                if endpoint.ports.contains(&0) {
+                    return Err(bad("0 is not a port".into()));
+                }
+                endpoint.check(servers).map_err(bad)?;
+            }
+            Ok(endpoint)
+        };
+        let source_admin = admin(
+            "source",
+            &p.source_admin_port,
+            &p.source_admin_tls_ca,
+            source.connect.hosts.len(),
+        )?;
+        let target_admin = admin(
+            "target",
+            &p.target_admin_port,
+            &p.target_admin_tls_ca,
+            target.connect.hosts.len(),
+        )?;
         Ok(PairConfig {
+            source_admin,
+            target_admin,
             nagios_service: p
                 .nagios_service
                 .as_ref()

@@ -177,6 +177,9 @@ pub(crate) async fn run_probes(
         let started = Instant::now();
         let options = ProbeOptions {
             timeout: settings.timeout,
+            via: settings.via,
+            source_admin: cfg.source_admin.clone(),
+            target_admin: cfg.target_admin.clone(),
             ..ProbeOptions::default()
         };
         let report = tokio::select! {

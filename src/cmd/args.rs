@@ -483,3 +483,69 @@ impl TextfileArgs {
         zkparity::prometheus::textfile::write(path, &text)
     }
 }
+
+/// How servers are probed: the four-letter words, the AdminServer, or the
+/// words and then the AdminServer for what they refuse.
+#[derive(Args, Clone, Debug)]
+pub struct AdminArgs {
+    /// How to read the servers: auto (four-letter words, and the AdminServer
+    /// for words they refuse), 4lw, or admin
+    #[arg(long, default_value = "auto", value_name = "WAY")]
+    pub probe_via: String,
+    /// Port of the source servers' AdminServer, or one port per server in
+    /// the connect string's order (PORT,PORT,...)
+    #[arg(long, default_value = "8080", value_name = "PORT[,PORT...]")]
+    pub source_admin_port: String,
+    /// Port of the target servers' AdminServer (PORT or PORT,PORT,...)
+    #[arg(long, default_value = "8080", value_name = "PORT[,PORT...]")]
+    pub target_admin_port: String,
+    /// CA certificate(s) (PEM) of the source's AdminServer: read it over
+    /// HTTPS, verified against them
+    #[arg(long, value_name = "FILE")]
+    pub source_admin_tls_ca: Option<PathBuf>,
+    /// CA certificate(s) (PEM) of the target's AdminServer
+    #[arg(long, value_name = "FILE")]
+    pub target_admin_tls_ca: Option<PathBuf>,
+}
+
+impl AdminArgs {
+    /// Sets `opts`' way of reading and AdminServer endpoints, for a source
+    /// and a target of `servers` servers each (port lists must match).
+    pub fn apply(
+        &self,
+        opts: &mut zkparity::probe::ProbeOptions,
+        servers: [usize; 2],
+    ) -> Result<(), String> {
+        use zkparity::probe::admin::parse_ports;
+        use zkparity::probe::AdminEndpoint;
+        opts.via = self
+            .probe_via
+            .parse()
+            .map_err(|e| format!("--probe-via: {e}"))?;
+        let endpoint = |side: &str, ports: &str, ca: &Option<PathBuf>, servers: usize| {
+            let flag = format!("--{side}-admin-port");
+            let ports = parse_ports(ports).map_err(|e| format!("{flag}: {e}"))?;
+            let endpoint = match ca {
+                None => AdminEndpoint { ports, tls: None },
+                Some(file) => AdminEndpoint::https(ports, file).map_err(|e| e.to_string())?,
+            };
+            endpoint
+                .check(servers)
+                .map_err(|e| format!("{flag}: {e}"))?;
+            Ok::<_, String>(endpoint)
+        };
+        opts.source_admin = endpoint(
+            "source",
+            &self.source_admin_port,
+            &self.source_admin_tls_ca,
+            servers[0],
+        )?;
+        opts.target_admin = endpoint(
+            "target",
+            &self.target_admin_port,
+            &self.target_admin_tls_ca,
+            servers[1],
+        )?;
+        Ok(())
+    }
+}

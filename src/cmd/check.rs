@@ -19,7 +19,7 @@ use zkparity::nagios::output::{self, CheckResult, State};
 use zkparity::nagios::range::Range;
 use zkparity::nagios::{counts, health, parity, znode};
 
-use super::args::{EnsembleArgs, TextfileArgs, WalkArgs};
+use super::args::{AdminArgs, EnsembleArgs, TextfileArgs, WalkArgs};
 use super::stdout::emit;
 
 /// Checks for Nagios, Icinga and NRPE.
@@ -96,6 +96,8 @@ pub struct HealthArgs {
         value_name = "DURATION"
     )]
     timeout: String,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +133,8 @@ pub struct CountsArgs {
         value_name = "DURATION"
     )]
     timeout: String,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 const PARITY_HELP: &str = "\
@@ -381,11 +385,19 @@ fn connect_string(flag: &str, value: &str) -> Result<ConnectString, String> {
 
 /// Each word gets at most a third of the check's time: a silent server then
 /// leaves room for the others' answers to be judged.
-fn probe_options(timeout: Duration) -> zkparity::probe::ProbeOptions {
-    zkparity::probe::ProbeOptions {
+fn probe_options(
+    timeout: Duration,
+    admin: &AdminArgs,
+    source: &ConnectString,
+    target: Option<&ConnectString>,
+) -> Result<zkparity::probe::ProbeOptions, String> {
+    let mut opts = zkparity::probe::ProbeOptions {
         timeout: (timeout / 3).max(Duration::from_millis(100)),
         ..zkparity::probe::ProbeOptions::default()
-    }
+    };
+    let servers = [source.hosts.len(), target.map_or(0, |t| t.hosts.len())];
+    admin.apply(&mut opts, servers)?;
+    Ok(opts)
 }
 
 async fn run_health(a: &HealthArgs, timeout: Duration) -> Result<CheckResult, String> {
@@ -404,7 +416,11 @@ async fn run_health(a: &HealthArgs, timeout: Duration) -> Result<CheckResult, St
         fd_critical: range("--fd-critical", Some(&a.fd_critical))?,
     };
     Ok(check
-        .run(&source, target.as_ref(), &probe_options(timeout))
+        .run(
+            &source,
+            target.as_ref(),
+            &probe_options(timeout, &a.admin, &source, target.as_ref())?,
+        )
         .await)
 }
 
@@ -415,7 +431,13 @@ async fn run_counts(a: &CountsArgs, timeout: Duration) -> Result<CheckResult, St
         warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
         critical: range("-c", a.critical.as_ref())?,
     };
-    Ok(check.run(&source, &target, &probe_options(timeout)).await)
+    Ok(check
+        .run(
+            &source,
+            &target,
+            &probe_options(timeout, &a.admin, &source, Some(&target))?,
+        )
+        .await)
 }
 
 /// Runs a check and prints its answer; the exit code is the check's state.

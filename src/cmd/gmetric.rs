@@ -11,7 +11,7 @@ use zkparity::gmetric::{
 };
 use zkparity::progress::Progress;
 
-use super::args::{EnsembleArgs, WalkArgs};
+use super::args::{AdminArgs, EnsembleArgs, WalkArgs};
 
 pub const GMETRIC_HELP: &str = "\
 Examples:
@@ -60,6 +60,8 @@ pub struct GmetricArgs {
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     probe_timeout: String,
     #[command(flatten)]
+    admin: AdminArgs,
+    #[command(flatten)]
     ensembles: EnsembleArgs,
     #[command(flatten)]
     walk: WalkArgs,
@@ -86,6 +88,13 @@ pub async fn run(a: GmetricArgs) -> Result<i32, Error> {
     if probe_timeout.is_zero() {
         return Err(Error::Usage("--probe-timeout must be more than 0".into()));
     }
+    let mut probe_options = servers::probe_options(probe_timeout);
+    // A file side has no servers; its admin flags are not checked.
+    let servers = |connect: &str| ConnectString::parse(connect).map_or(1, |c| c.hosts.len());
+    let counts = [servers(&a.ensembles.source), servers(&a.ensembles.target)];
+    a.admin
+        .apply(&mut probe_options, counts)
+        .map_err(Error::Usage)?;
     // A process per round: everything it knows is new, so metadata always goes.
     let options = SenderOptions {
         metadata: MetadataPolicy::Always,
@@ -107,12 +116,20 @@ pub async fn run(a: GmetricArgs) -> Result<i32, Error> {
     // does not answer: probing it would only report it unrecognised.
     let mut probed = Vec::new();
     if !a.no_servers {
-        for (connect, tls) in [
-            (&a.ensembles.source, a.ensembles.source_tls_ca.is_some()),
-            (&a.ensembles.target, a.ensembles.target_tls_ca.is_some()),
+        for (connect, tls, admin) in [
+            (
+                &a.ensembles.source,
+                a.ensembles.source_tls_ca.is_some(),
+                &probe_options.source_admin,
+            ),
+            (
+                &a.ensembles.target,
+                a.ensembles.target_tls_ca.is_some(),
+                &probe_options.target_admin,
+            ),
         ] {
             if !tls {
-                probed.push(ConnectString::parse(connect)?);
+                probed.push((ConnectString::parse(connect)?, admin));
             }
         }
     }
@@ -121,8 +138,8 @@ pub async fn run(a: GmetricArgs) -> Result<i32, Error> {
     let probes = if probed.is_empty() {
         Vec::new()
     } else {
-        let connects: Vec<&ConnectString> = probed.iter().collect();
-        servers::probe_servers(&connects, &servers::probe_options(probe_timeout)).await
+        let connects: Vec<_> = probed.iter().map(|(c, admin)| (c, *admin)).collect();
+        servers::probe_servers(&connects, &probe_options).await
     };
     let mut progress = Progress::auto(a.quiet);
     let result = compare(&source, &target, &compare_options, &mut progress).await;

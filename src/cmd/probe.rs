@@ -5,7 +5,7 @@ use zkparity::connect::ConnectString;
 use zkparity::error::Error;
 use zkparity::probe;
 
-use super::args::Format;
+use super::args::{AdminArgs, Format};
 use super::stdout::emit;
 
 pub const PROBE_HELP: &str = "\
@@ -14,8 +14,11 @@ Examples:
   zkparity probe --source old-1:2181,old-2:2181 --target new-1:2181 --format json
 
 Sends srvr, mntr, isro, ruok, conf, wchs and envi to each server (never srst or
-crst). Only srvr is whitelisted by default; what the others would have told is
-listed as not checked. JSON schema: docs/probe-json.md.
+crst). Only srvr is whitelisted by default: what a server refuses is asked of
+its AdminServer (HTTP JSON, port 8080 unless --source-admin-port/
+--target-admin-port say otherwise); --probe-via 4lw never does, --probe-via
+admin asks the AdminServer only. What neither way told is listed as not
+checked. JSON schema: docs/probe-json.md.
 
 Exit codes: 0 every ensemble healthy, 1 something unhealthy (a server down
 included), 2 usage error such as a malformed connect string.";
@@ -34,6 +37,8 @@ pub struct ProbeArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 pub async fn run(a: ProbeArgs) -> Result<i32, Error> {
@@ -43,10 +48,15 @@ pub async fn run(a: ProbeArgs) -> Result<i32, Error> {
     if timeout.is_zero() {
         return Err(Error::Usage("--timeout must be more than 0".into()));
     }
-    let options = probe::ProbeOptions {
+    let mut options = probe::ProbeOptions {
         timeout,
         ..probe::ProbeOptions::default()
     };
+    let servers = [
+        source.hosts.len(),
+        target.as_ref().map_or(0, |t| t.hosts.len()),
+    ];
+    a.admin.apply(&mut options, servers).map_err(Error::Usage)?;
     let report = probe::probe(&source, target.as_ref(), &options).await;
     emit(&match a.format {
         Format::Text => probe::render::text(&report),

@@ -31,7 +31,7 @@ use super::parity::Timing;
 use super::sanitize::{self, MAX_SPOOF_NAME_LEN};
 use super::{Metric, Slope, Spoof, Value};
 use crate::connect::ConnectString;
-use crate::probe::{self, ProbeOptions, ServerProbe, ServerState, Word};
+use crate::probe::{self, AdminEndpoint, ProbeOptions, ServerProbe, ServerState, Word};
 
 /// The web UI's metric group of every per-server metric, as the contrib
 /// module has it.
@@ -52,16 +52,30 @@ pub fn probe_options(timeout: Duration) -> ProbeOptions {
     }
 }
 
-/// Probes every server listed in `connects` at once, each server once even
-/// when several connect strings list it (chroots play no part).
-pub async fn probe_servers(connects: &[&ConnectString], opts: &ProbeOptions) -> Vec<ServerProbe> {
+/// Probes every server listed in `connects` at once (each with its
+/// ensemble's AdminServer), each server once even when several connect
+/// strings list it (chroots play no part).
+pub async fn probe_servers(
+    connects: &[(&ConnectString, &AdminEndpoint)],
+    opts: &ProbeOptions,
+) -> Vec<ServerProbe> {
     let mut seen = HashSet::new();
-    let hosts: Vec<&(String, u16)> = connects
+    let hosts: Vec<(&(String, u16), &AdminEndpoint, u16)> = connects
         .iter()
-        .flat_map(|c| &c.hosts)
-        .filter(|h| seen.insert(*h))
+        .flat_map(|(c, admin)| {
+            c.hosts
+                .iter()
+                .enumerate()
+                .map(move |(i, h)| (h, *admin, admin.port_for(i)))
+        })
+        .filter(|(h, _, _)| seen.insert(*h))
         .collect();
-    futures::future::join_all(hosts.iter().map(|(h, p)| probe::probe_server(h, *p, opts))).await
+    futures::future::join_all(
+        hosts
+            .iter()
+            .map(|((h, p), admin, port)| probe::probe_server(h, *p, opts, admin, *port)),
+    )
+    .await
 }
 
 /// Host and port of a probe's `host:port` (`[v6]:port`) address.

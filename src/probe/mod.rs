@@ -11,6 +11,8 @@
 //! The files, one job each:
 //! - this one: the order the words go out in, and to which servers;
 //! - [`client`]: the TCP client that sends one word and reads its answer;
+//! - [`admin`]: the same answers from the AdminServer (HTTP JSON), where
+//!   words are refused or off (`--probe-via`);
 //! - [`parse`]: parsers for every answer format from 3.4 to 3.9;
 //! - [`server`]: one server's model, assembled from its answers;
 //! - [`ensemble`]: the ensemble view, its verdict, and the count parity;
@@ -22,6 +24,7 @@
 //! `srst` and `crst` are never sent: they reset statistics other monitors
 //! rely on.
 
+pub mod admin;
 mod client;
 pub mod ensemble;
 pub mod parse;
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use crate::connect::ConnectString;
 
+pub use admin::{AdminEndpoint, ProbeVia, DEFAULT_ADMIN_PORT};
 pub use client::{host_port, Word, WordError};
 use client::{millis, resolve, send_to_any};
 
@@ -60,6 +64,11 @@ pub struct ProbeOptions {
     pub max_answer_bytes: usize,
     /// What counts as unhealthy.
     pub policy: HealthPolicy,
+    /// Words, AdminServer, or words then AdminServer for what they refuse.
+    pub via: ProbeVia,
+    /// Where the source's and the target's AdminServers answer.
+    pub source_admin: AdminEndpoint,
+    pub target_admin: AdminEndpoint,
 }
 
 impl Default for ProbeOptions {
@@ -69,6 +78,9 @@ impl Default for ProbeOptions {
             words: Word::ALL.to_vec(),
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
             policy: HealthPolicy::default(),
+            via: ProbeVia::default(),
+            source_admin: AdminEndpoint::default(),
+            target_admin: AdminEndpoint::default(),
         }
     }
 }
@@ -76,40 +88,102 @@ impl Default for ProbeOptions {
 /// Probes one server: the words one after another, over one resolved
 /// address, so the server's connection count includes only this probe's
 /// own connection, and a server that stopped answering costs one timeout,
-/// not one per word.
-pub(crate) async fn probe_server(host: &str, port: u16, opts: &ProbeOptions) -> ServerProbe {
+/// not one per word. What the words cannot tell (refused by the whitelist,
+/// or not asked with `ProbeVia::Admin`) is asked of the AdminServer.
+pub(crate) async fn probe_server(
+    host: &str,
+    port: u16,
+    opts: &ProbeOptions,
+    admin: &AdminEndpoint,
+    admin_port: u16,
+) -> ServerProbe {
     let started = Instant::now();
     let address = host_port(host, port);
-    let addrs = match resolve(host, port, opts.timeout).await {
-        Ok(a) => a,
-        Err(e) => {
-            let mut p = ServerProbe::unresolved(&address, &opts.words, e);
-            p.elapsed_ms = millis(started.elapsed());
-            return p;
-        }
-    };
+    let mut answers: Vec<(Word, Option<Result<String, WordError>>)> =
+        opts.words.iter().map(|&w| (w, None)).collect();
     let mut pinned: Option<SocketAddr> = None;
-    let mut answers = Vec::with_capacity(opts.words.len());
-    let mut give_up = false;
-    for &word in &opts.words {
-        if give_up {
-            answers.push((word, None));
-            continue;
-        }
-        let targets = pinned.map_or(addrs.clone(), |a| vec![a]);
-        match send_to_any(&targets, word, opts.timeout, opts.max_answer_bytes).await {
-            Ok((addr, answer)) => {
-                pinned = Some(addr);
-                answers.push((word, Some(Ok(answer))));
-            }
+    if opts.via != ProbeVia::Admin {
+        let addrs = match resolve(host, port, opts.timeout).await {
+            Ok(a) => a,
             Err(e) => {
-                give_up = e.ends_probe();
-                answers.push((word, Some(Err(e))));
+                let mut p = ServerProbe::unresolved(&address, &opts.words, e);
+                p.elapsed_ms = millis(started.elapsed());
+                return p;
+            }
+        };
+        for (word, answer) in answers.iter_mut() {
+            let targets = pinned.map_or(addrs.clone(), |a| vec![a]);
+            match send_to_any(&targets, *word, opts.timeout, opts.max_answer_bytes).await {
+                Ok((addr, text)) => {
+                    pinned = Some(addr);
+                    *answer = Some(Ok(text));
+                }
+                Err(e) => {
+                    let give_up = e.ends_probe();
+                    *answer = Some(Err(e));
+                    if give_up {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let wanted: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, a))| match (opts.via, a) {
+            (ProbeVia::FourLetterWords, _) => false,
+            (ProbeVia::Admin, _) => true,
+            (ProbeVia::Auto, Some(Ok(text))) => {
+                matches!(parse::classify(text), parse::Reply::Refused)
+            }
+            (ProbeVia::Auto, _) => false,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut admin_words = Vec::new();
+    let mut admin_error = None;
+    if !wanted.is_empty() {
+        match resolve(host, admin_port, opts.timeout).await {
+            Err(e) => admin_error = Some(e.to_string()),
+            Ok(addrs) => {
+                let addr = addrs[0];
+                for i in wanted {
+                    let word = answers[i].0;
+                    let got =
+                        admin::ask(host, addr, admin, word, opts.timeout, opts.max_answer_bytes)
+                            .await;
+                    match got {
+                        Ok(text) => {
+                            answers[i].1 = Some(Ok(text));
+                            admin_words.push(word);
+                            if opts.via == ProbeVia::Admin {
+                                pinned = Some(addr);
+                            }
+                        }
+                        Err(e) => {
+                            let give_up = e.ends_probe();
+                            admin_error.get_or_insert_with(|| {
+                                format!("AdminServer on port {admin_port}: {e}")
+                            });
+                            // Reading only the AdminServer, its silence is
+                            // the server's; otherwise the refusal stands.
+                            if opts.via == ProbeVia::Admin {
+                                answers[i].1 = Some(Err(e));
+                            }
+                            if give_up {
+                                break;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
     let mut p = ServerProbe::from_answers(&address, &answers);
     p.resolved = pinned.map(|a| a.to_string());
+    p.admin_words = admin_words;
+    p.admin_error = admin_error;
     p.elapsed_ms = millis(started.elapsed());
     p
 }
@@ -122,15 +196,27 @@ pub async fn probe_ensemble(
     connect: &ConnectString,
     opts: &ProbeOptions,
 ) -> EnsembleView {
+    let admin = if side == "target" {
+        &opts.target_admin
+    } else {
+        &opts.source_admin
+    };
     let mut seen = HashSet::new();
-    let hosts: Vec<(String, u16)> = connect
+    // With the index in the connect string, which picks the admin port.
+    let listed: Vec<(usize, (String, u16))> = connect
         .hosts
         .iter()
-        .filter(|h| seen.insert((*h).clone()))
         .cloned()
+        .enumerate()
+        .filter(|(_, h)| seen.insert(h.clone()))
         .collect();
-    let probes =
-        futures::future::join_all(hosts.iter().map(|(h, p)| probe_server(h, *p, opts))).await;
+    let probes = futures::future::join_all(
+        listed
+            .iter()
+            .map(|(i, (h, p))| probe_server(h, *p, opts, admin, admin.port_for(*i))),
+    )
+    .await;
+    let hosts: Vec<(String, u16)> = listed.into_iter().map(|(_, h)| h).collect();
     let listed = ConnectString {
         hosts,
         chroot: None,

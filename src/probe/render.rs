@@ -159,8 +159,24 @@ fn ensemble(out: &mut String, view: &EnsembleView) {
     if !facts.is_empty() {
         let _ = writeln!(out, "  {}", facts.join(", "));
     }
+    for s in &view.servers {
+        if !s.admin_words.is_empty() {
+            let words: Vec<&str> = s.admin_words.iter().map(|w| w.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "  {} read through its AdminServer: {}",
+                s.address,
+                words.join(", ")
+            );
+        }
+    }
     for u in &view.unchecked {
         let _ = writeln!(out, "  not checked: {u}");
+    }
+    for s in &view.servers {
+        if let Some(e) = &s.admin_error {
+            let _ = writeln!(out, "  {}: {e}", s.address);
+        }
     }
 }
 

@@ -174,6 +174,13 @@ pub struct ServerProbe {
     pub mntr: BTreeMap<String, MetricValue>,
     /// Wall time of this server's probe.
     pub elapsed_ms: u64,
+    /// Words whose answers came from the AdminServer (`/commands/...`)
+    /// instead of the client port; empty when every answer was a word's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_words: Vec<Word>,
+    /// Why the AdminServer could not stand in for refused words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_error: Option<String>,
 }
 
 impl ServerProbe {
@@ -218,6 +225,8 @@ impl ServerProbe {
             words: BTreeMap::new(),
             mntr: BTreeMap::new(),
             elapsed_ms: 0,
+            admin_words: Vec::new(),
+            admin_error: None,
         }
     }
 
