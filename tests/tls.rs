@@ -339,3 +339,75 @@ async fn a_private_key_readable_by_others_is_refused_without_connecting() {
     assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
     assert!(!r.stderr.contains("PRIVATE KEY"), "{}", r.stderr);
 }
+
+/// A server whose AdminServer answers HTTPS only, with the test CA's
+/// certificate for 127.0.0.1, and the default whitelist (`srvr`).
+fn https_admin_server() -> &'static ZkServer {
+    static SERVER: OnceLock<ZkServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let pki = pki();
+        let options = ServerOptions {
+            admin_server: true,
+            four_letter_words: "srvr".into(),
+            jvm_flags: vec![
+                "-Dzookeeper.admin.forceHttps=true".into(),
+                format!(
+                    "-Dzookeeper.ssl.quorum.keyStore.location={}",
+                    pki.path("server-keystore.pem")
+                ),
+                "-Dzookeeper.ssl.quorum.keyStore.type=PEM".into(),
+                format!(
+                    "-Dzookeeper.ssl.quorum.trustStore.location={}",
+                    pki.path("ca.pem")
+                ),
+                "-Dzookeeper.ssl.quorum.trustStore.type=PEM".into(),
+            ],
+            ..ServerOptions::default()
+        };
+        ZkServer::start_standalone(&options).expect("a server with an HTTPS AdminServer")
+    })
+}
+
+#[tokio::test]
+async fn an_https_admin_server_is_read_when_verified_against_its_ca() {
+    let pki = pki();
+    let server = https_admin_server();
+    let port = server.admin_port().expect("admin port").to_string();
+    let probe = |ca: String| {
+        let (connect, port) = (server.connect_string(), port.clone());
+        async move {
+            let r = run(&[
+                "probe",
+                "--source",
+                &connect,
+                "--source-admin-port",
+                &port,
+                "--source-admin-tls-ca",
+                &ca,
+                "--format",
+                "json",
+            ])
+            .await;
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+            v["source"]["servers"][0].clone()
+        }
+    };
+    let s = probe(pki.path("ca.pem")).await;
+    assert!(
+        s["admin_words"].to_string().contains("mntr"),
+        "read over HTTPS: {s:#}"
+    );
+    assert!(s["ephemerals"].is_u64(), "{s:#}");
+
+    // Another CA: nothing is read over an unverified connection, and the
+    // refusal stands with the reason.
+    let s = probe(pki.path("rogue-ca.pem")).await;
+    assert!(s.get("admin_words").is_none(), "{s:#}");
+    assert_eq!(s["words"]["mntr"]["status"], "refused", "{s:#}");
+    assert!(
+        s["admin_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("certificate")),
+        "{s:#}"
+    );
+}
