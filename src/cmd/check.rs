@@ -43,7 +43,9 @@ const HEALTH_HELP: &str = "\
 CRITICAL when a server is down, there is no leader or more than one, or the
 quorum is lost; WARNING when followers are out of sync or counts spread
 between members; per-server thresholds on latency, outstanding requests and
-file descriptor use (percent of the limit).
+file descriptor use (percent of the limit). Servers are read with the
+four-letter words, and through their AdminServer for the words a whitelist
+refuses (--probe-via auto|4lw|admin, --source-admin-port, default 8080).
 
 Examples:
   zkparity check health --source zk1:2181,zk2:2181,zk3:2181
@@ -54,7 +56,9 @@ Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
 
 const COUNTS_HELP: &str = "\
 Thresholds apply to the target's persistent znodes minus the source's (mntr's
-znode count less system nodes and ephemerals). Cheap: no tree is read.
+znode count less system nodes and ephemerals). Cheap: no tree is read. Where
+mntr is not whitelisted (the 3.5+ default), its numbers come from the
+AdminServer (--probe-via, --source-admin-port, --target-admin-port).
 
 Examples:
   zkparity check counts --source old:2181 --target new:2181
