@@ -176,10 +176,8 @@ pub struct ServerProbe {
     pub elapsed_ms: u64,
     /// Words whose answers came from the AdminServer (`/commands/...`)
     /// instead of the client port; empty when every answer was a word's.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub admin_words: Vec<Word>,
     /// Why the AdminServer could not stand in for refused words.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_error: Option<String>,
 }
 
