@@ -89,8 +89,10 @@ pub struct ServerOptions {
     pub admin_server: bool,
     /// `4lw.commands.whitelist`: `*` by default; `srvr` is what 3.5+ servers
     /// allow when nothing is configured. Without `conf`, readiness rests on
-    /// `srvr` alone.
+    /// `srvr` alone. 3.4 has no whitelist: every word answers.
     pub four_letter_words: String,
+    /// Which ZooKeeper runs.
+    pub release: crate::Release,
 }
 
 impl Default for ServerOptions {
@@ -104,6 +106,7 @@ impl Default for ServerOptions {
             startup_timeout: STARTUP_TIMEOUT,
             admin_server: false,
             four_letter_words: "*".to_string(),
+            release: crate::Release::default(),
         }
     }
 }
@@ -127,6 +130,7 @@ pub(crate) struct ZooCfg<'a> {
     /// `None`: the AdminServer stays off.
     pub(crate) admin_port: Option<u16>,
     pub(crate) four_letter_words: &'a str,
+    pub(crate) release: crate::Release,
 }
 
 /// Keys whose values the readiness checks or the port bookkeeping depend on.
@@ -176,15 +180,16 @@ pub(crate) fn render_zoo_cfg(cfg: &ZooCfg<'_>) -> Result<String, SandboxError> {
     let mut put = |k: &str, v: String| entries.push((k.to_string(), v));
     put("tickTime", TICK_TIME_MS.to_string());
     put("dataDir", cfg_value(cfg.data_dir));
-    match cfg.peers {
-        None => {
-            put("clientPort", cfg.client_port.to_string());
-            put("clientPortAddress", "127.0.0.1".to_string());
-        }
-        Some(_) => {
-            put("initLimit", "10".to_string());
-            put("syncLimit", "5".to_string());
-        }
+    let modern = cfg.release.is_3_5_or_later();
+    // 3.4 reads its client port from here even in a quorum: its server.N
+    // lines carry no client address.
+    if cfg.peers.is_none() || !modern {
+        put("clientPort", cfg.client_port.to_string());
+        put("clientPortAddress", "127.0.0.1".to_string());
+    }
+    if cfg.peers.is_some() {
+        put("initLimit", "10".to_string());
+        put("syncLimit", "5".to_string());
     }
     // srvr and conf are the readiness checks; jetty is on the classpath
     // only for an AdminServer; tests open many sessions from one address;
@@ -201,19 +206,23 @@ pub(crate) fn render_zoo_cfg(cfg: &ZooCfg<'_>) -> Result<String, SandboxError> {
     put("maxClientCnxns", "0".to_string());
     put("forceSync", "no".to_string());
     if let Some(peers) = cfg.peers {
-        put("reconfigEnabled", "true".to_string());
-        put("standaloneEnabled", "false".to_string());
-        // Read-only sessions against a 3.8.0 server fail without these.
-        put("localSessionsEnabled", "true".to_string());
-        put("localSessionsUpgradingEnabled", "true".to_string());
+        if modern {
+            put("reconfigEnabled", "true".to_string());
+            put("standaloneEnabled", "false".to_string());
+            // Read-only sessions against a 3.8.0 server fail without these.
+            put("localSessionsEnabled", "true".to_string());
+            put("localSessionsUpgradingEnabled", "true".to_string());
+        }
         for p in peers {
-            put(
-                &format!("server.{}", p.id),
+            let line = if modern {
                 format!(
                     "127.0.0.1:{}:{}:participant;127.0.0.1:{}",
                     p.quorum_port, p.election_port, p.client_port
-                ),
-            );
+                )
+            } else {
+                format!("127.0.0.1:{}:{}", p.quorum_port, p.election_port)
+            };
+            put(&format!("server.{}", p.id), line);
         }
     }
     for (key, value) in cfg.extra {
@@ -266,10 +275,17 @@ pub fn zookeeper_classpath() -> Result<String, SandboxError> {
     }
 }
 
-/// [`zookeeper_classpath`] plus Jetty, the servlet API and Jackson for the
-/// AdminServer, from Debian's jar directory.
-pub fn admin_classpath() -> Result<String, SandboxError> {
-    let mut cp = zookeeper_classpath()?;
+/// The classpath of `release`: [`zookeeper_classpath`] for Debian's 3.8,
+/// the release's own jars otherwise; with Jetty, the servlet API and
+/// Jackson for an AdminServer (3.5+).
+pub fn release_classpath(release: crate::Release, admin: bool) -> Result<String, SandboxError> {
+    let mut cp = match release {
+        crate::Release::V3_8_0 => zookeeper_classpath()?,
+        other => other.classpath(Path::new(DEBIAN_JAR_DIR))?,
+    };
+    if !admin || !release.is_3_5_or_later() {
+        return Ok(cp);
+    }
     for jar in ADMIN_JARS {
         let path = Path::new(DEBIAN_JAR_DIR).join(jar);
         if !path.is_file() {
@@ -362,6 +378,7 @@ mod tests {
             peers: None,
             admin_port: None,
             four_letter_words: "*",
+            release: crate::Release::default(),
             extra,
         })
     }
@@ -449,6 +466,7 @@ mod tests {
             peers: Some(&peers),
             admin_port: None,
             four_letter_words: "*",
+            release: crate::Release::default(),
             extra: &[],
         })
         .expect("renders");

@@ -18,6 +18,13 @@ pub enum SandboxError {
     )]
     MissingJar { jar: String, dir: PathBuf },
 
+    #[error(
+        "ZooKeeper {release} is not installed ({} is missing): run scripts/install-zk-versions \
+         (scripts/install-deps runs it)",
+        jar.display()
+    )]
+    MissingRelease { release: &'static str, jar: PathBuf },
+
     #[error("{}, listed in {CLASSPATH_ENV}, does not exist", path.display())]
     ClasspathEntryMissing { path: PathBuf },
 

@@ -16,6 +16,8 @@
 //!   start, wait until serving, stop, kill, restart.
 //! - [`config`]: [`ServerOptions`], the `zoo.cfg` and JVM flags each server
 //!   gets, and where `java` and the jars are found.
+//! - [`release`]: the ZooKeeper releases a server can run (3.4.6, 3.6.3,
+//!   Debian's 3.8.0, 3.9.3) and where each one's jars are.
 //! - [`readiness`]: four-letter words and the checks that a server serves,
 //!   and serves from our own directory; the server log's tail for errors.
 //! - [`process`]: the watchdog that keeps any child process (a JVM, gmond,
@@ -35,6 +37,7 @@ pub mod error;
 pub mod ports;
 pub mod process;
 pub mod readiness;
+pub mod release;
 pub mod sample;
 pub mod seed;
 pub mod server;
@@ -45,6 +48,7 @@ pub use error::SandboxError;
 pub use ports::free_ports;
 pub use process::{guarded_command, Guarded};
 pub use readiness::{four_letter_word, parse_mode};
+pub use release::Release;
 pub use server::{Ensemble, ZkServer};
 
 /// A poisoned lock still guards valid bookkeeping: the panicking thread only

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::{
-    admin_classpath, check_extra_config, find_java, jvm_args, render_zoo_cfg, zookeeper_classpath,
-    Peer, ServerOptions, ZooCfg,
+    check_extra_config, find_java, jvm_args, release_classpath, render_zoo_cfg, Peer,
+    ServerOptions, ZooCfg,
 };
 use crate::error::SandboxError;
 use crate::ports::free_ports;
@@ -68,11 +68,7 @@ fn whitelists(list: &str, word: &str) -> bool {
 }
 
 fn classpath_for(opts: &ServerOptions) -> Result<String, SandboxError> {
-    if opts.admin_server {
-        admin_classpath()
-    } else {
-        zookeeper_classpath()
-    }
+    release_classpath(opts.release, opts.admin_server)
 }
 
 impl ZkServer {
@@ -131,7 +127,7 @@ impl ZkServer {
         java: PathBuf,
         classpath: String,
     ) -> Result<ZkServer, SandboxError> {
-        let admin_port = if opts.admin_server {
+        let admin_port = if opts.admin_server && opts.release.is_3_5_or_later() {
             Some(free_ports(1)?[0])
         } else {
             None
@@ -141,7 +137,8 @@ impl ZkServer {
             child: None,
             port,
             admin_port,
-            conf_allowed: whitelists(&opts.four_letter_words, "conf"),
+            conf_allowed: !opts.release.is_3_5_or_later()
+                || whitelists(&opts.four_letter_words, "conf"),
             data_dir: dir.join("data"),
             cfg_path: dir.join("zoo.cfg"),
             log_path: dir.join("server.log"),
@@ -170,6 +167,7 @@ impl ZkServer {
             extra: &opts.extra_config,
             admin_port,
             four_letter_words: &opts.four_letter_words,
+            release: opts.release,
         })?;
         Ok(server)
     }
