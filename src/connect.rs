@@ -338,6 +338,25 @@ impl EnsembleSpec {
         self.establish(connector).await
     }
 
+    /// Opens a session that writes: against a 3.4 ensemble (told by its
+    /// `srvr`), `create` must use the plain Create request, since 3.4 knows
+    /// no Create2 and refuses it as unimplemented.
+    pub async fn connect_writer(&self) -> Result<zk::Client> {
+        let mut connector = zk::Client::connector()
+            .with_session_timeout(self.session_timeout)
+            .with_fail_eagerly();
+        if self.tls.is_none() {
+            let release = crate::probe::server_release(&self.connect, self.connect_timeout).await;
+            if let Some([3, minor, patch]) = release.filter(|r| r[0] == 3 && r[1] < 5) {
+                connector = connector.with_server_version(3, minor, patch);
+            }
+        }
+        if let Some(creds) = &self.credentials {
+            connector = connector.with_auth("digest", creds.secret.as_bytes());
+        }
+        self.establish(connector).await
+    }
+
     /// Resumes `session` (from any ensemble) on this one, without
     /// credentials and at the server's root whatever the chroot:
     /// `Ok(None)` when the servers do not know it. A detached client leaves

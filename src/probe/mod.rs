@@ -188,6 +188,29 @@ pub(crate) async fn probe_server(
     p
 }
 
+/// The release the first answering server of `connect` reports in `srvr`
+/// (whitelisted on every release), as `[major, minor, patch]`; `None` when
+/// no server answers the word (down, a TLS-only port).
+pub async fn server_release(connect: &ConnectString, timeout: Duration) -> Option<[u32; 3]> {
+    for (host, port) in &connect.hosts {
+        let Ok(addrs) = resolve(host, *port, timeout).await else {
+            continue;
+        };
+        let Ok((_, text)) = send_to_any(&addrs, Word::Srvr, timeout, 1 << 16).await else {
+            continue;
+        };
+        let version = parse::parse_srvr(&text)
+            .version
+            .map(|v| parse::Version::parse(&v));
+        if let Some(v) = version {
+            if let [a, b, c] = v.numbers[..] {
+                return Some([a, b, c]);
+            }
+        }
+    }
+    None
+}
+
 /// Probes every server of a connect string at once. The chroot plays no
 /// part: four-letter words concern the whole server. A server listed twice
 /// is probed once, so it cannot count as two leaders.

@@ -324,6 +324,9 @@ pub(crate) struct Applier<'j> {
     pub settled: u64,
     /// Actions per multi-write, after the write cap's say.
     batch_ops: usize,
+    /// The target runs 3.4, whose multi-writes refuse sequential creates:
+    /// counters are topped up one create and delete at a time.
+    legacy_target: bool,
 }
 
 enum Flow {
@@ -338,8 +341,12 @@ impl<'j> Applier<'j> {
         journal: &'j mut Journal,
         counts: ApplyCounts,
     ) -> Result<Applier<'j>> {
+        let legacy_target = crate::probe::server_release(&spec.connect, spec.connect_timeout)
+            .await
+            .is_some_and(|[major, minor, _]| (major, minor) < (3, 5));
         Ok(Applier {
-            client: spec.connect().await?,
+            legacy_target,
+            client: spec.connect_writer().await?,
             spec: spec.clone(),
             limiter: RateLimiter::new(options.max_writes_per_second),
             options,
@@ -391,7 +398,7 @@ impl<'j> Applier<'j> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.spec.connect().await {
+            match self.spec.connect_writer().await {
                 Ok(c) => {
                     self.client = c;
                     return Ok(());
@@ -708,6 +715,16 @@ impl<'j> Applier<'j> {
                 });
             }
             let pairs = (target - now).min(per_multi);
+            if self.legacy_target {
+                self.spend(2 * pairs as usize).await;
+                match top_up_one_at_a_time(client, &prefix, &options, pairs).await {
+                    Ok(()) => {
+                        wrote = true;
+                        continue;
+                    }
+                    Err(e) => return Ok(Outcome::Failed(e.to_string())),
+                }
+            }
             let mut w = client.new_multi_writer();
             for i in 0..pairs {
                 let added = w
@@ -762,4 +779,21 @@ impl<'j> Applier<'j> {
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
     }
+}
+
+/// A 3.4 target's top-up: each step creates a sequential child and deletes
+/// it at once. Not atomic as a multi is: a run killed between the two
+/// leaves one `zkparity-repair-seq-` child, which the final compare shows
+/// as `extra_in_target` and `--delete-extra` removes.
+async fn top_up_one_at_a_time(
+    client: &zk::Client,
+    prefix: &str,
+    options: &zk::CreateOptions<'_>,
+    pairs: i64,
+) -> Result<(), zk::Error> {
+    for _ in 0..pairs {
+        let (_, sequence) = client.create(prefix, b"", options).await?;
+        client.delete(&format!("{prefix}{sequence}"), None).await?;
+    }
+    Ok(())
 }
