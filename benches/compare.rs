@@ -4,9 +4,12 @@
 //!
 //! Prints figures; asserts nothing about speed (a timed test would flake).
 //! Run through `scripts/bench`; arguments: `--shape FANOUTxDEPTH` (repeatable,
-//! default 20x4 and 10x6), `--value-size N` (default 64), `--sessions N`
+//! default 20x4 and 10x6; `none` for the releases alone), `--value-size N` (default 64), `--sessions N`
 //! (default 4), `--hold` (start the servers on the built trees, print their
-//! connect strings and wait, for profiling by hand).
+//! connect strings and wait, for profiling by hand), `--releases LIST`
+//! (default `3.4.6,3.8.0`; `none` to skip): the same compare of a 20x4 tree
+//! on a pair of servers of each release, so a 3.4 server (no multi-read:
+//! pipelined single reads) is measured beside 3.8.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use zkparity_sandbox::seed;
-use zkparity_sandbox::{ServerOptions, ZkServer};
+use zkparity_sandbox::{Release, ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 struct Shape {
@@ -45,10 +48,16 @@ fn server_options(dir: &Path) -> ServerOptions {
 }
 
 async fn connect(s: &ZkServer) -> Result<zk::Client, Failure> {
-    Ok(zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&s.connect_string())
-        .await?)
+    connect_to(s, Release::default()).await
+}
+
+/// A session that writes as `release` understands (3.4 knows no Create2).
+async fn connect_to(s: &ZkServer, release: Release) -> Result<zk::Client, Failure> {
+    let mut c = zk::Client::connector().with_session_timeout(Duration::from_secs(30));
+    if !release.is_3_5_or_later() {
+        c = c.with_server_version(3, 4, 6);
+    }
+    Ok(c.connect(&s.connect_string()).await?)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), Failure> {
@@ -408,16 +417,104 @@ fn bench_snapshots(work: &Path, s: &ZkServer, t: &ZkServer, per_side: f64) -> Re
     Ok(())
 }
 
+/// `zkparity compare` of a `shape` tree on a pair of `release` servers
+/// (built once per release under `root`), beside the getACL ceiling of the
+/// same servers.
+async fn bench_release(
+    root: &Path,
+    shape: &Shape,
+    release: Release,
+    sessions: usize,
+) -> Result<(), Failure> {
+    let work = root.join(format!("release-{release}-{}", shape.label()));
+    let options = |dir: &Path| ServerOptions {
+        release,
+        ..server_options(dir)
+    };
+    if !work.join("complete").exists() {
+        let _ = std::fs::remove_dir_all(&work);
+        for side in ["source", "target"] {
+            let mut server = ZkServer::start_standalone(&options(&work.join(side)))?;
+            let c = connect_to(&server, release).await?;
+            eprintln!("building {} nodes on a {release} {side} ...", shape.nodes());
+            if release.is_3_5_or_later() {
+                seed::create_uniform_tree(&c, "/tree", shape.fanout, shape.depth, 64).await?;
+            } else {
+                seed::create_uniform_tree_singly(&c, "/tree", shape.fanout, shape.depth, 64)
+                    .await?;
+            }
+            drop(c);
+            server.stop();
+        }
+        std::fs::write(work.join("complete"), shape.label())?;
+    }
+    let sd = work.join("source");
+    let so = options(&sd);
+    let source = std::thread::spawn(move || ZkServer::start_standalone(&so));
+    let t = ZkServer::start_standalone(&options(&work.join("target")))?;
+    let s = source.join().map_err(|_| "server start panicked")??;
+    let mut paths = vec!["/tree".to_string()];
+    paths.extend(seed::uniform_tree_paths("/tree", shape.fanout, shape.depth));
+    let per_side = paths.len() as f64;
+    // Warm both servers the same way as the compare will read them.
+    acl_ceiling([&s, &t], &paths, sessions).await?;
+    let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
+    let bin = env!("CARGO_BIN_EXE_zkparity");
+    let sessions_arg = sessions.to_string();
+    let mut best = Duration::MAX;
+    for _ in 0..2 {
+        let (code, wall, _, out) = run_measured(Command::new(bin).args([
+            "compare",
+            "--source",
+            &s.connect_string(),
+            "--target",
+            &t.connect_string(),
+            "--path",
+            "/tree",
+            "--format",
+            "json",
+            "--recheck-delay",
+            "off",
+            "--quiet",
+            "--sessions",
+            &sessions_arg,
+        ]))?;
+        if code != 0 {
+            return Err(format!("compare on {release} exited {code}: {out}").into());
+        }
+        best = best.min(wall);
+    }
+    println!(
+        "  {release:<7} {} nodes per side: compare {:>7.2}s {:>9.0} nodes/s per side, getACL ceiling {:>9.0} nodes/s ({})",
+        paths.len(),
+        best.as_secs_f64(),
+        per_side / best.as_secs_f64(),
+        per_side / acl.as_secs_f64(),
+        if release.is_3_5_or_later() {
+            "multi-read"
+        } else {
+            "no multi-read: pipelined single reads"
+        }
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Failure> {
     let mut shapes = Vec::new();
     let mut value_size = 64;
     let mut sessions = 4;
     let mut hold = false;
+    let mut releases = vec![Release::V3_4_6, Release::V3_8_0];
+    let mut no_shapes = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--shape" => {
                 let v = args.next().ok_or("--shape needs FANOUTxDEPTH")?;
+                if v == "none" {
+                    no_shapes = true;
+                    continue;
+                }
                 let (f, d) = v.split_once('x').ok_or("--shape needs FANOUTxDEPTH")?;
                 shapes.push(Shape {
                     fanout: f.parse()?,
@@ -427,11 +524,28 @@ fn main() -> Result<(), Failure> {
             "--value-size" => value_size = args.next().ok_or("--value-size needs N")?.parse()?,
             "--sessions" => sessions = args.next().ok_or("--sessions needs N")?.parse()?,
             "--hold" => hold = true,
+            "--releases" => {
+                let v = args.next().ok_or("--releases needs a list, or none")?;
+                releases = if v == "none" {
+                    Vec::new()
+                } else {
+                    v.split(',')
+                        .map(|r| {
+                            Release::ALL
+                                .into_iter()
+                                .find(|x| x.name() == r.trim())
+                                .ok_or_else(|| {
+                                    format!("unknown release {r} (3.4.6, 3.6.3, 3.8.0, 3.9.3)")
+                                })
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+            }
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    if shapes.is_empty() {
+    if shapes.is_empty() && !no_shapes {
         shapes = vec![
             Shape {
                 fanout: 20,
@@ -449,6 +563,17 @@ fn main() -> Result<(), Failure> {
     let rt = tokio::runtime::Runtime::new()?;
     for shape in &shapes {
         rt.block_on(bench_shape(&root, shape, value_size, sessions, hold))?;
+    }
+    if !releases.is_empty() {
+        let shape = Shape {
+            fanout: 20,
+            depth: 4,
+        };
+        println!();
+        println!("releases ({} sessions per side)", sessions);
+        for release in releases {
+            rt.block_on(bench_release(&root, &shape, release, sessions))?;
+        }
     }
     Ok(())
 }
