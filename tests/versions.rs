@@ -517,3 +517,41 @@ async fn a_3_9_ensemble_is_probed_through_its_admin_servers_and_copied_into() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn every_release_forms_a_quorum_that_the_probe_finds_healthy() {
+    for release in [Release::V3_4_6, Release::V3_6_3] {
+        let quorum = tokio::task::spawn_blocking(move || Ensemble::start(3, &defaults(release)))
+            .await
+            .expect("starter")
+            .unwrap_or_else(|e| panic!("a {release} quorum: {e}"));
+        let ports: Vec<String> = quorum.servers.iter().map(admin).collect();
+        let r = run(&[
+            "probe",
+            "--source",
+            &quorum.connect_string(),
+            "--source-admin-port",
+            &if release.is_3_5_or_later() {
+                ports.join(",")
+            } else {
+                "8080".to_string()
+            },
+            "--format",
+            "json",
+        ])
+        .await;
+        assert_eq!(r.code, 0, "{release}: {}", ctx(&r));
+        let j = r.json();
+        assert_eq!(
+            j["source"]["kind"], "quorum",
+            "{release}: {:#}",
+            j["source"]
+        );
+        assert_eq!(j["source"]["leaders"], 1, "{release}: {:#}", j["source"]);
+        assert_eq!(
+            j["source"]["synced_followers"], 2,
+            "{release}: {:#}",
+            j["source"]
+        );
+    }
+}
