@@ -634,7 +634,28 @@ pub async fn compare_sides(
         .map(|(a, b)| BTreeMap::from([("source", latency(a)), ("target", latency(b))]));
     let kinds = [s.file_kind(), t.file_kind()];
     futures::join!(s.close(), t.close());
-    let mut report = outcome?;
+    let mut report = outcome.map_err(|e| match e {
+        // The path is under each side's chroot: name them, or the path
+        // looks absent from servers that hold it at their root.
+        Error::RootMissing { path } => {
+            let chroot = |side: &SideSpec| match side {
+                SideSpec::Live(e) => e.connect.chroot.clone(),
+                SideSpec::File { .. } => None,
+            };
+            let under: Vec<String> = [("source", chroot(source)), ("target", chroot(target))]
+                .into_iter()
+                .filter_map(|(side, c)| c.map(|c| format!("the {side}'s chroot {c}")))
+                .collect();
+            if under.is_empty() {
+                Error::RootMissing { path }
+            } else {
+                Error::RootMissing {
+                    path: format!("{path} (under {})", under.join(" and ")),
+                }
+            }
+        }
+        e => e,
+    })?;
     report.summary.reads = BTreeMap::from([("source", source_reads), ("target", target_reads)]);
     report.summary.latency = latency;
     report.source.connect = source.describe();

@@ -32,21 +32,26 @@ impl ConnectString {
         if input_trimmed.is_empty() {
             return Err(bad("it is empty"));
         }
+        if let Some((scheme, _)) = input_trimmed.split_once("://") {
+            return Err(bad(&format!(
+                "a connect string is host:port[,host:port...][/chroot], not a URL: drop \"{scheme}://\""
+            )));
+        }
         let (host_part, chroot) = match input_trimmed.find('/') {
             Some(i) => (&input_trimmed[..i], Some(&input_trimmed[i..])),
             None => (input_trimmed, None),
         };
+        if host_part.contains(';') {
+            return Err(bad("servers are separated by commas, not semicolons"));
+        }
         let mut hosts = Vec::new();
         for entry in host_part.split(',') {
             let entry = entry.trim();
             if entry.is_empty() {
                 return Err(bad("it has an empty host entry"));
             }
-            let (host, port) = split_host_port(entry).ok_or_else(|| {
-                bad(&format!(
-                    "{entry:?} is not host:port (a port is required, e.g. {entry}:2181)"
-                ))
-            })?;
+            // A bare host name means ZooKeeper's client port, as zkCli has it.
+            let (host, port) = split_host_port(entry).unwrap_or((entry, DEFAULT_CLIENT_PORT));
             if host.is_empty() {
                 return Err(bad(&format!("{entry:?} has no host name")));
             }
@@ -71,11 +76,17 @@ impl ConnectString {
     }
 }
 
+/// The port a host without one is given.
+const DEFAULT_CLIENT_PORT: &str = "2181";
+
 fn split_host_port(entry: &str) -> Option<(&str, &str)> {
     if let Some(rest) = entry.strip_prefix('[') {
-        // [ipv6]:port
+        // [ipv6] or [ipv6]:port
         let end = rest.find(']')?;
-        let port = rest[end + 1..].strip_prefix(':')?;
+        let port = match &rest[end + 1..] {
+            "" => DEFAULT_CLIENT_PORT,
+            after => after.strip_prefix(':')?,
+        };
         return Some((&rest[..end], port));
     }
     let i = entry.rfind(':')?;
@@ -162,6 +173,11 @@ impl Credentials {
             reason,
         };
         let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.is_dir() {
+            return Err(err(
+                "is a directory; give the file that holds user:password".into(),
+            ));
+        }
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(err(format!(
@@ -382,7 +398,7 @@ impl EnsembleSpec {
         match self.establish_raw(connector, &root).await? {
             Ok(client) => Ok(Some(client)),
             Err(zk::Error::SessionExpired) => Ok(None),
-            Err(e) => Err(self.session_error(e)),
+            Err(e) => Err(self.failure(e).await),
         }
     }
 
@@ -397,9 +413,53 @@ impl EnsembleSpec {
     }
 
     async fn establish(&self, connector: zk::Connector) -> Result<zk::Client> {
-        self.establish_raw(connector, &self.connect)
-            .await?
-            .map_err(|e| self.session_error(e))
+        match self.establish_raw(connector, &self.connect).await? {
+            Ok(client) => Ok(client),
+            Err(e) => Err(self.failure(e).await),
+        }
+    }
+
+    /// Why no session could be had; when no server answered, whether the
+    /// names resolve at all.
+    async fn failure(&self, e: zk::Error) -> Error {
+        if matches!(e, zk::Error::NoHosts) {
+            if let Some(names) = self.unresolved().await {
+                return self.connect_error(names);
+            }
+        }
+        self.session_error(e)
+    }
+
+    /// When no server answered: the host names that do not resolve, said
+    /// for a person, so a typo is not taken for a server that is down.
+    async fn unresolved(&self) -> Option<String> {
+        let mut bad = Vec::new();
+        for (host, port) in &self.connect.hosts {
+            let lookup = tokio::net::lookup_host((host.as_str(), *port));
+            let found = match tokio::time::timeout(self.connect_timeout, lookup).await {
+                Ok(Ok(addrs)) => addrs.count() > 0,
+                Ok(Err(e)) => {
+                    bad.push(format!("{host:?} does not resolve ({e})"));
+                    continue;
+                }
+                Err(_) => false,
+            };
+            if !found {
+                bad.push(format!("{host:?} does not resolve"));
+            }
+        }
+        (!bad.is_empty()).then(|| {
+            let all = bad.len() == self.connect.hosts.len();
+            format!(
+                "{}{}",
+                bad.join("; "),
+                if all {
+                    " (a typo in the host name?)"
+                } else {
+                    ""
+                }
+            )
+        })
     }
 
     /// A session within the connect timeout, or the server's answer.
@@ -440,6 +500,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_host_without_a_port_gets_2181_as_zkcli_gives_it() {
+        let cs = ConnectString::parse("zk1,zk2:2182,[::1]/kafka").unwrap();
+        assert_eq!(
+            cs.hosts,
+            [
+                ("zk1".to_string(), 2181),
+                ("zk2".to_string(), 2182),
+                ("::1".to_string(), 2181)
+            ]
+        );
+    }
+
+    #[test]
+    fn urls_and_semicolons_are_refused_naming_the_fix() {
+        let e = ConnectString::parse("zk://h:2181/kafka")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a URL") && e.contains("zk://"), "{e}");
+        let e = ConnectString::parse("h1:2181;h2:2181")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("commas, not semicolons"), "{e}");
+    }
+
+    #[test]
     fn parses_hosts_and_chroot() {
         let cs = ConnectString::parse("h1:2181,h2:2182/kafka/a").unwrap();
         assert_eq!(
@@ -466,7 +551,6 @@ mod tests {
     fn rejects_malformed_connect_strings_with_reason() {
         for (input, needle) in [
             ("", "empty"),
-            ("localhost", "host:port"),
             ("h:0", "port number"),
             ("h:99999", "port number"),
             ("h:x", "port number"),

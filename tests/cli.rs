@@ -182,7 +182,8 @@ async fn malformed_connect_strings_are_refused_naming_the_string_and_reason() {
     let fx = Fixture::new("cli-connect").await;
     let (s, t) = servers();
     for (bad, reason) in [
-        ("localhost", "a port is required"),
+        ("zk://localhost:2181", "not a URL"),
+        ("h1:2181;h2:2181", "commas, not semicolons"),
         ("h:99999", "is not a port number"),
         ("h:1,,h:2", "empty host entry"),
         ("h:1/a/", "must not end with '/'"),
@@ -438,8 +439,47 @@ async fn a_path_on_neither_side_is_an_error_not_identical() {
     let src = format!("{s}{absent}");
     let dst = format!("{t}{absent}");
     let r = run(&["compare", "--source", &src, "--target", &dst]).await;
-    assert_error(&r, &["/ does not exist on either ensemble"]);
+    let under = format!("under the source's chroot {absent} and the target's chroot {absent}");
+    assert_error(&r, &["does not exist on either ensemble", &under]);
     fx.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn a_host_name_that_does_not_resolve_is_named_not_taken_for_a_server_down() {
+    let (_, t) = servers();
+    let r = run(&[
+        "compare",
+        "--source",
+        "no-such-zk-host.invalid:2181",
+        "--target",
+        &t,
+        "--connect-timeout",
+        "3s",
+    ])
+    .await;
+    assert_error(
+        &r,
+        &["\"no-such-zk-host.invalid\" does not resolve", "typo"],
+    );
+}
+
+#[tokio::test]
+async fn a_directory_given_as_an_auth_file_is_called_a_directory() {
+    let (s, t) = servers();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let r = run(&[
+        "compare",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--source-auth-file",
+        &d,
+    ])
+    .await;
+    assert_error(&r, &["is a directory"]);
+    assert!(!r.stderr.contains("mode"), "{}", r.stderr);
 }
 
 // ---------------------------------------------------------------------------
