@@ -195,7 +195,7 @@ async fn everything_that_goes_wrong_is_unknown_with_a_reason() {
         (vec!["-c", "ten"], "not a number"),
         (vec!["--critical-kinds", "dta"], "unknown difference kind"),
         (vec!["--target", &dead], "no server answered"),
-        (vec!["--target", "nohost"], "host:port"),
+        (vec!["--target", "nohost"], "\"nohost\" does not resolve"),
         (vec!["-t", "1ms"], "timed out after"),
         (
             vec!["--path", "/does-not-exist-anywhere"],
