@@ -21,6 +21,10 @@ pub(crate) const EXIT_INCOMPLETE: i32 = 3;
 /// Exit code: bad usage, bad input, or an ensemble that could not be read;
 /// see [`Error::exit_code`].
 pub const EXIT_ERROR: i32 = 2;
+/// Exit codes of a command stopped by SIGINT (Ctrl-C) or SIGTERM: 128 plus
+/// the signal's number, as a shell reports a command the signal killed.
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
+pub(crate) const EXIT_TERMINATED: i32 = 143;
 /// Exit code of `zkparity probe`: every probed ensemble is healthy.
 pub(crate) const EXIT_HEALTHY: i32 = 0;
 /// Exit code of `zkparity probe`: something is unhealthy (a down server
@@ -117,8 +121,12 @@ pub enum Error {
 
     /// SIGINT or SIGTERM came before the work was done; whatever it was
     /// writing was dropped.
-    #[error("{}: nothing written", .signal.says())]
-    Stopped { signal: StopSignal },
+    #[error("{}: {after}", .signal.says())]
+    Stopped {
+        signal: StopSignal,
+        /// What the stop left behind, and what to do next.
+        after: String,
+    },
 
     /// A task that did part of the work panicked or was cancelled.
     #[error("{task}: {source}")]
@@ -162,9 +170,16 @@ impl Error {
             // This machine: files, tasks, the demo's servers.
             | Error::Io { .. }
             | Error::TaskFailed { .. }
-            | Error::LocalServer { .. }
+            | Error::LocalServer { .. } => EXIT_ERROR,
             // Stopped before done.
-            | Error::Stopped { .. } => EXIT_ERROR,
+            Error::Stopped {
+                signal: StopSignal::Interrupt,
+                ..
+            } => EXIT_INTERRUPTED,
+            Error::Stopped {
+                signal: StopSignal::Terminate,
+                ..
+            } => EXIT_TERMINATED,
             // Nodes unread: as a comparison that could not see them.
             Error::Incomplete { .. } => EXIT_INCOMPLETE,
         }
@@ -187,13 +202,16 @@ mod tests {
     fn a_signal_says_which_and_that_nothing_was_written() {
         let e = Error::Stopped {
             signal: StopSignal::Interrupt,
+            after: "nothing written".into(),
         };
         assert_eq!(e.to_string(), "interrupted (SIGINT): nothing written");
+        assert_eq!(e.exit_code(), 130);
         let e = Error::Stopped {
             signal: StopSignal::Terminate,
+            after: "nothing written".into(),
         };
         assert_eq!(e.to_string(), "stopped (SIGTERM): nothing written");
-        assert_eq!(e.exit_code(), EXIT_ERROR);
+        assert_eq!(e.exit_code(), 143);
         assert_eq!(e.check_exit_code(), EXIT_UNKNOWN);
     }
 

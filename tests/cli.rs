@@ -752,3 +752,90 @@ async fn a_closed_stdout_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     fx.assert_untouched().await;
 }
+
+// ---------------------------------------------------------------------------
+// Ctrl-C
+
+/// Starts `args`, sends SIGINT after `after`, and returns its exit code and
+/// stderr.
+async fn interrupted(args: Vec<String>, after: Duration) -> (Option<i32>, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start zkparity");
+    tokio::time::sleep(after).await;
+    // SAFETY: a plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("waiter")
+        .expect("output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn ctrl_c_says_what_was_interrupted_and_how_repair_resumes() {
+    let (p, s, t) = pair_clients().await;
+    let root = unique_path("cli-ctrl-c");
+    wide_tree(&s, &t, &root, 3000, b"v").await;
+    for c in (0..3000).step_by(10) {
+        t.set_data(&format!("{root}/c{c:05}"), b"w", None)
+            .await
+            .expect("a difference");
+    }
+    let (src, dst) = (p.source.connect_string(), p.target.connect_string());
+    // About 5 s at this cap: time enough to interrupt it half-way.
+    let compare: Vec<String> = [
+        "compare",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &root,
+        "--max-reads-per-second",
+        "1200",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, stderr) = interrupted(compare, Duration::from_millis(1500)).await;
+    assert_eq!(code, Some(130), "128 + SIGINT: {stderr}");
+    assert!(
+        stderr.contains("interrupted (SIGINT): the comparison did not finish"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = dir.path().join("repair.plan").display().to_string();
+    let repair: Vec<String> = [
+        "repair",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--path",
+        &root,
+        "--apply",
+        "--resume",
+        &plan,
+        "--max-writes-per-second",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, stderr) = interrupted(repair, Duration::from_millis(3000)).await;
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "run the same command again (with --resume {plan})"
+        )),
+        "{stderr}"
+    );
+}

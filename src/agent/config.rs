@@ -1232,7 +1232,8 @@ mod tests {
 
     #[test]
     fn a_bad_connect_string_is_refused_at_its_line() {
-        let text = tmp_dir_line() + "[[pair]]\nname = \"a\"\nsource = \"old\"\ntarget = \"b:1\"\n";
+        let text =
+            tmp_dir_line() + "[[pair]]\nname = \"a\"\nsource = \"old:0\"\ntarget = \"b:1\"\n";
         let (line, key, reason) = invalid(&text);
         assert_eq!((line, key.as_str()), (4, "pair[0].source"));
         assert!(reason.contains("port"), "{reason}");

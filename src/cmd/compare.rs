@@ -29,7 +29,8 @@ Credentials (digest user:password) are read from --source-auth-file /
 never from the command line.
 
 Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error,
-3 incomplete: no differences, but a side could not read some nodes.";
+3 incomplete: no differences, but a side could not read some nodes; 130
+interrupted (Ctrl-C), 143 stopped by SIGTERM.";
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -72,7 +73,9 @@ pub async fn run(a: CompareArgs) -> Result<i32, Error> {
     let (source, target) = a.ensembles.sides()?;
     let mut progress = Progress::auto(a.quiet);
     let started = std::time::Instant::now();
-    let report = match compare_sides(&source, &target, &options, &mut progress).await {
+    let walk = compare_sides(&source, &target, &options, &mut progress);
+    let stopped = "the comparison did not finish (neither ensemble was written to)";
+    let report = match super::interrupt::until_stopped(walk, stopped).await {
         Ok(r) => r,
         Err(e) => {
             // The failure is a fact for the textfile too: a stale file would

@@ -24,7 +24,8 @@ or control characters stops the export (exit 2) rather than being mangled;
 --exclude it, or use a snapshot, which holds anything. With --out, the file
 appears only once complete.
 
-Exit codes: 0 written, 2 usage, connection, read or write error.";
+Exit codes: 0 written, 2 usage, connection, read or write error, 130
+interrupted (Ctrl-C), 143 stopped by SIGTERM (nothing written).";
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -75,7 +76,11 @@ pub async fn run(a: ExportArgs) -> Result<i32, Error> {
                     source: e,
                 })?;
             let mut w = std::io::BufWriter::new(temp.as_file_mut());
-            let r = until_stopped(zkparity::zktreeutil::export(&source, path, &walk, &mut w)).await;
+            let r = until_stopped(
+                zkparity::zktreeutil::export(&source, path, &walk, &mut w),
+                "nothing written",
+            )
+            .await;
             let flushed = w.flush();
             drop(w);
             let io = |e: std::io::Error| Error::Io {
@@ -93,7 +98,11 @@ pub async fn run(a: ExportArgs) -> Result<i32, Error> {
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            let r = until_stopped(zkparity::zktreeutil::export(&source, path, &walk, &mut w)).await;
+            let r = until_stopped(
+                zkparity::zktreeutil::export(&source, path, &walk, &mut w),
+                "nothing written",
+            )
+            .await;
             let _ = w.flush();
             r
         }

@@ -31,7 +31,9 @@ ZKPARITY_TARGET_AUTH.
 
 Exit codes: 0 nothing to do (dry run) or applied and verified identical,
 1 a dry run found work (or differences it cannot repair) or the target still
-differs after applying, 2 usage, connection or file error.";
+differs after applying, 2 usage, connection or file error, 130 interrupted
+(Ctrl-C) and 143 stopped by SIGTERM: what was applied stays; run the same
+command again to continue.";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ReportFormat {
@@ -102,8 +104,19 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
     // Checked before the sides are opened, as the flags' own mistakes.
     repair.validate(&options.path)?;
     let mut progress = Progress::auto(a.quiet);
-    let report =
-        zkparity::repair::run(a.ensembles.sides()?, options, &repair, &mut progress).await?;
+    let after = match (&a.resume, a.apply) {
+        (_, false) => "nothing written (a dry run)".to_string(),
+        (Some(file), true) => format!(
+            "the writes applied so far stay; run the same command again (with --resume {}) \
+             to continue where it stopped",
+            file.display()
+        ),
+        (None, true) => "the writes applied so far stay, and each is safe to repeat; run the \
+                         same command again to plan and apply the rest"
+            .to_string(),
+    };
+    let work = zkparity::repair::run(a.ensembles.sides()?, options, &repair, &mut progress);
+    let report = super::interrupt::until_stopped(work, &after).await?;
     emit(&match a.format {
         ReportFormat::Text => report.text(),
         ReportFormat::Json => report.json(),

@@ -27,7 +27,8 @@ every node (NoAuth), or got ACLs with digest ids hidden (no ADMIN), is not
 written unless --allow-incomplete; the file then records what it lacks.
 
 Exit codes: 0 written, 2 usage, connection or write error (nothing written),
-3 incomplete: some nodes unreadable (nothing written without --allow-incomplete).";
+3 incomplete: some nodes unreadable (nothing written without --allow-incomplete),
+130 interrupted (Ctrl-C), 143 stopped by SIGTERM (nothing written).";
 
 #[derive(Args)]
 pub struct SnapshotArgs {
@@ -69,7 +70,11 @@ pub async fn run(a: SnapshotArgs) -> Result<i32, Error> {
         allow_incomplete: a.allow_incomplete,
     };
     let mut progress = Progress::auto(a.quiet);
-    let s = until_stopped(take_snapshot(&spec, &options, &mut progress)).await?;
+    let s = until_stopped(
+        take_snapshot(&spec, &options, &mut progress),
+        "nothing written",
+    )
+    .await?;
     if s.unreadable + s.acl_redacted > 0 {
         eprintln!(
             "zkparity snapshot: warning: {} is incomplete (--allow-incomplete): {} node(s) unreadable, {} ACL(s) with digest ids hidden",
