@@ -354,18 +354,29 @@ impl EnsembleSpec {
         self.establish(connector).await
     }
 
-    /// Opens a session that writes: against a 3.4 ensemble (told by its
-    /// `srvr`), `create` must use the plain Create request, since 3.4 knows
-    /// no Create2 and refuses it as unimplemented.
-    pub async fn connect_writer(&self) -> Result<zk::Client> {
+    /// Whether writes must be as a 3.4 server takes them: some server of
+    /// the ensemble says (in `srvr`) that it runs a release before 3.5, as
+    /// during a rolling upgrade from 3.4. Over TLS nobody can be asked, and
+    /// 3.4 spoke no TLS: `false`.
+    pub async fn writes_as_3_4(&self) -> bool {
+        if self.tls.is_some() {
+            return false;
+        }
+        crate::probe::server_releases(&self.connect, self.connect_timeout)
+            .await
+            .iter()
+            .any(|[major, minor, _]| (*major, *minor) < (3, 5))
+    }
+
+    /// Opens a session that writes; with `as_3_4`, `create` uses the plain
+    /// Create request, since 3.4 knows no Create2 and refuses it as
+    /// unimplemented.
+    pub async fn connect_writer(&self, as_3_4: bool) -> Result<zk::Client> {
         let mut connector = zk::Client::connector()
             .with_session_timeout(self.session_timeout)
             .with_fail_eagerly();
-        if self.tls.is_none() {
-            let release = crate::probe::server_release(&self.connect, self.connect_timeout).await;
-            if let Some([3, minor, patch]) = release.filter(|r| r[0] == 3 && r[1] < 5) {
-                connector = connector.with_server_version(3, minor, patch);
-            }
+        if as_3_4 {
+            connector = connector.with_server_version(3, 4, 0);
         }
         if let Some(creds) = &self.credentials {
             connector = connector.with_auth("digest", creds.secret.as_bytes());

@@ -770,7 +770,7 @@ async fn another_protocol_on_the_port_is_unrecognised_not_a_crash() {
 #[tokio::test]
 async fn bad_usage_exits_two_and_an_unresolvable_host_is_down() {
     for args in [
-        &["probe", "--source", "localhost"][..],
+        &["probe", "--source", "zk://localhost:2181"][..],
         &["probe", "--source", "h:1,,h:2"],
         &["probe", "--source", "h:1", "--target", "h:0"],
         &["probe", "--source", "h:1", "--timeout", "0s"],

@@ -664,6 +664,14 @@ impl Cx<'_> {
             Some(t) => t.get_ref().0,
             None => crate::probe::DEFAULT_TIMEOUT,
         };
+        // Checked even while probes are off, so a typo shows at once.
+        let via = match &raw.probe_via {
+            None => ProbeVia::default(),
+            Some(v) => v
+                .get_ref()
+                .parse()
+                .map_err(|reason| self.at(v.span().start, "probe_via", reason))?,
+        };
         let probes = match &raw.probe_interval {
             Some(i) if i.get_ref().0 < Duration::from_secs(1) => {
                 return Err(self.at(i.span().start, "probe_interval", "must be at least 1s"))
@@ -671,13 +679,7 @@ impl Cx<'_> {
             Some(i) => Some(ProbeSettings {
                 interval: i.get_ref().0,
                 timeout: probe_timeout,
-                via: match &raw.probe_via {
-                    None => ProbeVia::default(),
-                    Some(v) => v
-                        .get_ref()
-                        .parse()
-                        .map_err(|reason| self.at(v.span().start, "probe_via", reason))?,
-                },
+                via,
             }),
             None => None,
         };
@@ -1018,6 +1020,11 @@ pub(crate) fn default_check() -> ParityCheck {
 fn listen_address(text: &str) -> Result<SocketAddr, String> {
     let text = text.trim();
     if let Ok(a) = text.parse::<SocketAddr>() {
+        if a.port() == 0 {
+            return Err(format!(
+                "{text:?} has port 0: give the port Prometheus scrapes"
+            ));
+        }
         return Ok(a);
     }
     let Some((host, port)) = text.rsplit_once(':') else {
@@ -1025,7 +1032,7 @@ fn listen_address(text: &str) -> Result<SocketAddr, String> {
             "{text:?} is not HOST:PORT (e.g. \"127.0.0.1:9149\")"
         ));
     };
-    if port.parse::<u16>().is_err() {
+    if port.parse::<u16>().map_or(true, |p| p == 0) {
         return Err(format!("{port:?} in {text:?} is not a port number"));
     }
     use std::net::ToSocketAddrs;

@@ -289,6 +289,11 @@ async fn reload(
     };
     log.set_level(new.log_level);
     Endpoint::reload(endpoint, new.prometheus, registry).await;
+    if new.prometheus.is_none() {
+        registry.forget_all();
+    } else if new.probes.is_none() {
+        registry.forget_probes();
+    }
     let _ = globals_tx.send(globals(&mut new, registry));
     let wanted: BTreeMap<String, PairConfig> =
         new.pairs.into_iter().map(|p| (p.name.clone(), p)).collect();

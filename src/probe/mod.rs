@@ -144,21 +144,46 @@ pub(crate) async fn probe_server(
     let mut admin_words = Vec::new();
     let mut admin_error = None;
     if !wanted.is_empty() {
-        match resolve(host, admin_port, opts.timeout).await {
+        // The address the words reached, at the admin port; else every
+        // address the name has, as the words try them.
+        let addrs = match pinned {
+            Some(a) => Ok(vec![SocketAddr::new(a.ip(), admin_port)]),
+            None => resolve(host, admin_port, opts.timeout).await,
+        };
+        match addrs {
+            Err(e) if opts.via == ProbeVia::Admin => {
+                let mut p = ServerProbe::unresolved(&address, &opts.words, e);
+                p.elapsed_ms = millis(started.elapsed());
+                return p;
+            }
             Err(e) => admin_error = Some(e.to_string()),
             Ok(addrs) => {
-                let addr = addrs[0];
+                let mut reached: Option<SocketAddr> = None;
                 for i in wanted {
                     let word = answers[i].0;
-                    let got =
-                        admin::ask(host, addr, admin, word, opts.timeout, opts.max_answer_bytes)
-                            .await;
+                    let targets = reached.map_or(addrs.clone(), |a| vec![a]);
+                    let mut got = Err(WordError::ConnectionRefused);
+                    for addr in targets {
+                        got = admin::ask(
+                            host,
+                            addr,
+                            admin,
+                            word,
+                            opts.timeout,
+                            opts.max_answer_bytes,
+                        )
+                        .await;
+                        if got.is_ok() {
+                            reached = Some(addr);
+                            break;
+                        }
+                    }
                     match got {
                         Ok(text) => {
                             answers[i].1 = Some(Ok(text));
                             admin_words.push(word);
                             if opts.via == ProbeVia::Admin {
-                                pinned = Some(addr);
+                                pinned = reached;
                             }
                         }
                         Err(e) => {
@@ -188,27 +213,26 @@ pub(crate) async fn probe_server(
     p
 }
 
-/// The release the first answering server of `connect` reports in `srvr`
-/// (whitelisted on every release), as `[major, minor, patch]`; `None` when
-/// no server answers the word (down, a TLS-only port).
-pub async fn server_release(connect: &ConnectString, timeout: Duration) -> Option<[u32; 3]> {
-    for (host, port) in &connect.hosts {
-        let Ok(addrs) = resolve(host, *port, timeout).await else {
-            continue;
-        };
-        let Ok((_, text)) = send_to_any(&addrs, Word::Srvr, timeout, 1 << 16).await else {
-            continue;
-        };
-        let version = parse::parse_srvr(&text)
-            .version
-            .map(|v| parse::Version::parse(&v));
-        if let Some(v) = version {
-            if let [a, b, c] = v.numbers[..] {
-                return Some([a, b, c]);
-            }
+/// The releases the servers of `connect` report in `srvr` (whitelisted on
+/// every release), as `[major, minor, patch]`, asked all at once; servers
+/// that do not answer the word (down, a TLS-only port) are left out.
+pub async fn server_releases(connect: &ConnectString, timeout: Duration) -> Vec<[u32; 3]> {
+    let asks = connect.hosts.iter().map(|(host, port)| async move {
+        let addrs = resolve(host, *port, timeout).await.ok()?;
+        let (_, text) = send_to_any(&addrs, Word::Srvr, timeout, 1 << 16)
+            .await
+            .ok()?;
+        let version = parse::Version::parse(&parse::parse_srvr(&text).version?);
+        match version.numbers[..] {
+            [a, b, c] => Some([a, b, c]),
+            _ => None,
         }
-    }
-    None
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Probes every server of a connect string at once. The chroot plays no

@@ -26,7 +26,12 @@ impl Format {
                 let media = params.next().unwrap_or("");
                 // `q=0` means "not acceptable".
                 media.eq_ignore_ascii_case("application/openmetrics-text")
-                    && !params.any(|p| p.replace(' ', "") == "q=0")
+                    && !params.any(|p| {
+                        p.replace(' ', "")
+                            .strip_prefix("q=")
+                            .and_then(|q| q.parse::<f64>().ok())
+                            .is_some_and(|q| q <= 0.0)
+                    })
             })
         });
         if wants_openmetrics {
@@ -141,7 +146,7 @@ impl Exposition {
                 (Format::OpenMetrics, Kind::Counter) => (f.name, "counter"),
                 (Format::OpenMetrics, Kind::Gauge) => (f.name, "gauge"),
             };
-            let _ = writeln!(out, "# HELP {type_name} {}", escape_help(f.help));
+            let _ = writeln!(out, "# HELP {type_name} {}", escape_help(f.help, format));
             let _ = writeln!(out, "# TYPE {type_name} {type_word}");
             if format == Format::OpenMetrics {
                 if let Some(unit) = f.unit() {
@@ -194,8 +199,14 @@ fn escape_label(v: &str) -> String {
     out
 }
 
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
+/// HELP text: backslashes and line breaks escaped in both formats; double
+/// quotes only in OpenMetrics, whose grammar asks for it (the classic
+/// parser refuses `\"` there).
+fn escape_help(v: &str, format: Format) -> String {
+    match format {
+        Format::OpenMetrics => escape_label(v),
+        Format::Text => v.replace('\\', "\\\\").replace('\n', "\\n"),
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +278,10 @@ mod tests {
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(
             Format::negotiate(Some("application/openmetrics-text; q=0, text/plain")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0.000,text/plain")),
             Format::Text
         );
     }

@@ -9,9 +9,11 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tracing::{debug, info};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
 
 use super::exposition::Format;
 use super::registry::Registry;
@@ -24,8 +26,17 @@ pub struct ListenError {
     pub source: std::io::Error,
 }
 
+/// Scrapers served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
+/// A request's headers must arrive within this.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// No connection, keep-alive included, lives longer than this.
+const CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Binds `addr` now (so a taken port is an error at start, not later) and
-/// returns the task that serves it until aborted.
+/// returns the task that serves it until aborted. Its connections belong to
+/// that task: aborting it closes them too, so an endpoint moved or removed
+/// by a reload serves no one any more.
 pub async fn serve(
     addr: SocketAddr,
     registry: Arc<Registry>,
@@ -38,7 +49,14 @@ pub async fn serve(
         .map_err(|source| ListenError { addr, source })?;
     info!(listen = %bound, "serving Prometheus metrics at /metrics");
     let task = tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut connections = JoinSet::new();
         loop {
+            // Finished connections are reaped as new ones come.
+            while connections.try_join_next().is_some() {}
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
@@ -49,15 +67,20 @@ pub async fn serve(
                 }
             };
             let registry = registry.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
+                let _slot = slot;
                 let service = hyper::service::service_fn(move |req| {
                     let registry = registry.clone();
                     async move { Ok::<_, Infallible>(answer(&req, &registry)) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    debug!(peer = %peer, error = %e, "scrape connection ended");
+                match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!(peer = %peer, error = %e, "scrape connection ended"),
+                    Err(_) => warn!(peer = %peer, "scrape connection closed after 60s"),
                 }
             });
         }

@@ -147,7 +147,7 @@ pub fn write_view(e: &mut Exposition, v: &PairView) {
         for (side, c) in ["source", "target"].into_iter().zip(sides) {
             e.add(
                 "zkparity_nodes",
-                "Nodes under the pair's path on a side, at the latest successful comparison.",
+                "Nodes under the pair's path on a side, as of the latest full walk (the agent's rounds between walks read only what changed).",
                 Kind::Gauge,
                 with(p, "side", side),
                 c.nodes as f64,

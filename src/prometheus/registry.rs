@@ -97,6 +97,20 @@ impl Registry {
             .insert(pair.to_string(), (report.clone(), SystemTime::now()));
     }
 
+    /// Forgets every probe: probes were turned off, and their last numbers
+    /// would otherwise be served as current.
+    pub fn forget_probes(&self) {
+        self.lock().probes.clear();
+    }
+
+    /// Forgets everything: the endpoint was turned off, and what it held
+    /// would be stale by the time it is turned on again.
+    pub fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.pairs.clear();
+        inner.probes.clear();
+    }
+
     /// Forgets the pairs not in `names` (gone from the configuration).
     pub fn retain(&self, names: &BTreeSet<String>) {
         let mut inner = self.lock();

@@ -341,12 +341,10 @@ impl<'j> Applier<'j> {
         journal: &'j mut Journal,
         counts: ApplyCounts,
     ) -> Result<Applier<'j>> {
-        let legacy_target = crate::probe::server_release(&spec.connect, spec.connect_timeout)
-            .await
-            .is_some_and(|[major, minor, _]| (major, minor) < (3, 5));
+        let legacy_target = spec.writes_as_3_4().await;
         Ok(Applier {
             legacy_target,
-            client: spec.connect_writer().await?,
+            client: spec.connect_writer(legacy_target).await?,
             spec: spec.clone(),
             limiter: RateLimiter::new(options.max_writes_per_second),
             options,
@@ -398,7 +396,7 @@ impl<'j> Applier<'j> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.spec.connect_writer().await {
+            match self.spec.connect_writer(self.legacy_target).await {
                 Ok(c) => {
                     self.client = c;
                     return Ok(());
@@ -715,27 +713,22 @@ impl<'j> Applier<'j> {
                 });
             }
             let pairs = (target - now).min(per_multi);
-            if self.legacy_target {
-                self.spend(2 * pairs as usize).await;
-                match top_up_one_at_a_time(client, &prefix, &options, pairs).await {
-                    Ok(()) => {
-                        wrote = true;
-                        continue;
-                    }
-                    Err(e) => return Ok(Outcome::Failed(e.to_string())),
-                }
-            }
-            let mut w = client.new_multi_writer();
-            for i in 0..pairs {
-                let added = w
-                    .add_create(&prefix, b"", &options)
-                    .and_then(|_| w.add_delete(&format!("{prefix}{:010}", now + i), None));
-                if let Err(e) = added {
-                    return Ok(Outcome::Failed(e.to_string()));
-                }
-            }
             self.spend(2 * pairs as usize).await;
-            match w.commit().await.map_err(zk::Error::from) {
+            let written = if self.legacy_target {
+                top_up_one_at_a_time(client, &prefix, &options, now, pairs).await
+            } else {
+                let mut w = client.new_multi_writer();
+                for i in 0..pairs {
+                    let added = w
+                        .add_create(&prefix, b"", &options)
+                        .and_then(|_| w.add_delete(&format!("{prefix}{:010}", now + i), None));
+                    if let Err(e) = added {
+                        return Ok(Outcome::Failed(e.to_string()));
+                    }
+                }
+                w.commit().await.map(drop).map_err(zk::Error::from)
+            };
+            match written {
                 Ok(_) => {
                     wrote = true;
                     attempt = 0;
@@ -784,16 +777,22 @@ impl<'j> Applier<'j> {
 /// A 3.4 target's top-up: each step creates a sequential child and deletes
 /// it at once. Not atomic as a multi is: a run killed between the two
 /// leaves one `zkparity-repair-seq-` child, which the final compare shows
-/// as `extra_in_target` and `--delete-extra` removes.
+/// as `extra_in_target` and `--delete-extra` removes. A number other than
+/// the one expected means someone else creates children there: reported as
+/// the multi's race is (`NodeExists`), and the counter is read again.
 async fn top_up_one_at_a_time(
     client: &zk::Client,
     prefix: &str,
     options: &zk::CreateOptions<'_>,
+    now: i64,
     pairs: i64,
 ) -> Result<(), zk::Error> {
-    for _ in 0..pairs {
+    for i in 0..pairs {
         let (_, sequence) = client.create(prefix, b"", options).await?;
         client.delete(&format!("{prefix}{sequence}"), None).await?;
+        if sequence.into_i64() != now + i {
+            return Err(zk::Error::NodeExists);
+        }
     }
     Ok(())
 }

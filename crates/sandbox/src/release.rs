@@ -68,6 +68,10 @@ impl Release {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(VERSIONS_DIR));
+        self.dir_in(&base)
+    }
+
+    fn dir_in(self, base: &Path) -> PathBuf {
         base.join(format!("zookeeper-{}", self.name()))
     }
 
@@ -75,7 +79,10 @@ impl Release {
     /// Debian's logging (slf4j-simple shows startup failures in the log)
     /// and, from 3.5, the jars a server cannot load without.
     pub(crate) fn classpath(self, debian: &Path) -> Result<String, SandboxError> {
-        let dir = self.dir();
+        self.classpath_in(&self.dir(), debian)
+    }
+
+    fn classpath_in(self, dir: &Path, debian: &Path) -> Result<String, SandboxError> {
         let mut parts = Vec::new();
         for jar in self.own_jars() {
             let path = dir.join(jar);
@@ -124,11 +131,12 @@ mod tests {
     #[test]
     fn a_release_not_installed_names_its_jar_and_the_fix() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        std::env::set_var(VERSIONS_ENV, tmp.path());
         let err = Release::V3_9_3
-            .classpath(Path::new("/usr/share/java"))
+            .classpath_in(
+                &Release::V3_9_3.dir_in(tmp.path()),
+                Path::new("/usr/share/java"),
+            )
             .expect_err("nothing installed there");
-        std::env::remove_var(VERSIONS_ENV);
         let text = err.to_string();
         assert!(
             text.contains("3.9.3") && text.contains("install-zk-versions"),

@@ -246,13 +246,20 @@ impl ZkServer {
                 // Our process answers on our port with a mode: as much as a
                 // whitelist without conf lets anyone tell.
                 Ok((srvr, None)) if !self.conf_allowed && parse_mode(&srvr).is_some() => {
-                    return Ok(srvr)
+                    if self.admin_ready() {
+                        return Ok(srvr);
+                    }
+                    "its AdminServer does not listen yet".to_string()
                 }
                 Ok((srvr, Some(conf))) => {
                     if check_conf(&conf, self.port, &self.data_dir)? {
-                        return Ok(srvr);
+                        if self.admin_ready() {
+                            return Ok(srvr);
+                        }
+                        "its AdminServer does not listen yet".to_string()
+                    } else {
+                        first_line(&conf)
                     }
-                    first_line(&conf)
                 }
                 Ok((srvr, None)) => first_line(&srvr),
                 Err(e) => {
@@ -274,6 +281,17 @@ impl ZkServer {
             std::thread::sleep(pause);
             pause = (pause * 3 / 2).min(Duration::from_millis(100));
         }
+    }
+
+    /// Its AdminServer, if it runs one, listens on its port: a quorum
+    /// member only warns when Jetty cannot bind, and goes on serving.
+    fn admin_ready(&self) -> bool {
+        let Some(port) = self.admin_port else {
+            return true;
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            && !log_shows_bind_failure(&self.log_path)
     }
 
     /// A startup failure that a fresh port may fix.
