@@ -839,3 +839,41 @@ async fn ctrl_c_says_what_was_interrupted_and_how_repair_resumes() {
         "{stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Help that fits each command
+
+#[tokio::test]
+async fn each_commands_help_offers_only_what_it_takes() {
+    for command in ["snapshot", "export"] {
+        let r = run(&[command, "--help"]).await;
+        assert_eq!(r.code, 0, "{}", ctx(&r));
+        assert!(
+            !r.stdout.contains("--recheck-delay"),
+            "{command}: {}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("Subtree to read"),
+            "{command}: {}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains("to compare"), "{command}: {}", r.stdout);
+    }
+    let r = run(&["repair", "--help"]).await;
+    assert!(r.stdout.contains("--target <CONNECT>"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("--target <CONNECT|FILE>"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["check", "health", "--help"]).await;
+    assert!(
+        r.stdout
+            .contains("WARNING when a member is down while the quorum holds"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["check", "znode", "--help"]).await;
+    assert!(r.stdout.contains("--source-tls-ca"), "{}", r.stdout);
+}

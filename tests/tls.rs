@@ -411,3 +411,39 @@ async fn an_https_admin_server_is_read_when_verified_against_its_ca() {
         "{s:#}"
     );
 }
+
+#[tokio::test]
+async fn check_znode_reads_a_tls_port_verified_against_its_ca() {
+    let root = unique_path("tls-znode");
+    seed(&root).await;
+    let target = format!("127.0.0.1:{}", servers()[0].1);
+    let path = format!("{root}/a/b");
+    let r = run(&[
+        "check",
+        "znode",
+        "--source",
+        &target,
+        "--source-tls-ca",
+        &pki().path("ca.pem"),
+        "--path",
+        &path,
+        "--data-regex",
+        "secret",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let r = run(&[
+        "check",
+        "znode",
+        "--source",
+        &target,
+        "--source-tls-ca",
+        &pki().path("rogue-ca.pem"),
+        "--path",
+        &path,
+        "-t",
+        "5s",
+    ])
+    .await;
+    assert_eq!(r.code, 3, "another CA: UNKNOWN, {}", ctx(&r));
+}

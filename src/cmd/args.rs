@@ -315,6 +315,38 @@ impl ServerArgs {
     }
 }
 
+/// What to read, for the commands that read one tree (snapshot, export):
+/// as [`WalkArgs`], less what only a comparison needs.
+#[derive(Args, Debug)]
+pub struct TreeArgs {
+    /// Subtree to read
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Leave out paths matching this glob and everything under them
+    /// (repeatable; '*' stays within a name, '**' crosses names)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Do not exclude /zookeeper by default
+    #[arg(long)]
+    pub include_zookeeper: bool,
+    /// Ephemeral nodes: skip them, count them, or keep them whole (compare)
+    #[arg(long, value_enum, default_value = "count")]
+    pub ephemerals: Ephemerals,
+}
+
+impl TreeArgs {
+    /// The same choices as a walk's, with no re-check (nothing is judged).
+    pub fn as_walk(&self) -> WalkArgs {
+        WalkArgs {
+            path: self.path.clone(),
+            exclude: self.exclude.clone(),
+            include_zookeeper: self.include_zookeeper,
+            ephemerals: self.ephemerals,
+            recheck_delay: "off".into(),
+        }
+    }
+}
+
 /// What to walk and how to judge it.
 #[derive(Args, Clone, Debug)]
 pub struct WalkArgs {

@@ -40,10 +40,11 @@ pub enum CheckCommand {
 }
 
 const HEALTH_HELP: &str = "\
-CRITICAL when a server is down, there is no leader or more than one, or the
-quorum is lost; WARNING when followers are out of sync or counts spread
-between members; per-server thresholds on latency, outstanding requests and
-file descriptor use (percent of the limit). Servers are read with the
+CRITICAL when no server serves, there is no leader or more than one, or the
+quorum is lost; WARNING when a member is down while the quorum holds, when
+followers are out of sync, or when counts spread between members;
+per-server thresholds on latency, outstanding requests and file descriptor
+use (percent of the limit). Servers are read with the
 four-letter words, and through their AdminServer for the words a whitelist
 refuses (--probe-via auto|4lw|admin, --source-admin-port, default 8080).
 
@@ -230,6 +231,25 @@ pub struct ZnodeArgs {
     /// File with the target's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
     target_auth_file: Option<std::path::PathBuf>,
+    /// CA certificate(s) (PEM) of the source's secure client port: connect
+    /// with TLS and verify the servers against it
+    #[arg(long, value_name = "FILE")]
+    source_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for the source, if its servers want one
+    #[arg(long, value_name = "FILE", requires = "source_tls_ca")]
+    source_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM, mode 600) for --source-tls-cert
+    #[arg(long, value_name = "FILE", requires = "source_tls_cert")]
+    source_tls_key: Option<std::path::PathBuf>,
+    /// CA certificate(s) (PEM) of the target's secure client port
+    #[arg(long, value_name = "FILE")]
+    target_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for the target
+    #[arg(long, value_name = "FILE", requires = "target_tls_ca")]
+    target_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM, mode 600) for --target-tls-cert
+    #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
+    target_tls_key: Option<std::path::PathBuf>,
     /// The znode to check
     #[arg(long)]
     path: String,
@@ -282,18 +302,31 @@ fn range(flag: &str, value: Option<&String>) -> Result<Option<Range>, String> {
         .transpose()
 }
 
+type TlsFiles<'a> = [Option<&'a std::path::PathBuf>; 3];
+
 fn spec(
     side: &str,
     connect: &str,
     auth: Option<&std::path::PathBuf>,
+    [ca, cert, key]: TlsFiles<'_>,
     t: Duration,
 ) -> Result<EnsembleSpec, String> {
+    let tls = ca
+        .map(|ca| {
+            zkparity::connect::TlsConfig::load(
+                ca,
+                cert.map(|p| p.as_path()),
+                key.map(|p| p.as_path()),
+            )
+        })
+        .transpose()
+        .map_err(|e| e.to_string())?;
     Ok(EnsembleSpec {
         side: side.to_string(),
         connect: ConnectString::parse(connect).map_err(|e| e.to_string())?,
         credentials: Credentials::load(auth, &format!("ZKPARITY_{}_AUTH", side.to_uppercase()))
             .map_err(|e| e.to_string())?,
-        tls: None,
+        tls,
         session_timeout: Duration::from_secs(10),
         connect_timeout: t,
     })
@@ -349,6 +382,11 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
         "source",
         &a.source,
         a.source_auth_file.as_ref(),
+        [
+            a.source_tls_ca.as_ref(),
+            a.source_tls_cert.as_ref(),
+            a.source_tls_key.as_ref(),
+        ],
         timeout,
     )?];
     if let Some(target) = &a.target {
@@ -356,6 +394,11 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
             "target",
             target,
             a.target_auth_file.as_ref(),
+            [
+                a.target_tls_ca.as_ref(),
+                a.target_tls_cert.as_ref(),
+                a.target_tls_key.as_ref(),
+            ],
             timeout,
         )?);
     }

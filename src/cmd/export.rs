@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use zkparity::error::Error;
 use zkparity::source::Source;
 
-use super::args::{ServerArgs, WalkArgs};
+use super::args::{ServerArgs, TreeArgs};
 use super::interrupt::until_stopped;
 
 pub const EXPORT_HELP: &str = "\
@@ -39,7 +39,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     #[command(flatten)]
-    walk: WalkArgs,
+    walk: TreeArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,7 +55,7 @@ pub async fn run(a: ExportArgs) -> Result<i32, Error> {
         path: path.clone(),
         reason,
     })?;
-    let (walk, mut reader) = server.options(&a.walk)?;
+    let (walk, mut reader) = server.options(&a.walk.as_walk())?;
     reader.keep_data = true;
     reader.read_acls = false;
     let side = server.side("source")?;

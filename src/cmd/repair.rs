@@ -42,6 +42,10 @@ pub enum ReportFormat {
 }
 
 #[derive(Args, Clone, Debug)]
+// Only the source may be a file: repair writes to a live target.
+#[command(mut_arg("target", |a| a
+    .value_name("CONNECT")
+    .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
 pub struct RepairArgs {
     #[command(flatten)]
     ensembles: EnsembleArgs,

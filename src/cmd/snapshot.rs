@@ -7,7 +7,7 @@ use zkparity::error::Error;
 use zkparity::progress::Progress;
 use zkparity::snapshot::{take_snapshot, SnapshotOptions};
 
-use super::args::{Format, ServerArgs, WalkArgs};
+use super::args::{Format, ServerArgs, TreeArgs};
 use super::interrupt::until_stopped;
 use super::stdout::emit;
 
@@ -35,7 +35,7 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     server: ServerArgs,
     #[command(flatten)]
-    walk: WalkArgs,
+    walk: TreeArgs,
     /// The snapshot file to write
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -58,7 +58,7 @@ pub struct SnapshotArgs {
 }
 
 pub async fn run(a: SnapshotArgs) -> Result<i32, Error> {
-    let (walk, reader) = a.server.options(&a.walk)?;
+    let (walk, reader) = a.server.options(&a.walk.as_walk())?;
     let spec = a.server.spec("source")?;
     let options = SnapshotOptions {
         path: a.walk.path.clone(),
