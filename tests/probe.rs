@@ -1036,3 +1036,30 @@ fn text_report_of_captured_answers_lists_every_server_and_reason() {
     );
     assert_eq!(report.exit_code(), 1);
 }
+
+#[tokio::test]
+async fn probe_exits_one_when_the_persistent_counts_differ() {
+    let (a, b) = tokio::join!(own_server(), own_server());
+    let args = |a: &str, b: &str| {
+        vec![
+            "probe".to_string(),
+            "--source".into(),
+            a.to_string(),
+            "--target".into(),
+            b.to_string(),
+        ]
+    };
+    let (sa, sb) = (a.connect_string(), b.connect_string());
+    let same = args(&sa, &sb);
+    let r = run(&same.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(r.code, 0, "two empty servers: {}", ctx(&r));
+    let c = client(&a).await;
+    create(&c, "/only-on-the-source", b"x").await;
+    let r = run(&same.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(r.code, 1, "{}", ctx(&r));
+    assert!(
+        r.stdout.contains("persistent znodes        -1"),
+        "{}",
+        r.stdout
+    );
+}

@@ -20,8 +20,9 @@ its AdminServer (HTTP JSON, port 8080 unless --source-admin-port/
 admin asks the AdminServer only. What neither way told is listed as not
 checked. JSON schema: docs/probe-json.md.
 
-Exit codes: 0 every ensemble healthy, 1 something unhealthy (a server down
-included), 2 usage error such as a malformed connect string.";
+Exit codes: 0 every ensemble healthy (and, with --target, the persistent znode
+counts equal or unknown), 1 something unhealthy (a server down included) or the
+counts differ, 2 usage error such as a malformed connect string.";
 
 #[derive(Args)]
 pub struct ProbeArgs {

@@ -36,9 +36,19 @@ impl Channel {
     /// Parses and resolves `HOST:PORT` (`[v6]:PORT` for IPv6 literals), taking
     /// the first address, as gmetric does.
     pub fn resolve(spec: &str, ttl: u32) -> Result<Channel, GmetricError> {
+        const DEFAULT_GMOND_PORT: u16 = 8649;
         let bad = |reason: &str| GmetricError::BadChannel {
             spec: spec.to_string(),
             reason: reason.to_string(),
+        };
+        // A host alone means gmond's default port, as the agent's
+        // `[[ganglia]]` has it; an IPv6 literal needs its brackets then.
+        let spec_owned;
+        let spec = if spec.rsplit_once(':').is_none() || spec.ends_with(']') {
+            spec_owned = format!("{spec}:{DEFAULT_GMOND_PORT}");
+            spec_owned.as_str()
+        } else {
+            spec
         };
         let (host, port) = spec.rsplit_once(':').ok_or_else(|| bad("no port"))?;
         if host.is_empty() || host == "[]" {
@@ -359,14 +369,12 @@ mod tests {
         assert!(c.is_multicast());
         let c = Channel::resolve("[::1]:8649", 1).unwrap();
         assert!(c.addr.is_ipv6());
-        for bad in [
-            "127.0.0.1",
-            "127.0.0.1:",
-            ":8649",
-            "127.0.0.1:0",
-            "h:99999",
-            "h:x",
-        ] {
+        // A host alone gets gmond's port, as the agent's [[ganglia]] does.
+        let c = Channel::resolve("127.0.0.1", 1).unwrap();
+        assert_eq!(c.addr.port(), 8649);
+        let c = Channel::resolve("[::1]", 1).unwrap();
+        assert_eq!(c.addr.port(), 8649);
+        for bad in ["127.0.0.1:", ":8649", "127.0.0.1:0", "h:99999", "h:x"] {
             let e = Channel::resolve(bad, 1).expect_err(bad);
             assert!(matches!(e, GmetricError::BadChannel { .. }), "{bad}: {e}");
             assert!(e.to_string().contains(bad), "{e}");

@@ -913,10 +913,17 @@ impl ProbeReport {
         }
     }
 
-    /// 0 when every ensemble is healthy, 1 otherwise. The count parity does
-    /// not enter: deciding parity is `zkparity compare`'s job.
+    /// 0 when every ensemble is healthy and, with a target, the persistent
+    /// znode counts match (or cannot be told); 1 otherwise: an operator
+    /// scripting `probe` between migrations' steps reads a count that
+    /// differs as something to look at. Where the trees differ is
+    /// `zkparity compare`'s to say.
     pub fn exit_code(&self) -> i32 {
-        if self.healthy {
+        let counts_differ = self
+            .parity
+            .as_ref()
+            .is_some_and(|p| p.counts_match == Some(false));
+        if self.healthy && !counts_differ {
             EXIT_HEALTHY
         } else {
             EXIT_UNHEALTHY
