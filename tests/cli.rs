@@ -882,3 +882,38 @@ async fn each_commands_help_offers_only_what_it_takes() {
     let r = run(&["check", "znode", "--help"]).await;
     assert!(r.stdout.contains("--source-tls-ca"), "{}", r.stdout);
 }
+
+#[tokio::test]
+async fn check_config_refuses_a_nagios_command_file_that_is_not_a_pipe() {
+    let (s, t) = servers();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("nagios.cmd");
+    std::fs::write(&plain, "").unwrap();
+    let config = dir.path().join("agent.toml");
+    let write = |command_file: &Path| {
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = {:?}\n[nagios]\ncommand_file = {:?}\nhost_name = \"zk\"\n\
+                 [[pair]]\nname = \"p\"\nsource = {s:?}\ntarget = {t:?}\n",
+                dir.path(),
+                command_file
+            ),
+        )
+        .unwrap();
+    };
+    write(&plain);
+    let c = config.display().to_string();
+    let r = run(&["agent", "--check-config", "--config", &c]).await;
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(
+        r.stderr.contains("nagios.command_file") && r.stderr.contains("not a FIFO"),
+        "{}",
+        r.stderr
+    );
+    // Absent (Nagios stopped): valid, with a note.
+    write(&dir.path().join("later.cmd"));
+    let r = run(&["agent", "--check-config", "--config", &c]).await;
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert!(r.stderr.contains("is Nagios running?"), "{}", r.stderr);
+}

@@ -333,7 +333,7 @@ struct RawConfig {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNagios {
-    command_file: PathBuf,
+    command_file: Spanned<PathBuf>,
     host_name: CommandField,
     #[serde(default)]
     warning: Option<RangeText>,
@@ -699,10 +699,15 @@ impl Cx<'_> {
             return Err(self.at(raw.state_dir.span().start, "state_dir", reason));
         }
 
+        if let Some(n) = &raw.nagios {
+            check_command_file(n.command_file.get_ref()).map_err(|reason| {
+                self.at(n.command_file.span().start, "nagios.command_file", reason)
+            })?;
+        }
         let nagios = raw.nagios.map(|n| {
             let defaults = default_check();
             NagiosOutput {
-                command_file: n.command_file,
+                command_file: n.command_file.into_inner(),
                 host_name: n.host_name.0,
                 check: ParityCheck {
                     warning: n.warning.map_or(defaults.warning, |r| r.0),
@@ -1006,6 +1011,34 @@ impl Cx<'_> {
             },
             raw: p,
         })
+    }
+}
+
+/// Nagios's external command file is a FIFO that exists while Nagios runs:
+/// absent is fine (results are skipped until it is back), but anything else
+/// in its place, or no directory for it, is a mistake that would lose every
+/// result.
+fn check_command_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_fifo() => Ok(()),
+        Ok(m) if m.is_dir() => Err(format!(
+            "{} is a directory, not Nagios's command pipe (command_file in nagios.cfg)",
+            path.display()
+        )),
+        Ok(_) => Err(format!(
+            "{} is not a FIFO: results written there would never reach Nagios (its \
+             command_file in nagios.cfg is a named pipe Nagios creates)",
+            path.display()
+        )),
+        Err(_) => match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+                "{} cannot exist: its directory {} does not",
+                path.display(),
+                dir.display()
+            )),
+            _ => Ok(()),
+        },
     }
 }
 
@@ -1357,11 +1390,31 @@ mod tests {
     }
 
     #[test]
+    fn the_nagios_command_file_is_a_fifo_or_not_there_yet() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("nagios.cmd");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("c path");
+        // SAFETY: mkfifo(3) on a fresh path of our own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(check_command_file(&fifo).is_ok());
+        // Absent while Nagios is stopped: fine.
+        assert!(check_command_file(&dir.path().join("later.cmd")).is_ok());
+        let plain = dir.path().join("plain.cmd");
+        std::fs::write(&plain, "").expect("a file");
+        let e = check_command_file(&plain).unwrap_err();
+        assert!(e.contains("not a FIFO"), "{e}");
+        let e = check_command_file(dir.path()).unwrap_err();
+        assert!(e.contains("is a directory"), "{e}");
+        let e = check_command_file(&dir.path().join("no/such.cmd")).unwrap_err();
+        assert!(e.contains("does not"), "{e}");
+    }
+
+    #[test]
     fn nagios_fields_cannot_carry_separators() {
         let text = minimal() + "nagios_service = \"a;b\"\n";
         let (_, key, _) = invalid(&text);
         assert_eq!(key, "pair[0].nagios_service");
-        let text = minimal() + "[nagios]\ncommand_file = \"/tmp/x\"\nhost_name = \"h\"\ncritical_kinds = [\"data\", \"dta\"]\n";
+        let text = minimal() + "[nagios]\ncommand_file = \"/tmp/zkparity-absent.cmd\"\nhost_name = \"h\"\ncritical_kinds = [\"data\", \"dta\"]\n";
         let (line, key, reason) = invalid(&text);
         assert_eq!((line, key.as_str()), (9, "nagios.critical_kinds"));
         assert!(reason.contains("dta"), "{reason}");

@@ -67,6 +67,13 @@ pub fn check_config(file: &Path) -> i32 {
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
             );
+            if let Some(n) = c.nagios.as_ref().filter(|n| !n.command_file.exists()) {
+                eprintln!(
+                    "zkparity: note: nagios.command_file {} does not exist now: is Nagios \
+                     running? Results are skipped until it does.",
+                    n.command_file.display()
+                );
+            }
             EXIT_SUCCESS
         }
         Err(e) => {
