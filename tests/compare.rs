@@ -278,6 +278,27 @@ async fn a_counter_behind_is_found_even_when_deletes_put_cversion_ahead() {
     assert_eq!(seqs.len(), 1, "{r:#}");
     assert_eq!(seqs[0]["target"]["cversion"], 4);
     assert_eq!(seqs[0]["source"]["cversion"], 3);
+    // Said in the unit repair uses: the next sequential number.
+    assert_eq!(seqs[0]["target"]["next_sequence"], 2);
+    assert_eq!(seqs[0]["source"]["next_sequence"], 3);
+    let text = run(&[
+        "compare",
+        "--source",
+        &pair().source.connect_string(),
+        "--target",
+        &pair().target.connect_string(),
+        "--path",
+        &root,
+        "--recheck-delay",
+        "0s",
+    ])
+    .await;
+    assert!(
+        text.stdout
+            .contains("next sequential number: source 3, target 2"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[tokio::test]

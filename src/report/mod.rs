@@ -77,6 +77,10 @@ pub struct NodeDetail {
     pub cversion: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_children: Option<i32>,
+    /// The number ZooKeeper gives the next sequential child, in the unit
+    /// `repair` speaks of counters: `(cversion + num_children) / 2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_sequence: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -108,6 +112,7 @@ impl NodeDetail {
             acl_fingerprint: n.acl.as_ref().map(|_| hex::encode(n.acl_fingerprint)),
             cversion: n.stat.map(|s| s.cversion),
             num_children: n.stat.map(|s| s.num_children),
+            next_sequence: n.stat.as_ref().map(crate::compare::next_sequence),
             error: None,
         }
     }

@@ -59,9 +59,9 @@ fn describe(kind: DiffKind, d: &Difference) -> String {
             kind_of(&d.target)
         ),
         DiffKind::SequenceCounter => format!(
-            "source cversion {}, target cversion {}: new sequential names on the target would reuse or reorder source names",
-            d.source.cversion.unwrap_or_default(),
-            d.target.cversion.unwrap_or_default()
+            "next sequential number: source {}, target {}: new sequential names on the target would reuse or reorder source names",
+            d.source.next_sequence.unwrap_or_default(),
+            d.target.next_sequence.unwrap_or_default()
         ),
         DiffKind::Unreadable => {
             let e = |side: &str, n: &NodeDetail| {
