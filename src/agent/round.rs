@@ -879,6 +879,7 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         .map(|(k, n)| (k.to_string(), n))
         .collect();
     let unconfirmed_total = view.unconfirmed_total();
+    let lag_since = view.unconfirmed.iter().map(|t| t.first_seen).min();
     let mut unconfirmed_by_kind: BTreeMap<String, u64> = DiffKind::DIFFERENCES
         .iter()
         .map(|k| (k.as_str().to_string(), 0))
@@ -921,6 +922,7 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         unconfirmed_total,
         unconfirmed_by_kind,
         lag_seconds: view.lag_seconds,
+        lag_since,
         last_success: history.last_success,
         checks: history.checks.clone(),
     }

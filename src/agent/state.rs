@@ -293,8 +293,13 @@ pub struct PairState {
     #[serde(default)]
     pub unconfirmed_by_kind: BTreeMap<String, u64>,
     /// Age of the oldest unconfirmed difference: the replication lag as the
-    /// agent sees it; 0 when there is none.
+    /// agent sees it; 0 when there is none. As of `finished`: the file is
+    /// rewritten each round, so between rounds read `lag_since`.
     pub lag_seconds: f64,
+    /// Since when the oldest unconfirmed difference has been seen: the lag
+    /// at any moment is that moment minus this. Absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_since: Option<Timestamp>,
     /// When a round last succeeded; absent if none has.
     #[serde(default)]
     pub last_success: Option<Timestamp>,
@@ -408,6 +413,7 @@ pub(crate) mod tests {
             unconfirmed_total: 0,
             unconfirmed_by_kind: BTreeMap::new(),
             lag_seconds: 0.0,
+            lag_since: None,
             last_success: Some(t),
             checks: Checks::default(),
         }

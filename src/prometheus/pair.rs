@@ -223,6 +223,9 @@ pub(crate) struct AgentPair {
     pub status: PairStatus,
     pub unconfirmed: BTreeMap<String, u64>,
     pub lag_seconds: f64,
+    /// When the oldest unconfirmed difference was first seen: the lag is
+    /// computed from it at each scrape, not frozen between rounds.
+    pub lag_since: Option<SystemTime>,
     pub interval_seconds: f64,
     pub round_kind: Option<RoundKind>,
     pub rounds: u64,
@@ -250,6 +253,7 @@ impl AgentPair {
         self.status = state.status;
         self.unconfirmed = state.unconfirmed_by_kind.clone();
         self.lag_seconds = state.lag_seconds;
+        self.lag_since = state.lag_since.map(|t| t.0);
         self.interval_seconds = state.interval_seconds;
         self.round_kind = state.checks.round_kind;
     }
@@ -271,6 +275,7 @@ impl AgentPair {
             status: state.status,
             unconfirmed: BTreeMap::new(),
             lag_seconds: 0.0,
+            lag_since: None,
             interval_seconds: state.interval_seconds,
             round_kind: None,
             rounds: 0,
@@ -315,7 +320,11 @@ pub(crate) fn write_agent_pair(e: &mut Exposition, a: &AgentPair) {
         "Age of the oldest difference not yet confirmed: the replication lag as the agent sees it.",
         Kind::Gauge,
         pair_label(p),
-        a.lag_seconds,
+        a.lag_since.map_or(a.lag_seconds, |since| {
+            SystemTime::now()
+                .duration_since(since)
+                .map_or(a.lag_seconds, |d| d.as_secs_f64())
+        }),
     );
     e.add(
         "zkparity_round_interval_seconds",
@@ -415,6 +424,26 @@ mod tests {
             text.contains("zkparity_last_round_end_timestamp_seconds{pair=\"kafka\"} 1700000000\n")
         );
         assert!(!text.contains("zkparity_last_success_timestamp_seconds"));
+    }
+
+    #[test]
+    fn the_lag_is_computed_at_each_scrape_not_frozen_between_rounds() {
+        let mut state = crate::agent::state::tests::sample();
+        state.lag_seconds = 1.0;
+        state.lag_since = Some(crate::agent::state::Timestamp(
+            SystemTime::now() - std::time::Duration::from_secs(30),
+        ));
+        let a = AgentPair::new(&state, State::Ok);
+        let mut e = Exposition::new();
+        write_agent_pair(&mut e, &a);
+        let text = e.render(Format::Text);
+        let lag: f64 = text
+            .lines()
+            .find(|l| l.starts_with("zkparity_confirmation_lag_seconds{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .expect("a lag sample");
+        assert!((30.0..60.0).contains(&lag), "{lag} in\n{text}");
     }
 
     #[test]
