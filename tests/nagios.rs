@@ -613,3 +613,17 @@ async fn a_path_with_a_pipe_cannot_break_the_plugin_output() {
         Some(format!("data {root}/a/b c").as_str())
     );
 }
+
+#[tokio::test]
+async fn a_long_recheck_delay_does_not_turn_a_short_timeout_into_unknown() {
+    let (_, s, t) = pair_clients().await;
+    let root = unique_path("nag-recheck");
+    both(&s, &t, &root, &[]).await;
+    create(&s, &format!("{root}/config"), b"v2").await;
+    create(&t, &format!("{root}/config"), b"v1").await;
+    // The later --recheck-delay wins over the helper's 0s. Uncapped, the
+    // 30s wait would outlast -t and the answer would be UNKNOWN.
+    let r = parity(&root, &["-t", "6s", "--recheck-delay", "30s"]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 2, "re-checked within -t, still CRITICAL: {status}");
+}

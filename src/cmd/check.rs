@@ -144,7 +144,9 @@ pub struct CountsArgs {
 
 const PARITY_HELP: &str = "\
 Thresholds apply to the number of confirmed differences. Besides, any
-difference of a --critical-kinds kind is CRITICAL.
+difference of a --critical-kinds kind is CRITICAL. The re-check of what
+differs waits --recheck-delay, at most a third of -t, so that it never
+turns a comparison that had time into a timeout.
 
 Examples:
   zkparity check parity --source old:2181 --target new:2181
@@ -332,7 +334,7 @@ fn spec(
     })
 }
 
-async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
+async fn run_parity(a: &ParityArgs, timeout: Duration) -> Result<CheckResult, String> {
     let check = parity::ParityCheck {
         warning: a.warning.parse::<Range>().map_err(|e| format!("-w: {e}"))?,
         critical: range("-c", a.critical.as_ref())?,
@@ -362,6 +364,9 @@ async fn run_parity(a: &ParityArgs) -> Result<CheckResult, String> {
         .compare_options(ensembles)
         .map_err(|e| e.to_string())?;
     options.limit = a.details.max(1);
+    // The re-check waits inside -t: at most a third of it, so a short -t
+    // leaves the walks their time instead of ending in a timeout.
+    options.recheck_delay = options.recheck_delay.map(|d| d.min(timeout / 3));
     let (source, target) = ensembles.sides().map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let (mut result, report) = check.run(&source, &target, &options).await;
@@ -511,7 +516,7 @@ async fn answer(command: &CheckCommand) -> CheckResult {
     };
     let work = async {
         match command {
-            CheckCommand::Parity(a) => run_parity(a).await,
+            CheckCommand::Parity(a) => run_parity(a, timeout).await,
             CheckCommand::Znode(a) => run_znode(a, timeout).await,
             CheckCommand::Health(a) => run_health(a, timeout).await,
             CheckCommand::Counts(a) => run_counts(a, timeout).await,
