@@ -376,9 +376,9 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
     assert!(agent.log().contains("drift confirmed"), "{}", agent.log());
     // And gmond shows it under the pair's host.
     wait_gmond(&gmond, "drift confirmed in gmond", |x| {
-        metric_val(x, "drift", "zkparity_drift_confirmed") == Some("1")
-            && metric_val(x, "drift", "zkparity_pair_status") == Some("1")
-            && metric_val(x, "drift", "zkparity_diff_data") == Some("1")
+        metric_val(x, "zkparity-drift", "zkparity_drift_confirmed") == Some("1")
+            && metric_val(x, "zkparity-drift", "zkparity_pair_status") == Some("1")
+            && metric_val(x, "zkparity-drift", "zkparity_diff_data") == Some("1")
     })
     .await;
 
@@ -401,8 +401,8 @@ async fn injected_divergence_is_confirmed_within_the_window_and_healing_clears_i
     }
     assert!(agent.log().contains("drift healed"), "{}", agent.log());
     wait_gmond(&gmond, "drift cleared in gmond", |x| {
-        metric_val(x, "drift", "zkparity_drift_confirmed") == Some("0")
-            && metric_val(x, "drift", "zkparity_pair_status") == Some("0")
+        metric_val(x, "zkparity-drift", "zkparity_drift_confirmed") == Some("0")
+            && metric_val(x, "zkparity-drift", "zkparity_pair_status") == Some("0")
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! Each round's metrics to Ganglia, through the gmetric sender.
 //!
-//! Per pair, under a host named for the pair (group `zkparity`): the numbers
+//! Per pair, under the host `zkparity-<pair>` (group `zkparity`; the prefix
+//! keeps a pair named like a real machine from merging with it): the numbers
 //! `zkparity gmetric` sends for one comparison (nodes per side, the round's
 //! differences by kind, duration, compare ok, seconds since the last
 //! success), plus what only the agent knows, from across rounds:
@@ -32,6 +33,11 @@ pub(crate) struct GangliaOut {
     failing: bool,
 }
 
+/// The Ganglia host a pair's metrics go under.
+pub(crate) fn pair_host_name(pair: &str) -> String {
+    format!("zkparity-{pair}")
+}
+
 /// tmax: the longest expected gap between two rounds.
 fn timing(cfg: &PairConfig) -> Timing {
     let gap = (cfg.interval + cfg.jitter).as_secs_f64().ceil() as u32;
@@ -57,7 +63,7 @@ impl GangliaOut {
                     let timing = timing(cfg);
                     *slot = Some(GangliaOut {
                         channels: channels.to_vec(),
-                        emitter: Emitter::new(sender, &cfg.name, timing),
+                        emitter: Emitter::new(sender, &pair_host_name(&cfg.name), timing),
                         timing,
                         failing: false,
                     });
@@ -131,7 +137,7 @@ mod tests {
     fn drift_metrics_carry_the_states_numbers_under_the_pairs_host() {
         let s = super::super::state::tests::sample();
         let t = Timing { tmax: 66, dmax: 0 };
-        let ms = drift_metrics(&pair_host("kafka"), &s, t);
+        let ms = drift_metrics(&pair_host(&pair_host_name("kafka")), &s, t);
         let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
@@ -146,6 +152,6 @@ mod tests {
         assert_eq!(ms[3].value, Value::U32(1));
         assert!(ms.iter().all(|m| m.tmax == 66
             && m.groups == [GROUP]
-            && m.spoof.as_ref().is_some_and(|s| s.name == "kafka")));
+            && m.spoof.as_ref().is_some_and(|s| s.name == "zkparity-kafka")));
     }
 }
