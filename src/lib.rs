@@ -24,6 +24,8 @@
 //!   Merkle checksum (spec: `docs/digest.md`).
 //! - [`compare`]: drives the walk over both sides at once, classifies
 //!   differences, and re-checks them so only what persists is confirmed.
+//! - [`show`]: one znode on both sides, and how its values differ (JSON
+//!   paths, a line diff, a hex view).
 //! - [`exclude`]: `--exclude` glob patterns.
 //! - [`duration`]: durations as written on a command line (`500ms`, `3s`).
 //! - [`snapshot`]: lossless, checksummed snapshot files: taking one from a
@@ -72,6 +74,7 @@ pub mod prometheus;
 mod ratelimit;
 pub mod repair;
 pub mod report;
+pub mod show;
 pub mod snapshot;
 pub mod source;
 pub mod throttle;

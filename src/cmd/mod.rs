@@ -3,7 +3,7 @@
 //! answer maps to, or the error that kept it from answering.
 //!
 //! - [`args`]: argument groups shared by the commands that read ensembles.
-//! - [`compare`], [`check`], [`probe`], [`gmetric`], [`agent`],
+//! - [`compare`], [`show`], [`check`], [`probe`], [`gmetric`], [`agent`],
 //!   [`snapshot`], [`export`], [`repair`], [`demo`]: the commands.
 //! - [`stdout`]: writing an answer; [`interrupt`]: SIGINT and SIGTERM while
 //!   a file is being written.
@@ -18,6 +18,7 @@ pub mod gmetric;
 pub mod interrupt;
 pub mod probe;
 pub mod repair;
+pub mod show;
 pub mod snapshot;
 pub mod stdout;
 
@@ -49,6 +50,9 @@ pub enum Command {
     /// Compare a subtree of a source and a target ensemble (never writes to either)
     #[command(after_help = compare::COMPARE_HELP)]
     Compare(Box<compare::CompareArgs>),
+    /// Show one znode on both sides, side by side, and how its values differ
+    #[command(after_help = show::SHOW_HELP)]
+    Show(Box<show::ShowArgs>),
     /// Start two local ZooKeeper servers, load a sample migration with a few
     /// deliberate divergences, and compare them
     Demo(demo::DemoArgs),
@@ -88,6 +92,7 @@ impl Command {
     pub async fn run(self) -> Result<i32, Error> {
         match self {
             Command::Compare(a) => compare::run(*a).await,
+            Command::Show(a) => show::run(*a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Gmetric(a) => gmetric::run(*a).await,
             Command::Check { check } => check::run(check).await,
