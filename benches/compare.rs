@@ -136,6 +136,29 @@ fn run_measured(cmd: &mut Command) -> Result<(i32, Duration, i64, String), Failu
     Ok((status.code().unwrap_or(-1), wall, peak, stdout))
 }
 
+/// `zkparity compare` of `/tree` between two servers, measured.
+fn compare_tree(
+    [s, t]: [&ZkServer; 2],
+    sessions: usize,
+) -> Result<(i32, Duration, i64, String), Failure> {
+    run_measured(Command::new(env!("CARGO_BIN_EXE_zkparity")).args([
+        "compare",
+        "--source",
+        &s.connect_string(),
+        "--target",
+        &t.connect_string(),
+        "--path",
+        "/tree",
+        "--format",
+        "json",
+        "--recheck-delay",
+        "off",
+        "--quiet",
+        "--sessions",
+        &sessions.to_string(),
+    ]))
+}
+
 /// Pipelined getACL of every path on both servers at once, `sessions`
 /// sessions per server, `window` requests in flight per server.
 async fn acl_ceiling(
@@ -270,26 +293,7 @@ async fn bench_shape(
     // Warm both servers' JIT and caches the same way for every measurement.
     multiread_ceiling([&s, &t], &paths).await?;
 
-    let bin = env!("CARGO_BIN_EXE_zkparity");
-    let sessions_arg = sessions.to_string();
-    let compare_once = || {
-        run_measured(Command::new(bin).args([
-            "compare",
-            "--source",
-            &s.connect_string(),
-            "--target",
-            &t.connect_string(),
-            "--path",
-            "/tree",
-            "--format",
-            "json",
-            "--recheck-delay",
-            "off",
-            "--quiet",
-            "--sessions",
-            &sessions_arg,
-        ]))
-    };
+    let compare_once = || compare_tree([&s, &t], sessions);
     let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
     let multi = multiread_ceiling([&s, &t], &paths).await?;
     let (code, wall, rss_kib, out) = compare_once()?;
@@ -459,26 +463,9 @@ async fn bench_release(
     // Warm both servers the same way as the compare will read them.
     acl_ceiling([&s, &t], &paths, sessions).await?;
     let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
-    let bin = env!("CARGO_BIN_EXE_zkparity");
-    let sessions_arg = sessions.to_string();
     let mut best = Duration::MAX;
     for _ in 0..2 {
-        let (code, wall, _, out) = run_measured(Command::new(bin).args([
-            "compare",
-            "--source",
-            &s.connect_string(),
-            "--target",
-            &t.connect_string(),
-            "--path",
-            "/tree",
-            "--format",
-            "json",
-            "--recheck-delay",
-            "off",
-            "--quiet",
-            "--sessions",
-            &sessions_arg,
-        ]))?;
+        let (code, wall, _, out) = compare_tree([&s, &t], sessions)?;
         if code != 0 {
             return Err(format!("compare on {release} exited {code}: {out}").into());
         }

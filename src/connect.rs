@@ -51,11 +51,18 @@ impl ConnectString {
                 return Err(bad("it has an empty host entry"));
             }
             // A bare host name means ZooKeeper's client port, as zkCli has it.
-            let (host, port) = split_host_port(entry).unwrap_or((entry, DEFAULT_CLIENT_PORT));
+            let (host, port) = match split_host_port(entry) {
+                Some(hp) => hp,
+                None if !entry.contains(['[', ']', ':']) => (entry, DEFAULT_CLIENT_PORT),
+                None => return Err(bad(&format!("{entry:?} is not host:port"))),
+            };
             if host.is_empty() {
                 return Err(bad(&format!("{entry:?} has no host name")));
             }
-            if host.chars().any(|c| c.is_whitespace() || c == '@') {
+            if host
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '@' | '[' | ']'))
+            {
                 return Err(bad(&format!("{host:?} is not a valid host name")));
             }
             let port: u16 = port

@@ -309,29 +309,15 @@ async fn the_agents_probes_read_the_admin_server_and_prometheus_shows_it() {
             "{side}: {server:#}"
         );
     }
-    let metrics = scrape(metrics_port).await;
+    let metrics = tokio::task::spawn_blocking(move || scrape_metrics(metrics_port))
+        .await
+        .unwrap_or_default();
     assert!(
         metrics.contains("zkparity_server_ephemerals{pair=\"hardened\",side=\"target\""),
         "mntr's numbers reach Prometheus: {metrics}"
     );
     let _ = agent.signal(libc::SIGTERM);
     let _ = agent.wait();
-}
-
-async fn scrape(port: u16) -> String {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
-        let mut body = String::new();
-        let _ = s.read_to_string(&mut body);
-        body
-    })
-    .await
-    .unwrap_or_default()
 }
 
 #[tokio::test]

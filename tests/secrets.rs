@@ -189,7 +189,7 @@ async fn no_credential_appears_in_any_output() {
             break;
         }
     }
-    let metrics = scrape(metrics_port);
+    let metrics = scrape_metrics(metrics_port);
     let _ = agent.signal(libc::SIGTERM);
     let _ = agent.wait();
     stop.store(true, Ordering::Relaxed);
@@ -219,17 +219,4 @@ async fn no_credential_appears_in_any_output() {
         &String::from_utf8_lossy(&datagrams),
     );
     let _ = std::fs::remove_dir_all(&fx.dir);
-}
-
-/// The agent's `/metrics`, read over a plain HTTP/1.0 request.
-fn scrape(port: u16) -> String {
-    use std::io::Write;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
 }

@@ -247,8 +247,11 @@ async fn probe_reads_the_release_as_its_defaults_allow(release: Release) {
         "json",
     ])
     .await;
-    assert_eq!(r.code, 0, "{}", ctx(&r));
+    // Other tests write to these servers: their counts may differ (exit 1),
+    // but both ensembles are healthy.
+    assert!(matches!(r.code, 0 | 1), "{}", ctx(&r));
     let j = r.json();
+    assert_eq!(j["healthy"], true, "{j:#}");
     let server = &j["source"]["servers"][0];
     assert!(
         server["version"]["text"]

@@ -391,3 +391,24 @@ pub async fn settled(e: &Ensemble, c: &zk::Client) -> Vec<u64> {
         last = now;
     }
 }
+
+/// An agent's `/metrics` on 127.0.0.1:`port` over plain HTTP/1.0, retried
+/// for a few seconds while the endpoint is not answering yet; blocking.
+pub fn scrape_metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("zkparity_") || Instant::now() > deadline {
+                return body;
+            }
+        } else if Instant::now() > deadline {
+            return String::new();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
