@@ -627,3 +627,30 @@ async fn a_long_recheck_delay_does_not_turn_a_short_timeout_into_unknown() {
     let status = assert_plugin_output(&r);
     assert_eq!(r.code, 2, "re-checked within -t, still CRITICAL: {status}");
 }
+
+#[tokio::test]
+async fn path_rules_judge_a_churning_directory_apart() {
+    let (_, s, t) = pair_clients().await;
+    let root = unique_path("nag-judge");
+    both(&s, &t, &root, &[("locks", b""), ("config", b"v1")]).await;
+    create(&s, &format!("{root}/locks/l1"), b"owner-a").await;
+    create(&t, &format!("{root}/locks/l1"), b"owner-b").await;
+    let r = parity(&root, &[]).await;
+    assert_eq!(r.code, 2, "data differs: CRITICAL by default: {}", r.stdout);
+    let rule = format!("{root}/locks/**=warning");
+    let r = parity(&root, &["--judge", &rule]).await;
+    let status = assert_plugin_output(&r);
+    assert_eq!(r.code, 1, "{status}");
+    assert!(status.contains("judged by path rules"), "{status}");
+    let rule = format!("{root}/locks/**=ok");
+    let r = parity(&root, &["--judge", &rule]).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // A difference elsewhere still alerts in full.
+    t.set_data(&format!("{root}/config"), b"v2", None)
+        .await
+        .expect("drift");
+    let r = parity(&root, &["--judge", &rule]).await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = parity(&root, &["--judge", "locks=ok"]).await;
+    assert_eq!(r.code, 3, "a bad rule is UNKNOWN: {}", r.stdout);
+}

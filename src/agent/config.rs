@@ -346,6 +346,9 @@ struct RawNagios {
     /// The state of a round that could not read some nodes.
     #[serde(default)]
     unreadable: Option<StateSetting>,
+    /// Per-path judgement, `GLOB=STATE` each (as `check parity --judge`).
+    #[serde(default)]
+    judge: Vec<Spanned<String>>,
 }
 
 /// A Nagios state by name (`ok`, `warning`, `critical`, `unknown`).
@@ -704,6 +707,13 @@ impl Cx<'_> {
                 self.at(n.command_file.span().start, "nagios.command_file", reason)
             })?;
         }
+        let mut rules = Vec::new();
+        for r in raw.nagios.iter().flat_map(|n| &n.judge) {
+            rules.push(
+                crate::nagios::parity::PathRule::parse(r.get_ref())
+                    .map_err(|reason| self.at(r.span().start, "nagios.judge", reason))?,
+            );
+        }
         let nagios = raw.nagios.map(|n| {
             let defaults = default_check();
             NagiosOutput {
@@ -717,6 +727,7 @@ impl Cx<'_> {
                     }),
                     details: n.details.unwrap_or(defaults.details),
                     unreadable: n.unreadable.map_or(defaults.unreadable, |s| s.0),
+                    rules,
                 },
             }
         });
@@ -1407,6 +1418,22 @@ mod tests {
         assert!(e.contains("is a directory"), "{e}");
         let e = check_command_file(&dir.path().join("no/such.cmd")).unwrap_err();
         assert!(e.contains("does not"), "{e}");
+    }
+
+    #[test]
+    fn nagios_path_rules_parse_or_name_their_line() {
+        let text = minimal()
+            + "[nagios]\ncommand_file = \"/tmp/zkparity-absent.cmd\"\nhost_name = \"h\"\n\
+               judge = [\"/app/locks/**=warning\", \"/app/tmp=ok\"]\n";
+        let c = parse(&text).unwrap();
+        let rules = &c.nagios.expect("nagios").check.rules;
+        assert_eq!(rules.len(), 2);
+        let text = minimal()
+            + "[nagios]\ncommand_file = \"/tmp/zkparity-absent.cmd\"\nhost_name = \"h\"\n\
+               judge = [\"/app=loud\"]\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (9, "nagios.judge"));
+        assert!(reason.contains("loud"), "{reason}");
     }
 
     #[test]

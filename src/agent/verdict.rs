@@ -97,6 +97,7 @@ mod tests {
             critical_kinds: DEFAULT_CRITICAL_KINDS.to_vec(),
             details: 10,
             unreadable: State::Unknown,
+            rules: Vec::new(),
         }
     }
 

@@ -144,7 +144,10 @@ pub struct CountsArgs {
 
 const PARITY_HELP: &str = "\
 Thresholds apply to the number of confirmed differences. Besides, any
-difference of a --critical-kinds kind is CRITICAL. The re-check of what
+difference of a --critical-kinds kind is CRITICAL. --judge GLOB=STATE judges
+the differences under a path at most STATE, e.g. --judge '/app/locks/**=warning'
+for a directory known to churn, or =ok to list them without alerting. The
+re-check of what
 differs waits --recheck-delay, at most a third of -t, so that it never
 turns a comparison that had time into a timeout.
 
@@ -206,6 +209,10 @@ pub struct ParityArgs {
     /// State when a side cannot read some nodes (ok, warning, critical, unknown)
     #[arg(long, default_value = "unknown", value_name = "STATE")]
     unreadable: String,
+    /// Judge differences under a path glob at most STATE: ok (listed, not
+    /// alerting) or warning (never CRITICAL); repeatable, first match wins
+    #[arg(long, value_name = "GLOB=STATE")]
+    judge: Vec<String>,
     /// Differences listed in the long output
     #[arg(long, default_value_t = 10, value_name = "N")]
     details: usize,
@@ -342,6 +349,11 @@ async fn run_parity(a: &ParityArgs, timeout: Duration) -> Result<CheckResult, St
             .map_err(|e| format!("--critical-kinds: {e}"))?,
         details: a.details,
         unreadable: parity::parse_state(&a.unreadable).map_err(|e| format!("--unreadable: {e}"))?,
+        rules: a
+            .judge
+            .iter()
+            .map(|r| parity::PathRule::parse(r).map_err(|e| format!("--judge: {e}")))
+            .collect::<Result<_, _>>()?,
     };
     if let Some(state) = &a.state {
         if a.textfile.prometheus_textfile.is_some() {
@@ -363,7 +375,12 @@ async fn run_parity(a: &ParityArgs, timeout: Duration) -> Result<CheckResult, St
         .walk
         .compare_options(ensembles)
         .map_err(|e| e.to_string())?;
-    options.limit = a.details.max(1);
+    // Path rules judge listed differences: with rules, list them all.
+    options.limit = if check.rules.is_empty() {
+        a.details.max(1)
+    } else {
+        0
+    };
     // The re-check waits inside -t: at most a third of it, so a short -t
     // leaves the walks their time instead of ending in a timeout.
     options.recheck_delay = options.recheck_delay.map(|d| d.min(timeout / 3));

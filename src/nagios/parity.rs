@@ -42,6 +42,54 @@ pub struct ParityCheck {
     /// The state when a side could not read some nodes; the worse of it
     /// and the differences' state is the answer.
     pub unreadable: State,
+    /// Per-path judgement: differences under a glob are judged at most
+    /// this state (the first rule that matches applies).
+    pub rules: Vec<PathRule>,
+}
+
+/// `GLOB=STATE`: differences at paths matching GLOB are at most STATE:
+/// `ok` leaves them out of the verdict (still listed), `warning` keeps them
+/// from `-c` and `--critical-kinds`. For a directory known to churn.
+#[derive(Clone, Debug)]
+pub struct PathRule {
+    pub pattern: String,
+    matcher: globset::GlobMatcher,
+    pub at_most: State,
+}
+
+impl PathRule {
+    /// Parses `GLOB=STATE` (`/app/locks/**=warning`).
+    pub fn parse(text: &str) -> Result<PathRule, String> {
+        let (pattern, state) = text
+            .rsplit_once('=')
+            .ok_or_else(|| format!("{text:?} is not GLOB=STATE (e.g. /app/locks/**=warning)"))?;
+        let at_most = parse_state(state)?;
+        PathRule::new(pattern, at_most)
+    }
+
+    pub fn new(pattern: &str, at_most: State) -> Result<PathRule, String> {
+        if !pattern.starts_with('/') {
+            return Err(format!("{pattern:?} must start with '/'"));
+        }
+        let matcher = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("{pattern:?}: {}", e.kind()))?
+            .compile_matcher();
+        Ok(PathRule {
+            pattern: pattern.to_string(),
+            matcher,
+            at_most,
+        })
+    }
+
+    fn cap(rules: &[PathRule], path: &str) -> Option<State> {
+        rules
+            .iter()
+            .find(|r| r.matcher.is_match(path))
+            .map(|r| r.at_most)
+    }
 }
 
 /// Parses `--unreadable` / `unreadable =`: the state an incomplete
@@ -120,6 +168,7 @@ impl ParityCheck {
             critical_kinds: DEFAULT_CRITICAL_KINDS.to_vec(),
             details,
             unreadable: State::Unknown,
+            rules: Vec::new(),
         }
     }
 
@@ -129,16 +178,37 @@ impl ParityCheck {
 
     pub(crate) fn judge_facts(&self, f: &ParityFacts) -> CheckResult {
         let total = f.total;
+        // What the per-path rules take out: of everything (`ok`), and of
+        // what can be CRITICAL (`ok` and `warning`). Only listed
+        // differences have a path to match.
+        let mut out_of_warning = 0;
+        let mut out_of_critical: BTreeMap<&str, u64> = BTreeMap::new();
+        for (kind, path) in &f.listed {
+            match PathRule::cap(&self.rules, path) {
+                Some(State::Ok) => {
+                    out_of_warning += 1;
+                    *out_of_critical.entry(kind.as_str()).or_default() += 1;
+                }
+                Some(State::Warning) => {
+                    *out_of_critical.entry(kind.as_str()).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        let total_w = total.saturating_sub(out_of_warning);
+        let total_c = total.saturating_sub(out_of_critical.values().sum());
         let count = |k: DiffKind| f.by_kind.get(k.as_str()).copied().unwrap_or(0);
-        let critical_kind = self.critical_kinds.iter().any(|k| count(*k) > 0);
+        let critical_kind = self.critical_kinds.iter().any(|k| {
+            count(*k).saturating_sub(out_of_critical.get(k.as_str()).copied().unwrap_or(0)) > 0
+        });
         let state = if self
             .critical
             .as_ref()
-            .is_some_and(|c| c.alerts(total as f64))
+            .is_some_and(|c| c.alerts(total_c as f64))
             || critical_kind
         {
             State::Critical
-        } else if self.warning.alerts(total as f64) {
+        } else if self.warning.alerts(total_w as f64) {
             State::Warning
         } else {
             State::Ok
@@ -187,8 +257,13 @@ impl ParityCheck {
                 .filter(|k| count(**k) > 0)
                 .map(|k| format!("{} {}", k.as_str(), count(*k)))
                 .collect();
+            let ruled: u64 = out_of_critical.values().sum();
+            let ruled = match ruled {
+                0 => String::new(),
+                n => format!(", {n} judged by path rules (--judge)"),
+            };
             format!(
-                "{total} confirmed difference{} ({}); source {} nodes, target {}{unreadable}{healed}{note}",
+                "{total} confirmed difference{} ({}{ruled}); source {} nodes, target {}{unreadable}{healed}{note}",
                 if total == 1 { "" } else { "s" },
                 kinds.join(", "),
                 f.source_nodes,
@@ -282,5 +357,65 @@ mod tests {
         );
         assert!(parse_kinds("none").unwrap().is_empty());
         assert!(parse_kinds("data,typo").unwrap_err().contains("typo"));
+    }
+
+    fn facts(listed: &[(&str, &str)]) -> ParityFacts {
+        let mut by_kind = BTreeMap::new();
+        for (k, _) in listed {
+            *by_kind.entry(k.to_string()).or_default() += 1;
+        }
+        ParityFacts {
+            source_nodes: 10,
+            target_nodes: 10,
+            by_kind,
+            total: listed.len() as u64,
+            unreadable: 0,
+            transient: 0,
+            transient_label: "transient",
+            elapsed_seconds: 0.1,
+            listed: listed
+                .iter()
+                .map(|(k, p)| (k.to_string(), p.to_string()))
+                .collect(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn path_rules_cap_what_a_difference_under_them_can_raise() {
+        let mut check = ParityCheck::defaults(10);
+        let locks = [("data", "/app/locks/l1")];
+        assert_eq!(check.judge_facts(&facts(&locks)).state, State::Critical);
+        check.rules = vec![PathRule::parse("/app/locks/**=warning").unwrap()];
+        let r = check.judge_facts(&facts(&locks));
+        assert_eq!(r.state, State::Warning);
+        assert!(
+            r.summary.contains("1 judged by path rules"),
+            "{}",
+            r.summary
+        );
+        check.rules = vec![PathRule::parse("/app/locks/**=ok").unwrap()];
+        assert_eq!(check.judge_facts(&facts(&locks)).state, State::Ok);
+        // Elsewhere, the rules change nothing; the first match wins.
+        let both = [("data", "/app/locks/l1"), ("acl", "/app/config")];
+        assert_eq!(check.judge_facts(&facts(&both)).state, State::Critical);
+        check.rules = vec![
+            PathRule::parse("/app/locks/*=ok").unwrap(),
+            PathRule::parse("/app/**=warning").unwrap(),
+        ];
+        assert_eq!(check.judge_facts(&facts(&both)).state, State::Warning);
+        // '*' stays within a name.
+        let deep = [("data", "/app/locks/a/b")];
+        check.rules = vec![PathRule::parse("/app/locks/*=ok").unwrap()];
+        assert_eq!(check.judge_facts(&facts(&deep)).state, State::Critical);
+    }
+
+    #[test]
+    fn a_path_rule_is_glob_equals_state() {
+        for bad in ["/x", "x=ok", "/x=loud", "/[=ok"] {
+            assert!(PathRule::parse(bad).is_err(), "{bad}");
+        }
+        let r = PathRule::parse("/a/**=warning").unwrap();
+        assert_eq!((r.pattern.as_str(), r.at_most), ("/a/**", State::Warning));
     }
 }
