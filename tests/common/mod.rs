@@ -363,12 +363,16 @@ pub async fn read_tree(c: &zk::Client, root: &str) -> Tree {
                 out.insert(path, (stat, Vec::new()));
                 continue;
             }
+            // Gone since its parent was listed (an ephemeral of a live
+            // application): not part of the tree any more.
+            Err(zk::Error::NoNode) => continue,
             Err(e) => panic!("get_data {path}: {e}"),
         };
-        let children = c
-            .list_children(&path)
-            .await
-            .unwrap_or_else(|e| panic!("list_children {path}: {e}"));
+        let children = match c.list_children(&path).await {
+            Ok(children) => children,
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => panic!("list_children {path}: {e}"),
+        };
         todo.extend(children.iter().map(|name| format!("{path}/{name}")));
         out.insert(path, (stat, data));
     }
