@@ -136,27 +136,31 @@ fn run_measured(cmd: &mut Command) -> Result<(i32, Duration, i64, String), Failu
     Ok((status.code().unwrap_or(-1), wall, peak, stdout))
 }
 
-/// `zkparity compare` of `/tree` between two servers, measured.
+/// `zkparity compare` of `/tree` from `source` (a connect string or a
+/// file) to `target`, measured; `extra` flags after the shared ones.
 fn compare_tree(
-    [s, t]: [&ZkServer; 2],
-    sessions: usize,
+    source: &str,
+    target: &str,
+    extra: &[&str],
 ) -> Result<(i32, Duration, i64, String), Failure> {
-    run_measured(Command::new(env!("CARGO_BIN_EXE_zkparity")).args([
-        "compare",
-        "--source",
-        &s.connect_string(),
-        "--target",
-        &t.connect_string(),
-        "--path",
-        "/tree",
-        "--format",
-        "json",
-        "--recheck-delay",
-        "off",
-        "--quiet",
-        "--sessions",
-        &sessions.to_string(),
-    ]))
+    run_measured(
+        Command::new(env!("CARGO_BIN_EXE_zkparity"))
+            .args([
+                "compare",
+                "--source",
+                source,
+                "--target",
+                target,
+                "--path",
+                "/tree",
+                "--format",
+                "json",
+                "--recheck-delay",
+                "off",
+                "--quiet",
+            ])
+            .args(extra),
+    )
 }
 
 /// Pipelined getACL of every path on both servers at once, `sessions`
@@ -293,7 +297,9 @@ async fn bench_shape(
     // Warm both servers' JIT and caches the same way for every measurement.
     multiread_ceiling([&s, &t], &paths).await?;
 
-    let compare_once = || compare_tree([&s, &t], sessions);
+    let sessions_arg = sessions.to_string();
+    let (src, dst) = (s.connect_string(), t.connect_string());
+    let compare_once = || compare_tree(&src, &dst, &["--sessions", &sessions_arg]);
     let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
     let multi = multiread_ceiling([&s, &t], &paths).await?;
     let (code, wall, rss_kib, out) = compare_once()?;
@@ -386,20 +392,7 @@ fn bench_snapshots(work: &Path, s: &ZkServer, t: &ZkServer, per_side: f64) -> Re
             return Err(format!("snapshot exited {code}: {out}").into());
         }
         let size = std::fs::metadata(&file)?.len();
-        let (code, cwall, crss, out) = run_measured(Command::new(bin).args([
-            "compare",
-            "--source",
-            file_arg,
-            "--target",
-            &t.connect_string(),
-            "--path",
-            "/tree",
-            "--format",
-            "json",
-            "--recheck-delay",
-            "off",
-            "--quiet",
-        ]))?;
+        let (code, cwall, crss, out) = compare_tree(file_arg, &t.connect_string(), &[])?;
         if code != 0 {
             return Err(format!("compare with the {label} snapshot exited {code}: {out}").into());
         }
@@ -465,7 +458,11 @@ async fn bench_release(
     let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
     let mut best = Duration::MAX;
     for _ in 0..2 {
-        let (code, wall, _, out) = compare_tree([&s, &t], sessions)?;
+        let (code, wall, _, out) = compare_tree(
+            &s.connect_string(),
+            &t.connect_string(),
+            &["--sessions", &sessions.to_string()],
+        )?;
         if code != 0 {
             return Err(format!("compare on {release} exited {code}: {out}").into());
         }
