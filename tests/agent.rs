@@ -866,13 +866,13 @@ async fn probes_run_on_their_own_interval_and_write_the_probe_file() {
 fn unit_under_test(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/contrib/zkparity-agent.service"
+        "/packaging/zkparity-agent.service"
     ))
-    .expect("contrib/zkparity-agent.service");
+    .expect("packaging/zkparity-agent.service");
     let unit = dir.join("zkparity-agent.service");
     std::fs::write(
         &unit,
-        text.replace("/usr/local/bin/zkparity", env!("CARGO_BIN_EXE_zkparity")),
+        text.replace("/usr/bin/zkparity", env!("CARGO_BIN_EXE_zkparity")),
     )
     .expect("write unit");
     unit

@@ -5,8 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use common::nagios::*;
 use common::*;
 use zkparity_sandbox::{guarded_command, Guarded};
 
@@ -21,47 +21,6 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A nagios.cfg that keeps every file Nagios writes under `dir`.
-fn nagios_cfg(dir: &Path, resource: &Path, objects: &[PathBuf]) -> PathBuf {
-    let mut cfg = String::new();
-    for f in ["commands", "contacts", "timeperiods", "templates"] {
-        cfg += &format!("cfg_file=/etc/nagios4/objects/{f}.cfg\n");
-    }
-    // Debian's check-host-alive and friends, which the templates use.
-    cfg += "cfg_dir=/etc/nagios-plugins/config\n";
-    for o in objects {
-        cfg += &format!("cfg_file={}\n", o.display());
-    }
-    let d = dir.display();
-    cfg += &format!(
-        "resource_file={}\nlog_file={d}/nagios.log\nobject_cache_file={d}/objects.cache\n\
-         precached_object_file={d}/objects.precache\nstatus_file={d}/status.dat\n\
-         status_update_interval=1\ntemp_file={d}/nagios.tmp\ntemp_path={d}\n\
-         lock_file={d}/nagios.lock\ncheck_result_path={d}\ncommand_file={d}/nagios.cmd\n\
-         query_socket={d}/nagios.qh\nstate_retention_file={d}/retention.dat\n\
-         retain_state_information=0\nuse_syslog=0\nenable_notifications=0\n\
-         check_external_commands=1\nexecute_host_checks=0\ninterval_length=1\n\
-         check_result_reaper_frequency=1\nservice_inter_check_delay_method=n\n\
-         max_service_check_spread=1\nnagios_user=root\nnagios_group=root\n\
-         illegal_macro_output_chars=`~$&|'\"<>\n",
-        resource.display()
-    );
-    let path = dir.join("nagios.cfg");
-    std::fs::write(&path, cfg).unwrap();
-    path
-}
-
-fn verify(cfg: &Path) -> String {
-    let out = Command::new("nagios4")
-        .arg("-v")
-        .arg(cfg)
-        .output()
-        .expect("nagios4 runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "nagios4 -v failed:\n{text}");
-    text
-}
-
 #[test]
 fn the_shipped_nagios4_definitions_pass_nagios4_verify() {
     let dir = temp_dir("nagios-verify");
@@ -72,11 +31,12 @@ fn the_shipped_nagios4_definitions_pass_nagios4_verify() {
             repo("nagios/nagios4/zkparity-commands.cfg"),
             repo("nagios/nagios4/zkparity-services.cfg"),
         ],
+        "root",
     );
     let text = verify(&cfg);
     assert!(text.contains("Total Errors:   0"), "{text}");
     assert!(text.contains("Total Warnings: 0"), "{text}");
-    assert!(text.contains("Checked 7 services."), "{text}");
+    assert!(text.contains("Checked 8 services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -127,42 +87,6 @@ fn the_shipped_nrpe_commands_are_well_formed() {
     }
 }
 
-/// `(current_state, plugin_output)` of a service in Nagios' status file.
-fn service_status(status: &Path, service: &str) -> Option<(i32, String)> {
-    let text = std::fs::read_to_string(status).ok()?;
-    let block = text
-        .split("servicestatus {")
-        .skip(1)
-        .find(|b| b.contains(&format!("service_description={service}\n")))?;
-    let field = |name: &str| {
-        block.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix(&format!("{name}="))
-                .map(str::to_string)
-        })
-    };
-    let checked = field("has_been_checked")? == "1";
-    checked.then_some((
-        (field("current_state")?.parse().ok()?),
-        field("plugin_output")?,
-    ))
-}
-
-fn wait_for_state(status: &Path, service: &str, state: i32) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some((s, output)) = service_status(status, service) {
-            if s == state {
-                return output;
-            }
-            last = Some((s, output));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("service {service} never reached state {state}; last seen {last:?}");
-}
-
 #[tokio::test]
 async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
     let (p, s, t) = pair_clients().await;
@@ -173,13 +97,16 @@ async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
         .unwrap();
 
     let dir = temp_dir("nagios-e2e");
+    // The plugin names, as the package installs them: links to the binary.
     let plugins = dir.join("plugins");
-    let install = Command::new(repo("plugins/install"))
-        .args(["--zkparity", env!("CARGO_BIN_EXE_zkparity"), "--dir"])
-        .arg(&plugins)
-        .output()
+    std::fs::create_dir_all(&plugins).unwrap();
+    for check in ["parity", "znode", "health", "counts"] {
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_zkparity"),
+            plugins.join(format!("check_zkparity_{check}")),
+        )
         .unwrap();
-    assert!(install.status.success(), "{install:?}");
+    }
     let resource = dir.join("resource.cfg");
     std::fs::write(&resource, format!("$USER1$={}\n", plugins.display())).unwrap();
     let services = dir.join("services.cfg");
@@ -202,6 +129,7 @@ async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
         &dir,
         &resource,
         &[repo("nagios/nagios4/zkparity-commands.cfg"), services],
+        "root",
     );
     verify(&cfg);
     // Guarded: killed with its checks when dropped, and by the watchdog

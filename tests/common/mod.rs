@@ -2,6 +2,8 @@
 //! per test binary; tests isolate themselves under unique paths.
 #![allow(dead_code)]
 
+pub mod nagios;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
