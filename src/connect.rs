@@ -13,6 +13,7 @@ use std::time::Duration;
 use zookeeper_client as zk;
 
 use crate::error::{Error, Result};
+use crate::sasl::SaslConfig;
 
 /// A parsed connect string: `host:port[,host:port...][/chroot]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -313,6 +314,9 @@ pub struct EnsembleSpec {
     pub side: String,
     pub connect: ConnectString,
     pub credentials: Option<Credentials>,
+    /// A SASL login (DIGEST-MD5 or Kerberos) from a JAAS file, besides or
+    /// instead of digest credentials.
+    pub sasl: Option<Box<SaslConfig>>,
     /// `Some` to connect with TLS (to the servers' secure client port).
     pub tls: Option<TlsConfig>,
     pub session_timeout: Duration,
@@ -330,6 +334,7 @@ impl EnsembleSpec {
             side: side.to_string(),
             connect: ConnectString::parse(connect)?,
             credentials: None,
+            sasl: None,
             tls: None,
             session_timeout: Self::DEFAULT_TIMEOUT,
             connect_timeout: Self::DEFAULT_TIMEOUT,
@@ -342,6 +347,10 @@ impl EnsembleSpec {
             Some(c) => c.scrub(&reason),
             None => reason,
         };
+        let reason = match self.sasl.as_deref().and_then(SaslConfig::secret) {
+            Some(secret) => reason.replace(secret, "<redacted>"),
+            None => reason,
+        };
         Error::Connect {
             side: self.side.clone(),
             ensemble: self.connect.to_string(),
@@ -352,13 +361,22 @@ impl EnsembleSpec {
     /// Opens one session. Fails fast when no server answers, rather than
     /// retrying for a whole session timeout.
     pub async fn connect(&self) -> Result<zk::Client> {
-        let mut connector = zk::Client::connector()
+        let connector = zk::Client::connector()
             .with_session_timeout(self.session_timeout)
             .with_fail_eagerly();
+        let connector = self.authenticated(connector)?;
+        self.establish(connector).await
+    }
+
+    /// Adds this ensemble's digest credentials and SASL login.
+    fn authenticated(&self, mut connector: zk::Connector) -> Result<zk::Connector> {
         if let Some(creds) = &self.credentials {
             connector = connector.with_auth("digest", creds.secret.as_bytes());
         }
-        self.establish(connector).await
+        if let Some(sasl) = &self.sasl {
+            connector = connector.with_sasl(sasl.options()?);
+        }
+        Ok(connector)
     }
 
     /// Whether writes must be as a 3.4 server takes them: some server of
@@ -385,9 +403,7 @@ impl EnsembleSpec {
         if as_3_4 {
             connector = connector.with_server_version(3, 4, 0);
         }
-        if let Some(creds) = &self.credentials {
-            connector = connector.with_auth("digest", creds.secret.as_bytes());
-        }
+        let connector = self.authenticated(connector)?;
         self.establish(connector).await
     }
 
@@ -425,7 +441,13 @@ impl EnsembleSpec {
             zk::Error::NoHosts => {
                 self.connect_error("no server answered (is it running, is the port right?)")
             }
-            zk::Error::AuthFailed => self.connect_error("authentication failed"),
+            zk::Error::AuthFailed => match &self.sasl {
+                Some(sasl) => self.connect_error(format!(
+                    "authentication failed: the servers refused {}",
+                    sasl.describe()
+                )),
+                None => self.connect_error("authentication failed"),
+            },
             e => self.connect_error(e.to_string()),
         }
     }

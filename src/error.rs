@@ -75,6 +75,16 @@ pub enum Error {
     #[error("credentials in environment variable {var}: {reason}")]
     CredentialsEnv { var: String, reason: String },
 
+    /// A JAAS configuration that cannot be used: unreadable, malformed, no
+    /// such section, a keytab others may read.
+    #[error("JAAS configuration {}: {reason}", path.display())]
+    Jaas { path: PathBuf, reason: String },
+
+    /// A Kerberos login that failed before any server was asked: no
+    /// ticket, the KDC unreachable, a wrong key.
+    #[error("Kerberos login as {identity} failed: {reason}")]
+    Kerberos { identity: String, reason: String },
+
     #[error("cannot connect to the {side} ensemble {ensemble}: {reason}")]
     Connect {
         side: String,
@@ -160,6 +170,8 @@ impl Error {
             | Error::BadExclude { .. }
             | Error::CredentialsFile { .. }
             | Error::CredentialsEnv { .. }
+            | Error::Jaas { .. }
+            | Error::Kerberos { .. }
             | Error::BadFile { .. }
             | Error::Usage(_)
             // An ensemble that could not be read.

@@ -5,6 +5,9 @@
 //!
 //! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
 //!   from a file or the environment, and building sessions.
+//! - [`jaas`]: the operator's JAAS login configuration, read for its
+//!   client section; [`sasl`]: the SASL login it describes (DIGEST-MD5 or
+//!   Kerberos), made once per process for Kerberos.
 //! - `identity`: whether a source and a target are one ensemble, told by
 //!   the servers (shared addresses, a session known to both).
 //! - [`tree`]: the tree core: node types, the one reading trait every side
@@ -67,6 +70,7 @@ pub mod error;
 pub mod exclude;
 pub mod gmetric;
 mod identity;
+pub mod jaas;
 pub mod nagios;
 pub mod probe;
 pub mod progress;
@@ -74,6 +78,7 @@ pub mod prometheus;
 mod ratelimit;
 pub mod repair;
 pub mod report;
+pub mod sasl;
 pub mod show;
 pub mod snapshot;
 pub mod source;

@@ -29,6 +29,7 @@ use crate::nagios::parity::ParityCheck;
 use crate::nagios::range::Range;
 use crate::probe::{AdminEndpoint, ProbeVia};
 use crate::report::DiffKind;
+use crate::sasl::SaslConfig;
 use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Why a configuration was refused.
@@ -394,6 +395,17 @@ pub(crate) struct RawPair {
     source_auth_file: Option<Spanned<PathBuf>>,
     #[serde(default)]
     target_auth_file: Option<Spanned<PathBuf>>,
+    /// SASL logins from JAAS files (their `jaas_section`, default Client).
+    #[serde(default)]
+    source_jaas: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    target_jaas: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    jaas_section: Option<String>,
+    #[serde(default)]
+    sasl_service: Option<String>,
+    #[serde(default)]
+    sasl_host: Option<String>,
     #[serde(default)]
     source_tls_ca: Option<Spanned<PathBuf>>,
     #[serde(default)]
@@ -866,10 +878,22 @@ impl Cx<'_> {
                 .map_err(|e| at(ca, "ca", e.to_string())),
             }
         };
-        let spec = |side: &str, c: &Connect, creds, tls| EnsembleSpec {
+        let sasl = |side: &str, f: &Option<Spanned<PathBuf>>| match f {
+            Some(f) => SaslConfig::load(
+                f.get_ref(),
+                p.jaas_section.as_deref(),
+                p.sasl_service.as_deref(),
+                p.sasl_host.as_deref(),
+            )
+            .map(|s| Some(Box::new(s)))
+            .map_err(|e| self.at(f.span().start, key(&format!("{side}_jaas")), e.to_string())),
+            None => Ok(None),
+        };
+        let spec = |side: &str, c: &Connect, creds, sasl, tls| EnsembleSpec {
             side: side.to_string(),
             connect: c.0.clone(),
             credentials: creds,
+            sasl,
             tls,
             session_timeout,
             connect_timeout,
@@ -878,6 +902,7 @@ impl Cx<'_> {
             "source",
             &p.source,
             credentials("source", &p.source_auth_file)?,
+            sasl("source", &p.source_jaas)?,
             tls(
                 "source",
                 &p.source_tls_ca,
@@ -889,6 +914,7 @@ impl Cx<'_> {
             "target",
             &p.target,
             credentials("target", &p.target_auth_file)?,
+            sasl("target", &p.target_jaas)?,
             tls(
                 "target",
                 &p.target_tls_ca,

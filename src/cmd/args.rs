@@ -9,6 +9,7 @@ use zkparity::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use zkparity::duration::parse as duration;
 use zkparity::error::Error;
 use zkparity::exclude::{Excludes, DEFAULT_EXCLUDES};
+use zkparity::sasl::SaslConfig;
 use zkparity::source::SideSpec;
 use zkparity::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
@@ -59,6 +60,24 @@ pub struct EnsembleArgs {
     /// File holding the target's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
     pub target_auth_file: Option<PathBuf>,
+    /// JAAS file with the source's SASL login (its Client section):
+    /// DigestLoginModule (username, password; mode 600) or Krb5LoginModule
+    /// (keytab and principal, or a ticket cache)
+    #[arg(long, value_name = "FILE")]
+    pub source_jaas: Option<PathBuf>,
+    /// JAAS file with the target's SASL login, as --source-jaas
+    #[arg(long, value_name = "FILE")]
+    pub target_jaas: Option<PathBuf>,
+    /// JAAS section to log in with [default: Client]
+    #[arg(long, value_name = "NAME")]
+    pub jaas_section: Option<String>,
+    /// Kerberos: service name in the servers' principal [default: zookeeper]
+    #[arg(long, value_name = "NAME")]
+    pub sasl_service: Option<String>,
+    /// Kerberos: host in the servers' principal, for servers reached by
+    /// another address [default: each server's host in the connect string]
+    #[arg(long, value_name = "HOST")]
+    pub sasl_host: Option<String>,
     /// CA certificate(s) (PEM) of the source's secure client port: connect
     /// with TLS and verify the servers against it
     #[arg(long, value_name = "FILE")]
@@ -147,16 +166,21 @@ impl EnsembleArgs {
         &self,
         side: &str,
         connect: &str,
-        auth_file: Option<&PathBuf>,
+        [auth_file, jaas]: [Option<&PathBuf>; 2],
         tls: [Option<&PathBuf>; 3],
     ) -> Result<EnsembleSpec, Error> {
-        build_spec(
+        let mut spec = build_spec(
             side,
             connect,
             auth_file,
             tls,
             [&self.session_timeout, &self.connect_timeout],
-        )
+        )?;
+        spec.sasl = load_sasl(
+            jaas,
+            [&self.jaas_section, &self.sasl_service, &self.sasl_host],
+        )?;
+        Ok(spec)
     }
 
     /// The pacing flags alone.
@@ -206,7 +230,7 @@ impl EnsembleArgs {
             self.spec(
                 "source",
                 &self.source,
-                self.source_auth_file.as_ref(),
+                [self.source_auth_file.as_ref(), self.source_jaas.as_ref()],
                 [
                     self.source_tls_ca.as_ref(),
                     self.source_tls_cert.as_ref(),
@@ -217,7 +241,7 @@ impl EnsembleArgs {
             self.spec(
                 "target",
                 &self.target,
-                self.target_auth_file.as_ref(),
+                [self.target_auth_file.as_ref(), self.target_jaas.as_ref()],
                 [
                     self.target_tls_ca.as_ref(),
                     self.target_tls_cert.as_ref(),
@@ -248,12 +272,31 @@ fn build_spec(
         side: side.to_string(),
         connect: ConnectString::parse(connect)?,
         credentials: Credentials::load(auth_file, &env_var)?,
+        sasl: None,
         tls: ca
             .map(|ca| TlsConfig::load(ca, cert.map(|p| p.as_path()), key.map(|p| p.as_path())))
             .transpose()?,
         session_timeout: duration("--session-timeout", session_timeout)?,
         connect_timeout: duration("--connect-timeout", connect_timeout)?,
     })
+}
+
+/// The SASL login a JAAS file describes, if one is given; the section,
+/// service and host flags apply to every side.
+pub fn load_sasl(
+    jaas: Option<&PathBuf>,
+    [section, service, host]: [&Option<String>; 3],
+) -> Result<Option<Box<SaslConfig>>, Error> {
+    jaas.map(|jaas| {
+        SaslConfig::load(
+            jaas,
+            section.as_deref(),
+            service.as_deref(),
+            host.as_deref(),
+        )
+        .map(Box::new)
+    })
+    .transpose()
 }
 
 /// One ensemble (or, where a command allows it, a snapshot file), for
@@ -277,6 +320,21 @@ pub struct ServerArgs {
     /// Client key (PEM, mode 600) for --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// JAAS file with the SASL login (its Client section): DigestLoginModule
+    /// (username, password; mode 600) or Krb5LoginModule (keytab and
+    /// principal, or a ticket cache)
+    #[arg(long, value_name = "FILE")]
+    pub jaas: Option<PathBuf>,
+    /// JAAS section to log in with [default: Client]
+    #[arg(long, value_name = "NAME")]
+    pub jaas_section: Option<String>,
+    /// Kerberos: service name in the servers' principal [default: zookeeper]
+    #[arg(long, value_name = "NAME")]
+    pub sasl_service: Option<String>,
+    /// Kerberos: host in the servers' principal, for servers reached by
+    /// another address [default: each server's host in the connect string]
+    #[arg(long, value_name = "HOST")]
+    pub sasl_host: Option<String>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -284,7 +342,7 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// The ensemble, read with the `side`'s credentials variable.
     pub fn spec(&self, side: &str) -> Result<EnsembleSpec, Error> {
-        build_spec(
+        let mut spec = build_spec(
             side,
             &self.server,
             self.auth_file.as_ref(),
@@ -294,7 +352,12 @@ impl ServerArgs {
                 self.tls_key.as_ref(),
             ],
             [&self.read.session_timeout, &self.read.connect_timeout],
-        )
+        )?;
+        spec.sasl = load_sasl(
+            self.jaas.as_ref(),
+            [&self.jaas_section, &self.sasl_service, &self.sasl_host],
+        )?;
+        Ok(spec)
     }
 
     /// The ensemble, or the snapshot file `--server` names.

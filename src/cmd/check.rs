@@ -240,6 +240,22 @@ pub struct ZnodeArgs {
     /// File with the target's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
     target_auth_file: Option<std::path::PathBuf>,
+    /// JAAS file with the source's SASL login (its Client section):
+    /// DigestLoginModule (mode 600) or Krb5LoginModule (keytab or ticket cache)
+    #[arg(long, value_name = "FILE")]
+    source_jaas: Option<std::path::PathBuf>,
+    /// JAAS file with the target's SASL login, as --source-jaas
+    #[arg(long, value_name = "FILE")]
+    target_jaas: Option<std::path::PathBuf>,
+    /// JAAS section to log in with [default: Client]
+    #[arg(long, value_name = "NAME")]
+    jaas_section: Option<String>,
+    /// Kerberos: service name in the servers' principal [default: zookeeper]
+    #[arg(long, value_name = "NAME")]
+    sasl_service: Option<String>,
+    /// Kerberos: host in the servers' principal [default: each server's host]
+    #[arg(long, value_name = "HOST")]
+    sasl_host: Option<String>,
     /// CA certificate(s) (PEM) of the source's secure client port: connect
     /// with TLS and verify the servers against it
     #[arg(long, value_name = "FILE")]
@@ -316,8 +332,9 @@ type TlsFiles<'a> = [Option<&'a std::path::PathBuf>; 3];
 fn spec(
     side: &str,
     connect: &str,
-    auth: Option<&std::path::PathBuf>,
+    [auth, jaas]: [Option<&std::path::PathBuf>; 2],
     [ca, cert, key]: TlsFiles<'_>,
+    sasl: [&Option<String>; 3],
     t: Duration,
 ) -> Result<EnsembleSpec, String> {
     let tls = ca
@@ -335,6 +352,7 @@ fn spec(
         connect: ConnectString::parse(connect).map_err(|e| e.to_string())?,
         credentials: Credentials::load(auth, &format!("ZKPARITY_{}_AUTH", side.to_uppercase()))
             .map_err(|e| e.to_string())?,
+        sasl: super::args::load_sasl(jaas, sasl).map_err(|e| e.to_string())?,
         tls,
         session_timeout: Duration::from_secs(10),
         connect_timeout: t,
@@ -403,24 +421,26 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
     let mut specs = vec![spec(
         "source",
         &a.source,
-        a.source_auth_file.as_ref(),
+        [a.source_auth_file.as_ref(), a.source_jaas.as_ref()],
         [
             a.source_tls_ca.as_ref(),
             a.source_tls_cert.as_ref(),
             a.source_tls_key.as_ref(),
         ],
+        [&a.jaas_section, &a.sasl_service, &a.sasl_host],
         timeout,
     )?];
     if let Some(target) = &a.target {
         specs.push(spec(
             "target",
             target,
-            a.target_auth_file.as_ref(),
+            [a.target_auth_file.as_ref(), a.target_jaas.as_ref()],
             [
                 a.target_tls_ca.as_ref(),
                 a.target_tls_cert.as_ref(),
                 a.target_tls_key.as_ref(),
             ],
+            [&a.jaas_section, &a.sasl_service, &a.sasl_host],
             timeout,
         )?);
     }

@@ -25,6 +25,8 @@
 //! - [`tempdir`]: temporary directories removed at exit, or swept by a later
 //!   process when their owner was killed.
 //! - [`ports`]: free loopback ports, never handed out twice.
+//! - [`kdc`]: a throwaway MIT Kerberos realm on loopback, for the SASL
+//!   tests' servers and clients.
 //! - [`seed`]: writes trees into servers started here (fixtures, benchmark
 //!   trees).
 //! - [`sample`]: the demo's sample migration, written into two servers.
@@ -34,6 +36,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub mod config;
 pub mod error;
+pub mod kdc;
 pub mod ports;
 pub mod process;
 pub mod readiness;
