@@ -1474,6 +1474,28 @@ mod tests {
     }
 
     #[test]
+    fn a_jaas_file_is_read_for_its_section_and_its_mistakes_name_the_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let jaas = dir.path().join("client.jaas");
+        std::fs::write(
+            &jaas,
+            "ZkClient { org.apache.zookeeper.server.auth.DigestLoginModule required \
+             username=\"bob\" password=\"pw\"; };",
+        )
+        .unwrap();
+        std::fs::set_permissions(&jaas, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = minimal() + &format!("target_jaas = {jaas:?}\n");
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (6, "pair[0].target_jaas"));
+        assert!(reason.contains("no section Client"), "{reason}");
+        let c = parse(&(text + "jaas_section = \"ZkClient\"\n")).unwrap();
+        let sasl = c.pairs[0].target.sasl.as_ref().expect("a SASL login");
+        assert_eq!(sasl.login.identity(), "bob");
+        assert!(c.pairs[0].source.sasl.is_none());
+    }
+
+    #[test]
     fn an_auth_file_others_can_read_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();

@@ -26,7 +26,10 @@ only; ACLs are then compared on neither side).
 
 Credentials (digest user:password) are read from --source-auth-file /
 --target-auth-file (mode 600) or from ZKPARITY_SOURCE_AUTH / ZKPARITY_TARGET_AUTH,
-never from the command line.
+never from the command line. SASL logins (DIGEST-MD5, Kerberos) come from the
+JAAS file the ensemble's Java clients use: --source-jaas / --target-jaas, e.g.
+  KRB5_CONFIG=/etc/krb5.conf zkparity compare --source old:2181 --target new:2181 \
+      --source-jaas /etc/hbase/conf/zk-jaas.conf --target-jaas /etc/zkparity/new-jaas.conf
 
 Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error,
 3 incomplete: no differences, but a side could not read some nodes; 130
