@@ -670,6 +670,9 @@ impl Reporter {
         history.finished = finished;
         history.reason = reason;
         let state = build_state(cfg, g, history, finished);
+        // Logged before the state file is written, so whoever sees the new
+        // state also finds its round in the log.
+        self.log_round(cfg, &state, nodes, elapsed);
         write_state_file(cfg, g, &state).await;
         if let Some(registry) = &g.prometheus {
             let how = Update::Round {
@@ -693,8 +696,6 @@ impl Reporter {
         } else {
             self.ganglia = None;
         }
-
-        self.log_round(cfg, &state, nodes, elapsed);
     }
 
     /// Reports an early re-check: the state file, and a passive result if
