@@ -40,6 +40,9 @@
 //! - [`repair`]: `zkparity repair`: plans the writes that make the target
 //!   match the source (a live ensemble or a snapshot), applies them with
 //!   `--apply` (batched, retried, resumable) and verifies with a compare.
+//! - [`sync`]: `zkparity sync`: the full copy, then following the source's
+//!   changes (persistent recursive watches) into the target until cutover,
+//!   then the final compare; writes by others on the target are conflicts.
 //! - [`nagios`]: the Nagios/Icinga checks: threshold ranges, plugin output
 //!   and perfdata, `parity`, `znode`, `health`, `counts`.
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
@@ -82,6 +85,7 @@ pub mod sasl;
 pub mod show;
 pub mod snapshot;
 pub mod source;
+pub mod sync;
 pub mod throttle;
 pub mod tree;
 pub mod zktreeutil;

@@ -14,7 +14,7 @@ use zkparity::source::SideSpec;
 use zkparity::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Report formats.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
     Text,
     Json,

@@ -4,7 +4,7 @@
 //!
 //! - [`args`]: argument groups shared by the commands that read ensembles.
 //! - [`compare`], [`show`], [`check`], [`probe`], [`gmetric`], [`agent`],
-//!   [`snapshot`], [`export`], [`repair`], [`demo`]: the commands.
+//!   [`snapshot`], [`export`], [`repair`], [`sync`], [`demo`]: the commands.
 //! - [`stdout`]: writing an answer; [`interrupt`]: SIGINT and SIGTERM while
 //!   a file is being written.
 
@@ -21,6 +21,7 @@ pub mod repair;
 pub mod show;
 pub mod snapshot;
 pub mod stdout;
+pub mod sync;
 
 use std::ffi::OsString;
 
@@ -85,6 +86,10 @@ pub enum Command {
     /// prints the plan, and applies it with --apply
     #[command(after_help = repair::REPAIR_HELP)]
     Repair(Box<repair::RepairArgs>),
+    /// Copy the source into the target, follow its changes until cutover
+    /// (SIGTERM or --until-quiet), then prove the two identical
+    #[command(after_help = sync::SYNC_HELP)]
+    Sync(Box<sync::SyncArgs>),
 }
 
 impl Command {
@@ -101,6 +106,7 @@ impl Command {
             Command::Snapshot(a) => snapshot::run(*a).await,
             Command::Export(a) => export::run(*a).await,
             Command::Repair(a) => repair::run(*a).await,
+            Command::Sync(a) => sync::run(*a).await,
         }
     }
 }

@@ -104,6 +104,7 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
         writes_in_flight: a.writes_in_flight,
         limit: a.limit,
         show_acl_ids: a.show_acl_ids,
+        verify: true,
     };
     // Checked before the sides are opened, as the flags' own mistakes.
     repair.validate(&options.path)?;

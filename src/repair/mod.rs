@@ -16,7 +16,7 @@
 
 mod apply;
 pub mod plan;
-mod report;
+pub mod report;
 pub mod resume;
 
 use std::path::PathBuf;
@@ -55,6 +55,10 @@ pub struct RepairOptions {
     /// (0: all).
     pub limit: usize,
     pub show_acl_ids: bool,
+    /// Compare the sides after applying. `sync` skips it while following
+    /// (a change every second would double its reads) and verifies on its
+    /// own schedule instead.
+    pub verify: bool,
 }
 
 impl RepairOptions {
@@ -240,8 +244,10 @@ pub async fn run(
         return Err(e);
     }
 
-    let compared = compare_sides(&source, &target, &options, progress).await?;
-    report.verification = Some(Verification::from_report(&compared, args.limit));
+    if args.verify {
+        let compared = compare_sides(&source, &target, &options, progress).await?;
+        report.verification = Some(Verification::from_report(&compared, args.limit));
+    }
     Ok(report)
 }
 

@@ -39,6 +39,54 @@ pub(crate) fn child_path(parent: &str, name: &str) -> String {
     p
 }
 
+/// The fewest subtrees that hold every path: paths below another one go.
+pub(crate) fn covering(paths: &[String]) -> Vec<String> {
+    let mut sorted: Vec<&String> = paths.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut out: Vec<String> = Vec::new();
+    for p in sorted {
+        // Sorted order puts an ancestor before its descendants, though not
+        // always right before ("/a" < "/a-b" < "/a/c"): check them all.
+        if !out.iter().any(|s| within(p, s)) {
+            out.retain(|s| !within(s, p));
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// At most `max` subtrees holding every one of `scopes`: when there are more,
+/// they are cut to shallower ancestors (never above `root`) until they fit.
+/// Each re-checked subtree costs sessions of its own, so many scattered paths
+/// are cheaper re-checked as a few common ancestors.
+pub(crate) fn coarsen(scopes: Vec<String>, root: &str, max: usize) -> Vec<String> {
+    if scopes.len() <= max {
+        return scopes;
+    }
+    let depth = |p: &str| p.split('/').filter(|n| !n.is_empty()).count();
+    let base = depth(root);
+    let deepest = scopes.iter().map(|p| depth(p)).max().unwrap_or(base);
+    for keep in (base..deepest).rev() {
+        let cut: Vec<String> = scopes
+            .iter()
+            .map(|p| {
+                let names: Vec<&str> = p.split('/').filter(|n| !n.is_empty()).take(keep).collect();
+                if names.is_empty() {
+                    "/".to_string()
+                } else {
+                    format!("/{}", names.join("/"))
+                }
+            })
+            .collect();
+        let cut = covering(&cut);
+        if cut.len() <= max {
+            return cut;
+        }
+    }
+    vec![root.to_string()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +148,28 @@ mod tests {
             assert_eq!(name_of(&c), n);
             assert!(within(&c, p));
         }
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn covering_keeps_only_the_topmost_paths() {
+        assert_eq!(
+            covering(&s(&["/a/c", "/a-b", "/a", "/x/y", "/x/y/z", "/a"])),
+            s(&["/a", "/a-b", "/x/y"])
+        );
+        assert_eq!(covering(&s(&["/a/b", "/"])), s(&["/"]));
+    }
+
+    #[test]
+    fn many_scattered_paths_are_coarsened_to_common_ancestors() {
+        let many: Vec<String> = (0..50).map(|i| format!("/r/q{}/n", i % 5)).collect();
+        let many = covering(&many);
+        assert_eq!(coarsen(many.clone(), "/r", 10), many);
+        assert_eq!(coarsen(many.clone(), "/r", 3), s(&["/r"]));
+        let two_groups = s(&["/r/a/1", "/r/a/2", "/r/b/1", "/r/b/2"]);
+        assert_eq!(coarsen(two_groups, "/r", 2), s(&["/r/a", "/r/b"]));
     }
 }

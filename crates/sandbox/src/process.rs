@@ -122,6 +122,11 @@ impl Guarded {
         })
     }
 
+    /// The child's stdout, when it was piped; once.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// The child's PID (also its process group's ID).
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -1,0 +1,242 @@
+//! `zkparity sync`: copy, follow the source until cutover, prove identical.
+
+use clap::Args;
+use zkparity::duration::parse as duration;
+use zkparity::error::Error;
+use zkparity::progress::Progress;
+use zkparity::repair::RepairOptions;
+use zkparity::sync::{SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
+
+use super::args::{EnsembleArgs, Format, WalkArgs};
+use super::stdout::emit;
+
+pub const SYNC_HELP: &str = "\
+Examples:
+  zkparity sync --source old:2181 --target new:2181 --path /kafka
+  zkparity sync --source old:2181 --target new:2181 --path /kafka --apply
+  zkparity sync --source old:2181 --target new:2181 --apply --until-quiet 30s --format json
+
+Without --apply nothing is written: the initial copy's plan is printed, as
+'zkparity repair' prints it. With --apply: the initial copy (as repair --apply
+--delete-extra: data, ACLs, node kinds, sequence counters; never an ephemeral,
+never a write to the source), then following: a persistent recursive watch on
+the source names what changes, and once a change has been quiet for --settle
+(or waited --max-wait) its subtree is copied the same way. ACL changes fire no
+watch: a full pass every --verify-every copies them. Servers before 3.6 cannot
+watch: a full pass every --poll-every instead.
+
+A write on the target that sync did not make is a conflict: that subtree is
+reported and no longer followed (left as the other writer left it), unless
+--force, which copies the source over it again.
+
+Cutover: on SIGINT or SIGTERM, or once the source has been quiet for
+--until-quiet, sync copies what is pending, compares the two sides and exits.
+Progress (lag, pending changes) goes to stderr; --format json prints one JSON
+line per event on stdout, then the final compare's report.
+
+Exit codes: 0 the target was proved identical at cutover (a dry run: nothing
+to do), 1 it differs (or a dry run found work), 2 usage or connection error.";
+
+#[derive(Args, Clone, Debug)]
+#[command(mut_arg("target", |a| a
+    .value_name("CONNECT")
+    .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
+pub struct SyncArgs {
+    #[command(flatten)]
+    ensembles: EnsembleArgs,
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// Write to the target; without it only the initial plan is printed
+    #[arg(long)]
+    apply: bool,
+    /// Copy a changed path once it has been quiet this long
+    #[arg(long, default_value = "500ms", value_name = "DURATION")]
+    settle: String,
+    /// ...or once it has waited this long, however busy
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    max_wait: String,
+    /// A full pass this often (ACL changes fire no watch)
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    verify_every: String,
+    /// Servers before 3.6 (no persistent watches): a full pass this often
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    poll_every: String,
+    /// Cut over once the source has been quiet this long
+    #[arg(long, value_name = "DURATION")]
+    until_quiet: Option<String>,
+    /// Copy over subtrees someone else changed on the target
+    #[arg(long)]
+    force: bool,
+    /// Create the target's chroot or --path when it does not exist (without
+    /// it, a sync to a path that is not there is refused: a mistyped chroot
+    /// would otherwise receive the whole tree)
+    #[arg(long)]
+    create_path: bool,
+    /// Cap on write operations per second sent to the target (0: no cap)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    max_writes_per_second: u32,
+    /// Actions per multi-write
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    write_batch_size: usize,
+    /// Multi-writes in flight
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    writes_in_flight: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// No progress on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Events as progress lines on stderr, or JSON lines on stdout.
+struct Output {
+    json: bool,
+    quiet: bool,
+}
+
+impl SyncObserver for Output {
+    fn event(&mut self, event: &SyncEvent) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(event) {
+                let _ = emit(&format!("{line}\n"));
+            }
+            return;
+        }
+        if self.quiet {
+            return;
+        }
+        let line = match event {
+            SyncEvent::Copied {
+                actions,
+                applied,
+                elapsed_seconds,
+            } => format!(
+                "initial copy done: {actions} actions planned, {applied} applied in {elapsed_seconds:.1} s; following the source"
+            ),
+            SyncEvent::Followed {
+                subtrees,
+                changes,
+                applied,
+                pending,
+                lag_seconds,
+                elapsed_seconds,
+                full,
+            } => format!(
+                "{} {changes} change(s) in {} ({applied} writes, {elapsed_seconds:.2} s); lag {lag_seconds:.1} s, {pending} pending",
+                if *full { "full pass:" } else { "followed" },
+                subtrees.join(", ")
+            ),
+            SyncEvent::Conflict { path, action } => format!(
+                "CONFLICT: {path} was changed on the target by another writer; {}",
+                if *action == "copying_over" {
+                    "copying the source over it (--force)"
+                } else {
+                    "no longer following it (--force copies over)"
+                }
+            ),
+            SyncEvent::Watch { side, state } => format!("{side} watch: {state}"),
+            SyncEvent::Cutover { reason } => {
+                format!("cutover ({reason}): pending changes copied; comparing")
+            }
+        };
+        eprintln!("zkparity sync: {line}");
+    }
+}
+
+pub async fn run(a: SyncArgs) -> Result<i32, Error> {
+    let options = a.walk.compare_options(&a.ensembles)?;
+    let repair = RepairOptions {
+        apply: a.apply,
+        delete_extra: true,
+        create_path: a.create_path,
+        resume: None,
+        max_writes_per_second: a.max_writes_per_second,
+        write_batch_size: a.write_batch_size,
+        writes_in_flight: a.writes_in_flight,
+        limit: 50,
+        show_acl_ids: false,
+        verify: false,
+    };
+    repair.validate(&options.path)?;
+    let sync = SyncOptions {
+        repair,
+        settle: duration("--settle", &a.settle)?,
+        max_wait: duration("--max-wait", &a.max_wait)?,
+        verify_every: duration("--verify-every", &a.verify_every)?,
+        poll_every: duration("--poll-every", &a.poll_every)?,
+        until_quiet: a
+            .until_quiet
+            .as_deref()
+            .map(|d| duration("--until-quiet", d))
+            .transpose()?,
+        force: a.force,
+    };
+    let json = matches!(a.format, Format::Json);
+    let mut output = Output {
+        json,
+        quiet: a.quiet,
+    };
+    let mut progress = Progress::auto(a.quiet || json);
+    // SIGINT and SIGTERM start the cutover rather than abandon the copy.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let outcome = zkparity::sync::run(
+        a.ensembles.sides()?,
+        options,
+        &sync,
+        &mut progress,
+        &mut output,
+        stop_rx,
+    )
+    .await;
+    signals.abort();
+    let outcome = outcome?;
+    emit(&render(&outcome, json)?)?;
+    Ok(outcome.exit_code())
+}
+
+fn render(o: &SyncOutcome, json: bool) -> Result<String, Error> {
+    Ok(match (&o.verification, json) {
+        (None, false) => o.initial.text(),
+        (None, true) => o.initial.json(),
+        (Some(report), true) => {
+            let summary = serde_json::json!({
+                "event": "verified",
+                "passes": o.passes,
+                "changes_followed": o.changes_followed,
+                "followed_seconds": (o.followed_seconds * 10.0).round() / 10.0,
+                "conflicts": o.conflicts,
+            });
+            // One line, as every event before it.
+            let report: serde_json::Value =
+                serde_json::from_str(&zkparity::report::json::render(report))
+                    .map_err(|e| Error::Usage(format!("the report is not JSON ({e})")))?;
+            format!("{summary}\n{report}\n")
+        }
+        (Some(report), false) => {
+            let mut text = format!(
+                "Followed the source for {:.1} s: {} change(s) in {} pass(es).\n",
+                o.followed_seconds, o.changes_followed, o.passes
+            );
+            if !o.conflicts.is_empty() {
+                text += &format!(
+                    "Conflicts (changed on the target by another writer, not followed): {}\n",
+                    o.conflicts.join(", ")
+                );
+            }
+            text += "\n";
+            text + &zkparity::report::text::render(report)
+        }
+    })
+}

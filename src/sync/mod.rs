@@ -1,0 +1,690 @@
+//! `zkparity sync`: a full copy of the source into the target (exactly as
+//! `repair --apply`), then following the source until cutover, then a final
+//! compare that must find the two identical.
+//!
+//! Following: a persistent recursive watch on the source names the paths
+//! that change ([`watch`]). Once a path has been quiet for the settle delay
+//! (or has waited too long under constant churn), the smallest subtree that
+//! holds the change is repaired: the parent of a created or deleted node
+//! (its children and child counter changed), the node itself for new data.
+//! Each such pass is a `repair --apply --delete-extra` of that subtree, so
+//! what is copied is what repair copies: data, ACLs, node kinds, sequence
+//! counters topped up, never an ephemeral, never a write to the source.
+//! ACL changes fire no watch, and servers before 3.6 have no persistent
+//! watches: a full pass every `verify_every` (or `poll_every`) covers them.
+//!
+//! Someone else writing the target: a second watch, on the target, sees
+//! events that sync's own passes did not cause. Such a subtree is reported
+//! as a conflict and no longer followed (its nodes are left as they are),
+//! unless `force`, which copies the source over it again.
+
+pub mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zookeeper_client as zk;
+
+use crate::compare::{compare_sides, CompareOptions};
+use crate::connect::EnsembleSpec;
+use crate::error::{Error, Result};
+use crate::exclude::Excludes;
+use crate::progress::Progress;
+use crate::repair::report::RepairReport;
+use crate::repair::RepairOptions;
+use crate::report::CompareReport;
+use crate::source::SideSpec;
+use crate::tree::path::{coarsen, covering, parent, within};
+use watch::{Change, Side};
+
+/// At most this many subtrees per pass; more are cut to common ancestors.
+const MAX_PASS_SUBTREES: usize = 16;
+/// Target events inside a subtree sync just wrote are its own for this long
+/// after the pass ends (events arrive after the writes are acknowledged).
+/// A later event whose node matches the source is not a conflict either.
+const OWN_WRITES_GRACE: Duration = Duration::from_secs(1);
+
+/// How `sync` follows, besides the sides, the path and the writes.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// The writes (batch size, rate, in flight); `apply` false makes the
+    /// whole sync a dry run of its initial pass.
+    pub repair: RepairOptions,
+    /// A changed path is copied once it has been quiet this long.
+    pub settle: Duration,
+    /// ...or once it has waited this long, however busy it is.
+    pub max_wait: Duration,
+    /// A full pass this often (ACL changes fire no watch).
+    pub verify_every: Duration,
+    /// With servers that cannot watch (before 3.6): a full pass this often.
+    pub poll_every: Duration,
+    /// Cut over by itself once the source has been quiet this long.
+    pub until_quiet: Option<Duration>,
+    /// Copy over subtrees someone else changed on the target.
+    pub force: bool,
+}
+
+/// What `sync` reports while following, and at the end.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SyncEvent {
+    /// The initial full copy is done.
+    Copied {
+        actions: u64,
+        applied: u64,
+        elapsed_seconds: f64,
+    },
+    /// A pass copied changes.
+    Followed {
+        subtrees: Vec<String>,
+        /// Changed paths this pass covered.
+        changes: u64,
+        /// Writes it sent.
+        applied: u64,
+        /// Changes still waiting.
+        pending: u64,
+        /// How far behind the source the target is: the age of the oldest
+        /// change not yet copied when this pass began.
+        lag_seconds: f64,
+        elapsed_seconds: f64,
+        full: bool,
+    },
+    /// Someone else wrote the target under `path`.
+    Conflict {
+        path: String,
+        /// `stopped_following`, or `copying_over` with --force.
+        action: &'static str,
+    },
+    /// A watch fell back or came back.
+    Watch { side: &'static str, state: String },
+    /// Cutover: why following stopped.
+    Cutover { reason: String },
+}
+
+/// What listens to a sync: progress lines, JSON lines, a log.
+pub trait SyncObserver {
+    fn event(&mut self, event: &SyncEvent);
+}
+
+/// The end of a sync.
+pub struct SyncOutcome {
+    /// The initial pass, as repair reports it (the dry run's plan without
+    /// --apply).
+    pub initial: RepairReport,
+    /// The final compare; `None` for a dry run.
+    pub verification: Option<CompareReport>,
+    pub passes: u64,
+    pub changes_followed: u64,
+    pub conflicts: Vec<String>,
+    pub followed_seconds: f64,
+}
+
+impl SyncOutcome {
+    /// 0 when the target was proved identical at cutover (or a dry run
+    /// found nothing to do), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match &self.verification {
+            Some(report) => report.exit_code(),
+            None => self.initial.exit_code(),
+        }
+    }
+}
+
+/// One side's live connection, as `sync` needs it.
+fn live(side: &SideSpec) -> Result<&EnsembleSpec> {
+    side.live().ok_or_else(|| {
+        Error::Usage(
+            "sync follows live ensembles: --source and --target must be connect strings".into(),
+        )
+    })
+}
+
+/// Runs a sync until `stop` (SIGINT, SIGTERM) or `until_quiet`.
+pub async fn run(
+    (source, target): (SideSpec, SideSpec),
+    options: CompareOptions,
+    sync: &SyncOptions,
+    progress: &mut Progress,
+    observer: &mut dyn SyncObserver,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<SyncOutcome> {
+    let (source_spec, target_spec) = (live(&source)?.clone(), live(&target)?.clone());
+    let root = options.path.clone();
+    let started = std::time::Instant::now();
+    let mut initial_args = sync.repair.clone();
+    initial_args.delete_extra = true;
+    initial_args.verify = false;
+    if !sync.repair.apply {
+        let initial =
+            crate::repair::run((source, target), options, &initial_args, progress).await?;
+        return Ok(SyncOutcome {
+            initial,
+            verification: None,
+            passes: 0,
+            changes_followed: 0,
+            conflicts: Vec::new(),
+            followed_seconds: 0.0,
+        });
+    }
+
+    // The watches start before the copy, so that nothing changing while it
+    // runs goes unseen: the source's events are copied after it, and the
+    // target's, until it ends, are the copy's own writes.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
+    let spawn = |side, spec: &EnsembleSpec| {
+        tokio::spawn(watch::run(
+            side,
+            spec.clone(),
+            root.clone(),
+            tx.clone(),
+            watches_stop.clone(),
+        ))
+    };
+    let handles = [
+        spawn(Side::Source, &source_spec),
+        spawn(Side::Target, &target_spec),
+    ];
+    drop(tx);
+    let mut early = Vec::new();
+    let mut live = [false, false];
+    let deadline = Instant::now() + source_spec.connect_timeout.max(target_spec.connect_timeout);
+    while live != [true, true] {
+        tokio::select! {
+            change = rx.recv() => match change {
+                Some(Change::Live { side }) => live[side as usize] = true,
+                Some(change @ Change::Unsupported { side }) => {
+                    live[side as usize] = true;
+                    early.push(change);
+                }
+                Some(change) => early.push(change),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+
+    let copied = crate::repair::run(
+        (source.clone(), target.clone()),
+        options.clone(),
+        &initial_args,
+        progress,
+    )
+    .await;
+    let initial = match copied {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = stop_watches.send(true);
+            return Err(e);
+        }
+    };
+    let applied = |r: &RepairReport| r.apply.as_ref().map_or(0, |a| a.counts.applied);
+    observer.event(&SyncEvent::Copied {
+        actions: initial.plan.total_actions,
+        applied: applied(&initial),
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    });
+
+    let mut follower = Follower {
+        root: root.clone(),
+        excludes: options.walk.excludes.clone(),
+        pending: BTreeMap::new(),
+        own: Vec::new(),
+        conflicts: BTreeSet::new(),
+        suspects: BTreeSet::new(),
+        clients: None,
+        full_due: None,
+        polling: false,
+        last_source_event: Instant::now(),
+        last_full: Instant::now(),
+        passes: 0,
+        changes: 0,
+    };
+    // The copy's own writes: target events until a little after it.
+    follower
+        .own
+        .push((root.clone(), Instant::now() + OWN_WRITES_GRACE));
+    for change in early {
+        follower.take(change, observer);
+    }
+    let following = Instant::now();
+    let mut stopping: Option<String> = None;
+    let result = loop {
+        let now = Instant::now();
+        if stopping.is_none() {
+            if let Some(quiet) = sync.until_quiet {
+                if follower.pending.is_empty()
+                    && follower.full_due.is_none()
+                    && now.duration_since(follower.last_source_event) >= quiet
+                {
+                    stopping = Some(format!(
+                        "the source was quiet for {}",
+                        humantime::format_duration(quiet)
+                    ));
+                }
+            }
+        }
+        if let Some(reason) = &stopping {
+            // Cutover: what is pending is copied now, settled or not.
+            let due = follower.take_all();
+            if !due.is_empty() {
+                if let Err(e) = follower
+                    .pass(
+                        &source, &target, &options, sync, due, false, observer, progress,
+                    )
+                    .await
+                {
+                    break Err(e);
+                }
+            }
+            observer.event(&SyncEvent::Cutover {
+                reason: reason.clone(),
+            });
+            break Ok(());
+        }
+        if !follower.suspects.is_empty() {
+            if let Err(e) = follower
+                .judge_suspects(&source_spec, &target_spec, sync, observer)
+                .await
+            {
+                break Err(e);
+            }
+        }
+        let full_every = if follower.polling {
+            sync.poll_every
+        } else {
+            sync.verify_every
+        };
+        if follower.full_due.is_none() && now.duration_since(follower.last_full) >= full_every {
+            follower.full_due = Some(if follower.polling {
+                "the source cannot be watched (before 3.6)".into()
+            } else {
+                "the periodic full pass (ACL changes fire no watch)".into()
+            });
+        }
+        if follower.full_due.take().is_some() {
+            let all = follower.take_all();
+            let mut due = vec![root.clone()];
+            due.extend(all);
+            if let Err(e) = follower
+                .pass(
+                    &source, &target, &options, sync, due, true, observer, progress,
+                )
+                .await
+            {
+                break Err(e);
+            }
+            follower.last_full = Instant::now();
+            continue;
+        }
+        let due = follower.take_due(now, sync);
+        if !due.is_empty() {
+            if let Err(e) = follower
+                .pass(
+                    &source, &target, &options, sync, due, false, observer, progress,
+                )
+                .await
+            {
+                break Err(e);
+            }
+            continue;
+        }
+        let wake = follower
+            .next_due(sync)
+            .unwrap_or(now + Duration::from_millis(500))
+            .min(follower.last_full + full_every)
+            .max(now + Duration::from_millis(20));
+        tokio::select! {
+            change = rx.recv() => match change {
+                Some(change) => follower.take(change, observer),
+                None => break Err(Error::Usage("the watch sessions ended".into())),
+            },
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = crate::agent::stopped(&mut stop) => {
+                stopping = Some("stopped by signal".into());
+            }
+        }
+    };
+    let _ = stop_watches.send(true);
+    for h in handles {
+        let _ = h.await;
+    }
+    result?;
+    let followed_seconds = following.elapsed().as_secs_f64();
+
+    // Over everything, conflicts included: a subtree someone else changed
+    // is not identical, and the report shows how.
+    let verification = compare_sides(&source, &target, &options, progress).await?;
+    Ok(SyncOutcome {
+        initial,
+        verification: Some(verification),
+        passes: follower.passes,
+        changes_followed: follower.changes,
+        conflicts: follower.conflicts.into_iter().collect(),
+        followed_seconds,
+    })
+}
+
+struct Follower {
+    root: String,
+    /// The walk's excludes, plus every subtree in conflict.
+    excludes: Excludes,
+    /// Subtree to copy → (first seen, last seen).
+    pending: BTreeMap<String, (Instant, Instant)>,
+    /// Subtrees sync is writing or just wrote, until when: target events
+    /// in them are its own.
+    own: Vec<(String, Instant)>,
+    conflicts: BTreeSet<String>,
+    /// Target paths written by someone other than sync, as far as the
+    /// watch can tell: conflicts once the node is seen to differ from the
+    /// source's.
+    suspects: BTreeSet<String>,
+    /// One session a side for those looks, made when first needed.
+    clients: Option<(zk::Client, zk::Client)>,
+    full_due: Option<String>,
+    polling: bool,
+    last_source_event: Instant,
+    last_full: Instant,
+    passes: u64,
+    changes: u64,
+}
+
+impl Follower {
+    fn excluded(&self, path: &str) -> bool {
+        let mut p = path;
+        loop {
+            if self.excludes.is_excluded(p) {
+                return true;
+            }
+            match parent(p) {
+                Some(up) if within(up, &self.root) => p = up,
+                _ => return false,
+            }
+        }
+    }
+
+    fn take(&mut self, change: Change, observer: &mut dyn SyncObserver) {
+        let side_name = |s: Side| match s {
+            Side::Source => "source",
+            Side::Target => "target",
+        };
+        match change {
+            Change::Node {
+                side: Side::Source,
+                path,
+                event,
+                at,
+            } => {
+                if !within(&path, &self.root) || self.excluded(&path) {
+                    return;
+                }
+                self.last_source_event = at;
+                let scope = scope_of(&path, event, &self.root);
+                self.pending
+                    .entry(scope)
+                    .and_modify(|(_, last)| *last = at)
+                    .or_insert((at, at));
+            }
+            Change::Node {
+                side: Side::Target,
+                path,
+                event: _,
+                at,
+            } => {
+                if !within(&path, &self.root) || self.excluded(&path) {
+                    return;
+                }
+                self.own.retain(|(_, until)| *until > at);
+                if self.own.iter().any(|(scope, _)| within(&path, scope)) {
+                    return;
+                }
+                self.suspects.insert(path);
+            }
+            Change::Gap {
+                side: Side::Source,
+                reason,
+            } => {
+                self.full_due = Some(format!("the source watch {reason}"));
+                observer.event(&SyncEvent::Watch {
+                    side: "source",
+                    state: format!("gap: {reason}; a full pass follows"),
+                });
+            }
+            Change::Gap { side, reason } => observer.event(&SyncEvent::Watch {
+                side: side_name(side),
+                state: format!("gap: {reason}; writes by others in it go unseen"),
+            }),
+            Change::Unsupported { side } => {
+                if side == Side::Source {
+                    self.polling = true;
+                }
+                observer.event(&SyncEvent::Watch {
+                    side: side_name(side),
+                    state: "unsupported (before 3.6): full passes instead".into(),
+                });
+            }
+            Change::Live { .. } => {}
+        }
+    }
+
+    /// Conflicts among the suspects: target nodes that now differ from the
+    /// source's (a late event of sync's own write finds them equal).
+    async fn judge_suspects(
+        &mut self,
+        source: &EnsembleSpec,
+        target: &EnsembleSpec,
+        sync: &SyncOptions,
+        observer: &mut dyn SyncObserver,
+    ) -> Result<()> {
+        if self.clients.is_none() {
+            self.clients = Some((source.connect().await?, target.connect().await?));
+        }
+        let Some((s, t)) = self.clients.clone() else {
+            return Ok(());
+        };
+        let suspects = std::mem::take(&mut self.suspects);
+        for path in suspects {
+            if self.excluded(&path) || !node_differs(&s, &t, &path).await {
+                continue;
+            }
+            let now = Instant::now();
+            if sync.force {
+                observer.event(&SyncEvent::Conflict {
+                    path: path.clone(),
+                    action: "copying_over",
+                });
+                let scope = parent(&path)
+                    .filter(|p| within(p, &self.root))
+                    .unwrap_or(&self.root)
+                    .to_string();
+                self.pending.entry(scope).or_insert((now, now));
+                continue;
+            }
+            observer.event(&SyncEvent::Conflict {
+                path: path.clone(),
+                action: "stopped_following",
+            });
+            self.pending.retain(|p, _| !within(p, &path));
+            let mut patterns: Vec<String> = self.excludes.patterns().to_vec();
+            patterns.push(globset::escape(&path));
+            if let Ok(e) = Excludes::new(&patterns) {
+                self.excludes = e;
+            }
+            self.conflicts.insert(path);
+        }
+        Ok(())
+    }
+
+    /// Scopes quiet for the settle delay, or waiting longer than max_wait.
+    fn take_due(&mut self, now: Instant, sync: &SyncOptions) -> Vec<String> {
+        let due: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, (first, last))| {
+                now.duration_since(*last) >= sync.settle
+                    || now.duration_since(*first) >= sync.max_wait
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        due
+    }
+
+    fn next_due(&self, sync: &SyncOptions) -> Option<Instant> {
+        self.pending
+            .values()
+            .map(|(first, last)| (*last + sync.settle).min(*first + sync.max_wait))
+            .min()
+    }
+
+    fn take_all(&mut self) -> Vec<String> {
+        self.pending.keys().cloned().collect()
+    }
+
+    fn lag(&self, scopes: &[String], now: Instant) -> f64 {
+        scopes
+            .iter()
+            .filter_map(|s| self.pending.get(s))
+            .map(|(first, _)| now.duration_since(*first).as_secs_f64())
+            .fold(0.0, f64::max)
+    }
+
+    /// Repairs the subtrees holding `due` (taken out of pending).
+    #[allow(clippy::too_many_arguments)]
+    async fn pass(
+        &mut self,
+        source: &SideSpec,
+        target: &SideSpec,
+        options: &CompareOptions,
+        sync: &SyncOptions,
+        due: Vec<String>,
+        full: bool,
+        observer: &mut dyn SyncObserver,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let lag = self.lag(&due, started);
+        let changes = due.len() as u64;
+        for p in &due {
+            self.pending.remove(p);
+        }
+        let scopes = coarsen(covering(&due), &self.root, MAX_PASS_SUBTREES);
+        let mut args = sync.repair.clone();
+        args.delete_extra = true;
+        args.create_path = true;
+        args.verify = false;
+        args.resume = None;
+        let mut applied = 0;
+        for scope in &scopes {
+            let scope = self.existing_on_source(source, scope).await?;
+            // Until the pass ends, and a little after, the target's events
+            // under this scope are sync's own writes.
+            self.own
+                .push((scope.clone(), Instant::now() + Duration::from_secs(3600)));
+            let mut opts = options.clone();
+            opts.path = scope.clone();
+            opts.walk.excludes = self.excludes.clone();
+            // One session a side: a pass is small, and sessions are
+            // transactions on the servers.
+            opts.reader.sessions = 1;
+            let report =
+                crate::repair::run((source.clone(), target.clone()), opts, &args, progress).await;
+            let until = Instant::now() + OWN_WRITES_GRACE;
+            for (s, u) in self.own.iter_mut() {
+                if *s == scope {
+                    *u = until;
+                }
+            }
+            let report = report?;
+            applied += report.apply.as_ref().map_or(0, |a| a.counts.applied);
+        }
+        self.passes += 1;
+        self.changes += changes;
+        observer.event(&SyncEvent::Followed {
+            subtrees: scopes,
+            changes,
+            applied,
+            pending: self.pending.len() as u64,
+            lag_seconds: (lag * 1000.0).round() / 1000.0,
+            elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            full,
+        });
+        Ok(())
+    }
+
+    /// `scope`, or its nearest ancestor the source still has (a deleted
+    /// subtree is repaired from the parent that lost it).
+    async fn existing_on_source(&self, source: &SideSpec, scope: &str) -> Result<String> {
+        let spec = live(source)?;
+        let client = spec.connect().await?;
+        let mut p = scope.to_string();
+        let found = loop {
+            match client.check_stat(&p).await {
+                Ok(Some(_)) => break p,
+                Ok(None) => match parent(&p) {
+                    Some(up) if within(up, &self.root) => p = up.to_string(),
+                    _ => break self.root.clone(),
+                },
+                Err(zk::Error::NoAuth) => break p,
+                Err(e) => {
+                    return Err(Error::Read {
+                        side: spec.side.clone(),
+                        ensemble: spec.connect.to_string(),
+                        path: p,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        };
+        Ok(found)
+    }
+}
+
+/// Whether a node differs between the two sides in what sync copies:
+/// existence, data, ACL. A node that cannot be read is not judged.
+async fn node_differs(s: &zk::Client, t: &zk::Client, path: &str) -> bool {
+    async fn read(c: &zk::Client, path: &str) -> Option<Option<(Vec<u8>, Vec<zk::Acl>)>> {
+        match c.get_data(path).await {
+            Ok((data, _)) => match c.get_acl(path).await {
+                Ok((acl, _)) => Some(Some((data, acl))),
+                Err(zk::Error::NoNode) => Some(None),
+                Err(_) => None,
+            },
+            Err(zk::Error::NoNode) => Some(None),
+            Err(_) => None,
+        }
+    }
+    match (read(s, path).await, read(t, path).await) {
+        (Some(a), Some(b)) => a != b,
+        _ => false,
+    }
+}
+
+/// The subtree a node event asks to copy: a created or deleted node
+/// changes its parent's children (and, for sequential names, its child
+/// counter); new data changes the node alone.
+fn scope_of(path: &str, event: zk::EventType, root: &str) -> String {
+    match event {
+        zk::EventType::NodeCreated | zk::EventType::NodeDeleted => parent(path)
+            .filter(|p| within(p, root))
+            .unwrap_or(root)
+            .to_string(),
+        _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_node_is_copied_from_its_parent_and_new_data_from_itself() {
+        use zk::EventType::*;
+        assert_eq!(scope_of("/app/q/n-0001", NodeCreated, "/app"), "/app/q");
+        assert_eq!(scope_of("/app/q/n-0001", NodeDeleted, "/app"), "/app/q");
+        assert_eq!(scope_of("/app/cfg", NodeDataChanged, "/app"), "/app/cfg");
+        assert_eq!(scope_of("/app", NodeDeleted, "/app"), "/app");
+    }
+}

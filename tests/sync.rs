@@ -1,0 +1,352 @@
+//! `zkparity sync` against real servers: the initial copy, following live
+//! writes (creates, sets, deletes, sequential creates, ACL changes, multi)
+//! until the source is quiet, and the final compare; the source's own
+//! transaction log shows no write but the test's; a write by someone else
+//! on the target is reported, not overwritten.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkparity_sandbox::{guarded_command, Guarded, ZkServer};
+use zookeeper_client as zk;
+
+/// A running `zkparity sync --format json`, its stdout lines collected.
+struct Sync {
+    process: Guarded,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<serde_json::Value>,
+    stderr: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Sync {
+    fn start(source: &str, target: &str, path: &str, extra: &[&str]) -> Sync {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("stderr");
+        let mut cmd = guarded_command(env!("CARGO_BIN_EXE_zkparity"), None);
+        cmd.args([
+            "sync",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--path",
+            path,
+            "--apply",
+            "--format",
+            "json",
+            "--settle",
+            "200ms",
+            "--recheck-delay",
+            "0s",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut process = Guarded::spawn(&mut cmd).expect("sync starts");
+        let out = process.take_stdout().expect("sync's stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Sync {
+            process,
+            lines,
+            seen: Vec::new(),
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits for the first event line of kind `event` (JSON lines only).
+    fn wait_for(&mut self, event: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        if let Some(v) = self.seen.iter().find(|v| v["event"] == event) {
+            return v.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                        self.seen.push(v.clone());
+                        if v["event"] == event {
+                            return v;
+                        }
+                    }
+                }
+                Err(_) => panic!(
+                    "no {event} event within {within:?}; seen {:?}\nstderr:\n{}",
+                    self.seen,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the exit; the last stdout line is the final report.
+    fn finish(mut self, within: Duration) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
+        let deadline = Instant::now() + within;
+        let mut last = None;
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                        self.seen.push(v.clone());
+                        last = Some(v);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "sync did not end within {within:?}; seen {:?}\nstderr:\n{}",
+                        self.seen,
+                        self.stderr()
+                    );
+                }
+            }
+        }
+        let code = self.process.wait().unwrap().code().unwrap_or(-1);
+        (code, last.expect("a final report"), self.seen)
+    }
+}
+
+/// Every transaction in a server's logs: (session, type, the rest).
+fn transactions(server: &ZkServer) -> Vec<(String, String, String)> {
+    let java = zkparity_sandbox::find_java().unwrap();
+    let cp = zkparity_sandbox::zookeeper_classpath().unwrap();
+    let dir = server.data_dir().join("version-2");
+    let mut logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("log."))
+        })
+        .collect();
+    logs.sort();
+    let mut out = Vec::new();
+    for log in logs {
+        let dump = Command::new(&java)
+            .args([
+                "-cp",
+                &cp,
+                "org.apache.zookeeper.server.persistence.TxnLogToolkit",
+                "-d",
+            ])
+            .arg(&log)
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&dump.stdout).lines() {
+            // "<date> session 0x... cxid 0x.. zxid 0x.. <type> <args>"
+            let Some((_, rest)) = line.split_once(" session ") else {
+                continue;
+            };
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            if words.len() < 6 {
+                continue;
+            }
+            out.push((
+                words[0].to_string(),
+                words[5].to_string(),
+                words[6..].join(" "),
+            ));
+        }
+    }
+    out
+}
+
+fn session_hex(c: &zk::Client) -> String {
+    c.session_id().to_string()
+}
+
+#[tokio::test]
+async fn sync_follows_live_writes_and_proves_the_target_identical_at_cutover() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/app";
+    tree(
+        &s,
+        root,
+        &[
+            ("config", b"v1"),
+            ("queue", b""),
+            ("old", b"gone soon"),
+            ("keep", b""),
+            ("keep/a", b"1"),
+        ],
+    )
+    .await;
+    create_sequential(&s, &format!("{root}/queue/item-"), b"q", 3).await;
+    let (src, dst) = (source.connect_string(), target.connect_string());
+
+    let mut sync = Sync::start(
+        &src,
+        &dst,
+        root,
+        &[
+            "--until-quiet",
+            "3s",
+            "--verify-every",
+            "2s",
+            "--create-path",
+        ],
+    );
+    let copied = sync.wait_for("copied", Duration::from_secs(30));
+    assert!(copied["applied"].as_u64().unwrap() >= 8, "{copied}");
+
+    // Live writes while sync follows.
+    s.set_data(&format!("{root}/config"), b"v2", None)
+        .await
+        .unwrap();
+    create(&s, &format!("{root}/new"), b"fresh").await;
+    create(&s, &format!("{root}/new/child"), b"deep").await;
+    s.delete(&format!("{root}/old"), None).await.unwrap();
+    create_sequential(&s, &format!("{root}/queue/item-"), b"q", 4).await;
+    s.delete(&format!("{root}/queue/item-0000000000"), None)
+        .await
+        .unwrap();
+    let mut multi = s.new_multi_writer();
+    multi
+        .add_create(&format!("{root}/multi"), b"m", &open())
+        .unwrap();
+    multi
+        .add_set_data(&format!("{root}/keep/a"), b"2", None)
+        .unwrap();
+    multi.commit().await.unwrap();
+    // An ACL change fires no watch: the periodic full pass copies it.
+    let read_only = [zk::Acl::new(
+        zk::Permission::READ | zk::Permission::ADMIN,
+        zk::AuthId::new("world", "anyone"),
+    )];
+    s.set_acl(&format!("{root}/keep"), &read_only, None)
+        .await
+        .unwrap();
+    let followed = sync.wait_for("followed", Duration::from_secs(20));
+    assert!(
+        followed["lag_seconds"].as_f64().unwrap() < 10.0,
+        "{followed}"
+    );
+
+    let (code, report, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{events:?}");
+    assert_eq!(report["summary"]["identical"], true, "{report}");
+    assert!(events.iter().any(|e| e["event"] == "cutover"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "followed" && e["full"] == true),
+        "a full pass ran: {events:?}"
+    );
+
+    // Proved again by an independent compare.
+    let again = compare_connects(&src, &dst, &["--path", root]).await;
+    assert_eq!(again.code, 0, "{}", ctx(&again));
+    // The sequence counter carried on: the next sequential node gets the
+    // same number on both sides.
+    let t = client(&target).await;
+    let next = |c: zk::Client| async move {
+        let (_, seq) = c
+            .create(&format!("{root}/queue/item-"), b"", &seq())
+            .await
+            .unwrap();
+        seq
+    };
+    assert_eq!(next(s.clone()).await.into_i64(), next(t).await.into_i64());
+
+    // Nothing but the test's session wrote to the source.
+    let writer = session_hex(&s);
+    let writes: Vec<_> = transactions(&source)
+        .into_iter()
+        .filter(|(_, kind, _)| !matches!(kind.as_str(), "createSession" | "closeSession"))
+        .collect();
+    assert!(!writes.is_empty(), "the source's log was read");
+    let foreign: Vec<_> = writes
+        .iter()
+        .filter(|(session, _, _)| *session != writer)
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "writes by other sessions than the test's ({writer}): {foreign:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_by_someone_else_on_the_target_is_reported_not_overwritten() {
+    let (p, s, t) = pair_clients().await;
+    let root = unique_path("sync-conflict");
+    tree(&s, &root, &[("mine", b"1"), ("theirs", b"1")]).await;
+    let mut sync = Sync::start(
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        &root,
+        &["--until-quiet", "3s", "--create-path"],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    // Past the moment sync's own writes' events may still arrive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.set_data(&format!("{root}/theirs"), b"written on the target", None)
+        .await
+        .unwrap();
+    let conflict = sync.wait_for("conflict", Duration::from_secs(10));
+    assert_eq!(conflict["path"], format!("{root}/theirs"), "{conflict}");
+    assert_eq!(conflict["action"], "stopped_following");
+    // The source moves on; the subtree in conflict is left alone.
+    s.set_data(&format!("{root}/theirs"), b"2", None)
+        .await
+        .unwrap();
+    s.set_data(&format!("{root}/mine"), b"2", None)
+        .await
+        .unwrap();
+    let (code, report, _) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 1, "not identical: {report}");
+    let (data, _) = t.get_data(&format!("{root}/theirs")).await.unwrap();
+    assert_eq!(data, b"written on the target");
+    let (mine, _) = t.get_data(&format!("{root}/mine")).await.unwrap();
+    assert_eq!(mine, b"2", "the rest is still followed");
+    let differing = of_kind(&report, "data");
+    assert_eq!(differing.len(), 1, "{report}");
+    assert_eq!(differing[0]["path"], format!("{root}/theirs"));
+}
+
+#[tokio::test]
+async fn without_apply_sync_prints_the_plan_and_writes_nothing() {
+    let (p, s, t) = pair_clients().await;
+    let root = unique_path("sync-dry");
+    tree(&s, &root, &[("a", b"1")]).await;
+    create(&t, &root, b"").await;
+    let r = run(&[
+        "sync",
+        "--source",
+        &p.source.connect_string(),
+        "--target",
+        &p.target.connect_string(),
+        "--path",
+        &root,
+    ])
+    .await;
+    assert_eq!(r.code, 1, "work found: {}", ctx(&r));
+    assert!(r.stdout.contains("create"), "{}", ctx(&r));
+    assert!(t.check_stat(&format!("{root}/a")).await.unwrap().is_none());
+}
