@@ -122,6 +122,9 @@ impl Sync {
             }
         }
         let code = self.process.wait().unwrap().code().unwrap_or(-1);
+        if code != 0 {
+            eprintln!("sync's stderr:\n{}", self.stderr());
+        }
         (code, last.expect("a final report"), self.seen)
     }
 }
@@ -349,4 +352,87 @@ async fn without_apply_sync_prints_the_plan_and_writes_nothing() {
     assert_eq!(r.code, 1, "work found: {}", ctx(&r));
     assert!(r.stdout.contains("create"), "{}", ctx(&r));
     assert!(t.check_stat(&format!("{root}/a")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sync_rides_out_a_target_restart_and_a_source_leader_change() {
+    let mut source = tokio::task::spawn_blocking(|| {
+        zkparity_sandbox::Ensemble::start(3, &zkparity_sandbox::ServerOptions::default())
+            .expect("a 3-node source")
+    })
+    .await
+    .unwrap();
+    let mut target = own_server().await;
+    let s = connect(&source.connect_string()).await;
+    let root = "/ha";
+    tree(&s, root, &[("a", b"1"), ("jobs", b"")]).await;
+    let mut sync = Sync::start(
+        &source.connect_string(),
+        &target.connect_string(),
+        root,
+        &["--until-quiet", "4s", "--create-path"],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    s.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
+    sync.wait_for("followed", Duration::from_secs(20));
+
+    // The target goes away for a while; the source keeps changing.
+    target = tokio::task::spawn_blocking(move || {
+        target.kill();
+        target
+    })
+    .await
+    .unwrap();
+    create_sequential(&s, &format!("{root}/jobs/job-"), b"j", 5).await;
+    s.set_data(&format!("{root}/a"), b"3", None).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    target = tokio::task::spawn_blocking(move || {
+        target.restart().expect("the target restarts");
+        target
+    })
+    .await
+    .unwrap();
+
+    // The source's leader dies; a new one is elected; writes go on.
+    let leader = source.wait_for_leader(Duration::from_secs(30)).unwrap();
+    source = tokio::task::spawn_blocking(move || {
+        source.servers[leader].kill();
+        source
+            .wait_for_leader(Duration::from_secs(30))
+            .expect("a new leader");
+        source
+    })
+    .await
+    .unwrap();
+    // A session of the dead server's may be gone with it: a new one.
+    let mut written = false;
+    for _ in 0..50 {
+        let c = connect(&source.connect_string()).await;
+        if c.create(&format!("{root}/after-election"), b"x", &open())
+            .await
+            .is_ok()
+        {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(written, "the source takes writes after the election");
+
+    let (code, report, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(90)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{events:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "retry"),
+        "a pass waited for the target: {events:?}"
+    );
+    let again = compare_connects(
+        &source.connect_string(),
+        &target.connect_string(),
+        &["--path", root],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", ctx(&again));
 }

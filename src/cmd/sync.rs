@@ -136,6 +136,13 @@ impl SyncObserver for Output {
                 }
             ),
             SyncEvent::Watch { side, state } => format!("{side} watch: {state}"),
+            SyncEvent::Retry {
+                reason,
+                retry_in_seconds,
+                pending,
+            } => format!(
+                "pass failed ({reason}); {pending} change(s) kept, retrying in {retry_in_seconds:.1} s"
+            ),
             SyncEvent::Cutover { reason } => {
                 format!("cutover ({reason}): pending changes copied; comparing")
             }

@@ -100,6 +100,12 @@ pub enum SyncEvent {
     },
     /// A watch fell back or came back.
     Watch { side: &'static str, state: String },
+    /// A pass could not reach an ensemble; its changes stay pending.
+    Retry {
+        reason: String,
+        retry_in_seconds: f64,
+        pending: u64,
+    },
     /// Cutover: why following stopped.
     Cutover { reason: String },
 }
@@ -237,6 +243,7 @@ pub async fn run(
         suspects: BTreeSet::new(),
         clients: None,
         full_due: None,
+        source_live: true,
         polling: false,
         last_source_event: Instant::now(),
         last_full: Instant::now(),
@@ -252,12 +259,20 @@ pub async fn run(
     }
     let following = Instant::now();
     let mut stopping: Option<String> = None;
+    let mut failures: u32 = 0;
     let result = loop {
+        // Everything the watches said so far, before deciding anything: a
+        // pass or a retry may have taken a while.
+        while let Ok(change) = rx.try_recv() {
+            follower.take(change, observer);
+        }
         let now = Instant::now();
         if stopping.is_none() {
             if let Some(quiet) = sync.until_quiet {
+                // A watch that is down sees nothing: that is not quiet.
                 if follower.pending.is_empty()
                     && follower.full_due.is_none()
+                    && (follower.source_live || follower.polling)
                     && now.duration_since(follower.last_source_event) >= quiet
                 {
                     stopping = Some(format!(
@@ -267,31 +282,12 @@ pub async fn run(
                 }
             }
         }
-        if let Some(reason) = &stopping {
-            // Cutover: what is pending is copied now, settled or not.
-            let due = follower.take_all();
-            if !due.is_empty() {
-                if let Err(e) = follower
-                    .pass(
-                        &source, &target, &options, sync, due, false, observer, progress,
-                    )
-                    .await
-                {
-                    break Err(e);
-                }
-            }
-            observer.event(&SyncEvent::Cutover {
-                reason: reason.clone(),
-            });
-            break Ok(());
-        }
-        if !follower.suspects.is_empty() {
-            if let Err(e) = follower
-                .judge_suspects(&source_spec, &target_spec, sync, observer)
-                .await
-            {
-                break Err(e);
-            }
+        let cutover = stopping.is_some();
+        if cutover && !follower.source_live && !follower.polling && follower.full_due.is_none() {
+            // Stopped while the source's watch was down: what changed
+            // meanwhile is known only by walking.
+            follower.full_due = Some("cutover with the source's watch down".into());
+            follower.source_live = true;
         }
         let full_every = if follower.polling {
             sync.poll_every
@@ -305,32 +301,71 @@ pub async fn run(
                 "the periodic full pass (ACL changes fire no watch)".into()
             });
         }
-        if follower.full_due.take().is_some() {
-            let all = follower.take_all();
+        let mut outcome = Ok(());
+        if !follower.suspects.is_empty() {
+            outcome = follower
+                .judge_suspects(&source_spec, &target_spec, sync, observer)
+                .await;
+        }
+        // What to copy now: at cutover everything pending, settled or not;
+        // a full pass when one is due; else the settled changes.
+        let job = if outcome.is_err() {
+            None
+        } else if let Some(reason) = follower.full_due.take() {
             let mut due = vec![root.clone()];
-            due.extend(all);
-            if let Err(e) = follower
+            due.extend(follower.take_all());
+            Some((due, Some(reason)))
+        } else if cutover {
+            Some((follower.take_all(), None)).filter(|(d, _)| !d.is_empty())
+        } else {
+            Some((follower.take_due(now, sync), None)).filter(|(d, _)| !d.is_empty())
+        };
+        if let Some((due, full)) = job {
+            let is_full = full.is_some();
+            outcome = follower
                 .pass(
-                    &source, &target, &options, sync, due, true, observer, progress,
+                    &source, &target, &options, sync, due, is_full, observer, progress,
                 )
-                .await
-            {
+                .await;
+            match &outcome {
+                Ok(()) if is_full => follower.last_full = Instant::now(),
+                Ok(()) => {}
+                Err(_) => follower.full_due = full,
+            }
+            if outcome.is_ok() {
+                failures = 0;
+                if !cutover {
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = outcome {
+            if cutover || !retryable(&e) {
                 break Err(e);
             }
-            follower.last_full = Instant::now();
+            // An ensemble restarting, a leader changing: the changes stay
+            // pending and are copied once it answers again.
+            failures += 1;
+            let wait = Duration::from_millis(500 * 2u64.pow(failures.min(5)));
+            observer.event(&SyncEvent::Retry {
+                reason: e.to_string(),
+                retry_in_seconds: wait.as_secs_f64(),
+                pending: follower.pending.len() as u64,
+            });
+            follower.clients = None;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = crate::agent::stopped(&mut stop) => {
+                    stopping = Some("stopped by signal".into());
+                }
+            }
             continue;
         }
-        let due = follower.take_due(now, sync);
-        if !due.is_empty() {
-            if let Err(e) = follower
-                .pass(
-                    &source, &target, &options, sync, due, false, observer, progress,
-                )
-                .await
-            {
-                break Err(e);
-            }
-            continue;
+        if let Some(reason) = &stopping {
+            observer.event(&SyncEvent::Cutover {
+                reason: reason.clone(),
+            });
+            break Ok(());
         }
         let wake = follower
             .next_due(sync)
@@ -385,6 +420,8 @@ struct Follower {
     /// One session a side for those looks, made when first needed.
     clients: Option<(zk::Client, zk::Client)>,
     full_due: Option<String>,
+    /// The source's watch is registered and connected: quiet means quiet.
+    source_live: bool,
     polling: bool,
     last_source_event: Instant,
     last_full: Instant,
@@ -466,6 +503,21 @@ impl Follower {
                     state: "unsupported (before 3.6): full passes instead".into(),
                 });
             }
+            Change::Down {
+                side: Side::Source,
+                reason,
+            } => {
+                self.source_live = false;
+                observer.event(&SyncEvent::Watch {
+                    side: "source",
+                    state: format!("down ({reason}); a full pass follows its return"),
+                });
+            }
+            Change::Down { side, reason } => observer.event(&SyncEvent::Watch {
+                side: side_name(side),
+                state: format!("down ({reason})"),
+            }),
+            Change::Live { side: Side::Source } => self.source_live = true,
             Change::Live { .. } => {}
         }
     }
@@ -567,9 +619,6 @@ impl Follower {
         let started = Instant::now();
         let lag = self.lag(&due, started);
         let changes = due.len() as u64;
-        for p in &due {
-            self.pending.remove(p);
-        }
         let scopes = coarsen(covering(&due), &self.root, MAX_PASS_SUBTREES);
         let mut args = sync.repair.clone();
         args.delete_extra = true;
@@ -599,6 +648,10 @@ impl Follower {
             }
             let report = report?;
             applied += report.apply.as_ref().map_or(0, |a| a.counts.applied);
+        }
+        // Only now: a pass that failed leaves its changes pending.
+        for p in &due {
+            self.pending.remove(p);
         }
         self.passes += 1;
         self.changes += changes;
@@ -640,6 +693,15 @@ impl Follower {
         };
         Ok(found)
     }
+}
+
+/// Errors an ensemble that is restarting or electing gives: worth waiting
+/// out while following.
+fn retryable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Connect { .. } | Error::Read { .. } | Error::TaskFailed { .. }
+    )
 }
 
 /// Whether a node differs between the two sides in what sync copies:

@@ -39,6 +39,9 @@ pub enum Change {
     },
     /// The watch is registered (again): events flow from here on.
     Live { side: Side },
+    /// The watch's session lost its server: nothing is seen until it is
+    /// back (then a `Gap`).
+    Down { side: Side, reason: String },
     /// Events may have been lost (a disconnection or a new session).
     Gap { side: Side, reason: String },
     /// The servers cannot watch recursively (before 3.6).
@@ -70,7 +73,7 @@ pub async fn run(
                 if was_live {
                     retry = RETRY_MIN;
                 }
-                let _ = out.send(Change::Gap { side, reason });
+                let _ = out.send(Change::Down { side, reason });
             }
         }
         tokio::select! {
@@ -125,7 +128,13 @@ async fn session(
             continue;
         }
         match event.session_state {
-            zk::SessionState::Disconnected => disconnected = true,
+            zk::SessionState::Disconnected => {
+                disconnected = true;
+                let _ = out.send(Change::Down {
+                    side,
+                    reason: "disconnected".into(),
+                });
+            }
             zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly
                 if disconnected =>
             {
