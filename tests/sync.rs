@@ -5,6 +5,7 @@
 //! on the target is reported, not overwritten.
 
 mod common;
+mod real_apps_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -12,6 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use real_apps_support::ClickHouse;
 use zkparity_sandbox::{guarded_command, Guarded, ZkServer};
 use zookeeper_client as zk;
 
@@ -435,4 +437,102 @@ async fn sync_rides_out_a_target_restart_and_a_source_leader_change() {
     )
     .await;
     assert_eq!(again.code, 0, "{}", ctx(&again));
+}
+
+/// Rows `batch*1000 ..` of one day per batch (one partition each).
+fn rows(batch: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "('2024-02-{:02}', {}, 'event {i}')",
+                batch + 1,
+                batch * 1000 + i
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// ClickHouse's ReplicatedMergeTree inserting into the source while sync
+/// follows; at cutover ClickHouse is stopped, sync proves the copy, and
+/// ClickHouse restarted on the target reads every row and goes on
+/// inserting: its log and block numbers carry on from the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_inserting_during_sync_carries_on_against_the_target() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/ch";
+    create(&s, root, b"").await;
+    let (src_port, dst_port) = (source.port(), target.port());
+    let mut ch = tokio::task::spawn_blocking(move || {
+        let ch = ClickHouse::start(src_port, "/ch");
+        ch.query(
+            "CREATE TABLE events (day Date, id UInt64, what String) \
+             ENGINE = ReplicatedMergeTree('/clickhouse/tables/01/events', 'r1') \
+             PARTITION BY day ORDER BY id",
+        );
+        ch.query(&format!("INSERT INTO events VALUES {}", rows(0, 100)));
+        ch
+    })
+    .await
+    .unwrap();
+
+    let mut sync = Sync::start(
+        &source.connect_string(),
+        &target.connect_string(),
+        root,
+        &["--create-path", "--settle", "300ms"],
+    );
+    sync.wait_for("copied", Duration::from_secs(60));
+    // Inserts while sync follows.
+    ch = tokio::task::spawn_blocking(move || {
+        for batch in 1..4 {
+            ch.query(&format!("INSERT INTO events VALUES {}", rows(batch, 100)));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        ch
+    })
+    .await
+    .unwrap();
+    sync.wait_for("followed", Duration::from_secs(20));
+
+    // Cutover: the writer stops, sync is told to finish.
+    ch = tokio::task::spawn_blocking(move || {
+        ch.stop();
+        ch
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sync.process.terminate();
+    let (code, report, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{events:?}");
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "cutover" && e["reason"] == "stopped by signal"));
+
+    // ClickHouse against the target: every row, and inserts go on.
+    let counted = tokio::task::spawn_blocking(move || {
+        ch.restart_on(dst_port);
+        let before = ch.query("SELECT count() FROM events").trim().to_string();
+        ch.query(&format!("INSERT INTO events VALUES {}", rows(4, 100)));
+        ch.query(&format!("INSERT INTO events VALUES {}", rows(5, 100)));
+        let after = ch.query("SELECT count() FROM events").trim().to_string();
+        let errors = ch.log();
+        (before, after, errors)
+    })
+    .await
+    .unwrap();
+    assert_eq!(counted.0, "400", "every row read back");
+    assert_eq!(counted.1, "600", "inserts carry on: {}", counted.2);
+    // The new blocks were numbered after the copied ones, on the target.
+    let t = client(&target).await;
+    let blocks = t
+        .list_children(&format!("{root}/clickhouse/tables/01/events/blocks"))
+        .await
+        .unwrap();
+    assert!(blocks.len() >= 6, "{blocks:?}");
 }

@@ -1,6 +1,8 @@
-//! The real applications of tests/real_apps.rs, each a guarded child of the
-//! test binary: a Curator program compiled from tests/apps/curator at test
-//! time, and an unprivileged ClickHouse server on free loopback ports.
+//! The real applications of tests/real_apps.rs (and tests/sync.rs), each a
+//! guarded child of the test binary: a Curator program compiled from
+//! tests/apps/curator at test time, and an unprivileged ClickHouse server
+//! on free loopback ports.
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -189,14 +191,44 @@ pub struct ClickHouse {
     dir: PathBuf,
     client: PathBuf,
     tcp_port: u16,
+    ports: Vec<u16>,
+    root: String,
 }
 
 impl ClickHouse {
     /// Starts the server and waits (up to 40 s) until it answers queries.
     pub fn start(zk_port: u16, root: &str) -> ClickHouse {
-        let (server, client) = clickhouse_binaries();
+        let (_, client) = clickhouse_binaries();
         let dir = make_temp_dir("clickhouse").expect("temp dir");
         let ports = free_ports(3).expect("free ports");
+        let child = Self::spawn(&dir, &ports, zk_port, root);
+        let mut ch = ClickHouse {
+            child,
+            dir,
+            client,
+            tcp_port: ports[0],
+            ports,
+            root: root.to_string(),
+        };
+        ch.wait_ready();
+        ch
+    }
+
+    /// Stops the server and starts it again on the same data, with the
+    /// ZooKeeper on `zk_port` (the same root): a cutover.
+    pub fn restart_on(&mut self, zk_port: u16) {
+        self.child.stop(Duration::from_secs(10));
+        self.child = Self::spawn(&self.dir, &self.ports, zk_port, &self.root);
+        self.wait_ready();
+    }
+
+    /// Stops the server (its ZooKeeper session closes), keeping its data.
+    pub fn stop(&mut self) {
+        self.child.stop(Duration::from_secs(10));
+    }
+
+    fn spawn(dir: &Path, ports: &[u16], zk_port: u16, root: &str) -> Guarded {
+        let (server, _) = clickhouse_binaries();
         let d = dir.display();
         let config = format!(
             r#"<?xml version="1.0"?>
@@ -247,32 +279,29 @@ impl ClickHouse {
 "#;
         std::fs::write(dir.join("config.xml"), config).expect("config.xml");
         std::fs::write(dir.join("users.xml"), users).expect("users.xml");
-        let child = Guarded::spawn(
-            guarded_command(&server, Some(&dir))
+        Guarded::spawn(
+            guarded_command(&server, Some(dir))
                 .arg(format!("--config-file={d}/config.xml"))
-                .current_dir(&dir)
+                .current_dir(dir)
                 .stdout(File::create(dir.join("stdout")).expect("stdout file"))
                 .stderr(File::create(dir.join("stderr")).expect("stderr file")),
         )
-        .expect("start clickhouse-server");
-        let mut ch = ClickHouse {
-            child,
-            dir,
-            client,
-            tcp_port: ports[0],
-        };
+        .expect("start clickhouse-server")
+    }
+
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            if ch.try_query("SELECT 1").is_ok() {
-                return ch;
+            if self.try_query("SELECT 1").is_ok() {
+                return;
             }
-            if let Ok(Some(status)) = ch.child.try_wait() {
-                panic!("clickhouse-server exited ({status}): {}", ch.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("clickhouse-server exited ({status}): {}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
                 "clickhouse-server not answering: {}",
-                ch.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
