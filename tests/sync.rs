@@ -5,6 +5,7 @@
 //! on the target is reported, not overwritten.
 
 mod common;
+mod gmetric_support;
 mod real_apps_support;
 
 use std::io::{BufRead, BufReader};
@@ -535,4 +536,94 @@ async fn clickhouse_inserting_during_sync_carries_on_against_the_target() {
         .await
         .unwrap();
     assert!(blocks.len() >= 6, "{blocks:?}");
+}
+
+/// The lag where operators look: a textfile node_exporter serves (checked
+/// by promtool), passive results in a Nagios command file, gmetrics in a
+/// real gmond.
+#[tokio::test]
+async fn sync_reports_its_lag_to_prometheus_nagios_and_ganglia() {
+    use gmetric_support::{Gmond, Mode};
+    let (p, s, _) = pair_clients().await;
+    let root = unique_path("sync-outputs");
+    tree(&s, &root, &[("a", b"1")]).await;
+    let gmond = tokio::task::spawn_blocking(|| Gmond::start(Mode::Mute))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("sync.prom");
+    let commands = dir.path().join("nagios.cmd");
+    std::fs::write(&commands, "").unwrap();
+    let mut sync = Sync::start(
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        &root,
+        &[
+            "--create-path",
+            "--until-quiet",
+            "2s",
+            "--pair-name",
+            "kafka-move",
+            "--prometheus-textfile",
+            textfile.to_str().unwrap(),
+            "--nagios-command-file",
+            commands.to_str().unwrap(),
+            "--ganglia",
+            &gmond.channel(),
+        ],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    s.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
+    sync.wait_for("followed", Duration::from_secs(20));
+
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    assert!(
+        text.contains("zkparity_sync_lag_seconds{pair=\"kafka-move\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("zkparity_sync_changes_total{pair=\"kafka-move\"} 1"),
+        "{text}"
+    );
+    let check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&textfile).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let lines = std::fs::read_to_string(&commands).unwrap();
+    let last = lines.lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.contains("] PROCESS_SERVICE_CHECK_RESULT;zk-migration;zkparity sync kafka-move;0;ZKPARITY SYNC OK - following, lag "),
+        "{lines}"
+    );
+    assert!(last.contains("pending=0"), "{last}");
+
+    let seen = tokio::task::spawn_blocking(move || {
+        gmond.wait_for("the sync's lag", |g| {
+            g.metric("kafka-move", "zkparity_sync_lag").is_some()
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        seen.metric("kafka-move", "zkparity_sync_changes")
+            .map(|m| m.val.as_str()),
+        Some("1")
+    );
+    let (code, report, _) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}");
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    assert!(
+        text.contains("zkparity_sync_phase{pair=\"kafka-move\",phase=\"cutover\"} 1"),
+        "{text}"
+    );
 }

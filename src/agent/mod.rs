@@ -31,7 +31,7 @@ mod config;
 mod confirm;
 mod ganglia;
 mod logging;
-mod passive;
+pub(crate) mod passive;
 mod probes;
 mod round;
 mod schedule;

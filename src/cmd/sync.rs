@@ -1,10 +1,14 @@
 //! `zkparity sync`: copy, follow the source until cutover, prove identical.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use zkparity::duration::parse as duration;
 use zkparity::error::Error;
+use zkparity::gmetric::{Channel, Sender, SenderOptions};
 use zkparity::progress::Progress;
 use zkparity::repair::RepairOptions;
+use zkparity::sync::outputs::{NagiosOut, Outputs};
 use zkparity::sync::{SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
 
 use super::args::{EnsembleArgs, Format, WalkArgs};
@@ -81,6 +85,35 @@ pub struct SyncArgs {
     /// Multi-writes in flight
     #[arg(long, default_value_t = 8, value_name = "N")]
     writes_in_flight: usize,
+    /// Also keep the sync's figures (lag, pending, conflicts, ...) in FILE
+    /// for node_exporter's textfile collector (replaced atomically)
+    #[arg(long, value_name = "FILE")]
+    prometheus_textfile: Option<PathBuf>,
+    /// Send passive check results (service state from the lag) to this
+    /// Nagios command file (or Icinga's command pipe)
+    #[arg(long, value_name = "FILE")]
+    nagios_command_file: Option<PathBuf>,
+    /// The Nagios host of those results
+    #[arg(long, value_name = "NAME", default_value = "zk-migration")]
+    nagios_host: String,
+    /// The Nagios service of those results [default: zkparity sync PAIR]
+    #[arg(long, value_name = "NAME")]
+    nagios_service: Option<String>,
+    /// WARNING once the lag reaches this
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    lag_warning: String,
+    /// CRITICAL once the lag reaches this (and for conflicts, or when no
+    /// pass can reach an ensemble)
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    lag_critical: String,
+    /// Send the figures to gmond's gmetric channel HOST[:PORT] (repeatable;
+    /// port 8649 by default)
+    #[arg(long, value_name = "HOST[:PORT]")]
+    ganglia: Vec<String>,
+    /// The name of this source/target pair in those outputs (default: the
+    /// first server of each side, e.g. zk-old-1_2181--zk-new-1_2181)
+    #[arg(long, value_name = "NAME")]
+    pair_name: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -89,14 +122,19 @@ pub struct SyncArgs {
     quiet: bool,
 }
 
-/// Events as progress lines on stderr, or JSON lines on stdout.
+/// Events as progress lines on stderr, or JSON lines on stdout; and to
+/// the monitoring outputs asked for.
 struct Output {
     json: bool,
     quiet: bool,
+    outputs: Option<Outputs>,
 }
 
 impl SyncObserver for Output {
     fn event(&mut self, event: &SyncEvent) {
+        if let Some(o) = &mut self.outputs {
+            o.event(event);
+        }
         if self.json {
             if let Ok(line) = serde_json::to_string(event) {
                 let _ = emit(&format!("{line}\n"));
@@ -183,6 +221,7 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     let mut output = Output {
         json,
         quiet: a.quiet,
+        outputs: outputs(&a)?,
     };
     let mut progress = Progress::auto(a.quiet || json);
     // SIGINT and SIGTERM start the cutover rather than abandon the copy.
@@ -211,6 +250,49 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     let outcome = outcome?;
     emit(&render(&outcome, json)?)?;
     Ok(outcome.exit_code())
+}
+
+/// The monitoring outputs the flags ask for, if any.
+fn outputs(a: &SyncArgs) -> Result<Option<Outputs>, Error> {
+    if a.prometheus_textfile.is_none() && a.nagios_command_file.is_none() && a.ganglia.is_empty() {
+        return Ok(None);
+    }
+    let pair = a.pair_name.clone().unwrap_or_else(|| {
+        zkparity::gmetric::parity::default_pair_name(&a.ensembles.source, &a.ensembles.target)
+    });
+    let nagios = match &a.nagios_command_file {
+        None => None,
+        Some(file) => Some(NagiosOut {
+            command_file: file.clone(),
+            host: a.nagios_host.clone(),
+            service: a
+                .nagios_service
+                .clone()
+                .unwrap_or_else(|| format!("zkparity sync {pair}")),
+            lag_warning: duration("--lag-warning", &a.lag_warning)?,
+            lag_critical: duration("--lag-critical", &a.lag_critical)?,
+        }),
+    };
+    let ganglia = if a.ganglia.is_empty() {
+        None
+    } else {
+        let channels = a
+            .ganglia
+            .iter()
+            .map(|c| Channel::resolve(c, 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        Some(
+            Sender::new(channels, SenderOptions::default())
+                .map_err(|e| Error::Usage(e.to_string()))?,
+        )
+    };
+    Ok(Some(Outputs::new(
+        pair,
+        a.prometheus_textfile.clone(),
+        nagios,
+        ganglia,
+    )))
 }
 
 fn render(o: &SyncOutcome, json: bool) -> Result<String, Error> {

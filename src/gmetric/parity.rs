@@ -47,7 +47,7 @@ pub fn default_pair_name(source: &str, target: &str) -> String {
 
 /// The spoofed host of a pair. There is no address to key it by, and gmond
 /// takes any string without a colon as the key, so the name is the key.
-pub(crate) fn pair_host(name: &str) -> Spoof {
+pub fn pair_host(name: &str) -> Spoof {
     let name = sanitize::token(name);
     Spoof::new(name.clone(), name)
 }

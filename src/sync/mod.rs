@@ -18,6 +18,7 @@
 //! as a conflict and no longer followed (its nodes are left as they are),
 //! unless `force`, which copies the source over it again.
 
+pub mod outputs;
 pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
