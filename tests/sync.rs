@@ -627,3 +627,54 @@ async fn sync_reports_its_lag_to_prometheus_nagios_and_ganglia() {
         "{text}"
     );
 }
+
+/// A 3.4 source has no persistent watches: sync says so and follows it
+/// with full passes instead, and still cuts over to an identical copy.
+#[tokio::test]
+async fn a_3_4_source_without_persistent_watches_is_followed_by_full_passes() {
+    use zkparity_sandbox::{Release, ServerOptions};
+    let source = tokio::task::spawn_blocking(|| {
+        ZkServer::start_standalone(&ServerOptions {
+            release: Release::V3_4_6,
+            heap_mb: 256,
+            ..ServerOptions::default()
+        })
+        .expect("a 3.4.6 source")
+    })
+    .await
+    .unwrap();
+    let target = own_server().await;
+    let s = zk::Client::connector()
+        .with_server_version(3, 4, 6)
+        .connect(&source.connect_string())
+        .await
+        .unwrap();
+    let root = "/legacy";
+    tree(&s, root, &[("a", b"1"), ("q", b"")]).await;
+    let mut sync = Sync::start(
+        &source.connect_string(),
+        &target.connect_string(),
+        root,
+        &["--create-path", "--poll-every", "1s", "--until-quiet", "3s"],
+    );
+    let unsupported = sync.wait_for("watch", Duration::from_secs(30));
+    assert_eq!(unsupported["side"], "source", "{unsupported}");
+    assert!(unsupported["state"]
+        .as_str()
+        .unwrap()
+        .starts_with("unsupported"));
+    sync.wait_for("copied", Duration::from_secs(30));
+    s.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
+    create(&s, &format!("{root}/q/new"), b"n").await;
+    let (code, report, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{events:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "followed"
+            && e["full"] == true
+            && e["applied"].as_u64() > Some(0)),
+        "a full pass copied the changes: {events:?}"
+    );
+}

@@ -261,6 +261,7 @@ pub async fn run(
     let following = Instant::now();
     let mut stopping: Option<String> = None;
     let mut failures: u32 = 0;
+    let mut final_walk_done = false;
     let result = loop {
         // Everything the watches said so far, before deciding anything: a
         // pass or a retry may have taken a while.
@@ -284,11 +285,15 @@ pub async fn run(
             }
         }
         let cutover = stopping.is_some();
-        if cutover && !follower.source_live && !follower.polling && follower.full_due.is_none() {
-            // Stopped while the source's watch was down: what changed
-            // meanwhile is known only by walking.
-            follower.full_due = Some("cutover with the source's watch down".into());
-            follower.source_live = true;
+        if cutover
+            && !final_walk_done
+            && (!follower.source_live || follower.polling)
+            && follower.full_due.is_none()
+        {
+            // Stopped while the source's watch was down, or with a source
+            // that cannot be watched: what changed is known only by walking.
+            follower.full_due = Some("cutover without a watch on the source".into());
+            final_walk_done = true;
         }
         let full_every = if follower.polling {
             sync.poll_every
@@ -649,6 +654,11 @@ impl Follower {
             }
             let report = report?;
             applied += report.apply.as_ref().map_or(0, |a| a.counts.applied);
+        }
+        // Without a watch, a full pass that copied something is the only
+        // sign the source moved: it is not quiet yet.
+        if self.polling && applied > 0 {
+            self.last_source_event = Instant::now();
         }
         // Only now: a pass that failed leaves its changes pending.
         for p in &due {
