@@ -9,7 +9,11 @@
 //! connect strings and wait, for profiling by hand), `--releases LIST`
 //! (default `3.4.6,3.8.0`; `none` to skip): the same compare of a 20x4 tree
 //! on a pair of servers of each release, so a 3.4 server (no multi-read:
-//! pipelined single reads) is measured beside 3.8.
+//! pipelined single reads) is measured beside 3.8; `--sync` (default on
+//! for trees under 500k nodes; `--no-sync` to skip): `zkparity sync` on a
+//! copy of the tree while a writer changes the source at a steady rate,
+//! then as fast as it can: the lag sync reports, the changes it copies per
+//! second, and how long its final compare at cutover takes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -270,6 +274,7 @@ async fn bench_shape(
     value_size: usize,
     sessions: usize,
     hold: bool,
+    sync: bool,
 ) -> Result<(), Failure> {
     let work = root.join(format!("tree-{}-{value_size}b", shape.label()));
     prepare(&work, shape, value_size).await?;
@@ -363,6 +368,191 @@ async fn bench_shape(
         rss2 as f64 / 1024.0
     );
     bench_snapshots(&work, &s, &t, per_side)?;
+    if sync && paths.len() < 500_000 {
+        drop((s, t));
+        bench_sync(&work, &paths).await?;
+    }
+    Ok(())
+}
+
+/// Percentile `p` (0..=100) of `v`, sorted in place.
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p / 100.0).round() as usize]
+}
+
+/// `zkparity sync` between copies of the built pair: the initial pass over
+/// an identical tree, then a writer setting data on the source's nodes at
+/// 200/s for 15 s and as fast as one session can for 10 s; the lag sync
+/// reports per pass, the changes it copied per second, and its final
+/// compare's time at cutover.
+async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
+    use std::io::{BufRead, BufReader};
+    let dir = work.join("sync-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    copy_dir(&work.join("source"), &dir.join("source"))?;
+    copy_dir(&work.join("target"), &dir.join("target"))?;
+    let (s, t) = {
+        let sd = dir.join("source");
+        let source = std::thread::spawn(move || ZkServer::start_standalone(&server_options(&sd)));
+        let target = ZkServer::start_standalone(&server_options(&dir.join("target")))?;
+        (source.join().map_err(|_| "server start panicked")??, target)
+    };
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkparity"))
+        .args([
+            "sync",
+            "--source",
+            &s.connect_string(),
+            "--target",
+            &t.connect_string(),
+            "--path",
+            "/tree",
+            "--apply",
+            "--format",
+            "json",
+            "--quiet",
+            "--settle",
+            "200ms",
+            "--max-wait",
+            "1s",
+            "--until-quiet",
+            "3s",
+            "--recheck-delay",
+            "off",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let out = child.stdout.take().ok_or("sync's stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, serde_json::Value)>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send((Instant::now(), v));
+            }
+        }
+    });
+    let wait_for = |event: &str| -> Result<(Instant, serde_json::Value), Failure> {
+        loop {
+            let (at, v) = rx
+                .recv_timeout(Duration::from_secs(600))
+                .map_err(|_| format!("sync said no {event}"))?;
+            if v["event"] == event {
+                return Ok((at, v));
+            }
+        }
+    };
+    let (copied_at, _) = wait_for("copied")?;
+    let initial = copied_at.duration_since(started);
+
+    let c = connect(&s).await?;
+    let leaves: Vec<&String> = paths.iter().filter(|p| p.len() > 6).collect();
+    let mut phases = Vec::new();
+    let mut n = 0usize;
+    for (label, rate, secs) in [
+        ("steady 200 writes/s", Some(200u32), 15u64),
+        ("as fast as it can", None, 10),
+    ] {
+        let phase_start = Instant::now();
+        let mut written = 0u64;
+        while phase_start.elapsed() < Duration::from_secs(secs) {
+            match rate {
+                Some(r) => {
+                    // 10 ms ticks, r/100 writes each.
+                    let tick = Instant::now();
+                    let burst = (r / 100).max(1) as usize;
+                    let writes = (0..burst).map(|_| {
+                        n += 1;
+                        let p = leaves[n * 7919 % leaves.len()].clone();
+                        let c = c.clone();
+                        async move { c.set_data(&p, format!("w{n}").as_bytes(), None).await }
+                    });
+                    for w in futures::future::join_all(writes).await {
+                        w?;
+                        written += 1;
+                    }
+                    tokio::time::sleep_until((tick + Duration::from_millis(10)).into()).await;
+                }
+                None => {
+                    let writes = (0..64).map(|_| {
+                        n += 1;
+                        let p = leaves[n * 7919 % leaves.len()].clone();
+                        let c = c.clone();
+                        async move { c.set_data(&p, format!("w{n}").as_bytes(), None).await }
+                    });
+                    for w in futures::future::join_all(writes).await {
+                        w?;
+                        written += 1;
+                    }
+                }
+            }
+        }
+        phases.push((label, written, phase_start, Instant::now()));
+    }
+    let writes_done = Instant::now();
+    // Until cutover: every followed pass, with when it was reported.
+    let mut passes = Vec::new();
+    let verified = loop {
+        let (at, v) = rx
+            .recv_timeout(Duration::from_secs(600))
+            .map_err(|_| "sync never cut over")?;
+        match v["event"].as_str() {
+            Some("followed") => passes.push((at, v)),
+            Some("verified") => break v,
+            _ => {}
+        }
+    };
+    let (_, report) = rx
+        .recv_timeout(Duration::from_secs(600))
+        .map_err(|_| "no final report")?;
+    let status = child.wait()?;
+    let _ = reader.join();
+    let drained = passes.last().map_or(writes_done, |(at, _)| *at);
+    println!(
+        "  sync: initial pass over the identical pair {:.2}s ({:.0} nodes/s per side)",
+        initial.as_secs_f64(),
+        paths.len() as f64 / initial.as_secs_f64()
+    );
+    for (label, written, from, to) in &phases {
+        let mut lags: Vec<f64> = passes
+            .iter()
+            .filter(|(at, _)| at >= from && at <= to)
+            .filter_map(|(_, v)| v["lag_seconds"].as_f64())
+            .collect();
+        let secs = to.duration_since(*from).as_secs_f64();
+        println!(
+            "  sync, {label:<20} {:>7.0} writes/s on the source; lag p50 {:.2}s, p95 {:.2}s, max {:.2}s ({} passes)",
+            *written as f64 / secs,
+            percentile(&mut lags.clone(), 50.0),
+            percentile(&mut lags.clone(), 95.0),
+            percentile(&mut lags, 100.0),
+            passes.iter().filter(|(at, _)| at >= from && at <= to).count()
+        );
+    }
+    let total_written: u64 = phases.iter().map(|p| p.1).sum();
+    let follow_secs = drained.duration_since(phases[0].2).as_secs_f64();
+    println!(
+        "  sync followed {} changed paths ({} writes) in {:.1}s: {:.0} writes/s copied; caught up {:.2}s after the last write",
+        verified["changes_followed"],
+        total_written,
+        follow_secs,
+        total_written as f64 / follow_secs,
+        drained.saturating_duration_since(writes_done).as_secs_f64()
+    );
+    println!(
+        "  sync's final compare at cutover {:.2}s over {} nodes per side; identical: {} (exit {})",
+        report["summary"]["elapsed_seconds"].as_f64().unwrap_or(0.0),
+        report["summary"]["source"]["nodes"],
+        report["summary"]["identical"],
+        status.code().unwrap_or(-1)
+    );
+    drop((s, t));
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
@@ -490,6 +680,7 @@ fn main() -> Result<(), Failure> {
     let mut hold = false;
     let mut releases = vec![Release::V3_4_6, Release::V3_8_0];
     let mut no_shapes = false;
+    let mut sync = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -508,6 +699,7 @@ fn main() -> Result<(), Failure> {
             "--value-size" => value_size = args.next().ok_or("--value-size needs N")?.parse()?,
             "--sessions" => sessions = args.next().ok_or("--sessions needs N")?.parse()?,
             "--hold" => hold = true,
+            "--no-sync" => sync = false,
             "--releases" => {
                 let v = args.next().ok_or("--releases needs a list, or none")?;
                 releases = if v == "none" {
@@ -546,7 +738,7 @@ fn main() -> Result<(), Failure> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
     let rt = tokio::runtime::Runtime::new()?;
     for shape in &shapes {
-        rt.block_on(bench_shape(&root, shape, value_size, sessions, hold))?;
+        rt.block_on(bench_shape(&root, shape, value_size, sessions, hold, sync))?;
     }
     if !releases.is_empty() {
         let shape = Shape {
