@@ -239,7 +239,8 @@ pub async fn run(
         root: root.clone(),
         excludes: options.walk.excludes.clone(),
         pending: BTreeMap::new(),
-        own: Vec::new(),
+        own: BTreeMap::new(),
+        data_only: BTreeSet::new(),
         conflicts: BTreeSet::new(),
         suspects: BTreeSet::new(),
         clients: None,
@@ -254,7 +255,7 @@ pub async fn run(
     // The copy's own writes: target events until a little after it.
     follower
         .own
-        .push((root.clone(), Instant::now() + OWN_WRITES_GRACE));
+        .insert(root.clone(), Instant::now() + OWN_WRITES_GRACE);
     for change in early {
         follower.take(change, observer);
     }
@@ -417,7 +418,10 @@ struct Follower {
     pending: BTreeMap<String, (Instant, Instant)>,
     /// Subtrees sync is writing or just wrote, until when: target events
     /// in them are its own.
-    own: Vec<(String, Instant)>,
+    own: BTreeMap<String, Instant>,
+    /// Pending paths whose only events were new data: copied node by node
+    /// (get, compare, conditional set), without walking.
+    data_only: BTreeSet<String>,
     conflicts: BTreeSet<String>,
     /// Target paths written by someone other than sync, as far as the
     /// watch can tell: conflicts once the node is seen to differ from the
@@ -465,7 +469,13 @@ impl Follower {
                     return;
                 }
                 self.last_source_event = at;
-                let scope = scope_of(&path, event, &self.root);
+                let (scope, structural) = scope_of(&path, event, &self.root);
+                let existed = self.pending.contains_key(&scope);
+                if structural {
+                    self.data_only.remove(&scope);
+                } else if !existed {
+                    self.data_only.insert(scope.clone());
+                }
                 self.pending
                     .entry(scope)
                     .and_modify(|(_, last)| *last = at)
@@ -480,8 +490,7 @@ impl Follower {
                 if !within(&path, &self.root) || self.excluded(&path) {
                     return;
                 }
-                self.own.retain(|(_, until)| *until > at);
-                if self.own.iter().any(|(scope, _)| within(&path, scope)) {
+                if self.is_own(&path, at) {
                     return;
                 }
                 self.suspects.insert(path);
@@ -576,6 +585,24 @@ impl Follower {
         Ok(())
     }
 
+    /// Whether a target event at `path` comes from sync's own writes: the
+    /// path or an ancestor is being written, or was just now.
+    fn is_own(&mut self, path: &str, at: Instant) -> bool {
+        if self.own.len() > 10_000 {
+            self.own.retain(|_, until| *until > at);
+        }
+        let mut p = path;
+        loop {
+            if self.own.get(p).is_some_and(|until| *until > at) {
+                return true;
+            }
+            match parent(p) {
+                Some(up) if within(up, &self.root) => p = up,
+                _ => return false,
+            }
+        }
+    }
+
     /// Scopes quiet for the settle delay, or waiting longer than max_wait.
     fn take_due(&mut self, now: Instant, sync: &SyncOptions) -> Vec<String> {
         let due: Vec<String> = self
@@ -623,21 +650,38 @@ impl Follower {
         progress: &mut Progress,
     ) -> Result<()> {
         let started = Instant::now();
-        let lag = self.lag(&due, started);
         let changes = due.len() as u64;
-        let scopes = coarsen(covering(&due), &self.root, MAX_PASS_SUBTREES);
+        let mut applied = 0;
+        // New data alone: node by node, no walk. What turns out to need
+        // more (a node gone on either side) is walked from its parent.
+        let (fast, mut walk): (Vec<String>, Vec<String>) = if full {
+            (Vec::new(), due.clone())
+        } else {
+            due.iter()
+                .cloned()
+                .partition(|p| self.data_only.contains(p))
+        };
+        if !fast.is_empty() {
+            let (copied, more) = self.copy_data(source, target, &fast).await?;
+            applied += copied;
+            walk.extend(more);
+        }
+        let scopes = if walk.is_empty() {
+            Vec::new()
+        } else {
+            coarsen(covering(&walk), &self.root, MAX_PASS_SUBTREES)
+        };
         let mut args = sync.repair.clone();
         args.delete_extra = true;
         args.create_path = true;
         args.verify = false;
         args.resume = None;
-        let mut applied = 0;
         for scope in &scopes {
             let scope = self.existing_on_source(source, scope).await?;
             // Until the pass ends, and a little after, the target's events
             // under this scope are sync's own writes.
             self.own
-                .push((scope.clone(), Instant::now() + Duration::from_secs(3600)));
+                .insert(scope.clone(), Instant::now() + Duration::from_secs(3600));
             let mut opts = options.clone();
             opts.path = scope.clone();
             opts.walk.excludes = self.excludes.clone();
@@ -646,12 +690,8 @@ impl Follower {
             opts.reader.sessions = 1;
             let report =
                 crate::repair::run((source.clone(), target.clone()), opts, &args, progress).await;
-            let until = Instant::now() + OWN_WRITES_GRACE;
-            for (s, u) in self.own.iter_mut() {
-                if *s == scope {
-                    *u = until;
-                }
-            }
+            self.own
+                .insert(scope.clone(), Instant::now() + OWN_WRITES_GRACE);
             let report = report?;
             applied += report.apply.as_ref().map_or(0, |a| a.counts.applied);
         }
@@ -660,14 +700,21 @@ impl Follower {
         if self.polling && applied > 0 {
             self.last_source_event = Instant::now();
         }
+        // How long the oldest change waited until copied.
+        let lag = self.lag(&due, Instant::now());
         // Only now: a pass that failed leaves its changes pending.
         for p in &due {
             self.pending.remove(p);
+            self.data_only.remove(p);
         }
         self.passes += 1;
         self.changes += changes;
+        let mut subtrees = scopes;
+        if !fast.is_empty() {
+            subtrees.push(format!("{} node(s) with new data", fast.len()));
+        }
         observer.event(&SyncEvent::Followed {
-            subtrees: scopes,
+            subtrees,
             changes,
             applied,
             pending: self.pending.len() as u64,
@@ -676,6 +723,77 @@ impl Follower {
             full,
         });
         Ok(())
+    }
+
+    /// Copies the data of `paths` node by node: the source's value, set on
+    /// the target only if the target node is still at the version just
+    /// read (else someone else wrote it: a suspect). Returns the writes
+    /// made and the paths that need a walk of their parent instead.
+    async fn copy_data(
+        &mut self,
+        source: &SideSpec,
+        target: &SideSpec,
+        paths: &[String],
+    ) -> Result<(u64, Vec<String>)> {
+        use futures::stream::{self, StreamExt};
+        let (source_spec, target_spec) = (live(source)?, live(target)?);
+        if self.clients.is_none() {
+            self.clients = Some((source_spec.connect().await?, target_spec.connect().await?));
+        }
+        let Some((s, t)) = self.clients.clone() else {
+            return Ok((0, paths.to_vec()));
+        };
+        let until = Instant::now() + Duration::from_secs(3600);
+        for p in paths {
+            self.own.insert(p.clone(), until);
+        }
+        let results: Vec<(String, std::result::Result<Copied, (Side, zk::Error)>)> =
+            stream::iter(paths.iter().cloned())
+                .map(|p| {
+                    let (s, t) = (s.clone(), t.clone());
+                    async move {
+                        let r = copy_one(&s, &t, &p).await;
+                        (p, r)
+                    }
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+        let grace = Instant::now() + OWN_WRITES_GRACE;
+        for p in paths {
+            self.own.insert(p.clone(), grace);
+        }
+        let (mut applied, mut walk) = (0, Vec::new());
+        for (path, r) in results {
+            match r {
+                Ok(Copied::Written) => applied += 1,
+                Ok(Copied::Same) | Ok(Copied::LeftAlone) => {}
+                Ok(Copied::NeedsWalk) => walk.push(
+                    parent(&path)
+                        .filter(|up| within(up, &self.root))
+                        .unwrap_or(&self.root)
+                        .to_string(),
+                ),
+                Ok(Copied::ChangedOnTarget) => {
+                    self.suspects.insert(path);
+                }
+                Err((side, e)) => {
+                    self.clients = None;
+                    let spec = if side == Side::Source {
+                        source_spec
+                    } else {
+                        target_spec
+                    };
+                    return Err(Error::Read {
+                        side: spec.side.clone(),
+                        ensemble: spec.connect.to_string(),
+                        path,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok((applied, walk))
     }
 
     /// `scope`, or its nearest ancestor the source still has (a deleted
@@ -703,6 +821,51 @@ impl Follower {
             }
         };
         Ok(found)
+    }
+}
+
+/// What copying one node's data did.
+enum Copied {
+    Written,
+    Same,
+    /// Ephemeral on a side, or unreadable: not sync's to copy.
+    LeftAlone,
+    /// Gone on a side: its parent is walked instead.
+    NeedsWalk,
+    /// The target moved between the read and the write.
+    ChangedOnTarget,
+}
+
+async fn copy_one(
+    s: &zk::Client,
+    t: &zk::Client,
+    path: &str,
+) -> std::result::Result<Copied, (Side, zk::Error)> {
+    let (data, stat) = match s.get_data(path).await {
+        Ok(v) => v,
+        Err(zk::Error::NoNode) => return Ok(Copied::NeedsWalk),
+        Err(zk::Error::NoAuth) => return Ok(Copied::LeftAlone),
+        Err(e) => return Err((Side::Source, e)),
+    };
+    if stat.ephemeral_owner != 0 {
+        return Ok(Copied::LeftAlone);
+    }
+    let (theirs, tstat) = match t.get_data(path).await {
+        Ok(v) => v,
+        Err(zk::Error::NoNode) | Err(zk::Error::NoAuth) => return Ok(Copied::NeedsWalk),
+        Err(e) => return Err((Side::Target, e)),
+    };
+    if tstat.ephemeral_owner != 0 {
+        return Ok(Copied::LeftAlone);
+    }
+    if theirs == data {
+        return Ok(Copied::Same);
+    }
+    match t.set_data(path, &data, Some(tstat.version)).await {
+        Ok(_) => Ok(Copied::Written),
+        Err(zk::Error::BadVersion) => Ok(Copied::ChangedOnTarget),
+        Err(zk::Error::NoNode) | Err(zk::Error::NoAuth) => Ok(Copied::NeedsWalk),
+        Err(e) => Err((Side::Target, e)),
     }
 }
 
@@ -738,13 +901,16 @@ async fn node_differs(s: &zk::Client, t: &zk::Client, path: &str) -> bool {
 /// The subtree a node event asks to copy: a created or deleted node
 /// changes its parent's children (and, for sequential names, its child
 /// counter); new data changes the node alone.
-fn scope_of(path: &str, event: zk::EventType, root: &str) -> String {
+fn scope_of(path: &str, event: zk::EventType, root: &str) -> (String, bool) {
     match event {
-        zk::EventType::NodeCreated | zk::EventType::NodeDeleted => parent(path)
-            .filter(|p| within(p, root))
-            .unwrap_or(root)
-            .to_string(),
-        _ => path.to_string(),
+        zk::EventType::NodeCreated | zk::EventType::NodeDeleted => (
+            parent(path)
+                .filter(|p| within(p, root))
+                .unwrap_or(root)
+                .to_string(),
+            true,
+        ),
+        _ => (path.to_string(), false),
     }
 }
 
@@ -755,9 +921,13 @@ mod tests {
     #[test]
     fn a_created_node_is_copied_from_its_parent_and_new_data_from_itself() {
         use zk::EventType::*;
-        assert_eq!(scope_of("/app/q/n-0001", NodeCreated, "/app"), "/app/q");
-        assert_eq!(scope_of("/app/q/n-0001", NodeDeleted, "/app"), "/app/q");
-        assert_eq!(scope_of("/app/cfg", NodeDataChanged, "/app"), "/app/cfg");
-        assert_eq!(scope_of("/app", NodeDeleted, "/app"), "/app");
+        let s = |p: &str| (p.to_string(), true);
+        assert_eq!(scope_of("/app/q/n-0001", NodeCreated, "/app"), s("/app/q"));
+        assert_eq!(scope_of("/app/q/n-0001", NodeDeleted, "/app"), s("/app/q"));
+        assert_eq!(scope_of("/app", NodeDeleted, "/app"), s("/app"));
+        assert_eq!(
+            scope_of("/app/cfg", NodeDataChanged, "/app"),
+            ("/app/cfg".to_string(), false)
+        );
     }
 }
