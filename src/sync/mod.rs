@@ -747,18 +747,17 @@ impl Follower {
         for p in paths {
             self.own.insert(p.clone(), until);
         }
-        let results: Vec<(String, std::result::Result<Copied, (Side, zk::Error)>)> =
-            stream::iter(paths.iter().cloned())
-                .map(|p| {
-                    let (s, t) = (s.clone(), t.clone());
-                    async move {
-                        let r = copy_one(&s, &t, &p).await;
-                        (p, r)
-                    }
-                })
-                .buffer_unordered(32)
-                .collect()
-                .await;
+        let results: Vec<(String, CopyResult)> = stream::iter(paths.iter().cloned())
+            .map(|p| {
+                let (s, t) = (s.clone(), t.clone());
+                async move {
+                    let r = copy_one(&s, &t, &p).await;
+                    (p, r)
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
         let grace = Instant::now() + OWN_WRITES_GRACE;
         for p in paths {
             self.own.insert(p.clone(), grace);
@@ -836,11 +835,10 @@ enum Copied {
     ChangedOnTarget,
 }
 
-async fn copy_one(
-    s: &zk::Client,
-    t: &zk::Client,
-    path: &str,
-) -> std::result::Result<Copied, (Side, zk::Error)> {
+/// A node's copy, or the side that failed and how.
+type CopyResult = std::result::Result<Copied, (Side, zk::Error)>;
+
+async fn copy_one(s: &zk::Client, t: &zk::Client, path: &str) -> CopyResult {
     let (data, stat) = match s.get_data(path).await {
         Ok(v) => v,
         Err(zk::Error::NoNode) => return Ok(Copied::NeedsWalk),
