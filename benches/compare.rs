@@ -461,35 +461,22 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
         let phase_start = Instant::now();
         let mut written = 0u64;
         while phase_start.elapsed() < Duration::from_secs(secs) {
-            match rate {
-                Some(r) => {
-                    // 10 ms ticks, r/100 writes each.
-                    let tick = Instant::now();
-                    let burst = (r / 100).max(1) as usize;
-                    let writes = (0..burst).map(|_| {
-                        n += 1;
-                        let p = leaves[n * 7919 % leaves.len()].clone();
-                        let c = c.clone();
-                        async move { c.set_data(&p, format!("w{n}").as_bytes(), None).await }
-                    });
-                    for w in futures::future::join_all(writes).await {
-                        w?;
-                        written += 1;
-                    }
-                    tokio::time::sleep_until((tick + Duration::from_millis(10)).into()).await;
-                }
-                None => {
-                    let writes = (0..64).map(|_| {
-                        n += 1;
-                        let p = leaves[n * 7919 % leaves.len()].clone();
-                        let c = c.clone();
-                        async move { c.set_data(&p, format!("w{n}").as_bytes(), None).await }
-                    });
-                    for w in futures::future::join_all(writes).await {
-                        w?;
-                        written += 1;
-                    }
-                }
+            // Steady: r/100 writes every 10 ms tick; else 64 in flight, back
+            // to back.
+            let tick = Instant::now();
+            let burst = rate.map_or(64, |r| (r / 100).max(1) as usize);
+            let writes = (0..burst).map(|_| {
+                n += 1;
+                let p = leaves[n * 7919 % leaves.len()].clone();
+                let c = c.clone();
+                async move { c.set_data(&p, format!("w{n}").as_bytes(), None).await }
+            });
+            for w in futures::future::join_all(writes).await {
+                w?;
+                written += 1;
+            }
+            if rate.is_some() {
+                tokio::time::sleep_until((tick + Duration::from_millis(10)).into()).await;
             }
         }
         phases.push((label, written, phase_start, Instant::now()));

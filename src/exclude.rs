@@ -70,6 +70,21 @@ impl Excludes {
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
+
+    /// Whether `path` is left out of a walk from `root`: it, or an ancestor
+    /// up to `root`, matches (a walk never descends below an excluded node).
+    pub fn leaves_out(&self, path: &str, root: &str) -> bool {
+        let mut p = path;
+        loop {
+            if self.is_excluded(p) {
+                return true;
+            }
+            match crate::tree::path::parent(p) {
+                Some(up) if crate::tree::path::within(up, root) => p = up,
+                _ => return false,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

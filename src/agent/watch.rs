@@ -176,16 +176,7 @@ impl Watches {
     /// Whether `path` is left out of the comparison (itself or an ancestor
     /// matches an exclude), so its events are of no interest.
     fn excluded(&self, path: &str) -> bool {
-        let mut p = path;
-        loop {
-            if self.excludes.is_excluded(p) {
-                return true;
-            }
-            match parent(p) {
-                Some(up) if within(up, &self.root) => p = up,
-                _ => return false,
-            }
-        }
+        self.excludes.leaves_out(path, &self.root)
     }
 
     /// Takes in a node event.

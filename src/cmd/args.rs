@@ -299,6 +299,20 @@ pub fn load_sasl(
     .transpose()
 }
 
+/// How fast, and in what batches, `repair` and `sync` write to the target.
+#[derive(Args, Clone, Debug)]
+pub struct WriteArgs {
+    /// Cap on write operations per second sent to the target (0: no cap)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_writes_per_second: u32,
+    /// Actions per multi-write
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub write_batch_size: usize,
+    /// Multi-writes in flight
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub writes_in_flight: usize,
+}
+
 /// One ensemble (or, where a command allows it, a snapshot file), for
 /// `snapshot`, `export` and `repair`.
 #[derive(Args, Clone, Debug)]

@@ -8,7 +8,7 @@ use zkparity::error::Error;
 use zkparity::progress::Progress;
 use zkparity::repair::RepairOptions;
 
-use super::args::{EnsembleArgs, WalkArgs};
+use super::args::{EnsembleArgs, WalkArgs, WriteArgs};
 use super::stdout::emit;
 
 pub const REPAIR_HELP: &str = "\
@@ -68,15 +68,8 @@ pub struct RepairArgs {
     /// file holds node data: it is created mode 600)
     #[arg(long, value_name = "FILE", requires = "apply")]
     resume: Option<PathBuf>,
-    /// Cap on write operations per second sent to the target (0: no cap)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    max_writes_per_second: u32,
-    /// Actions per multi-write
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    write_batch_size: usize,
-    /// Multi-writes in flight
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    writes_in_flight: usize,
+    #[command(flatten)]
+    writes: WriteArgs,
     /// Actions, skipped nodes, problems and remaining differences to list
     /// (0: all)
     #[arg(long, default_value_t = 50, value_name = "N")]
@@ -99,9 +92,9 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
         delete_extra: a.delete_extra,
         create_path: a.create_path,
         resume: a.resume.clone(),
-        max_writes_per_second: a.max_writes_per_second,
-        write_batch_size: a.write_batch_size,
-        writes_in_flight: a.writes_in_flight,
+        max_writes_per_second: a.writes.max_writes_per_second,
+        write_batch_size: a.writes.write_batch_size,
+        writes_in_flight: a.writes.writes_in_flight,
         limit: a.limit,
         show_acl_ids: a.show_acl_ids,
         verify: true,

@@ -11,7 +11,7 @@ use zkparity::repair::RepairOptions;
 use zkparity::sync::outputs::{NagiosOut, Outputs};
 use zkparity::sync::{SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
 
-use super::args::{EnsembleArgs, Format, WalkArgs};
+use super::args::{EnsembleArgs, Format, WalkArgs, WriteArgs};
 use super::stdout::emit;
 
 pub const SYNC_HELP: &str = "\
@@ -76,15 +76,8 @@ pub struct SyncArgs {
     /// would otherwise receive the whole tree)
     #[arg(long)]
     create_path: bool,
-    /// Cap on write operations per second sent to the target (0: no cap)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    max_writes_per_second: u32,
-    /// Actions per multi-write
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    write_batch_size: usize,
-    /// Multi-writes in flight
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    writes_in_flight: usize,
+    #[command(flatten)]
+    writes: WriteArgs,
     /// Also keep the sync's figures (lag, pending, conflicts, ...) in FILE
     /// for node_exporter's textfile collector (replaced atomically)
     #[arg(long, value_name = "FILE")]
@@ -196,9 +189,9 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
         delete_extra: true,
         create_path: a.create_path,
         resume: None,
-        max_writes_per_second: a.max_writes_per_second,
-        write_batch_size: a.write_batch_size,
-        writes_in_flight: a.writes_in_flight,
+        max_writes_per_second: a.writes.max_writes_per_second,
+        write_batch_size: a.writes.write_batch_size,
+        writes_in_flight: a.writes.writes_in_flight,
         limit: 50,
         show_acl_ids: false,
         verify: false,

@@ -441,16 +441,7 @@ struct Follower {
 
 impl Follower {
     fn excluded(&self, path: &str) -> bool {
-        let mut p = path;
-        loop {
-            if self.excludes.is_excluded(p) {
-                return true;
-            }
-            match parent(p) {
-                Some(up) if within(up, &self.root) => p = up,
-                _ => return false,
-            }
-        }
+        self.excludes.leaves_out(path, &self.root)
     }
 
     fn take(&mut self, change: Change, observer: &mut dyn SyncObserver) {
