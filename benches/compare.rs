@@ -13,7 +13,8 @@
 //! for trees under 500k nodes; `--no-sync` to skip): `zkparity sync` on a
 //! copy of the tree while a writer changes the source at a steady rate,
 //! then as fast as it can: the lag sync reports, the changes it copies per
-//! second, and how long its final compare at cutover takes.
+//! second, and how long its final compare at cutover takes (`--sync-only`:
+//! that alone).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -274,10 +275,21 @@ async fn bench_shape(
     value_size: usize,
     sessions: usize,
     hold: bool,
-    sync: bool,
+    (sync, sync_only): (bool, bool),
 ) -> Result<(), Failure> {
     let work = root.join(format!("tree-{}-{value_size}b", shape.label()));
     prepare(&work, shape, value_size).await?;
+    if sync_only {
+        let mut paths = vec!["/tree".to_string()];
+        paths.extend(seed::uniform_tree_paths("/tree", shape.fanout, shape.depth));
+        println!();
+        println!(
+            "shape {} ({} nodes per side, {value_size}-byte values)",
+            shape.label(),
+            paths.len()
+        );
+        return bench_sync(&work, &paths).await;
+    }
     let (s, t) = {
         let sd = work.join("source");
         let source = std::thread::spawn(move || ZkServer::start_standalone(&server_options(&sd)));
@@ -521,6 +533,13 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
             passes.iter().filter(|(at, _)| at >= from && at <= to).count()
         );
     }
+    if let Some((_, written, from, to)) = phases.last() {
+        let busy = to.duration_since(*from) + drained.saturating_duration_since(writes_done);
+        println!(
+            "  sync under the fastest writes: {:.0} changes/s copied (until caught up)",
+            *written as f64 / busy.as_secs_f64()
+        );
+    }
     let total_written: u64 = phases.iter().map(|p| p.1).sum();
     let follow_secs = drained.duration_since(phases[0].2).as_secs_f64();
     println!(
@@ -668,6 +687,7 @@ fn main() -> Result<(), Failure> {
     let mut releases = vec![Release::V3_4_6, Release::V3_8_0];
     let mut no_shapes = false;
     let mut sync = true;
+    let mut sync_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -687,6 +707,7 @@ fn main() -> Result<(), Failure> {
             "--sessions" => sessions = args.next().ok_or("--sessions needs N")?.parse()?,
             "--hold" => hold = true,
             "--no-sync" => sync = false,
+            "--sync-only" => sync_only = true,
             "--releases" => {
                 let v = args.next().ok_or("--releases needs a list, or none")?;
                 releases = if v == "none" {
@@ -725,7 +746,14 @@ fn main() -> Result<(), Failure> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
     let rt = tokio::runtime::Runtime::new()?;
     for shape in &shapes {
-        rt.block_on(bench_shape(&root, shape, value_size, sessions, hold, sync))?;
+        rt.block_on(bench_shape(
+            &root,
+            shape,
+            value_size,
+            sessions,
+            hold,
+            (sync, sync_only),
+        ))?;
     }
     if !releases.is_empty() {
         let shape = Shape {

@@ -738,17 +738,47 @@ impl Follower {
         for p in paths {
             self.own.insert(p.clone(), until);
         }
-        let results: Vec<(String, CopyResult)> = stream::iter(paths.iter().cloned())
+        let read: Vec<(String, CopyResult)> = stream::iter(paths.iter().cloned())
             .map(|p| {
                 let (s, t) = (s.clone(), t.clone());
                 async move {
-                    let r = copy_one(&s, &t, &p).await;
+                    let r = read_both(&s, &t, &p).await;
                     (p, r)
                 }
             })
-            .buffer_unordered(32)
+            .buffer_unordered(64)
             .collect()
             .await;
+        let mut results = Vec::with_capacity(read.len());
+        let mut batches: Vec<Vec<(String, Vec<u8>, i32)>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for (path, r) in read {
+            match r {
+                Ok(Copied::Write { data, version }) => {
+                    let full = batches.last().is_some_and(|b| b.len() >= DATA_BATCH)
+                        || bytes + data.len() > DATA_BATCH_BYTES;
+                    if full {
+                        batches.push(Vec::new());
+                        bytes = 0;
+                    }
+                    bytes += data.len();
+                    if let Some(b) = batches.last_mut() {
+                        b.push((path, data, version));
+                    }
+                }
+                other => results.push((path, other)),
+            }
+        }
+        let written: Vec<Vec<(String, CopyResult)>> = stream::iter(batches)
+            .filter(|b| futures::future::ready(!b.is_empty()))
+            .map(|b| {
+                let t = t.clone();
+                async move { write_batch(&t, b).await }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        results.extend(written.into_iter().flatten());
         let grace = Instant::now() + OWN_WRITES_GRACE;
         for p in paths {
             self.own.insert(p.clone(), grace);
@@ -757,7 +787,7 @@ impl Follower {
         for (path, r) in results {
             match r {
                 Ok(Copied::Written) => applied += 1,
-                Ok(Copied::Same) | Ok(Copied::LeftAlone) => {}
+                Ok(Copied::Same) | Ok(Copied::LeftAlone) | Ok(Copied::Write { .. }) => {}
                 Ok(Copied::NeedsWalk) => walk.push(
                     parent(&path)
                         .filter(|up| within(up, &self.root))
@@ -814,8 +844,13 @@ impl Follower {
     }
 }
 
-/// What copying one node's data did.
+/// What copying one node's data did, or is to do.
 enum Copied {
+    /// To write: the source's data, if the target is still at `version`.
+    Write {
+        data: Vec<u8>,
+        version: i32,
+    },
     Written,
     Same,
     /// Ephemeral on a side, or unreadable: not sync's to copy.
@@ -829,7 +864,12 @@ enum Copied {
 /// A node's copy, or the side that failed and how.
 type CopyResult = std::result::Result<Copied, (Side, zk::Error)>;
 
-async fn copy_one(s: &zk::Client, t: &zk::Client, path: &str) -> CopyResult {
+/// Nodes' new data per multi-write (and at most this many bytes).
+const DATA_BATCH: usize = 100;
+const DATA_BATCH_BYTES: usize = 512 * 1024;
+
+/// Reads a node on both sides: what to write, if anything.
+async fn read_both(s: &zk::Client, t: &zk::Client, path: &str) -> CopyResult {
     let (data, stat) = match s.get_data(path).await {
         Ok(v) => v,
         Err(zk::Error::NoNode) => return Ok(Copied::NeedsWalk),
@@ -850,12 +890,64 @@ async fn copy_one(s: &zk::Client, t: &zk::Client, path: &str) -> CopyResult {
     if theirs == data {
         return Ok(Copied::Same);
     }
-    match t.set_data(path, &data, Some(tstat.version)).await {
+    Ok(Copied::Write {
+        data,
+        version: tstat.version,
+    })
+}
+
+/// Writes one node's data on its own, for a multi-write that failed.
+async fn write_one(t: &zk::Client, path: &str, data: &[u8], version: i32) -> CopyResult {
+    match t.set_data(path, data, Some(version)).await {
         Ok(_) => Ok(Copied::Written),
         Err(zk::Error::BadVersion) => Ok(Copied::ChangedOnTarget),
         Err(zk::Error::NoNode) | Err(zk::Error::NoAuth) => Ok(Copied::NeedsWalk),
         Err(e) => Err((Side::Target, e)),
     }
+}
+
+/// Writes a batch of nodes' data in one multi-write, each conditional on
+/// the version read; if the multi fails (one node moved, one refused),
+/// node by node, so each gets its own outcome.
+async fn write_batch(
+    t: &zk::Client,
+    batch: Vec<(String, Vec<u8>, i32)>,
+) -> Vec<(String, CopyResult)> {
+    let mut multi = t.new_multi_writer();
+    let added = batch
+        .iter()
+        .all(|(path, data, version)| multi.add_set_data(path, data, Some(*version)).is_ok());
+    if added {
+        match multi.commit().await {
+            Ok(_) => {
+                return batch
+                    .into_iter()
+                    .map(|(path, _, _)| (path, Ok(Copied::Written)))
+                    .collect()
+            }
+            Err(zk::MultiWriteError::RequestFailed { source }) if !is_node_error(&source) => {
+                return batch
+                    .into_iter()
+                    .map(|(path, _, _)| (path, Err((Side::Target, source.clone()))))
+                    .collect()
+            }
+            Err(_) => {}
+        }
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for (path, data, version) in batch {
+        let r = write_one(t, &path, &data, version).await;
+        out.push((path, r));
+    }
+    out
+}
+
+/// An error about one node, rather than the session or the server.
+fn is_node_error(e: &zk::Error) -> bool {
+    matches!(
+        e,
+        zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NoAuth | zk::Error::BadArguments(_)
+    )
 }
 
 /// Errors an ensemble that is restarting or electing gives: worth waiting
