@@ -5,11 +5,13 @@
 //! Following: a persistent recursive watch on the source names the paths
 //! that change ([`watch`]). Once a path has been quiet for the settle delay
 //! (or has waited too long under constant churn), the smallest subtree that
-//! holds the change is repaired: the parent of a created or deleted node
-//! (its children and child counter changed), the node itself for new data.
-//! Each such pass is a `repair --apply --delete-extra` of that subtree, so
-//! what is copied is what repair copies: data, ACLs, node kinds, sequence
-//! counters topped up, never an ephemeral, never a write to the source.
+//! holds the change is copied. New data alone is copied node by node: both
+//! sides read, then conditional multi-writes (a node the target moved in
+//! between is a suspect, see below). A created or deleted node changes its
+//! parent's children and child counter: the parent's subtree gets a
+//! `repair --apply --delete-extra`, so what is copied is what repair copies:
+//! data, ACLs, node kinds, sequence counters topped up, never an ephemeral,
+//! never a write to the source.
 //! ACL changes fire no watch, and servers before 3.6 have no persistent
 //! watches: a full pass every `verify_every` (or `poll_every`) covers them.
 //!
@@ -653,7 +655,9 @@ impl Follower {
                 .partition(|p| self.data_only.contains(p))
         };
         if !fast.is_empty() {
-            let (copied, more) = self.copy_data(source, target, &fast).await?;
+            let (copied, more) = self
+                .copy_data(source, target, &fast, sync.repair.max_writes_per_second)
+                .await?;
             applied += copied;
             walk.extend(more);
         }
@@ -725,6 +729,7 @@ impl Follower {
         source: &SideSpec,
         target: &SideSpec,
         paths: &[String],
+        max_writes_per_second: u32,
     ) -> Result<(u64, Vec<String>)> {
         use futures::stream::{self, StreamExt};
         let (source_spec, target_spec) = (live(source)?, live(target)?);
@@ -769,11 +774,19 @@ impl Follower {
                 other => results.push((path, other)),
             }
         }
+        // The same cap on writes per second as repair's.
+        let limiter = crate::ratelimit::RateLimiter::new(max_writes_per_second);
+        let limiter = &limiter;
         let written: Vec<Vec<(String, CopyResult)>> = stream::iter(batches)
             .filter(|b| futures::future::ready(!b.is_empty()))
             .map(|b| {
                 let t = t.clone();
-                async move { write_batch(&t, b).await }
+                async move {
+                    if let Some(l) = limiter {
+                        l.acquire(b.len() as u32).await;
+                    }
+                    write_batch(&t, b).await
+                }
             })
             .buffer_unordered(8)
             .collect()
