@@ -728,3 +728,53 @@ async fn repair_writes_guarded_nodes_as_the_sasl_user() {
         Err(zk::Error::NoAuth)
     ));
 }
+
+/// `useTicketCache=true`: the ticket an operator got with `kinit` (here
+/// from the keytab, into a cache file of the test's) is what zkparity uses.
+#[tokio::test]
+async fn kerberos_with_a_ticket_cache_from_kinit_reads_the_principals_nodes() {
+    let e = estate();
+    let root = unique_path("sasl-ccache");
+    guarded_tree(&client(&e.kerberos).await, &root, &[&e.principal]).await;
+    let cache = e.dir.join(format!("ccache-{}", std::process::id()));
+    let kinit = std::process::Command::new("kinit")
+        .arg("-k")
+        .arg("-t")
+        .arg(&e.keytab)
+        .arg(&e.principal)
+        .env("KRB5_CONFIG", e.krb5_conf())
+        .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+        .output()
+        .expect("kinit (Debian's krb5-user) runs");
+    assert!(kinit.status.success(), "{kinit:?}");
+    let jaas = e.dir.join("ccache.jaas");
+    write(
+        &jaas,
+        &format!(
+            "Client {{ com.sun.security.auth.module.Krb5LoginModule required \
+             useTicketCache=true ticketCache=\"{}\" principal=\"{}\"; }};",
+            cache.display(),
+            e.principal
+        ),
+        0o644,
+    );
+    let r = run_with(
+        &[
+            "check",
+            "znode",
+            "--source",
+            &e.kerberos.connect_string(),
+            "--source-jaas",
+            jaas.to_str().unwrap(),
+            "--sasl-host",
+            "localhost",
+            "--path",
+            &format!("{root}/deep/c"),
+            "--data-regex",
+            "^gamma$",
+        ],
+        &kerberos_env(e),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+}
