@@ -42,6 +42,10 @@ Exit codes: 0 the target was proved identical at cutover (a dry run: nothing
 to do), 1 it differs (or a dry run found work), 2 usage or connection error.";
 
 #[derive(Args, Clone, Debug)]
+// Both sides are live: sync watches the one and writes the other.
+#[command(mut_arg("source", |a| a
+    .value_name("CONNECT")
+    .help("Source ensemble, followed (only read): host:port[,host:port...][/chroot]")))]
 #[command(mut_arg("target", |a| a
     .value_name("CONNECT")
     .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
