@@ -43,6 +43,8 @@ use crate::source::SideSpec;
 use crate::tree::path::{coarsen, covering, parent, within};
 use watch::{Change, Side};
 
+/// Changed paths remembered at most; past this a full pass copies them.
+const MAX_PENDING: usize = 50_000;
 /// At most this many subtrees per pass; more are cut to common ancestors.
 const MAX_PASS_SUBTREES: usize = 16;
 /// Target events inside a subtree sync just wrote are its own for this long
@@ -473,6 +475,13 @@ impl Follower {
                     .entry(scope)
                     .and_modify(|(_, last)| *last = at)
                     .or_insert((at, at));
+                if self.pending.len() > MAX_PENDING {
+                    // A bulk load: one walk is cheaper than path by path,
+                    // and memory stays bounded.
+                    self.pending.clear();
+                    self.data_only.clear();
+                    self.full_due = Some(format!("more than {MAX_PENDING} changed paths"));
+                }
             }
             Change::Node {
                 side: Side::Target,
