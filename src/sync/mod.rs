@@ -263,6 +263,11 @@ pub async fn run(
     for change in early {
         follower.take(change, observer);
     }
+    if !live[Side::Source as usize] && follower.full_due.is_none() {
+        // The source's watch was not in place while the copy ran: what
+        // changed meanwhile is known only by walking.
+        follower.full_due = Some("the source's watch started after the copy".into());
+    }
     let following = Instant::now();
     let mut stopping: Option<String> = None;
     let mut failures: u32 = 0;
