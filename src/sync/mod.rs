@@ -544,6 +544,22 @@ impl Follower {
         }
     }
 
+    /// The one session a side that looks at single nodes, made when first
+    /// needed and again after it failed (sessions are transactions on the
+    /// servers: not one per look).
+    async fn sessions(
+        &mut self,
+        source: &EnsembleSpec,
+        target: &EnsembleSpec,
+    ) -> Result<(zk::Client, zk::Client)> {
+        if let Some(clients) = &self.clients {
+            return Ok(clients.clone());
+        }
+        let clients = (source.connect().await?, target.connect().await?);
+        self.clients = Some(clients.clone());
+        Ok(clients)
+    }
+
     /// Conflicts among the suspects: target nodes that now differ from the
     /// source's (a late event of sync's own write finds them equal).
     async fn judge_suspects(
@@ -553,12 +569,7 @@ impl Follower {
         sync: &SyncOptions,
         observer: &mut dyn SyncObserver,
     ) -> Result<()> {
-        if self.clients.is_none() {
-            self.clients = Some((source.connect().await?, target.connect().await?));
-        }
-        let Some((s, t)) = self.clients.clone() else {
-            return Ok(());
-        };
+        let (s, t) = self.sessions(source, target).await?;
         let suspects = std::mem::take(&mut self.suspects);
         for path in suspects {
             if self.excluded(&path) || !node_differs(&s, &t, &path).await {
@@ -686,7 +697,7 @@ impl Follower {
         args.verify = false;
         args.resume = None;
         for scope in &scopes {
-            let scope = self.existing_on_source(source, scope).await?;
+            let scope = self.existing_on_source(source, target, scope).await?;
             // Until the pass ends, and a little after, the target's events
             // under this scope are sync's own writes.
             self.own
@@ -747,12 +758,7 @@ impl Follower {
     ) -> Result<(u64, Vec<String>)> {
         use futures::stream::{self, StreamExt};
         let (source_spec, target_spec) = (live(source)?, live(target)?);
-        if self.clients.is_none() {
-            self.clients = Some((source_spec.connect().await?, target_spec.connect().await?));
-        }
-        let Some((s, t)) = self.clients.clone() else {
-            return Ok((0, paths.to_vec()));
-        };
+        let (s, t) = self.sessions(source_spec, target_spec).await?;
         let until = Instant::now() + Duration::from_secs(3600);
         for p in paths {
             self.own.insert(p.clone(), until);
@@ -845,9 +851,14 @@ impl Follower {
 
     /// `scope`, or its nearest ancestor the source still has (a deleted
     /// subtree is repaired from the parent that lost it).
-    async fn existing_on_source(&self, source: &SideSpec, scope: &str) -> Result<String> {
+    async fn existing_on_source(
+        &mut self,
+        source: &SideSpec,
+        target: &SideSpec,
+        scope: &str,
+    ) -> Result<String> {
         let spec = live(source)?;
-        let client = spec.connect().await?;
+        let (client, _) = self.sessions(spec, live(target)?).await?;
         let mut p = scope.to_string();
         let found = loop {
             match client.check_stat(&p).await {
@@ -858,12 +869,13 @@ impl Follower {
                 },
                 Err(zk::Error::NoAuth) => break p,
                 Err(e) => {
+                    self.clients = None;
                     return Err(Error::Read {
                         side: spec.side.clone(),
                         ensemble: spec.connect.to_string(),
                         path: p,
                         reason: e.to_string(),
-                    })
+                    });
                 }
             }
         };
