@@ -606,6 +606,7 @@ pub async fn compare_sides(
     let acls_compared = Source::has_acls(source)? && Source::has_acls(target)?;
     let reader = ReaderOptions {
         read_acls: acls_compared,
+        extended_kinds: Source::tells_kinds(source) && Source::tells_kinds(target),
         ..options.reader.clone()
     };
     // Fail as soon as either side fails, not after the other's timeout.
@@ -633,6 +634,9 @@ pub async fn compare_sides(
         .zip(t.throttle())
         .map(|(a, b)| BTreeMap::from([("source", latency(a)), ("target", latency(b))]));
     let kinds = [s.file_kind(), t.file_kind()];
+    let zxids = [s.position(), t.position()].map(|p| p.map(|p| format!("{:#x}", p.zxid)));
+    let mut notes = s.notes("source");
+    notes.extend(t.notes("target"));
     futures::join!(s.close(), t.close());
     let mut report = outcome.map_err(|e| match e {
         // The path is under each side's chroot: name them, or the path
@@ -662,6 +666,10 @@ pub async fn compare_sides(
     report.target.connect = target.describe();
     report.source.file = kinds[0];
     report.target.file = kinds[1];
+    let [source_zxid, target_zxid] = zxids;
+    report.source.zxid = source_zxid;
+    report.target.zxid = target_zxid;
+    report.notes = notes;
     report.settings.acls_compared = acls_compared;
     report.one_ensemble = one_ensemble;
     Ok(report)
@@ -856,11 +864,13 @@ async fn compare_with(
             connect: String::new(),
             path: options.path.clone(),
             file: None,
+            zxid: None,
         },
         target: Endpoint {
             connect: String::new(),
             path: options.path.clone(),
             file: None,
+            zxid: None,
         },
         settings: Settings {
             ephemerals: options.walk.ephemerals,
@@ -890,6 +900,7 @@ async fn compare_with(
         differences_not_listed: not_listed,
         acl_unverified: unverified,
         one_ensemble: None,
+        notes: Vec::new(),
     })
 }
 

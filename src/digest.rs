@@ -19,13 +19,17 @@ const ACL_UNKNOWN_TAG: &[u8] = b"zkparity/acl-unknown/v1\0";
 const SUBTREE_TAG: &[u8] = b"zkparity/subtree/v1\0";
 const SUBTREE_ACL_TAG: &[u8] = b"zkparity/subtree-acl/v1\0";
 
-/// Whether a node is ephemeral, as clients can see it. Container and TTL
-/// nodes are reported with ephemeralOwner 0 and so are `Persistent` here.
+/// What kind of node it is. Live servers report container and TTL nodes with
+/// ephemeralOwner 0, so a live side sees them as `Persistent`; a data
+/// directory holds the marks that tell them, and a comparison of two such
+/// sides uses `Container` and `Ttl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     Persistent,
     Ephemeral,
+    Container,
+    Ttl,
 }
 
 impl NodeKind {
@@ -41,6 +45,8 @@ impl NodeKind {
         match self {
             NodeKind::Persistent => 0,
             NodeKind::Ephemeral => 1,
+            NodeKind::Container => 2,
+            NodeKind::Ttl => 3,
         }
     }
 
@@ -48,6 +54,8 @@ impl NodeKind {
         match self {
             NodeKind::Persistent => "persistent",
             NodeKind::Ephemeral => "ephemeral",
+            NodeKind::Container => "container",
+            NodeKind::Ttl => "ttl",
         }
     }
 }

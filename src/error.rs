@@ -115,6 +115,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A ZooKeeper data directory, snapshot or log that cannot be read:
+    /// damaged, cut, or missing what is asked of it.
+    #[error("{}{}: {reason}", path.display(), offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
+    DataDir {
+        path: PathBuf,
+        offset: Option<u64>,
+        reason: String,
+    },
+
     #[error("{0}")]
     Usage(String),
 
@@ -173,6 +182,7 @@ impl Error {
             | Error::Jaas { .. }
             | Error::Kerberos { .. }
             | Error::BadFile { .. }
+            | Error::DataDir { .. }
             | Error::Usage(_)
             // An ensemble that could not be read.
             | Error::Connect { .. }

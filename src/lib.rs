@@ -34,6 +34,9 @@
 //! - [`snapshot`]: lossless, checksummed snapshot files: taking one from a
 //!   live ensemble, and reading one as a side (format: `docs/snapshot.md`).
 //! - [`zktreeutil`]: zktreeutil's XML, read as a side and written by export.
+//! - [`datadir`]: a ZooKeeper server's own files (its data directory or a
+//!   `snapshot.<zxid>`) read as a side: the newest valid snapshot and the
+//!   logs replayed after it, to a chosen zxid (formats: `docs/datadir.md`).
 //! - [`durable`]: files that appear under their name only once complete
 //!   (snapshots, exports, plans, state files).
 //! - [`report`]: the comparison result model and its text and JSON renderings.
@@ -66,6 +69,7 @@ pub mod aclcache;
 pub mod agent;
 pub mod compare;
 pub mod connect;
+pub mod datadir;
 pub mod digest;
 pub mod durable;
 pub mod duration;

@@ -1,11 +1,13 @@
 //! Where one side of a comparison comes from: a live ensemble, a zkparity
-//! snapshot file, or a zktreeutil XML file, told apart here from what the
-//! command line gave. The walk reads all three the same way, through
-//! [`ReadNodes`], a batch of paths at a time.
+//! snapshot file, a zktreeutil XML file, or a ZooKeeper server's own files
+//! (its data directory, zoo.cfg or a `snapshot.<zxid>`), told apart here
+//! from what the command line gave. The walk reads them all the same way,
+//! through [`ReadNodes`], a batch of paths at a time.
 
 use std::path::{Path, PathBuf};
 
 use crate::connect::EnsembleSpec;
+use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::exclude;
 use crate::snapshot::SnapshotFile;
@@ -16,19 +18,33 @@ use crate::zktreeutil::XmlTree;
 #[derive(Clone, Debug)]
 pub enum SideSpec {
     Live(EnsembleSpec),
-    /// A snapshot or zktreeutil file, told apart by its content.
+    /// A file or directory, told apart by its content: a zkparity
+    /// snapshot, zktreeutil XML, or ZooKeeper's own files.
     File {
         side: String,
         path: PathBuf,
+        /// Where a ZooKeeper data directory is to stand (its last whole
+        /// transaction if `None`).
+        at_zxid: Option<i64>,
     },
 }
 
 impl SideSpec {
-    /// A side given as `CONNECT` or as the name of an existing file. A
-    /// value naming a file is read as a file; anything else must be a
-    /// connect string.
+    /// A side given as `CONNECT` or as the name of an existing file or
+    /// directory. A value naming one is read as such; anything else must
+    /// be a connect string.
     pub fn is_file(value: &str) -> bool {
-        Path::new(value).is_file()
+        let p = Path::new(value);
+        p.is_file() || p.is_dir()
+    }
+
+    /// A file side named by `value`.
+    pub fn file(side: &str, value: &str, at_zxid: Option<i64>) -> SideSpec {
+        SideSpec::File {
+            side: side.to_string(),
+            path: PathBuf::from(value),
+            at_zxid,
+        }
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -52,10 +68,17 @@ impl SideSpec {
 pub enum FileKind {
     Snapshot,
     Zktreeutil,
+    /// A ZooKeeper data directory, zoo.cfg or `snapshot.<zxid>`.
+    Zookeeper,
 }
 
-/// Looks at the first bytes: gzip or `{` is a snapshot, `<` is XML.
+/// Looks at the first bytes: a directory, ZooKeeper's snapshot magic
+/// (plain, gzip or snappy) or a zoo.cfg are ZooKeeper's files; gzip or `{`
+/// is a zkparity snapshot, `<` is XML.
 pub(crate) fn sniff(path: &Path) -> Result<FileKind> {
+    if path.is_dir() {
+        return Ok(FileKind::Zookeeper);
+    }
     use std::io::Read;
     let bad = |reason: String| Error::BadFile {
         file: path.to_path_buf(),
@@ -71,7 +94,19 @@ pub(crate) fn sniff(path: &Path) -> Result<FileKind> {
         })?;
     let head = &head[..n];
     if head.starts_with(&[0x1f, 0x8b]) {
+        // Both ZooKeeper and zkparity snapshots may be gzip: look inside.
+        let mut inner = [0u8; 4];
+        let got = std::fs::File::open(path)
+            .map(|f| flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)))
+            .and_then(|mut d| d.read(&mut inner))
+            .unwrap_or(0);
+        if inner[..got].starts_with(b"ZKSN") {
+            return Ok(FileKind::Zookeeper);
+        }
         return Ok(FileKind::Snapshot);
+    }
+    if crate::datadir::Packing::sniff(head).is_some() {
+        return Ok(FileKind::Zookeeper);
     }
     // XML may open with a byte-order mark.
     let head = head.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(head);
@@ -79,8 +114,14 @@ pub(crate) fn sniff(path: &Path) -> Result<FileKind> {
         Some(b'{') => Ok(FileKind::Snapshot),
         Some(b'<') => Ok(FileKind::Zktreeutil),
         None => Err(bad("the file is empty".into())),
+        Some(_) if crate::datadir::looks_like_zoo_cfg(&String::from_utf8_lossy(
+            &std::fs::read(path).unwrap_or_default(),
+        )) =>
+        {
+            Ok(FileKind::Zookeeper)
+        }
         Some(_) => Err(bad(
-            "neither a zkparity snapshot (JSON lines, optionally gzip) nor zktreeutil XML".into(),
+            "neither a zkparity snapshot (JSON lines, optionally gzip), zktreeutil XML, a ZooKeeper snapshot nor a zoo.cfg".into(),
         )),
     }
 }
@@ -92,6 +133,7 @@ pub enum Source {
     Live(Reader),
     Snapshot(SnapshotFile),
     Zktreeutil(XmlTree),
+    Zookeeper(DataDir),
 }
 
 impl Source {
@@ -100,13 +142,32 @@ impl Source {
     pub async fn open(spec: &SideSpec, options: &ReaderOptions) -> Result<Source> {
         match spec {
             SideSpec::Live(e) => Ok(Source::Live(Reader::open(e, options).await?)),
-            SideSpec::File { side, path } => {
+            SideSpec::File {
+                side,
+                path,
+                at_zxid,
+            } => {
                 let (side, path, options) = (side.clone(), path.clone(), options.clone());
+                let at_zxid = *at_zxid;
                 // Indexing a large file is blocking work.
-                tokio::task::spawn_blocking(move || match sniff(&path)? {
-                    FileKind::Snapshot => SnapshotFile::open(&path, &options).map(Source::Snapshot),
-                    FileKind::Zktreeutil => {
-                        XmlTree::open(&path, &side, &options).map(Source::Zktreeutil)
+                tokio::task::spawn_blocking(move || {
+                    let kind = sniff(&path)?;
+                    if at_zxid.is_some() && kind != FileKind::Zookeeper {
+                        return Err(Error::Usage(format!(
+                            "--at-zxid applies to a ZooKeeper data directory or snapshot; {} is not one",
+                            path.display()
+                        )));
+                    }
+                    match kind {
+                        FileKind::Snapshot => {
+                            SnapshotFile::open(&path, &options).map(Source::Snapshot)
+                        }
+                        FileKind::Zktreeutil => {
+                            XmlTree::open(&path, &side, &options).map(Source::Zktreeutil)
+                        }
+                        FileKind::Zookeeper => {
+                            DataDir::open(&path, at_zxid, &options).map(Source::Zookeeper)
+                        }
                     }
                 })
                 .await
@@ -123,7 +184,7 @@ impl Source {
     pub(crate) fn has_acls(spec: &SideSpec) -> Result<bool> {
         Ok(match spec {
             SideSpec::Live(_) => true,
-            SideSpec::File { path, .. } => sniff(path)? == FileKind::Snapshot,
+            SideSpec::File { path, .. } => sniff(path)? != FileKind::Zktreeutil,
         })
     }
 
@@ -135,6 +196,7 @@ impl Source {
             Source::Live(_) => Vec::new(),
             Source::Snapshot(s) => s.header().excludes.clone(),
             Source::Zktreeutil(x) => x.ignored().iter().map(|p| exclude::escape(p)).collect(),
+            Source::Zookeeper(_) => Vec::new(),
         }
     }
 
@@ -183,6 +245,7 @@ impl Source {
             Source::Live(r) => r.reads(),
             Source::Snapshot(s) => s.reads(),
             Source::Zktreeutil(x) => x.reads(),
+            Source::Zookeeper(d) => d.reads(),
         }
     }
 
@@ -199,6 +262,45 @@ impl Source {
             Source::Live(_) => None,
             Source::Snapshot(_) => Some(FileKind::Snapshot),
             Source::Zktreeutil(_) => Some(FileKind::Zktreeutil),
+            Source::Zookeeper(_) => Some(FileKind::Zookeeper),
+        }
+    }
+
+    /// Where a ZooKeeper data directory side stands.
+    pub fn position(&self) -> Option<&crate::datadir::Position> {
+        match self {
+            Source::Zookeeper(d) => Some(d.position()),
+            _ => None,
+        }
+    }
+
+    /// What the operator should know of how this side was read: a data
+    /// directory's warnings, container and TTL nodes read as persistent.
+    pub(crate) fn notes(&self, side: &str) -> Vec<String> {
+        let Source::Zookeeper(d) = self else {
+            return Vec::new();
+        };
+        let mut notes: Vec<String> = d
+            .position()
+            .warnings
+            .iter()
+            .map(|w| format!("{side}: {w}"))
+            .collect();
+        let n = d.read_as_persistent();
+        if n > 0 {
+            notes.push(format!(
+                "{side}: {n} container or TTL node{} compared as persistent: the other side cannot tell them apart",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        notes
+    }
+
+    /// Whether this side tells container and TTL nodes apart.
+    pub(crate) fn tells_kinds(spec: &SideSpec) -> bool {
+        match spec {
+            SideSpec::Live(_) => false,
+            SideSpec::File { path, .. } => matches!(sniff(path), Ok(FileKind::Zookeeper)),
         }
     }
 
@@ -215,6 +317,7 @@ impl ReadNodes for Source {
             Source::Live(r) => r.read_nodes(paths, names).await,
             Source::Snapshot(s) => s.read_nodes(paths, names),
             Source::Zktreeutil(x) => Ok(x.read_nodes(paths, names)),
+            Source::Zookeeper(d) => d.read_nodes(paths, names),
         }
     }
 }

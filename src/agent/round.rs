@@ -326,6 +326,7 @@ fn kept(report: &CompareReport) -> CompareReport {
         differences_not_listed: report.differences_not_listed,
         acl_unverified: Vec::new(),
         one_ensemble: report.one_ensemble.clone(),
+        notes: report.notes.clone(),
     }
 }
 

@@ -46,14 +46,21 @@ impl From<Ephemerals> for EphemeralPolicy {
 /// How to reach the two ensembles and how hard to read them.
 #[derive(Args, Clone, Debug)]
 pub struct EnsembleArgs {
-    /// Source ensemble: host:port[,host:port...][/chroot], or a snapshot or
-    /// zktreeutil file
-    #[arg(long, value_name = "CONNECT|FILE")]
+    /// Source ensemble: host:port[,host:port...][/chroot]; or a zkparity
+    /// snapshot or zktreeutil file; or a ZooKeeper server's data directory
+    /// (dataDir or its version-2), its zoo.cfg, or a snapshot.<zxid> file
+    #[arg(long, value_name = "CONNECT|FILE|DIR")]
     pub source: String,
-    /// Target ensemble: host:port[,host:port...][/chroot], or a snapshot or
-    /// zktreeutil file
-    #[arg(long, value_name = "CONNECT|FILE")]
+    /// Target ensemble, or a file or directory, as --source
+    #[arg(long, value_name = "CONNECT|FILE|DIR")]
     pub target: String,
+    /// Read the source's ZooKeeper data directory as it stood at this zxid
+    /// (0x-prefixed hex or decimal) [default: its last whole transaction]
+    #[arg(long, value_name = "ZXID", value_parser = parse_zxid)]
+    pub source_at_zxid: Option<i64>,
+    /// Read the target's ZooKeeper data directory as it stood at this zxid
+    #[arg(long, value_name = "ZXID", value_parser = parse_zxid)]
+    pub target_at_zxid: Option<i64>,
     /// File holding the source's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
     pub source_auth_file: Option<PathBuf>,
@@ -200,14 +207,28 @@ impl EnsembleArgs {
     /// `(source, target)`, each a live ensemble or, where the value names an
     /// existing file, that file.
     pub fn sides(&self) -> Result<(SideSpec, SideSpec), Error> {
-        let file = |side: &str, value: &str| SideSpec::File {
-            side: side.to_string(),
-            path: PathBuf::from(value),
-        };
         let (s, t) = (
             SideSpec::is_file(&self.source),
             SideSpec::is_file(&self.target),
         );
+        for (given, file, flag) in [
+            (self.source_at_zxid, s, "--source-at-zxid"),
+            (self.target_at_zxid, t, "--target-at-zxid"),
+        ] {
+            if given.is_some() && !file {
+                return Err(Error::Usage(format!(
+                    "{flag} applies to a ZooKeeper data directory or snapshot, not to a live ensemble"
+                )));
+            }
+        }
+        let file = |side: &str, value: &str| {
+            let at = if side == "source" {
+                self.source_at_zxid
+            } else {
+                self.target_at_zxid
+            };
+            SideSpec::file(side, value, at)
+        };
         if !s && !t {
             let (a, b) = self.specs()?;
             return Ok((SideSpec::Live(a), SideSpec::Live(b)));
@@ -317,10 +338,15 @@ pub struct WriteArgs {
 /// `snapshot`, `export` and `repair`.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// The ensemble: host:port[,host:port...][/chroot] (export and repair
-    /// also take a snapshot file)
-    #[arg(long, value_name = "CONNECT")]
+    /// The ensemble: host:port[,host:port...][/chroot]; or a zkparity
+    /// snapshot or zktreeutil file, or a ZooKeeper server's data directory
+    /// (dataDir or its version-2), its zoo.cfg or a snapshot.<zxid> file
+    #[arg(long, value_name = "CONNECT|FILE|DIR")]
     pub server: String,
+    /// Read a ZooKeeper data directory as it stood at this zxid (0x-prefixed
+    /// hex or decimal) [default: its last whole transaction]
+    #[arg(long, value_name = "ZXID", value_parser = parse_zxid)]
+    pub at_zxid: Option<i64>,
     /// File holding digest credentials (user:password, mode 600); else
     /// ZKPARITY_SOURCE_AUTH
     #[arg(long, value_name = "FILE")]
@@ -377,10 +403,13 @@ impl ServerArgs {
     /// The ensemble, or the snapshot file `--server` names.
     pub fn side(&self, side: &str) -> Result<SideSpec, Error> {
         if SideSpec::is_file(&self.server) {
-            return Ok(SideSpec::File {
-                side: side.to_string(),
-                path: PathBuf::from(&self.server),
-            });
+            return Ok(SideSpec::file(side, &self.server, self.at_zxid));
+        }
+        if self.at_zxid.is_some() {
+            return Err(Error::Usage(
+                "--at-zxid applies to a ZooKeeper data directory or snapshot, not to a live ensemble"
+                    .into(),
+            ));
         }
         Ok(SideSpec::Live(self.spec(side)?))
     }
@@ -656,5 +685,21 @@ impl AdminArgs {
             servers[1],
         )?;
         Ok(())
+    }
+}
+
+/// A zxid as written on a command line: `0x` and hex, as ZooKeeper prints
+/// them, or decimal.
+pub fn parse_zxid(value: &str) -> Result<i64, String> {
+    let v = value.trim();
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).map(|z| z as i64),
+        None => v.parse::<i64>().or_else(|_| u64::from_str_radix(v, 16).map(|z| z as i64)),
+    };
+    match parsed {
+        Ok(z) if z >= 0 => Ok(z),
+        _ => Err(format!(
+            "{value:?} is not a zxid (0x-prefixed hex, as ZooKeeper prints them, or decimal)"
+        )),
     }
 }

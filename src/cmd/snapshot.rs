@@ -59,7 +59,7 @@ pub struct SnapshotArgs {
 
 pub async fn run(a: SnapshotArgs) -> Result<i32, Error> {
     let (walk, reader) = a.server.options(&a.walk.as_walk())?;
-    let spec = a.server.spec("source")?;
+    let side = a.server.side("source")?;
     let options = SnapshotOptions {
         path: a.walk.path.clone(),
         walk,
@@ -71,7 +71,7 @@ pub async fn run(a: SnapshotArgs) -> Result<i32, Error> {
     };
     let mut progress = Progress::auto(a.quiet);
     let s = until_stopped(
-        take_snapshot(&spec, &options, &mut progress),
+        take_snapshot(&side, &options, &mut progress),
         "nothing written",
     )
     .await?;

@@ -292,6 +292,9 @@ pub struct Endpoint {
     /// Set when the side is a file rather than a live ensemble.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<crate::source::FileKind>,
+    /// For a ZooKeeper data directory: the zxid it was read up to (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zxid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -326,6 +329,11 @@ pub struct CompareReport {
     /// what showed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub one_ensemble: Option<String>,
+    /// How the sides were read, where the operator should know: a data
+    /// directory's snapshot passed over or log still being written,
+    /// container and TTL nodes compared as persistent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A node whose ACLs agree as far as both sides can see them.

@@ -105,6 +105,11 @@ pub fn render(r: &CompareReport) -> String {
         Some(crate::source::FileKind::Zktreeutil) => {
             format!("zktreeutil file {}", printable(&e.connect))
         }
+        Some(crate::source::FileKind::Zookeeper) => format!(
+            "ZooKeeper data {} at zxid {}",
+            printable(&e.connect),
+            e.zxid.as_deref().unwrap_or("?")
+        ),
         None => printable(&e.connect),
     };
     let _ = writeln!(
@@ -116,6 +121,9 @@ pub fn render(r: &CompareReport) -> String {
     );
     if let Some(one) = &r.one_ensemble {
         let _ = writeln!(o, "  note: {}", printable(one));
+    }
+    for note in &r.notes {
+        let _ = writeln!(o, "  note: {}", printable(note));
     }
     let _ = writeln!(o);
     let _ = writeln!(

@@ -12,13 +12,13 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::{AclRecord, Header, Line, StatRecord, Trailer, FORMAT, VERSION};
-use crate::connect::EnsembleSpec;
+use crate::source::{SideSpec, Source};
 use crate::digest::DIGEST_VERSION;
 use crate::durable::{self, PendingFile};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::tree::{
-    self, EphemeralPolicy, Reader, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
+    self, EphemeralPolicy, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
     WalkOptions,
 };
 
@@ -184,7 +184,7 @@ fn io_error(file: &Path, e: std::io::Error) -> Error {
 
 /// Takes a snapshot of `options.path` on `spec` into `options.out`.
 pub async fn take_snapshot(
-    spec: &EnsembleSpec,
+    side: &SideSpec,
     options: &SnapshotOptions,
     progress: &mut Progress,
 ) -> Result<SnapshotSummary> {
@@ -225,7 +225,7 @@ pub async fn take_snapshot(
         format: FORMAT.into(),
         version: VERSION,
         digest_version: DIGEST_VERSION.into(),
-        source: spec.connect.to_string(),
+        source: side.describe(),
         path: options.path.clone(),
         excludes: options.walk.excludes.patterns().to_vec(),
         ephemerals: options.walk.ephemerals.as_str().into(),
@@ -242,7 +242,13 @@ pub async fn take_snapshot(
         read_acls: true,
         ..options.reader.clone()
     };
-    let source = Reader::open(spec, &reader_options).await?;
+    let source = Source::open(side, &reader_options).await?;
+    if source.file_kind().is_some_and(|k| k != crate::source::FileKind::Zookeeper) {
+        source.close().await;
+        return Err(Error::Usage(
+            "a snapshot is taken of an ensemble or a ZooKeeper data directory; this file is one already (compare or export it)".into(),
+        ));
+    }
     let mut visitor = SnapshotVisitor {
         out: writer,
         policy: options.walk.ephemerals,
@@ -274,7 +280,7 @@ pub async fn take_snapshot(
     if lacks > 0 && !options.allow_incomplete {
         // The temporary file goes with `temp`: nothing is written.
         return Err(Error::Incomplete {
-            what: format!("snapshot of {} on {}", options.path, spec.connect),
+            what: format!("snapshot of {} on {}", options.path, side.describe()),
             unreadable: visitor.unreadable,
             acl_redacted: visitor.acl_redacted,
             first: visitor.lacking.clone(),

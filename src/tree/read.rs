@@ -70,6 +70,10 @@ pub struct ReaderOptions {
     pub read_acls: bool,
     /// Back off when a round trip takes longer (see [`crate::throttle`]).
     pub max_latency: Option<Duration>,
+    /// Tell container and TTL nodes from persistent ones where the side
+    /// can (a data directory); set only when every side of a comparison
+    /// can, since a live server reports them as persistent.
+    pub extended_kinds: bool,
 }
 
 impl Default for ReaderOptions {
@@ -82,6 +86,7 @@ impl Default for ReaderOptions {
             keep_data: false,
             read_acls: true,
             max_latency: None,
+            extended_kinds: false,
         }
     }
 }

@@ -1,0 +1,169 @@
+//! Finding a data directory's files: `snapshot.<zxid>` (with `.gz` or
+//! `.snappy` when compressed) and `log.<zxid>`, named by a zxid in hex,
+//! under `version-2` of the `dataDir` and `dataLogDir` a server's zoo.cfg
+//! names, or of a directory given directly. Other files (epochs, locks, a
+//! `myid`) are not read.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub(crate) struct Snap {
+    pub path: PathBuf,
+    pub zxid: i64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Log {
+    pub path: PathBuf,
+    /// The first zxid the log holds.
+    pub zxid: i64,
+}
+
+pub(crate) struct Files {
+    /// What the operator named.
+    pub root: PathBuf,
+    /// Newest first.
+    pub snapshots: Vec<Snap>,
+    /// Oldest first.
+    pub logs: Vec<Log>,
+    /// A snapshot file given alone: no logs, no fallback.
+    pub single: bool,
+}
+
+impl Files {
+    /// The logs to replay after a snapshot at `zxid`: the last one that
+    /// starts at or before it, and every later one.
+    pub(crate) fn logs_after(&self, zxid: i64) -> Vec<Log> {
+        let first = self
+            .logs
+            .iter()
+            .rposition(|l| l.zxid <= zxid)
+            .unwrap_or(0);
+        self.logs[first..].to_vec()
+    }
+}
+
+fn zxid_of(name: &str, prefix: &str) -> Option<i64> {
+    let hex = name.strip_prefix(prefix)?;
+    let hex = hex
+        .strip_suffix(".gz")
+        .or_else(|| hex.strip_suffix(".snappy"))
+        .unwrap_or(hex);
+    if hex.is_empty() || hex.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(|z| z as i64)
+}
+
+/// Whether the text looks like a ZooKeeper server configuration.
+pub(crate) fn looks_like_zoo_cfg(text: &str) -> bool {
+    text.lines().any(|l| config_value(l, "dataDir").is_some())
+}
+
+fn config_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let (k, v) = line.split_once('=')?;
+    (k.trim() == key).then(|| v.trim())
+}
+
+fn version2(dir: &Path) -> PathBuf {
+    let v = dir.join("version-2");
+    if v.is_dir() {
+        v
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+fn not_found(path: &Path, reason: String) -> Error {
+    Error::DataDir {
+        path: path.to_path_buf(),
+        offset: None,
+        reason,
+    }
+}
+
+/// The snapshots and logs that `path` stands for.
+pub(crate) fn find(path: &Path) -> Result<Files> {
+    let io = |e: std::io::Error| not_found(path, format!("cannot be read: {e}"));
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let (snap_dir, log_dir) = if meta.is_dir() {
+        let d = version2(path);
+        (d.clone(), d)
+    } else {
+        let mut head = vec![0u8; 8];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(io)?;
+        if super::Packing::sniff(&head[..n]).is_some() {
+            let zxid = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| zxid_of(n, "snapshot."))
+                .unwrap_or(0);
+            return Ok(Files {
+                root: path.to_path_buf(),
+                snapshots: vec![Snap {
+                    path: path.to_path_buf(),
+                    zxid,
+                }],
+                logs: Vec::new(),
+                single: true,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let dir_of = |key: &str| {
+            text.lines()
+                .find_map(|l| config_value(l, key))
+                .map(|v| {
+                    let p = PathBuf::from(v);
+                    if p.is_absolute() {
+                        p
+                    } else {
+                        path.parent().unwrap_or(Path::new(".")).join(p)
+                    }
+                })
+        };
+        let data = dir_of("dataDir")
+            .ok_or_else(|| not_found(path, "no dataDir in this configuration".into()))?;
+        let logs = dir_of("dataLogDir").unwrap_or_else(|| data.clone());
+        (version2(&data), version2(&logs))
+    };
+    let list = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| not_found(dir, format!("cannot be listed: {e}")))?;
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+            .collect())
+    };
+    let mut snapshots: Vec<Snap> = list(&snap_dir)?
+        .into_iter()
+        .filter_map(|(name, path)| {
+            zxid_of(&name, "snapshot.").map(|zxid| Snap { path, zxid })
+        })
+        .collect();
+    snapshots.sort_by(|a, b| b.zxid.cmp(&a.zxid));
+    let mut logs: Vec<Log> = list(&log_dir)?
+        .into_iter()
+        .filter_map(|(name, path)| zxid_of(&name, "log.").map(|zxid| Log { path, zxid }))
+        .collect();
+    logs.sort_by_key(|l| l.zxid);
+    if snapshots.is_empty() && logs.is_empty() {
+        return Err(not_found(
+            path,
+            format!(
+                "no ZooKeeper snapshots or logs in {} (give the server's dataDir, its version-2, its zoo.cfg, or a snapshot file)",
+                snap_dir.display()
+            ),
+        ));
+    }
+    Ok(Files {
+        root: path.to_path_buf(),
+        snapshots,
+        logs,
+        single: false,
+    })
+}

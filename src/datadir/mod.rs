@@ -1,0 +1,342 @@
+//! A ZooKeeper server's own files as a side: its data directory (the
+//! `dataDir`, its `version-2`, or the server's `zoo.cfg`, which also names a
+//! separate `dataLogDir`) or a single `snapshot.<zxid>` file. The newest
+//! valid snapshot is read and the logs after it replayed, up to the last
+//! whole transaction or `--at-zxid`; the tree then answers the walk's reads
+//! with no server involved. Nothing is written, locked or created beside
+//! the data (format notes: `docs/datadir.md`).
+//!
+//! - [`jute`]: ZooKeeper's record encoding.
+//! - [`record`]: stats, ACLs and the logged transactions.
+//! - [`snapfile`]: snapshot files, plain, gzip or snappy.
+//! - [`txnlog`]: transaction logs, to the last whole record.
+//! - [`tree`]: the compact tree the files are read into.
+//! - [`replay`]: transactions applied to it.
+//! - [`layout`]: finding the snapshots and logs of a directory.
+
+mod jute;
+mod layout;
+mod record;
+mod replay;
+mod snapfile;
+mod tree;
+mod txnlog;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::digest::NodeKind;
+use crate::error::{Error, Result};
+use crate::tree::{NodeRead, ReaderOptions, SideNode};
+
+pub(crate) use layout::looks_like_zoo_cfg;
+use record::Owner;
+pub(crate) use snapfile::Packing;
+
+/// Where a data-directory side stands, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Position {
+    /// The zxid of the last transaction applied (or the snapshot's, if no
+    /// log followed it).
+    pub zxid: i64,
+    pub snapshot: PathBuf,
+    pub snapshot_zxid: i64,
+    /// Logs read, in order.
+    pub logs: Vec<PathBuf>,
+    /// Transactions applied after the snapshot.
+    pub applied: u64,
+    /// What the operator should know: a snapshot passed over, a log
+    /// still being written.
+    pub warnings: Vec<String>,
+    pub sessions: usize,
+    pub containers: u64,
+    pub ttls: u64,
+}
+
+/// A data directory read into memory, answering reads.
+pub struct DataDir {
+    state: replay::State,
+    position: Position,
+    keep_data: bool,
+    read_acls: bool,
+    extended_kinds: bool,
+    reads: AtomicU64,
+    /// Container and TTL nodes read as persistent (a side that cannot
+    /// tell them is compared with this one).
+    as_persistent: AtomicU64,
+}
+
+fn damaged(file: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::DataDir {
+        path: file.to_path_buf(),
+        offset: Some(offset),
+        reason: reason.into(),
+    }
+}
+
+impl DataDir {
+    /// Reads `path` (a directory, zoo.cfg or snapshot file) as it stands at
+    /// `at_zxid`, or at its last whole transaction.
+    pub fn open(path: &Path, at_zxid: Option<i64>, options: &ReaderOptions) -> Result<DataDir> {
+        let files = layout::find(path)?;
+        let candidates: Vec<&layout::Snap> = files
+            .snapshots
+            .iter()
+            .filter(|s| at_zxid.is_none_or(|z| s.zxid <= z))
+            .collect();
+        if candidates.is_empty() {
+            return Err(Error::DataDir {
+                path: path.to_path_buf(),
+                offset: None,
+                reason: match at_zxid {
+                    Some(z) if !files.snapshots.is_empty() => format!(
+                        "no snapshot at or before zxid {z:#x} (the oldest is {:#x})",
+                        files.snapshots.iter().map(|s| s.zxid).min().unwrap_or(0)
+                    ),
+                    _ => "no ZooKeeper snapshot (snapshot.<zxid>) here".into(),
+                },
+            });
+        }
+        let mut warnings = Vec::new();
+        let mut loaded = None;
+        let mut failures = Vec::new();
+        for snap in candidates {
+            match snapfile::load(&snap.path) {
+                Ok(l) => {
+                    loaded = Some((snap.clone(), l));
+                    break;
+                }
+                Err(e) => {
+                    warnings.push(format!(
+                        "snapshot {} passed over: {}",
+                        e.file.display(),
+                        e.reason
+                    ));
+                    tracing::warn!("{e}; trying the one before it");
+                    failures.push(e);
+                }
+            }
+        }
+        let Some((snap, loaded)) = loaded else {
+            let e = failures.remove(0);
+            return Err(damaged(&e.file, e.offset, e.reason));
+        };
+        if !failures.is_empty() && files.single {
+            let e = failures.remove(0);
+            return Err(damaged(&e.file, e.offset, e.reason));
+        }
+        let mut state = replay::State::from(loaded);
+        let mut position = Position {
+            zxid: snap.zxid,
+            snapshot: snap.path.clone(),
+            snapshot_zxid: snap.zxid,
+            ..Position::default()
+        };
+        replay_logs(&files, &snap, at_zxid, &mut state, &mut position)?;
+        if let Some(z) = at_zxid {
+            if position.zxid < z && files.single {
+                return Err(Error::DataDir {
+                    path: path.to_path_buf(),
+                    offset: None,
+                    reason: format!(
+                        "a snapshot file alone stands at zxid {:#x}: --at-zxid {z:#x} needs the logs (give the data directory)",
+                        position.zxid
+                    ),
+                });
+            }
+        }
+        let orphans = state.drop_orphans(position.zxid).map_err(|e| Error::Io {
+            context: format!("reading back {}", position.snapshot.display()),
+            source: e,
+        })?;
+        if orphans > 0 {
+            warnings.push(format!(
+                "{orphans} ephemeral node{} of sessions no longer open at {:#x} left out, as the server leaves them out when it loads these files",
+                if orphans == 1 { "" } else { "s" },
+                position.zxid
+            ));
+        }
+        state.tree.sort_children();
+        position.warnings.splice(0..0, warnings);
+        position.sessions = state.sessions.len();
+        position.containers = state.containers;
+        position.ttls = state.ttls;
+        Ok(DataDir {
+            state,
+            position,
+            keep_data: options.keep_data,
+            read_acls: options.read_acls,
+            extended_kinds: options.extended_kinds,
+            reads: AtomicU64::new(0),
+            as_persistent: AtomicU64::new(0),
+        })
+    }
+
+    pub fn position(&self) -> &Position {
+        &self.position
+    }
+
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Container and TTL nodes read as persistent so far.
+    pub(crate) fn read_as_persistent(&self) -> u64 {
+        self.as_persistent.load(Ordering::Relaxed)
+    }
+
+    /// Reads `paths` as a live side would answer them.
+    pub fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        self.reads.fetch_add(paths.len() as u64, Ordering::Relaxed);
+        let tree = &self.state.tree;
+        paths
+            .iter()
+            .zip(names)
+            .map(|(path, name)| {
+                let Some(id) = tree.lookup(path) else {
+                    return Ok(SideNode::Absent);
+                };
+                let node = tree
+                    .read(id, &self.state.store)
+                    .map_err(|e| Error::Io {
+                        context: format!(
+                            "reading {} back from {}",
+                            path,
+                            self.position.snapshot.display()
+                        ),
+                        source: e,
+                    })?;
+                let Some(node) = node else {
+                    return Ok(SideNode::Absent);
+                };
+                let kind = match Owner::of(node.stat.ephemeral_owner) {
+                    Owner::None => NodeKind::Persistent,
+                    Owner::Session(_) => NodeKind::Ephemeral,
+                    Owner::Container if self.extended_kinds => NodeKind::Container,
+                    Owner::Ttl(_) if self.extended_kinds => NodeKind::Ttl,
+                    Owner::Container | Owner::Ttl(_) => {
+                        self.as_persistent.fetch_add(1, Ordering::Relaxed);
+                        NodeKind::Persistent
+                    }
+                };
+                let stat = node.stat.to_zk(node.data.len(), node.children.len());
+                let acl = self
+                    .read_acls
+                    .then(|| tree.acls[node.acl as usize].0.clone());
+                Ok(SideNode::Present(Box::new(NodeRead::new(
+                    name,
+                    kind,
+                    node.data,
+                    self.keep_data,
+                    Some(stat),
+                    acl,
+                    node.children,
+                ))))
+            })
+            .collect()
+    }
+}
+
+impl crate::tree::ReadNodes for DataDir {
+    async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        DataDir::read_nodes(self, paths, names)
+    }
+}
+
+/// Whether `b` can directly follow `a`: the next counter of one epoch, or
+/// the first transaction of a later epoch.
+fn follows(a: i64, b: i64) -> bool {
+    b == a + 1 || ((b >> 32) > (a >> 32) && (b & 0xffff_ffff) <= 1)
+}
+
+/// Replays the logs after `snap` onto `state`, up to `at_zxid` or the end.
+fn replay_logs(
+    files: &layout::Files,
+    snap: &layout::Snap,
+    at_zxid: Option<i64>,
+    state: &mut replay::State,
+    position: &mut Position,
+) -> Result<()> {
+    let logs = files.logs_after(snap.zxid);
+    let mut last = snap.zxid;
+    let mut last_file: Option<PathBuf> = None;
+    let count = logs.len();
+    let mut reached = false;
+    for (i, log) in logs.iter().enumerate() {
+        let mut failure: Option<Error> = None;
+        let end = txnlog::read_log(&log.path, |entry| {
+            let zxid = entry.header.zxid;
+            if zxid <= last {
+                return Ok(txnlog::Flow::More);
+            }
+            if at_zxid.is_some_and(|z| zxid > z) {
+                reached = true;
+                return Ok(txnlog::Flow::Stop);
+            }
+            if !follows(last, zxid) {
+                let before = last_file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_else(|| snap.path.display().to_string());
+                return Err(txnlog::LogError {
+                    file: log.path.clone(),
+                    offset: entry.offset,
+                    reason: format!(
+                        "a gap in the transactions: {last:#x} (in {before}) is followed by {zxid:#x}; the logs between are missing"
+                    ),
+                });
+            }
+            if let Err(e) = state.apply(&entry.header, &entry.txn) {
+                failure = Some(Error::Io {
+                    context: format!("replaying {zxid:#x} from {}", log.path.display()),
+                    source: e,
+                });
+                return Ok(txnlog::Flow::Stop);
+            }
+            last = zxid;
+            position.applied += 1;
+            Ok(txnlog::Flow::More)
+        })
+        .map_err(|e| damaged(&e.file, e.offset, e.reason))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        position.logs.push(log.path.clone());
+        last_file = Some(log.path.clone());
+        if let txnlog::End::CutTail { offset, reason } = end {
+            // A server killed while writing leaves a torn record and goes
+            // on in a new log after a restart; the gap check above tells
+            // a torn tail from missing transactions.
+            let more = if i + 1 < count {
+                "a later log goes on from there"
+            } else {
+                "a server writing it, or stopped while it wrote"
+            };
+            position.warnings.push(format!(
+                "{} ends in an incomplete record at byte {offset} ({reason}; {more}): read up to its last whole transaction",
+                log.path.display()
+            ));
+        }
+        if reached {
+            break;
+        }
+    }
+    if let Some(z) = at_zxid {
+        if last < z && !reached && !files.single {
+            let end = position
+                .logs
+                .last()
+                .map(|l| l.display().to_string())
+                .unwrap_or_else(|| snap.path.display().to_string());
+            return Err(Error::DataDir {
+                path: files.root.clone(),
+                offset: None,
+                reason: format!(
+                    "the transactions end at zxid {last:#x} (in {end}), before --at-zxid {z:#x}"
+                ),
+            });
+        }
+    }
+    position.zxid = last;
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Replaying logged transactions onto a snapshot's tree, as a server does
+//! when it starts: creates, deletes, data and ACL changes, multis (all or
+//! nothing), sessions opening and closing (a close deletes the session's
+//! ephemerals). A snapshot is fuzzy (written while transactions went on),
+//! so a create of a node that is there, or a change to one that is not, is
+//! passed over, as ZooKeeper does.
+
+use std::collections::HashMap;
+
+use super::record::{Owner, Stat, Txn, TxnHeader};
+use super::snapfile::Loaded;
+use super::tree::{Held, Tree};
+
+/// The tree and what replay needs beside it.
+pub(crate) struct State {
+    pub tree: Tree,
+    pub store: std::fs::File,
+    pub sessions: HashMap<i64, i32>,
+    pub ephemerals: HashMap<i64, Vec<u32>>,
+    pub containers: u64,
+    pub ttls: u64,
+}
+
+impl From<Loaded> for State {
+    fn from(l: Loaded) -> State {
+        State {
+            tree: l.tree,
+            store: l.store,
+            sessions: l.sessions,
+            ephemerals: l.ephemerals,
+            containers: l.containers,
+            ttls: l.ttls,
+        }
+    }
+}
+
+fn split(path: &str) -> Option<(&str, &str)> {
+    let i = path.rfind('/')?;
+    let parent = if i == 0 { "/" } else { &path[..i] };
+    let name = &path[i + 1..];
+    (!name.is_empty()).then_some((parent, name))
+}
+
+impl State {
+    /// Applies one transaction.
+    pub(crate) fn apply(&mut self, h: &TxnHeader, txn: &Txn) -> std::io::Result<()> {
+        match txn {
+            Txn::Create {
+                path,
+                data,
+                acl,
+                owner,
+                parent_cversion,
+            } => self.create(h, path, data, acl, *owner, *parent_cversion)?,
+            Txn::Delete { path } => {
+                if let Some(id) = self.tree.lookup(path) {
+                    self.delete(id, h.zxid)?;
+                }
+            }
+            Txn::SetData {
+                path,
+                data,
+                version,
+            } => {
+                if let Some(id) = self.tree.lookup(path) {
+                    let n = self.tree.held_mut(id, &self.store)?;
+                    n.data.clone_from(data);
+                    n.stat.mzxid = h.zxid;
+                    n.stat.mtime = h.time;
+                    n.stat.version = *version;
+                }
+            }
+            Txn::SetAcl { path, acl, version } => {
+                if let Some(id) = self.tree.lookup(path) {
+                    let acl = self.tree.intern_acl(acl.clone());
+                    let n = self.tree.held_mut(id, &self.store)?;
+                    n.acl = acl;
+                    n.stat.aversion = *version;
+                }
+            }
+            Txn::Multi(txns) => {
+                // A failed multi is logged with every operation as an error:
+                // none of it happened.
+                if txns.iter().any(|t| matches!(t, Txn::Nothing)) {
+                    return Ok(());
+                }
+                for t in txns {
+                    self.apply(h, t)?;
+                }
+            }
+            Txn::CreateSession => {
+                self.sessions.insert(h.client_id, 0);
+            }
+            Txn::CloseSession => {
+                self.sessions.remove(&h.client_id);
+                for id in self.ephemerals.remove(&h.client_id).unwrap_or_default() {
+                    if self.tree.read_record(id, &self.store)?.is_some() {
+                        self.delete(id, h.zxid)?;
+                    }
+                }
+            }
+            Txn::Nothing => {}
+        }
+        Ok(())
+    }
+
+    /// Deletes the ephemerals of sessions not open at `zxid`, as a server
+    /// does when it loads these files; answers how many.
+    pub(crate) fn drop_orphans(&mut self, zxid: i64) -> std::io::Result<u64> {
+        let gone: Vec<i64> = self
+            .ephemerals
+            .keys()
+            .filter(|s| !self.sessions.contains_key(s))
+            .copied()
+            .collect();
+        let mut n = 0;
+        for s in gone {
+            for id in self.ephemerals.remove(&s).unwrap_or_default() {
+                if self.tree.read_record(id, &self.store)?.is_some() {
+                    self.delete(id, zxid)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn create(
+        &mut self,
+        h: &TxnHeader,
+        path: &str,
+        data: &[u8],
+        acl: &super::record::Acl,
+        owner: i64,
+        parent_cversion: i32,
+    ) -> std::io::Result<()> {
+        let Some((parent_path, name)) = split(path) else {
+            return Ok(());
+        };
+        let Some(parent) = self.tree.lookup(parent_path) else {
+            return Ok(());
+        };
+        let exists = self.tree.lookup(path).is_some();
+        let p = self.tree.held_mut(parent, &self.store)?;
+        let cversion = if parent_cversion == -1 {
+            p.stat.cversion.wrapping_add(1)
+        } else {
+            parent_cversion
+        };
+        if cversion > p.stat.cversion {
+            p.stat.cversion = cversion;
+            p.stat.pzxid = h.zxid;
+        }
+        if exists {
+            return Ok(());
+        }
+        let acl = self.tree.intern_acl(acl.clone());
+        let id = self.tree.create(
+            parent,
+            name,
+            Held {
+                data: data.to_vec(),
+                acl,
+                stat: Stat {
+                    czxid: h.zxid,
+                    mzxid: h.zxid,
+                    ctime: h.time,
+                    mtime: h.time,
+                    version: 0,
+                    cversion: 0,
+                    aversion: 0,
+                    ephemeral_owner: owner,
+                    pzxid: h.zxid,
+                },
+            },
+        );
+        match Owner::of(owner) {
+            Owner::Session(s) => self.ephemerals.entry(s).or_default().push(id),
+            Owner::Container => self.containers += 1,
+            Owner::Ttl(_) => self.ttls += 1,
+            Owner::None => {}
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, id: u32, zxid: i64) -> std::io::Result<()> {
+        let Some(node) = self.tree.read_record(id, &self.store)? else {
+            return Ok(());
+        };
+        match Owner::of(node.stat.ephemeral_owner) {
+            Owner::Session(s) => {
+                if let Some(list) = self.ephemerals.get_mut(&s) {
+                    list.retain(|x| *x != id);
+                }
+            }
+            Owner::Container => self.containers = self.containers.saturating_sub(1),
+            Owner::Ttl(_) => self.ttls = self.ttls.saturating_sub(1),
+            Owner::None => {}
+        }
+        self.tree.delete(id);
+        if let Some(parent) = self.tree.parent(id) {
+            let p = self.tree.held_mut(parent, &self.store)?;
+            if zxid > p.stat.pzxid {
+                p.stat.pzxid = zxid;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,372 @@
+//! ZooKeeper snapshot files (`snapshot.<zxid>`, plain or compressed): the
+//! header, the sessions, the ACL lists, every node (parents first), the
+//! optional digest records of 3.6 and later, and the Adler-32 of it all.
+//! Nodes go into a [`Tree`] by the offset of their record; a compressed
+//! snapshot is unpacked into an anonymous temporary file on the way (not
+//! beside the data), whose offsets the tree then uses.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::jute::{Jute, JuteError};
+use super::record::{Acl, Owner, Stat};
+use super::tree::Tree;
+
+/// "ZKSN".
+pub(crate) const SNAP_MAGIC: [u8; 4] = *b"ZKSN";
+/// The framing snappy-java's `SnappyOutputStream` opens with.
+pub(crate) const SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+
+/// How a snapshot's bytes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packing {
+    Plain,
+    Gzip,
+    Snappy,
+}
+
+impl Packing {
+    /// From the first bytes of the file.
+    pub(crate) fn sniff(head: &[u8]) -> Option<Packing> {
+        if head.starts_with(&SNAP_MAGIC) {
+            Some(Packing::Plain)
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Packing::Gzip)
+        } else if head.starts_with(&SNAPPY_MAGIC) {
+            Some(Packing::Snappy)
+        } else {
+            None
+        }
+    }
+}
+
+/// A loaded snapshot.
+pub(crate) struct Loaded {
+    pub tree: Tree,
+    /// The file the tree's offsets point into: the snapshot itself, or
+    /// its unpacked copy.
+    pub store: std::fs::File,
+    /// Open sessions and their timeouts.
+    pub sessions: HashMap<i64, i32>,
+    /// Nodes owned by each session.
+    pub ephemerals: HashMap<i64, Vec<u32>>,
+    /// Container and TTL nodes.
+    pub containers: u64,
+    pub ttls: u64,
+}
+
+/// What went wrong reading one snapshot.
+#[derive(Debug)]
+pub(crate) struct SnapError {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SnapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at byte {}: {}",
+            self.file.display(),
+            self.offset,
+            self.reason
+        )
+    }
+}
+
+/// snappy-java's stream: the 8-byte magic, two version ints, then blocks
+/// of a 4-byte big-endian length and that many bytes of raw snappy.
+struct SnappyJava<R> {
+    inner: R,
+    block: Vec<u8>,
+    at: usize,
+    raw: Vec<u8>,
+}
+
+impl<R: Read> SnappyJava<R> {
+    fn new(mut inner: R) -> std::io::Result<SnappyJava<R>> {
+        let mut head = [0u8; 16];
+        inner.read_exact(&mut head)?;
+        if head[..8] != SNAPPY_MAGIC {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a snappy-java stream",
+            ));
+        }
+        Ok(SnappyJava {
+            inner,
+            block: Vec::new(),
+            at: 0,
+            raw: Vec::new(),
+        })
+    }
+}
+
+impl<R: Read> Read for SnappyJava<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.block.len() {
+            let mut len = [0u8; 4];
+            let mut got = 0;
+            while got < 4 {
+                let n = self.inner.read(&mut len[got..])?;
+                if n == 0 {
+                    if got == 0 {
+                        return Ok(0);
+                    }
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                got += n;
+            }
+            let len = u32::from_be_bytes(len) as usize;
+            if len > 64 << 20 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a snappy block of {len} bytes"),
+                ));
+            }
+            self.raw.resize(len, 0);
+            self.inner.read_exact(&mut self.raw)?;
+            let size = snap::raw::decompress_len(&self.raw)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.block.resize(size, 0);
+            snap::raw::Decoder::new()
+                .decompress(&self.raw, &mut self.block)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.at = 0;
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Reads the snapshot `file` whole, checking its checksum.
+pub(crate) fn load(file: &Path) -> Result<Loaded, SnapError> {
+    let err = |offset: u64, reason: String| SnapError {
+        file: file.to_path_buf(),
+        offset,
+        reason,
+    };
+    let from_jute = |e: JuteError| err(e.offset, e.reason);
+    let mut f =
+        std::fs::File::open(file).map_err(|e| err(0, format!("cannot be opened: {e}")))?;
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head).map_err(|e| err(0, e.to_string()))?;
+    let packing = Packing::sniff(&head[..n])
+        .ok_or_else(|| err(0, "not a ZooKeeper snapshot (no ZKSN header)".into()))?;
+    let f = std::fs::File::open(file).map_err(|e| err(0, format!("cannot be opened: {e}")))?;
+    match packing {
+        Packing::Plain => {
+            let store = f.try_clone().map_err(|e| err(0, e.to_string()))?;
+            let j = Jute::new(BufReader::with_capacity(1 << 20, f), 0);
+            parse(j, store).map_err(from_jute)
+        }
+        Packing::Gzip | Packing::Snappy => {
+            let copy = tempfile::tempfile()
+                .map_err(|e| err(0, format!("no temporary file to unpack into: {e}")))?;
+            let store = copy.try_clone().map_err(|e| err(0, e.to_string()))?;
+            let writer = Box::new(std::io::BufWriter::with_capacity(1 << 20, copy));
+            let plain: Box<dyn Read> = if packing == Packing::Gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
+            } else {
+                Box::new(
+                    SnappyJava::new(BufReader::new(f))
+                        .map_err(|e| err(0, format!("bad snappy stream: {e}")))?,
+                )
+            };
+            let j = Jute::new(BufReader::with_capacity(1 << 20, plain), 0).with_copy(writer);
+            parse(j, store).map_err(|e| {
+                err(
+                    e.offset,
+                    format!("{} (offset in the unpacked stream)", e.reason),
+                )
+            })
+        }
+    }
+}
+
+fn parse<R: BufRead>(
+    j: Jute<R>,
+    store: std::fs::File,
+) -> Result<Loaded, JuteError> {
+    let mut j = j.with_checksum();
+    let at = j.offset();
+    let magic = j.i32()?;
+    if magic.to_be_bytes() != SNAP_MAGIC {
+        return Err(JuteError::at(at, "not a ZooKeeper snapshot (no ZKSN header)"));
+    }
+    let at = j.offset();
+    let version = j.i32()?;
+    if version != 2 {
+        return Err(JuteError::at(
+            at,
+            format!("snapshot format version {version} (only 2 is known)"),
+        ));
+    }
+    let _dbid = j.i64()?;
+
+    let mut sessions = HashMap::new();
+    for _ in 0..j.count("sessions")? {
+        let id = j.i64()?;
+        let timeout = j.i32()?;
+        sessions.insert(id, timeout);
+    }
+
+    let mut tree = Tree::new();
+    let at = j.offset();
+    let lists = j.i32()?;
+    if lists < 0 {
+        return Err(JuteError::at(at, format!("{lists} ACL lists")));
+    }
+    for _ in 0..lists {
+        let reference = j.i64()?;
+        let acl = Acl::read(&mut j)?;
+        tree.add_acl_ref(reference, acl);
+    }
+    tree.acl_of_ref(-1);
+
+    let mut ephemerals: HashMap<i64, Vec<u32>> = HashMap::new();
+    let (mut containers, mut ttls) = (0, 0);
+    // The chain of nodes from the root to the last one read: the
+    // snapshot writes a node, then its subtree.
+    let mut chain: Vec<(String, u32)> = Vec::new();
+    loop {
+        let at = j.offset();
+        let path = j
+            .ustring()?
+            .ok_or_else(|| JuteError::at(at, "a null path"))?;
+        if path == "/" {
+            break;
+        }
+        let parent = if path.is_empty() {
+            if !chain.is_empty() || tree.len() > 0 {
+                return Err(JuteError::at(at, "the root appears twice"));
+            }
+            None
+        } else {
+            let cut = path
+                .rfind('/')
+                .filter(|_| path.starts_with('/') && !path.ends_with('/'))
+                .ok_or_else(|| JuteError::at(at, format!("{path:?} is not a znode path")))?;
+            let parent_path = &path[..cut];
+            while chain.last().is_some_and(|(p, _)| p != parent_path) {
+                chain.pop();
+            }
+            let Some((_, parent)) = chain.last() else {
+                return Err(JuteError::at(
+                    at,
+                    format!("{path} comes before its parent, or without one"),
+                ));
+            };
+            Some(*parent)
+        };
+        let name = match path.rfind('/') {
+            Some(i) => &path[i + 1..],
+            None => "",
+        };
+        if !tree.has_room(name.len()) {
+            return Err(JuteError::at(at, "more nodes than this reader can hold"));
+        }
+        let record = j.offset();
+        let len = j.skip_buffer()?;
+        let at = j.offset();
+        let acl = j.i64()?;
+        if !tree.acl_ref_known(acl) {
+            return Err(JuteError::at(
+                at,
+                format!("{path} refers to ACL list {acl}, which the snapshot does not hold"),
+            ));
+        }
+        let stat = Stat::read(&mut j)?;
+        let id = tree.push_recorded(parent, name, record, len as u32);
+        match Owner::of(stat.ephemeral_owner) {
+            Owner::Session(s) => ephemerals.entry(s).or_default().push(id),
+            Owner::Container => containers += 1,
+            Owner::Ttl(_) => ttls += 1,
+            Owner::None => {}
+        }
+        chain.push((path, id));
+    }
+    if tree.len() == 0 {
+        return Err(JuteError::at(j.offset(), "a snapshot without a root node"));
+    }
+    // What follows the nodes: seals (an Adler-32 of every byte before it,
+    // and "/"), with 3.6+'s digest record and 3.9's last processed zxid
+    // each followed by a seal of its own.
+    let tail_at = j.offset();
+    let summed = j.sum_state();
+    let mut tail = Vec::new();
+    while !j.at_end()? {
+        tail.push(j.u8()?);
+        if tail.len() > 4096 {
+            return Err(JuteError::at(tail_at, "unexpected data after the nodes"));
+        }
+    }
+    let digest_len = match tail.len() {
+        13 | 34 => 0,
+        46 | 67 => 20,
+        n if n < 13 => {
+            return Err(JuteError::at(
+                tail_at,
+                "the file ends before its checksum: it is cut short",
+            ))
+        }
+        n => {
+            return Err(JuteError::at(
+                tail_at,
+                format!("{n} bytes after the nodes, which no ZooKeeper version writes"),
+            ))
+        }
+    };
+    let mut sum = summed;
+    let mut at = 0usize;
+    let seal = |at: &mut usize, sum: &mut adler2::Adler32| -> Result<(), JuteError> {
+        let stored = i64::from_be_bytes(tail[*at..*at + 8].try_into().unwrap_or_default());
+        let computed = sum.checksum();
+        if stored as u64 != computed as u64 {
+            return Err(JuteError::at(
+                tail_at + *at as u64,
+                format!(
+                    "checksum {stored:#x} does not match the content's {computed:#x}: the file is damaged"
+                ),
+            ));
+        }
+        if tail[*at + 8..*at + 13] != [0, 0, 0, 1, b'/'] {
+            return Err(JuteError::at(
+                tail_at + *at as u64 + 8,
+                "no closing \"/\" after the checksum",
+            ));
+        }
+        sum.write_slice(&tail[*at..*at + 13]);
+        *at += 13;
+        Ok(())
+    };
+    seal(&mut at, &mut sum)?;
+    // The digest (zxid, version, value) and the last processed zxid are
+    // checked by their seals; replay starts from the file name's zxid, as
+    // ZooKeeper's own does.
+    if digest_len > 0 {
+        sum.write_slice(&tail[at..at + 20]);
+        at += 20;
+        seal(&mut at, &mut sum)?;
+    }
+    if at < tail.len() {
+        sum.write_slice(&tail[at..at + 8]);
+        at += 8;
+        seal(&mut at, &mut sum)?;
+    }
+    j.finish_copy()
+        .map_err(|e| JuteError::at(j.offset(), format!("unpacking: {e}")))?;
+    tree.sort_children();
+    Ok(Loaded {
+        tree,
+        store,
+        sessions,
+        ephemerals,
+        containers,
+        ttls,
+    })
+}

@@ -1,0 +1,335 @@
+//! The tree a data directory holds, kept small: per node its parent, its
+//! name (in one arena) and where its record lies (the snapshot's bytes, read
+//! again by offset when the walk asks) — about 32 bytes and the name,
+//! whatever the values weigh. Nodes the logs create or change keep their
+//! state in memory (an overlay bounded by the logs' size). Children are one
+//! sorted array per parent, rebuilt once after the logs are replayed.
+
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+
+use super::record::{Acl, Stat};
+
+/// `rec` of a node that was deleted.
+const DEAD: u64 = u64::MAX;
+/// `rec` bit that marks an index into the overlay, not a file offset.
+const OVERLAY: u64 = 1 << 63;
+const NO_PARENT: u32 = u32::MAX;
+
+/// A node's state held in memory: created or changed by a transaction.
+pub(crate) struct Held {
+    pub data: Vec<u8>,
+    /// Index into [`Tree::acls`].
+    pub acl: u32,
+    pub stat: Stat,
+}
+
+/// One node as the walk reads it.
+pub(crate) struct Node {
+    pub data: Vec<u8>,
+    pub acl: u32,
+    pub stat: Stat,
+    pub children: Vec<String>,
+}
+
+pub(crate) struct Tree {
+    parent: Vec<u32>,
+    name_off: Vec<u32>,
+    name_len: Vec<u32>,
+    rec: Vec<u64>,
+    /// Data length of a node whose record is in the file.
+    data_len: Vec<u32>,
+    names: Vec<u8>,
+    held: Vec<Held>,
+    /// ACL lists, in the normal form; records refer to them by index.
+    pub acls: Vec<Acl>,
+    /// The snapshot's ACL references, mapped to [`Tree::acls`].
+    acl_refs: HashMap<i64, u32>,
+    /// Lists seen in transactions, so a repeated list is kept once.
+    acl_index: HashMap<Acl, u32>,
+    /// Children, sorted by name, of node `i`: `children[start[i]..start[i+1]]`.
+    start: Vec<u32>,
+    children: Vec<u32>,
+    /// Nodes created since the children were last sorted.
+    added: HashMap<(u32, Box<str>), u32>,
+    stale: bool,
+}
+
+/// Why a record could not be read back.
+pub(crate) type ReadBack = std::io::Result<Option<Node>>;
+
+impl Tree {
+    pub(crate) fn new() -> Tree {
+        Tree {
+            parent: Vec::new(),
+            name_off: Vec::new(),
+            name_len: Vec::new(),
+            rec: Vec::new(),
+            data_len: Vec::new(),
+            names: Vec::new(),
+            held: Vec::new(),
+            acls: Vec::new(),
+            acl_refs: HashMap::new(),
+            acl_index: HashMap::new(),
+            start: vec![0],
+            children: Vec::new(),
+            added: HashMap::new(),
+            stale: true,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    /// Registers the snapshot's ACL list `reference`.
+    pub(crate) fn add_acl_ref(&mut self, reference: i64, acl: Acl) {
+        let i = self.intern_acl(acl);
+        self.acl_refs.insert(reference, i);
+    }
+
+    pub(crate) fn intern_acl(&mut self, acl: Acl) -> u32 {
+        if let Some(&i) = self.acl_index.get(&acl) {
+            return i;
+        }
+        let i = self.acls.len() as u32;
+        self.acls.push(acl.clone());
+        self.acl_index.insert(acl, i);
+        i
+    }
+
+    /// The ACL a snapshot reference stands for. -1 is ZooKeeper's fixed
+    /// reference for the open ACL (world:anyone, all permissions).
+    pub(crate) fn acl_of_ref(&mut self, reference: i64) -> Option<u32> {
+        if let Some(&i) = self.acl_refs.get(&reference) {
+            return Some(i);
+        }
+        (reference == -1).then(|| {
+            let i = self.intern_acl(Acl::open());
+            self.acl_refs.insert(-1, i);
+            i
+        })
+    }
+
+    pub(crate) fn acl_ref_known(&self, reference: i64) -> bool {
+        reference == -1 || self.acl_refs.contains_key(&reference)
+    }
+
+    pub(crate) fn name(&self, id: u32) -> &str {
+        let (o, l) = (
+            self.name_off[id as usize] as usize,
+            self.name_len[id as usize] as usize,
+        );
+        // Names only ever come from `&str`s split at '/'.
+        std::str::from_utf8(&self.names[o..o + l]).unwrap_or_default()
+    }
+
+    fn push(&mut self, parent: u32, name: &str, rec: u64, data_len: u32) -> u32 {
+        let id = self.parent.len() as u32;
+        self.parent.push(parent);
+        self.name_off.push(self.names.len() as u32);
+        self.name_len.push(name.len() as u32);
+        self.names.extend_from_slice(name.as_bytes());
+        self.rec.push(rec);
+        self.data_len.push(data_len);
+        id
+    }
+
+    /// A node whose record starts at `offset` of the file, read in the
+    /// snapshot's order (parents first).
+    pub(crate) fn push_recorded(
+        &mut self,
+        parent: Option<u32>,
+        name: &str,
+        offset: u64,
+        data_len: u32,
+    ) -> u32 {
+        self.stale = true;
+        self.push(parent.unwrap_or(NO_PARENT), name, offset, data_len)
+    }
+
+    /// Whether the names arena can take `more` bytes (offsets are 32-bit).
+    pub(crate) fn has_room(&self, more: usize) -> bool {
+        self.names.len() + more < u32::MAX as usize && self.parent.len() < (u32::MAX - 1) as usize
+    }
+
+    /// Sorts every node's children by name; after the snapshot is read and
+    /// again once the logs are replayed.
+    pub(crate) fn sort_children(&mut self) {
+        if !self.stale {
+            return;
+        }
+        let n = self.len();
+        let mut counts = vec![0u32; n + 1];
+        for (id, &p) in self.parent.iter().enumerate() {
+            if p != NO_PARENT && self.rec[id] != DEAD {
+                counts[p as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            counts[i + 1] += counts[i];
+        }
+        let mut fill = counts.clone();
+        let mut children = vec![0u32; counts[n] as usize];
+        for (id, &p) in self.parent.iter().enumerate() {
+            if p != NO_PARENT && self.rec[id] != DEAD {
+                children[fill[p as usize] as usize] = id as u32;
+                fill[p as usize] += 1;
+            }
+        }
+        drop(fill);
+        for i in 0..n {
+            let range = counts[i] as usize..counts[i + 1] as usize;
+            if range.len() > 1 {
+                let slice = &mut children[range];
+                slice.sort_unstable_by(|a, b| self_name(self, *a).cmp(self_name(self, *b)));
+            }
+        }
+        self.start = counts;
+        self.children = children;
+        self.added.clear();
+        self.stale = false;
+    }
+
+    fn base_children(&self, id: u32) -> &[u32] {
+        let i = id as usize;
+        if i + 1 >= self.start.len() {
+            return &[];
+        }
+        &self.children[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    fn child(&self, parent: u32, name: &str) -> Option<u32> {
+        let kids = self.base_children(parent);
+        if let Ok(i) = kids.binary_search_by(|c| self.name(*c).cmp(name)) {
+            let c = kids[i];
+            if self.rec[c as usize] != DEAD {
+                return Some(c);
+            }
+        }
+        self.added
+            .get(&(parent, Box::from(name)))
+            .copied()
+            .filter(|c| self.rec[*c as usize] != DEAD)
+    }
+
+    /// The node at `path` (absolute), if it is there.
+    pub(crate) fn lookup(&self, path: &str) -> Option<u32> {
+        let mut id = 0u32;
+        if self.rec.first().is_none_or(|r| *r == DEAD) {
+            return None;
+        }
+        if path == "/" {
+            return Some(0);
+        }
+        for part in path.strip_prefix('/')?.split('/') {
+            id = self.child(id, part)?;
+        }
+        Some(id)
+    }
+
+    /// The state of `id` to change: moved into memory if it was in the file.
+    pub(crate) fn held_mut(&mut self, id: u32, file: &std::fs::File) -> std::io::Result<&mut Held> {
+        let rec = self.rec[id as usize];
+        if rec & OVERLAY == 0 {
+            let Some(node) = self.read_record(id, file)? else {
+                return Err(std::io::Error::other("a deleted node"));
+            };
+            self.held.push(Held {
+                data: node.data,
+                acl: node.acl,
+                stat: node.stat,
+            });
+            self.rec[id as usize] = OVERLAY | (self.held.len() as u64 - 1);
+        }
+        let i = (self.rec[id as usize] & !OVERLAY) as usize;
+        Ok(&mut self.held[i])
+    }
+
+    /// Adds a node created by a transaction under `parent`.
+    pub(crate) fn create(&mut self, parent: u32, name: &str, held: Held) -> u32 {
+        self.held.push(held);
+        let rec = OVERLAY | (self.held.len() as u64 - 1);
+        let id = self.push(parent, name, rec, 0);
+        self.added.insert((parent, Box::from(name)), id);
+        self.stale = true;
+        id
+    }
+
+    /// Deletes `id` (its children must be gone already).
+    pub(crate) fn delete(&mut self, id: u32) {
+        self.rec[id as usize] = DEAD;
+        self.stale = true;
+    }
+
+    pub(crate) fn parent(&self, id: u32) -> Option<u32> {
+        let p = self.parent[id as usize];
+        (p != NO_PARENT).then_some(p)
+    }
+
+    /// Live children of `id` (only exact after [`Tree::sort_children`]).
+    pub(crate) fn children_of(&self, id: u32) -> impl Iterator<Item = u32> + '_ {
+        let base = self.base_children(id).iter().copied();
+        let added = self
+            .added
+            .iter()
+            .filter(move |((p, _), _)| *p == id)
+            .map(|(_, c)| *c);
+        base.chain(added)
+            .filter(move |c| self.rec[*c as usize] != DEAD)
+    }
+
+    /// The record of `id` as it stands; `None` if deleted. The file's
+    /// record is `data, acl reference, stat` as the snapshot wrote it.
+    pub(crate) fn read_record(&self, id: u32, file: &std::fs::File) -> ReadBack {
+        let rec = self.rec[id as usize];
+        if rec == DEAD {
+            return Ok(None);
+        }
+        if rec & OVERLAY != 0 {
+            let h = &self.held[(rec & !OVERLAY) as usize];
+            return Ok(Some(Node {
+                data: h.data.clone(),
+                acl: h.acl,
+                stat: h.stat,
+                children: Vec::new(),
+            }));
+        }
+        let len = self.data_len[id as usize] as usize;
+        let mut buf = vec![0u8; 4 + len + 8 + Stat::BYTES];
+        file.read_exact_at(&mut buf, rec)?;
+        let acl_ref = i64::from_be_bytes(buf[4 + len..12 + len].try_into().unwrap_or_default());
+        let stat = Stat::decode(&buf[12 + len..]);
+        buf.truncate(4 + len);
+        buf.drain(..4);
+        // Unknown references were refused while the snapshot was read.
+        let acl = self.acl_refs.get(&acl_ref).copied().unwrap_or(0);
+        Ok(Some(Node {
+            data: buf,
+            acl,
+            stat,
+            children: Vec::new(),
+        }))
+    }
+
+    /// `id`'s record and its children's names, sorted.
+    pub(crate) fn read(&self, id: u32, file: &std::fs::File) -> ReadBack {
+        let Some(mut node) = self.read_record(id, file)? else {
+            return Ok(None);
+        };
+        node.children = self
+            .children_of(id)
+            .map(|c| self.name(c).to_string())
+            .collect();
+        node.children.sort_unstable();
+        Ok(Some(node))
+    }
+}
+
+fn self_name(tree: &Tree, id: u32) -> &[u8] {
+    let (o, l) = (
+        tree.name_off[id as usize] as usize,
+        tree.name_len[id as usize] as usize,
+    );
+    &tree.names[o..o + l]
+}

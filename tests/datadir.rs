@@ -1,0 +1,376 @@
+//! A ZooKeeper server's own files as a side: real 3.4.6, 3.6.3, 3.8.0 and
+//! 3.9.3 servers with a small `snapCount` (so snapshots and logs rotate),
+//! compressed snapshots (gzip on 3.6, snappy on 3.9), container and TTL
+//! nodes where the release has them; each directory compared with its own
+//! live server, with another release's directory, at an earlier zxid,
+//! after a SIGKILL, damaged, and watched for writes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::*;
+use zkparity_sandbox::{Release, ServerOptions, ZkServer};
+use zookeeper_client as zk;
+
+/// How each release's server keeps its files.
+fn options(release: Release) -> ServerOptions {
+    let mut jvm_flags = Vec::new();
+    if release.is_3_5_or_later() {
+        jvm_flags.push("-Dzookeeper.extendedTypesEnabled=true".to_string());
+    }
+    match release {
+        Release::V3_6_3 => jvm_flags.push("-Dzookeeper.snapshot.compression.method=gz".into()),
+        Release::V3_9_3 => {
+            jvm_flags.push("-Dzookeeper.snapshot.compression.method=snappy".into())
+        }
+        _ => {}
+    }
+    ServerOptions {
+        release,
+        heap_mb: 256,
+        // A snapshot and a new log every 10 to 20 transactions.
+        extra_config: vec![("snapCount".into(), "20".into())],
+        jvm_flags,
+        ..ServerOptions::default()
+    }
+}
+
+fn index(r: Release) -> usize {
+    Release::ALL
+        .iter()
+        .position(|x| *x == r)
+        .expect("a release")
+}
+
+/// The server of `release`, shared by the binary's tests.
+fn server(release: Release) -> &'static ZkServer {
+    static SERVERS: [OnceLock<ZkServer>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    SERVERS[index(release)].get_or_init(|| {
+        ZkServer::start_standalone(&options(release))
+            .unwrap_or_else(|e| panic!("a {release} server starts: {e}"))
+    })
+}
+
+async fn started(release: Release) -> &'static ZkServer {
+    tokio::task::spawn_blocking(move || {
+        server(release);
+    })
+    .await
+    .expect("server starter");
+    server(release)
+}
+
+/// A session that writes as the release understands (3.4 knows no Create2).
+async fn session(release: Release, server: &ZkServer) -> zk::Client {
+    let mut c = zk::Client::connector().with_session_timeout(Duration::from_secs(10));
+    if !release.is_3_5_or_later() {
+        c = c.with_server_version(3, 4, 6);
+    }
+    c.connect(&server.connect_string())
+        .await
+        .unwrap_or_else(|e| panic!("a {release} session: {e}"))
+}
+
+fn data_dir(s: &ZkServer) -> String {
+    s.data_dir().to_string_lossy().into_owned()
+}
+
+/// An estate with what copy tools lose: data on inner nodes, a digest ACL,
+/// sequential children with gaps, data changed and ACLs changed after
+/// creation, a 200 KB value, an ephemeral, and on 3.5+ a multi, a container
+/// and a TTL node. Enough transactions that snapshots and logs rotate.
+async fn seed(release: Release, c: &zk::Client, root: &str) {
+    create(c, root, b"root data").await;
+    create(c, &format!("{root}/inner"), b"inner data").await;
+    create(c, &format!("{root}/inner/leaf"), b"leaf").await;
+    let digest = zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("digest", "bob:h7sRkHA2vEbbbYrWbmO/JQmxxBo="),
+    );
+    let world_read = zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone());
+    let acls = [digest, world_read];
+    c.create(
+        &format!("{root}/guarded"),
+        b"secret-ish",
+        &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acls)),
+    )
+    .await
+    .expect("create guarded");
+    create(c, &format!("{root}/queue"), b"").await;
+    create_sequential(c, &format!("{root}/queue/item-"), b"q", 12).await;
+    delete_sequential(c, &format!("{root}/queue/item-"), 3..7).await;
+    for i in 0..25 {
+        c.set_data(&format!("{root}/inner"), format!("v{i}").as_bytes(), None)
+            .await
+            .expect("set data");
+    }
+    c.set_acl(
+        &format!("{root}/inner/leaf"),
+        &[zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone())],
+        None,
+    )
+    .await
+    .expect("set acl");
+    create(c, &format!("{root}/big"), &vec![0x5a; 200 * 1024]).await;
+    c.create(&format!("{root}/held"), b"eph", &ephemeral())
+        .await
+        .expect("ephemeral");
+    if release.is_3_5_or_later() {
+        let mut m = c.new_multi_writer();
+        m.add_create(&format!("{root}/m1"), b"one", &open())
+            .expect("multi create");
+        m.add_create(&format!("{root}/m2"), b"two", &open())
+            .expect("multi create");
+        m.add_set_data(&format!("{root}/m1"), b"one again", None)
+            .expect("multi set");
+        m.commit().await.expect("multi commits");
+        // A failed multi: none of it may show.
+        let mut m = c.new_multi_writer();
+        m.add_create(&format!("{root}/never"), b"", &open())
+            .expect("multi create");
+        m.add_create(&format!("{root}/m1"), b"exists", &open())
+            .expect("multi create");
+        assert!(m.commit().await.is_err(), "a multi with a failing op fails");
+        c.create(
+            &format!("{root}/box"),
+            b"container",
+            &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all()),
+        )
+        .await
+        .expect("container");
+        create(c, &format!("{root}/box/inside"), b"").await;
+        c.create(
+            &format!("{root}/lease"),
+            b"ttl",
+            &zk::CreateMode::Persistent
+                .with_acls(zk::Acls::anyone_all())
+                .with_ttl(Duration::from_secs(3600)),
+        )
+        .await
+        .expect("ttl node");
+    }
+    c.delete(&format!("{root}/inner/leaf"), None)
+        .await
+        .expect("delete");
+    create(c, &format!("{root}/inner/leaf"), b"again").await;
+}
+
+fn snapshots_and_logs(dir: &Path) -> (usize, usize) {
+    let v2 = dir.join("version-2");
+    let names: Vec<String> = std::fs::read_dir(&v2)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        names.iter().filter(|n| n.starts_with("snapshot.")).count(),
+        names.iter().filter(|n| n.starts_with("log.")).count(),
+    )
+}
+
+fn compare(source: &str, target: &str, path: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "compare",
+        "--source",
+        source,
+        "--target",
+        target,
+        "--path",
+        path,
+        "--format",
+        "json",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    zkparity(&args)
+}
+
+/// Every record of a zkparity snapshot of `path` on `server` (a live
+/// ensemble or a data directory), by path: what `snapshot` saw of each
+/// node, stat included.
+fn records(server: &str, path: &str, out: &Path) -> BTreeMap<String, serde_json::Value> {
+    let r = zkparity(&[
+        "snapshot",
+        "--server",
+        server,
+        "--path",
+        path,
+        "--out",
+        &out.to_string_lossy(),
+        "--force",
+        "--quiet",
+        // 3.5+ servers hide digest ids from readers without ADMIN.
+        "--allow-incomplete",
+    ]);
+    assert_eq!(r.code, 0, "snapshot of {server}: {}", ctx(&r));
+    let text = std::fs::read_to_string(out).expect("snapshot written");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some((v["path"].as_str()?.to_string(), v)))
+        .collect()
+}
+
+/// A data directory is its own live server, node for node: digests (the
+/// compare) and every stat field (snapshots of both).
+async fn matches_its_live_server(release: Release) {
+    let s = started(release).await;
+    let c = session(release, s).await;
+    let root = unique_path(&format!("own-{release}"));
+    seed(release, &c, &root).await;
+    let (snaps, logs) = snapshots_and_logs(s.data_dir());
+    let suffix = match release {
+        Release::V3_6_3 => Some(".gz"),
+        Release::V3_9_3 => Some(".snappy"),
+        _ => None,
+    };
+    if let Some(suffix) = suffix {
+        let names: Vec<String> = std::fs::read_dir(s.data_dir().join("version-2"))
+            .expect("version-2")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("snapshot.") && n.ends_with(suffix)),
+            "{release} writes {suffix} snapshots: {names:?}"
+        );
+    }
+    assert!(
+        snaps >= 2 && logs >= 2,
+        "snapshots and logs rotate: {snaps} snapshots, {logs} logs"
+    );
+    let dir = data_dir(s);
+    let r = compare(
+        &dir,
+        &s.connect_string(),
+        &root,
+        &["--ephemerals", "compare"],
+    );
+    assert_eq!(r.code, 0, "{release}: {}", ctx(&r));
+    let j = r.json();
+    assert_eq!(j["source"]["file"], "zookeeper", "{j:#}");
+    let zxid = j["source"]["zxid"].as_str().expect("the report names the zxid");
+    assert!(zxid.starts_with("0x"), "{zxid}");
+    let expected_nodes = if release.is_3_5_or_later() { 20 } else { 15 };
+    assert_eq!(j["summary"]["source"]["nodes"], expected_nodes, "{j:#}");
+    if release.is_3_5_or_later() {
+        let notes = j["notes"].to_string();
+        assert!(
+            notes.contains("2 container or TTL nodes compared as persistent"),
+            "{j:#}"
+        );
+    }
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let from_dir = records(&dir, &root, &tmp.path().join("dir.zkps"));
+    let from_live = records(&s.connect_string(), &root, &tmp.path().join("live.zkps"));
+    assert_eq!(from_dir.len(), from_live.len());
+    for (path, live) in &from_live {
+        let d = &from_dir[path];
+        for field in ["stat", "data", "kind", "children"] {
+            assert_eq!(d[field], live[field], "{release} {path} {field}");
+        }
+        if !live["acl"].to_string().contains(":x\"") {
+            assert_eq!(d["acl"], live["acl"], "{release} {path} acl");
+        }
+    }
+    drop(c);
+}
+
+#[tokio::test]
+async fn a_3_4_6_data_directory_matches_its_live_server_node_for_node() {
+    matches_its_live_server(Release::V3_4_6).await;
+}
+
+#[tokio::test]
+async fn a_3_6_3_data_directory_with_gzip_snapshots_matches_its_live_server() {
+    matches_its_live_server(Release::V3_6_3).await;
+}
+
+#[tokio::test]
+async fn a_3_8_0_data_directory_matches_its_live_server_node_for_node() {
+    matches_its_live_server(Release::V3_8_0).await;
+}
+
+#[tokio::test]
+async fn a_3_9_3_data_directory_with_snappy_snapshots_matches_its_live_server() {
+    matches_its_live_server(Release::V3_9_3).await;
+}
+
+fn files_of(dir: &Path) -> BTreeMap<PathBuf, (u64, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("list").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                let mtime = e
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as u64);
+                out.insert(p, (mtime, bytes));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_stopped_servers_directory_is_read_without_a_byte_or_file_changing() {
+    let mut s = own_server_with(options(Release::V3_8_0)).await;
+    let c = session(Release::V3_8_0, &s).await;
+    let root = unique_path("readonly");
+    seed(Release::V3_8_0, &c, &root).await;
+    drop(c);
+    let dir = s.data_dir().to_path_buf();
+    s.stop();
+    let before = files_of(&dir);
+    let d = dir.to_string_lossy().into_owned();
+    let r = compare(&d, &d, &root, &[]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let export = tempfile::NamedTempFile::new().expect("temp");
+    let r = zkparity(&[
+        "export",
+        "--server",
+        &d,
+        "--path",
+        &root,
+        "--out",
+        &export.path().to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let after = files_of(&dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "no file appears or goes"
+    );
+    for (p, (mtime, bytes)) in &before {
+        let (m2, b2) = &after[p];
+        assert_eq!(mtime, m2, "{} keeps its mtime", p.display());
+        assert!(bytes == b2, "{} keeps its bytes", p.display());
+    }
+}
+
+async fn own_server_with(o: ServerOptions) -> ZkServer {
+    tokio::task::spawn_blocking(move || ZkServer::start_standalone(&o))
+        .await
+        .expect("server starter")
+        .expect("a server of its own starts")
+}
