@@ -55,6 +55,15 @@ pub struct Position {
 
 /// A data directory read into memory, answering reads.
 pub struct DataDir {
+    inner: std::sync::Arc<Inner>,
+}
+
+/// Batches smaller than this are read on the walk's own thread; larger
+/// ones on a blocking thread, so both sides and several batches of each
+/// are read and digested on every core.
+const OFFLOAD_BATCH: usize = 16;
+
+struct Inner {
     state: replay::State,
     position: Position,
     keep_data: bool,
@@ -162,84 +171,133 @@ impl DataDir {
         position.containers = state.containers;
         position.ttls = state.ttls;
         Ok(DataDir {
-            state,
-            position,
-            keep_data: options.keep_data,
-            read_acls: options.read_acls,
-            extended_kinds: options.extended_kinds,
-            reads: AtomicU64::new(0),
-            as_persistent: AtomicU64::new(0),
+            inner: std::sync::Arc::new(Inner {
+                state,
+                position,
+                keep_data: options.keep_data,
+                read_acls: options.read_acls,
+                extended_kinds: options.extended_kinds,
+                reads: AtomicU64::new(0),
+                as_persistent: AtomicU64::new(0),
+            }),
         })
     }
 
     pub fn position(&self) -> &Position {
-        &self.position
+        &self.inner.position
     }
 
     pub(crate) fn reads(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
+        self.inner.reads.load(Ordering::Relaxed)
     }
 
     /// Container and TTL nodes read as persistent so far.
     pub(crate) fn read_as_persistent(&self) -> u64 {
-        self.as_persistent.load(Ordering::Relaxed)
+        self.inner.as_persistent.load(Ordering::Relaxed)
     }
 
+    /// Reads `paths` as a live side would answer them.
+    pub async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        if paths.len() < OFFLOAD_BATCH {
+            return self.inner.read_nodes(paths, names);
+        }
+        let inner = self.inner.clone();
+        let owned: Vec<(String, String)> = paths
+            .iter()
+            .zip(names)
+            .map(|(p, n)| (p.to_string(), n.to_string()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let paths: Vec<&str> = owned.iter().map(|(p, _)| p.as_str()).collect();
+            let names: Vec<&str> = owned.iter().map(|(_, n)| n.as_str()).collect();
+            inner.read_nodes(&paths, &names)
+        })
+        .await
+        .map_err(|source| Error::TaskFailed {
+            task: "reading a ZooKeeper data directory".into(),
+            source,
+        })?
+    }
+}
+
+impl Inner {
     /// Reads `paths` as a live side would answer them.
     pub fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
         self.reads.fetch_add(paths.len() as u64, Ordering::Relaxed);
         let tree = &self.state.tree;
-        paths
+        // A batch is mostly siblings: find their parent once.
+        let mut last: Option<(&str, Option<u32>)> = None;
+        let ids: Vec<Option<u32>> = paths
             .iter()
-            .zip(names)
-            .map(|(path, name)| {
-                let Some(id) = tree.lookup(path) else {
-                    return Ok(SideNode::Absent);
+            .map(|path| {
+                let Some((parent, name)) = path.rsplit_once('/') else {
+                    return None;
                 };
-                let node = tree
-                    .read(id, &self.state.store)
-                    .map_err(|e| Error::Io {
-                        context: format!(
-                            "reading {} back from {}",
-                            path,
-                            self.position.snapshot.display()
-                        ),
-                        source: e,
-                    })?;
-                let Some(node) = node else {
-                    return Ok(SideNode::Absent);
-                };
-                let kind = match Owner::of(node.stat.ephemeral_owner) {
-                    Owner::None => NodeKind::Persistent,
-                    Owner::Session(_) => NodeKind::Ephemeral,
-                    Owner::Container if self.extended_kinds => NodeKind::Container,
-                    Owner::Ttl(_) if self.extended_kinds => NodeKind::Ttl,
-                    Owner::Container | Owner::Ttl(_) => {
-                        self.as_persistent.fetch_add(1, Ordering::Relaxed);
-                        NodeKind::Persistent
+                if name.is_empty() {
+                    return tree.lookup(path);
+                }
+                let parent = if parent.is_empty() { "/" } else { parent };
+                let pid = match last {
+                    Some((p, id)) if p == parent => id,
+                    _ => {
+                        let id = tree.lookup(parent);
+                        last = Some((parent, id));
+                        id
                     }
                 };
-                let stat = node.stat.to_zk(node.data.len(), node.children.len());
-                let acl = self
-                    .read_acls
-                    .then(|| tree.acls[node.acl as usize].0.clone());
-                Ok(SideNode::Present(Box::new(NodeRead::new(
-                    name,
-                    kind,
-                    node.data,
-                    self.keep_data,
-                    Some(stat),
-                    acl,
-                    node.children,
-                ))))
+                pid.and_then(|p| tree.child(p, name))
             })
-            .collect()
+            .collect();
+        let present: Vec<(usize, u32)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| id.map(|id| (i, id)))
+            .collect();
+        let wanted: Vec<u32> = present.iter().map(|(_, id)| *id).collect();
+        let mut out: Vec<SideNode> = Vec::with_capacity(paths.len());
+        out.resize_with(paths.len(), || SideNode::Absent);
+        let no_acl = crate::digest::acl_fingerprint(&[]);
+        tree.read_many(&wanted, &self.state.store, |k, data, acl, stat| {
+            let (i, id) = present[k];
+            let kind = match Owner::of(stat.ephemeral_owner) {
+                Owner::None => NodeKind::Persistent,
+                Owner::Session(_) => NodeKind::Ephemeral,
+                Owner::Container if self.extended_kinds => NodeKind::Container,
+                Owner::Ttl(_) if self.extended_kinds => NodeKind::Ttl,
+                Owner::Container | Owner::Ttl(_) => {
+                    self.as_persistent.fetch_add(1, Ordering::Relaxed);
+                    NodeKind::Persistent
+                }
+            };
+            let children = tree.child_names(id);
+            let (acl, fingerprint) = if self.read_acls {
+                let a = acl as usize;
+                (Some(tree.acls[a].0.clone()), tree.acl_fingerprints[a])
+            } else {
+                (None, no_acl)
+            };
+            out[i] = SideNode::Present(Box::new(NodeRead::from_slice(
+                names[i],
+                kind,
+                data,
+                self.keep_data,
+                Some(stat.to_zk(data.len(), children.len())),
+                acl,
+                fingerprint,
+                children,
+            )));
+        })
+        .map_err(|e| Error::Io {
+            context: format!("reading back {}", self.position.snapshot.display()),
+            source: e,
+        })?;
+        Ok(out)
     }
 }
 
 impl crate::tree::ReadNodes for DataDir {
     async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
-        DataDir::read_nodes(self, paths, names)
+        DataDir::read_nodes(self, paths, names).await
     }
 }
 

@@ -24,12 +24,11 @@ pub(crate) struct Held {
     pub stat: Stat,
 }
 
-/// One node as the walk reads it.
+/// One node's record.
 pub(crate) struct Node {
     pub data: Vec<u8>,
     pub acl: u32,
     pub stat: Stat,
-    pub children: Vec<String>,
 }
 
 pub(crate) struct Tree {
@@ -43,6 +42,8 @@ pub(crate) struct Tree {
     held: Vec<Held>,
     /// ACL lists, in the normal form; records refer to them by index.
     pub acls: Vec<Acl>,
+    /// Their fingerprints.
+    pub acl_fingerprints: Vec<crate::digest::Hash>,
     /// The snapshot's ACL references, mapped to [`Tree::acls`].
     acl_refs: HashMap<i64, u32>,
     /// Lists seen in transactions, so a repeated list is kept once.
@@ -69,6 +70,7 @@ impl Tree {
             names: Vec::new(),
             held: Vec::new(),
             acls: Vec::new(),
+            acl_fingerprints: Vec::new(),
             acl_refs: HashMap::new(),
             acl_index: HashMap::new(),
             start: vec![0],
@@ -93,6 +95,8 @@ impl Tree {
             return i;
         }
         let i = self.acls.len() as u32;
+        self.acl_fingerprints
+            .push(crate::digest::acl_fingerprint(&acl.0));
         self.acls.push(acl.clone());
         self.acl_index.insert(acl, i);
         i
@@ -199,9 +203,10 @@ impl Tree {
         &self.children[self.start[i] as usize..self.start[i + 1] as usize]
     }
 
-    fn child(&self, parent: u32, name: &str) -> Option<u32> {
+    /// The live child `name` of `parent`.
+    pub(crate) fn child(&self, parent: u32, name: &str) -> Option<u32> {
         let kids = self.base_children(parent);
-        if let Ok(i) = kids.binary_search_by(|c| self.name(*c).cmp(name)) {
+        if let Ok(i) = kids.binary_search_by(|c| self_name(self, *c).cmp(name.as_bytes())) {
             let c = kids[i];
             if self.rec[c as usize] != DEAD {
                 return Some(c);
@@ -292,37 +297,100 @@ impl Tree {
                 data: h.data.clone(),
                 acl: h.acl,
                 stat: h.stat,
-                children: Vec::new(),
             }));
         }
         let len = self.data_len[id as usize] as usize;
         let mut buf = vec![0u8; 4 + len + 8 + Stat::BYTES];
         file.read_exact_at(&mut buf, rec)?;
-        let acl_ref = i64::from_be_bytes(buf[4 + len..12 + len].try_into().unwrap_or_default());
-        let stat = Stat::decode(&buf[12 + len..]);
-        buf.truncate(4 + len);
-        buf.drain(..4);
-        // Unknown references were refused while the snapshot was read.
-        let acl = self.acl_refs.get(&acl_ref).copied().unwrap_or(0);
-        Ok(Some(Node {
-            data: buf,
-            acl,
-            stat,
-            children: Vec::new(),
-        }))
+        Ok(Some(self.decode(&buf)))
     }
 
-    /// `id`'s record and its children's names, sorted.
-    pub(crate) fn read(&self, id: u32, file: &std::fs::File) -> ReadBack {
-        let Some(mut node) = self.read_record(id, file)? else {
-            return Ok(None);
+    /// Hands `each` the record of every id of `ids` that is alive (its
+    /// index in `ids`, data, ACL index, stat). Records near each other in
+    /// the file (siblings without children are adjacent) are read with one
+    /// call, and their data is not copied.
+    pub(crate) fn read_many(
+        &self,
+        ids: &[u32],
+        file: &std::fs::File,
+        mut each: impl FnMut(usize, &[u8], u32, Stat),
+    ) -> std::io::Result<()> {
+        const GAP: u64 = 16 << 10;
+        let extent = |id: u32| {
+            let off = self.rec[id as usize];
+            (off, off + 4 + self.data_len[id as usize] as u64 + 8 + Stat::BYTES as u64)
         };
-        node.children = self
+        let mut in_file: Vec<usize> = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            let rec = self.rec[id as usize];
+            if rec == DEAD {
+                continue;
+            }
+            if rec & OVERLAY != 0 {
+                let h = &self.held[(rec & !OVERLAY) as usize];
+                each(i, &h.data, h.acl, h.stat);
+            } else {
+                in_file.push(i);
+            }
+        }
+        in_file.sort_unstable_by_key(|&i| self.rec[ids[i] as usize]);
+        let mut buf = Vec::new();
+        let mut k = 0;
+        while k < in_file.len() {
+            let (start, mut end) = extent(ids[in_file[k]]);
+            let mut j = k + 1;
+            while j < in_file.len() {
+                let (s, e) = extent(ids[in_file[j]]);
+                if s > end + GAP || e - start > 4 << 20 {
+                    break;
+                }
+                end = end.max(e);
+                j += 1;
+            }
+            buf.resize((end - start) as usize, 0);
+            file.read_exact_at(&mut buf, start)?;
+            for &i in &in_file[k..j] {
+                let (s, e) = extent(ids[i]);
+                let (data, acl, stat) = self.parts(&buf[(s - start) as usize..(e - start) as usize]);
+                each(i, data, acl, stat);
+            }
+            k = j;
+        }
+        Ok(())
+    }
+
+    /// The names of `id`'s live children, sorted.
+    pub(crate) fn child_names(&self, id: u32) -> Vec<String> {
+        let mut names: Vec<String> = self
             .children_of(id)
             .map(|c| self.name(c).to_string())
             .collect();
-        node.children.sort_unstable();
-        Ok(Some(node))
+        if !self.added.is_empty() {
+            names.sort_unstable();
+        }
+        names
+    }
+
+    /// A file record's parts: data, ACL index, stat.
+    fn parts<'a>(&self, rec: &'a [u8]) -> (&'a [u8], u32, Stat) {
+        let len = rec.len() - 12 - Stat::BYTES;
+        let acl_ref = i64::from_be_bytes(rec[4 + len..12 + len].try_into().unwrap_or_default());
+        (
+            &rec[4..4 + len],
+            // Unknown references were refused while the snapshot was read.
+            self.acl_refs.get(&acl_ref).copied().unwrap_or(0),
+            Stat::decode(&rec[12 + len..]),
+        )
+    }
+
+    /// A file record: data (length-prefixed), ACL reference, stat.
+    fn decode(&self, rec: &[u8]) -> Node {
+        let (data, acl, stat) = self.parts(rec);
+        Node {
+            data: data.to_vec(),
+            acl,
+            stat,
+        }
     }
 }
 

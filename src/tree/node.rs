@@ -107,7 +107,34 @@ impl NodeRead {
         acl_fingerprint: Hash,
         children: Vec<String>,
     ) -> NodeRead {
-        let data_sha256 = digest::data_sha256(&data);
+        let mut n = NodeRead::from_slice(
+            name,
+            kind,
+            &data,
+            false,
+            stat,
+            acl,
+            acl_fingerprint,
+            children,
+        );
+        n.data = keep_data.then_some(data);
+        n
+    }
+
+    /// As [`NodeRead::from_parts`], with the data borrowed: copied only
+    /// when kept.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_slice(
+        name: &str,
+        kind: NodeKind,
+        data: &[u8],
+        keep_data: bool,
+        stat: Option<zk::Stat>,
+        acl: Option<Vec<AclEntry>>,
+        acl_fingerprint: Hash,
+        children: Vec<String>,
+    ) -> NodeRead {
+        let data_sha256 = digest::data_sha256(data);
         let data_len = data.len() as u64;
         let node_digest = digest::node_digest(name, kind, data_len, &data_sha256, &acl_fingerprint);
         NodeRead {
@@ -115,7 +142,7 @@ impl NodeRead {
             kind,
             data_len,
             data_sha256,
-            data: keep_data.then_some(data),
+            data: keep_data.then(|| data.to_vec()),
             children,
             acl,
             acl_fingerprint,
