@@ -44,6 +44,13 @@ impl Shape {
 
 type Failure = Box<dyn std::error::Error>;
 
+/// Sessions per side of the getACL ceiling (at least).
+const CEILING_SESSIONS: usize = 8;
+/// What `zkparity compare` uses when not told (`--sessions`).
+fn default_sessions() -> usize {
+    zkparity::tree::ReaderOptions::default().sessions
+}
+
 fn server_options(dir: &Path) -> ServerOptions {
     ServerOptions {
         heap_mb: 3072,
@@ -273,7 +280,7 @@ async fn bench_shape(
     root: &Path,
     shape: &Shape,
     value_size: usize,
-    sessions: usize,
+    sessions: Option<usize>,
     hold: bool,
     (sync, sync_only): (bool, bool),
 ) -> Result<(), Failure> {
@@ -314,13 +321,21 @@ async fn bench_shape(
     // Warm both servers' JIT and caches the same way for every measurement.
     multiread_ceiling([&s, &t], &paths).await?;
 
-    let sessions_arg = sessions.to_string();
+    // The ceiling is getACL with as many sessions as pays (8 reach it on
+    // this machine; more only queue); compare runs with its defaults, and
+    // with `--sessions N` when the benchmark was given one.
+    let ceiling_sessions = sessions.unwrap_or(CEILING_SESSIONS).max(CEILING_SESSIONS);
     let (src, dst) = (s.connect_string(), t.connect_string());
-    let compare_once = || compare_tree(&src, &dst, &["--sessions", &sessions_arg]);
-    let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
+    let sessions_arg = sessions.map(|n| n.to_string());
+    let flags: Vec<&str> = match &sessions_arg {
+        Some(n) => vec!["--sessions", n],
+        None => Vec::new(),
+    };
+    let compare_once = || compare_tree(&src, &dst, &flags);
+    let acl = acl_ceiling([&s, &t], &paths, ceiling_sessions).await?;
     let multi = multiread_ceiling([&s, &t], &paths).await?;
     let (code, wall, rss_kib, out) = compare_once()?;
-    let acl2 = acl_ceiling([&s, &t], &paths, sessions).await?;
+    let acl2 = acl_ceiling([&s, &t], &paths, ceiling_sessions).await?;
     let (code2, wall2, rss2, _) = compare_once()?;
     if code != 0 || code2 != 0 {
         return Err(format!("compare of an identical pair exited {code}/{code2}: {out}").into());
@@ -337,14 +352,18 @@ async fn bench_shape(
     let rate = |d: Duration| per_side / d.as_secs_f64();
     let acl_best = acl.min(acl2);
     let cmp_best = wall.min(wall2);
+    let settings = match &sessions_arg {
+        Some(n) => format!("--sessions {n}"),
+        None => "default settings".to_string(),
+    };
     println!();
     println!(
-        "shape {} ({} nodes per side, {value_size}-byte values, {sessions} sessions per side)",
+        "shape {} ({} nodes per side, {value_size}-byte values)",
         shape.label(),
         paths.len()
     );
     println!(
-        "  getACL alone, both sides   {:>8.2}s  {:>9.0} nodes/s per side   (runs: {:.2}s, {:.2}s)",
+        "  getACL ceiling, both sides {:>8.2}s  {:>9.0} nodes/s per side   ({ceiling_sessions} sessions per side; runs: {:.2}s, {:.2}s)",
         acl_best.as_secs_f64(),
         rate(acl_best),
         acl.as_secs_f64(),
@@ -356,7 +375,7 @@ async fn bench_shape(
         rate(multi)
     );
     println!(
-        "  zkparity compare           {:>8.2}s  {:>9.0} nodes/s per side   (runs: {:.2}s, {:.2}s; whole process)",
+        "  zkparity compare           {:>8.2}s  {:>9.0} nodes/s per side   ({settings}; runs: {:.2}s, {:.2}s; whole process)",
         cmp_best.as_secs_f64(),
         rate(cmp_best),
         wall.as_secs_f64(),
@@ -366,18 +385,20 @@ async fn bench_shape(
         "  compare / getACL ceiling   {:>8.2}",
         rate(cmp_best) / rate(acl_best)
     );
+    println!(
+        "  peak RSS of compare        {:>8.1} MiB  (runs: {:.1}, {:.1})",
+        rss_kib.max(rss2) as f64 / 1024.0,
+        rss_kib as f64 / 1024.0,
+        rss2 as f64 / 1024.0
+    );
+    bench_data_dirs(&work, per_side, rate(acl_best))?;
+    let sessions = sessions.unwrap_or_else(default_sessions);
     let (cold, warm) = cached_rounds([&s, &t], sessions).await?;
     println!(
         "  repeated rounds (ACL cache) {:>7.2}s first, {:.2}s next: {:.0}% of the first",
         cold.as_secs_f64(),
         warm.as_secs_f64(),
         100.0 * warm.as_secs_f64() / cold.as_secs_f64()
-    );
-    println!(
-        "  peak RSS of compare        {:>8.1} MiB  (runs: {:.1}, {:.1})",
-        rss_kib.max(rss2) as f64 / 1024.0,
-        rss_kib as f64 / 1024.0,
-        rss2 as f64 / 1024.0
     );
     bench_snapshots(&work, &s, &t, per_side)?;
     if sync && paths.len() < 500_000 {
@@ -562,6 +583,38 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The servers' own data directories compared (no server involved),
+/// twice, beside the live getACL ceiling measured in the same run.
+fn bench_data_dirs(work: &Path, per_side: f64, ceiling: f64) -> Result<(), Failure> {
+    let dir = |side: &str| work.join(side).join("data");
+    let (a, b) = (dir("source"), dir("target"));
+    let (a, b) = (
+        a.to_str().ok_or("non-UTF-8 work path")?,
+        b.to_str().ok_or("non-UTF-8 work path")?,
+    );
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (code, wall, rss, out) = compare_tree(a, b, &[])?;
+        if code != 0 {
+            return Err(format!("compare of the data directories exited {code}: {out}").into());
+        }
+        runs.push((wall, rss));
+    }
+    let best = runs.iter().map(|r| r.0).min().unwrap_or_default();
+    let rss = runs.iter().map(|r| r.1).max().unwrap_or(0);
+    let rate = per_side / best.as_secs_f64();
+    println!(
+        "  data directories compared  {:>8.2}s  {:>9.0} nodes/s per side   {:.1}x the getACL ceiling; peak RSS {:.1} MiB (runs: {:.2}s, {:.2}s; whole process)",
+        best.as_secs_f64(),
+        rate,
+        rate / ceiling,
+        rss as f64 / 1024.0,
+        runs[0].0.as_secs_f64(),
+        runs[1].0.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// A snapshot of the source (plain and gzip), then a compare of each file
 /// against the live target: time, peak RSS and size on disk.
 fn bench_snapshots(work: &Path, s: &ZkServer, t: &ZkServer, per_side: f64) -> Result<(), Failure> {
@@ -682,7 +735,7 @@ async fn bench_release(
 fn main() -> Result<(), Failure> {
     let mut shapes = Vec::new();
     let mut value_size = 64;
-    let mut sessions = 4;
+    let mut sessions = None;
     let mut hold = false;
     let mut releases = vec![Release::V3_4_6, Release::V3_8_0];
     let mut no_shapes = false;
@@ -704,7 +757,7 @@ fn main() -> Result<(), Failure> {
                 });
             }
             "--value-size" => value_size = args.next().ok_or("--value-size needs N")?.parse()?,
-            "--sessions" => sessions = args.next().ok_or("--sessions needs N")?.parse()?,
+            "--sessions" => sessions = Some(args.next().ok_or("--sessions needs N")?.parse()?),
             "--hold" => hold = true,
             "--no-sync" => sync = false,
             "--sync-only" => sync_only = true,
@@ -761,6 +814,7 @@ fn main() -> Result<(), Failure> {
             depth: 4,
         };
         println!();
+        let sessions = sessions.unwrap_or_else(default_sessions);
         println!("releases ({} sessions per side)", sessions);
         for release in releases {
             rt.block_on(bench_release(&root, &shape, release, sessions))?;

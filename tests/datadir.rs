@@ -24,9 +24,7 @@ fn options(release: Release) -> ServerOptions {
     }
     match release {
         Release::V3_6_3 => jvm_flags.push("-Dzookeeper.snapshot.compression.method=gz".into()),
-        Release::V3_9_3 => {
-            jvm_flags.push("-Dzookeeper.snapshot.compression.method=snappy".into())
-        }
+        Release::V3_9_3 => jvm_flags.push("-Dzookeeper.snapshot.compression.method=snappy".into()),
         _ => {}
     }
     ServerOptions {
@@ -181,15 +179,7 @@ fn snapshots_and_logs(dir: &Path) -> (usize, usize) {
 
 fn compare(source: &str, target: &str, path: &str, extra: &[&str]) -> Run {
     let mut args = vec![
-        "compare",
-        "--source",
-        source,
-        "--target",
-        target,
-        "--path",
-        path,
-        "--format",
-        "json",
+        "compare", "--source", source, "--target", target, "--path", path, "--format", "json",
         "--quiet",
     ];
     args.extend_from_slice(extra);
@@ -242,7 +232,9 @@ async fn matches_its_live_server(release: Release) {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert!(
-            names.iter().any(|n| n.starts_with("snapshot.") && n.ends_with(suffix)),
+            names
+                .iter()
+                .any(|n| n.starts_with("snapshot.") && n.ends_with(suffix)),
             "{release} writes {suffix} snapshots: {names:?}"
         );
     }
@@ -260,7 +252,9 @@ async fn matches_its_live_server(release: Release) {
     assert_eq!(r.code, 0, "{release}: {}", ctx(&r));
     let j = r.json();
     assert_eq!(j["source"]["file"], "zookeeper", "{j:#}");
-    let zxid = j["source"]["zxid"].as_str().expect("the report names the zxid");
+    let zxid = j["source"]["zxid"]
+        .as_str()
+        .expect("the report names the zxid");
     assert!(zxid.starts_with("0x"), "{zxid}");
     let expected_nodes = if release.is_3_5_or_later() { 20 } else { 15 };
     assert_eq!(j["summary"]["source"]["nodes"], expected_nodes, "{j:#}");
@@ -373,4 +367,410 @@ async fn own_server_with(o: ServerOptions) -> ZkServer {
         .await
         .expect("server starter")
         .expect("a server of its own starts")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// `version-2`'s files named `prefix.*`, oldest first by zxid.
+fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir.join("version-2"))
+        .expect("version-2")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let hex = name.strip_prefix(prefix)?.split('.').next()?.to_string();
+            Some((u64::from_str_radix(&hex, 16).ok()?, e.path()))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+fn hex(z: u64) -> String {
+    format!("{z:#x}")
+}
+
+#[tokio::test]
+async fn at_zxid_reads_the_tree_as_it_stood_then() {
+    let s = started(Release::V3_8_0).await;
+    let c = session(Release::V3_8_0, s).await;
+    let root = unique_path("atzxid");
+    tree(&c, &root, &[("a", b"1"), ("b", b"2"), ("b/c", b"3")]).await;
+    let then = zxid(s);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let before = tmp.path().join("before.zkps");
+    records(&s.connect_string(), &root, &before);
+    c.set_data(&format!("{root}/a"), b"changed", None)
+        .await
+        .expect("set");
+    c.delete(&format!("{root}/b/c"), None)
+        .await
+        .expect("delete");
+    create(&c, &format!("{root}/d"), b"new").await;
+    for _ in 0..30 {
+        c.set_data(&format!("{root}/d"), b"churn", None)
+            .await
+            .expect("set");
+    }
+    let dir = data_dir(s);
+    let before = before.to_string_lossy().into_owned();
+    let at = hex(then);
+    let r = compare(&dir, &before, &root, &["--source-at-zxid", &at]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert_eq!(r.json()["source"]["zxid"], at);
+    let now = compare(&dir, &before, &root, &[]);
+    assert_eq!(now.code, 1, "today's tree differs: {}", ctx(&now));
+    let j = now.json();
+    assert_eq!(j["summary"]["differences"]["data"], 1, "{j:#}");
+    assert_eq!(j["summary"]["differences"]["missing_in_target"], 1, "{j:#}");
+    assert_eq!(j["summary"]["differences"]["extra_in_target"], 1, "{j:#}");
+
+    let live = s.connect_string();
+    let r = compare(&live, &before, &root, &["--source-at-zxid", &at]);
+    assert_eq!(r.code, 2, "a live side has no past: {}", ctx(&r));
+    assert!(r.stderr.contains("--source-at-zxid"), "{}", ctx(&r));
+    let far = hex(then + (1 << 40));
+    let r = compare(&dir, &before, &root, &["--source-at-zxid", &far]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(r.stderr.contains("before --at-zxid"), "{}", ctx(&r));
+}
+
+#[tokio::test]
+async fn replaying_every_log_from_the_oldest_snapshot_gives_the_newest_tree() {
+    let s = started(Release::V3_8_0).await;
+    let c = session(Release::V3_8_0, s).await;
+    let root = unique_path("replay");
+    seed(Release::V3_8_0, &c, &root).await;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let copy = tmp.path().join("data");
+    copy_dir(s.data_dir(), &copy);
+    let snaps = named(&copy, "snapshot.");
+    assert!(snaps.len() >= 3, "{snaps:?}");
+    for old in &snaps[1..] {
+        std::fs::remove_file(old).expect("remove a newer snapshot");
+    }
+    let r = compare(
+        &copy.to_string_lossy(),
+        &data_dir(s),
+        &root,
+        &["--ephemerals", "compare"],
+    );
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let r = compare(
+        &copy.to_string_lossy(),
+        &s.connect_string(),
+        &root,
+        &["--ephemerals", "compare"],
+    );
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+}
+
+#[tokio::test]
+async fn a_session_closed_after_the_snapshot_takes_its_ephemerals_with_it() {
+    let s = started(Release::V3_8_0).await;
+    let c = session(Release::V3_8_0, s).await;
+    let root = unique_path("closed");
+    create(&c, &root, b"").await;
+    let owner = session(Release::V3_8_0, s).await;
+    for i in 0..3 {
+        owner
+            .create(&format!("{root}/e{i}"), b"", &ephemeral())
+            .await
+            .expect("ephemeral");
+    }
+    // Enough writes for a snapshot that holds the ephemerals.
+    let snaps = named(s.data_dir(), "snapshot.").len();
+    create(&c, &format!("{root}/churn"), b"").await;
+    let mut n = 0;
+    while named(s.data_dir(), "snapshot.").len() == snaps && n < 200 {
+        c.set_data(&format!("{root}/churn"), b"x", None)
+            .await
+            .expect("set");
+        n += 1;
+    }
+    let dir = data_dir(s);
+    let r = compare(
+        &dir,
+        &s.connect_string(),
+        &root,
+        &["--ephemerals", "compare"],
+    );
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert_eq!(r.json()["summary"]["source"]["ephemerals"], 3);
+    drop(owner);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = compare(
+        &dir,
+        &s.connect_string(),
+        &root,
+        &["--ephemerals", "compare"],
+    );
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert_eq!(
+        r.json()["summary"]["source"]["ephemerals"],
+        0,
+        "{}",
+        ctx(&r)
+    );
+}
+
+#[tokio::test]
+async fn directories_of_two_releases_compare_and_tell_containers_apart() {
+    let (a, b) = (
+        started(Release::V3_8_0).await,
+        started(Release::V3_9_3).await,
+    );
+    let (ca, cb) = (
+        session(Release::V3_8_0, a).await,
+        session(Release::V3_9_3, b).await,
+    );
+    let root = unique_path("releases");
+    seed(Release::V3_8_0, &ca, &root).await;
+    seed(Release::V3_9_3, &cb, &root).await;
+    let (da, db) = (data_dir(a), data_dir(b));
+    let r = compare(&da, &db, &root, &[]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert!(
+        !r.stdout.contains("compared as persistent"),
+        "both sides tell kinds: {}",
+        ctx(&r)
+    );
+    cb.create(
+        &format!("{root}/kind"),
+        b"",
+        &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all()),
+    )
+    .await
+    .expect("container");
+    create(&cb, &format!("{root}/kind/child"), b"").await;
+    create(&ca, &format!("{root}/kind"), b"").await;
+    create(&ca, &format!("{root}/kind/child"), b"").await;
+    let r = compare(&da, &db, &root, &[]);
+    assert_eq!(r.code, 1, "{}", ctx(&r));
+    let j = r.json();
+    let kinds = of_kind(&j, "node_kind");
+    assert_eq!(kinds.len(), 1, "{j:#}");
+    assert_eq!(kinds[0]["path"], format!("{root}/kind"));
+    // Against the live 3.8 server, the container is persistent, said so.
+    let r = compare(&db, &a.connect_string(), &root, &[]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert!(
+        r.json()["notes"]
+            .to_string()
+            .contains("3 container or TTL nodes compared as persistent"),
+        "{}",
+        ctx(&r)
+    );
+}
+
+#[tokio::test]
+async fn a_3_4_directory_repaired_onto_a_3_8_target_then_matches_it() {
+    let old = started(Release::V3_4_6).await;
+    let new = started(Release::V3_8_0).await;
+    let c = session(Release::V3_4_6, old).await;
+    let root = unique_path("migrate");
+    seed(Release::V3_4_6, &c, &root).await;
+    let dir = data_dir(old);
+    let target = new.connect_string();
+    let r = zkparity(&[
+        "repair",
+        "--source",
+        &dir,
+        "--target",
+        &target,
+        "--path",
+        &root,
+        "--create-path",
+        "--apply",
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let r = compare(&dir, &target, &root, &[]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let j = r.json();
+    assert_eq!(j["summary"]["source"]["nodes"], 15, "{j:#}");
+    let r = zkparity(&[
+        "check", "parity", "--source", &dir, "--target", &target, "--path", &root,
+    ]);
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    assert!(r.stdout.contains("PARITY OK"), "{}", ctx(&r));
+}
+
+#[tokio::test]
+async fn a_killed_server_leaves_a_log_read_to_its_last_whole_transaction() {
+    let mut s = own_server_with(ServerOptions {
+        extra_config: vec![("snapCount".into(), "100000".into())],
+        ..options(Release::V3_8_0)
+    })
+    .await;
+    let c = session(Release::V3_8_0, &s).await;
+    let root = "/killed";
+    create(&c, root, b"").await;
+    let writes = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            for i in 0.. {
+                if c.create(&format!("/killed/n{i:06}"), b"v", &open())
+                    .await
+                    .is_err()
+                {
+                    return i;
+                }
+            }
+            0
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    s.kill();
+    let written = writes.await.expect("writer");
+    assert!(written > 10, "{written} writes before the kill");
+    let dir = s.data_dir().to_path_buf();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let torn = tmp.path().join("torn");
+    copy_dir(&dir, &torn);
+    // Tear the newest log's last record: zeros over its end, as a write
+    // cut short leaves a preallocated file.
+    let log = named(&torn, "log.").pop().expect("a log");
+    let mut bytes = std::fs::read(&log).expect("read log");
+    let end = bytes.iter().rposition(|b| *b != 0).expect("records") + 1;
+    for b in &mut bytes[end - 10..end] {
+        *b = 0;
+    }
+    std::fs::write(&log, &bytes).expect("tear the log");
+
+    let d = dir.to_string_lossy().into_owned();
+    let t = torn.to_string_lossy().into_owned();
+    let r = compare(&t, &d, root, &[]);
+    assert_eq!(r.code, 1, "one create less: {}", ctx(&r));
+    let j = r.json();
+    assert_eq!(j["summary"]["differences"]["extra_in_target"], 1, "{j:#}");
+    assert!(
+        j["notes"].to_string().contains("incomplete record"),
+        "{j:#}"
+    );
+    let zxid = |v: &serde_json::Value| {
+        u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap()
+    };
+    assert_eq!(zxid(&j["source"]["zxid"]) + 1, zxid(&j["target"]["zxid"]));
+
+    tokio::task::spawn_blocking(move || {
+        s.restart().expect("restarts on its files");
+        s
+    })
+    .await
+    .map(|s| {
+        let r = compare(&d, &s.connect_string(), root, &[]);
+        assert_eq!(
+            r.code,
+            0,
+            "the files are what the restarted server serves: {}",
+            ctx(&r)
+        );
+    })
+    .expect("restart");
+}
+
+#[tokio::test]
+async fn damaged_files_are_named_with_the_byte_and_exit_2() {
+    let s = started(Release::V3_8_0).await;
+    let c = session(Release::V3_8_0, s).await;
+    let root = unique_path("damaged");
+    seed(Release::V3_8_0, &c, &root).await;
+    let live = s.connect_string();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let fresh = |name: &str| {
+        let d = tmp.path().join(name);
+        copy_dir(s.data_dir(), &d);
+        d
+    };
+
+    // A byte changed inside a log's first record, with records after it.
+    let d = fresh("flipped");
+    for log in named(&d, "log.") {
+        let mut bytes = std::fs::read(&log).expect("read");
+        bytes[16 + 12 + 20] ^= 0xff;
+        std::fs::write(&log, bytes).expect("write");
+    }
+    let r = compare(&d.to_string_lossy(), &live, &root, &[]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(
+        r.stderr.contains("log.") && r.stderr.contains("at byte 16"),
+        "{}",
+        ctx(&r)
+    );
+    let r = zkparity(&[
+        "check",
+        "parity",
+        "--source",
+        &d.to_string_lossy(),
+        "--target",
+        &live,
+        "--path",
+        &root,
+    ]);
+    assert_eq!(r.code, 3, "a check answers UNKNOWN: {}", ctx(&r));
+
+    // A log missing between the snapshot and the newest log.
+    let d = fresh("gap");
+    let snaps = named(&d, "snapshot.");
+    for old in &snaps[1..] {
+        std::fs::remove_file(old).expect("remove");
+    }
+    let logs = named(&d, "log.");
+    assert!(logs.len() >= 3, "{logs:?}");
+    std::fs::remove_file(&logs[1]).expect("remove a log");
+    let r = compare(&d.to_string_lossy(), &live, &root, &[]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(r.stderr.contains("gap"), "{}", ctx(&r));
+    let after = logs[2].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        r.stderr.contains(&after),
+        "names the log after the gap: {}",
+        ctx(&r)
+    );
+
+    // The newest snapshot cut short: the one before it, with a note.
+    let d = fresh("cut");
+    let newest = named(&d, "snapshot.").pop().expect("snapshot");
+    let len = std::fs::metadata(&newest).expect("stat").len();
+    std::fs::File::options()
+        .write(true)
+        .open(&newest)
+        .and_then(|f| f.set_len(len / 2))
+        .expect("cut");
+    let r = compare(
+        &d.to_string_lossy(),
+        &live,
+        &root,
+        &["--ephemerals", "compare"],
+    );
+    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+    let notes = r.json()["notes"].to_string();
+    assert!(
+        notes.contains(&name) && notes.contains("passed over"),
+        "{notes}"
+    );
+
+    // That snapshot alone: nothing to fall back on.
+    let r = compare(&newest.to_string_lossy(), &live, &root, &[]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(
+        r.stderr.contains(&name) && r.stderr.contains("at byte"),
+        "{}",
+        ctx(&r)
+    );
 }

@@ -111,7 +111,7 @@ pub struct EnsembleArgs {
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub connect_timeout: String,
     /// Sessions per ensemble (ACL reads scale with sessions)
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 8, value_name = "N")]
     pub sessions: usize,
     /// Cap on read operations per second per ensemble (0: no cap); a node
     /// costs three (data, children, ACL)
@@ -146,7 +146,7 @@ pub struct ReadArgs {
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub connect_timeout: String,
     /// Sessions per ensemble (ACL reads scale with sessions)
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 8, value_name = "N")]
     pub sessions: usize,
     /// Cap on read operations per second per ensemble (0: no cap); a node
     /// costs three (data, children, ACL)
@@ -694,7 +694,9 @@ pub fn parse_zxid(value: &str) -> Result<i64, String> {
     let v = value.trim();
     let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16).map(|z| z as i64),
-        None => v.parse::<i64>().or_else(|_| u64::from_str_radix(v, 16).map(|z| z as i64)),
+        None => v
+            .parse::<i64>()
+            .or_else(|_| u64::from_str_radix(v, 16).map(|z| z as i64)),
     };
     match parsed {
         Ok(z) if z >= 0 => Ok(z),

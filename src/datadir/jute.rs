@@ -71,7 +71,7 @@ impl<R: Read> Jute<R> {
 
     /// The running Adler-32 of the bytes read so far.
     pub(crate) fn sum_state(&self) -> adler2::Adler32 {
-        self.sum.clone().unwrap_or_default()
+        self.sum.unwrap_or_default()
     }
 
     /// Flushes the copy, if any.

@@ -36,11 +36,7 @@ impl Files {
     /// The logs to replay after a snapshot at `zxid`: the last one that
     /// starts at or before it, and every later one.
     pub(crate) fn logs_after(&self, zxid: i64) -> Vec<Log> {
-        let first = self
-            .logs
-            .iter()
-            .rposition(|l| l.zxid <= zxid)
-            .unwrap_or(0);
+        let first = self.logs.iter().rposition(|l| l.zxid <= zxid).unwrap_or(0);
         self.logs[first..].to_vec()
     }
 }
@@ -114,16 +110,14 @@ pub(crate) fn find(path: &Path) -> Result<Files> {
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         let dir_of = |key: &str| {
-            text.lines()
-                .find_map(|l| config_value(l, key))
-                .map(|v| {
-                    let p = PathBuf::from(v);
-                    if p.is_absolute() {
-                        p
-                    } else {
-                        path.parent().unwrap_or(Path::new(".")).join(p)
-                    }
-                })
+            text.lines().find_map(|l| config_value(l, key)).map(|v| {
+                let p = PathBuf::from(v);
+                if p.is_absolute() {
+                    p
+                } else {
+                    path.parent().unwrap_or(Path::new(".")).join(p)
+                }
+            })
         };
         let data = dir_of("dataDir")
             .ok_or_else(|| not_found(path, "no dataDir in this configuration".into()))?;
@@ -131,8 +125,8 @@ pub(crate) fn find(path: &Path) -> Result<Files> {
         (version2(&data), version2(&logs))
     };
     let list = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| not_found(dir, format!("cannot be listed: {e}")))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| not_found(dir, format!("cannot be listed: {e}")))?;
         Ok(entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -141,11 +135,9 @@ pub(crate) fn find(path: &Path) -> Result<Files> {
     };
     let mut snapshots: Vec<Snap> = list(&snap_dir)?
         .into_iter()
-        .filter_map(|(name, path)| {
-            zxid_of(&name, "snapshot.").map(|zxid| Snap { path, zxid })
-        })
+        .filter_map(|(name, path)| zxid_of(&name, "snapshot.").map(|zxid| Snap { path, zxid }))
         .collect();
-    snapshots.sort_by(|a, b| b.zxid.cmp(&a.zxid));
+    snapshots.sort_by_key(|s| std::cmp::Reverse(s.zxid));
     let mut logs: Vec<Log> = list(&log_dir)?
         .into_iter()
         .filter_map(|(name, path)| zxid_of(&name, "log.").map(|zxid| Log { path, zxid }))

@@ -91,7 +91,7 @@ impl DataDir {
         let candidates: Vec<&layout::Snap> = files
             .snapshots
             .iter()
-            .filter(|s| at_zxid.is_none_or(|z| s.zxid <= z))
+            .filter(|s| at_zxid.map_or(true, |z| s.zxid <= z))
             .collect();
         if candidates.is_empty() {
             return Err(Error::DataDir {
@@ -230,9 +230,7 @@ impl Inner {
         let ids: Vec<Option<u32>> = paths
             .iter()
             .map(|path| {
-                let Some((parent, name)) = path.rsplit_once('/') else {
-                    return None;
-                };
+                let (parent, name) = path.rsplit_once('/')?;
                 if name.is_empty() {
                     return tree.lookup(path);
                 }

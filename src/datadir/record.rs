@@ -270,7 +270,12 @@ fn read_body<R: Read>(j: &mut Jute<R>, kind: i32, client_id: i64, end: u64) -> J
                 let at = j.offset();
                 let body = j.buffer()?;
                 let mut inner = Jute::new(&body[..], at + 4);
-                txns.push(read_body(&mut inner, kind, client_id, at + 4 + body.len() as u64)?);
+                txns.push(read_body(
+                    &mut inner,
+                    kind,
+                    client_id,
+                    at + 4 + body.len() as u64,
+                )?);
             }
             Txn::Multi(txns)
         }

@@ -151,8 +151,7 @@ pub(crate) fn load(file: &Path) -> Result<Loaded, SnapError> {
         reason,
     };
     let from_jute = |e: JuteError| err(e.offset, e.reason);
-    let mut f =
-        std::fs::File::open(file).map_err(|e| err(0, format!("cannot be opened: {e}")))?;
+    let mut f = std::fs::File::open(file).map_err(|e| err(0, format!("cannot be opened: {e}")))?;
     let mut head = [0u8; 8];
     let n = f.read(&mut head).map_err(|e| err(0, e.to_string()))?;
     let packing = Packing::sniff(&head[..n])
@@ -188,15 +187,15 @@ pub(crate) fn load(file: &Path) -> Result<Loaded, SnapError> {
     }
 }
 
-fn parse<R: BufRead>(
-    j: Jute<R>,
-    store: std::fs::File,
-) -> Result<Loaded, JuteError> {
+fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<Loaded, JuteError> {
     let mut j = j.with_checksum();
     let at = j.offset();
     let magic = j.i32()?;
     if magic.to_be_bytes() != SNAP_MAGIC {
-        return Err(JuteError::at(at, "not a ZooKeeper snapshot (no ZKSN header)"));
+        return Err(JuteError::at(
+            at,
+            "not a ZooKeeper snapshot (no ZKSN header)",
+        ));
     }
     let at = j.offset();
     let version = j.i32()?;

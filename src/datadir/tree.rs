@@ -221,7 +221,7 @@ impl Tree {
     /// The node at `path` (absolute), if it is there.
     pub(crate) fn lookup(&self, path: &str) -> Option<u32> {
         let mut id = 0u32;
-        if self.rec.first().is_none_or(|r| *r == DEAD) {
+        if self.rec.is_empty() || self.rec[0] == DEAD {
             return None;
         }
         if path == "/" {
@@ -318,7 +318,10 @@ impl Tree {
         const GAP: u64 = 16 << 10;
         let extent = |id: u32| {
             let off = self.rec[id as usize];
-            (off, off + 4 + self.data_len[id as usize] as u64 + 8 + Stat::BYTES as u64)
+            (
+                off,
+                off + 4 + self.data_len[id as usize] as u64 + 8 + Stat::BYTES as u64,
+            )
         };
         let mut in_file: Vec<usize> = Vec::new();
         for (i, &id) in ids.iter().enumerate() {
@@ -351,7 +354,8 @@ impl Tree {
             file.read_exact_at(&mut buf, start)?;
             for &i in &in_file[k..j] {
                 let (s, e) = extent(ids[i]);
-                let (data, acl, stat) = self.parts(&buf[(s - start) as usize..(e - start) as usize]);
+                let (data, acl, stat) =
+                    self.parts(&buf[(s - start) as usize..(e - start) as usize]);
                 each(i, data, acl, stat);
             }
             k = j;

@@ -70,7 +70,10 @@ pub(crate) fn read_log(
     }
     let magic = j.i32().map_err(from)?;
     if magic.to_be_bytes() != LOG_MAGIC {
-        return Err(err(0, "not a ZooKeeper transaction log (no ZKLG header)".into()));
+        return Err(err(
+            0,
+            "not a ZooKeeper transaction log (no ZKLG header)".into(),
+        ));
     }
     let version = j.i32().map_err(from)?;
     if version != 2 {
@@ -116,7 +119,10 @@ pub(crate) fn read_log(
             return tail_or_damage(path, offset, reason, j.rest_is_zero());
         }
         if bytes.len() < HEADER_BYTES {
-            return Err(err(offset, "a record shorter than a transaction header".into()));
+            return Err(err(
+                offset,
+                "a record shorter than a transaction header".into(),
+            ));
         }
         let l = |o: usize| i64::from_be_bytes(bytes[o..o + 8].try_into().unwrap_or_default());
         let header = TxnHeader {
@@ -126,14 +132,18 @@ pub(crate) fn read_log(
             kind: i32::from_be_bytes(bytes[28..32].try_into().unwrap_or_default()),
         };
         let body_at = offset + 12 + HEADER_BYTES as u64;
-        let txn = read_txn(header.kind, header.client_id, &bytes[HEADER_BYTES..], body_at).map_err(
-            |e| {
-                err(
-                    e.offset,
-                    format!("transaction {:#x}: {}", header.zxid, e.reason),
-                )
-            },
-        )?;
+        let txn = read_txn(
+            header.kind,
+            header.client_id,
+            &bytes[HEADER_BYTES..],
+            body_at,
+        )
+        .map_err(|e| {
+            err(
+                e.offset,
+                format!("transaction {:#x}: {}", header.zxid, e.reason),
+            )
+        })?;
         if let Flow::Stop = each(Entry {
             header,
             txn,

@@ -12,11 +12,11 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::{AclRecord, Header, Line, StatRecord, Trailer, FORMAT, VERSION};
-use crate::source::{SideSpec, Source};
 use crate::digest::DIGEST_VERSION;
 use crate::durable::{self, PendingFile};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::source::{SideSpec, Source};
 use crate::tree::{
     self, EphemeralPolicy, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
     WalkOptions,
@@ -243,7 +243,10 @@ pub async fn take_snapshot(
         ..options.reader.clone()
     };
     let source = Source::open(side, &reader_options).await?;
-    if source.file_kind().is_some_and(|k| k != crate::source::FileKind::Zookeeper) {
+    if source
+        .file_kind()
+        .is_some_and(|k| k != crate::source::FileKind::Zookeeper)
+    {
         source.close().await;
         return Err(Error::Usage(
             "a snapshot is taken of an ensemble or a ZooKeeper data directory; this file is one already (compare or export it)".into(),

@@ -79,7 +79,7 @@ pub struct ReaderOptions {
 impl Default for ReaderOptions {
     fn default() -> Self {
         ReaderOptions {
-            sessions: 4,
+            sessions: 8,
             max_reads_per_second: 0,
             multi_read: true,
             attempts: 5,
