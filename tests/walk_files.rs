@@ -629,10 +629,7 @@ fn compare_options(path: &str, policy: EphemeralPolicy) -> CompareOptions {
 }
 
 fn file(path: &Path) -> SideSpec {
-    SideSpec::File {
-        side: "side".into(),
-        path: path.to_path_buf(),
-    }
+    SideSpec::file("side", &path.to_string_lossy(), None)
 }
 
 async fn compare_files(source: &Path, target: &Path, options: &CompareOptions) -> CompareReport {
