@@ -774,3 +774,45 @@ async fn damaged_files_are_named_with_the_byte_and_exit_2() {
         ctx(&r)
     );
 }
+
+/// Writes `tests/fixtures/zookeeper/<release>/version-2` (the property
+/// tests' seeds): a small estate's snapshots and logs, the logs' zero
+/// padding cut off. Run by hand: `cargo test --test datadir -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn regenerate_fixtures() {
+    for release in [Release::V3_4_6, Release::V3_8_0, Release::V3_9_3] {
+        let mut s = own_server_with(ServerOptions {
+            extra_config: vec![("snapCount".into(), "10".into())],
+            ..options(release)
+        })
+        .await;
+        let c = session(release, &s).await;
+        seed(release, &c, "/fx").await;
+        c.set_data("/fx/big", b"small again", None).await.unwrap();
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.stop();
+        let out = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/zookeeper")
+            .join(release.name())
+            .join("version-2");
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        for e in std::fs::read_dir(s.data_dir().join("version-2"))
+            .unwrap()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with("log.") || name.starts_with("snapshot.")) {
+                continue;
+            }
+            let mut bytes = std::fs::read(e.path()).unwrap();
+            if name.starts_with("log.") {
+                let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+                bytes.truncate(end);
+            }
+            std::fs::write(out.join(name), bytes).unwrap();
+        }
+    }
+}
