@@ -18,8 +18,8 @@ use crate::report::{
 use crate::source::{SideSpec, Source};
 use crate::tree::path::{name_of, parent};
 use crate::tree::{
-    self, EphemeralPolicy, NodeRead, Observer, ReadNodes, Reader, ReaderOptions, SideNode,
-    SubtreeSummary, Tag, Visit, Visitor, WalkOptions,
+    self, EphemeralPolicy, NodeRead, Observer, ReadNodes, ReaderOptions, SideNode, SubtreeSummary,
+    Tag, Visit, Visitor, WalkOptions,
 };
 
 /// Differences kept in memory for re-checking and listing; past this they are
@@ -711,8 +711,8 @@ pub(crate) async fn one_ensemble_at(
 /// small subtrees changed. A root that exists on neither side gives `None`.
 /// Reads are counted for all the roots together.
 pub(crate) async fn compare_subtrees(
-    source: &EnsembleSpec,
-    target: &EnsembleSpec,
+    source: &SideSpec,
+    target: &SideSpec,
     options: &CompareOptions,
     roots: &[String],
     parallel: usize,
@@ -723,12 +723,18 @@ pub(crate) async fn compare_subtrees(
             reason,
         })?;
     }
-    let (s, t) = futures::try_join!(
-        Reader::open(source, &options.reader),
-        Reader::open(target, &options.reader)
-    )?;
-    let s = Source::Live(s.with_acl_cache(options.acl_caches[0].clone()));
-    let t = Source::Live(t.with_acl_cache(options.acl_caches[1].clone()));
+    let reader = ReaderOptions {
+        read_acls: Source::has_acls(source)? && Source::has_acls(target)?,
+        extended_kinds: Source::tells_kinds(source) && Source::tells_kinds(target),
+        ..options.reader.clone()
+    };
+    let (s, t) = futures::try_join!(Source::open(source, &reader), Source::open(target, &reader))?;
+    let with_cache = |src: Source, cache: &Option<Arc<AclCache>>| match src {
+        Source::Live(r) => Source::Live(r.with_acl_cache(cache.clone())),
+        other => other,
+    };
+    let s = with_cache(s, &options.acl_caches[0]);
+    let t = with_cache(t, &options.acl_caches[1]);
     let readers = [&s, &t];
     let mut outcomes = Vec::with_capacity(roots.len());
     for chunk in roots.chunks(parallel.max(1)) {
@@ -747,11 +753,17 @@ pub(crate) async fn compare_subtrees(
         outcomes.extend(futures::future::join_all(runs).await);
     }
     let reads = BTreeMap::from([("source", s.reads()), ("target", t.reads())]);
+    let kinds = [s.file_kind(), t.file_kind()];
+    let zxids = [s.position(), t.position()].map(|p| p.map(|p| format!("{:#x}", p.zxid)));
     futures::join!(s.close(), t.close());
     let mut reports = outcomes.into_iter().collect::<Result<Vec<_>>>()?;
     for report in reports.iter_mut().flatten() {
-        report.source.connect = source.connect.to_string();
-        report.target.connect = target.connect.to_string();
+        report.source.connect = source.describe();
+        report.target.connect = target.describe();
+        report.source.file = kinds[0];
+        report.target.file = kinds[1];
+        report.source.zxid.clone_from(&zxids[0]);
+        report.target.zxid.clone_from(&zxids[1]);
     }
     Ok((reports, reads))
 }

@@ -1302,3 +1302,45 @@ async fn after_a_server_restart_the_tree_is_walked_again_and_changes_are_still_s
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_pair_whose_source_is_a_data_directory_confirms_drift_from_its_files() {
+    // The source is a server's files, read afresh each round; the target is
+    // live. The source server keeps running and writing its logs.
+    let source = common::own_server().await;
+    let s = common::client(&source).await;
+    let (p, _, t) = pair_clients().await;
+    let root = unique_path("agent-files");
+    let nodes: &[(&str, &[u8])] = &[("a", b"1"), ("b", b"2")];
+    common::tree(&s, &root, nodes).await;
+    common::tree(&t, &root, nodes).await;
+
+    let setup = Setup::new();
+    let dir = source.data_dir().to_string_lossy().into_owned();
+    setup.write_config(
+        &("probe_interval = \"1s\"\n".to_string()
+            + &pair_table("files", &dir, &p.target.connect_string(), &root, "")),
+    );
+    let mut agent = Agent::start(&setup);
+    let clean = agent
+        .wait_for("files", "a clean round", |s| s.status == Status::Ok)
+        .await;
+    assert_eq!(clean.source, dir);
+    assert!(
+        !setup.state_dir().join("files.probe.json").exists(),
+        "files have no servers to probe"
+    );
+
+    let node = format!("{root}/b");
+    s.set_data(&node, b"changed at the source", None)
+        .await
+        .unwrap();
+    let drift = agent
+        .wait_for("files", "the change in the source's log confirmed", |s| {
+            s.status == Status::Drift
+        })
+        .await;
+    assert!(has(&drift.confirmed, &node, "data"), "{drift:#?}");
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.exit_code().await, 0, "{}", agent.log());
+}

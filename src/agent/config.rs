@@ -30,6 +30,7 @@ use crate::nagios::range::Range;
 use crate::probe::{AdminEndpoint, ProbeVia};
 use crate::report::DiffKind;
 use crate::sasl::SaslConfig;
+use crate::source::SideSpec;
 use crate::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
 /// Why a configuration was refused.
@@ -111,16 +112,24 @@ impl<'de> Deserialize<'de> for LatencyLimit {
     }
 }
 
-/// A connect string, checked as `compare --source` would check it.
+/// A pair's side: a connect string, or an existing file or directory (a
+/// ZooKeeper data directory, zoo.cfg or `snapshot.<zxid>`, or a zkparity
+/// snapshot or zktreeutil file), as `compare --source` takes them.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Connect(pub ConnectString);
+pub(crate) enum SideValue {
+    Live(ConnectString),
+    Files(PathBuf),
+}
 
-impl<'de> Deserialize<'de> for Connect {
+impl<'de> Deserialize<'de> for SideValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ConnectString::parse(&s)
-            .map(Connect)
-            .map_err(|e| de::Error::custom(e.to_string()))
+        if SideSpec::is_file(&s) {
+            return Ok(SideValue::Files(PathBuf::from(s)));
+        }
+        ConnectString::parse(&s).map(SideValue::Live).map_err(|e| {
+            de::Error::custom(format!("{e} (nor is it an existing file or directory)"))
+        })
     }
 }
 
@@ -389,8 +398,8 @@ struct RawPrometheus {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPair {
     name: Spanned<PairName>,
-    source: Connect,
-    target: Connect,
+    source: SideValue,
+    target: SideValue,
     #[serde(default)]
     source_auth_file: Option<Spanned<PathBuf>>,
     #[serde(default)]
@@ -553,8 +562,10 @@ pub(crate) struct WatchSettings {
 #[derive(Clone, Debug)]
 pub(crate) struct PairConfig {
     pub name: String,
-    pub source: EnsembleSpec,
-    pub target: EnsembleSpec,
+    /// A live ensemble, or files (a ZooKeeper data directory read afresh
+    /// each round): a pair with a file side is neither watched nor probed.
+    pub source: SideSpec,
+    pub target: SideSpec,
     pub options: CompareOptions,
     pub interval: Duration,
     pub jitter: Duration,
@@ -574,11 +585,15 @@ impl PairConfig {
     /// with its confirmation history). Credentials and certificates count: a
     /// changed auth or certificate file takes effect on reload.
     pub(crate) fn same_as(&self, other: &PairConfig) -> bool {
+        let secrets = |s: &SideSpec| s.live().map(|e| (e.credentials.clone(), e.tls.clone()));
         self.raw == other.raw
-            && self.source.credentials == other.source.credentials
-            && self.target.credentials == other.target.credentials
-            && self.source.tls == other.source.tls
-            && self.target.tls == other.target.tls
+            && secrets(&self.source) == secrets(&other.source)
+            && secrets(&self.target) == secrets(&other.target)
+    }
+
+    /// Both sides' ensembles, when both are live.
+    pub(crate) fn live(&self) -> Option<[&EnsembleSpec; 2]> {
+        Some([self.source.live()?, self.target.live()?])
     }
 }
 
@@ -889,15 +904,19 @@ impl Cx<'_> {
             .map_err(|e| self.at(f.span().start, key(&format!("{side}_jaas")), e.to_string())),
             None => Ok(None),
         };
-        let spec = |side: &str, c: &Connect, creds, sasl, tls| EnsembleSpec {
-            side: side.to_string(),
-            connect: c.0.clone(),
-            credentials: creds,
-            sasl,
-            tls,
-            session_timeout,
-            connect_timeout,
+        let spec = |side: &str, v: &SideValue, creds, sasl, tls| match v {
+            SideValue::Live(c) => SideSpec::Live(EnsembleSpec {
+                side: side.to_string(),
+                connect: c.clone(),
+                credentials: creds,
+                sasl,
+                tls,
+                session_timeout,
+                connect_timeout,
+            }),
+            SideValue::Files(path) => SideSpec::file(side, &path.to_string_lossy(), None),
         };
+        let servers = |s: &SideSpec| s.live().map_or(1, |e| e.connect.hosts.len());
         let source = spec(
             "source",
             &p.source,
@@ -1008,13 +1027,13 @@ impl Cx<'_> {
             "source",
             &p.source_admin_port,
             &p.source_admin_tls_ca,
-            source.connect.hosts.len(),
+            servers(&source),
         )?;
         let target_admin = admin(
             "target",
             &p.target_admin_port,
             &p.target_admin_tls_ca,
-            target.connect.hosts.len(),
+            servers(&target),
         )?;
         Ok(PairConfig {
             source_admin,
@@ -1039,7 +1058,12 @@ impl Cx<'_> {
             },
             round_timeout,
             watch: WatchSettings {
-                enabled: p.watch.unwrap_or(true),
+                // Files change without telling: every round walks them.
+                enabled: p.watch.unwrap_or(true)
+                    && matches!(
+                        (&p.source, &p.target),
+                        (SideValue::Live(_), SideValue::Live(_))
+                    ),
                 full_walk_every: p
                     .full_walk_every
                     .map(|n| n.0 as u64)
@@ -1254,7 +1278,10 @@ mod tests {
         assert_eq!(p.options.recheck_delay, Some(DEFAULT_RECHECK_DELAY));
         assert_eq!(p.options.walk.ephemerals, EphemeralPolicy::Count);
         assert_eq!(p.options.limit, 0);
-        assert_eq!(p.target.connect.chroot.as_deref(), Some("/kafka"));
+        assert_eq!(
+            p.target.live().expect("live").connect.chroot.as_deref(),
+            Some("/kafka")
+        );
         assert_eq!(p.nagios_service, "zkparity kafka");
         assert_eq!(
             p.watch,
@@ -1490,9 +1517,15 @@ mod tests {
         assert_eq!((line, key.as_str()), (6, "pair[0].target_jaas"));
         assert!(reason.contains("no section Client"), "{reason}");
         let c = parse(&(text + "jaas_section = \"ZkClient\"\n")).unwrap();
-        let sasl = c.pairs[0].target.sasl.as_ref().expect("a SASL login");
+        let sasl = c.pairs[0]
+            .target
+            .live()
+            .expect("live")
+            .sasl
+            .as_ref()
+            .expect("a SASL login");
         assert_eq!(sasl.login.identity(), "bob");
-        assert!(c.pairs[0].source.sasl.is_none());
+        assert!(c.pairs[0].source.live().expect("live").sasl.is_none());
     }
 
     #[test]
@@ -1509,7 +1542,13 @@ mod tests {
         std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = parse(&text).unwrap();
         assert_eq!(
-            c.pairs[0].source.credentials.as_ref().map(|c| c.user()),
+            c.pairs[0]
+                .source
+                .live()
+                .expect("live")
+                .credentials
+                .as_ref()
+                .map(|c| c.user()),
             Some("u")
         );
     }
@@ -1521,8 +1560,8 @@ mod tests {
         std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
         let text = minimal() + &format!("target_tls_ca = {ca:?}\n");
         let c = parse(&text).unwrap();
-        assert!(c.pairs[0].target.tls.is_some());
-        assert!(c.pairs[0].source.tls.is_none());
+        assert!(c.pairs[0].target.live().expect("live").tls.is_some());
+        assert!(c.pairs[0].source.live().expect("live").tls.is_none());
         let text = minimal() + &format!("source_tls_cert = {ca:?}\n");
         let (line, key, reason) = invalid(&text);
         assert_eq!((line, key.as_str()), (6, "pair[0].source_tls_cert"));

@@ -150,6 +150,11 @@ pub(crate) async fn run_probes(
     mut globals: watch::Receiver<Arc<Globals>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // A side that is files has no servers to probe.
+    let Some([source, target]) = cfg.live() else {
+        return;
+    };
+    let (source, target) = (source.connect.clone(), target.connect.clone());
     let mut said: Option<(bool, Vec<String>)> = None;
     let mut next: Option<Instant> = None;
     let mut ganglia = ServerMetrics::new();
@@ -183,7 +188,7 @@ pub(crate) async fn run_probes(
             ..ProbeOptions::default()
         };
         let report = tokio::select! {
-            r = probe::probe(&cfg.source.connect, Some(&cfg.target.connect), &options) => r,
+            r = probe::probe(&source, Some(&target), &options) => r,
             _ = stopped(&mut stop) => return,
         };
         let gap = (settings.interval + spread).as_secs_f64().ceil() as u32;

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::aclcache::AclCache;
-use crate::compare::{compare, compare_subtrees};
+use crate::compare::{compare_sides, compare_subtrees};
 use crate::error::Error;
 use crate::gmetric::Channel;
 use crate::nagios::output::CheckResult;
@@ -129,8 +129,8 @@ fn restore(cfg: &PairConfig, globals: &Globals) -> History {
     if state.pair != cfg.name {
         return fresh;
     }
-    let same_comparison = state.source == cfg.source.connect.to_string()
-        && state.target == cfg.target.connect.to_string()
+    let same_comparison = state.source == cfg.source.describe()
+        && state.target == cfg.target.describe()
         && state.path == cfg.options.path;
     if !same_comparison {
         info!(pair = %cfg.name, "source, target or path changed; earlier differences forgotten");
@@ -222,7 +222,7 @@ async fn compare_scope(
         options.reader.sessions = 1;
     }
     let mut quiet = Progress::new(false);
-    match compare(&cfg.source, &cfg.target, &options, &mut quiet).await {
+    match compare_sides(&cfg.source, &cfg.target, &options, &mut quiet).await {
         Ok(r) => Ok(Some(r)),
         Err(Error::RootMissing { .. }) if !whole => Ok(None),
         Err(e) => Err(e),
@@ -371,10 +371,11 @@ pub(crate) async fn run_pair(
     history.tracker.set_policy(cfg.confirm);
     let caches = [AclCache::new(), AclCache::new()];
     let mut reporter = Reporter::default();
-    let (watches, _watch_tasks) = if cfg.watch.enabled {
+    let live = cfg.live();
+    let (watches, _watch_tasks) = if let (true, Some(specs)) = (cfg.watch.enabled, live) {
         let (w, tasks) = watches::start(
             &cfg.name,
-            [&cfg.source, &cfg.target],
+            specs,
             &cfg.options.path,
             cfg.options.walk.excludes.clone(),
             stop.clone(),
@@ -390,7 +391,9 @@ pub(crate) async fn run_pair(
         // A first walk that starts before the watches are in place cannot
         // tell later rounds what is unchanged; a walk that does is worth a
         // short wait.
-        let limit = cfg.source.connect_timeout.max(cfg.target.connect_timeout);
+        let limit = live.map_or(Duration::ZERO, |[s, t]| {
+            s.connect_timeout.max(t.connect_timeout)
+        });
         tokio::select! {
             _ = w.started(limit) => {}
             _ = stopped(&mut stop) => return,
@@ -491,7 +494,7 @@ pub(crate) async fn run_pair(
                     let mut options = cfg.options.clone();
                     options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
                     let mut quiet = Progress::new(false);
-                    compare(&cfg.source, &cfg.target, &options, &mut quiet)
+                    compare_sides(&cfg.source, &cfg.target, &options, &mut quiet)
                         .await
                         .map(|r| Read::Walked(Box::new(r)))
                 }
@@ -902,8 +905,8 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
     PairState {
         schema: STATE_SCHEMA,
         pair: cfg.name.clone(),
-        source: cfg.source.connect.to_string(),
-        target: cfg.target.connect.to_string(),
+        source: cfg.source.describe(),
+        target: cfg.target.describe(),
         path: cfg.options.path.clone(),
         round: history.round,
         started: history.started,
