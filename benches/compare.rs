@@ -385,6 +385,14 @@ async fn bench_shape(
         "  compare / getACL ceiling   {:>8.2}",
         rate(cmp_best) / rate(acl_best)
     );
+    // A compare makes both reads of every node on the same servers: when
+    // their CPUs are the bound, that bound is the harmonic sum of the two.
+    let both = 1.0 / (1.0 / rate(acl_best) + 1.0 / rate(multi));
+    println!(
+        "  compare / both reads' bound {:>7.2}   (getACL and multi-read of every node: {:.0} nodes/s per side)",
+        rate(cmp_best) / both,
+        both
+    );
     println!(
         "  peak RSS of compare        {:>8.1} MiB  (runs: {:.1}, {:.1})",
         rss_kib.max(rss2) as f64 / 1024.0,

@@ -604,19 +604,7 @@ pub async fn compare_sides(
     let started = Instant::now();
     let one_ensemble = one_ensemble_at(source, target, &options.path).await?;
     let acls_compared = Source::has_acls(source)? && Source::has_acls(target)?;
-    let reader = ReaderOptions {
-        read_acls: acls_compared,
-        extended_kinds: Source::tells_kinds(source) && Source::tells_kinds(target),
-        ..options.reader.clone()
-    };
-    // Fail as soon as either side fails, not after the other's timeout.
-    let (s, t) = futures::try_join!(Source::open(source, &reader), Source::open(target, &reader))?;
-    let with_cache = |src: Source, cache: &Option<Arc<AclCache>>| match src {
-        Source::Live(r) => Source::Live(r.with_acl_cache(cache.clone())),
-        other => other,
-    };
-    let s = with_cache(s, &options.acl_caches[0]);
-    let t = with_cache(t, &options.acl_caches[1]);
+    let (s, t) = open_pair(source, target, options, acls_compared).await?;
     let options = match file_options(options, [&s, &t]) {
         Ok(o) => o,
         Err(e) => {
@@ -675,6 +663,32 @@ pub async fn compare_sides(
     Ok(report)
 }
 
+/// Opens both sides for a comparison: ACLs read only if both hold them,
+/// container and TTL kinds told only if both can tell them, the options'
+/// ACL caches on live sides. Fails as soon as either side fails, not after
+/// the other's timeout.
+async fn open_pair(
+    source: &SideSpec,
+    target: &SideSpec,
+    options: &CompareOptions,
+    acls: bool,
+) -> Result<(Source, Source)> {
+    let reader = ReaderOptions {
+        read_acls: acls,
+        extended_kinds: Source::tells_kinds(source) && Source::tells_kinds(target),
+        ..options.reader.clone()
+    };
+    let (s, t) = futures::try_join!(Source::open(source, &reader), Source::open(target, &reader))?;
+    let with_cache = |src: Source, cache: &Option<Arc<AclCache>>| match src {
+        Source::Live(r) => Source::Live(r.with_acl_cache(cache.clone())),
+        other => other,
+    };
+    Ok((
+        with_cache(s, &options.acl_caches[0]),
+        with_cache(t, &options.acl_caches[1]),
+    ))
+}
+
 /// The path as the server sees it: below the connect string's chroot.
 fn server_path(spec: &EnsembleSpec, path: &str) -> String {
     match (&spec.connect.chroot, path) {
@@ -723,18 +737,8 @@ pub(crate) async fn compare_subtrees(
             reason,
         })?;
     }
-    let reader = ReaderOptions {
-        read_acls: Source::has_acls(source)? && Source::has_acls(target)?,
-        extended_kinds: Source::tells_kinds(source) && Source::tells_kinds(target),
-        ..options.reader.clone()
-    };
-    let (s, t) = futures::try_join!(Source::open(source, &reader), Source::open(target, &reader))?;
-    let with_cache = |src: Source, cache: &Option<Arc<AclCache>>| match src {
-        Source::Live(r) => Source::Live(r.with_acl_cache(cache.clone())),
-        other => other,
-    };
-    let s = with_cache(s, &options.acl_caches[0]);
-    let t = with_cache(t, &options.acl_caches[1]);
+    let acls = Source::has_acls(source)? && Source::has_acls(target)?;
+    let (s, t) = open_pair(source, target, options, acls).await?;
     let readers = [&s, &t];
     let mut outcomes = Vec::with_capacity(roots.len());
     for chunk in roots.chunks(parallel.max(1)) {

@@ -186,6 +186,14 @@ fn compare(source: &str, target: &str, path: &str, extra: &[&str]) -> Run {
     zkparity(&args)
 }
 
+/// `compare` of `source` with `target` at `path`, ephemerals compared:
+/// exit 0 asserted; the JSON report.
+fn identical(source: &str, target: &str, path: &str) -> serde_json::Value {
+    let r = compare(source, target, path, &["--ephemerals", "compare"]);
+    assert_eq!(r.code, 0, "{source} vs {target}: {}", ctx(&r));
+    r.json()
+}
+
 /// Every record of a zkparity snapshot of `path` on `server` (a live
 /// ensemble or a data directory), by path: what `snapshot` saw of each
 /// node, stat included.
@@ -243,14 +251,7 @@ async fn matches_its_live_server(release: Release) {
         "snapshots and logs rotate: {snaps} snapshots, {logs} logs"
     );
     let dir = data_dir(s);
-    let r = compare(
-        &dir,
-        &s.connect_string(),
-        &root,
-        &["--ephemerals", "compare"],
-    );
-    assert_eq!(r.code, 0, "{release}: {}", ctx(&r));
-    let j = r.json();
+    let j = identical(&dir, &s.connect_string(), &root);
     assert_eq!(j["source"]["file"], "zookeeper", "{j:#}");
     let zxid = j["source"]["zxid"]
         .as_str()
@@ -462,20 +463,8 @@ async fn replaying_every_log_from_the_oldest_snapshot_gives_the_newest_tree() {
     for old in &snaps[1..] {
         std::fs::remove_file(old).expect("remove a newer snapshot");
     }
-    let r = compare(
-        &copy.to_string_lossy(),
-        &data_dir(s),
-        &root,
-        &["--ephemerals", "compare"],
-    );
-    assert_eq!(r.code, 0, "{}", ctx(&r));
-    let r = compare(
-        &copy.to_string_lossy(),
-        &s.connect_string(),
-        &root,
-        &["--ephemerals", "compare"],
-    );
-    assert_eq!(r.code, 0, "{}", ctx(&r));
+    identical(&copy.to_string_lossy(), &data_dir(s), &root);
+    identical(&copy.to_string_lossy(), &s.connect_string(), &root);
 }
 
 #[tokio::test]
@@ -502,29 +491,12 @@ async fn a_session_closed_after_the_snapshot_takes_its_ephemerals_with_it() {
         n += 1;
     }
     let dir = data_dir(s);
-    let r = compare(
-        &dir,
-        &s.connect_string(),
-        &root,
-        &["--ephemerals", "compare"],
-    );
-    assert_eq!(r.code, 0, "{}", ctx(&r));
-    assert_eq!(r.json()["summary"]["source"]["ephemerals"], 3);
+    let j = identical(&dir, &s.connect_string(), &root);
+    assert_eq!(j["summary"]["source"]["ephemerals"], 3, "{j:#}");
     drop(owner);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = compare(
-        &dir,
-        &s.connect_string(),
-        &root,
-        &["--ephemerals", "compare"],
-    );
-    assert_eq!(r.code, 0, "{}", ctx(&r));
-    assert_eq!(
-        r.json()["summary"]["source"]["ephemerals"],
-        0,
-        "{}",
-        ctx(&r)
-    );
+    let j = identical(&dir, &s.connect_string(), &root);
+    assert_eq!(j["summary"]["source"]["ephemerals"], 0, "{j:#}");
 }
 
 #[tokio::test]
@@ -751,15 +723,9 @@ async fn damaged_files_are_named_with_the_byte_and_exit_2() {
         .open(&newest)
         .and_then(|f| f.set_len(len / 2))
         .expect("cut");
-    let r = compare(
-        &d.to_string_lossy(),
-        &live,
-        &root,
-        &["--ephemerals", "compare"],
-    );
-    assert_eq!(r.code, 0, "{}", ctx(&r));
+    let j = identical(&d.to_string_lossy(), &live, &root);
     let name = newest.file_name().unwrap().to_string_lossy().into_owned();
-    let notes = r.json()["notes"].to_string();
+    let notes = j["notes"].to_string();
     assert!(
         notes.contains(&name) && notes.contains("passed over"),
         "{notes}"
@@ -815,4 +781,26 @@ async fn regenerate_fixtures() {
             std::fs::write(out.join(name), bytes).unwrap();
         }
     }
+}
+
+#[tokio::test]
+async fn a_3_4_directory_without_a_snapshot_yet_is_replayed_from_its_first_log() {
+    let s = own_server_with(ServerOptions {
+        extra_config: vec![("snapCount".into(), "100000".into())],
+        ..options(Release::V3_4_6)
+    })
+    .await;
+    let c = session(Release::V3_4_6, &s).await;
+    let root = unique_path("nosnap");
+    tree(&c, &root, &[("a", b"1"), ("a/b", b"2")]).await;
+    c.set_data(&format!("{root}/a"), b"again", None)
+        .await
+        .expect("set");
+    assert_eq!(
+        snapshots_and_logs(s.data_dir()).0,
+        0,
+        "3.4 takes its first snapshot only after snapCount/2 transactions"
+    );
+    let j = identical(&data_dir(&s), &s.connect_string(), "/");
+    assert_eq!(j["summary"]["source"]["nodes"], 4, "{j:#}");
 }

@@ -93,7 +93,12 @@ impl DataDir {
             .iter()
             .filter(|s| at_zxid.map_or(true, |z| s.zxid <= z))
             .collect();
-        if candidates.is_empty() {
+        // A server with no usable snapshot replays its logs from the first
+        // transaction over the empty tree (3.4 takes its first snapshot only
+        // after snapCount/2 transactions): so do we, when the logs reach back
+        // that far.
+        let from_start = !files.single && files.logs.first().is_some_and(|l| l.zxid <= 1);
+        if candidates.is_empty() && !from_start {
             return Err(Error::DataDir {
                 path: path.to_path_buf(),
                 offset: None,
@@ -126,15 +131,28 @@ impl DataDir {
                 }
             }
         }
-        let Some((snap, loaded)) = loaded else {
-            let e = failures.remove(0);
-            return Err(damaged(&e.file, e.offset, e.reason));
-        };
         if !failures.is_empty() && files.single {
             let e = failures.remove(0);
             return Err(damaged(&e.file, e.offset, e.reason));
         }
-        let mut state = replay::State::from(loaded);
+        let (snap, mut state) = match loaded {
+            Some((snap, loaded)) => (snap, loaded),
+            None if from_start => {
+                let empty = replay::State::empty().map_err(|e| Error::Io {
+                    context: "a temporary file for an empty tree".into(),
+                    source: e,
+                })?;
+                let start = layout::Snap {
+                    path: files.root.clone(),
+                    zxid: 0,
+                };
+                (start, empty)
+            }
+            None => {
+                let e = failures.remove(0);
+                return Err(damaged(&e.file, e.offset, e.reason));
+            }
+        };
         let mut position = Position {
             zxid: snap.zxid,
             snapshot: snap.path.clone(),

@@ -8,29 +8,47 @@
 use std::collections::HashMap;
 
 use super::record::{Owner, Stat, Txn, TxnHeader};
-use super::snapfile::Loaded;
 use super::tree::{Held, Tree};
 
 /// The tree and what replay needs beside it.
 pub(crate) struct State {
     pub tree: Tree,
+    /// The file the tree's offsets point into: the snapshot itself, or
+    /// its unpacked copy.
     pub store: std::fs::File,
+    /// Open sessions and their timeouts.
     pub sessions: HashMap<i64, i32>,
+    /// Nodes owned by each session.
     pub ephemerals: HashMap<i64, Vec<u32>>,
+    /// Container and TTL nodes.
     pub containers: u64,
     pub ttls: u64,
 }
 
-impl From<Loaded> for State {
-    fn from(l: Loaded) -> State {
-        State {
-            tree: l.tree,
-            store: l.store,
-            sessions: l.sessions,
-            ephemerals: l.ephemerals,
-            containers: l.containers,
-            ttls: l.ttls,
-        }
+impl State {
+    /// The tree a server starts from with no snapshot: the root,
+    /// `/zookeeper` and `/zookeeper/quota`, empty, open, all stats 0.
+    pub(crate) fn empty() -> std::io::Result<State> {
+        let mut tree = Tree::new();
+        let open = tree.intern_acl(super::record::Acl::open());
+        let node = || Held {
+            data: Vec::new(),
+            acl: open,
+            stat: Stat::default(),
+        };
+        let root = tree.create(None, "", node());
+        let zk = tree.create(Some(root), "zookeeper", node());
+        tree.create(Some(zk), "quota", node());
+        tree.sort_children();
+        Ok(State {
+            tree,
+            // Every node is held in memory: nothing is read from it.
+            store: tempfile::tempfile()?,
+            sessions: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: 0,
+            ttls: 0,
+        })
     }
 }
 
@@ -156,7 +174,7 @@ impl State {
         }
         let acl = self.tree.intern_acl(acl.clone());
         let id = self.tree.create(
-            parent,
+            Some(parent),
             name,
             Held {
                 data: data.to_vec(),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::jute::{Jute, JuteError};
 use super::record::{Acl, Owner, Stat};
+use super::replay::State;
 use super::tree::Tree;
 
 /// "ZKSN".
@@ -39,21 +40,6 @@ impl Packing {
             None
         }
     }
-}
-
-/// A loaded snapshot.
-pub(crate) struct Loaded {
-    pub tree: Tree,
-    /// The file the tree's offsets point into: the snapshot itself, or
-    /// its unpacked copy.
-    pub store: std::fs::File,
-    /// Open sessions and their timeouts.
-    pub sessions: HashMap<i64, i32>,
-    /// Nodes owned by each session.
-    pub ephemerals: HashMap<i64, Vec<u32>>,
-    /// Container and TTL nodes.
-    pub containers: u64,
-    pub ttls: u64,
 }
 
 /// What went wrong reading one snapshot.
@@ -144,7 +130,7 @@ impl<R: Read> Read for SnappyJava<R> {
 }
 
 /// Reads the snapshot `file` whole, checking its checksum.
-pub(crate) fn load(file: &Path) -> Result<Loaded, SnapError> {
+pub(crate) fn load(file: &Path) -> Result<State, SnapError> {
     let err = |offset: u64, reason: String| SnapError {
         file: file.to_path_buf(),
         offset,
@@ -187,7 +173,7 @@ pub(crate) fn load(file: &Path) -> Result<Loaded, SnapError> {
     }
 }
 
-fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<Loaded, JuteError> {
+fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteError> {
     let mut j = j.with_checksum();
     let at = j.offset();
     let magic = j.i32()?;
@@ -360,7 +346,7 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<Loaded, JuteErr
     j.finish_copy()
         .map_err(|e| JuteError::at(j.offset(), format!("unpacking: {e}")))?;
     tree.sort_children();
-    Ok(Loaded {
+    Ok(State {
         tree,
         store,
         sessions,

@@ -251,10 +251,12 @@ impl Tree {
         Ok(&mut self.held[i])
     }
 
-    /// Adds a node created by a transaction under `parent`.
-    pub(crate) fn create(&mut self, parent: u32, name: &str, held: Held) -> u32 {
+    /// Adds a node created by a transaction under `parent` (`None`: the
+    /// root of an empty tree).
+    pub(crate) fn create(&mut self, parent: Option<u32>, name: &str, held: Held) -> u32 {
         self.held.push(held);
         let rec = OVERLAY | (self.held.len() as u64 - 1);
+        let parent = parent.unwrap_or(NO_PARENT);
         let id = self.push(parent, name, rec, 0);
         self.added.insert((parent, Box::from(name)), id);
         self.stale = true;
