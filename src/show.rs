@@ -14,6 +14,8 @@ use zookeeper_client as zk;
 use crate::connect::EnsembleSpec;
 use crate::digest::{normalize_acl, AclEntry};
 use crate::error::{Error, Result};
+use crate::source::{SideSpec, Source};
+use crate::tree::{ReadNodes, ReaderOptions, SideNode};
 
 /// Bytes shown either side of the first differing one.
 const HEX_CONTEXT: usize = 16;
@@ -89,6 +91,46 @@ pub async fn read(spec: &EnsembleSpec, path: &str, show_acl_ids: bool) -> Result
         children: Some(stat.num_children),
         next_sequence: Some(crate::compare::next_sequence(&stat)),
         data: Some(data),
+    })
+}
+
+/// Reads `path` on a side: a live ensemble as [`read`] does, or a file side
+/// (a ZooKeeper data directory, a snapshot) from its records.
+pub async fn read_side(side: &SideSpec, path: &str, show_acl_ids: bool) -> Result<Side> {
+    if let SideSpec::Live(spec) = side {
+        return read(spec, path, show_acl_ids).await;
+    }
+    let options = ReaderOptions {
+        keep_data: true,
+        ..ReaderOptions::default()
+    };
+    let source = Source::open(side, &options).await?;
+    let name = crate::tree::path::name_of(path).to_string();
+    let read = source.read_nodes(&[path], &[name.as_str()]).await;
+    source.close().await;
+    let node = read?.into_iter().next();
+    Ok(match node {
+        Some(SideNode::Present(n)) => Side {
+            exists: true,
+            error: None,
+            ephemeral: Some(n.kind == crate::digest::NodeKind::Ephemeral),
+            version: n.stat.map(|s| s.version),
+            mtime_ms: n.stat.map(|s| s.mtime),
+            data_length: Some(n.data_len as usize),
+            acl: n
+                .acl
+                .as_ref()
+                .map(|a| a.iter().map(|e| e.display(show_acl_ids)).collect()),
+            children: Some(n.children.len() as i32),
+            next_sequence: n.stat.map(|s| crate::compare::next_sequence(&s)),
+            data: n.data.clone(),
+        },
+        Some(SideNode::Unreadable(reason)) => Side {
+            exists: true,
+            error: Some(reason),
+            ..Side::default()
+        },
+        _ => Side::default(),
     })
 }
 

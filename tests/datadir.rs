@@ -267,6 +267,22 @@ async fn matches_its_live_server(release: Release) {
         );
     }
 
+    let inner = format!("{root}/inner");
+    let shown = zkparity(&[
+        "show",
+        "--source",
+        &dir,
+        "--target",
+        &s.connect_string(),
+        &inner,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(shown.code, 0, "show: {}", ctx(&shown));
+    let shown = shown.json();
+    assert_eq!(shown["source"]["version"], 25, "{shown:#}");
+    assert_eq!(shown["source"], shown["target"], "{shown:#}");
+
     let tmp = tempfile::tempdir().expect("temp dir");
     let from_dir = records(&dir, &root, &tmp.path().join("dir.zkps"));
     let from_live = records(&s.connect_string(), &root, &tmp.path().join("live.zkps"));

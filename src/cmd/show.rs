@@ -41,10 +41,10 @@ pub async fn run(a: ShowArgs) -> Result<i32, Error> {
         path: a.path.clone(),
         reason,
     })?;
-    let (source, target) = a.ensembles.specs()?;
+    let (source, target) = a.ensembles.sides()?;
     let (s, t) = futures::try_join!(
-        show::read(&source, &a.path, a.show_acl_ids),
-        show::read(&target, &a.path, a.show_acl_ids)
+        show::read_side(&source, &a.path, a.show_acl_ids),
+        show::read_side(&target, &a.path, a.show_acl_ids)
     )?;
     emit(&match a.format {
         Format::Text => show::render_text(&a.path, &s, &t),
