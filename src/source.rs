@@ -317,7 +317,7 @@ impl ReadNodes for Source {
             Source::Live(r) => r.read_nodes(paths, names).await,
             Source::Snapshot(s) => s.read_nodes(paths, names),
             Source::Zktreeutil(x) => Ok(x.read_nodes(paths, names)),
-            Source::Zookeeper(d) => d.read_nodes(paths, names).await,
+            Source::Zookeeper(d) => d.read_nodes(paths, names),
         }
     }
 }

@@ -54,9 +54,6 @@ fn copy(release: &str) -> tempfile::TempDir {
 
 /// Every node, breadth first from the root: the walk a comparison makes.
 fn walk(d: &DataDir) -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
     let mut level = vec!["/".to_string()];
     let mut seen = 0;
     while !level.is_empty() {
@@ -65,8 +62,8 @@ fn walk(d: &DataDir) -> usize {
             .iter()
             .map(|p| p.rsplit('/').next().unwrap_or(""))
             .collect();
-        let nodes = rt
-            .block_on(d.read_nodes(&paths, &names))
+        let nodes = d
+            .read_nodes(&paths, &names)
             .expect("an opened directory reads");
         let mut next = Vec::new();
         for (path, node) in paths.iter().zip(nodes) {
