@@ -280,12 +280,22 @@ impl Source {
         let Source::Zookeeper(d) = self else {
             return Vec::new();
         };
-        let mut notes: Vec<String> = d
-            .position()
-            .warnings
-            .iter()
-            .map(|w| format!("{side}: {w}"))
-            .collect();
+        let p = d.position();
+        let snapshot = p
+            .snapshot
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|_| p.snapshot_zxid > 0 || p.snapshot.is_file())
+            .unwrap_or_else(|| "the empty tree".into());
+        let mut notes = vec![format!(
+            "{side}: read {snapshot} and {} log{} ({} transaction{} replayed), to zxid {:#x}",
+            p.logs.len(),
+            if p.logs.len() == 1 { "" } else { "s" },
+            p.applied,
+            if p.applied == 1 { "" } else { "s" },
+            p.zxid
+        )];
+        notes.extend(p.warnings.iter().map(|w| format!("{side}: {w}")));
         let n = d.read_as_persistent();
         if n > 0 {
             notes.push(format!(

@@ -259,6 +259,11 @@ async fn matches_its_live_server(release: Release) {
     assert!(zxid.starts_with("0x"), "{zxid}");
     let expected_nodes = if release.is_3_5_or_later() { 20 } else { 15 };
     assert_eq!(j["summary"]["source"]["nodes"], expected_nodes, "{j:#}");
+    let read = j["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        read.starts_with("source: read snapshot.") && read.ends_with(&format!("to zxid {zxid}")),
+        "the report says which files it read: {read}"
+    );
     if release.is_3_5_or_later() {
         let notes = j["notes"].to_string();
         assert!(

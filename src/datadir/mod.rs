@@ -113,8 +113,9 @@ impl DataDir {
                 }
                 Err(e) => {
                     warnings.push(format!(
-                        "snapshot {} passed over: {}",
+                        "snapshot {} passed over (being written, or damaged): byte {}: {}; the one before it was read",
                         e.file.display(),
+                        e.offset,
                         e.reason
                     ));
                     tracing::warn!("{e}; trying the one before it");
