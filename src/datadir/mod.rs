@@ -79,16 +79,17 @@ impl DataDir {
     /// `at_zxid`, or at its last whole transaction.
     pub fn open(path: &Path, at_zxid: Option<i64>, options: &ReaderOptions) -> Result<DataDir> {
         let files = layout::find(path)?;
-        let candidates: Vec<&layout::Snap> = files
-            .snapshots
-            .iter()
-            .filter(|s| at_zxid.map_or(true, |z| s.zxid <= z))
-            .collect();
+        let (exact, fuzzy) = candidates(&files.snapshots, at_zxid);
         // A server with no usable snapshot replays its logs from the first
         // transaction over the empty tree (3.4 takes its first snapshot only
         // after snapCount/2 transactions): so do we, when the logs reach back
-        // that far.
+        // that far. That is also exact at any zxid, so it comes before a
+        // snapshot that might hold changes past `at_zxid`.
         let from_start = !files.single && files.logs.first().is_some_and(|l| l.zxid <= 1);
+        let mut candidates = exact;
+        if !(from_start && candidates.is_empty()) {
+            candidates.extend(fuzzy.iter().copied());
+        }
         if candidates.is_empty() && !from_start {
             return Err(Error::DataDir {
                 path: path.to_path_buf(),
@@ -151,7 +152,15 @@ impl DataDir {
             snapshot_zxid: snap.zxid,
             ..Position::default()
         };
-        replay_logs(&files, &snap, at_zxid, &mut state, &mut position)?;
+        let went_past = replay_logs(&files, &snap, at_zxid, &mut state, &mut position)?;
+        if let (Some(z), true) = (at_zxid, went_past) {
+            if fuzzy.iter().any(|f| f.path == snap.path) {
+                warnings.push(format!(
+                    "{} was written while transactions went on and may hold some logged after {z:#x} (up to the next snapshot's zxid); no older snapshot, nor logs from the first transaction, to start from instead",
+                    snap.path.display()
+                ));
+            }
+        }
         if let Some(z) = at_zxid {
             if position.zxid < z && files.single {
                 return Err(Error::DataDir {
@@ -285,20 +294,44 @@ impl crate::tree::ReadNodes for DataDir {
     }
 }
 
+/// The snapshots to try, in order. Without `at_zxid`: newest first. With
+/// it, those at or before it, and first those that cannot hold a change
+/// past it: a snapshot is written while transactions go on (fuzzy), so it
+/// may hold changes logged after its name's zxid, but never past the next
+/// snapshot's, since a server starts a snapshot only once the previous one
+/// is written. Replaying from such a snapshot stands exactly at `at_zxid`.
+/// The second list holds those that may hold a change past `at_zxid`.
+fn candidates(
+    snapshots: &[layout::Snap],
+    at_zxid: Option<i64>,
+) -> (Vec<&layout::Snap>, Vec<&layout::Snap>) {
+    let Some(z) = at_zxid else {
+        return (snapshots.iter().collect(), Vec::new());
+    };
+    // Newest first: the one before `i` in the list is the next newer.
+    let settled = |i: &usize| *i > 0 && snapshots[*i - 1].zxid <= z;
+    let (exact, fuzzy): (Vec<usize>, Vec<usize>) = (0..snapshots.len())
+        .filter(|i| snapshots[*i].zxid <= z)
+        .partition(settled);
+    let pick = |v: Vec<usize>| v.into_iter().map(|i| &snapshots[i]).collect();
+    (pick(exact), pick(fuzzy))
+}
+
 /// Whether `b` can directly follow `a`: the next counter of one epoch, or
 /// the first transaction of a later epoch.
 fn follows(a: i64, b: i64) -> bool {
     b == a + 1 || ((b >> 32) > (a >> 32) && (b & 0xffff_ffff) <= 1)
 }
 
-/// Replays the logs after `snap` onto `state`, up to `at_zxid` or the end.
+/// Replays the logs after `snap` onto `state`, up to `at_zxid` or the end;
+/// true if the logs go on past `at_zxid`.
 fn replay_logs(
     files: &layout::Files,
     snap: &layout::Snap,
     at_zxid: Option<i64>,
     state: &mut replay::State,
     position: &mut Position,
-) -> Result<()> {
+) -> Result<bool> {
     let logs = files.logs_after(snap.zxid);
     let mut last = snap.zxid;
     let mut last_file: Option<PathBuf> = None;
@@ -380,5 +413,53 @@ fn replay_logs(
         }
     }
     position.zxid = last;
-    Ok(())
+    Ok(reached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snaps(zxids: &[i64]) -> Vec<layout::Snap> {
+        zxids
+            .iter()
+            .map(|z| layout::Snap {
+                path: PathBuf::from(format!("snapshot.{z:x}")),
+                zxid: *z,
+            })
+            .collect()
+    }
+
+    fn zxids(v: &[&layout::Snap]) -> Vec<i64> {
+        v.iter().map(|s| s.zxid).collect()
+    }
+
+    #[test]
+    fn at_a_zxid_snapshots_that_cannot_hold_later_changes_come_first() {
+        let s = snaps(&[0x30, 0x20, 0x10]);
+        let (exact, fuzzy) = candidates(&s, Some(0x25));
+        assert_eq!(zxids(&exact), [0x10], "0x20 may hold changes up to 0x30");
+        assert_eq!(zxids(&fuzzy), [0x20]);
+        let (exact, fuzzy) = candidates(&s, Some(0x30));
+        assert_eq!(zxids(&exact), [0x20, 0x10]);
+        assert_eq!(zxids(&fuzzy), [0x30]);
+        let (exact, fuzzy) = candidates(&s, None);
+        assert_eq!(zxids(&exact), [0x30, 0x20, 0x10], "newest first");
+        assert!(fuzzy.is_empty());
+        let (exact, fuzzy) = candidates(&s, Some(0x5));
+        assert!(exact.is_empty() && fuzzy.is_empty());
+    }
+
+    #[test]
+    fn a_transaction_follows_the_next_counter_or_a_new_epochs_first() {
+        assert!(follows(0x1_0000_0005, 0x1_0000_0006));
+        assert!(follows(0x1_0000_0005, 0x2_0000_0001));
+        assert!(follows(0, 1));
+        assert!(!follows(0x1_0000_0005, 0x1_0000_0007), "one missing");
+        assert!(
+            !follows(0x1_0000_0005, 0x2_0000_0002),
+            "the new epoch's first missing"
+        );
+        assert!(!follows(0x2_0000_0001, 0x1_0000_0002), "an older epoch");
+    }
 }

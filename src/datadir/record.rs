@@ -290,3 +290,42 @@ fn read_body<R: Read>(j: &mut Jute<R>, kind: i32, client_id: i64, end: u64) -> J
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_tell_sessions_containers_and_ttls_apart() {
+        assert_eq!(Owner::of(0), Owner::None);
+        assert_eq!(Owner::of(i64::MIN), Owner::Container);
+        assert_eq!(
+            Owner::of(0x0100_0000_0000_0001),
+            Owner::Session(0x0100_0000_0000_0001)
+        );
+        let ttl = (0xffu64 << 56) as i64 | 3_600_000;
+        assert_eq!(Owner::of(ttl), Owner::Ttl(3_600_000));
+        // The 16 bits under the mark must be 0 for a TTL.
+        let other = (0xffu64 << 56 | 1 << 40) as i64;
+        assert_eq!(Owner::of(other), Owner::Session(other));
+    }
+
+    #[test]
+    fn clients_see_changes_to_children_and_no_kind_marks() {
+        let persisted = Stat {
+            cversion: 5,
+            ephemeral_owner: i64::MIN,
+            ..Stat::default()
+        };
+        // Five creates, three children left: two deletes, seven changes.
+        let seen = persisted.to_zk(4, 3);
+        assert_eq!(seen.cversion, 7);
+        assert_eq!(seen.ephemeral_owner, 0, "a container shows no owner");
+        assert_eq!((seen.data_length, seen.num_children), (4, 3));
+        let session = Stat {
+            ephemeral_owner: 42,
+            ..Stat::default()
+        };
+        assert_eq!(session.to_zk(0, 0).ephemeral_owner, 42);
+    }
+}
