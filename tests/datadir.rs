@@ -825,3 +825,38 @@ async fn a_3_4_directory_without_a_snapshot_yet_is_replayed_from_its_first_log()
     let j = identical(&data_dir(&s), &s.connect_string(), "/");
     assert_eq!(j["summary"]["source"]["nodes"], 4, "{j:#}");
 }
+
+#[tokio::test]
+async fn a_zoo_cfg_finds_logs_kept_in_a_separate_data_log_dir() {
+    let logs = tempfile::tempdir().expect("temp dir");
+    let s = own_server_with(ServerOptions {
+        extra_config: vec![
+            ("snapCount".into(), "20".into()),
+            (
+                "dataLogDir".into(),
+                logs.path().to_string_lossy().into_owned(),
+            ),
+        ],
+        ..options(Release::V3_8_0)
+    })
+    .await;
+    let c = session(Release::V3_8_0, &s).await;
+    let root = unique_path("logdir");
+    seed(Release::V3_8_0, &c, &root).await;
+    assert!(
+        !named(logs.path(), "log.").is_empty(),
+        "the logs are in dataLogDir"
+    );
+    let cfg = s.dir().join("zoo.cfg").to_string_lossy().into_owned();
+    let j = identical(&cfg, &s.connect_string(), &root);
+    assert_eq!(j["source"]["file"], "zookeeper", "{j:#}");
+    // The dataDir alone has snapshots only: the report says what is missing.
+    let r = compare(&data_dir(&s), &s.connect_string(), &root, &[]);
+    assert!(
+        r.json()["notes"]
+            .to_string()
+            .contains("no transaction logs"),
+        "{}",
+        ctx(&r)
+    );
+}

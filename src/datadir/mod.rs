@@ -104,6 +104,11 @@ impl DataDir {
             });
         }
         let mut warnings = Vec::new();
+        if files.logs.is_empty() && !files.single {
+            warnings.push(
+                "no transaction logs beside the snapshots: the tree stands at the snapshot; if the server keeps its logs in a dataLogDir, give its zoo.cfg".into(),
+            );
+        }
         let mut loaded = None;
         let mut failures = Vec::new();
         for snap in candidates {
