@@ -21,6 +21,9 @@ fn options(release: Release) -> ServerOptions {
     let mut jvm_flags = Vec::new();
     if release.is_3_5_or_later() {
         jvm_flags.push("-Dzookeeper.extendedTypesEnabled=true".to_string());
+        // Empty containers and expired TTL nodes go within a second or so
+        // (a deleteContainer transaction), not after the default minute.
+        jvm_flags.push("-Dznode.container.checkIntervalMs=300".to_string());
     }
     match release {
         Release::V3_6_3 => jvm_flags.push("-Dzookeeper.snapshot.compression.method=gz".into()),
@@ -130,6 +133,8 @@ async fn seed(release: Release, c: &zk::Client, root: &str) {
             .expect("multi create");
         m.add_set_data(&format!("{root}/m1"), b"one again", None)
             .expect("multi set");
+        m.add_check_version(&format!("{root}/m2"), 0)
+            .expect("multi check");
         m.commit().await.expect("multi commits");
         // A failed multi: none of it may show.
         let mut m = c.new_multi_writer();
@@ -156,6 +161,11 @@ async fn seed(release: Release, c: &zk::Client, root: &str) {
         .await
         .expect("ttl node");
     }
+    // A create that fails is logged as an error transaction.
+    assert!(c
+        .create(&format!("{root}/inner"), b"", &open())
+        .await
+        .is_err());
     c.delete(&format!("{root}/inner/leaf"), None)
         .await
         .expect("delete");
@@ -859,4 +869,47 @@ async fn a_zoo_cfg_finds_logs_kept_in_a_separate_data_log_dir() {
         "{}",
         ctx(&r)
     );
+}
+
+#[tokio::test]
+async fn emptied_containers_and_expired_ttl_nodes_go_as_the_server_deletes_them() {
+    let s = started(Release::V3_8_0).await;
+    let c = session(Release::V3_8_0, s).await;
+    let root = unique_path("expire");
+    create(&c, &root, b"").await;
+    let emptied = format!("{root}/emptied");
+    c.create(
+        &emptied,
+        b"",
+        &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all()),
+    )
+    .await
+    .expect("container");
+    create(&c, &format!("{emptied}/only"), b"").await;
+    c.delete(&format!("{emptied}/only"), None)
+        .await
+        .expect("delete");
+    c.create(
+        &format!("{root}/short"),
+        b"",
+        &zk::CreateMode::Persistent
+            .with_acls(zk::Acls::anyone_all())
+            .with_ttl(Duration::from_millis(200)),
+    )
+    .await
+    .expect("ttl node");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (children, _) = c.get_children(&root).await.expect("children");
+        if children.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server deletes them: {children:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let j = identical(&data_dir(s), &s.connect_string(), &root);
+    assert_eq!(j["summary"]["source"]["nodes"], 1, "{j:#}");
 }

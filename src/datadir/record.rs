@@ -194,7 +194,10 @@ pub(crate) enum Txn {
     CreateSession,
     /// Removes the session's ephemerals.
     CloseSession,
-    /// Changes nothing: error, check, and types that touch no node.
+    /// An operation that failed: changes nothing, and in a multi means
+    /// that none of the multi happened.
+    Error,
+    /// Changes nothing: a version check.
     Nothing,
 }
 
@@ -281,7 +284,8 @@ fn read_body<R: Read>(j: &mut Jute<R>, kind: i32, client_id: i64, end: u64) -> J
         }
         op::CREATE_SESSION => Txn::CreateSession,
         op::CLOSE_SESSION => Txn::CloseSession,
-        op::ERROR | op::CHECK => Txn::Nothing,
+        op::ERROR => Txn::Error,
+        op::CHECK => Txn::Nothing,
         other => {
             return Err(JuteError::at(
                 j.offset(),

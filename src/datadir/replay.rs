@@ -99,7 +99,7 @@ impl State {
             Txn::Multi(txns) => {
                 // A failed multi is logged with every operation as an error:
                 // none of it happened.
-                if txns.iter().any(|t| matches!(t, Txn::Nothing)) {
+                if txns.iter().any(|t| matches!(t, Txn::Error)) {
                     return Ok(());
                 }
                 for t in txns {
@@ -117,7 +117,7 @@ impl State {
                     }
                 }
             }
-            Txn::Nothing => {}
+            Txn::Error | Txn::Nothing => {}
         }
         Ok(())
     }
