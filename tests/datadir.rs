@@ -913,3 +913,75 @@ async fn emptied_containers_and_expired_ttl_nodes_go_as_the_server_deletes_them(
     let j = identical(&data_dir(s), &s.connect_string(), &root);
     assert_eq!(j["summary"]["source"]["nodes"], 1, "{j:#}");
 }
+
+#[tokio::test]
+async fn every_member_of_an_ensemble_reads_as_the_tree_across_leader_changes() {
+    let mut e = tokio::task::spawn_blocking(|| {
+        zkparity_sandbox::Ensemble::start(3, &options(Release::V3_8_0)).expect("an ensemble starts")
+    })
+    .await
+    .expect("starter");
+    let c = connect(&e.connect_string()).await;
+    let root = unique_path("quorum");
+    seed(Release::V3_8_0, &c, &root).await;
+    drop(c);
+    // A new leader: a new epoch in the zxids, a new log on every member.
+    let leader = e
+        .wait_for_leader(Duration::from_secs(30))
+        .expect("a leader");
+    e.servers[leader].kill();
+    let mut e = tokio::task::spawn_blocking(move || {
+        e.wait_for_leader(Duration::from_secs(30))
+            .expect("another leader");
+        e.servers[leader].restart().expect("the old leader rejoins");
+        e
+    })
+    .await
+    .expect("restart");
+    let c = connect(&e.connect_string()).await;
+    c.sync(&root).await.expect("sync");
+    for i in 0..30 {
+        c.set_data(
+            &format!("{root}/inner"),
+            format!("after {i}").as_bytes(),
+            None,
+        )
+        .await
+        .expect("set after the election");
+    }
+    let live = e.connect_string();
+    for s in &e.servers {
+        // Each member has written what the quorum acknowledged; the one
+        // read last may still be applying: poll briefly.
+        let dir = data_dir(s);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = compare(&dir, &live, &root, &[]);
+            if r.code == 0 {
+                let j = r.json();
+                let zxid = j["source"]["zxid"].as_str().unwrap_or_default().to_string();
+                assert!(
+                    zxid.starts_with("0x2") || zxid.starts_with("0x3"),
+                    "a later epoch: {zxid}"
+                );
+                break;
+            }
+            assert_ne!(r.code, 2, "{}: {}", dir, ctx(&r));
+            assert!(std::time::Instant::now() < deadline, "{dir}: {}", ctx(&r));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // From each member's oldest snapshot, the replay crosses the new epoch.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for (i, s) in e.servers.iter().enumerate() {
+        let copy = tmp.path().join(format!("s{i}"));
+        copy_dir(s.data_dir(), &copy);
+        let snaps = named(&copy, "snapshot.");
+        for newer in &snaps[1..] {
+            std::fs::remove_file(newer).expect("remove a newer snapshot");
+        }
+        let j = identical(&copy.to_string_lossy(), &data_dir(s), &root);
+        let applied = j["notes"][0].to_string();
+        assert!(!applied.contains("(0 transactions"), "{applied}");
+    }
+}
