@@ -930,7 +930,7 @@ async fn every_member_of_an_ensemble_reads_as_the_tree_across_leader_changes() {
         .wait_for_leader(Duration::from_secs(30))
         .expect("a leader");
     e.servers[leader].kill();
-    let mut e = tokio::task::spawn_blocking(move || {
+    let e = tokio::task::spawn_blocking(move || {
         e.wait_for_leader(Duration::from_secs(30))
             .expect("another leader");
         e.servers[leader].restart().expect("the old leader rejoins");
