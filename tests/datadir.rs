@@ -40,13 +40,6 @@ fn options(release: Release) -> ServerOptions {
     }
 }
 
-fn index(r: Release) -> usize {
-    Release::ALL
-        .iter()
-        .position(|x| *x == r)
-        .expect("a release")
-}
-
 /// The server of `release`, shared by the binary's tests.
 fn server(release: Release) -> &'static ZkServer {
     static SERVERS: [OnceLock<ZkServer>; 4] = [
@@ -55,7 +48,7 @@ fn server(release: Release) -> &'static ZkServer {
         OnceLock::new(),
         OnceLock::new(),
     ];
-    SERVERS[index(release)].get_or_init(|| {
+    SERVERS[release.index()].get_or_init(|| {
         ZkServer::start_standalone(&options(release))
             .unwrap_or_else(|e| panic!("a {release} server starts: {e}"))
     })
@@ -68,17 +61,6 @@ async fn started(release: Release) -> &'static ZkServer {
     .await
     .expect("server starter");
     server(release)
-}
-
-/// A session that writes as the release understands (3.4 knows no Create2).
-async fn session(release: Release, server: &ZkServer) -> zk::Client {
-    let mut c = zk::Client::connector().with_session_timeout(Duration::from_secs(10));
-    if !release.is_3_5_or_later() {
-        c = c.with_server_version(3, 4, 6);
-    }
-    c.connect(&server.connect_string())
-        .await
-        .unwrap_or_else(|e| panic!("a {release} session: {e}"))
 }
 
 fn data_dir(s: &ZkServer) -> String {
@@ -234,7 +216,7 @@ fn records(server: &str, path: &str, out: &Path) -> BTreeMap<String, serde_json:
 /// compare) and every stat field (snapshots of both).
 async fn matches_its_live_server(release: Release) {
     let s = started(release).await;
-    let c = session(release, s).await;
+    let c = release_session(release, s).await;
     let root = unique_path(&format!("own-{release}"));
     seed(release, &c, &root).await;
     let (snaps, logs) = snapshots_and_logs(s.data_dir());
@@ -360,7 +342,7 @@ fn files_of(dir: &Path) -> BTreeMap<PathBuf, (u64, Vec<u8>)> {
 #[tokio::test]
 async fn a_stopped_servers_directory_is_read_without_a_byte_or_file_changing() {
     let mut s = own_server_with(options(Release::V3_8_0)).await;
-    let c = session(Release::V3_8_0, &s).await;
+    let c = release_session(Release::V3_8_0, &s).await;
     let root = unique_path("readonly");
     seed(Release::V3_8_0, &c, &root).await;
     drop(c);
@@ -438,7 +420,7 @@ fn hex(z: u64) -> String {
 #[tokio::test]
 async fn at_zxid_reads_the_tree_as_it_stood_then() {
     let s = started(Release::V3_8_0).await;
-    let c = session(Release::V3_8_0, s).await;
+    let c = release_session(Release::V3_8_0, s).await;
     let root = unique_path("atzxid");
     tree(&c, &root, &[("a", b"1"), ("b", b"2"), ("b/c", b"3")]).await;
     let then = zxid(s);
@@ -483,7 +465,7 @@ async fn at_zxid_reads_the_tree_as_it_stood_then() {
 #[tokio::test]
 async fn replaying_every_log_from_the_oldest_snapshot_gives_the_newest_tree() {
     let s = started(Release::V3_8_0).await;
-    let c = session(Release::V3_8_0, s).await;
+    let c = release_session(Release::V3_8_0, s).await;
     let root = unique_path("replay");
     seed(Release::V3_8_0, &c, &root).await;
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -501,10 +483,10 @@ async fn replaying_every_log_from_the_oldest_snapshot_gives_the_newest_tree() {
 #[tokio::test]
 async fn a_session_closed_after_the_snapshot_takes_its_ephemerals_with_it() {
     let s = started(Release::V3_8_0).await;
-    let c = session(Release::V3_8_0, s).await;
+    let c = release_session(Release::V3_8_0, s).await;
     let root = unique_path("closed");
     create(&c, &root, b"").await;
-    let owner = session(Release::V3_8_0, s).await;
+    let owner = release_session(Release::V3_8_0, s).await;
     for i in 0..3 {
         owner
             .create(&format!("{root}/e{i}"), b"", &ephemeral())
@@ -537,8 +519,8 @@ async fn directories_of_two_releases_compare_and_tell_containers_apart() {
         started(Release::V3_9_3).await,
     );
     let (ca, cb) = (
-        session(Release::V3_8_0, a).await,
-        session(Release::V3_9_3, b).await,
+        release_session(Release::V3_8_0, a).await,
+        release_session(Release::V3_9_3, b).await,
     );
     let root = unique_path("releases");
     seed(Release::V3_8_0, &ca, &root).await;
@@ -583,7 +565,7 @@ async fn directories_of_two_releases_compare_and_tell_containers_apart() {
 async fn a_3_4_directory_repaired_onto_a_3_8_target_then_matches_it() {
     let old = started(Release::V3_4_6).await;
     let new = started(Release::V3_8_0).await;
-    let c = session(Release::V3_4_6, old).await;
+    let c = release_session(Release::V3_4_6, old).await;
     let root = unique_path("migrate");
     seed(Release::V3_4_6, &c, &root).await;
     let dir = data_dir(old);
@@ -619,7 +601,7 @@ async fn a_killed_server_leaves_a_log_read_to_its_last_whole_transaction() {
         ..options(Release::V3_8_0)
     })
     .await;
-    let c = session(Release::V3_8_0, &s).await;
+    let c = release_session(Release::V3_8_0, &s).await;
     let root = "/killed";
     create(&c, root, b"").await;
     let writes = {
@@ -689,7 +671,7 @@ async fn a_killed_server_leaves_a_log_read_to_its_last_whole_transaction() {
 #[tokio::test]
 async fn damaged_files_are_named_with_the_byte_and_exit_2() {
     let s = started(Release::V3_8_0).await;
-    let c = session(Release::V3_8_0, s).await;
+    let c = release_session(Release::V3_8_0, s).await;
     let root = unique_path("damaged");
     seed(Release::V3_8_0, &c, &root).await;
     let live = s.connect_string();
@@ -784,7 +766,7 @@ async fn regenerate_fixtures() {
             ..options(release)
         })
         .await;
-        let c = session(release, &s).await;
+        let c = release_session(release, &s).await;
         seed(release, &c, "/fx").await;
         c.set_data("/fx/big", b"small again", None).await.unwrap();
         drop(c);
@@ -821,7 +803,7 @@ async fn a_3_4_directory_without_a_snapshot_yet_is_replayed_from_its_first_log()
         ..options(Release::V3_4_6)
     })
     .await;
-    let c = session(Release::V3_4_6, &s).await;
+    let c = release_session(Release::V3_4_6, &s).await;
     let root = unique_path("nosnap");
     tree(&c, &root, &[("a", b"1"), ("a/b", b"2")]).await;
     c.set_data(&format!("{root}/a"), b"again", None)
@@ -850,7 +832,7 @@ async fn a_zoo_cfg_finds_logs_kept_in_a_separate_data_log_dir() {
         ..options(Release::V3_8_0)
     })
     .await;
-    let c = session(Release::V3_8_0, &s).await;
+    let c = release_session(Release::V3_8_0, &s).await;
     let root = unique_path("logdir");
     seed(Release::V3_8_0, &c, &root).await;
     assert!(
@@ -874,7 +856,7 @@ async fn a_zoo_cfg_finds_logs_kept_in_a_separate_data_log_dir() {
 #[tokio::test]
 async fn emptied_containers_and_expired_ttl_nodes_go_as_the_server_deletes_them() {
     let s = started(Release::V3_8_0).await;
-    let c = session(Release::V3_8_0, s).await;
+    let c = release_session(Release::V3_8_0, s).await;
     let root = unique_path("expire");
     create(&c, &root, b"").await;
     let emptied = format!("{root}/emptied");

@@ -31,13 +31,6 @@ struct Pair {
     target: ZkServer,
 }
 
-fn index(r: Release) -> usize {
-    Release::ALL
-        .iter()
-        .position(|x| *x == r)
-        .expect("a release")
-}
-
 /// The pair of `release`, started on first use.
 fn pair_of(release: Release) -> &'static Pair {
     static PAIRS: [OnceLock<Pair>; 4] = [
@@ -46,7 +39,7 @@ fn pair_of(release: Release) -> &'static Pair {
         OnceLock::new(),
         OnceLock::new(),
     ];
-    PAIRS[index(release)].get_or_init(|| {
+    PAIRS[release.index()].get_or_init(|| {
         let o = defaults(release);
         let other = o.clone();
         let t = std::thread::spawn(move || ZkServer::start_standalone(&other));
@@ -58,17 +51,6 @@ fn pair_of(release: Release) -> &'static Pair {
             .unwrap_or_else(|e| panic!("a {release} target starts: {e}"));
         Pair { source, target }
     })
-}
-
-/// A session that writes as the release understands (3.4 knows no Create2).
-async fn session(release: Release, server: &ZkServer) -> zk::Client {
-    let mut c = zk::Client::connector().with_session_timeout(Duration::from_secs(10));
-    if !release.is_3_5_or_later() {
-        c = c.with_server_version(3, 4, 6);
-    }
-    c.connect(&server.connect_string())
-        .await
-        .unwrap_or_else(|e| panic!("a {release} session: {e}"))
 }
 
 fn admin(s: &ZkServer) -> String {
@@ -181,13 +163,13 @@ async fn copy(source: &str, target: &str, root: &str) {
 /// with its kind and nothing else.
 async fn migrate_and_judge(from: Release, src: &ZkServer, to: Release, dst: &ZkServer) {
     let root = unique_path(&format!("mig-{from}-{to}").replace('.', ""));
-    let s = session(from, src).await;
+    let s = release_session(from, src).await;
     seed(&s, &root).await;
     copy(&src.connect_string(), &dst.connect_string(), &root).await;
     let (code, r) = compare_json_between(&src.connect_string(), &dst.connect_string(), &root).await;
     assert_eq!((code, found(&r).len()), (0, 0), "{from} → {to}: {r:#}");
 
-    let t = session(to, dst).await;
+    let t = release_session(to, dst).await;
     t.set_data(&format!("{root}/config/topics/orders"), b"v2", None)
         .await
         .expect("a value changed");
@@ -316,7 +298,7 @@ async fn the_checks_answer_on_the_release(release: Release) {
     assert_eq!(r.code, 0, "check counts on {release}: {}", ctx(&r));
 
     let root = unique_path(&format!("znode-{release}").replace('.', ""));
-    let s = session(release, &p.source).await;
+    let s = release_session(release, &p.source).await;
     s.create(&root, b"ENABLED", &open()).await.expect("node");
     let r = run(&[
         "check",
@@ -336,7 +318,7 @@ async fn the_checks_answer_on_the_release(release: Release) {
 async fn a_snapshot_of_the_release_compares_identical_with_it(release: Release) {
     let p = pair_of(release);
     let root = unique_path(&format!("snap-{release}").replace('.', ""));
-    let s = session(release, &p.source).await;
+    let s = release_session(release, &p.source).await;
     seed(&s, &root).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("before.zkps");
@@ -364,8 +346,8 @@ async fn a_snapshot_of_the_release_compares_identical_with_it(release: Release) 
 async fn the_agent_watches_or_walks_the_release(release: Release) {
     let p = pair_of(release);
     let root = unique_path(&format!("agent-{release}").replace('.', ""));
-    let s = session(release, &p.source).await;
-    let t = session(release, &p.target).await;
+    let s = release_session(release, &p.source).await;
+    let t = release_session(release, &p.target).await;
     for c in [&s, &t] {
         c.create(&root, b"r", &open()).await.expect("root");
         c.create(&format!("{root}/a"), b"1", &open())

@@ -61,6 +61,17 @@ pub async fn pair_clients() -> (&'static Pair, zk::Client, zk::Client) {
     (p, s, t)
 }
 
+/// A session that writes as `release` understands (3.4 knows no Create2).
+pub async fn release_session(release: zkparity_sandbox::Release, server: &ZkServer) -> zk::Client {
+    let mut c = zk::Client::connector().with_session_timeout(Duration::from_secs(10));
+    if !release.is_3_5_or_later() {
+        c = c.with_server_version(3, 4, 6);
+    }
+    c.connect(&server.connect_string())
+        .await
+        .unwrap_or_else(|e| panic!("a {release} session: {e}"))
+}
+
 pub async fn client(server: &ZkServer) -> zk::Client {
     connect(&server.connect_string()).await
 }

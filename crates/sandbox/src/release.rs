@@ -35,6 +35,16 @@ impl Release {
         Release::V3_9_3,
     ];
 
+    /// Where it stands in [`Release::ALL`] (for a table per release).
+    pub fn index(self) -> usize {
+        match self {
+            Release::V3_4_6 => 0,
+            Release::V3_6_3 => 1,
+            Release::V3_8_0 => 2,
+            Release::V3_9_3 => 3,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Release::V3_4_6 => "3.4.6",
