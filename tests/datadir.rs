@@ -967,3 +967,28 @@ async fn every_member_of_an_ensemble_reads_as_the_tree_across_leader_changes() {
         assert!(!applied.contains("(0 transactions"), "{applied}");
     }
 }
+
+#[test]
+fn a_side_written_as_a_path_that_names_nothing_is_said_so() {
+    let r = zkparity(&[
+        "compare",
+        "--source",
+        "/var/lib/zookeeper-typo/data",
+        "--target",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(
+        r.stderr
+            .contains("--source /var/lib/zookeeper-typo/data: no such file or directory"),
+        "{}",
+        ctx(&r)
+    );
+    let r = zkparity(&["export", "--server", "./nothing-here"]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(
+        r.stderr.contains("no such file or directory"),
+        "{}",
+        ctx(&r)
+    );
+}

@@ -211,6 +211,8 @@ impl EnsembleArgs {
             SideSpec::is_file(&self.source),
             SideSpec::is_file(&self.target),
         );
+        missing_path("--source", &self.source)?;
+        missing_path("--target", &self.target)?;
         for (given, file, flag) in [
             (self.source_at_zxid, s, "--source-at-zxid"),
             (self.target_at_zxid, t, "--target-at-zxid"),
@@ -405,6 +407,7 @@ impl ServerArgs {
         if SideSpec::is_file(&self.server) {
             return Ok(SideSpec::file(side, &self.server, self.at_zxid));
         }
+        missing_path("--server", &self.server)?;
         if self.at_zxid.is_some() {
             return Err(Error::Usage(
                 "--at-zxid applies to a ZooKeeper data directory or snapshot, not to a live ensemble"
@@ -704,4 +707,16 @@ pub fn parse_zxid(value: &str) -> Result<i64, String> {
             "{value:?} is not a zxid (0x-prefixed hex, as ZooKeeper prints them, or decimal)"
         )),
     }
+}
+
+/// A side written as a path (`/…`, `./…`, `../…`, `~…`) that names nothing:
+/// said as such, rather than as a connect string it never meant to be.
+fn missing_path(flag: &str, value: &str) -> Result<(), Error> {
+    let looks_like_path = ["/", "./", "../", "~"].iter().any(|p| value.starts_with(p));
+    if looks_like_path && !SideSpec::is_file(value) {
+        return Err(Error::Usage(format!(
+            "{flag} {value}: no such file or directory (a side is a connect string, or an existing file or directory)"
+        )));
+    }
+    Ok(())
 }
