@@ -969,7 +969,7 @@ async fn every_member_of_an_ensemble_reads_as_the_tree_across_leader_changes() {
 }
 
 #[test]
-fn a_side_written_as_a_path_that_names_nothing_is_said_so() {
+fn a_side_that_is_missing_or_files_where_servers_are_needed_is_said_so() {
     let r = zkparity(&[
         "compare",
         "--source",
@@ -991,4 +991,27 @@ fn a_side_written_as_a_path_that_names_nothing_is_said_so() {
         "{}",
         ctx(&r)
     );
+    // Commands that only ask live servers say so of a directory.
+    let dir = env!("CARGO_MANIFEST_DIR").to_string() + "/tests/fixtures/zookeeper/3.8.0";
+    let r = zkparity(&[
+        "gmetric",
+        "--source",
+        &dir,
+        "--target",
+        "127.0.0.1:1",
+        "--ganglia",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(r.code, 2, "{}", ctx(&r));
+    assert!(r.stderr.contains("reads live ensembles"), "{}", ctx(&r));
+    let r = zkparity(&[
+        "check",
+        "counts",
+        "--source",
+        &dir,
+        "--target",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(r.code, 3, "{}", ctx(&r));
+    assert!(r.stdout.contains("asks live servers"), "{}", ctx(&r));
 }

@@ -275,7 +275,15 @@ impl EnsembleArgs {
     }
 
     /// `(source, target)`.
+    /// Both ensembles, for the commands that read live ensembles only.
     pub fn specs(&self) -> Result<(EnsembleSpec, EnsembleSpec), Error> {
+        for (flag, value) in [("--source", &self.source), ("--target", &self.target)] {
+            if SideSpec::is_file(value) {
+                return Err(Error::Usage(format!(
+                    "{flag} {value} is a file or directory: this command reads live ensembles (compare, check parity, show, repair and export also read files)"
+                )));
+            }
+        }
         Ok((self.specs_one(true)?, self.specs_one(false)?))
     }
 }

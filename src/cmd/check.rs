@@ -469,6 +469,11 @@ async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, Stri
 }
 
 fn connect_string(flag: &str, value: &str) -> Result<ConnectString, String> {
+    if zkparity::source::SideSpec::is_file(value) {
+        return Err(format!(
+            "{flag} {value} is a file or directory: this check asks live servers"
+        ));
+    }
     ConnectString::parse(value).map_err(|e| format!("{flag}: {e}"))
 }
 
