@@ -19,10 +19,17 @@ Examples:
   zkparity compare --source old:2181 --target new:2181 --path /clickhouse \\
       --exclude '/clickhouse/task_queue/**' --ephemerals compare --limit 0
   zkparity compare --source before-cutover.zkps --target new:2181
+  zkparity compare --source /backup/zk-old-1/data --target new:2181 --path /kafka
+  zkparity compare --source /etc/zookeeper/conf/zoo.cfg --source-at-zxid 0x50000a3f2 \
+      --target new:2181
 
 A --source or --target that names an existing file is read as a file: a
 zkparity snapshot (see 'zkparity snapshot --help') or zktreeutil XML (values
-only; ACLs are then compared on neither side).
+only; ACLs are then compared on neither side). One that names a ZooKeeper
+server's data directory (its dataDir or version-2), its zoo.cfg or a
+snapshot.<zxid> file is read from those files: the newest valid snapshot and
+the logs after it, to the last whole transaction or --source-at-zxid /
+--target-at-zxid, with no load on any server (formats: docs/datadir.md).
 
 Credentials (digest user:password) are read from --source-auth-file /
 --target-auth-file (mode 600) or from ZKPARITY_SOURCE_AUTH / ZKPARITY_TARGET_AUTH,
