@@ -673,6 +673,8 @@ fn compare_help_shows_examples_credentials_and_exit_codes() {
         "--source-auth-file",
         "ZKPARITY_SOURCE_AUTH",
         "never from the command line",
+        "zkparity compare --source /backup/zk-old-1/data --target new:2181",
+        "--source-at-zxid",
         "Exit codes: 0 identical, 1 confirmed differences, 2 usage or connection error,\n3 incomplete",
     ] {
         assert!(
