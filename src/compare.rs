@@ -15,7 +15,7 @@ use crate::report::{
     CompareReport, DiffKind, Difference, Endpoint, NodeDetail, Settings, SideTotals, SubtreeRow,
     SubtreeSide, Summary, UnverifiedAcl, Verdict,
 };
-use crate::source::{SideSpec, Source};
+use crate::source::{FileKind, SideSpec, Source};
 use crate::tree::path::{name_of, parent};
 use crate::tree::{
     self, EphemeralPolicy, NodeRead, Observer, ReadNodes, ReaderOptions, SideNode, SubtreeSummary,
@@ -603,8 +603,7 @@ pub async fn compare_sides(
     })?;
     let started = Instant::now();
     let one_ensemble = one_ensemble_at(source, target, &options.path).await?;
-    let acls_compared = Source::has_acls(source)? && Source::has_acls(target)?;
-    let (s, t) = open_pair(source, target, options, acls_compared).await?;
+    let (s, t, acls_compared) = open_pair(source, target, options).await?;
     let options = match file_options(options, [&s, &t]) {
         Ok(o) => o,
         Err(e) => {
@@ -621,8 +620,7 @@ pub async fn compare_sides(
         .throttle()
         .zip(t.throttle())
         .map(|(a, b)| BTreeMap::from([("source", latency(a)), ("target", latency(b))]));
-    let kinds = [s.file_kind(), t.file_kind()];
-    let zxids = [s.position(), t.position()].map(|p| p.map(|p| format!("{:#x}", p.zxid)));
+    let labels = EndpointLabels::of([&s, &t]);
     let mut notes = s.notes("source");
     notes.extend(t.notes("target"));
     futures::join!(s.close(), t.close());
@@ -650,32 +648,27 @@ pub async fn compare_sides(
     })?;
     report.summary.reads = BTreeMap::from([("source", source_reads), ("target", target_reads)]);
     report.summary.latency = latency;
-    report.source.connect = source.describe();
-    report.target.connect = target.describe();
-    report.source.file = kinds[0];
-    report.target.file = kinds[1];
-    let [source_zxid, target_zxid] = zxids;
-    report.source.zxid = source_zxid;
-    report.target.zxid = target_zxid;
+    labels.stamp(&mut report, [source, target]);
     report.notes = notes;
     report.settings.acls_compared = acls_compared;
     report.one_ensemble = one_ensemble;
     Ok(report)
 }
 
-/// Opens both sides for a comparison: ACLs read only if both hold them,
-/// container and TTL kinds told only if both can tell them, the options'
-/// ACL caches on live sides. Fails as soon as either side fails, not after
-/// the other's timeout.
+/// Opens both sides for a comparison: ACLs read only if both hold them
+/// (the third value), container and TTL kinds told only if both are a
+/// ZooKeeper server's files, the options' ACL caches on live sides. Fails
+/// as soon as either side fails, not after the other's timeout.
 async fn open_pair(
     source: &SideSpec,
     target: &SideSpec,
     options: &CompareOptions,
-    acls: bool,
-) -> Result<(Source, Source)> {
+) -> Result<(Source, Source, bool)> {
+    let kinds = [Source::kind_of(source)?, Source::kind_of(target)?];
+    let acls = kinds.iter().all(|k| Source::has_acls(*k));
     let reader = ReaderOptions {
         read_acls: acls,
-        extended_kinds: Source::tells_kinds(source) && Source::tells_kinds(target),
+        extended_kinds: kinds.iter().all(|k| *k == Some(FileKind::Zookeeper)),
         ..options.reader.clone()
     };
     let (s, t) = futures::try_join!(Source::open(source, &reader), Source::open(target, &reader))?;
@@ -686,7 +679,34 @@ async fn open_pair(
     Ok((
         with_cache(s, &options.acl_caches[0]),
         with_cache(t, &options.acl_caches[1]),
+        acls,
     ))
+}
+
+/// What a report says of each side beyond its name: the kind of file, and
+/// the zxid a ZooKeeper data directory stands at. Taken before the sides
+/// close.
+struct EndpointLabels([(Option<FileKind>, Option<String>); 2]);
+
+impl EndpointLabels {
+    fn of(sides: [&Source; 2]) -> EndpointLabels {
+        EndpointLabels(sides.map(|s| {
+            let zxid = s.position().map(|p| format!("{:#x}", p.zxid));
+            (s.file_kind(), zxid)
+        }))
+    }
+
+    fn stamp(&self, report: &mut CompareReport, specs: [&SideSpec; 2]) {
+        for ((endpoint, spec), (kind, zxid)) in [&mut report.source, &mut report.target]
+            .into_iter()
+            .zip(specs)
+            .zip(&self.0)
+        {
+            endpoint.connect = spec.describe();
+            endpoint.file = *kind;
+            endpoint.zxid.clone_from(zxid);
+        }
+    }
 }
 
 /// The path as the server sees it: below the connect string's chroot.
@@ -737,8 +757,7 @@ pub(crate) async fn compare_subtrees(
             reason,
         })?;
     }
-    let acls = Source::has_acls(source)? && Source::has_acls(target)?;
-    let (s, t) = open_pair(source, target, options, acls).await?;
+    let (s, t, _) = open_pair(source, target, options).await?;
     let readers = [&s, &t];
     let mut outcomes = Vec::with_capacity(roots.len());
     for chunk in roots.chunks(parallel.max(1)) {
@@ -757,17 +776,11 @@ pub(crate) async fn compare_subtrees(
         outcomes.extend(futures::future::join_all(runs).await);
     }
     let reads = BTreeMap::from([("source", s.reads()), ("target", t.reads())]);
-    let kinds = [s.file_kind(), t.file_kind()];
-    let zxids = [s.position(), t.position()].map(|p| p.map(|p| format!("{:#x}", p.zxid)));
+    let labels = EndpointLabels::of([&s, &t]);
     futures::join!(s.close(), t.close());
     let mut reports = outcomes.into_iter().collect::<Result<Vec<_>>>()?;
     for report in reports.iter_mut().flatten() {
-        report.source.connect = source.describe();
-        report.target.connect = target.describe();
-        report.source.file = kinds[0];
-        report.target.file = kinds[1];
-        report.source.zxid.clone_from(&zxids[0]);
-        report.target.zxid.clone_from(&zxids[1]);
+        labels.stamp(report, [source, target]);
     }
     Ok((reports, reads))
 }

@@ -179,13 +179,18 @@ impl Source {
         }
     }
 
-    /// False for a side that holds no ACLs: the comparison then reads none
-    /// on either side.
-    pub(crate) fn has_acls(spec: &SideSpec) -> Result<bool> {
-        Ok(match spec {
-            SideSpec::Live(_) => true,
-            SideSpec::File { path, .. } => sniff(path)? != FileKind::Zktreeutil,
-        })
+    /// What kind of file a side is; `None` for a live ensemble.
+    pub(crate) fn kind_of(spec: &SideSpec) -> Result<Option<FileKind>> {
+        match spec {
+            SideSpec::Live(_) => Ok(None),
+            SideSpec::File { path, .. } => sniff(path).map(Some),
+        }
+    }
+
+    /// False for a side that holds no ACLs (a zktreeutil file): the
+    /// comparison then reads none on either side.
+    pub(crate) fn has_acls(kind: Option<FileKind>) -> bool {
+        kind != Some(FileKind::Zktreeutil)
     }
 
     /// Exclude patterns the file itself brings: zktreeutil's `ignore` marks,
@@ -304,14 +309,6 @@ impl Source {
             ));
         }
         notes
-    }
-
-    /// Whether this side tells container and TTL nodes apart.
-    pub(crate) fn tells_kinds(spec: &SideSpec) -> bool {
-        match spec {
-            SideSpec::Live(_) => false,
-            SideSpec::File { path, .. } => matches!(sniff(path), Ok(FileKind::Zookeeper)),
-        }
     }
 
     pub async fn close(self) {

@@ -63,6 +63,10 @@ async fn started(release: Release) -> &'static ZkServer {
     server(release)
 }
 
+fn container() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Container.with_acls(zk::Acls::anyone_all())
+}
+
 fn data_dir(s: &ZkServer) -> String {
     s.data_dir().to_string_lossy().into_owned()
 }
@@ -125,13 +129,9 @@ async fn seed(release: Release, c: &zk::Client, root: &str) {
         m.add_create(&format!("{root}/m1"), b"exists", &open())
             .expect("multi create");
         assert!(m.commit().await.is_err(), "a multi with a failing op fails");
-        c.create(
-            &format!("{root}/box"),
-            b"container",
-            &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all()),
-        )
-        .await
-        .expect("container");
+        c.create(&format!("{root}/box"), b"container", &container())
+            .await
+            .expect("container");
         create(c, &format!("{root}/box/inside"), b"").await;
         c.create(
             &format!("{root}/lease"),
@@ -533,13 +533,9 @@ async fn directories_of_two_releases_compare_and_tell_containers_apart() {
         "both sides tell kinds: {}",
         ctx(&r)
     );
-    cb.create(
-        &format!("{root}/kind"),
-        b"",
-        &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all()),
-    )
-    .await
-    .expect("container");
+    cb.create(&format!("{root}/kind"), b"", &container())
+        .await
+        .expect("container");
     create(&cb, &format!("{root}/kind/child"), b"").await;
     create(&ca, &format!("{root}/kind"), b"").await;
     create(&ca, &format!("{root}/kind/child"), b"").await;
@@ -860,13 +856,9 @@ async fn emptied_containers_and_expired_ttl_nodes_go_as_the_server_deletes_them(
     let root = unique_path("expire");
     create(&c, &root, b"").await;
     let emptied = format!("{root}/emptied");
-    c.create(
-        &emptied,
-        b"",
-        &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all()),
-    )
-    .await
-    .expect("container");
+    c.create(&emptied, b"", &container())
+        .await
+        .expect("container");
     create(&c, &format!("{emptied}/only"), b"").await;
     c.delete(&format!("{emptied}/only"), None)
         .await

@@ -48,9 +48,6 @@ pub struct Position {
     /// What the operator should know: a snapshot passed over, a log
     /// still being written.
     pub warnings: Vec<String>,
-    pub sessions: usize,
-    pub containers: u64,
-    pub ttls: u64,
 }
 
 /// A data directory read into memory, answering reads.
@@ -191,9 +188,6 @@ impl DataDir {
         }
         state.tree.sort_children();
         position.warnings.splice(0..0, warnings);
-        position.sessions = state.sessions.len();
-        position.containers = state.containers;
-        position.ttls = state.ttls;
         Ok(DataDir {
             state,
             position,

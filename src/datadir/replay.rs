@@ -20,9 +20,6 @@ pub(crate) struct State {
     pub sessions: HashMap<i64, i32>,
     /// Nodes owned by each session.
     pub ephemerals: HashMap<i64, Vec<u32>>,
-    /// Container and TTL nodes.
-    pub containers: u64,
-    pub ttls: u64,
 }
 
 impl State {
@@ -46,8 +43,6 @@ impl State {
             store: tempfile::tempfile()?,
             sessions: HashMap::new(),
             ephemerals: HashMap::new(),
-            containers: 0,
-            ttls: 0,
         })
     }
 }
@@ -112,9 +107,7 @@ impl State {
             Txn::CloseSession => {
                 self.sessions.remove(&h.client_id);
                 for id in self.ephemerals.remove(&h.client_id).unwrap_or_default() {
-                    if self.tree.read_record(id, &self.store)?.is_some() {
-                        self.delete(id, h.zxid)?;
-                    }
+                    self.delete(id, h.zxid)?;
                 }
             }
             Txn::Error | Txn::Nothing => {}
@@ -134,10 +127,7 @@ impl State {
         let mut n = 0;
         for s in gone {
             for id in self.ephemerals.remove(&s).unwrap_or_default() {
-                if self.tree.read_record(id, &self.store)?.is_some() {
-                    self.delete(id, zxid)?;
-                    n += 1;
-                }
+                n += u64::from(self.delete(id, zxid)?);
             }
         }
         Ok(n)
@@ -192,28 +182,21 @@ impl State {
                 },
             },
         );
-        match Owner::of(owner) {
-            Owner::Session(s) => self.ephemerals.entry(s).or_default().push(id),
-            Owner::Container => self.containers += 1,
-            Owner::Ttl(_) => self.ttls += 1,
-            Owner::None => {}
+        if let Owner::Session(s) = Owner::of(owner) {
+            self.ephemerals.entry(s).or_default().push(id);
         }
         Ok(())
     }
 
-    fn delete(&mut self, id: u32, zxid: i64) -> std::io::Result<()> {
-        let Some(node) = self.tree.read_record(id, &self.store)? else {
-            return Ok(());
+    /// Deletes `id` if it is there; true if it was.
+    fn delete(&mut self, id: u32, zxid: i64) -> std::io::Result<bool> {
+        let Some(stat) = self.tree.stat_of(id, &self.store)? else {
+            return Ok(false);
         };
-        match Owner::of(node.stat.ephemeral_owner) {
-            Owner::Session(s) => {
-                if let Some(list) = self.ephemerals.get_mut(&s) {
-                    list.retain(|x| *x != id);
-                }
+        if let Owner::Session(s) = Owner::of(stat.ephemeral_owner) {
+            if let Some(list) = self.ephemerals.get_mut(&s) {
+                list.retain(|x| *x != id);
             }
-            Owner::Container => self.containers = self.containers.saturating_sub(1),
-            Owner::Ttl(_) => self.ttls = self.ttls.saturating_sub(1),
-            Owner::None => {}
         }
         self.tree.delete(id);
         if let Some(parent) = self.tree.parent(id) {
@@ -222,6 +205,6 @@ impl State {
                 p.stat.pzxid = zxid;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -211,10 +211,9 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         let acl = Acl::read(&mut j)?;
         tree.add_acl_ref(reference, acl);
     }
-    tree.acl_of_ref(-1);
+    tree.add_open_ref();
 
     let mut ephemerals: HashMap<i64, Vec<u32>> = HashMap::new();
-    let (mut containers, mut ttls) = (0, 0);
     // The chain of nodes from the root to the last one read: the
     // snapshot writes a node, then its subtree.
     let mut chain: Vec<(String, u32)> = Vec::new();
@@ -267,11 +266,8 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         }
         let stat = Stat::read(&mut j)?;
         let id = tree.push_recorded(parent, name, record, len as u32);
-        match Owner::of(stat.ephemeral_owner) {
-            Owner::Session(s) => ephemerals.entry(s).or_default().push(id),
-            Owner::Container => containers += 1,
-            Owner::Ttl(_) => ttls += 1,
-            Owner::None => {}
+        if let Owner::Session(session) = Owner::of(stat.ephemeral_owner) {
+            ephemerals.entry(session).or_default().push(id);
         }
         chain.push((path, id));
     }
@@ -351,7 +347,5 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         store,
         sessions,
         ephemerals,
-        containers,
-        ttls,
     })
 }

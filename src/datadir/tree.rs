@@ -102,30 +102,21 @@ impl Tree {
         i
     }
 
-    /// The ACL a snapshot reference stands for. -1 is ZooKeeper's fixed
-    /// reference for the open ACL (world:anyone, all permissions).
-    pub(crate) fn acl_of_ref(&mut self, reference: i64) -> Option<u32> {
-        if let Some(&i) = self.acl_refs.get(&reference) {
-            return Some(i);
+    /// Registers ZooKeeper's fixed reference -1, the open ACL
+    /// (world:anyone, all permissions), unless the snapshot's list has it.
+    pub(crate) fn add_open_ref(&mut self) {
+        if !self.acl_refs.contains_key(&-1) {
+            self.add_acl_ref(-1, Acl::open());
         }
-        (reference == -1).then(|| {
-            let i = self.intern_acl(Acl::open());
-            self.acl_refs.insert(-1, i);
-            i
-        })
     }
 
     pub(crate) fn acl_ref_known(&self, reference: i64) -> bool {
-        reference == -1 || self.acl_refs.contains_key(&reference)
+        self.acl_refs.contains_key(&reference)
     }
 
     pub(crate) fn name(&self, id: u32) -> &str {
-        let (o, l) = (
-            self.name_off[id as usize] as usize,
-            self.name_len[id as usize] as usize,
-        );
         // Names only ever come from `&str`s split at '/'.
-        std::str::from_utf8(&self.names[o..o + l]).unwrap_or_default()
+        std::str::from_utf8(self_name(self, id)).unwrap_or_default()
     }
 
     fn push(&mut self, parent: u32, name: &str, rec: u64, data_len: u32) -> u32 {
@@ -284,6 +275,21 @@ impl Tree {
             .map(|(_, c)| *c);
         base.chain(added)
             .filter(move |c| self.rec[*c as usize] != DEAD)
+    }
+
+    /// The stat of `id` as it stands, without its data; `None` if deleted.
+    pub(crate) fn stat_of(&self, id: u32, file: &std::fs::File) -> std::io::Result<Option<Stat>> {
+        let rec = self.rec[id as usize];
+        if rec == DEAD {
+            return Ok(None);
+        }
+        if rec & OVERLAY != 0 {
+            return Ok(Some(self.held[(rec & !OVERLAY) as usize].stat));
+        }
+        let mut buf = [0u8; Stat::BYTES];
+        let at = rec + 4 + self.data_len[id as usize] as u64 + 8;
+        file.read_exact_at(&mut buf, at)?;
+        Ok(Some(Stat::decode(&buf)))
     }
 
     /// The record of `id` as it stands; `None` if deleted. The file's

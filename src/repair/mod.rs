@@ -169,7 +169,7 @@ pub async fn run(
     };
     // A side without ACLs (zktreeutil XML) can neither be compared on ACLs
     // nor copy them.
-    let acls = Source::has_acls(&source)?;
+    let acls = Source::has_acls(Source::kind_of(&source)?);
     let identity = Identity {
         source: source.describe(),
         target: target.describe(),
