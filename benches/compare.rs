@@ -454,6 +454,8 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
             "--path",
             "/tree",
             "--apply",
+            // The target is the benchmark's own, made for it.
+            "--no-backup",
             "--format",
             "json",
             "--quiet",

@@ -602,7 +602,7 @@ pub async fn compare_sides(
         reason,
     })?;
     let started = Instant::now();
-    let one_ensemble = one_ensemble_at(source, target, &options.path).await?;
+    let one_ensemble = one_ensemble_at(source, target, &options.path, false).await?;
     let (s, t, acls_compared) = open_pair(source, target, options).await?;
     let options = match file_options(options, [&s, &t]) {
         Ok(o) => o,
@@ -720,10 +720,14 @@ fn server_path(spec: &EnsembleSpec, path: &str) -> String {
 
 /// Refuses one live ensemble compared with itself at the same path; for
 /// two paths of one ensemble, the evidence that it is one, for the report.
+/// A command that `writes` also refuses paths that overlap (one inside the
+/// other): deleting the target's extras would delete the source, or
+/// copying would copy its own writes back without end.
 pub(crate) async fn one_ensemble_at(
     source: &SideSpec,
     target: &SideSpec,
     path: &str,
+    writes: bool,
 ) -> Result<Option<String>> {
     let (SideSpec::Live(s), SideSpec::Live(t)) = (source, target) else {
         return Ok(None);
@@ -735,8 +739,27 @@ pub(crate) async fn one_ensemble_at(
     if a == b {
         return Err(Error::SameEnsemble { path: a, evidence });
     }
+    let nested = crate::tree::path::within(&a, &b) || crate::tree::path::within(&b, &a);
+    if nested && writes {
+        let (inner, outer) = if crate::tree::path::within(&a, &b) {
+            (format!("the source {a}"), format!("the target {b}"))
+        } else {
+            (format!("the target {b}"), format!("the source {a}"))
+        };
+        return Err(Error::Refused {
+            reason: format!(
+                "source and target are one ensemble ({evidence}) and {inner} lies inside {outer}: writing one would change the other"
+            ),
+            fix: "give the other ensemble's connect string, or paths of this ensemble that do not overlap".into(),
+        });
+    }
+    let shape = if nested {
+        ", one inside the other: each walk also reads the other's nodes"
+    } else {
+        ""
+    };
     Ok(Some(format!(
-        "source {a} and target {b} are on one ensemble: {evidence}"
+        "source {a} and target {b} are on one ensemble{shape}: {evidence}"
     )))
 }
 

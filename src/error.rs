@@ -108,6 +108,11 @@ pub enum Error {
     #[error("source and target are one ensemble at the same path {path} ({evidence}); a comparison would only compare it with itself: give the other ensemble's connect string")]
     SameEnsemble { path: String, evidence: String },
 
+    /// A write that looks like a mistake, refused before anything was
+    /// written: `fix` says how to mean it, or what to correct.
+    #[error("refused, nothing written: {reason}; {fix}")]
+    Refused { reason: String, fix: String },
+
     #[error("{} line {line}: {reason}", file.display())]
     BadFile {
         file: PathBuf,
@@ -189,6 +194,7 @@ impl Error {
             | Error::Read { .. }
             | Error::RootMissing { .. }
             | Error::SameEnsemble { .. }
+            | Error::Refused { .. }
             // This machine: files, tasks, the demo's servers.
             | Error::Io { .. }
             | Error::TaskFailed { .. }

@@ -63,8 +63,11 @@ impl Excludes {
         })
     }
 
+    /// Writers' lock nodes are left out whatever the patterns: they are
+    /// zkparity's own, and no copy of the tree.
     pub fn is_excluded(&self, path: &str) -> bool {
-        !self.patterns.is_empty() && self.set.is_match(path)
+        crate::repair::lock::is_lock_path(path)
+            || (!self.patterns.is_empty() && self.set.is_match(path))
     }
 
     pub fn patterns(&self) -> &[String] {

@@ -763,6 +763,7 @@ async fn a_closed_stdout_is_not_a_panic() {
 async fn interrupted(args: Vec<String>, after: Duration) -> (Option<i32>, String) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_zkparity"))
         .args(&args)
+        .env("ZKPARITY_BACKUP_DIR", backup_dir())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -231,7 +231,19 @@ async fn apply_repairs_every_fixable_kind_and_a_compare_then_finds_none() {
         assert_eq!(count(&before, kind), 1, "{kind}: {before:#}");
     }
 
-    let r = repair(&src, &dst, &["--path", &root, "--apply", "--delete-extra"]).await;
+    let r = repair(
+        &src,
+        &dst,
+        &[
+            "--path",
+            &root,
+            "--apply",
+            "--delete-extra",
+            "--max-delete",
+            "3",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
     let j = r.json();
     assert_eq!(j["verification"]["identical"], true, "{j:#}");
@@ -341,7 +353,20 @@ async fn ephemerals_kind_changes_and_unreadable_nodes_are_left_alone_with_reason
         .ephemeral_owner;
     let (src, dst) = connects();
 
-    let r = repair(&src, &dst, &["--path", &root, "--apply", "--delete-extra"]).await;
+    let r = repair(
+        &src,
+        &dst,
+        &[
+            "--path",
+            &root,
+            "--apply",
+            "--delete-extra",
+            "--target-in-use",
+            "--max-delete",
+            "10",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 1, "differences remain: {}", ctx(&r));
     let j = r.json();
     assert_eq!(j["plan"]["total_actions"], 0, "{j:#}");
@@ -527,6 +552,7 @@ fn spawn_repair(args: &[String]) -> std::process::Child {
         .args(args)
         .env_remove("ZKPARITY_SOURCE_AUTH")
         .env_remove("ZKPARITY_TARGET_AUTH")
+        .env("ZKPARITY_BACKUP_DIR", backup_dir())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -569,6 +595,9 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
             "--apply",
             "--resume",
             file.to_str().unwrap(),
+            // A killed writer's lock lasts until its session times out.
+            "--session-timeout",
+            "4s",
             "--format",
             "json",
             "--recheck-delay",
@@ -592,6 +621,10 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
+    wait_until("the killed writer's lock to expire", || async {
+        writer_locks(&t, &root).await == 0
+    })
+    .await;
     // Depth first, the queue's children are read before most of bulk's, so
     // its top-up comes early in the plan, with most creates after it.
     let top_up = planned_ops(&file)
@@ -615,6 +648,10 @@ async fn an_apply_killed_twice_resumes_to_exactly_the_source_tree_and_counters()
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
+    wait_until("the killed writer's lock to expire", || async {
+        writer_locks(&t, &root).await == 0
+    })
+    .await;
     let settled = progress_done(&file);
     let partial = t.list_children(&bulk).await.map(|c| c.len()).unwrap_or(0);
     assert!(
@@ -769,7 +806,19 @@ async fn repair_never_writes_to_the_source_and_its_zxid_stays_put() {
     let dst = p.target.connect_string();
     let dry = repair(&ens, &dst, &["--path", &root]).await;
     assert_eq!(dry.code, 1, "{}", ctx(&dry));
-    let r = repair(&ens, &dst, &["--path", &root, "--apply", "--delete-extra"]).await;
+    let r = repair(
+        &ens,
+        &dst,
+        &[
+            "--path",
+            &root,
+            "--apply",
+            "--delete-extra",
+            "--max-delete",
+            "3",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", ctx(&r));
     assert_eq!(r.json()["verification"]["identical"], true);
 

@@ -49,6 +49,7 @@ impl Sync {
             "0s",
         ])
         .args(extra)
+        .env("ZKPARITY_BACKUP_DIR", backup_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr).unwrap());

@@ -344,6 +344,64 @@ pub struct WriteArgs {
     pub writes_in_flight: usize,
 }
 
+/// What guards a write command's first write: refusals of what looks like
+/// a mistake, and the backup.
+#[derive(Args, Clone, Debug)]
+pub struct SafetyArgs {
+    /// Refuse a plan that deletes more than N nodes [default: 1000 or 10 %
+    /// of the target subtree's nodes, whichever is fewer]
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+    /// Write to a target subtree that holds ephemerals of live sessions
+    /// (applications use it: without this it is refused as probably the
+    /// ensemble of record)
+    #[arg(long)]
+    pub target_in_use: bool,
+    /// Write without first taking a backup snapshot of the target subtree
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Directory of the backup snapshot taken before the first write
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "ZKPARITY_BACKUP_DIR",
+        default_value = "."
+    )]
+    pub backup_dir: PathBuf,
+}
+
+impl SafetyArgs {
+    /// The first write's guards for `command` writing to `target`.
+    pub fn first_write(
+        &self,
+        command: &'static str,
+        target: &SideSpec,
+    ) -> zkparity::repair::FirstWrite {
+        zkparity::repair::FirstWrite {
+            command,
+            limits: zkparity::repair::guard::Limits {
+                max_delete: self.max_delete,
+                target_in_use: self.target_in_use,
+            },
+            backup: (!self.no_backup)
+                .then(|| zkparity::repair::backup::file_in(&self.backup_dir, target)),
+            lock: true,
+        }
+    }
+}
+
+/// What an interrupted write left: the writes so far, and the backup
+/// taken before the first of them.
+pub fn after_writes(first: &zkparity::repair::FirstWrite, then: &str) -> String {
+    match &first.backup {
+        Some(file) => format!(
+            "{then}; the target as it was before the first write is in {} (if writing had begun)",
+            file.display()
+        ),
+        None => then.to_string(),
+    }
+}
+
 /// One ensemble (or, where a command allows it, a snapshot file), for
 /// `snapshot`, `export` and `repair`.
 #[derive(Args, Clone, Debug)]

@@ -8,7 +8,7 @@ use zkparity::error::Error;
 use zkparity::progress::Progress;
 use zkparity::repair::RepairOptions;
 
-use super::args::{EnsembleArgs, WalkArgs, WriteArgs};
+use super::args::{after_writes, EnsembleArgs, SafetyArgs, WalkArgs, WriteArgs};
 use super::stdout::emit;
 
 pub const REPAIR_HELP: &str = "\
@@ -70,6 +70,8 @@ pub struct RepairArgs {
     resume: Option<PathBuf>,
     #[command(flatten)]
     writes: WriteArgs,
+    #[command(flatten)]
+    safety: SafetyArgs,
     /// Actions, skipped nodes, problems and remaining differences to list
     /// (0: all)
     #[arg(long, default_value_t = 50, value_name = "N")]
@@ -87,9 +89,12 @@ pub struct RepairArgs {
 
 pub async fn run(a: RepairArgs) -> Result<i32, Error> {
     let options = a.walk.compare_options(&a.ensembles)?;
+    let sides = a.ensembles.sides()?;
+    let first_write = a.safety.first_write("repair", &sides.1);
     let repair = RepairOptions {
         apply: a.apply,
         delete_extra: a.delete_extra,
+        delete_also: Default::default(),
         create_path: a.create_path,
         resume: a.resume.clone(),
         max_writes_per_second: a.writes.max_writes_per_second,
@@ -98,22 +103,28 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
         limit: a.limit,
         show_acl_ids: a.show_acl_ids,
         verify: true,
+        first_write: Some(first_write.clone()),
     };
     // Checked before the sides are opened, as the flags' own mistakes.
     repair.validate(&options.path)?;
     let mut progress = Progress::auto(a.quiet);
     let after = match (&a.resume, a.apply) {
         (_, false) => "nothing written (a dry run)".to_string(),
-        (Some(file), true) => format!(
-            "the writes applied so far stay; run the same command again (with --resume {}) \
-             to continue where it stopped",
-            file.display()
+        (Some(file), true) => after_writes(
+            &first_write,
+            &format!(
+                "the writes applied so far stay; run the same command again (with --resume {}) \
+                 to continue where it stopped",
+                file.display()
+            ),
         ),
-        (None, true) => "the writes applied so far stay, and each is safe to repeat; run the \
-                         same command again to plan and apply the rest"
-            .to_string(),
+        (None, true) => after_writes(
+            &first_write,
+            "the writes applied so far stay, and each is safe to repeat; run the same command \
+             again to plan and apply the rest",
+        ),
     };
-    let work = zkparity::repair::run(a.ensembles.sides()?, options, &repair, &mut progress);
+    let work = zkparity::repair::run(sides, options, &repair, &mut progress);
     let report = super::interrupt::until_stopped(work, &after).await?;
     emit(&match a.format {
         ReportFormat::Text => report.text(),

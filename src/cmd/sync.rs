@@ -11,7 +11,7 @@ use zkparity::repair::RepairOptions;
 use zkparity::sync::outputs::{NagiosOut, Outputs};
 use zkparity::sync::{SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
 
-use super::args::{EnsembleArgs, Format, WalkArgs, WriteArgs};
+use super::args::{EnsembleArgs, Format, SafetyArgs, WalkArgs, WriteArgs};
 use super::stdout::emit;
 
 pub const SYNC_HELP: &str = "\
@@ -75,6 +75,11 @@ pub struct SyncArgs {
     /// Copy over subtrees someone else changed on the target
     #[arg(long)]
     force: bool,
+    /// Also delete what is on the target only when the copy starts (never
+    /// ephemerals); without it such nodes are kept and reported. What the
+    /// source deletes while followed is deleted on the target either way
+    #[arg(long)]
+    delete_extra: bool,
     /// Create the target's chroot or --path when it does not exist (without
     /// it, a sync to a path that is not there is refused: a mistyped chroot
     /// would otherwise receive the whole tree)
@@ -82,6 +87,8 @@ pub struct SyncArgs {
     create_path: bool,
     #[command(flatten)]
     writes: WriteArgs,
+    #[command(flatten)]
+    safety: SafetyArgs,
     /// Also keep the sync's figures (lag, pending, conflicts, ...) in FILE
     /// for node_exporter's textfile collector (replaced atomically)
     #[arg(long, value_name = "FILE")]
@@ -188,9 +195,11 @@ impl SyncObserver for Output {
 
 pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     let options = a.walk.compare_options(&a.ensembles)?;
+    let sides = a.ensembles.sides()?;
     let repair = RepairOptions {
         apply: a.apply,
-        delete_extra: true,
+        delete_extra: a.delete_extra,
+        delete_also: Default::default(),
         create_path: a.create_path,
         resume: None,
         max_writes_per_second: a.writes.max_writes_per_second,
@@ -199,6 +208,7 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
         limit: 50,
         show_acl_ids: false,
         verify: false,
+        first_write: Some(a.safety.first_write("sync", &sides.1)),
     };
     repair.validate(&options.path)?;
     let sync = SyncOptions {
@@ -221,28 +231,36 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
         outputs: outputs(&a)?,
     };
     let mut progress = Progress::auto(a.quiet || json);
-    // SIGINT and SIGTERM start the cutover rather than abandon the copy.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // SIGINT or SIGTERM abandons the initial copy, and once following
+    // starts the cutover; a second one during the cutover stops at once.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let signals = tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
+        use zkparity::error::StopSignal;
         let Ok(mut term) = signal(SignalKind::terminate()) else {
             return;
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut first = true;
+        loop {
+            let signal = tokio::select! {
+                _ = tokio::signal::ctrl_c() => StopSignal::Interrupt,
+                _ = term.recv() => StopSignal::Terminate,
+            };
+            if first {
+                first = false;
+                let _ = stop_tx.send(Some(signal));
+                continue;
+            }
+            let stopped = Error::Stopped {
+                signal,
+                after: "a second signal during the cutover: pending writes abandoned; what was written stays".into(),
+            };
+            eprintln!("zkparity sync: {stopped}");
+            std::process::exit(stopped.exit_code());
         }
-        let _ = stop_tx.send(true);
     });
-    let outcome = zkparity::sync::run(
-        a.ensembles.sides()?,
-        options,
-        &sync,
-        &mut progress,
-        &mut output,
-        stop_rx,
-    )
-    .await;
+    let outcome =
+        zkparity::sync::run(sides, options, &sync, &mut progress, &mut output, stop_rx).await;
     signals.abort();
     let outcome = outcome?;
     emit(&render(&outcome, json)?)?;

@@ -17,7 +17,7 @@
 mod emitter;
 pub mod parity;
 mod sanitize;
-mod sender;
+pub(crate) mod sender;
 pub mod servers;
 pub mod xdr;
 

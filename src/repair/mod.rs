@@ -15,6 +15,9 @@
 //! live ensemble or a snapshot file.
 
 mod apply;
+pub mod backup;
+pub mod guard;
+pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod resume;
@@ -40,6 +43,9 @@ pub struct RepairOptions {
     pub apply: bool,
     /// Also delete nodes that are on the target only (never ephemerals).
     pub delete_extra: bool,
+    /// Target-only nodes deleted even without `delete_extra`: what the
+    /// source deleted while sync followed it.
+    pub delete_also: std::sync::Arc<std::collections::BTreeSet<String>>,
     /// Create the target's chroot or path when it does not exist; without
     /// it such a repair is refused.
     pub create_path: bool,
@@ -59,6 +65,24 @@ pub struct RepairOptions {
     /// (a change every second would double its reads) and verifies on its
     /// own schedule instead.
     pub verify: bool,
+    /// The refusals, writer lock and backup of a command's first write;
+    /// `None` for sync's passes while following, which its initial copy
+    /// covered.
+    pub first_write: Option<FirstWrite>,
+}
+
+/// What comes before a command's first write to the target.
+#[derive(Clone, Debug)]
+pub struct FirstWrite {
+    /// `repair` or `sync`, in the lock and messages.
+    pub command: &'static str,
+    pub limits: guard::Limits,
+    /// The backup file to write before the first write; `None` for
+    /// `--no-backup`.
+    pub backup: Option<PathBuf>,
+    /// Take the writer lock for the apply (sync holds its own for its
+    /// whole run).
+    pub lock: bool,
 }
 
 impl RepairOptions {
@@ -120,6 +144,7 @@ async fn make_plan(
         let mut planner = Planner::new(
             PlanOptions {
                 delete_extra: args.delete_extra,
+                delete_also: args.delete_also.clone(),
                 acls,
                 excludes: walk.excludes.clone(),
                 limit: args.limit,
@@ -140,11 +165,26 @@ async fn make_plan(
                 path: options.path.clone(),
             });
         }
+        if root[0].is_none() && args.first_write.is_some() {
+            return Err(source_root_missing(sides.source, &options.path));
+        }
         planner.finish()
     }
     .await;
     futures::join!(s.close(), t.close());
     planned
+}
+
+/// The source has no subtree at `path`: everything on the target would be
+/// "extra", so this is a typo far more often than a wish.
+fn source_root_missing(source: &SideSpec, path: &str) -> Error {
+    Error::Refused {
+        reason: format!(
+            "{path} does not exist on the source {} (so every node of the target's {path} would look extra)",
+            source.describe()
+        ),
+        fix: "is the source's chroot or --path mistyped?".into(),
+    }
 }
 
 /// Runs a repair: plans (or picks up a resumed plan), applies with
@@ -170,15 +210,12 @@ pub async fn run(
     // A side without ACLs (zktreeutil XML) can neither be compared on ACLs
     // nor copy them.
     let acls = Source::has_acls(Source::kind_of(&source)?);
-    let identity = Identity {
-        source: source.describe(),
-        target: target.describe(),
-        path: options.path.clone(),
-        excludes: options.walk.excludes.patterns().to_vec(),
-        delete_extra: args.delete_extra,
-    };
     let mut report = RepairReport::new(args, &source, &target, &options.path, acls);
-    crate::compare::one_ensemble_at(&source, &target, &options.path).await?;
+    if let Some(one) =
+        crate::compare::one_ensemble_at(&source, &target, &options.path, true).await?
+    {
+        report.notes.push(one);
+    }
     if let Some(missing) = missing_target_path(&target_spec, &options.path).await? {
         if !args.create_path {
             return Err(Error::Usage(format!(
@@ -193,9 +230,47 @@ pub async fn run(
 
     if !args.apply {
         let summary = make_plan(&sides, &options, args, acls, &mut CountOnly, progress).await?;
+        if let Some(first) = &args.first_write {
+            for r in guard::check(&summary, &first.limits) {
+                report.notes.push(format!(
+                    "--apply would refuse this: {}; {}",
+                    r.reason, r.fix
+                ));
+            }
+        }
         report.set_plan(summary);
         return Ok(report);
     }
+    let lock = match &args.first_write {
+        Some(first) if first.lock => {
+            Some(lock::take(&target_spec, &options.path, first.command).await?)
+        }
+        _ => None,
+    };
+    let result = apply_run(&sides, &target_spec, &options, args, acls, report, progress).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    result
+}
+
+/// The `--apply` part of [`run`], under the writer lock.
+async fn apply_run(
+    sides: &Sides<'_>,
+    target_spec: &crate::connect::EnsembleSpec,
+    options: &CompareOptions,
+    args: &RepairOptions,
+    acls: bool,
+    mut report: RepairReport,
+    progress: &mut Progress,
+) -> Result<RepairReport> {
+    let identity = Identity {
+        source: sides.source.describe(),
+        target: sides.target.describe(),
+        path: options.path.clone(),
+        excludes: options.walk.excludes.patterns().to_vec(),
+        delete_extra: args.delete_extra,
+    };
 
     let resumed = match &args.resume {
         Some(path) => match resume::open(path, &identity)? {
@@ -221,14 +296,36 @@ pub async fn run(
                 Some(path) => PlanWriter::create(path, &identity)?,
                 None => PlanWriter::temporary(&identity)?,
             };
-            let summary = make_plan(&sides, &options, args, acls, &mut writer, progress).await?;
+            let summary = make_plan(sides, options, args, acls, &mut writer, progress).await?;
             writer.finish(&summary)?
         }
     };
     report.set_plan(plan.summary.clone());
+    if let Some(first) = &args.first_write {
+        if let Some(r) = guard::check(&plan.summary, &first.limits)
+            .into_iter()
+            .next()
+        {
+            return Err(Error::Refused {
+                reason: r.reason,
+                fix: r.fix,
+            });
+        }
+        if let Some(file) = &first.backup {
+            if plan.summary.total_actions > 0 {
+                match backup::take(sides.target, options, file, progress).await? {
+                    Some(taken) => report.backup = Some(taken.file),
+                    None => report.notes.push(format!(
+                        "no backup: {} does not exist on the target yet",
+                        options.path
+                    )),
+                }
+            }
+        }
+    }
 
     let started = Instant::now();
-    let (mut applied, outcome) = apply_plan(&plan, &target_spec, args).await;
+    let (mut applied, outcome) = apply_plan(&plan, target_spec, args).await;
     applied.elapsed_seconds = started.elapsed().as_secs_f64();
     if applied.elapsed_seconds > 0.0 {
         applied.actions_per_second = applied.settled_this_run as f64 / applied.elapsed_seconds;
@@ -245,7 +342,7 @@ pub async fn run(
     }
 
     if args.verify {
-        let compared = compare_sides(&source, &target, &options, progress).await?;
+        let compared = compare_sides(sides.source, sides.target, options, progress).await?;
         report.verification = Some(Verification::from_report(&compared, args.limit));
     }
     Ok(report)

@@ -312,6 +312,17 @@ pub struct PlanSummary {
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Nodes in extra subtrees left in place (without `--delete-extra`).
     pub extra_nodes_kept: u64,
+    /// Nodes of the target subtree seen while planning: what the share of
+    /// deletes is of.
+    #[serde(default)]
+    pub target_nodes: u64,
+    /// Ephemerals of live sessions in the target subtree: applications
+    /// use it.
+    #[serde(default)]
+    pub target_ephemerals: u64,
+    /// The first few of those, to name.
+    #[serde(default)]
+    pub target_ephemeral_examples: Vec<String>,
     pub listed: Vec<ActionView>,
     pub listed_skips: Vec<Skip>,
 }
@@ -383,6 +394,8 @@ struct DeletePending {
 
 pub(crate) struct PlanOptions {
     pub delete_extra: bool,
+    /// Target-only paths deleted even without `delete_extra`.
+    pub delete_also: std::sync::Arc<std::collections::BTreeSet<String>>,
     /// False where the source holds no ACLs: creates get world:anyone:cdrwa
     /// and ACLs are neither compared nor set.
     pub acls: bool,
@@ -538,7 +551,7 @@ impl<'s> Planner<'s> {
     }
 
     fn extra(&mut self, path: &str, n: &NodeRead) -> Tag {
-        if !self.options.delete_extra {
+        if !self.options.delete_extra && !self.options.delete_also.contains(path) {
             self.pending.entry(path.to_string()).or_default().kept_extra = true;
             return SHADOWED;
         }
@@ -684,8 +697,21 @@ fn ephemeral_note() -> String {
     "ephemeral on the source: it belongs to a session there, so it is not created".into()
 }
 
+/// Ephemerals named in a refusal.
+const NAMED_EPHEMERALS: usize = 3;
+
 impl Visitor for Planner<'_> {
     fn visit(&mut self, v: &Visit<'_>) -> Tag {
+        if let SideNode::Present(t) = &v.sides[1] {
+            let s = &mut self.summary;
+            s.target_nodes += 1;
+            if t.kind == NodeKind::Ephemeral {
+                s.target_ephemerals += 1;
+                if s.target_ephemeral_examples.len() < NAMED_EPHEMERALS {
+                    s.target_ephemeral_examples.push(v.path.to_string());
+                }
+            }
+        }
         match v.tag {
             SHADOWED => SHADOWED,
             MISSING => self.visit_missing(v),

@@ -99,6 +99,10 @@ pub struct RepairReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<ResumeInfo>,
     pub notes: Vec<String>,
+    /// The snapshot of the target taken before the first write: what
+    /// `repair --source BACKUP --apply --delete-extra` restores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,6 +129,7 @@ impl RepairReport {
             actions_not_listed: 0,
             resumed: None,
             notes: Vec::new(),
+            backup: None,
             apply: None,
             verification: None,
         }
@@ -180,6 +185,13 @@ impl RepairReport {
         let _ = writeln!(o, "  path    {}", self.path);
         for note in &self.notes {
             let _ = writeln!(o, "  note: {note}");
+        }
+        if let Some(file) = &self.backup {
+            let _ = writeln!(
+                o,
+                "  backup  {file} (the target before the first write; restore with: zkparity repair --source {file} --target {} --path {} --apply --delete-extra)",
+                self.target, self.path
+            );
         }
         if !self.acls_repaired {
             let _ = writeln!(

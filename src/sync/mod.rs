@@ -33,7 +33,7 @@ use zookeeper_client as zk;
 
 use crate::compare::{compare_sides, CompareOptions};
 use crate::connect::EnsembleSpec;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StopSignal};
 use crate::exclude::Excludes;
 use crate::progress::Progress;
 use crate::repair::report::RepairReport;
@@ -153,24 +153,63 @@ fn live(side: &SideSpec) -> Result<&EnsembleSpec> {
     })
 }
 
-/// Runs a sync until `stop` (SIGINT, SIGTERM) or `until_quiet`.
+/// What a stop during the initial copy left, for its message.
+fn stopped_copy(signal: StopSignal, sync: &SyncOptions) -> Error {
+    let backup = sync
+        .repair
+        .first_write
+        .as_ref()
+        .and_then(|f| f.backup.as_ref())
+        .map(|file| {
+            format!(
+                "; the target as it was before the first write is in {} (if writing had begun)",
+                file.display()
+            )
+        })
+        .unwrap_or_default();
+    Error::Stopped {
+        signal,
+        after: format!(
+            "the initial copy stopped, pending writes abandoned; what it wrote stays{backup}; run sync again to copy the rest"
+        ),
+    }
+}
+
+/// Resolves with the signal once one has come (never if the sender goes).
+async fn signalled(stop: &mut tokio::sync::watch::Receiver<Option<StopSignal>>) -> StopSignal {
+    loop {
+        if let Some(signal) = *stop.borrow_and_update() {
+            return signal;
+        }
+        if stop.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Runs a sync until `stop` (SIGINT, SIGTERM) or `until_quiet`. A signal
+/// during the initial copy abandons it (`Error::Stopped`); once following,
+/// it starts the cutover.
 pub async fn run(
     (source, target): (SideSpec, SideSpec),
     options: CompareOptions,
     sync: &SyncOptions,
     progress: &mut Progress,
     observer: &mut dyn SyncObserver,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<Option<StopSignal>>,
 ) -> Result<SyncOutcome> {
-    let (source_spec, target_spec) = (live(&source)?.clone(), live(&target)?.clone());
+    let (_, target_spec) = (live(&source)?, live(&target)?.clone());
     let root = options.path.clone();
-    let started = std::time::Instant::now();
     let mut initial_args = sync.repair.clone();
-    initial_args.delete_extra = true;
     initial_args.verify = false;
     if !sync.repair.apply {
-        let initial =
-            crate::repair::run((source, target), options, &initial_args, progress).await?;
+        let initial = tokio::select! {
+            r = crate::repair::run((source, target), options, &initial_args, progress) => r?,
+            signal = signalled(&mut stop) => return Err(Error::Stopped {
+                signal,
+                after: "nothing written (a dry run)".into(),
+            }),
+        };
         return Ok(SyncOutcome {
             initial,
             verification: None,
@@ -181,6 +220,44 @@ pub async fn run(
         });
     }
 
+    // One writer per target subtree for the whole run: the initial copy
+    // does not take its own. Overlapping paths of one ensemble are refused
+    // before the lock is written.
+    crate::compare::one_ensemble_at(&source, &target, &root, true).await?;
+    if let Some(first) = &mut initial_args.first_write {
+        first.lock = false;
+    }
+    let lock = tokio::select! {
+        l = crate::repair::lock::take(&target_spec, &root, "sync") => l?,
+        signal = signalled(&mut stop) => return Err(stopped_copy(signal, sync)),
+    };
+    let result = follow(
+        (source, target),
+        options,
+        sync,
+        &initial_args,
+        progress,
+        observer,
+        stop,
+    )
+    .await;
+    lock.release().await;
+    result
+}
+
+/// [`run`] with `--apply`, under the writer lock.
+async fn follow(
+    (source, target): (SideSpec, SideSpec),
+    options: CompareOptions,
+    sync: &SyncOptions,
+    initial_args: &RepairOptions,
+    progress: &mut Progress,
+    observer: &mut dyn SyncObserver,
+    mut stop: tokio::sync::watch::Receiver<Option<StopSignal>>,
+) -> Result<SyncOutcome> {
+    let (source_spec, target_spec) = (live(&source)?.clone(), live(&target)?.clone());
+    let root = options.path.clone();
+    let started = std::time::Instant::now();
     // The watches start before the copy, so that nothing changing while it
     // runs goes unseen: the source's events are copied after it, and the
     // target's, until it ends, are the copy's own writes.
@@ -218,13 +295,15 @@ pub async fn run(
         }
     }
 
-    let copied = crate::repair::run(
-        (source.clone(), target.clone()),
-        options.clone(),
-        &initial_args,
-        progress,
-    )
-    .await;
+    let copied = tokio::select! {
+        r = crate::repair::run(
+            (source.clone(), target.clone()),
+            options.clone(),
+            initial_args,
+            progress,
+        ) => r,
+        signal = signalled(&mut stop) => Err(stopped_copy(signal, sync)),
+    };
     let initial = match copied {
         Ok(r) => r,
         Err(e) => {
@@ -243,6 +322,7 @@ pub async fn run(
         root: root.clone(),
         excludes: options.walk.excludes.clone(),
         pending: BTreeMap::new(),
+        deleted: BTreeSet::new(),
         own: BTreeMap::new(),
         data_only: BTreeSet::new(),
         conflicts: BTreeSet::new(),
@@ -371,7 +451,7 @@ pub async fn run(
             follower.clients = None;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = crate::agent::stopped(&mut stop) => {
+                _ = signalled(&mut stop) => {
                     stopping = Some("stopped by signal".into());
                 }
             }
@@ -394,7 +474,7 @@ pub async fn run(
                 None => break Err(Error::Usage("the watch sessions ended".into())),
             },
             _ = tokio::time::sleep_until(wake) => {}
-            _ = crate::agent::stopped(&mut stop) => {
+            _ = signalled(&mut stop) => {
                 stopping = Some("stopped by signal".into());
             }
         }
@@ -428,6 +508,10 @@ struct Follower {
     /// Subtrees sync is writing or just wrote, until when: target events
     /// in them are its own.
     own: BTreeMap<String, Instant>,
+    /// Paths the source deleted while followed, not yet copied: deleted on
+    /// the target even without --delete-extra (at most MAX_PENDING; past
+    /// that a deleted node stays on the target, reported as extra).
+    deleted: BTreeSet<String>,
     /// Pending paths whose only events were new data: copied node by node
     /// (get, compare, conditional set), without walking.
     data_only: BTreeSet<String>,
@@ -469,6 +553,15 @@ impl Follower {
                     return;
                 }
                 self.last_source_event = at;
+                match event {
+                    zk::EventType::NodeDeleted if self.deleted.len() < MAX_PENDING => {
+                        self.deleted.insert(path.clone());
+                    }
+                    zk::EventType::NodeCreated => {
+                        self.deleted.remove(&path);
+                    }
+                    _ => {}
+                }
                 let (scope, structural) = scope_of(&path, event, &self.root);
                 let existed = self.pending.contains_key(&scope);
                 if structural {
@@ -692,7 +785,10 @@ impl Follower {
             coarsen(covering(&walk), &self.root, MAX_PASS_SUBTREES)
         };
         let mut args = sync.repair.clone();
-        args.delete_extra = true;
+        // Without --delete-extra, what was on the target only before the
+        // copy stays; what the source deletes while followed still goes.
+        args.delete_also = std::sync::Arc::new(self.deleted.clone());
+        args.first_write = None;
         args.create_path = true;
         args.verify = false;
         args.resume = None;
@@ -723,6 +819,8 @@ impl Follower {
         // How long the oldest change waited until copied.
         let lag = self.lag(&due, Instant::now());
         // Only now: a pass that failed leaves its changes pending.
+        self.deleted
+            .retain(|d| !scopes.iter().any(|scope| within(d, scope)));
         for p in &due {
             self.pending.remove(p);
             self.data_only.remove(p);
@@ -863,6 +961,15 @@ impl Follower {
         let found = loop {
             match client.check_stat(&p).await {
                 Ok(Some(_)) => break p,
+                Ok(None) if p == self.root => {
+                    return Err(Error::Refused {
+                        reason: format!(
+                            "{} disappeared from the source {} while sync followed it: sync stopped, and the target keeps its tree",
+                            self.root, spec.connect
+                        ),
+                        fix: "find out why the source lost it before syncing again".into(),
+                    });
+                }
                 Ok(None) => match parent(&p) {
                     Some(up) if within(up, &self.root) => p = up.to_string(),
                     _ => break self.root.clone(),

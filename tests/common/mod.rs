@@ -147,11 +147,43 @@ pub fn zkparity(args: &[&str]) -> Run {
     zkparity_env(args, &[])
 }
 
+/// The writer locks (of `repair --apply`, `sync --apply`) held at the
+/// server's root for `path` or a subtree overlapping it.
+pub async fn writer_locks(c: &zk::Client, path: &str) -> usize {
+    let mut held = 0;
+    for name in c.list_children("/").await.unwrap_or_default() {
+        if !(name.starts_with("zkparity-writer-") && name.ends_with(".lock")) {
+            continue;
+        }
+        let Ok((data, _)) = c.get_data(&format!("/{name}")).await else {
+            continue;
+        };
+        let holder: serde_json::Value = serde_json::from_slice(&data).unwrap_or_default();
+        let locked = holder["path"].as_str().unwrap_or_default();
+        let overlaps = |a: &str, b: &str| {
+            b == "/" || a == b || a.strip_prefix(b).is_some_and(|r| r.starts_with('/'))
+        };
+        if overlaps(locked, path) || overlaps(path, locked) {
+            held += 1;
+        }
+    }
+    held
+}
+
+/// Where the writes of this test binary keep their backups (not the
+/// working directory, which is the source tree).
+pub fn backup_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a backup directory"))
+        .path()
+}
+
 pub fn zkparity_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_zkparity"))
         .args(args)
         .env_remove("ZKPARITY_SOURCE_AUTH")
         .env_remove("ZKPARITY_TARGET_AUTH")
+        .env("ZKPARITY_BACKUP_DIR", backup_dir())
         .envs(env.iter().copied())
         .output()
         .expect("run zkparity");
