@@ -231,7 +231,7 @@ impl Credentials {
                 mode & 0o777
             )));
         }
-        let raw = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let raw = crate::bounded::read_text(path).map_err(|e| err(e.to_string()))?;
         Credentials::parse(&raw).map_err(err)
     }
 
@@ -687,6 +687,17 @@ mod tests {
             .to_string();
         assert!(!e.contains("S3cret"), "{e}");
         assert!(e.contains("looks like user:password"), "{e}");
+    }
+
+    #[test]
+    fn a_credentials_file_over_a_mebibyte_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        std::fs::write(&path, format!("bob:{}\n", "x".repeat(2 << 20))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = Credentials::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("1 MiB") && e.contains("credentials file"), "{e}");
+        assert!(!e.contains("xxxx"), "{e}");
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn load(path: &Path, section: &str) -> Result<SaslLogin> {
             "is a directory; give the JAAS configuration file".into()
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let text = crate::bounded::read_text(path).map_err(|e| err(e.to_string()))?;
     let login = parse(&text, section).map_err(err)?;
     match &login {
         SaslLogin::DigestMd5 { .. } => {
@@ -656,6 +656,19 @@ mod tests {
             e.starts_with("section Client, line 2: useKeyTab=true needs keyTab"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_file_over_a_mebibyte_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jaas");
+        let mut text = format!("{HEAD}  password=\"{SECRET}\";\n}};\n");
+        text.push_str(&"// padding\n".repeat(100_000));
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = load(&path, "Client").unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("1 MiB"), "{e}");
     }
 
     #[test]
