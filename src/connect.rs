@@ -24,7 +24,32 @@ pub struct ConnectString {
 }
 
 impl ConnectString {
+    /// What precedes an '@' is taken for credentials (`user:password@host`,
+    /// as URLs carry them) and never shown, even in the error refusing it.
+    /// A chroot may hold an '@' (`h:2181/kafka@prod`); a password may hold a
+    /// '/', so any input with an '@' that does not parse is refused so too.
     pub fn parse(input: &str) -> Result<ConnectString> {
+        let credentials = || Error::BadConnectString {
+            input: format!(
+                "<not shown>@{}",
+                &input[input.rfind('@').map_or(0, |i| i + 1)..]
+            ),
+            reason: "a connect string holds no credentials: '@' found; give them with \
+                     --source-auth-file or --target-auth-file (source_auth_file or \
+                     target_auth_file in the agent's config)"
+                .into(),
+        };
+        let hosts = input.split('/').next().unwrap_or(input);
+        if hosts.contains('@') {
+            return Err(credentials());
+        }
+        match ConnectString::parse_plain(input) {
+            Err(_) if input.contains('@') => Err(credentials()),
+            parsed => parsed,
+        }
+    }
+
+    fn parse_plain(input: &str) -> Result<ConnectString> {
         let bad = |reason: &str| Error::BadConnectString {
             input: input.to_string(),
             reason: reason.to_string(),
@@ -180,7 +205,20 @@ impl Credentials {
             path: path.to_path_buf(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            // The credentials themselves given in place of their file's
+            // name: the name is not shown, it may be the password.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && looks_like_credentials(path) => {
+                return Err(Error::CredentialsFile {
+                    path: PathBuf::from("<not shown>"),
+                    reason: "no such file, and its name looks like user:password: give the \
+                             name of a file that holds them (mode 600)"
+                        .into(),
+                })
+            }
+            Err(e) => return Err(err(e.to_string())),
+        };
         if meta.is_dir() {
             return Err(err(
                 "is a directory; give the file that holds user:password".into(),
@@ -193,7 +231,7 @@ impl Credentials {
                 mode & 0o777
             )));
         }
-        let raw = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let raw = crate::bounded::read_text(path).map_err(|e| err(e.to_string()))?;
         Credentials::parse(&raw).map_err(err)
     }
 
@@ -232,6 +270,12 @@ impl Credentials {
         }
         text.replace(password, "<redacted>")
     }
+}
+
+/// A name with a ':' and no '/': `user:password` rather than a path.
+fn looks_like_credentials(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.contains(':') && !name.contains('/')
 }
 
 /// TLS to an ensemble's secure client port: the CA that signed the servers'
@@ -598,11 +642,62 @@ mod tests {
             (":2181", "no host"),
             ("h:1/a/", "end with"),
             ("h:1/a//b", "empty name"),
-            ("user@h:1", "valid host"),
+            ("h :1", "valid host"),
         ] {
             let err = ConnectString::parse(input).unwrap_err().to_string();
             assert!(err.contains(needle), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn credentials_in_a_connect_string_are_refused_and_never_echoed() {
+        for input in [
+            "bob:S3cret@h:2181",
+            "bob:S3cret@h1:2181,h2:2181/kafka",
+            "zk://bob:S3cret@h:2181",
+            "bob:p@S3cret@h:2181",
+            "S3cret@",
+        ] {
+            let e = ConnectString::parse(input).unwrap_err().to_string();
+            assert!(!e.contains("S3cret") && !e.contains("bob"), "{input}: {e}");
+            assert!(e.contains("holds no credentials: '@' found"), "{e}");
+            assert!(e.contains("--source-auth-file"), "{e}");
+        }
+        assert_eq!(
+            ConnectString::parse("h:2181/kafka@prod")
+                .unwrap()
+                .chroot
+                .as_deref(),
+            Some("/kafka@prod")
+        );
+        let e = ConnectString::parse("bob:S3/cret@h:2181")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("S3") && e.contains("no credentials"), "{e}");
+        let e = ConnectString::parse("bob:S3cret@h1:2181,h2:2181")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"<not shown>@h1:2181,h2:2181\""), "{e}");
+    }
+
+    #[test]
+    fn credentials_given_for_their_file_name_are_not_echoed() {
+        let e = Credentials::from_file(Path::new("bob:S3cret"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("S3cret"), "{e}");
+        assert!(e.contains("looks like user:password"), "{e}");
+    }
+
+    #[test]
+    fn a_credentials_file_over_a_mebibyte_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        std::fs::write(&path, format!("bob:{}\n", "x".repeat(2 << 20))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = Credentials::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("1 MiB") && e.contains("credentials file"), "{e}");
+        assert!(!e.contains("xxxx"), "{e}");
     }
 
     #[test]

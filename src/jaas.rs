@@ -138,7 +138,7 @@ pub fn load(path: &Path, section: &str) -> Result<SaslLogin> {
             "is a directory; give the JAAS configuration file".into()
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let text = crate::bounded::read_text(path).map_err(|e| err(e.to_string()))?;
     let login = parse(&text, section).map_err(err)?;
     match &login {
         SaslLogin::DigestMd5 { .. } => {
@@ -190,14 +190,16 @@ pub fn parse(text: &str, section: &str) -> std::result::Result<SaslLogin, String
         .iter()
         .find(|e| e.module == DIGEST_MODULE || e.module == KRB5_MODULE)
         .ok_or_else(|| {
-            let modules: Vec<&str> = entries.iter().map(|e| e.module.as_str()).collect();
+            // Lines, not the classes: a stray ';' inside an unquoted
+            // password can make its tail look like a module's name.
+            let lines: Vec<String> = entries.iter().map(|e| e.line.to_string()).collect();
             format!(
                 "section {section} has no login module zkparity speaks ({}); \
                  it knows {DIGEST_MODULE} and {KRB5_MODULE}",
-                if modules.is_empty() {
-                    "it is empty".to_string()
-                } else {
-                    format!("found {}", modules.join(", "))
+                match lines.len() {
+                    0 => "it is empty".to_string(),
+                    1 => format!("its entry is at line {}", lines[0]),
+                    _ => format!("its entries are at lines {}", lines.join(", ")),
                 }
             )
         })?;
@@ -322,18 +324,62 @@ fn tokens(text: &str) -> std::result::Result<Vec<(Token, usize)>, String> {
 
 const FLAGS: [&str; 4] = ["required", "requisite", "sufficient", "optional"];
 
+/// The options of DigestLoginModule and of the JDK's Krb5LoginModule: the
+/// only words a message names as keys. A word where a key should be may be
+/// the tail of a value that a space or a stray quote cut in two.
+const KNOWN_OPTIONS: [&str; 17] = [
+    "username",
+    "password",
+    "useKeyTab",
+    "keyTab",
+    "principal",
+    "useTicketCache",
+    "ticketCache",
+    "storeKey",
+    "doNotPrompt",
+    "refreshKrb5Config",
+    "renewTGT",
+    "isInitiator",
+    "debug",
+    "tryFirstPass",
+    "useFirstPass",
+    "storePass",
+    "clearPass",
+];
+
+/// A key as a message may name it.
+fn shown_key(key: &str) -> String {
+    if KNOWN_OPTIONS.contains(&key) {
+        key.to_string()
+    } else {
+        "an option name".to_string()
+    }
+}
+
+/// What stood where something else was expected, said by its kind alone:
+/// any word or quoted string out of place may be (part of) a secret, such
+/// as a password whose '=' was left out.
+fn found(t: &Option<(Token, usize)>) -> &'static str {
+    match t {
+        Some((Token::Word(_), _)) => "a word",
+        Some((Token::Quoted(_), _)) => "a quoted string",
+        Some((Token::Punct('{'), _)) => "'{'",
+        Some((Token::Punct('}'), _)) => "'}'",
+        Some((Token::Punct(';'), _)) => "';'",
+        Some((Token::Punct(_), _)) => "'='",
+        None => "the end of the file",
+    }
+}
+
 /// Every section and its entries, in file order.
 fn sections(text: &str) -> std::result::Result<Vec<(String, Vec<Entry>)>, String> {
     let tokens = tokens(text)?;
     let mut it = tokens.into_iter().peekable();
     let mut sections = Vec::new();
     let last_line = text.lines().count().max(1);
-    let unexpected = |t: Option<(Token, usize)>, wanted: &str| match t {
-        Some((Token::Word(w) | Token::Quoted(w), line)) => {
-            format!("line {line}: expected {wanted}, found \"{w}\"")
-        }
-        Some((Token::Punct(p), line)) => format!("line {line}: expected {wanted}, found '{p}'"),
-        None => format!("line {last_line}: expected {wanted}, found the end of the file"),
+    let unexpected = |t: Option<(Token, usize)>, wanted: &str| {
+        let line = t.as_ref().map_or(last_line, |(_, line)| *line);
+        format!("line {line}: expected {wanted}, found {}", found(&t))
     };
     while let Some(t) = it.next() {
         let name = match t {
@@ -369,11 +415,18 @@ fn sections(text: &str) -> std::result::Result<Vec<(String, Vec<Entry>)>, String
                 };
                 match it.next() {
                     Some((Token::Punct('='), _)) => {}
-                    other => return Err(unexpected(other, &format!("'=' after {key}"))),
+                    other => {
+                        return Err(unexpected(other, &format!("'=' after {}", shown_key(&key))))
+                    }
                 }
                 let value = match it.next() {
                     Some((Token::Word(v) | Token::Quoted(v), _)) => v,
-                    other => return Err(unexpected(other, &format!("a value for {key}"))),
+                    other => {
+                        return Err(unexpected(
+                            other,
+                            &format!("a value for {}", shown_key(&key)),
+                        ))
+                    }
                 };
                 options.push((key, value));
             }
@@ -470,14 +523,161 @@ mod tests {
         let e = parse("Client {\n org.x.Y mandatory;\n};", "Client").unwrap_err();
         assert_eq!(
             e,
-            "line 2: expected a control flag (required, requisite, sufficient, optional), found \"mandatory\""
+            "line 2: expected a control flag (required, requisite, sufficient, optional), found a word"
         );
     }
 
     #[test]
-    fn an_unknown_module_is_named() {
-        let e = parse("Client { com.example.Other required; };", "Client").unwrap_err();
-        assert!(e.contains("found com.example.Other"), "{e}");
+    fn an_unknown_module_is_pointed_at_by_its_line() {
+        let e = parse("Client {\n com.example.Other required;\n};", "Client").unwrap_err();
+        assert!(e.contains("its entry is at line 2"), "{e}");
+    }
+
+    const SECRET: &str = "S3cret";
+
+    /// The error `text` gets for section Client: it must not hold the
+    /// secret, and must start with the line it names.
+    fn refused(text: &str) -> String {
+        let e = parse(text, "Client").unwrap_err();
+        assert!(!e.contains(SECRET), "the secret shows in: {e}");
+        assert!(!e.contains("cret"), "part of the secret shows in: {e}");
+        e
+    }
+
+    const HEAD: &str = "Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"bob\"\n";
+
+    #[test]
+    fn a_password_without_its_equals_sign_is_not_echoed_quoted_or_bare() {
+        let e = refused(&format!("{HEAD}  password \"{SECRET}\";\n}};\n"));
+        assert_eq!(
+            e,
+            "line 4: expected '=' after password, found a quoted string"
+        );
+        let e = refused(&format!("{HEAD}  password {SECRET};\n}};\n"));
+        assert_eq!(e, "line 4: expected '=' after password, found a word");
+        let e = refused(&format!("{HEAD}  password '{SECRET}'\n"));
+        assert_eq!(
+            e,
+            "line 4: expected '=' after password, found a quoted string"
+        );
+    }
+
+    #[test]
+    fn a_value_cut_in_two_is_not_echoed_as_a_key() {
+        // password=S3 cret; leaves "cret" where a key should be.
+        let e = refused(&format!("{HEAD}  password=S3 cret;\n}};\n"));
+        assert_eq!(e, "line 4: expected '=' after an option name, found ';'");
+        let e = refused(&format!("{HEAD}  password=\"x\" \"{SECRET}\";\n}};\n"));
+        assert_eq!(
+            e,
+            "line 4: expected an option key=value or ';', found a quoted string"
+        );
+    }
+
+    #[test]
+    fn a_value_cut_by_a_semicolon_is_not_echoed_as_a_module_or_flag() {
+        let e = refused(&format!("{HEAD}  password=S3;cret;\n}};\n"));
+        assert_eq!(
+            e,
+            "line 4: expected a control flag (required, requisite, sufficient, optional), found ';'"
+        );
+        let e = refused(&format!("{HEAD}  password=S3;\"cret\";\n}};\n"));
+        assert_eq!(
+            e,
+            "line 4: expected a login module class or '}', found a quoted string"
+        );
+        let e = refused("Client {\n  com.example.Other required\n  password=S3;cret required;\n};");
+        assert!(e.contains("its entries are at lines 2, 3"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_value_names_the_key_and_line() {
+        let e = refused(&format!("{HEAD}  password=;\n}};\n"));
+        assert_eq!(e, "line 4: expected a value for password, found ';'");
+        let e = refused(&format!("{HEAD}  password="));
+        assert_eq!(
+            e,
+            "line 4: expected a value for password, found the end of the file"
+        );
+    }
+
+    #[test]
+    fn unclosed_quotes_and_comments_name_the_line_they_open_on() {
+        let e = refused(&format!("{HEAD}  password=\"{SECRET};\n}};\n"));
+        assert_eq!(e, "line 4: quoted value never closed");
+        let e = refused(&format!("{HEAD}  password=\"{SECRET}\\"));
+        assert_eq!(e, "line 4: quoted value never closed");
+        let e = refused(&format!("{HEAD}  /* password=\"{SECRET}\";\n}};\n"));
+        assert_eq!(e, "line 4: comment never closed");
+    }
+
+    #[test]
+    fn structure_out_of_place_is_said_by_kind_not_text() {
+        let e = refused(&format!("\"{SECRET}\" {{ }};"));
+        assert_eq!(e, "line 1: expected a section name, found a quoted string");
+        let e = refused(&format!("Client {SECRET} {{ }};"));
+        assert_eq!(
+            e,
+            "line 1: expected '{' after the section name, found a word"
+        );
+        let e = refused(&format!("{HEAD}  password=\"{SECRET}\";\n}} {SECRET}"));
+        assert_eq!(
+            e,
+            "line 5: expected ';' after the section's '}', found a word"
+        );
+        let e = refused(&format!("{HEAD}  password=\"{SECRET}\";\n"));
+        assert_eq!(
+            e,
+            "line 4: expected a login module class or '}', found the end of the file"
+        );
+    }
+
+    #[test]
+    fn a_digest_entry_without_username_or_password_names_the_key() {
+        let text = "Client {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n password=\"S3cret\";\n};";
+        let e = refused(text);
+        assert_eq!(
+            e,
+            "section Client, line 2: DigestLoginModule needs username=\"...\""
+        );
+        let text = "Client {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n username=\"bob\";\n};";
+        let e = refused(text);
+        assert_eq!(
+            e,
+            "section Client, line 2: DigestLoginModule needs password=\"...\""
+        );
+    }
+
+    #[test]
+    fn a_keytab_login_without_its_keytab_is_refused_naming_the_key() {
+        let text = "Client {\n com.sun.security.auth.module.Krb5LoginModule required\n useKeyTab=true;\n};";
+        let e = refused(text);
+        assert!(
+            e.starts_with("section Client, line 2: useKeyTab=true needs keyTab"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_over_a_mebibyte_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jaas");
+        let mut text = format!("{HEAD}  password=\"{SECRET}\";\n}};\n");
+        text.push_str(&"// padding\n".repeat(100_000));
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = load(&path, "Client").unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("1 MiB"), "{e}");
+    }
+
+    #[test]
+    fn deep_braces_are_refused_without_recursing() {
+        // The grammar has no nesting: the second '{' is out of place, however
+        // many follow.
+        let text = format!("Client {}", "{".repeat(200_000));
+        let e = refused(&text);
+        assert_eq!(e, "line 1: expected a login module class or '}', found '{'");
     }
 
     #[test]

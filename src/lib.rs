@@ -5,6 +5,8 @@
 //!
 //! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
 //!   from a file or the environment, and building sessions.
+//! - `bounded`: input files read whole (JAAS, credentials, the agent's
+//!   config), refused past a size bound before they are read.
 //! - [`jaas`]: the operator's JAAS login configuration, read for its
 //!   client section; [`sasl`]: the SASL login it describes (DIGEST-MD5 or
 //!   Kerberos), made once per process for Kerberos.
@@ -67,6 +69,7 @@
 
 pub mod aclcache;
 pub mod agent;
+mod bounded;
 pub mod compare;
 pub mod connect;
 pub mod datadir;

@@ -220,3 +220,261 @@ async fn no_credential_appears_in_any_output() {
     );
     let _ = std::fs::remove_dir_all(&fx.dir);
 }
+
+// ---------------------------------------------------------------------------
+// Refusals before any server is asked: a malformed JAAS file, auth file,
+// environment variable or connect string names its file, line and key, and
+// never the value. Every front end is tried: compare, check parity (its
+// Nagios status line), and the agent (--check-config and a start, whose
+// stderr is its journal).
+
+/// Where nothing listens: every case here fails before connecting.
+const NOWHERE: [&str; 2] = ["127.0.0.1:1", "127.0.0.1:2"];
+
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("zkparity-secrets-{name}-"))
+        .tempdir()
+        .expect("a scratch directory")
+}
+
+fn private_file(path: &std::path::Path, content: &str) -> String {
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
+/// A DIGEST-MD5 client section whose line 4 is `line4`.
+fn jaas_with(dir: &std::path::Path, line4: &str) -> String {
+    private_file(
+        &dir.join("client.jaas"),
+        &format!(
+            "Client {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+             username=\"bob\"\n  {line4}\n}};\n"
+        ),
+    )
+}
+
+fn assert_names(what: &str, text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "{what} does not say {want:?}:\n{text}");
+    }
+}
+
+/// `compare` and `check parity` with `flags` (sources and targets
+/// included), then the agent with a pair of `pair_keys`, and `env` for the
+/// two commands: each refuses, shows no secret, and says all of `wants`.
+fn refused_everywhere(
+    dir: &std::path::Path,
+    sides: [&str; 2],
+    flags: &[&str],
+    env: &[(&str, &str)],
+    pair_keys: Option<&str>,
+    wants: &[&str],
+) {
+    let mut args = vec!["compare", "--source", sides[0], "--target", sides[1]];
+    args.extend_from_slice(flags);
+    let r = zkparity_env(&args, env);
+    assert_eq!(r.code, 2, "compare: {}{}", r.stdout, r.stderr);
+    let all = r.stdout + &r.stderr;
+    assert_clean("compare's error", &all);
+    assert_names("compare's error", &all, wants);
+
+    let mut args = vec![
+        "check", "parity", "--source", sides[0], "--target", sides[1],
+    ];
+    args.extend_from_slice(flags);
+    let r = zkparity_env(&args, env);
+    assert_eq!(r.code, 3, "check parity: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("PARITY UNKNOWN - "), "{}", r.stdout);
+    assert_clean("check parity's status line", &r.stdout);
+    assert_clean("check parity's stderr", &r.stderr);
+    let status = r.stdout.lines().next().unwrap_or_default();
+    assert_names("check parity's status line", status, wants);
+
+    let Some(pair_keys) = pair_keys else { return };
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[[pair]]\nname = \"p\"\n{pair_keys}\n",
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    for args in [
+        vec!["agent", "--config", &config, "--check-config"],
+        vec!["agent", "--config", &config],
+    ] {
+        let r = zkparity(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        let all = r.stdout + &r.stderr;
+        assert_clean("the agent's journal", &all);
+        assert_names("the agent's journal", &all, wants);
+        assert_names("the agent's journal", &all, &[&config]);
+    }
+}
+
+#[test]
+fn a_jaas_password_without_its_equals_sign_is_never_echoed() {
+    for (line4, found) in [
+        (format!("password \"{PASSWORD}\";"), "found a quoted string"),
+        (format!("password '{PASSWORD}';"), "found a quoted string"),
+        (format!("password {PASSWORD};"), "found a word"),
+    ] {
+        let dir = scratch("jaas-equals");
+        let jaas = jaas_with(dir.path(), &line4);
+        refused_everywhere(
+            dir.path(),
+            NOWHERE,
+            &["--source-jaas", &jaas],
+            &[],
+            Some(&format!(
+                "source = \"{}\"\ntarget = \"{}\"\nsource_jaas = {jaas:?}",
+                NOWHERE[0], NOWHERE[1]
+            )),
+            &[&jaas, "line 4", "expected '=' after password", found],
+        );
+    }
+}
+
+#[test]
+fn jaas_values_out_of_place_are_never_echoed() {
+    for (line4, wants) in [
+        // A space in an unquoted password: its tail stands where a key
+        // should.
+        (
+            format!("password=x {PASSWORD};"),
+            ["line 4", "expected '=' after an option name"],
+        ),
+        // A second quoted string after a value.
+        (
+            format!("password=\"x\" \"{PASSWORD}\";"),
+            ["line 4", "expected an option key=value or ';'"],
+        ),
+        // A ';' inside an unquoted password.
+        (
+            format!("password=x;{PASSWORD};"),
+            ["line 4", "expected a control flag"],
+        ),
+        // A quote never closed.
+        (
+            format!("password=\"{PASSWORD};"),
+            ["line 4", "quoted value never closed"],
+        ),
+        (
+            format!("password=;{PASSWORD}"),
+            ["line 4", "expected a value for password"],
+        ),
+    ] {
+        let dir = scratch("jaas-tokens");
+        let jaas = jaas_with(dir.path(), &line4);
+        let mut all = wants.to_vec();
+        all.push(&jaas);
+        refused_everywhere(
+            dir.path(),
+            NOWHERE,
+            &["--target-jaas", &jaas],
+            &[],
+            Some(&format!(
+                "source = \"{}\"\ntarget = \"{}\"\ntarget_jaas = {jaas:?}",
+                NOWHERE[0], NOWHERE[1]
+            )),
+            &all,
+        );
+    }
+}
+
+#[test]
+fn a_malformed_auth_file_names_the_file_and_never_its_content() {
+    for (content, mode, says) in [
+        (format!("{PASSWORD}\n"), 0o600, "user:password"),
+        (
+            format!("bob:{PASSWORD}\nbob:{PASSWORD}\n"),
+            0o600,
+            "several",
+        ),
+        (format!("bob:{PASSWORD}\n"), 0o644, "chmod 600"),
+    ] {
+        let dir = scratch("auth-file");
+        let auth = private_file(&dir.path().join("bob.auth"), &content);
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(mode)).unwrap();
+        refused_everywhere(
+            dir.path(),
+            NOWHERE,
+            &["--source-auth-file", &auth],
+            &[],
+            Some(&format!(
+                "source = \"{}\"\ntarget = \"{}\"\nsource_auth_file = {auth:?}",
+                NOWHERE[0], NOWHERE[1]
+            )),
+            &[&auth, says],
+        );
+    }
+}
+
+#[test]
+fn credentials_given_in_place_of_their_file_are_never_echoed() {
+    let dir = scratch("auth-name");
+    let given = format!("bob:{PASSWORD}");
+    refused_everywhere(
+        dir.path(),
+        NOWHERE,
+        &["--target-auth-file", &given],
+        &[],
+        Some(&format!(
+            "source = \"{}\"\ntarget = \"{}\"\ntarget_auth_file = {given:?}",
+            NOWHERE[0], NOWHERE[1]
+        )),
+        &["credentials file", "looks like user:password"],
+    );
+}
+
+#[test]
+fn malformed_auth_in_the_environment_names_the_variable_only() {
+    let dir = scratch("auth-env");
+    for value in [PASSWORD.to_string(), format!("bob:{PASSWORD}\nbob:x")] {
+        refused_everywhere(
+            dir.path(),
+            NOWHERE,
+            &[],
+            &[("ZKPARITY_SOURCE_AUTH", &value)],
+            None,
+            &["ZKPARITY_SOURCE_AUTH", "user:password"],
+        );
+    }
+}
+
+#[test]
+fn a_connect_string_with_credentials_is_refused_without_them() {
+    let dir = scratch("connect-at");
+    for bad in [
+        format!("bob:{PASSWORD}@127.0.0.1:1"),
+        format!("bob:{PASSWORD}@127.0.0.1:1,127.0.0.1:3/kafka"),
+        format!("zk://bob:{PASSWORD}@127.0.0.1:1"),
+        format!("bob:{PASSWORD}/x@127.0.0.1:1"),
+    ] {
+        let wants = ["'@' found", "--source-auth-file", "<not shown>@127.0.0.1:"];
+        refused_everywhere(
+            dir.path(),
+            [bad.as_str(), NOWHERE[1]],
+            &[],
+            &[],
+            Some(&format!("source = {bad:?}\ntarget = \"{}\"", NOWHERE[1])),
+            &wants,
+        );
+        refused_everywhere(
+            dir.path(),
+            [NOWHERE[0], bad.as_str()],
+            &[],
+            &[],
+            Some(&format!("source = \"{}\"\ntarget = {bad:?}", NOWHERE[0])),
+            &wants,
+        );
+        // Nor does the probe, which asks servers itself.
+        let r = zkparity(&["probe", "--source", &bad]);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert_clean("probe's error", &(r.stdout + &r.stderr));
+    }
+}

@@ -643,7 +643,7 @@ pub(crate) struct AgentConfig {
 impl AgentConfig {
     /// Reads and validates `file`. Nothing is started and nothing is written.
     pub(crate) fn load(file: &Path) -> Result<AgentConfig, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        let text = crate::bounded::read_text(file).map_err(|source| ConfigError::Read {
             file: file.to_path_buf(),
             source,
         })?;
