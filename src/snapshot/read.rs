@@ -21,15 +21,6 @@ use crate::tree::path::within;
 use crate::tree::{NodeRead, ReadNodes, ReaderOptions, SideNode};
 use crate::unpack::{unpacked_cap, Capped, GZIP_RATIO};
 
-/// The longest line believed: a record holds one node's value (base64)
-/// and its child names, each of which a server sends in one reply of at
-/// most `jute.maxbuffer` (and its extra allowance), so a longer line is
-/// damage or a bomb, and is never read into memory whole.
-fn max_line() -> Result<usize> {
-    let field = crate::datadir::env_limits()?.max_field();
-    Ok(field.saturating_mul(4).saturating_add(1 << 20))
-}
-
 struct IndexEntry {
     hash: u64,
     offset: u64,
@@ -64,7 +55,7 @@ impl SnapshotFile {
         let mut magic = [0u8; 2];
         let gzip = matches!(file.read(&mut magic), Ok(2) if magic == [0x1f, 0x8b]);
         file.rewind().map_err(io)?;
-        let max_line = max_line()?;
+        let max_line = super::max_line()?;
         let keys = RandomState::new();
         // The trailer is checked by the scan; nothing after it needs it.
         let (header, _trailer, index) = if gzip {
