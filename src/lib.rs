@@ -39,6 +39,7 @@
 //! - [`datadir`]: a ZooKeeper server's own files (its data directory or a
 //!   `snapshot.<zxid>`) read as a side: the newest valid snapshot and the
 //!   logs replayed after it, to a chosen zxid (formats: `docs/datadir.md`).
+//! - `unpack`: how far a gzip or snappy file may unpack, by its size.
 //! - [`durable`]: files that appear under their name only once complete
 //!   (snapshots, exports, plans, state files).
 //! - [`report`]: the comparison result model and its text and JSON renderings.
@@ -95,4 +96,5 @@ pub mod source;
 pub mod sync;
 pub mod throttle;
 pub mod tree;
+mod unpack;
 pub mod zktreeutil;

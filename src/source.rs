@@ -114,9 +114,10 @@ pub(crate) fn sniff(path: &Path) -> Result<FileKind> {
         Some(b'{') => Ok(FileKind::Snapshot),
         Some(b'<') => Ok(FileKind::Zktreeutil),
         None => Err(bad("the file is empty".into())),
-        Some(_) if crate::datadir::looks_like_zoo_cfg(&String::from_utf8_lossy(
-            &std::fs::read(path).unwrap_or_default(),
-        )) =>
+        Some(_)
+            if crate::datadir::read_config(path).is_ok_and(|(bytes, whole)| {
+                whole && crate::datadir::looks_like_zoo_cfg(&String::from_utf8_lossy(&bytes))
+            }) =>
         {
             Ok(FileKind::Zookeeper)
         }

@@ -7,7 +7,6 @@
 //! only text data fits; there are no ACLs, no stat and no node kinds, and an
 //! empty value is left out. `ignore` marks a subtree zktreeutil leaves alone.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,14 +16,31 @@ use crate::error::{Error, Result};
 use crate::tree::path::{child_path, name_of};
 use crate::tree::{EphemeralPolicy, NodeRead, ReadNodes, ReaderOptions, SideNode, WalkOptions};
 
+/// Deepest `<zknode>` nesting read. ZooKeeper puts no limit on depth, but
+/// its paths are bounded (a create is one request under `jute.maxbuffer`)
+/// and no real tree comes near this; a file nested deeper is refused.
+pub const MAX_DEPTH: usize = 4096;
+/// Longest path read: far past any real znode path.
+pub const MAX_PATH: usize = 64 << 10;
+
 struct XmlNode {
+    name: String,
+    parent: u32,
     value: String,
-    children: Vec<String>,
+    /// In document order.
+    kids: Vec<u32>,
+    /// `kids` sorted by name, for lookups.
+    by_name: Vec<u32>,
+    /// Marked `ignore`: listed by its parent, never read.
+    ignored: bool,
 }
 
-/// A zktreeutil file, held in memory as zktreeutil itself does.
+/// A zktreeutil file, held in memory as zktreeutil itself does: each node
+/// once, by its name under its parent, so memory grows with the file
+/// whatever its depth.
 pub struct XmlTree {
-    nodes: HashMap<String, XmlNode>,
+    /// The root first.
+    nodes: Vec<XmlNode>,
     ignored: Vec<String>,
     keep_data: bool,
     reads: AtomicU64,
@@ -49,21 +65,36 @@ impl XmlTree {
             line: u64::from(e.pos().row),
             reason: format!("not well-formed XML: {e}"),
         })?;
-        let bad = |node: roxmltree::Node, reason: String| Error::BadFile {
-            file: file.to_path_buf(),
-            line: u64::from(doc.text_pos_at(node.range().start).row),
-            reason,
+        let bad = |node: roxmltree::Node, reason: String| {
+            let at = node.range().start;
+            Error::BadFile {
+                file: file.to_path_buf(),
+                line: u64::from(doc.text_pos_at(at).row),
+                reason: format!("{reason} (at byte {at})"),
+            }
         };
         let mut tree = XmlTree {
-            nodes: HashMap::new(),
+            nodes: vec![XmlNode {
+                name: String::new(),
+                parent: 0,
+                // zktreeutil neither writes nor reads a value on <root>.
+                value: String::new(),
+                kids: Vec::new(),
+                by_name: Vec::new(),
+                ignored: false,
+            }],
             ignored: Vec::new(),
             keep_data: false,
             reads: AtomicU64::new(0),
         };
+        // Ignored paths are kept whole (they become exclude patterns), so
+        // they are held to a multiple of the file, not to their depth.
+        let most_ignored = text.len().saturating_mul(4).saturating_add(1 << 20);
+        let mut ignored_bytes = 0usize;
         // zktreeutil does not check the root element's name; neither do we.
-        let mut stack = vec![("/".to_string(), doc.root_element())];
-        while let Some((path, element)) = stack.pop() {
-            let mut children = Vec::new();
+        // Depth first with a stack of its own: no recursion the file drives.
+        let mut stack = vec![(0u32, doc.root_element(), 0usize, 1usize)];
+        while let Some((id, element, depth, path_len)) = stack.pop() {
             for child in element.children().filter(|c| c.is_element()) {
                 if child.tag_name().name() != "zknode" {
                     return Err(bad(
@@ -77,26 +108,108 @@ impl XmlTree {
                 if name.is_empty() || name.contains('/') || name == "." || name == ".." {
                     return Err(bad(child, format!("{name:?} is not a znode name")));
                 }
-                let child_path = child_path(&path, name);
-                if children.iter().any(|c| c == name) {
-                    return Err(bad(child, format!("{child_path} appears twice")));
+                if depth + 1 > MAX_DEPTH {
+                    return Err(bad(
+                        child,
+                        format!("<zknode> nested more than {MAX_DEPTH} deep"),
+                    ));
                 }
-                children.push(name.to_string());
-                if is_ignored(child.attribute("ignore")) {
-                    tree.ignored.push(child_path);
+                let child_len = path_len + usize::from(id != 0) + name.len();
+                if child_len > MAX_PATH {
+                    return Err(bad(child, format!("a path longer than {MAX_PATH} bytes")));
+                }
+                let child_id = u32::try_from(tree.nodes.len())
+                    .map_err(|_| bad(child, "more nodes than this reader can hold".into()))?;
+                let ignored = is_ignored(child.attribute("ignore"));
+                tree.nodes.push(XmlNode {
+                    name: name.to_string(),
+                    parent: id,
+                    value: if ignored {
+                        String::new()
+                    } else {
+                        child.attribute("value").unwrap_or_default().to_string()
+                    },
+                    kids: Vec::new(),
+                    by_name: Vec::new(),
+                    ignored,
+                });
+                tree.nodes[id as usize].kids.push(child_id);
+                if ignored {
+                    let path = tree.path_of(child_id);
+                    ignored_bytes += path.len();
+                    if ignored_bytes > most_ignored {
+                        return Err(bad(
+                            child,
+                            format!(
+                                "ignored paths longer, all together, than {most_ignored} bytes"
+                            ),
+                        ));
+                    }
+                    tree.ignored.push(path);
                     continue;
                 }
-                stack.push((child_path, child));
+                stack.push((child_id, child, depth + 1, child_len));
             }
-            let value = if path == "/" {
-                // zktreeutil neither writes nor reads a value on <root>.
-                String::new()
-            } else {
-                element.attribute("value").unwrap_or_default().to_string()
-            };
-            tree.nodes.insert(path, XmlNode { value, children });
+            let mut by_name = tree.nodes[id as usize].kids.clone();
+            by_name.sort_by(|a, b| {
+                tree.nodes[*a as usize]
+                    .name
+                    .cmp(&tree.nodes[*b as usize].name)
+                    .then(a.cmp(b))
+            });
+            if let Some(w) = by_name
+                .windows(2)
+                .find(|w| tree.nodes[w[0] as usize].name == tree.nodes[w[1] as usize].name)
+            {
+                let twice = w[1];
+                let position = tree.nodes[id as usize]
+                    .kids
+                    .iter()
+                    .position(|k| *k == twice)
+                    .unwrap_or(0);
+                let node = element
+                    .children()
+                    .filter(|c| c.is_element())
+                    .nth(position)
+                    .unwrap_or(element);
+                return Err(bad(node, format!("{} appears twice", tree.path_of(twice))));
+            }
+            tree.nodes[id as usize].by_name = by_name;
         }
         Ok(tree)
+    }
+
+    /// The path of node `id`.
+    fn path_of(&self, mut id: u32) -> String {
+        let mut names = Vec::new();
+        while id != 0 {
+            let n = &self.nodes[id as usize];
+            names.push(n.name.as_str());
+            id = n.parent;
+        }
+        if names.is_empty() {
+            return "/".into();
+        }
+        names.iter().rev().fold(String::new(), |mut p, n| {
+            p.push('/');
+            p.push_str(n);
+            p
+        })
+    }
+
+    fn lookup(&self, path: &str) -> Option<&XmlNode> {
+        let mut node = self.nodes.first()?;
+        if path == "/" {
+            return Some(node);
+        }
+        for name in path.strip_prefix('/')?.split('/') {
+            let i = node
+                .by_name
+                .binary_search_by(|k| self.nodes[*k as usize].name.as_str().cmp(name))
+                .ok()?;
+            node = &self.nodes[node.by_name[i] as usize];
+        }
+        (!node.ignored).then_some(node)
     }
 
     /// Keep values in [`NodeRead::data`] (for exporting from this tree).
@@ -120,7 +233,7 @@ impl XmlTree {
         paths
             .iter()
             .zip(names)
-            .map(|(path, name)| match self.nodes.get(*path) {
+            .map(|(path, name)| match self.lookup(path) {
                 None => SideNode::Absent,
                 Some(n) => SideNode::Present(Box::new(NodeRead::new(
                     name,
@@ -129,7 +242,10 @@ impl XmlTree {
                     self.keep_data,
                     None,
                     None,
-                    n.children.clone(),
+                    n.kids
+                        .iter()
+                        .map(|k| self.nodes[*k as usize].name.clone())
+                        .collect(),
                 ))),
             })
             .collect()

@@ -348,16 +348,32 @@ pub(crate) fn write_state(path: &Path, state: &PairState) -> Result<(), StateErr
     durable::write(path, &json, durable::WORLD_READABLE).map_err(err)
 }
 
+/// Longest state file read: the agent writes counts and at most
+/// `state_list_limit` differences of each kind (1000 by default, about
+/// 200 KiB), far under this.
+const MAX_STATE_FILE: u64 = 256 << 20;
+
 /// Reads a state file as the agent wrote it.
 pub fn read_state(path: &Path) -> Result<PairState, StateError> {
-    let bytes = std::fs::read(path).map_err(|source| StateError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let invalid = |reason: String| StateError::Invalid {
         path: path.to_path_buf(),
         reason,
     };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_STATE_FILE + 1).read_to_end(&mut bytes)
+        })
+        .map_err(|source| StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_STATE_FILE {
+        return Err(invalid(format!(
+            "longer than {MAX_STATE_FILE} bytes at byte {MAX_STATE_FILE}: not a state file the agent wrote"
+        )));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
     // Look at the schema before the fields, so a newer file says so rather

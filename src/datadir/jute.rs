@@ -26,12 +26,35 @@ impl JuteError {
 
 pub(crate) type JuteResult<T> = std::result::Result<T, JuteError>;
 
-/// Longest buffer or string believed: ZooKeeper refuses requests over its
-/// `jute.maxbuffer` (1 MiB by default; operators raise it to tens of MiB),
-/// so a length past this is a damaged file, not a value.
-pub(crate) const MAX_FIELD: usize = 512 << 20;
+/// ZooKeeper's default `jute.maxbuffer`: 0xfffff bytes, one under 1 MiB.
+pub(crate) const DEFAULT_MAXBUFFER: usize = 0xfffff;
 /// Most entries believed in one vector (ACLs, multi operations, paths).
 const MAX_ITEMS: usize = 1 << 24;
+
+/// How long a field (and a logged record) may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// The server's `jute.maxbuffer`.
+    pub maxbuffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            maxbuffer: DEFAULT_MAXBUFFER,
+        }
+    }
+}
+
+impl Limits {
+    /// The longest length the server itself reads back from its files:
+    /// `BinaryInputArchive` allows `jute.maxbuffer` plus an extra allowance
+    /// (`zookeeper.jute.maxbuffer.extrasize`, by default as much again, and
+    /// never under 1024). Anything longer no server wrote.
+    pub(crate) fn max_field(self) -> usize {
+        self.maxbuffer.saturating_add(self.maxbuffer.max(1024))
+    }
+}
 
 pub(crate) struct Jute<R> {
     inner: R,
@@ -39,6 +62,10 @@ pub(crate) struct Jute<R> {
     sum: Option<adler2::Adler32>,
     copy: Option<Box<dyn Write>>,
     scratch: Vec<u8>,
+    limits: Limits,
+    /// The offset past the last byte there can be, when known: counts
+    /// are believed only as far as the bytes left can hold their entries.
+    end: Option<u64>,
 }
 
 impl<R: Read> Jute<R> {
@@ -50,7 +77,25 @@ impl<R: Read> Jute<R> {
             sum: None,
             copy: None,
             scratch: Vec::new(),
+            limits: Limits::default(),
+            end: None,
         }
+    }
+
+    /// Holds fields to `limits`.
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Jute<R> {
+        self.limits = limits;
+        self
+    }
+
+    /// No byte is at or past `end`.
+    pub(crate) fn with_end(mut self, end: u64) -> Jute<R> {
+        self.end = Some(end);
+        self
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Keeps an Adler-32 of every byte read from here on.
@@ -169,23 +214,40 @@ impl<R: Read> Jute<R> {
         Ok(i64::from_be_bytes(b))
     }
 
-    /// A length prefix: -1 (null) as `None`.
-    fn len(&mut self, what: &str, max: usize) -> JuteResult<Option<usize>> {
+    /// A field's length prefix: -1 (null) as `None`.
+    fn field_len(&mut self, what: &str) -> JuteResult<Option<usize>> {
         let at = self.offset;
         match self.i32()? {
             -1 => Ok(None),
             n if n < 0 => Err(JuteError::at(at, format!("{what} length {n}"))),
-            n if n as usize > max => Err(JuteError::at(
-                at,
-                format!("{what} length {n} is past any ZooKeeper limit"),
-            )),
-            n => Ok(Some(n as usize)),
+            n => {
+                let n = n as usize;
+                check_field(at, what, n, self.limits)?;
+                self.check_room(at, what, n, 1)?;
+                Ok(Some(n))
+            }
         }
+    }
+
+    /// Refuses `n` entries of at least `each` bytes when the bytes left
+    /// cannot hold them.
+    pub(crate) fn check_room(&self, at: u64, what: &str, n: usize, each: u64) -> JuteResult<()> {
+        let Some(end) = self.end else {
+            return Ok(());
+        };
+        let left = end.saturating_sub(self.offset);
+        if (n as u64).saturating_mul(each) > left {
+            return Err(JuteError::at(
+                at,
+                format!("{what} of {n} claims more than the {left} bytes left can hold"),
+            ));
+        }
+        Ok(())
     }
 
     /// A buffer; null reads as empty, as ZooKeeper treats it.
     pub(crate) fn buffer(&mut self) -> JuteResult<Vec<u8>> {
-        let n = self.len("buffer", MAX_FIELD)?.unwrap_or(0);
+        let n = self.field_len("buffer")?.unwrap_or(0);
         let mut v = vec![0u8; n];
         self.fill(&mut v)?;
         Ok(v)
@@ -193,7 +255,7 @@ impl<R: Read> Jute<R> {
 
     /// A buffer's length, its bytes read past (checksummed and copied).
     pub(crate) fn skip_buffer(&mut self) -> JuteResult<usize> {
-        let n = self.len("buffer", MAX_FIELD)?.unwrap_or(0);
+        let n = self.field_len("buffer")?.unwrap_or(0);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut left = n;
         while left > 0 {
@@ -212,23 +274,50 @@ impl<R: Read> Jute<R> {
 
     /// A string; null reads as `None`.
     pub(crate) fn ustring(&mut self) -> JuteResult<Option<String>> {
-        let at = self.offset;
-        let Some(n) = self.len("string", MAX_FIELD)? else {
+        let Some(n) = self.field_len("string")? else {
             return Ok(None);
         };
         let mut v = vec![0u8; n];
         self.fill(&mut v)?;
         // Java writes CESU-8 for characters past the BMP and reads bad
         // sequences as U+FFFD: what a client of the server would see.
-        let _ = at;
         Ok(Some(match String::from_utf8(v) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         }))
     }
 
-    /// A vector's count; null reads as 0.
-    pub(crate) fn count(&mut self, what: &str) -> JuteResult<usize> {
-        Ok(self.len(what, MAX_ITEMS)?.unwrap_or(0))
+    /// A vector's count, each entry at least `each` bytes; null reads as 0.
+    pub(crate) fn count(&mut self, what: &str, each: u64) -> JuteResult<usize> {
+        let at = self.offset;
+        let n = match self.i32()? {
+            -1 => return Ok(0),
+            n if n < 0 => return Err(JuteError::at(at, format!("{what} count {n}"))),
+            n if n as usize > MAX_ITEMS => {
+                return Err(JuteError::at(
+                    at,
+                    format!("{what} count {n} is past any ZooKeeper limit"),
+                ))
+            }
+            n => n as usize,
+        };
+        self.check_room(at, &format!("a {what} list"), n, each)?;
+        Ok(n)
     }
+}
+
+/// Refuses a length past what `limits` let a server write.
+pub(crate) fn check_field(at: u64, what: &str, n: usize, limits: Limits) -> JuteResult<()> {
+    let max = limits.max_field();
+    if n > max {
+        return Err(JuteError::at(
+            at,
+            format!(
+                "{what} length {n} is past the {max} bytes a server with jute.maxbuffer {} reads back (if the server's jute.maxbuffer is raised, set jute.maxbuffer in the zoo.cfg given, or {})",
+                limits.maxbuffer,
+                crate::datadir::JUTE_MAXBUFFER_ENV
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -6,7 +6,24 @@
 
 use std::path::{Path, PathBuf};
 
+use super::jute::Limits;
 use crate::error::{Error, Result};
+
+/// Longest zoo.cfg read: a server's configuration is a few lines, so a
+/// longer file is not one, and is not read whole.
+pub(crate) const MAX_CONFIG: u64 = 1 << 20;
+
+/// The first [`MAX_CONFIG`] bytes of `path`, and whether that was all.
+pub(crate) fn read_config(path: &Path) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG + 1)
+        .read_to_end(&mut bytes)?;
+    let whole = bytes.len() as u64 <= MAX_CONFIG;
+    bytes.truncate(MAX_CONFIG as usize);
+    Ok((bytes, whole))
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Snap {
@@ -30,6 +47,8 @@ pub(crate) struct Files {
     pub logs: Vec<Log>,
     /// A snapshot file given alone: no logs, no fallback.
     pub single: bool,
+    /// What the files are held to.
+    pub limits: Limits,
 }
 
 impl Files {
@@ -84,6 +103,7 @@ fn not_found(path: &Path, reason: String) -> Error {
 pub(crate) fn find(path: &Path) -> Result<Files> {
     let io = |e: std::io::Error| not_found(path, format!("cannot be read: {e}"));
     let meta = std::fs::metadata(path).map_err(io)?;
+    let mut cfg_limits = None;
     let (snap_dir, log_dir) = if meta.is_dir() {
         let d = version2(path);
         (d.clone(), d)
@@ -106,9 +126,17 @@ pub(crate) fn find(path: &Path) -> Result<Files> {
                 }],
                 logs: Vec::new(),
                 single: true,
+                limits: limits(path, None)?,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let (bytes, whole) = read_config(path).map_err(io)?;
+        if !whole {
+            return Err(not_found(
+                path,
+                format!("longer than {MAX_CONFIG} bytes: not a zoo.cfg"),
+            ));
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let dir_of = |key: &str| {
             text.lines().find_map(|l| config_value(l, key)).map(|v| {
                 let p = PathBuf::from(v);
@@ -122,6 +150,7 @@ pub(crate) fn find(path: &Path) -> Result<Files> {
         let data = dir_of("dataDir")
             .ok_or_else(|| not_found(path, "no dataDir in this configuration".into()))?;
         let logs = dir_of("dataLogDir").unwrap_or_else(|| data.clone());
+        cfg_limits = Some(limits(path, Some(&text))?);
         (version2(&data), version2(&logs))
     };
     let list = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
@@ -157,5 +186,54 @@ pub(crate) fn find(path: &Path) -> Result<Files> {
         snapshots,
         logs,
         single: false,
+        limits: match cfg_limits {
+            Some(l) => l,
+            None => limits(path, None)?,
+        },
     })
+}
+
+/// The `jute.maxbuffer` the files were written under: a zoo.cfg's
+/// `jute.maxbuffer` line, else the environment's
+/// [`JUTE_MAXBUFFER_ENV`](super::JUTE_MAXBUFFER_ENV), else ZooKeeper's
+/// default.
+fn limits(path: &Path, cfg: Option<&str>) -> Result<Limits> {
+    let from_cfg = cfg.and_then(|t| t.lines().find_map(|l| config_value(l, "jute.maxbuffer")));
+    let (value, said_by) = match from_cfg {
+        Some(v) => (
+            Some(v.to_string()),
+            format!("jute.maxbuffer in {}", path.display()),
+        ),
+        None => (
+            std::env::var(super::JUTE_MAXBUFFER_ENV).ok(),
+            super::JUTE_MAXBUFFER_ENV.to_string(),
+        ),
+    };
+    let maxbuffer = match value {
+        None => super::jute::DEFAULT_MAXBUFFER,
+        Some(v) => parse_size(&v).ok_or_else(|| {
+            Error::Usage(format!(
+                "{said_by}: {v:?} is not a size in bytes (a positive integer, decimal or 0x hex, as Java reads it)"
+            ))
+        })?,
+    };
+    Ok(Limits { maxbuffer })
+}
+
+/// The limits the environment sets (or ZooKeeper's defaults).
+pub(crate) fn env_limits() -> Result<Limits> {
+    limits(Path::new(""), None)
+}
+
+/// An integer as Java's `Integer.decode` reads one, positive.
+fn parse_size(v: &str) -> Option<usize> {
+    let v = v.trim();
+    let n = if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        i32::from_str_radix(h, 16).ok()?
+    } else if let Some(h) = v.strip_prefix('#') {
+        i32::from_str_radix(h, 16).ok()?
+    } else {
+        v.parse::<i32>().ok()?
+    };
+    (n > 0).then_some(n as usize)
 }

@@ -29,7 +29,12 @@ use crate::digest::NodeKind;
 use crate::error::{Error, Result};
 use crate::tree::{NodeRead, ReaderOptions, SideNode};
 
-pub(crate) use layout::looks_like_zoo_cfg;
+pub(crate) use layout::{env_limits, looks_like_zoo_cfg, read_config};
+
+/// The environment variable that gives the `jute.maxbuffer` ZooKeeper's
+/// files were written under, when no zoo.cfg given says it: a length past
+/// what a server with it reads back marks a damaged file.
+pub const JUTE_MAXBUFFER_ENV: &str = "ZKPARITY_JUTE_MAXBUFFER";
 use record::Owner;
 pub(crate) use snapfile::Packing;
 
@@ -109,7 +114,7 @@ impl DataDir {
         let mut loaded = None;
         let mut failures = Vec::new();
         for snap in candidates {
-            match snapfile::load(&snap.path) {
+            match snapfile::load(&snap.path, files.limits) {
                 Ok(l) => {
                     loaded = Some((snap.clone(), l));
                     break;
@@ -338,7 +343,7 @@ fn replay_logs(
     let mut reached = false;
     for (i, log) in logs.iter().enumerate() {
         let mut failure: Option<Error> = None;
-        let end = txnlog::read_log(&log.path, |entry| {
+        let end = txnlog::read_log(&log.path, files.limits, |entry| {
             let zxid = entry.header.zxid;
             if zxid <= last {
                 return Ok(txnlog::Flow::More);

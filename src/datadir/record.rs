@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use super::jute::{Jute, JuteError, JuteResult};
+use super::jute::{Jute, JuteError, JuteResult, Limits};
 use crate::digest::{normalize_acl, AclEntry};
 
 /// ZooKeeper's `StatPersisted`, in its field order.
@@ -94,7 +94,8 @@ impl Acl {
     }
 
     pub(crate) fn read<R: Read>(j: &mut Jute<R>) -> JuteResult<Acl> {
-        let n = j.count("ACL")?;
+        // perms and two string lengths.
+        let n = j.count("ACL", 12)?;
         let mut v = Vec::with_capacity(n.min(64));
         for _ in 0..n {
             let perms = j.i32()? as u32;
@@ -201,13 +202,18 @@ pub(crate) enum Txn {
     Nothing,
 }
 
-/// Decodes the transaction body of type `kind` logged by `client_id`.
-/// `v0_create` reads a create without the parent's cversion (the earliest
-/// logs), told apart by length.
-pub(crate) fn read_txn(kind: i32, client_id: i64, body: &[u8], base: u64) -> JuteResult<Txn> {
-    let mut j = Jute::new(body, base);
-    let txn = read_body(&mut j, kind, client_id, body.len() as u64 + base)?;
-    Ok(txn)
+/// Decodes the transaction body of type `kind` logged by `client_id`,
+/// whose first byte is at `base` of its file.
+pub(crate) fn read_txn(
+    kind: i32,
+    client_id: i64,
+    body: &[u8],
+    base: u64,
+    limits: Limits,
+) -> JuteResult<Txn> {
+    let end = body.len() as u64 + base;
+    let mut j = Jute::new(body, base).with_limits(limits).with_end(end);
+    read_body(&mut j, kind, client_id, end)
 }
 
 fn path<R: Read>(j: &mut Jute<R>) -> JuteResult<String> {
@@ -216,6 +222,8 @@ fn path<R: Read>(j: &mut Jute<R>) -> JuteResult<String> {
         .ok_or_else(|| JuteError::at(at, "a transaction with a null path"))
 }
 
+/// A create without the parent's cversion (`CreateTxnV0`, the earliest
+/// logs) is told apart by length.
 fn read_body<R: Read>(j: &mut Jute<R>, kind: i32, client_id: i64, end: u64) -> JuteResult<Txn> {
     Ok(match kind {
         op::CREATE | op::CREATE2 => {
@@ -266,19 +274,27 @@ fn read_body<R: Read>(j: &mut Jute<R>, kind: i32, client_id: i64, end: u64) -> J
             version: j.i32()?,
         },
         op::MULTI => {
-            let n = j.count("multi")?;
+            // Each operation: its type and its body's length, at least.
+            let n = j.count("multi", 8)?;
             let mut txns = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
+                let kind_at = j.offset();
                 let kind = j.i32()?;
+                // The server refuses to nest multis: one inside another is
+                // a crafted or damaged log, not recursion to follow.
+                if kind == op::MULTI {
+                    return Err(JuteError::at(
+                        kind_at,
+                        "a multi inside a multi, which ZooKeeper never logs",
+                    ));
+                }
                 let at = j.offset();
                 let body = j.buffer()?;
-                let mut inner = Jute::new(&body[..], at + 4);
-                txns.push(read_body(
-                    &mut inner,
-                    kind,
-                    client_id,
-                    at + 4 + body.len() as u64,
-                )?);
+                let inner_end = at + 4 + body.len() as u64;
+                let mut inner = Jute::new(&body[..], at + 4)
+                    .with_limits(j.limits())
+                    .with_end(inner_end);
+                txns.push(read_body(&mut inner, kind, client_id, inner_end)?);
             }
             Txn::Multi(txns)
         }

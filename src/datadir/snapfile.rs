@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::jute::{Jute, JuteError};
+use super::jute::{Jute, JuteError, Limits};
 use super::record::{Acl, Owner, Stat};
 use super::replay::State;
 use super::tree::Tree;
+use crate::unpack::{unpacked_cap, Capped, GZIP_RATIO};
 
 /// "ZKSN".
 pub(crate) const SNAP_MAGIC: [u8; 4] = *b"ZKSN";
@@ -62,6 +63,13 @@ impl std::fmt::Display for SnapError {
     }
 }
 
+/// Most bytes one snappy-java block is believed to hold, packed or not:
+/// ZooKeeper's `SnappyOutputStream` writes blocks of 32 KiB.
+const MAX_SNAPPY_BLOCK: usize = 64 << 20;
+/// Snappy's densest element is a 3-byte copy of 64 bytes, so no block
+/// unpacks to more than this many times its packed size (plus its
+/// length header).
+const SNAPPY_RATIO: usize = 22;
 /// snappy-java's stream: the 8-byte magic, two version ints, then blocks
 /// of a 4-byte big-endian length and that many bytes of raw snappy.
 struct SnappyJava<R> {
@@ -106,16 +114,32 @@ impl<R: Read> Read for SnappyJava<R> {
                 got += n;
             }
             let len = u32::from_be_bytes(len) as usize;
-            if len > 64 << 20 {
+            if len > MAX_SNAPPY_BLOCK {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!("a snappy block of {len} bytes"),
                 ));
             }
-            self.raw.resize(len, 0);
-            self.inner.read_exact(&mut self.raw)?;
+            // Read what is there rather than allocate what the length
+            // claims: a cut file holds less.
+            self.raw.clear();
+            (&mut self.inner)
+                .take(len as u64)
+                .read_to_end(&mut self.raw)?;
+            if self.raw.len() < len {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
             let size = snap::raw::decompress_len(&self.raw)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            let most = len.saturating_mul(SNAPPY_RATIO).min(MAX_SNAPPY_BLOCK);
+            if size > most {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a snappy block of {len} bytes claims {size} unpacked, more than the {most} it can hold"
+                    ),
+                ));
+            }
             self.block.resize(size, 0);
             snap::raw::Decoder::new()
                 .decompress(&self.raw, &mut self.block)
@@ -129,8 +153,9 @@ impl<R: Read> Read for SnappyJava<R> {
     }
 }
 
-/// Reads the snapshot `file` whole, checking its checksum.
-pub(crate) fn load(file: &Path) -> Result<State, SnapError> {
+/// Reads the snapshot `file` whole, checking its checksum; fields are held
+/// to `limits`.
+pub(crate) fn load(file: &Path, limits: Limits) -> Result<State, SnapError> {
     let err = |offset: u64, reason: String| SnapError {
         file: file.to_path_buf(),
         offset,
@@ -143,10 +168,13 @@ pub(crate) fn load(file: &Path) -> Result<State, SnapError> {
     let packing = Packing::sniff(&head[..n])
         .ok_or_else(|| err(0, "not a ZooKeeper snapshot (no ZKSN header)".into()))?;
     let f = std::fs::File::open(file).map_err(|e| err(0, format!("cannot be opened: {e}")))?;
+    let size = f.metadata().map_err(|e| err(0, e.to_string()))?.len();
     match packing {
         Packing::Plain => {
             let store = f.try_clone().map_err(|e| err(0, e.to_string()))?;
-            let j = Jute::new(BufReader::with_capacity(1 << 20, f), 0);
+            let j = Jute::new(BufReader::with_capacity(1 << 20, f), 0)
+                .with_limits(limits)
+                .with_end(size);
             parse(j, store).map_err(from_jute)
         }
         Packing::Gzip | Packing::Snappy => {
@@ -154,15 +182,21 @@ pub(crate) fn load(file: &Path) -> Result<State, SnapError> {
                 .map_err(|e| err(0, format!("no temporary file to unpack into: {e}")))?;
             let store = copy.try_clone().map_err(|e| err(0, e.to_string()))?;
             let writer = Box::new(std::io::BufWriter::with_capacity(1 << 20, copy));
-            let plain: Box<dyn Read> = if packing == Packing::Gzip {
-                Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
+            let (plain, cap): (Box<dyn Read>, u64) = if packing == Packing::Gzip {
+                let cap = unpacked_cap(size, GZIP_RATIO);
+                let gz = flate2::read::MultiGzDecoder::new(BufReader::new(f));
+                (Box::new(Capped::new(gz, cap)), cap)
             } else {
-                Box::new(
-                    SnappyJava::new(BufReader::new(f))
-                        .map_err(|e| err(0, format!("bad snappy stream: {e}")))?,
-                )
+                let snappy = SnappyJava::new(BufReader::new(f))
+                    .map_err(|e| err(0, format!("bad snappy stream: {e}")))?;
+                (Box::new(snappy), unpacked_cap(size, SNAPPY_RATIO as u64))
             };
-            let j = Jute::new(BufReader::with_capacity(1 << 20, plain), 0).with_copy(writer);
+            // Records are checked as they unpack, so a damaged or crafted
+            // file stops at its first bad record, not after its last byte.
+            let j = Jute::new(BufReader::with_capacity(1 << 20, plain), 0)
+                .with_limits(limits)
+                .with_end(cap)
+                .with_copy(writer);
             parse(j, store).map_err(|e| {
                 err(
                     e.offset,
@@ -194,7 +228,8 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
     let _dbid = j.i64()?;
 
     let mut sessions = HashMap::new();
-    for _ in 0..j.count("sessions")? {
+    // A session: its id and timeout.
+    for _ in 0..j.count("sessions", 12)? {
         let id = j.i64()?;
         let timeout = j.i32()?;
         sessions.insert(id, timeout);
@@ -206,6 +241,8 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
     if lists < 0 {
         return Err(JuteError::at(at, format!("{lists} ACL lists")));
     }
+    // A list: its reference and its count.
+    j.check_room(at, "ACL lists", lists as usize, 12)?;
     for _ in 0..lists {
         let reference = j.i64()?;
         let acl = Acl::read(&mut j)?;

@@ -8,7 +8,7 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use super::jute::{Jute, JuteError};
+use super::jute::{check_field, Jute, JuteError, Limits};
 use super::record::{read_txn, Txn, TxnHeader};
 
 /// "ZKLG".
@@ -50,9 +50,11 @@ pub(crate) enum Flow {
     Stop,
 }
 
-/// Reads `path`, handing each whole record to `each`.
+/// Reads `path`, handing each whole record to `each`. A record is one
+/// jute buffer to the server, so `limits` bound it as a whole.
 pub(crate) fn read_log(
     path: &Path,
+    limits: Limits,
     mut each: impl FnMut(Entry) -> Result<Flow, LogError>,
 ) -> Result<End, LogError> {
     let err = |offset: u64, reason: String| LogError {
@@ -62,7 +64,9 @@ pub(crate) fn read_log(
     };
     let file = std::fs::File::open(path).map_err(|e| err(0, format!("cannot be opened: {e}")))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-    let mut j = Jute::new(BufReader::with_capacity(1 << 20, file), 0);
+    let mut j = Jute::new(BufReader::with_capacity(1 << 20, file), 0)
+        .with_limits(limits)
+        .with_end(size);
     let from = |e: JuteError| err(e.offset, e.reason);
     // A log just created, before its header was written.
     if j.at_end().map_err(from)? {
@@ -99,6 +103,7 @@ pub(crate) fn read_log(
             if len < 0 || len as u64 > size {
                 return Err(JuteError::at(at, format!("record length {len}")));
             }
+            check_field(at, "record", len as usize, limits)?;
             let mut bytes = vec![0u8; len as usize];
             j.read_into(&mut bytes)?;
             let at = j.offset();
@@ -137,6 +142,7 @@ pub(crate) fn read_log(
             header.client_id,
             &bytes[HEADER_BYTES..],
             body_at,
+            limits,
         )
         .map_err(|e| {
             err(

@@ -242,6 +242,7 @@ pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
         reason,
     };
     let read_err = io_err(path, "reading the resume file");
+    let max_line = crate::snapshot::max_line()?;
     let mut reader = BufReader::new(&file);
     let mut offset = 0u64;
     let mut line_no = 0u64;
@@ -254,11 +255,23 @@ pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
     let mut good_end = 0u64;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(&read_err)?;
+        let n = (&mut reader)
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(&read_err)?;
         if n == 0 {
             break;
         }
         line_no += 1;
+        if n > max_line {
+            return Err(bad(
+                line_no,
+                format!(
+                    "at byte {offset}: a line longer than {max_line} bytes, which no plan holds (a line is bounded by jute.maxbuffer; if the ensemble's is raised, set {})",
+                    crate::datadir::JUTE_MAXBUFFER_ENV
+                ),
+            ));
+        }
         let complete = buf.ends_with(b"\n");
         let record = if complete {
             serde_json::from_slice::<Record>(&buf).ok()
@@ -267,9 +280,9 @@ pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
         };
         let Some(record) = record else {
             // A kill can leave a torn last line; anywhere else it is damage.
-            let mut rest = Vec::new();
-            reader.read_to_end(&mut rest).map_err(&read_err)?;
-            if rest.is_empty() && line_no > 1 {
+            // Whether anything follows, without reading it into memory.
+            let rest_is_empty = reader.fill_buf().map_err(&read_err)?.is_empty();
+            if rest_is_empty && line_no > 1 {
                 break;
             }
             return Err(bad(line_no, "not a repair plan line".into()));
@@ -369,6 +382,7 @@ impl PlanFile {
             shown: self.shown.clone(),
             remaining: self.total,
             buf: Vec::new(),
+            max_line: crate::snapshot::max_line()? as u64,
         };
         for _ in 0..skip.min(self.total) {
             reader.next().transpose()?;
@@ -399,6 +413,8 @@ pub(crate) struct ActionReader {
     shown: PathBuf,
     remaining: u64,
     buf: Vec<u8>,
+    /// The longest line read: the plan was checked, but may have changed.
+    max_line: u64,
 }
 
 impl Iterator for ActionReader {
@@ -410,7 +426,9 @@ impl Iterator for ActionReader {
         }
         self.remaining -= 1;
         self.buf.clear();
-        let read = self.lines.read_until(b'\n', &mut self.buf);
+        let read = (&mut self.lines)
+            .take(self.max_line + 1)
+            .read_until(b'\n', &mut self.buf);
         Some(match read {
             Err(e) => Err(io_err(&self.shown, "reading the plan in")(e)),
             Ok(_) => match serde_json::from_slice::<Record>(&self.buf) {

@@ -21,6 +21,16 @@ pub use read::SnapshotFile;
 pub use write::{take_snapshot, SnapshotOptions, SnapshotSummary};
 
 pub(crate) const FORMAT: &str = "zkparity-snapshot";
+
+/// The longest JSON line believed in zkparity's own files (snapshots,
+/// repair plans): a line holds one node's value (base64) and its child
+/// names or ACL, each of which a server sends in one reply of at most
+/// `jute.maxbuffer` and its extra allowance, so a longer line is damage or
+/// a bomb, and is never read into memory whole.
+pub(crate) fn max_line() -> crate::error::Result<usize> {
+    let field = crate::datadir::env_limits()?.max_field();
+    Ok(field.saturating_mul(4).saturating_add(1 << 20))
+}
 pub(crate) const VERSION: u32 = 1;
 
 /// The first line.

@@ -6,7 +6,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::io::{BufRead, BufReader, Read, Seek};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use crate::digest::DIGEST_VERSION;
 use crate::error::{Error, Result};
 use crate::tree::path::within;
 use crate::tree::{NodeRead, ReadNodes, ReaderOptions, SideNode};
+use crate::unpack::{unpacked_cap, Capped, GZIP_RATIO};
 
 struct IndexEntry {
     hash: u64,
@@ -54,20 +55,35 @@ impl SnapshotFile {
         let mut magic = [0u8; 2];
         let gzip = matches!(file.read(&mut magic), Ok(2) if magic == [0x1f, 0x8b]);
         file.rewind().map_err(io)?;
-        if gzip {
-            let mut plain = tempfile::tempfile().map_err(io)?;
-            let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(&file));
-            std::io::copy(&mut decoder, &mut plain).map_err(|e| Error::BadFile {
-                file: path.to_path_buf(),
-                line: 0,
-                reason: format!("not a valid gzip file: {e}"),
-            })?;
-            plain.rewind().map_err(io)?;
-            file = plain;
-        }
+        let max_line = super::max_line()?;
         let keys = RandomState::new();
         // The trailer is checked by the scan; nothing after it needs it.
-        let (header, _trailer, index) = scan(&file, path, &keys)?;
+        let (header, _trailer, index) = if gzip {
+            // Unpacked as it is checked, so a bomb or a damaged file stops
+            // at its first bad line, and never past what its size allows.
+            let size = file.metadata().map_err(io)?.len();
+            let mut plain = tempfile::tempfile().map_err(io)?;
+            let decoder = flate2::read::MultiGzDecoder::new(BufReader::new(&file));
+            let stream = BufReader::with_capacity(
+                1 << 20,
+                Capped::new(decoder, unpacked_cap(size, GZIP_RATIO)),
+            );
+            let mut copy = std::io::BufWriter::with_capacity(1 << 20, &mut plain);
+            let scanned = scan(stream, Some(&mut copy), path, &keys, max_line, true)?;
+            copy.flush().map_err(io)?;
+            drop(copy);
+            file = plain;
+            scanned
+        } else {
+            scan(
+                BufReader::with_capacity(1 << 20, &file),
+                None,
+                path,
+                &keys,
+                max_line,
+                false,
+            )?
+        };
         let mut snapshot = SnapshotFile {
             file,
             name: path.to_path_buf(),
@@ -240,18 +256,27 @@ fn record_problem(line: &Line, root: &str) -> Option<String> {
     None
 }
 
-/// One pass over the file: every line checked, the index built.
-fn scan(
-    file: &std::fs::File,
+/// One pass over the file: every line checked, the index built; each
+/// line is copied to `copy` once read, if given. `unpacked`: offsets are
+/// in the unpacked stream of a gzip file.
+fn scan<R: BufRead>(
+    mut reader: R,
+    mut copy: Option<&mut dyn Write>,
     name: &Path,
     keys: &RandomState,
+    max_line: usize,
+    unpacked: bool,
 ) -> Result<(Header, Trailer, Vec<IndexEntry>)> {
     let bad = |line: u64, reason: String| Error::BadFile {
         file: name.to_path_buf(),
         line,
         reason,
     };
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let of_stream = if unpacked {
+        " of the unpacked stream"
+    } else {
+        ""
+    };
     let mut buf = Vec::new();
     let mut sha = Sha256::new();
     let mut offset = 0u64;
@@ -261,12 +286,39 @@ fn scan(
     let mut index = Vec::new();
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::Io {
-            context: format!("reading snapshot {}", name.display()),
-            source: e,
-        })?;
+        let n = (&mut reader)
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| {
+                if unpacked {
+                    bad(
+                        line_no + 1,
+                        format!("at byte {offset}{of_stream}: not a valid gzip file: {e}"),
+                    )
+                } else {
+                    Error::Io {
+                        context: format!("reading snapshot {}", name.display()),
+                        source: e,
+                    }
+                }
+            })?;
         if n == 0 {
             break;
+        }
+        if n > max_line {
+            return Err(bad(
+                line_no + 1,
+                format!(
+                    "at byte {offset}{of_stream}: a line longer than {max_line} bytes, which no snapshot holds (a record's value and child names are each bounded by jute.maxbuffer; if the ensemble's is raised, set {})",
+                    crate::datadir::JUTE_MAXBUFFER_ENV
+                ),
+            ));
+        }
+        if let Some(c) = copy.as_mut() {
+            c.write_all(&buf).map_err(|e| Error::Io {
+                context: format!("unpacking snapshot {} to a temporary file", name.display()),
+                source: e,
+            })?;
         }
         line_no += 1;
         if trailer.is_some() {
