@@ -16,15 +16,25 @@ Examples:
   zkparity repair --source old:2181 --target new:2181 --path /kafka
   zkparity repair --source old:2181 --target new:2181 --apply --resume kafka.plan
   zkparity repair --source before.zkps --target new:2181 --apply --delete-extra
+  zkparity repair --source old:2181 --target new:2181 --apply --delete-extra --max-delete 5000
 
 Without --apply nothing is written: the plan is printed, with counts per
 action. With --apply: creates (with the source's data and ACL), set_data and
 set_acl (only if the target node is still at the version seen when planning;
 otherwise a conflict is reported), sequence counter top-ups (creating and
 deleting a sequential child), and deletes of nodes on the target only with
---delete-extra. A target chroot or --path that does not exist is refused
-unless --create-path. Ephemeral nodes are never created, changed or deleted. Then a
-compare proves the target matches. --resume FILE keeps the plan and progress,
+--delete-extra. Ephemeral nodes are never created, changed or deleted. Then a
+compare proves the target matches.
+
+Refused before any write (exit 2, both sides unchanged): a source root that
+does not exist; a target root that does not exist (unless --create-path);
+paths of one ensemble that overlap; a plan deleting more than --max-delete
+nodes (default: 1000 or 10 % of the target subtree, whichever is fewer); a
+target subtree holding ephemerals of live sessions (unless --target-in-use);
+another writer on an overlapping subtree of the target. Before the first
+write, a snapshot of the target subtree is kept in --backup-dir (unless
+--no-backup): 'zkparity repair --source BACKUP --target T --path P --apply
+--delete-extra' restores it. --resume FILE keeps the plan and progress,
 so an interrupted --apply continues where it stopped when run again. The
 source is only read. Target credentials come from --target-auth-file or
 ZKPARITY_TARGET_AUTH.

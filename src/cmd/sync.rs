@@ -21,9 +21,10 @@ Examples:
   zkparity sync --source old:2181 --target new:2181 --apply --until-quiet 30s --format json
 
 Without --apply nothing is written: the initial copy's plan is printed, as
-'zkparity repair' prints it. With --apply: the initial copy (as repair --apply
---delete-extra: data, ACLs, node kinds, sequence counters; never an ephemeral,
-never a write to the source), then following: a persistent recursive watch on
+'zkparity repair' prints it. With --apply: the initial copy (as repair --apply,
+with its refusals and backup: data, ACLs, node kinds, sequence counters; never
+an ephemeral, never a write to the source; nodes on the target only are kept
+unless --delete-extra), then following: a persistent recursive watch on
 the source names what changes, and once a change has been quiet for --settle
 (or waited --max-wait) its subtree is copied the same way. ACL changes fire no
 watch: a full pass every --verify-every copies them. Servers before 3.6 cannot
@@ -33,13 +34,17 @@ A write on the target that sync did not make is a conflict: that subtree is
 reported and no longer followed (left as the other writer left it), unless
 --force, which copies the source over it again.
 
-Cutover: on SIGINT or SIGTERM, or once the source has been quiet for
---until-quiet, sync copies what is pending, compares the two sides and exits.
+A signal during the initial copy stops it at once (exit 130 or 143). Once
+following, on SIGINT or SIGTERM, or once the source has been quiet for
+--until-quiet, sync cuts over: it copies what is pending, compares the two
+sides and exits; a second signal during the cutover stops at once. A source
+root that disappears while followed stops sync, and the target keeps its tree.
 Progress (lag, pending changes) goes to stderr; --format json prints one JSON
 line per event on stdout, then the final compare's report.
 
 Exit codes: 0 the target was proved identical at cutover (a dry run: nothing
-to do), 1 it differs (or a dry run found work), 2 usage or connection error.";
+to do), 1 it differs (or a dry run found work), 2 usage or connection error,
+or a write refused before it began.";
 
 #[derive(Args, Clone, Debug)]
 // Both sides are live: sync watches the one and writes the other.
