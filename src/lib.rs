@@ -46,6 +46,8 @@
 //! - [`repair`]: `zkparity repair`: plans the writes that make the target
 //!   match the source (a live ensemble or a snapshot), applies them with
 //!   `--apply` (batched, retried, resumable) and verifies with a compare.
+//!   Before the first write of repair and sync: what is refused as a likely
+//!   mistake, the backup snapshot of the target, the one-writer lock.
 //! - [`sync`]: `zkparity sync`: the full copy, then following the source's
 //!   changes (persistent recursive watches) into the target until cutover,
 //!   then the final compare; writes by others on the target are conflicts.

@@ -458,6 +458,14 @@ async fn the_backup_taken_before_writing_restores_a_damaged_target_to_identical(
         .expect("a backup file")
         .to_string();
     assert!(Path::new(&backup).starts_with(backup_dir()), "{backup}");
+    // Said before the first write: what changes, and where the backup is.
+    assert!(
+        r.stderr.contains(&format!("zkparity repair: writing to {dst} under {root}: "))
+            && r.stderr.contains("1 set_data")
+            && r.stderr.contains(&format!("kept in {backup}")),
+        "{}",
+        r.stderr
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{backup}");

@@ -386,6 +386,7 @@ impl SafetyArgs {
             backup: (!self.no_backup)
                 .then(|| zkparity::repair::backup::file_in(&self.backup_dir, target)),
             lock: true,
+            announce: true,
         }
     }
 }

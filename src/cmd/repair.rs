@@ -100,7 +100,8 @@ pub struct RepairArgs {
 pub async fn run(a: RepairArgs) -> Result<i32, Error> {
     let options = a.walk.compare_options(&a.ensembles)?;
     let sides = a.ensembles.sides()?;
-    let first_write = a.safety.first_write("repair", &sides.1);
+    let mut first_write = a.safety.first_write("repair", &sides.1);
+    first_write.announce = !a.quiet;
     let repair = RepairOptions {
         apply: a.apply,
         delete_extra: a.delete_extra,

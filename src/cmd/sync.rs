@@ -213,7 +213,10 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
         limit: 50,
         show_acl_ids: false,
         verify: false,
-        first_write: Some(a.safety.first_write("sync", &sides.1)),
+        first_write: Some(zkparity::repair::FirstWrite {
+            announce: !a.quiet,
+            ..a.safety.first_write("sync", &sides.1)
+        }),
     };
     repair.validate(&options.path)?;
     let sync = SyncOptions {

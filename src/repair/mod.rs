@@ -8,6 +8,9 @@
 //! - [`apply`]: applies a plan to the target in batched multi-writes, with
 //!   retries, version checks and idempotent actions.
 //! - [`report`]: the result, as text or JSON.
+//! - [`guard`]: what a plan is refused for before its first write (too many
+//!   deletes, a target in use); [`backup`]: the snapshot of the target kept
+//!   before it; [`lock`]: one writer per target subtree.
 //!
 //! By default nothing is written: the plan is printed as a dry run. With
 //! `--apply` it is applied, then a compare of the two sides proves (or not)
@@ -83,6 +86,8 @@ pub struct FirstWrite {
     /// Take the writer lock for the apply (sync holds its own for its
     /// whole run).
     pub lock: bool,
+    /// Say on stderr what is about to change, before the first write.
+    pub announce: bool,
 }
 
 impl RepairOptions {
@@ -322,6 +327,9 @@ async fn apply_run(
                 }
             }
         }
+        if first.announce && plan.summary.total_actions > plan.progress.done {
+            eprintln!("{}", announcement(first.command, &report, &plan.summary));
+        }
     }
 
     let started = Instant::now();
@@ -346,6 +354,26 @@ async fn apply_run(
         report.verification = Some(Verification::from_report(&compared, args.limit));
     }
     Ok(report)
+}
+
+/// What is about to change, said once before the first write.
+fn announcement(command: &str, report: &RepairReport, plan: &PlanSummary) -> String {
+    let counts: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| format!("{n} {}", kind.as_str()))
+        .collect();
+    let backup = match &report.backup {
+        Some(file) => format!("; the target as it is now is kept in {file}"),
+        None => String::new(),
+    };
+    format!(
+        "zkparity {command}: writing to {} under {}: {}{backup}",
+        report.target,
+        report.path,
+        counts.join(", ")
+    )
 }
 
 /// What of the target's chroot and `path` is missing, said for a person:
