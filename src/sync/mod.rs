@@ -19,6 +19,11 @@
 //! events that sync's own passes did not cause. Such a subtree is reported
 //! as a conflict and no longer followed (its nodes are left as they are),
 //! unless `force`, which copies the source over it again.
+//!
+//! Memory is bounded by constants here, not by the tree or the write rate:
+//! changes wait in a bounded [`inbox`] (a gap past it), pending paths, the
+//! source's deletions and the suspects are capped, and new data is copied
+//! batch by batch.
 
 pub mod inbox;
 pub mod outputs;
@@ -303,6 +308,9 @@ async fn follow(
                     live[side as usize] = true;
                     early.push(change);
                 }
+                // The copy reads the source after this: it copies what
+                // changed before it anyway, so these take no memory.
+                Some(Change::Node { .. }) => {}
                 Some(change) => early.push(change),
                 None => break,
             },
