@@ -61,6 +61,10 @@ const OWN_WRITES_GRACE: Duration = Duration::from_secs(1);
 /// Target nodes written by others waiting to be judged at most; past this
 /// they are counted and left to the final compare (said on the watch line).
 const MAX_SUSPECTS: usize = 10_000;
+/// Subtrees in conflict at most (each one an exclude every walk matches):
+/// this many means the target is someone else's, and sync cuts over, so
+/// the final compare reports them all.
+const MAX_CONFLICTS: usize = 1_000;
 
 /// How `sync` follows, besides the sides, the path and the writes.
 #[derive(Clone, Debug)]
@@ -349,6 +353,7 @@ async fn follow(
         own,
         data_only: BTreeSet::new(),
         conflicts: BTreeSet::new(),
+        overrun: None,
         suspects: BTreeSet::new(),
         unjudged: 0,
         clients: None,
@@ -424,6 +429,9 @@ async fn follow(
             outcome = follower
                 .judge_suspects(&source_spec, &target_spec, sync, observer)
                 .await;
+        }
+        if let Some(reason) = follower.overrun.take() {
+            stopping.get_or_insert(reason);
         }
         // What to copy now: at cutover everything pending, settled or not;
         // a full pass when one is due; else the settled changes.
@@ -537,7 +545,10 @@ struct Follower {
     /// Pending paths whose only events were new data: copied node by node
     /// (get, compare, conditional set), without walking.
     data_only: BTreeSet<String>,
+    /// At most MAX_CONFLICTS: reaching it cuts over.
     conflicts: BTreeSet<String>,
+    /// Why following must end now (too many conflicts).
+    overrun: Option<String>,
     /// Target paths written by someone other than sync, as far as the
     /// watch can tell: conflicts once the node is seen to differ from the
     /// source's. At most MAX_SUSPECTS.
@@ -726,6 +737,11 @@ impl Follower {
                 self.excludes = e;
             }
             self.conflicts.insert(path);
+            if self.conflicts.len() >= MAX_CONFLICTS && self.overrun.is_none() {
+                self.overrun = Some(format!(
+                    "{MAX_CONFLICTS} subtrees in conflict: someone else writes the target"
+                ));
+            }
         }
         Ok(())
     }
