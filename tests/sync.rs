@@ -806,3 +806,49 @@ async fn a_busy_source_during_a_slow_initial_copy_keeps_sync_within_its_memory_b
         "peak RSS {peak} KiB after {events} changes"
     );
 }
+
+/// New data on more nodes than one multi-write holds (by count and by
+/// bytes) while sync follows: copied node by node, batch by batch, exactly.
+#[tokio::test]
+async fn new_data_on_many_nodes_is_copied_in_several_batches_and_exactly() {
+    let (p, s, t) = pair_clients().await;
+    let root = unique_path("sync-batches");
+    zkparity_sandbox::seed::ensure_path(&s, &root)
+        .await
+        .unwrap();
+    let nodes: Vec<String> = (0..250).map(|i| format!("{root}/n{i:03}")).collect();
+    zkparity_sandbox::seed::create_many(&s, nodes.iter().map(|p| (p.clone(), b"0".to_vec())))
+        .await
+        .unwrap();
+    let mut sync = Sync::start(
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        &root,
+        &["--create-path", "--until-quiet", "2s"],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    // Past the moment the copy's own events may still arrive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writes = nodes.iter().enumerate().map(|(i, p)| {
+        let s = s.clone();
+        // Some small, some large: batches fill by count and by bytes.
+        let value = vec![b'a' + (i % 26) as u8; if i % 2 == 0 { 10 } else { 40 * 1024 }];
+        async move { s.set_data(p, &value, None).await.unwrap() }
+    });
+    futures::future::join_all(writes).await;
+    let (code, report, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{events:?}");
+    let copied: u64 = events
+        .iter()
+        .filter(|e| e["event"] == "followed" && e["full"] == false)
+        .map(|e| e["applied"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(copied, 250, "{events:?}");
+    for (i, p) in nodes.iter().enumerate().step_by(37) {
+        let (data, _) = t.get_data(p).await.unwrap();
+        assert_eq!(data.len(), if i % 2 == 0 { 10 } else { 40 * 1024 }, "{p}");
+    }
+}
