@@ -58,7 +58,9 @@ impl OwnWrites {
         }
         let now = Instant::now();
         self.until.retain(|_, u| *u > now);
-        if self.until.len() <= MAX_OWN {
+        // Half the bound left free, so that this sweep comes at most once
+        // in MAX_OWN / 2 inserts.
+        if self.until.len() <= MAX_OWN / 2 {
             return;
         }
         // The deepest cut that leaves few enough, in one sweep per depth
