@@ -24,7 +24,14 @@ struct Sync {
     lines: mpsc::Receiver<String>,
     seen: Vec<serde_json::Value>,
     stderr: std::path::PathBuf,
+    peak: Option<std::thread::JoinHandle<u64>>,
     _dir: tempfile::TempDir,
+}
+
+/// `VmHWM:   12345 kB` in a /proc/PID/status.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl Sync {
@@ -68,6 +75,7 @@ impl Sync {
             lines,
             seen: Vec::new(),
             stderr,
+            peak: None,
             _dir: dir,
         }
     }
@@ -102,8 +110,37 @@ impl Sync {
         }
     }
 
+    /// Samples the process's peak resident set (VmHWM) until it exits, for
+    /// [`Sync::finish_measured`].
+    fn measure_peak_rss(&mut self) {
+        let pid = self.process.id();
+        self.peak = Some(std::thread::spawn(move || {
+            let status = format!("/proc/{pid}/status");
+            let mut peak = 0;
+            // A zombie has no VmHWM any more: its memory is gone, and it is
+            // not reaped (so the PID is still its own) until `finish` joins.
+            while let Some(kib) = std::fs::read_to_string(&status)
+                .ok()
+                .and_then(|s| vm_hwm_kib(&s))
+            {
+                peak = peak.max(kib);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        }));
+    }
+
     /// Waits for the exit; the last stdout line is the final report.
-    fn finish(mut self, within: Duration) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
+    fn finish(self, within: Duration) -> (i32, serde_json::Value, Vec<serde_json::Value>) {
+        let (code, report, seen, _) = self.finish_measured(within);
+        (code, report, seen)
+    }
+
+    /// [`Sync::finish`], and the peak RSS in KiB if it was measured.
+    fn finish_measured(
+        mut self,
+        within: Duration,
+    ) -> (i32, serde_json::Value, Vec<serde_json::Value>, Option<u64>) {
         let deadline = Instant::now() + within;
         let mut last = None;
         loop {
@@ -125,11 +162,12 @@ impl Sync {
                 }
             }
         }
+        let peak_rss_kib = self.peak.take().map(|p| p.join().unwrap());
         let code = self.process.wait().unwrap().code().unwrap_or(-1);
         if code != 0 {
             eprintln!("sync's stderr:\n{}", self.stderr());
         }
-        (code, last.expect("a final report"), self.seen)
+        (code, last.expect("a final report"), self.seen, peak_rss_kib)
     }
 }
 
@@ -678,4 +716,139 @@ async fn a_3_4_source_without_persistent_watches_is_followed_by_full_passes() {
             && e["applied"].as_u64() > Some(0)),
         "a full pass copied the changes: {events:?}"
     );
+}
+
+/// A source written hard while the initial copy is slowed down: the
+/// watches' events pile up behind the copy. Sync's memory stays within its
+/// bounds (a gap and a full pass past them), and the copy is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_source_during_a_slow_initial_copy_keeps_sync_within_its_memory_bound() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/busy";
+    // Long names: each event the watches hold costs its path.
+    let hot: Vec<String> = (0..100)
+        .map(|i| format!("{root}/hot/{i:03}-{}", "n".repeat(400)))
+        .collect();
+    zkparity_sandbox::seed::ensure_path(&s, &format!("{root}/hot"))
+        .await
+        .unwrap();
+    zkparity_sandbox::seed::ensure_path(&s, &format!("{root}/cold"))
+        .await
+        .unwrap();
+    let cold = (0..200).map(|i| (format!("{root}/cold/c{i:03}"), b"c".to_vec()));
+    let hot_nodes = hot.iter().map(|p| (p.clone(), b"0".to_vec()));
+    zkparity_sandbox::seed::create_many(&s, cold.chain(hot_nodes))
+        .await
+        .unwrap();
+
+    let mut sync = Sync::start(
+        &source.connect_string(),
+        &target.connect_string(),
+        root,
+        &[
+            "--create-path",
+            "--max-writes-per-second",
+            "30",
+            "--until-quiet",
+            "2s",
+        ],
+    );
+    sync.measure_peak_rss();
+    // Multi-writes of every hot node, as fast as the source takes them,
+    // until the copy is done.
+    let copying = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (s, hot, copying) = (s.clone(), hot.clone(), copying.clone());
+        tokio::spawn(async move {
+            let mut events = 0u64;
+            let mut round = 0u64;
+            while copying.load(std::sync::atomic::Ordering::Relaxed) {
+                round += 1;
+                let value = round.to_string();
+                let mut multi = s.new_multi_writer();
+                for p in &hot {
+                    multi.add_set_data(p, value.as_bytes(), None).unwrap();
+                }
+                multi.commit().await.unwrap();
+                events += hot.len() as u64;
+            }
+            events
+        })
+    };
+    let sync = tokio::task::spawn_blocking(move || {
+        sync.wait_for("copied", Duration::from_secs(60));
+        sync
+    })
+    .await
+    .unwrap();
+    copying.store(false, std::sync::atomic::Ordering::Relaxed);
+    let events = writer.await.unwrap();
+    // Twice sync's bound on waiting changes (10,000): past it for sure.
+    assert!(events >= 20_000, "only {events} changes during the copy");
+    let (code, report, seen, peak) =
+        tokio::task::spawn_blocking(move || sync.finish_measured(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{seen:?}");
+    assert!(
+        seen.iter().any(|e| e["event"] == "watch"
+            && e["side"] == "source"
+            && e["state"]
+                .as_str()
+                .is_some_and(|s| s.contains("waiting to be read"))),
+        "the changes past the bound made a gap: {seen:?}"
+    );
+    let peak = peak.expect("the peak was measured");
+    eprintln!("{events} changes during the copy; sync's peak RSS {peak} KiB");
+    assert!(
+        peak < 40 * 1024,
+        "peak RSS {peak} KiB after {events} changes"
+    );
+}
+
+/// New data on more nodes than one multi-write holds (by count and by
+/// bytes) while sync follows: copied node by node, batch by batch, exactly.
+#[tokio::test]
+async fn new_data_on_many_nodes_is_copied_in_several_batches_and_exactly() {
+    let (p, s, t) = pair_clients().await;
+    let root = unique_path("sync-batches");
+    zkparity_sandbox::seed::ensure_path(&s, &root)
+        .await
+        .unwrap();
+    let nodes: Vec<String> = (0..250).map(|i| format!("{root}/n{i:03}")).collect();
+    zkparity_sandbox::seed::create_many(&s, nodes.iter().map(|p| (p.clone(), b"0".to_vec())))
+        .await
+        .unwrap();
+    let mut sync = Sync::start(
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        &root,
+        &["--create-path", "--until-quiet", "2s"],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    // Past the moment the copy's own events may still arrive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writes = nodes.iter().enumerate().map(|(i, p)| {
+        let s = s.clone();
+        // Some small, some large: batches fill by count and by bytes.
+        let value = vec![b'a' + (i % 26) as u8; if i % 2 == 0 { 10 } else { 40 * 1024 }];
+        async move { s.set_data(p, &value, None).await.unwrap() }
+    });
+    futures::future::join_all(writes).await;
+    let (code, report, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}\n{events:?}");
+    let copied: u64 = events
+        .iter()
+        .filter(|e| e["event"] == "followed" && e["full"] == false)
+        .map(|e| e["applied"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(copied, 250, "{events:?}");
+    for (i, p) in nodes.iter().enumerate().step_by(37) {
+        let (data, _) = t.get_data(p).await.unwrap();
+        assert_eq!(data.len(), if i % 2 == 0 { 10 } else { 40 * 1024 }, "{p}");
+    }
 }

@@ -19,15 +19,21 @@
 //! events that sync's own passes did not cause. Such a subtree is reported
 //! as a conflict and no longer followed (its nodes are left as they are),
 //! unless `force`, which copies the source over it again.
+//!
+//! Memory is bounded by constants here, not by the tree or the write rate:
+//! changes wait in a bounded [`inbox`] (a gap past it), pending paths, the
+//! source's deletions and the suspects are capped, and new data is copied
+//! batch by batch.
 
+pub mod inbox;
 pub mod outputs;
 pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
@@ -41,6 +47,7 @@ use crate::repair::RepairOptions;
 use crate::report::CompareReport;
 use crate::source::SideSpec;
 use crate::tree::path::{coarsen, covering, parent, within};
+use inbox::OwnWrites;
 use watch::{Change, Side};
 
 /// Changed paths remembered at most; past this a full pass copies them.
@@ -51,6 +58,13 @@ const MAX_PASS_SUBTREES: usize = 16;
 /// after the pass ends (events arrive after the writes are acknowledged).
 /// A later event whose node matches the source is not a conflict either.
 const OWN_WRITES_GRACE: Duration = Duration::from_secs(1);
+/// Target nodes written by others waiting to be judged at most; past this
+/// they are counted and left to the final compare (said on the watch line).
+const MAX_SUSPECTS: usize = 10_000;
+/// Subtrees in conflict at most (each one an exclude every walk matches):
+/// this many means the target is someone else's, and sync cuts over, so
+/// the final compare reports them all.
+const MAX_CONFLICTS: usize = 1_000;
 
 /// How `sync` follows, besides the sides, the path and the writes.
 #[derive(Clone, Debug)]
@@ -175,6 +189,12 @@ fn stopped_copy(signal: StopSignal, sync: &SyncOptions) -> Error {
     }
 }
 
+fn own_writes(own: &Mutex<OwnWrites>) -> std::sync::MutexGuard<'_, OwnWrites> {
+    // Every change to it is one await-free call: a panic elsewhere leaves
+    // it whole.
+    own.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Resolves with the signal once one has come (never if the sender goes).
 async fn signalled(stop: &mut tokio::sync::watch::Receiver<Option<StopSignal>>) -> StopSignal {
     loop {
@@ -260,8 +280,12 @@ async fn follow(
     let started = std::time::Instant::now();
     // The watches start before the copy, so that nothing changing while it
     // runs goes unseen: the source's events are copied after it, and the
-    // target's, until it ends, are the copy's own writes.
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    // target's, until it ends, are the copy's own writes: dropped as they
+    // arrive, so the copy's many writes take no memory.
+    let own = Arc::new(Mutex::new(OwnWrites::new(&root)));
+    let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
+    own_writes(&own).insert(&root, far);
+    let (tx, mut rx) = inbox::inbox(&root, options.walk.excludes.clone(), own.clone());
     let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
     let spawn = |side, spec: &EnsembleSpec| {
         tokio::spawn(watch::run(
@@ -288,6 +312,9 @@ async fn follow(
                     live[side as usize] = true;
                     early.push(change);
                 }
+                // The copy reads the source after this: it copies what
+                // changed before it anyway, so these take no memory.
+                Some(Change::Node { .. }) => {}
                 Some(change) => early.push(change),
                 None => break,
             },
@@ -323,10 +350,12 @@ async fn follow(
         excludes: options.walk.excludes.clone(),
         pending: BTreeMap::new(),
         deleted: BTreeSet::new(),
-        own: BTreeMap::new(),
+        own,
         data_only: BTreeSet::new(),
         conflicts: BTreeSet::new(),
+        overrun: None,
         suspects: BTreeSet::new(),
+        unjudged: 0,
         clients: None,
         full_due: None,
         source_live: true,
@@ -337,9 +366,7 @@ async fn follow(
         changes: 0,
     };
     // The copy's own writes: target events until a little after it.
-    follower
-        .own
-        .insert(root.clone(), Instant::now() + OWN_WRITES_GRACE);
+    own_writes(&follower.own).insert(&root, Instant::now() + OWN_WRITES_GRACE);
     for change in early {
         follower.take(change, observer);
     }
@@ -355,7 +382,7 @@ async fn follow(
     let result = loop {
         // Everything the watches said so far, before deciding anything: a
         // pass or a retry may have taken a while.
-        while let Ok(change) = rx.try_recv() {
+        while let Some(change) = rx.try_recv() {
             follower.take(change, observer);
         }
         let now = Instant::now();
@@ -402,6 +429,9 @@ async fn follow(
             outcome = follower
                 .judge_suspects(&source_spec, &target_spec, sync, observer)
                 .await;
+        }
+        if let Some(reason) = follower.overrun.take() {
+            stopping.get_or_insert(reason);
         }
         // What to copy now: at cutover everything pending, settled or not;
         // a full pass when one is due; else the settled changes.
@@ -505,9 +535,9 @@ struct Follower {
     excludes: Excludes,
     /// Subtree to copy → (first seen, last seen).
     pending: BTreeMap<String, (Instant, Instant)>,
-    /// Subtrees sync is writing or just wrote, until when: target events
-    /// in them are its own.
-    own: BTreeMap<String, Instant>,
+    /// Subtrees sync is writing or just wrote: the inbox drops target
+    /// events in them as sync's own.
+    own: Arc<Mutex<OwnWrites>>,
     /// Paths the source deleted while followed, not yet copied: deleted on
     /// the target even without --delete-extra (at most MAX_PENDING; past
     /// that a deleted node stays on the target, reported as extra).
@@ -515,11 +545,16 @@ struct Follower {
     /// Pending paths whose only events were new data: copied node by node
     /// (get, compare, conditional set), without walking.
     data_only: BTreeSet<String>,
+    /// At most MAX_CONFLICTS: reaching it cuts over.
     conflicts: BTreeSet<String>,
+    /// Why following must end now (too many conflicts).
+    overrun: Option<String>,
     /// Target paths written by someone other than sync, as far as the
     /// watch can tell: conflicts once the node is seen to differ from the
-    /// source's.
+    /// source's. At most MAX_SUSPECTS.
     suspects: BTreeSet<String>,
+    /// Suspects past MAX_SUSPECTS since the last judging.
+    unjudged: u64,
     /// One session a side for those looks, made when first needed.
     clients: Option<(zk::Client, zk::Client)>,
     full_due: Option<String>,
@@ -585,20 +620,20 @@ impl Follower {
                 side: Side::Target,
                 path,
                 event: _,
-                at,
+                at: _,
             } => {
                 if !within(&path, &self.root) || self.excluded(&path) {
                     return;
                 }
-                if self.is_own(&path, at) {
-                    return;
-                }
-                self.suspects.insert(path);
+                self.suspect(path);
             }
             Change::Gap {
                 side: Side::Source,
                 reason,
             } => {
+                // What went unseen may be changes up to now: quiet counts
+                // from here.
+                self.last_source_event = Instant::now();
                 self.full_due = Some(format!("the source watch {reason}"));
                 observer.event(&SyncEvent::Watch {
                     side: "source",
@@ -663,6 +698,16 @@ impl Follower {
         observer: &mut dyn SyncObserver,
     ) -> Result<()> {
         let (s, t) = self.sessions(source, target).await?;
+        if self.unjudged > 0 {
+            observer.event(&SyncEvent::Watch {
+                side: "target",
+                state: format!(
+                    "{} more writes by others than the {MAX_SUSPECTS} judged at once: left to the final compare",
+                    self.unjudged
+                ),
+            });
+            self.unjudged = 0;
+        }
         let suspects = std::mem::take(&mut self.suspects);
         for path in suspects {
             if self.excluded(&path) || !node_differs(&s, &t, &path).await {
@@ -692,25 +737,22 @@ impl Follower {
                 self.excludes = e;
             }
             self.conflicts.insert(path);
+            if self.conflicts.len() >= MAX_CONFLICTS && self.overrun.is_none() {
+                self.overrun = Some(format!(
+                    "{MAX_CONFLICTS} subtrees in conflict: someone else writes the target"
+                ));
+            }
         }
         Ok(())
     }
 
-    /// Whether a target event at `path` comes from sync's own writes: the
-    /// path or an ancestor is being written, or was just now.
-    fn is_own(&mut self, path: &str, at: Instant) -> bool {
-        if self.own.len() > 10_000 {
-            self.own.retain(|_, until| *until > at);
-        }
-        let mut p = path;
-        loop {
-            if self.own.get(p).is_some_and(|until| *until > at) {
-                return true;
-            }
-            match parent(p) {
-                Some(up) if within(up, &self.root) => p = up,
-                _ => return false,
-            }
+    /// Remembers a target node someone else may have written, within
+    /// MAX_SUSPECTS.
+    fn suspect(&mut self, path: String) {
+        if self.suspects.len() < MAX_SUSPECTS || self.suspects.contains(&path) {
+            self.suspects.insert(path);
+        } else {
+            self.unjudged += 1;
         }
     }
 
@@ -796,8 +838,7 @@ impl Follower {
             let scope = self.existing_on_source(source, target, scope).await?;
             // Until the pass ends, and a little after, the target's events
             // under this scope are sync's own writes.
-            self.own
-                .insert(scope.clone(), Instant::now() + Duration::from_secs(3600));
+            own_writes(&self.own).insert(&scope, Instant::now() + Duration::from_secs(3600));
             let mut opts = options.clone();
             opts.path = scope.clone();
             opts.walk.excludes = self.excludes.clone();
@@ -806,8 +847,7 @@ impl Follower {
             opts.reader.sessions = 1;
             let report =
                 crate::repair::run((source.clone(), target.clone()), opts, &args, progress).await;
-            self.own
-                .insert(scope.clone(), Instant::now() + OWN_WRITES_GRACE);
+            own_writes(&self.own).insert(&scope, Instant::now() + OWN_WRITES_GRACE);
             let report = report?;
             applied += report.apply.as_ref().map_or(0, |a| a.counts.applied);
         }
@@ -847,6 +887,11 @@ impl Follower {
     /// the target only if the target node is still at the version just
     /// read (else someone else wrote it: a suspect). Returns the writes
     /// made and the paths that need a walk of their parent instead.
+    ///
+    /// Values are read and written batch by batch, so that what is held
+    /// at once is at most DATA_READS values read (from both sides) and
+    /// DATA_WRITES + 1 batches of at most DATA_BATCH_BYTES (or one value
+    /// larger than that), however many paths there are.
     async fn copy_data(
         &mut self,
         source: &SideSpec,
@@ -854,93 +899,120 @@ impl Follower {
         paths: &[String],
         max_writes_per_second: u32,
     ) -> Result<(u64, Vec<String>)> {
-        use futures::stream::{self, StreamExt};
         let (source_spec, target_spec) = (live(source)?, live(target)?);
         let (s, t) = self.sessions(source_spec, target_spec).await?;
         let until = Instant::now() + Duration::from_secs(3600);
-        for p in paths {
-            self.own.insert(p.clone(), until);
-        }
-        let read: Vec<(String, CopyResult)> = stream::iter(paths.iter().cloned())
-            .map(|p| {
-                let (s, t) = (s.clone(), t.clone());
-                async move {
-                    let r = read_both(&s, &t, &p).await;
-                    (p, r)
-                }
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        let mut results = Vec::with_capacity(read.len());
-        let mut batches: Vec<Vec<(String, Vec<u8>, i32)>> = vec![Vec::new()];
-        let mut bytes = 0;
-        for (path, r) in read {
-            match r {
-                Ok(Copied::Write { data, version }) => {
-                    let full = batches.last().is_some_and(|b| b.len() >= DATA_BATCH)
-                        || bytes + data.len() > DATA_BATCH_BYTES;
-                    if full {
-                        batches.push(Vec::new());
-                        bytes = 0;
-                    }
-                    bytes += data.len();
-                    if let Some(b) = batches.last_mut() {
-                        b.push((path, data, version));
-                    }
-                }
-                other => results.push((path, other)),
+        {
+            let mut own = own_writes(&self.own);
+            for p in paths {
+                own.insert(p, until);
             }
         }
+        let copied = self
+            .copy_batches(&s, &t, paths, max_writes_per_second)
+            .await;
+        // Failed or not: what was written is no longer being written.
+        {
+            let grace = Instant::now() + OWN_WRITES_GRACE;
+            let mut own = own_writes(&self.own);
+            for p in paths {
+                own.insert(p, grace);
+            }
+        }
+        copied.map_err(|(path, side, e)| {
+            self.clients = None;
+            let spec = if side == Side::Source {
+                source_spec
+            } else {
+                target_spec
+            };
+            Error::Read {
+                side: spec.side.clone(),
+                ensemble: spec.connect.to_string(),
+                path,
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// [`Follower::copy_data`]'s reads and writes, as they come.
+    async fn copy_batches(
+        &mut self,
+        s: &zk::Client,
+        t: &zk::Client,
+        paths: &[String],
+        max_writes_per_second: u32,
+    ) -> std::result::Result<(u64, Vec<String>), (String, Side, zk::Error)> {
+        use futures::stream::{self, StreamExt};
+        let reads = stream::iter(paths.iter().cloned())
+            .map(|p| async move {
+                let r = read_both(s, t, &p).await;
+                (p, r)
+            })
+            .buffer_unordered(DATA_READS);
+        // Reads are pulled only as fast as batches are written: a batch is
+        // handed on once full, and outcomes that need no write at once.
+        let steps = stream::unfold(
+            (Box::pin(reads), Vec::new(), 0usize, false),
+            |(mut reads, mut batch, mut bytes, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    match reads.next().await {
+                        Some((path, Ok(Copied::Write { data, version }))) => {
+                            let full = !batch.is_empty()
+                                && (batch.len() >= DATA_BATCH
+                                    || bytes + data.len() > DATA_BATCH_BYTES);
+                            let ready = full.then(|| std::mem::take(&mut batch));
+                            if full {
+                                bytes = 0;
+                            }
+                            bytes += data.len();
+                            batch.push((path, data, version));
+                            if let Some(ready) = ready {
+                                return Some((Step::Write(ready), (reads, batch, bytes, false)));
+                            }
+                        }
+                        Some((path, r)) => {
+                            return Some((Step::Done(path, r), (reads, batch, bytes, false)))
+                        }
+                        None if batch.is_empty() => return None,
+                        None => return Some((Step::Write(batch), (reads, Vec::new(), 0, true))),
+                    }
+                }
+            },
+        );
         // The same cap on writes per second as repair's.
         let limiter = crate::ratelimit::RateLimiter::new(max_writes_per_second);
         let limiter = &limiter;
-        let written: Vec<Vec<(String, CopyResult)>> = stream::iter(batches)
-            .filter(|b| futures::future::ready(!b.is_empty()))
-            .map(|b| {
-                let t = t.clone();
-                async move {
-                    if let Some(l) = limiter {
-                        l.acquire(b.len() as u32).await;
+        let mut outcomes = std::pin::pin!(steps
+            .map(|step| async move {
+                match step {
+                    Step::Done(path, r) => vec![(path, r)],
+                    Step::Write(b) => {
+                        if let Some(l) = limiter {
+                            l.acquire(b.len() as u32).await;
+                        }
+                        write_batch(t, b).await
                     }
-                    write_batch(&t, b).await
                 }
             })
-            .buffer_unordered(8)
-            .collect()
-            .await;
-        results.extend(written.into_iter().flatten());
-        let grace = Instant::now() + OWN_WRITES_GRACE;
-        for p in paths {
-            self.own.insert(p.clone(), grace);
-        }
+            .buffer_unordered(DATA_WRITES));
         let (mut applied, mut walk) = (0, Vec::new());
-        for (path, r) in results {
-            match r {
-                Ok(Copied::Written) => applied += 1,
-                Ok(Copied::Same) | Ok(Copied::LeftAlone) | Ok(Copied::Write { .. }) => {}
-                Ok(Copied::NeedsWalk) => walk.push(
-                    parent(&path)
-                        .filter(|up| within(up, &self.root))
-                        .unwrap_or(&self.root)
-                        .to_string(),
-                ),
-                Ok(Copied::ChangedOnTarget) => {
-                    self.suspects.insert(path);
-                }
-                Err((side, e)) => {
-                    self.clients = None;
-                    let spec = if side == Side::Source {
-                        source_spec
-                    } else {
-                        target_spec
-                    };
-                    return Err(Error::Read {
-                        side: spec.side.clone(),
-                        ensemble: spec.connect.to_string(),
-                        path,
-                        reason: e.to_string(),
-                    });
+        while let Some(results) = outcomes.next().await {
+            for (path, r) in results {
+                match r {
+                    Ok(Copied::Written) => applied += 1,
+                    Ok(Copied::Same) | Ok(Copied::LeftAlone) | Ok(Copied::Write { .. }) => {}
+                    Ok(Copied::NeedsWalk) => walk.push(
+                        parent(&path)
+                            .filter(|up| within(up, &self.root))
+                            .unwrap_or(&self.root)
+                            .to_string(),
+                    ),
+                    Ok(Copied::ChangedOnTarget) => self.suspect(path),
+                    Err((side, e)) => return Err((path, side, e)),
                 }
             }
         }
@@ -1013,6 +1085,16 @@ type CopyResult = std::result::Result<Copied, (Side, zk::Error)>;
 /// Nodes' new data per multi-write (and at most this many bytes).
 const DATA_BATCH: usize = 100;
 const DATA_BATCH_BYTES: usize = 512 * 1024;
+/// Nodes read (on both sides) at once, and batches written at once.
+const DATA_READS: usize = 32;
+const DATA_WRITES: usize = 8;
+
+/// What the reads of copy_data hand on: a batch to write, or a node's
+/// outcome that needs no write.
+enum Step {
+    Write(Vec<(String, Vec<u8>, i32)>),
+    Done(String, CopyResult),
+}
 
 /// Reads a node on both sides: what to write, if anything.
 async fn read_both(s: &zk::Client, t: &zk::Client, path: &str) -> CopyResult {

@@ -1,6 +1,8 @@
 //! The sessions `sync` follows with: a persistent recursive watch on the
 //! source (what to copy) and one on the target (someone else writing it).
-//! Each turns its session's life into [`Change`]s on one channel.
+//! Each turns its session's life into [`Change`]s in one bounded inbox
+//! ([`super::inbox`]), read without pause: the client's own queue of
+//! events has no bound.
 //!
 //! As in the agent's watches: events while disconnected are lost, so a
 //! reconnect is reported as a gap (the source then gets a full pass);
@@ -11,7 +13,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
@@ -53,7 +55,7 @@ pub async fn run(
     side: Side,
     spec: EnsembleSpec,
     root: String,
-    out: mpsc::UnboundedSender<Change>,
+    out: super::inbox::Sender,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut retry = RETRY_MIN;
@@ -66,14 +68,14 @@ pub async fn run(
         first = false;
         match ended {
             Ended::Unsupported => {
-                let _ = out.send(Change::Unsupported { side });
+                out.send(Change::Unsupported { side });
                 return;
             }
             Ended::Lost { reason, was_live } => {
                 if was_live {
                     retry = RETRY_MIN;
                 }
-                let _ = out.send(Change::Down { side, reason });
+                out.send(Change::Down { side, reason });
             }
         }
         tokio::select! {
@@ -93,7 +95,7 @@ async fn session(
     side: Side,
     spec: &EnsembleSpec,
     root: &str,
-    out: &mpsc::UnboundedSender<Change>,
+    out: &super::inbox::Sender,
     first: bool,
 ) -> Ended {
     let lost = |reason: String, was_live| Ended::Lost { reason, was_live };
@@ -109,17 +111,17 @@ async fn session(
     };
     if !first {
         // A new session: whatever happened since the last one is unseen.
-        let _ = out.send(Change::Gap {
+        out.send(Change::Gap {
             side,
             reason: "a new watch session".into(),
         });
     }
-    let _ = out.send(Change::Live { side });
+    out.send(Change::Live { side });
     let mut disconnected = false;
     loop {
         let event = watcher.changed().await;
         if event.event_type != zk::EventType::Session {
-            let _ = out.send(Change::Node {
+            out.send(Change::Node {
                 side,
                 path: event.path.to_string(),
                 event: event.event_type,
@@ -130,7 +132,7 @@ async fn session(
         match event.session_state {
             zk::SessionState::Disconnected => {
                 disconnected = true;
-                let _ = out.send(Change::Down {
+                out.send(Change::Down {
                     side,
                     reason: "disconnected".into(),
                 });
@@ -143,11 +145,11 @@ async fn session(
                     Ok(w) => w,
                     Err(e) => return lost(format!("adding the watch again: {e}"), true),
                 };
-                let _ = out.send(Change::Gap {
+                out.send(Change::Gap {
                     side,
                     reason: "was disconnected".into(),
                 });
-                let _ = out.send(Change::Live { side });
+                out.send(Change::Live { side });
             }
             // Terminal: the watcher must not be polled again (it panics).
             state if state.is_terminated() => return lost(format!("session {state}"), true),
