@@ -1,7 +1,8 @@
-//! A target that `zkparity sync` keeps a little behind a busy source: the
-//! parity check re-reads what differs and must take lag for lag (the target
-//! holding what the source held at the first read), never for drift, while
-//! a value only the target ever had is still drift.
+//! A target a little behind a busy source: the re-check takes a target
+//! that holds what the source held at the first read for lag (transient,
+//! counted in `summary.lagging`), never for drift, while a value only the
+//! target ever had is still drift. Against `zkparity sync` following a
+//! writer, and step by step against a compare's re-check.
 
 mod common;
 
@@ -159,4 +160,70 @@ async fn a_target_synced_behind_a_busy_source_is_never_an_alarm_and_drift_on_it_
         "{}",
         drift.stdout
     );
+}
+
+/// Starts a compare of `root` that re-checks after 3s, gives it a moment to
+/// walk, then lets `meanwhile` move both sides before the re-check.
+async fn compare_across(root: &str, meanwhile: impl std::future::Future<Output = ()>) -> Run {
+    let walk = compare_in_background(root, &["--recheck-delay", "3s"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    meanwhile.await;
+    walk.await.expect("zkparity runner")
+}
+
+#[tokio::test]
+async fn a_value_the_target_reaches_after_the_source_moved_on_is_lagging_and_any_other_is_drift() {
+    let (_, s, t) = pair_clients().await;
+    let root = unique_path("lag-data");
+    tree(&s, &root, &[("k", b"v1")]).await;
+    tree(&t, &root, &[("k", b"v0")]).await;
+    let k = format!("{root}/k");
+
+    let run = compare_across(&root, async {
+        t.set_data(&k, b"v1", None).await.unwrap();
+        s.set_data(&k, b"v2", None).await.unwrap();
+    })
+    .await;
+    let r = run.json();
+    assert_eq!(run.code, 0, "{r:#}");
+    assert_eq!(r["summary"]["confirmed"], 0, "{r:#}");
+    assert_eq!(r["summary"]["transient"], 1, "{r:#}");
+    assert_eq!(r["summary"]["lagging"], 1, "{r:#}");
+
+    // Now v2 on the source: a target at v3 holds what the source never had.
+    let run = compare_across(&root, async {
+        t.set_data(&k, b"v3", None).await.unwrap();
+        s.set_data(&k, b"v4", None).await.unwrap();
+    })
+    .await;
+    let r = run.json();
+    assert_eq!(run.code, 1, "{r:#}");
+    assert_eq!(of_kind(&r, "data").len(), 1, "{r:#}");
+    assert_eq!(r["summary"]["lagging"], 0, "{r:#}");
+}
+
+#[tokio::test]
+async fn a_counter_that_reaches_the_sources_earlier_value_is_lagging() {
+    let (_, s, t) = pair_clients().await;
+    let root = unique_path("lag-counter");
+    create(&s, &root, b"").await;
+    create(&t, &root, b"").await;
+    // The source handed out 4 numbers and deleted one; the copy holds the
+    // 3 left under their names, its counter at 3.
+    create_sequential(&s, &format!("{root}/item-"), b"q", 4).await;
+    delete_sequential(&s, &format!("{root}/item-"), 0..1).await;
+    copy_sequential(&t, &format!("{root}/item-"), b"q", 1..4).await;
+    // One create and one delete each: the target's counter reaches 4, the
+    // source's 5.
+    let pad = format!("{root}/pad");
+    let run = compare_across(&root, async {
+        for side in [&t, &s] {
+            create(side, &pad, b"").await;
+            side.delete(&pad, None).await.unwrap();
+        }
+    })
+    .await;
+    let r = run.json();
+    assert_eq!(run.code, 0, "{r:#}");
+    assert_eq!(r["summary"]["lagging"], 1, "{r:#}");
 }
