@@ -422,18 +422,92 @@ fn subtree_row(path: &str, sides: &[Option<SubtreeSummary>; 2]) -> SubtreeRow {
     }
 }
 
+/// Whether a node as a side showed it is there for the comparison: read,
+/// and not an ephemeral the policy leaves out.
+fn compared_present(d: &NodeDetail, policy: EphemeralPolicy) -> bool {
+    let uncompared = d.node_kind == Some(NodeKind::Ephemeral) && policy != EphemeralPolicy::Compare;
+    d.exists && d.error.is_none() && !uncompared
+}
+
+/// Whether a difference still there at the re-check (`now`, the target as
+/// re-read) is only the target lagging: it has reached what the source held
+/// at the walk (`earlier`). A busy source is a little ahead at both reads (a
+/// parent gaining a sequential child every second, a value rewritten every
+/// second), so "still different" alone would alarm on every follower; a
+/// target that holds neither the source's earlier nor its later state has
+/// drifted. `earlier_nodes`: the walk's count of a subtree missing on the
+/// target, which an extra root must hold to stand for it.
+pub(crate) fn lags(
+    now: &Difference,
+    earlier: &NodeDetail,
+    earlier_nodes: Option<u64>,
+    policy: EphemeralPolicy,
+) -> bool {
+    let t = &now.target;
+    let readable = |d: &NodeDetail| d.exists && d.error.is_none();
+    let same_data = || {
+        t.data_length.is_some()
+            && t.data_length == earlier.data_length
+            && t.data_sha256 == earlier.data_sha256
+    };
+    // Without ACLs read the fingerprints are stand-ins: nothing to compare.
+    let same_acl =
+        || earlier.acl_fingerprint.is_none() || t.acl_fingerprint == earlier.acl_fingerprint;
+    if !readable(earlier) && now.kind != DiffKind::MissingInTarget {
+        return false;
+    }
+    match now.kind {
+        DiffKind::Data => readable(t) && same_data(),
+        DiffKind::Acl => {
+            readable(t)
+                && earlier.acl_fingerprint.is_some()
+                && t.acl_fingerprint == earlier.acl_fingerprint
+        }
+        DiffKind::NodeKind => {
+            readable(t) && t.node_kind.is_some() && t.node_kind == earlier.node_kind
+        }
+        DiffKind::SequenceCounter => match (t.next_sequence, earlier.next_sequence) {
+            (Some(t), Some(s)) => t >= s,
+            _ => false,
+        },
+        // The source has (re)created a node that it did not have at the
+        // walk, and the target has not yet.
+        DiffKind::MissingInTarget => {
+            !earlier.exists || readable(earlier) && !compared_present(earlier, policy)
+        }
+        // The source has deleted a node the target still holds as it was.
+        DiffKind::ExtraInTarget => {
+            compared_present(earlier, policy)
+                && readable(t)
+                && t.node_kind == earlier.node_kind
+                && same_data()
+                && same_acl()
+                && match earlier_nodes {
+                    Some(n) => now.subtree_nodes == Some(n),
+                    None => true,
+                }
+        }
+        DiffKind::Unreadable => false,
+    }
+}
+
 /// Re-reads every differing path on both sides and keeps what persists.
 ///
 /// A path that still differs is confirmed as it is now, even if the kind
 /// changed meanwhile (a `data` difference whose node was then deleted is now
-/// `missing_in_target`): "still different" is what matters. A missing or
-/// extra root that now exists on both sides is compared again as a subtree,
-/// so a half-finished copy is never taken for healed.
+/// `missing_in_target`): "still different" is what matters, unless the
+/// target has reached what the source held at the walk ([`lags`]): those
+/// are transient, and counted as lagging too. A missing or extra root that
+/// now exists on both sides is compared again as a subtree, so a
+/// half-finished copy is never taken for healed.
+///
+/// Returns the confirmed differences, the transient count and, of those,
+/// the lagging count.
 async fn recheck(
     readers: [&Source; 2],
     options: &CompareOptions,
     mut found: Vec<Difference>,
-) -> Result<(Vec<Difference>, u64)> {
+) -> Result<(Vec<Difference>, u64, u64)> {
     found.sort_by(|a, b| a.path.cmp(&b.path));
     let mut paths: Vec<&str> = found.iter().map(|d| d.path.as_str()).collect();
     paths.dedup();
@@ -454,6 +528,7 @@ async fn recheck(
     let policy = options.walk.ephemerals;
     let mut confirmed = Vec::new();
     let mut transient = 0u64;
+    let mut lagging = 0u64;
     let mut i = 0;
     while i < found.len() {
         let j = i + found[i..]
@@ -520,13 +595,34 @@ async fn recheck(
                 }
             }
         };
-        transient += before
+        // Every difference recorded at a path carries the same walk-time
+        // read of the source; what a fresh walk found below the path has no
+        // earlier state to lag behind.
+        let earlier = &before[0].source;
+        let earlier_nodes = before
             .iter()
-            .filter(|d| !current.iter().any(|c| c.path == d.path && c.kind == d.kind))
-            .count() as u64;
+            .find(|d| d.kind == DiffKind::MissingInTarget)
+            .and_then(|d| d.subtree_nodes);
+        let (lag, current): (Vec<Difference>, Vec<Difference>) = current
+            .into_iter()
+            .partition(|c| c.path == path && lags(c, earlier, earlier_nodes, policy));
+        let one_sided =
+            |k: DiffKind| matches!(k, DiffKind::MissingInTarget | DiffKind::ExtraInTarget);
+        for d in before {
+            if current.iter().any(|c| c.path == d.path && c.kind == d.kind) {
+                continue;
+            }
+            transient += 1;
+            if lag
+                .iter()
+                .any(|c| c.kind == d.kind || one_sided(c.kind) && one_sided(d.kind))
+            {
+                lagging += 1;
+            }
+        }
         confirmed.extend(current);
     }
-    Ok((confirmed, transient))
+    Ok((confirmed, transient, lagging))
 }
 
 struct PairWalk {
@@ -861,7 +957,7 @@ async fn compare_with(
     }
 
     let found = walked.differences.len();
-    let (mut confirmed, transient) = match options.recheck_delay {
+    let (mut confirmed, transient, lagging) = match options.recheck_delay {
         Some(delay) if found > 0 => {
             progress.message(&format!(
                 "{found} differences found; re-checking them in {:.1}s",
@@ -870,7 +966,7 @@ async fn compare_with(
             tokio::time::sleep(delay).await;
             recheck(readers, options, walked.differences).await?
         }
-        _ => (walked.differences, 0),
+        _ => (walked.differences, 0, 0),
     };
     confirmed.sort_by(|a, b| a.path.cmp(&b.path).then(a.kind.cmp(&b.kind)));
     confirmed.dedup();
@@ -942,6 +1038,7 @@ async fn compare_with(
             unreadable,
             acl_unverified: walked.unverified_total,
             transient,
+            lagging,
             rechecked: options.recheck_delay.is_some() && found > 0,
             elapsed_seconds: started.elapsed().as_secs_f64(),
             reads: BTreeMap::new(),
@@ -1109,6 +1206,188 @@ mod tests {
         )])
         .await
         .is_empty());
+    }
+
+    /// What a side shows of a node with `data`, `acl` (one entry,
+    /// world:anyone with these permission bits) and a counter of `next`.
+    fn shown(kind: NodeKind, data: &[u8], perms: u32, next: i32) -> NodeDetail {
+        let acl = vec![AclEntry {
+            scheme: "world".into(),
+            id: "anyone".into(),
+            perms,
+        }];
+        let stat = node(kind, data, Some(2 * next), &[]).stat;
+        let n = NodeRead::new("n", kind, data.to_vec(), false, stat, Some(acl), Vec::new());
+        NodeDetail::from_side(&SideNode::Present(Box::new(n)), false)
+    }
+
+    fn persistent(data: &[u8], perms: u32, next: i32) -> NodeDetail {
+        shown(NodeKind::Persistent, data, perms, next)
+    }
+
+    /// A difference of `kind` as the re-check sees it, the target now `target`.
+    fn still(kind: DiffKind, target: NodeDetail) -> Difference {
+        Difference {
+            path: "/n".into(),
+            kind,
+            subtree_nodes: None,
+            reason: None,
+            source: NodeDetail::default(),
+            target,
+        }
+    }
+
+    const POLICY: EphemeralPolicy = EphemeralPolicy::Count;
+
+    #[test]
+    fn a_counter_at_or_past_the_sources_earlier_value_lags_and_one_below_it_is_confirmed() {
+        let earlier = persistent(b"", 31, 10);
+        let at = still(DiffKind::SequenceCounter, persistent(b"", 31, 10));
+        let past = still(DiffKind::SequenceCounter, persistent(b"", 31, 11));
+        let below = still(DiffKind::SequenceCounter, persistent(b"", 31, 9));
+        assert!(lags(&at, &earlier, None, POLICY));
+        assert!(lags(&past, &earlier, None, POLICY));
+        assert!(!lags(&below, &earlier, None, POLICY));
+        // A side without stat says nothing of counters: no lag to be sure of.
+        let mut no_stat = persistent(b"", 31, 12);
+        no_stat.next_sequence = None;
+        assert!(!lags(
+            &still(DiffKind::SequenceCounter, no_stat),
+            &earlier,
+            None,
+            POLICY
+        ));
+    }
+
+    #[test]
+    fn data_equal_to_the_sources_earlier_value_lags_and_any_other_value_is_confirmed() {
+        let earlier = persistent(b"v5", 31, 0);
+        assert!(lags(
+            &still(DiffKind::Data, persistent(b"v5", 31, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        // A value the source never showed: drift, even if of the same length.
+        assert!(!lags(
+            &still(DiffKind::Data, persistent(b"v9", 31, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        // Nothing is known of a source that could not be read at the walk.
+        let unreadable = NodeDetail::from_side(&SideNode::Unreadable("NoAuth".into()), false);
+        assert!(!lags(
+            &still(DiffKind::Data, persistent(b"v5", 31, 0)),
+            &unreadable,
+            None,
+            POLICY
+        ));
+    }
+
+    #[test]
+    fn an_acl_equal_to_the_sources_earlier_one_lags_and_any_other_is_confirmed() {
+        let earlier = persistent(b"", 1, 0);
+        assert!(lags(
+            &still(DiffKind::Acl, persistent(b"", 1, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        assert!(!lags(
+            &still(DiffKind::Acl, persistent(b"", 3, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+    }
+
+    #[test]
+    fn a_node_kind_equal_to_the_sources_earlier_one_lags() {
+        let earlier = persistent(b"", 31, 0);
+        let ephemeral = shown(NodeKind::Ephemeral, b"", 31, 0);
+        assert!(lags(
+            &still(DiffKind::NodeKind, persistent(b"", 31, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        assert!(!lags(
+            &still(DiffKind::NodeKind, ephemeral),
+            &earlier,
+            None,
+            POLICY
+        ));
+    }
+
+    #[test]
+    fn missing_on_the_target_lags_only_where_the_source_had_nothing_at_the_walk() {
+        let missing = still(DiffKind::MissingInTarget, NodeDetail::default());
+        assert!(lags(&missing, &NodeDetail::default(), None, POLICY));
+        // An ephemeral left out of the comparison is as good as nothing.
+        let ephemeral = shown(NodeKind::Ephemeral, b"", 31, 0);
+        assert!(lags(&missing, &ephemeral, None, POLICY));
+        assert!(!lags(&missing, &ephemeral, None, EphemeralPolicy::Compare));
+        // The source had it then and has it now: the target never caught up.
+        assert!(!lags(&missing, &persistent(b"x", 31, 0), None, POLICY));
+    }
+
+    #[test]
+    fn extra_on_the_target_lags_only_as_the_node_the_source_has_since_deleted() {
+        let earlier = persistent(b"x", 31, 0);
+        let extra = |target| still(DiffKind::ExtraInTarget, target);
+        assert!(lags(
+            &extra(persistent(b"x", 31, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        // Not what the source held: drift, whatever the source did since.
+        assert!(!lags(
+            &extra(persistent(b"y", 31, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        assert!(!lags(
+            &extra(persistent(b"x", 1, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        assert!(!lags(
+            &extra(shown(NodeKind::Ephemeral, b"x", 31, 0)),
+            &earlier,
+            None,
+            POLICY
+        ));
+        // The source had nothing there: the target's node was never copied.
+        assert!(!lags(
+            &extra(persistent(b"x", 31, 0)),
+            &NodeDetail::default(),
+            None,
+            POLICY
+        ));
+        // A root missing at the walk that the target now holds while the
+        // source deleted it: it stands for the source's subtree only whole.
+        let copied = |nodes| Difference {
+            subtree_nodes: Some(nodes),
+            ..extra(persistent(b"x", 31, 0))
+        };
+        assert!(lags(&copied(3), &earlier, Some(3), POLICY));
+        assert!(!lags(&copied(2), &earlier, Some(3), POLICY));
+    }
+
+    #[test]
+    fn an_unreadable_node_never_lags() {
+        let earlier = persistent(b"x", 31, 0);
+        let unreadable = NodeDetail::from_side(&SideNode::Unreadable("NoAuth".into()), false);
+        assert!(!lags(
+            &still(DiffKind::Unreadable, unreadable),
+            &earlier,
+            None,
+            POLICY
+        ));
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! The confirmation window: a difference becomes drift only once it has
 //! persisted across rounds, so the normal lag of a sync tool is not an alarm.
 //!
+//! Nothing here reads a node: what a round (or an early re-check) sees has
+//! already passed its comparison's own re-check, which tells a target still
+//! catching up with a busy source (lag) from one that holds neither of the
+//! source's states (see `compare::lags`). The window only asks how long a
+//! difference has lasted.
+//!
 //! A difference is keyed by (path, kind). Each successful round either sees
 //! it (its run grows by one round) or not (the run ends: healed). A run is
 //! confirmed once it has `rounds` rounds and is `min_age` old, measured from

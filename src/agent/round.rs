@@ -183,6 +183,7 @@ struct Rechecked {
     seen: Vec<Seen>,
     reads: BTreeMap<&'static str, u64>,
     transient: u64,
+    lagging: u64,
     /// A subtree had more differences than a comparison lists: only a full
     /// walk can track them.
     counted_only: bool,
@@ -282,6 +283,7 @@ fn fold_rechecks(
         seen: Vec::new(),
         reads: BTreeMap::new(),
         transient: 0,
+        lagging: 0,
         counted_only: false,
     };
     let mut whole = None;
@@ -300,6 +302,7 @@ fn fold_rechecks(
                 }
             }
             out.transient += report.summary.transient;
+            out.lagging += report.summary.lagging;
             if scope == cfg.options.path {
                 whole = Some(report);
             }
@@ -353,6 +356,7 @@ fn derived_report(
     r.summary.identical = verdict == Verdict::Identical;
     r.summary.elapsed_seconds = elapsed;
     r.summary.transient = read.map(|x| x.transient).unwrap_or(0);
+    r.summary.lagging = read.map(|x| x.lagging).unwrap_or(0);
     r.summary.rechecked = read.is_some_and(|x| !x.seen.is_empty());
     r.summary.reads = read
         .map(|x| x.reads.clone())

@@ -244,6 +244,10 @@ pub struct Summary {
     pub acl_unverified: u64,
     /// Differences seen during the walk that had healed at the re-check.
     pub transient: u64,
+    /// Of `transient`, the differences still there at the re-check but
+    /// only as the target lagging: it had reached what the source held at
+    /// the walk.
+    pub lagging: u64,
     /// Whether differences were re-checked at all.
     pub rechecked: bool,
     pub elapsed_seconds: f64,

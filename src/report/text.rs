@@ -156,10 +156,16 @@ pub fn render(r: &CompareReport) -> String {
         s.unreadable
     );
     let recheck = match (s.rechecked, r.settings.recheck_delay_seconds) {
-        (true, Some(delay)) => format!(
-            "re-checked after {delay:.1}s, {} healed (transient)",
-            s.transient
-        ),
+        (true, Some(delay)) => match s.lagging {
+            0 => format!(
+                "re-checked after {delay:.1}s, {} healed (transient)",
+                s.transient
+            ),
+            n => format!(
+                "re-checked after {delay:.1}s, {} healed (transient, {n} of them lagging behind the source)",
+                s.transient
+            ),
+        },
         (false, Some(_)) => "nothing to re-check".to_string(),
         (_, None) => "not re-checked (--recheck-delay off)".to_string(),
     };
