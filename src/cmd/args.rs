@@ -168,6 +168,22 @@ pub struct ReadArgs {
     pub no_multi_read: bool,
 }
 
+impl ReadArgs {
+    /// The flags' defaults, for a command that offers none of them.
+    pub fn defaults() -> ReadArgs {
+        ReadArgs {
+            session_timeout: "10s".into(),
+            connect_timeout: "10s".into(),
+            sessions: 8,
+            max_reads_per_second: 0,
+            max_latency: "off".into(),
+            batch_size: 200,
+            in_flight: 8,
+            no_multi_read: false,
+        }
+    }
+}
+
 impl EnsembleArgs {
     fn spec(
         &self,
@@ -551,7 +567,7 @@ impl WalkArgs {
         self.options(&e.read())
     }
 
-    fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
+    pub fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
         let mut patterns: Vec<String> = Vec::new();
         if !self.include_zookeeper {
             patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
