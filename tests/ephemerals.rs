@@ -537,3 +537,41 @@ async fn a_real_curator_applications_latch_lock_and_service_come_back() {
         ctx(&r)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plugin_name_runs_the_check_and_arguments_it_cannot_use_are_unknown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugin = dir.path().join("check_zkparity_ephemerals");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_zkparity"), &plugin).expect("link");
+    let target = pair().target.connect_string();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--target", &target], "--expect"),
+        (
+            &["--expect", "/no/such/file", "--target", &target],
+            "no such file",
+        ),
+        (
+            &[
+                "--expect",
+                &target,
+                "--target",
+                &target,
+                "--since",
+                "yesterday",
+            ],
+            "--since",
+        ),
+    ];
+    for (args, reason) in cases {
+        let out = std::process::Command::new(&plugin)
+            .args(args)
+            .output()
+            .expect("run the plugin");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stdout}");
+        assert!(
+            stdout.starts_with("ZKPARITY EPHEMERALS UNKNOWN - ") && stdout.contains(reason),
+            "{args:?}: {stdout}"
+        );
+    }
+}

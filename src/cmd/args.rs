@@ -793,7 +793,7 @@ pub fn parse_zxid(value: &str) -> Result<i64, String> {
 
 /// A side written as a path (`/…`, `./…`, `../…`, `~…`) that names nothing:
 /// said as such, rather than as a connect string it never meant to be.
-fn missing_path(flag: &str, value: &str) -> Result<(), Error> {
+pub fn missing_path(flag: &str, value: &str) -> Result<(), Error> {
     let looks_like_path = ["/", "./", "../", "~"].iter().any(|p| value.starts_with(p));
     if looks_like_path && !SideSpec::is_file(value) {
         return Err(Error::Usage(format!(

@@ -683,6 +683,7 @@ async fn run_ephemerals(
     timeout: Duration,
 ) -> Result<(CheckResult, ephemerals::Report), String> {
     let sasl = [&a.jaas_section, &a.sasl_service, &a.sasl_host];
+    super::args::missing_path("--expect", &a.expect).map_err(|e| e.to_string())?;
     let expected = if zkparity::source::SideSpec::is_file(&a.expect) {
         zkparity::source::SideSpec::file("expected", &a.expect, a.at_zxid)
     } else {
