@@ -51,8 +51,11 @@
 //! - [`sync`]: `zkparity sync`: the full copy, then following the source's
 //!   changes (persistent recursive watches) into the target until cutover,
 //!   then the final compare; writes by others on the target are conflicts.
+//! - [`registrations`]: applications' ephemeral registrations (Kafka
+//!   brokers, HBase servers, Solr live nodes, elections and locks, ...) and
+//!   when one on another ensemble is the same registration: one table.
 //! - [`nagios`]: the Nagios/Icinga checks: threshold ranges, plugin output
-//!   and perfdata, `parity`, `znode`, `health`, `counts`.
+//!   and perfdata, `parity`, `znode`, `health`, `counts`, `ephemerals`.
 //! - [`gmetric`]: Ganglia metrics over gmetric UDP (XDR) straight to gmond.
 //! - [`prometheus`]: the agent's `/metrics` endpoint and comparisons'
 //!   node_exporter textfiles.
@@ -89,6 +92,7 @@ pub mod probe;
 pub mod progress;
 pub mod prometheus;
 mod ratelimit;
+pub mod registrations;
 pub mod repair;
 pub mod report;
 pub mod sasl;

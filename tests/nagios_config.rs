@@ -36,7 +36,7 @@ fn the_shipped_nagios4_definitions_pass_nagios4_verify() {
     let text = verify(&cfg);
     assert!(text.contains("Total Errors:   0"), "{text}");
     assert!(text.contains("Total Warnings: 0"), "{text}");
-    assert!(text.contains("Checked 8 services."), "{text}");
+    assert!(text.contains("Checked 9 services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -61,7 +61,7 @@ fn the_shipped_icinga2_definitions_pass_icinga2_validation() {
         .expect("icinga2 runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 daemon -C failed:\n{text}");
-    assert!(text.contains("Instantiated 4 Services."), "{text}");
+    assert!(text.contains("Instantiated 5 Services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -71,7 +71,7 @@ fn the_shipped_icinga2_definitions_pass_icinga2_validation() {
 fn the_shipped_nrpe_commands_are_well_formed() {
     let text = std::fs::read_to_string(repo("nagios/nrpe/zkparity.cfg")).unwrap();
     let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("command[")).collect();
-    assert_eq!(commands.len(), 4);
+    assert_eq!(commands.len(), 5);
     for c in commands {
         let (name, line) = c.split_once("]=").unwrap();
         assert!(
@@ -100,7 +100,7 @@ async fn a_real_nagios_records_critical_then_ok_as_the_divergence_is_fixed() {
     // The plugin names, as the package installs them: links to the binary.
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    for check in ["parity", "znode", "health", "counts"] {
+    for check in ["parity", "znode", "health", "counts", "ephemerals"] {
         std::os::unix::fs::symlink(
             env!("CARGO_BIN_EXE_zkparity"),
             plugins.join(format!("check_zkparity_{check}")),

@@ -19,7 +19,7 @@ use common::*;
 use zkparity_sandbox::{guarded_command, Guarded};
 use zookeeper_client as zk;
 
-const PLUGINS: [&str; 4] = ["parity", "znode", "health", "counts"];
+const PLUGINS: [&str; 5] = ["parity", "znode", "health", "counts", "ephemerals"];
 const PASSWORD: &str = "package-s3cr3t-value";
 
 /// The package, built from this checkout and installed afresh (purged

@@ -168,6 +168,22 @@ pub struct ReadArgs {
     pub no_multi_read: bool,
 }
 
+impl ReadArgs {
+    /// The flags' defaults, for a command that offers none of them.
+    pub fn defaults() -> ReadArgs {
+        ReadArgs {
+            session_timeout: "10s".into(),
+            connect_timeout: "10s".into(),
+            sessions: 8,
+            max_reads_per_second: 0,
+            max_latency: "off".into(),
+            batch_size: 200,
+            in_flight: 8,
+            no_multi_read: false,
+        }
+    }
+}
+
 impl EnsembleArgs {
     fn spec(
         &self,
@@ -552,7 +568,7 @@ impl WalkArgs {
         self.options(&e.read())
     }
 
-    fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
+    pub fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
         let mut patterns: Vec<String> = Vec::new();
         if !self.include_zookeeper {
             patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
@@ -778,7 +794,7 @@ pub fn parse_zxid(value: &str) -> Result<i64, String> {
 
 /// A side written as a path (`/…`, `./…`, `../…`, `~…`) that names nothing:
 /// said as such, rather than as a connect string it never meant to be.
-fn missing_path(flag: &str, value: &str) -> Result<(), Error> {
+pub fn missing_path(flag: &str, value: &str) -> Result<(), Error> {
     let looks_like_path = ["/", "./", "../", "~"].iter().any(|p| value.starts_with(p));
     if looks_like_path && !SideSpec::is_file(value) {
         return Err(Error::Usage(format!(

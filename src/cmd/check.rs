@@ -17,9 +17,9 @@ use zkparity::duration::parse as duration;
 use zkparity::error::Error;
 use zkparity::nagios::output::{self, CheckResult, State};
 use zkparity::nagios::range::Range;
-use zkparity::nagios::{counts, health, parity, znode};
+use zkparity::nagios::{counts, ephemerals, health, parity, znode};
 
-use super::args::{AdminArgs, EnsembleArgs, TextfileArgs, WalkArgs};
+use super::args::{AdminArgs, EnsembleArgs, Format, TextfileArgs, WalkArgs};
 use super::stdout::emit;
 
 /// Checks for Nagios, Icinga and NRPE.
@@ -37,6 +37,116 @@ pub enum CheckCommand {
     /// Compare the two ensembles' znode counts from mntr (cheap, no walk)
     #[command(after_help = COUNTS_HELP)]
     Counts(Box<CountsArgs>),
+    /// After a cutover: are the applications' ephemeral registrations back?
+    #[command(after_help = EPHEMERALS_HELP)]
+    Ephemerals(Box<EphemeralsArgs>),
+}
+
+const EPHEMERALS_HELP: &str = "\
+EXPECTED holds the registrations that must come back: a zkparity snapshot
+taken while the applications were connected (with the default --ephemerals
+count, or compare), the old servers' data directory or snapshot.<zxid>
+(--at-zxid), or the old ensemble while it still runs. Each must be on the
+target as an ephemeral. Applications that register under new names are
+matched on what survives a restart: HBase servers on host and port (not the
+start code), sequential names (elections, locks, latches) and Curator
+service discovery instances as a count per parent (the table is in
+docs/ephemerals.md).
+
+OK when all are back; WARNING while some are missing within --grace of the
+cutover (--since, else the snapshot's creation time, the data directory's
+last transaction, or now for a live EXPECTED); CRITICAL after. An expected
+ephemeral that is a persistent node on the target is CRITICAL at once: a
+copy made it persistent, and the application cannot register over it.
+
+Examples:
+  zkparity snapshot --server zk-old-1:2181 --path /kafka --out before.zkps
+  zkparity check ephemerals --expect before.zkps --target zk-new-1:2181 --path /kafka
+  zkparity check ephemerals --expect /var/lib/zookeeper --target zk-new-1:2181 \\
+      --grace 10m
+  zkparity check ephemerals --expect zk-old-1:2181 --target zk-new-1:2181 \\
+      --since 2024-05-01T22:00:00Z --format json
+
+Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
+
+#[derive(Args, Debug)]
+pub struct EphemeralsArgs {
+    /// The registrations expected: a zkparity snapshot, a ZooKeeper data
+    /// directory or snapshot.<zxid> of the old servers, or the old
+    /// ensemble's host:port[,host:port...][/chroot]
+    #[arg(long, value_name = "CONNECT|FILE|DIR")]
+    expect: String,
+    /// The new ensemble: host:port[,host:port...][/chroot]
+    #[arg(long, value_name = "CONNECT")]
+    target: String,
+    /// Read EXPECTED's data directory as it stood at this zxid
+    #[arg(long, value_name = "ZXID", value_parser = super::args::parse_zxid)]
+    at_zxid: Option<i64>,
+    /// Subtree to check, the same on both sides
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Leave out paths matching this glob and everything under them
+    /// (repeatable; '*' stays within a name, '**' crosses names)
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Missing registrations are WARNING this long after the cutover,
+    /// CRITICAL after
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    grace: String,
+    /// The cutover time (RFC 3339 or seconds since the epoch) [default:
+    /// when EXPECTED was taken]
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// File with EXPECTED's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    expect_auth_file: Option<std::path::PathBuf>,
+    /// File with the target's digest credentials (user:password, mode 600)
+    #[arg(long, value_name = "FILE")]
+    target_auth_file: Option<std::path::PathBuf>,
+    /// JAAS file with EXPECTED's SASL login (its Client section)
+    #[arg(long, value_name = "FILE")]
+    expect_jaas: Option<std::path::PathBuf>,
+    /// JAAS file with the target's SASL login
+    #[arg(long, value_name = "FILE")]
+    target_jaas: Option<std::path::PathBuf>,
+    /// JAAS section to log in with [default: Client]
+    #[arg(long, value_name = "NAME")]
+    jaas_section: Option<String>,
+    /// Kerberos: service name in the servers' principal [default: zookeeper]
+    #[arg(long, value_name = "NAME")]
+    sasl_service: Option<String>,
+    /// Kerberos: host in the servers' principal [default: each server's host]
+    #[arg(long, value_name = "HOST")]
+    sasl_host: Option<String>,
+    /// CA certificate(s) (PEM) of EXPECTED's secure client port
+    #[arg(long, value_name = "FILE")]
+    expect_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for EXPECTED
+    #[arg(long, value_name = "FILE", requires = "expect_tls_ca")]
+    expect_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM, mode 600) for --expect-tls-cert
+    #[arg(long, value_name = "FILE", requires = "expect_tls_cert")]
+    expect_tls_key: Option<std::path::PathBuf>,
+    /// CA certificate(s) (PEM) of the target's secure client port
+    #[arg(long, value_name = "FILE")]
+    target_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for the target
+    #[arg(long, value_name = "FILE", requires = "target_tls_ca")]
+    target_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM, mode 600) for --target-tls-cert
+    #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
+    target_tls_key: Option<std::path::PathBuf>,
+    /// Output: the plugin's lines, or the same facts as JSON
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    timeout: String,
 }
 
 const HEALTH_HELP: &str = "\
@@ -317,6 +427,7 @@ impl CheckCommand {
             CheckCommand::Znode(_) => "ZNODE",
             CheckCommand::Health(_) => "HEALTH",
             CheckCommand::Counts(_) => "COUNTS",
+            CheckCommand::Ephemerals(_) => "EPHEMERALS",
         }
     }
 }
@@ -536,43 +647,144 @@ async fn run_counts(a: &CountsArgs, timeout: Duration) -> Result<CheckResult, St
 
 /// Runs a check and prints its answer; the exit code is the check's state.
 pub async fn run(command: CheckCommand) -> Result<i32, Error> {
-    let result = answer(&command).await;
-    emit(&result.render())?;
+    let (result, report) = answer(&command).await;
+    let json = matches!(&command, CheckCommand::Ephemerals(a) if matches!(a.format, Format::Json));
+    if json {
+        let value = match report {
+            Some(r) => serde_json::to_value(&r).unwrap_or_default(),
+            None => serde_json::json!({
+                "state": "UNKNOWN",
+                "summary": result.summary,
+            }),
+        };
+        emit(&(serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"))?;
+    } else {
+        emit(&result.render())?;
+    }
     Ok(result.state.exit_code())
 }
 
+/// Since when the registrations are awaited: RFC 3339, or seconds since
+/// the epoch.
+fn parse_since(value: &str) -> Result<std::time::SystemTime, String> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && (0.0..1e11).contains(&secs) {
+            return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+        return Err(format!("--since {value:?}: not a time"));
+    }
+    humantime::parse_rfc3339_weak(v)
+        .map_err(|e| format!("--since {value:?}: {e} (give RFC 3339, e.g. 2024-05-01T22:00:00Z, or seconds since the epoch)"))
+}
+
+async fn run_ephemerals(
+    a: &EphemeralsArgs,
+    timeout: Duration,
+) -> Result<(CheckResult, ephemerals::Report), String> {
+    let sasl = [&a.jaas_section, &a.sasl_service, &a.sasl_host];
+    super::args::missing_path("--expect", &a.expect).map_err(|e| e.to_string())?;
+    let expected = if zkparity::source::SideSpec::is_file(&a.expect) {
+        zkparity::source::SideSpec::file("expected", &a.expect, a.at_zxid)
+    } else {
+        if a.at_zxid.is_some() {
+            return Err("--at-zxid applies to a ZooKeeper data directory or snapshot, not to a live ensemble".into());
+        }
+        zkparity::source::SideSpec::Live(
+            spec(
+                "expected",
+                &a.expect,
+                [a.expect_auth_file.as_ref(), a.expect_jaas.as_ref()],
+                [
+                    a.expect_tls_ca.as_ref(),
+                    a.expect_tls_cert.as_ref(),
+                    a.expect_tls_key.as_ref(),
+                ],
+                sasl,
+                timeout,
+            )
+            .map_err(|e| format!("--expect: {e}"))?,
+        )
+    };
+    connect_string("--target", &a.target)?;
+    let target = zkparity::source::SideSpec::Live(
+        spec(
+            "target",
+            &a.target,
+            [a.target_auth_file.as_ref(), a.target_jaas.as_ref()],
+            [
+                a.target_tls_ca.as_ref(),
+                a.target_tls_cert.as_ref(),
+                a.target_tls_key.as_ref(),
+            ],
+            sasl,
+            timeout,
+        )
+        .map_err(|e| format!("--target: {e}"))?,
+    );
+    zkparity::connect::validate_path(&a.path).map_err(|e| format!("--path {:?}: {e}", a.path))?;
+    let walk_args = WalkArgs {
+        path: a.path.clone(),
+        exclude: a.exclude.clone(),
+        include_zookeeper: false,
+        ephemerals: super::args::Ephemerals::Count,
+        recheck_delay: "off".into(),
+    };
+    let options = walk_args
+        .options(&super::args::ReadArgs::defaults())
+        .map_err(|e| e.to_string())?;
+    let check = ephemerals::EphemeralsCheck {
+        path: a.path.clone(),
+        grace: duration("--grace", &a.grace).map_err(|e| e.to_string())?,
+        since: a.since.as_deref().map(parse_since).transpose()?,
+        walk: options.walk,
+        reader: options.reader,
+    };
+    check
+        .run(&expected, &target)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Runs a check to its answer: always a [`CheckResult`], UNKNOWN when the
-/// check could not decide.
-async fn answer(command: &CheckCommand) -> CheckResult {
+/// check could not decide; `check ephemerals` also gives its report.
+async fn answer(command: &CheckCommand) -> (CheckResult, Option<ephemerals::Report>) {
     let name = command.name();
     let timeout_arg = match command {
         CheckCommand::Parity(a) => &a.timeout,
         CheckCommand::Znode(a) => &a.timeout,
         CheckCommand::Health(a) => &a.timeout,
         CheckCommand::Counts(a) => &a.timeout,
+        CheckCommand::Ephemerals(a) => &a.timeout,
     };
     let timeout = match duration("-t", timeout_arg) {
         Ok(t) if !t.is_zero() => t,
-        Ok(_) => return CheckResult::unknown(name, "-t must be more than 0"),
-        Err(e) => return CheckResult::unknown(name, e.to_string()),
+        Ok(_) => return (CheckResult::unknown(name, "-t must be more than 0"), None),
+        Err(e) => return (CheckResult::unknown(name, e.to_string()), None),
     };
     let work = async {
         match command {
-            CheckCommand::Parity(a) => run_parity(a, timeout).await,
-            CheckCommand::Znode(a) => run_znode(a, timeout).await,
-            CheckCommand::Health(a) => run_health(a, timeout).await,
-            CheckCommand::Counts(a) => run_counts(a, timeout).await,
+            CheckCommand::Parity(a) => run_parity(a, timeout).await.map(|r| (r, None)),
+            CheckCommand::Znode(a) => run_znode(a, timeout).await.map(|r| (r, None)),
+            CheckCommand::Health(a) => run_health(a, timeout).await.map(|r| (r, None)),
+            CheckCommand::Counts(a) => run_counts(a, timeout).await.map(|r| (r, None)),
+            CheckCommand::Ephemerals(a) => run_ephemerals(a, timeout)
+                .await
+                .map(|(r, report)| (r, Some(report))),
         }
     };
     match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(reason)) => CheckResult::unknown(name, reason),
-        Err(_) => CheckResult::unknown(
-            name,
-            format!(
-                "timed out after {}s (-t)",
-                output::number(timeout.as_secs_f64())
+        Ok(Ok(answer)) => answer,
+        Ok(Err(reason)) => (CheckResult::unknown(name, reason), None),
+        Err(_) => (
+            CheckResult::unknown(
+                name,
+                format!(
+                    "timed out after {}s (-t)",
+                    output::number(timeout.as_secs_f64())
+                ),
             ),
+            None,
         ),
     }
 }
@@ -595,6 +807,7 @@ pub fn usage_error(argv: &[OsString], e: clap::Error) -> ExitCode {
         Some("znode") => "ZNODE",
         Some("health") => "HEALTH",
         Some("counts") => "COUNTS",
+        Some("ephemerals") => "EPHEMERALS",
         _ => "CHECK",
     };
     let text = e.to_string();

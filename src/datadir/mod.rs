@@ -50,6 +50,9 @@ pub struct Position {
     pub logs: Vec<PathBuf>,
     /// Transactions applied after the snapshot.
     pub applied: u64,
+    /// When the last of them was logged (ms since the epoch, the leader's
+    /// clock); `None` when no log followed the snapshot.
+    pub last_txn_time_ms: Option<i64>,
     /// What the operator should know: a snapshot passed over, a log
     /// still being written.
     pub warnings: Vec<String>,
@@ -374,6 +377,7 @@ fn replay_logs(
             }
             last = zxid;
             position.applied += 1;
+            position.last_txn_time_ms = Some(entry.header.time);
             Ok(txnlog::Flow::More)
         })
         .map_err(|e| damaged(&e.file, e.offset, e.reason))?;

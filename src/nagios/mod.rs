@@ -13,8 +13,11 @@
 //! - [`health`]: `check health`, each ensemble's health from the probes.
 //! - [`counts`]: `check counts`, the znode-count delta between ensembles.
 //! - [`znode`]: `check znode`, one path on one or both ensembles.
+//! - [`ephemerals`]: `check ephemerals`, the applications' registrations
+//!   back on the new ensemble after a cutover.
 
 pub mod counts;
+pub mod ephemerals;
 pub mod health;
 pub mod output;
 pub mod parity;
