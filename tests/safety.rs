@@ -460,7 +460,8 @@ async fn the_backup_taken_before_writing_restores_a_damaged_target_to_identical(
     assert!(Path::new(&backup).starts_with(backup_dir()), "{backup}");
     // Said before the first write: what changes, and where the backup is.
     assert!(
-        r.stderr.contains(&format!("zkparity repair: writing to {dst} under {root}: "))
+        r.stderr
+            .contains(&format!("zkparity repair: writing to {dst} under {root}: "))
             && r.stderr.contains("1 set_data")
             && r.stderr.contains(&format!("kept in {backup}")),
         "{}",
