@@ -227,3 +227,73 @@ async fn a_counter_that_reaches_the_sources_earlier_value_is_lagging() {
     assert_eq!(run.code, 0, "{r:#}");
     assert_eq!(r["summary"]["lagging"], 1, "{r:#}");
 }
+
+/// The agent's rounds on a pair that sync keeps a second behind a source
+/// gaining a sequential child every second: no round confirms drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_confirms_no_drift_over_20_rounds_of_a_pair_synced_behind_a_busy_source() {
+    use zkparity::agent::state::{read_state, state_path, PairStatus};
+    let (p, s, _) = pair_clients().await;
+    let root = unique_path("lag-agent");
+    tree(&s, &root, &[("changes", b"")]).await;
+    let mut sync = follow(&root);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let changes = format!("{root}/changes/config_change_");
+        let w = client(&p.source).await;
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                w.create(&changes, b"{}", &seq())
+                    .await
+                    .expect("a sequential child");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[[pair]]\nname = \"lagging\"\nsource = {:?}\ntarget = {:?}\n\
+             path = {root:?}\ninterval = \"1s\"\njitter = \"0s\"\nrecheck_delay = \"1s\"\n",
+            dir.path(),
+            p.source.connect_string(),
+            p.target.connect_string()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("agent.log");
+    let mut agent = Guarded::spawn(
+        agent_command(&config)
+            .env_remove("ZKPARITY_LOG")
+            .stderr(std::fs::File::create(&log).unwrap()),
+    )
+    .expect("the agent starts");
+    let state = state_path(dir.path(), "lagging");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut rounds_seen = std::collections::BTreeSet::new();
+    let mut alarms = Vec::new();
+    while rounds_seen.len() < RUNS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} rounds: {}",
+            rounds_seen.len(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        if let Ok(st) = read_state(&state) {
+            if rounds_seen.insert(st.round)
+                && (st.confirmed_total > 0 || st.status == PairStatus::Drift)
+            {
+                alarms.push(format!("round {}: {:?}", st.round, st.status));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.stop(Duration::from_secs(10));
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    sync.stop(Duration::from_secs(10));
+    assert!(alarms.is_empty(), "rounds that alarmed on lag: {alarms:#?}");
+}
