@@ -572,7 +572,7 @@ impl EphemeralsCheck {
             persistent: n_persistent,
             new: n_new,
             roles,
-            unreadable: unreadable,
+            unreadable,
         };
         (result, report)
     }
