@@ -1344,3 +1344,209 @@ async fn a_pair_whose_source_is_a_data_directory_confirms_drift_from_its_files()
     agent.signal(libc::SIGTERM);
     assert_eq!(agent.exit_code().await, 0, "{}", agent.log());
 }
+
+/// Polls the agent's `/metrics` until `pred` holds; the body.
+async fn wait_metrics(
+    agent: &mut Agent,
+    port: u16,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let body = tokio::task::spawn_blocking(move || common::scrape_metrics(port))
+            .await
+            .expect("scrape");
+        if pred(&body) {
+            return body;
+        }
+        assert!(agent.running(), "agent exited:\n{}", agent.log());
+        assert!(
+            Instant::now() < deadline,
+            "/metrics never showed {what}:\n{body}\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls the command pipe until the service's latest result holds `needle`.
+async fn wait_passive(pipe: &CommandPipe, agent: &Agent, service: &str, needle: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match pipe.last_for(service) {
+            Some(l) if l.contains(needle) => return l,
+            last if Instant::now() > deadline => panic!(
+                "no passive result for {service} with {needle:?}; last {last:?}\n{}",
+                agent.log()
+            ),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registrations_missing_after_a_cutover_are_reported_until_the_brokers_register_on_the_target(
+) {
+    let (p, s, t) = pair_clients().await;
+    let root = unique_path("agent-registrations");
+    let ids = format!("{root}/kafka/brokers/ids");
+    both(
+        &s,
+        &t,
+        &root,
+        &[
+            ("kafka", b""),
+            ("kafka/brokers", b""),
+            ("kafka/brokers/ids", b""),
+        ],
+    )
+    .await;
+    // The brokers on the old ensemble, each with its own session, when the
+    // expectation is taken.
+    let mut old = Vec::new();
+    for id in 1..=3 {
+        let c = client(&p.source).await;
+        c.create(&format!("{ids}/{id}"), b"{}", &common::ephemeral())
+            .await
+            .expect("a broker on the source");
+        old.push(c);
+    }
+    let setup = Setup::new();
+    let expect = setup.state_dir().join("before.zkps");
+    let source = p.source.connect_string();
+    let snap = zkparity(&[
+        "snapshot",
+        "--server",
+        &source,
+        "--path",
+        &root,
+        "--out",
+        expect.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(snap.code, 0, "{}{}", snap.stdout, snap.stderr);
+
+    let pipe = CommandPipe::with_reader(setup.state_dir());
+    let gmond = gmetric_support::Gmond::start(gmetric_support::Mode::Mute);
+    let port = zkparity_sandbox::free_ports(1).expect("a free port")[0];
+    let expect_key = |grace: &str| format!("expect = {expect:?}\nexpect_grace = {grace:?}\n");
+    setup.write_config(
+        &(nagios_table(&pipe.path)
+            + &format!(
+                "[[ganglia]]\nhost = \"127.0.0.1\"\nport = {}\n[prometheus]\nlisten = \"127.0.0.1:{port}\"\n",
+                gmond.udp_port
+            )
+            + &shared_pair_table("regs", &root, &expect_key("0s"))
+            + &shared_pair_table("regs-grace", &root, &expect_key("1h"))),
+    );
+    let mut agent = Agent::start(&setup);
+
+    // Nothing registered on the target yet: past a grace of 0 CRITICAL,
+    // within an hour's grace WARNING.
+    let missing = agent
+        .wait_for("regs", "three registrations missing", |s| {
+            s.registrations.as_ref().is_some_and(|r| r.missing == 3)
+        })
+        .await;
+    let r = missing.registrations.expect("registrations");
+    assert_eq!(
+        (r.state.as_str(), r.expected, r.present),
+        ("CRITICAL", 3, 0),
+        "{r:#?}"
+    );
+    assert_eq!(r.cutover_from.as_deref(), Some("snapshot_created"));
+    let brokers = r
+        .roles
+        .iter()
+        .find(|x| x.role == "kafka brokers")
+        .unwrap_or_else(|| panic!("{r:#?}"));
+    let paths: Vec<String> = (1..=3).map(|id| format!("{ids}/{id}")).collect();
+    assert_eq!((brokers.expected, brokers.missing), (3, 3));
+    assert_eq!(brokers.missing_paths, paths);
+    let within = agent
+        .wait_for("regs-grace", "missing within the grace", |s| {
+            s.registrations.as_ref().is_some_and(|r| r.missing == 3)
+        })
+        .await;
+    assert_eq!(
+        within.registrations.expect("registrations").state,
+        "WARNING"
+    );
+    wait_passive(
+        &pipe,
+        &agent,
+        "zkparity regs registrations",
+        ";2;ZKPARITY EPHEMERALS CRITICAL - 3 of 3 registrations missing",
+    )
+    .await;
+    wait_passive(
+        &pipe,
+        &agent,
+        "zkparity regs-grace registrations",
+        ";1;ZKPARITY EPHEMERALS WARNING - 3 of 3 registrations missing",
+    )
+    .await;
+    let role = "pair=\"regs\",role=\"kafka brokers\"";
+    wait_metrics(&mut agent, port, "three missing", |m| {
+        m.contains(&format!("zkparity_registrations_missing{{{role}}} 3\n"))
+            && m.contains(&format!("zkparity_registrations_expected{{{role}}} 3\n"))
+            && m.contains("zkparity_registrations_status{pair=\"regs\"} 2\n")
+            && m.contains("zkparity_registrations_status{pair=\"regs-grace\"} 1\n")
+    })
+    .await;
+    wait_gmond(&gmond, "three missing in gmond", |x| {
+        metric_val(x, "zkparity-regs", "zkparity_registrations_missing") == Some("3")
+    })
+    .await;
+
+    // The brokers register on the new ensemble one by one.
+    let mut new = Vec::new();
+    for id in 1..=3u64 {
+        let c = client(&p.target).await;
+        c.create(&format!("{ids}/{id}"), b"{}", &common::ephemeral())
+            .await
+            .expect("a broker on the target");
+        new.push(c);
+        let s = agent
+            .wait_for("regs", &format!("{id} back"), |s| {
+                s.registrations.as_ref().is_some_and(|r| r.present == id)
+            })
+            .await;
+        let r = s.registrations.expect("registrations");
+        assert_eq!(r.missing, 3 - id, "{r:#?}");
+        wait_metrics(&mut agent, port, &format!("{id} present"), |m| {
+            m.contains(&format!("zkparity_registrations_present{{{role}}} {id}\n"))
+        })
+        .await;
+    }
+    let back = agent
+        .wait_for("regs", "all back", |s| {
+            s.registrations.as_ref().is_some_and(|r| r.state == "OK")
+        })
+        .await;
+    let r = back.registrations.expect("registrations");
+    assert_eq!((r.expected, r.present, r.missing), (3, 3, 0), "{r:#?}");
+    assert!(r.roles.iter().all(|x| x.missing_paths.is_empty()), "{r:#?}");
+    wait_metrics(&mut agent, port, "all back", |m| {
+        m.contains(&format!("zkparity_registrations_missing{{{role}}} 0\n"))
+            && m.contains(&format!("zkparity_registrations_present{{{role}}} 3\n"))
+            && m.contains("zkparity_registrations_status{pair=\"regs\"} 0\n")
+    })
+    .await;
+    wait_passive(
+        &pipe,
+        &agent,
+        "zkparity regs registrations",
+        ";0;ZKPARITY EPHEMERALS OK - 3 of 3 registrations back",
+    )
+    .await;
+    wait_gmond(&gmond, "none missing in gmond", |x| {
+        metric_val(x, "zkparity-regs", "zkparity_registrations_missing") == Some("0")
+            && metric_val(x, "zkparity-regs", "zkparity_registrations_status") == Some("0")
+    })
+    .await;
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.exit_code().await, 0, "{}", agent.log());
+    drop((old, new));
+}

@@ -36,7 +36,7 @@ fn the_shipped_nagios4_definitions_pass_nagios4_verify() {
     let text = verify(&cfg);
     assert!(text.contains("Total Errors:   0"), "{text}");
     assert!(text.contains("Total Warnings: 0"), "{text}");
-    assert!(text.contains("Checked 9 services."), "{text}");
+    assert!(text.contains("Checked 10 services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

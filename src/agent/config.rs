@@ -481,6 +481,14 @@ pub(crate) struct RawPair {
     full_walk_every: Option<AtLeastOne>,
     #[serde(default)]
     watch_settle: Option<Dur>,
+    /// Registrations that must be on the target (`check ephemerals
+    /// --expect`): a snapshot, a data directory, or a connect string.
+    #[serde(default)]
+    expect: Option<Spanned<SideValue>>,
+    #[serde(default)]
+    expect_grace: Option<Spanned<Dur>>,
+    #[serde(default)]
+    expect_since: Option<Spanned<String>>,
 }
 
 /// `admin_port = 8080`, or one port per server: `[8081, 8082, 8083]`.
@@ -532,6 +540,8 @@ pub(crate) const DEFAULT_FULL_WALK_EVERY: u64 = 10;
 /// so a sync tool has copied it by then.
 pub(crate) const DEFAULT_WATCH_SETTLE: Duration = Duration::from_secs(2);
 pub(crate) const DEFAULT_DETAILS: usize = 10;
+/// As `check ephemerals --grace`.
+pub(crate) const DEFAULT_EXPECT_GRACE: Duration = Duration::from_secs(5 * 60);
 /// gmond's default `udp_recv_channel` port.
 pub(crate) const DEFAULT_GANGLIA_PORT: u16 = 8649;
 
@@ -558,6 +568,16 @@ pub(crate) struct WatchSettings {
     pub settle: Duration,
 }
 
+/// The registrations a pair's rounds look for on its target (`expect`).
+#[derive(Clone, Debug)]
+pub(crate) struct RegistrationsConfig {
+    /// EXPECTED, as `check ephemerals --expect` reads it.
+    pub expect: SideSpec,
+    pub grace: Duration,
+    /// The cutover time, overriding what EXPECTED says.
+    pub since: Option<std::time::SystemTime>,
+}
+
 /// One ensemble pair, ready to compare.
 #[derive(Clone, Debug)]
 pub(crate) struct PairConfig {
@@ -576,6 +596,8 @@ pub(crate) struct PairConfig {
     /// Where the probes find each side's AdminServer.
     pub source_admin: AdminEndpoint,
     pub target_admin: AdminEndpoint,
+    /// `None`: the pair has no `expect`.
+    pub registrations: Option<RegistrationsConfig>,
     /// As written, for telling on reload whether the pair changed.
     raw: RawPair,
 }
@@ -1035,9 +1057,24 @@ impl Cx<'_> {
             &p.target_admin_tls_ca,
             servers(&target),
         )?;
+        let registrations = self.registrations(i, &p, &target, |side, v| {
+            Ok(spec(
+                side,
+                v,
+                credentials("source", &p.source_auth_file)?,
+                sasl("source", &p.source_jaas)?,
+                tls(
+                    "source",
+                    &p.source_tls_ca,
+                    &p.source_tls_cert,
+                    &p.source_tls_key,
+                )?,
+            ))
+        })?;
         Ok(PairConfig {
             source_admin,
             target_admin,
+            registrations,
             nagios_service: p
                 .nagios_service
                 .as_ref()
@@ -1072,6 +1109,58 @@ impl Cx<'_> {
             },
             raw: p,
         })
+    }
+}
+
+impl Cx<'_> {
+    /// `expect`, `expect_grace` and `expect_since`; a live `expect` is the
+    /// old ensemble, read with the source's credentials (`side_spec`).
+    fn registrations(
+        &self,
+        i: usize,
+        p: &RawPair,
+        target: &SideSpec,
+        side_spec: impl Fn(&str, &SideValue) -> Result<SideSpec, ConfigError>,
+    ) -> Result<Option<RegistrationsConfig>, ConfigError> {
+        let key = |k: &str| format!("pair[{i}].{k}");
+        let Some(expect) = &p.expect else {
+            let stray = [
+                (
+                    "expect_grace",
+                    p.expect_grace.as_ref().map(|g| g.span().start),
+                ),
+                (
+                    "expect_since",
+                    p.expect_since.as_ref().map(|s| s.span().start),
+                ),
+            ];
+            if let Some((k, Some(at))) = stray.into_iter().find(|(_, at)| at.is_some()) {
+                return Err(self.at(at, key(k), "needs expect: the registrations to look for"));
+            }
+            return Ok(None);
+        };
+        if target.live().is_none() {
+            return Err(self.at(
+                expect.span().start,
+                key("expect"),
+                "registrations are looked for on a live target; this pair's target is files",
+            ));
+        }
+        let since = match &p.expect_since {
+            Some(s) => Some(
+                crate::nagios::ephemerals::parse_since(s.get_ref())
+                    .map_err(|reason| self.at(s.span().start, key("expect_since"), reason))?,
+            ),
+            None => None,
+        };
+        Ok(Some(RegistrationsConfig {
+            expect: side_spec("expected", expect.get_ref())?,
+            grace: p
+                .expect_grace
+                .as_ref()
+                .map_or(DEFAULT_EXPECT_GRACE, |g| g.get_ref().0),
+            since,
+        }))
     }
 }
 
@@ -1605,5 +1694,75 @@ mod tests {
         assert_eq!(c.pairs[1].jitter, Duration::from_secs(30));
         assert!(c.nagios.is_some());
         assert_eq!(c.ganglia.len(), 1);
+    }
+
+    #[test]
+    fn expect_keys_give_the_pair_a_registrations_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join("before.zkps");
+        std::fs::write(&snapshot, b"x").unwrap();
+        let c = parse(&(minimal() + &format!("expect = {snapshot:?}\n"))).unwrap();
+        let r = c.pairs[0].registrations.as_ref().expect("registrations");
+        assert!(
+            matches!(&r.expect, SideSpec::File { path, .. } if path == &snapshot),
+            "{r:?}"
+        );
+        assert_eq!(r.grace, DEFAULT_EXPECT_GRACE);
+        assert_eq!(r.since, None);
+
+        let text = minimal()
+            + &format!(
+                "expect = {snapshot:?}\nexpect_grace = \"10m\"\nexpect_since = \"2024-05-01T22:00:00Z\"\n"
+            );
+        let c = parse(&text).unwrap();
+        let r = c.pairs[0].registrations.as_ref().expect("registrations");
+        assert_eq!(r.grace, Duration::from_secs(600));
+        assert_eq!(
+            r.since,
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_714_600_800))
+        );
+        assert!(parse(&minimal()).unwrap().pairs[0].registrations.is_none());
+    }
+
+    #[test]
+    fn a_live_expect_is_the_old_ensemble_read_with_the_source_credentials() {
+        let c = parse(&(minimal() + "expect = \"old:2181/kafka\"\n")).unwrap();
+        let r = c.pairs[0].registrations.as_ref().expect("registrations");
+        let live = r.expect.live().expect("a live expectation");
+        assert_eq!(live.side, "expected");
+        assert_eq!(live.connect.chroot.as_deref(), Some("/kafka"));
+    }
+
+    #[test]
+    fn expect_grace_or_since_without_expect_names_the_key() {
+        let (line, key, reason) = invalid(&(minimal() + "expect_grace = \"10m\"\n"));
+        assert_eq!((line, key.as_str()), (6, "pair[0].expect_grace"));
+        assert!(reason.contains("needs expect"), "{reason}");
+        let (_, key, _) = invalid(&(minimal() + "expect_since = \"1714600800\"\n"));
+        assert_eq!(key, "pair[0].expect_since");
+    }
+
+    #[test]
+    fn a_bad_expect_since_or_grace_names_its_key_and_line() {
+        let text = minimal() + "expect = \"old:2181\"\nexpect_since = \"yesterday\"\n";
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (7, "pair[0].expect_since"));
+        assert!(reason.contains("yesterday"), "{reason}");
+        let text = minimal() + "expect = \"old:2181\"\nexpect_grace = \"soon\"\n";
+        let (line, key, _) = invalid(&text);
+        assert_eq!((line, key.as_str()), (7, "pair[0].expect_grace"));
+    }
+
+    #[test]
+    fn expect_on_a_pair_whose_target_is_files_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = tmp_dir_line()
+            + &format!(
+                "[[pair]]\nname = \"k\"\nsource = \"old:2181\"\ntarget = {:?}\nexpect = \"old:2181\"\n",
+                dir.path()
+            );
+        let (line, key, reason) = invalid(&text);
+        assert_eq!((line, key.as_str()), (6, "pair[0].expect"));
+        assert!(reason.contains("live target"), "{reason}");
     }
 }

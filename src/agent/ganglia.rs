@@ -12,14 +12,17 @@
 //! | `zkparity_drift_unconfirmed` | differences still inside the window |
 //! | `zkparity_lag` | age of the oldest unconfirmed difference, seconds |
 //! | `zkparity_pair_status` | 0 ok, 1 drift, 3 unknown (as Nagios codes) |
+//! | `zkparity_registrations_expected`, `_present`, `_missing` | with `expect`: the registrations, totals over every role |
+//! | `zkparity_registrations_status` | with `expect`: the check's state as a Nagios code |
 //!
 //! Sending never blocks and never fails a round: UDP to a gmond that is down
 //! is a lost datagram, logged once per outage.
 
 use tracing::{debug, error, info, warn};
 
-use crate::gmetric::parity::{Drift, PairMetrics, Timing};
+use crate::gmetric::parity::{Drift, PairMetrics, RegistrationCounts, Registrations, Timing};
 use crate::gmetric::{Channel, Emitter, Metric, Outcome, Sender, SenderOptions, Spoof};
+use crate::nagios::output::State;
 use crate::report::CompareReport;
 
 use super::config::PairConfig;
@@ -90,6 +93,11 @@ impl GangliaOut {
         };
         let mut metrics = self.emitter.metrics(outcome, std::time::Instant::now());
         metrics.extend(drift_metrics(self.emitter.pair_host(), state, self.timing));
+        metrics.extend(registration_metrics(
+            self.emitter.pair_host(),
+            state,
+            self.timing,
+        ));
         let sent = self.emitter.sender_mut().send(&metrics);
         if sent.error_count == 0 {
             if self.failing {
@@ -124,6 +132,22 @@ pub(crate) fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<M
         unconfirmed: state.unconfirmed_total,
         lag_seconds: state.lag_seconds,
         status,
+    })
+}
+
+/// The registrations' metrics of a pair with `expect`; none without.
+pub(crate) fn registration_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
+    let Some(r) = &state.registrations else {
+        return Vec::new();
+    };
+    let status = r.nagios_state();
+    PairMetrics::new(pair, t).registrations(&Registrations {
+        counts: (status != State::Unknown).then_some(RegistrationCounts {
+            expected: r.expected,
+            present: r.present,
+            missing: r.missing,
+        }),
+        status: status.exit_code() as u32,
     })
 }
 

@@ -7,6 +7,8 @@
 //!   failure, the outputs of each round.
 //! - [`probes`]: the four-letter-word probes of each pair, on their own
 //!   interval.
+//! - [`registrations`]: `check ephemerals` for a pair with `expect`, run
+//!   by its rounds.
 //! - [`schedule`]: round start times and jitter.
 //! - [`confirm`]: the confirmation window across rounds, and the lag.
 //! - [`state`]: the per-pair state file (schema in `docs/agent.md`), written
@@ -33,6 +35,7 @@ mod ganglia;
 mod logging;
 pub(crate) mod passive;
 mod probes;
+mod registrations;
 mod round;
 mod schedule;
 pub mod state;

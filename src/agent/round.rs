@@ -48,6 +48,7 @@ use super::config::{default_check, NagiosOutput, PairConfig, ProbeSettings};
 use super::confirm::{seen_in, Changes, Seen, Tracker, COUNTED_PATH};
 use super::ganglia::GangliaOut;
 use super::passive;
+use super::registrations::{registrations_service, Looked, Registrations};
 use super::schedule;
 use super::state::{
     read_state, state_path, write_state, Checks, ConfirmSettings, PairState, PairStatus, RoundKind,
@@ -97,6 +98,8 @@ struct History {
     last_walk: Option<CompareReport>,
     /// Rounds since the latest full walk.
     rounds_since_walk: u64,
+    /// The latest round's look at the registrations (`expect`).
+    registrations: Option<Looked>,
 }
 
 /// Picks up the history a previous run of the agent left in the state file,
@@ -114,6 +117,7 @@ fn restore(cfg: &PairConfig, globals: &Globals) -> History {
         checks: Checks::default(),
         last_walk: None,
         rounds_since_walk: 0,
+        registrations: None,
     };
     let path = state_path(&globals.state_dir, &cfg.name);
     let state = match read_state(&path) {
@@ -375,6 +379,7 @@ pub(crate) async fn run_pair(
     history.tracker.set_policy(cfg.confirm);
     let caches = [AclCache::new(), AclCache::new()];
     let mut reporter = Reporter::default();
+    let mut registrations = Registrations::default();
     let live = cfg.live();
     let (watches, _watch_tasks) = if let (true, Some(specs)) = (cfg.watch.enabled, live) {
         let (w, tasks) = watches::start(
@@ -592,6 +597,17 @@ pub(crate) async fn run_pair(
             }
         };
         history.checks.watch = watches.map(watch_status);
+        if let Some(rc) = &cfg.registrations {
+            let limit = globals.borrow().state_list_limit;
+            let look = tokio::time::timeout(cfg.round_timeout, registrations.look(&cfg, rc, limit));
+            history.registrations = Some(tokio::select! {
+                r = look => r.unwrap_or_else(|_| Looked::unknown(rc, "timed out (round_timeout)")),
+                _ = stopped(&mut stop) => {
+                    info!(pair = %cfg.name, round = history.round, "stopping: round abandoned");
+                    return;
+                }
+            });
+        }
         let g = globals.borrow().clone();
         // Not raced against `stop`: a state file is always written whole.
         reporter
@@ -693,7 +709,13 @@ impl Reporter {
 
         if let Some(n) = &g.nagios {
             let result = verdict(&state, &n.check, finished, None);
-            self.send_passive(cfg, n, finished, &result).await;
+            self.send_passive(cfg, n, &cfg.nagios_service, finished, &result)
+                .await;
+            if let Some(look) = &history.registrations {
+                let service = registrations_service(cfg);
+                self.send_passive(cfg, n, &service, finished, &look.result)
+                    .await;
+            }
         }
 
         if !g.ganglia.is_empty() {
@@ -728,7 +750,8 @@ impl Reporter {
         if self.last_status.is_some() && self.last_status != Some(state.status) {
             if let Some(n) = &g.nagios {
                 let result = verdict(&state, &n.check, now, None);
-                self.send_passive(cfg, n, now, &result).await;
+                self.send_passive(cfg, n, &cfg.nagios_service, now, &result)
+                    .await;
             }
             info!(
                 pair = %cfg.name,
@@ -765,15 +788,11 @@ impl Reporter {
         &mut self,
         cfg: &PairConfig,
         n: &NagiosOutput,
+        service: &str,
         at: Timestamp,
         result: &CheckResult,
     ) {
-        let line = passive::command_line(
-            at.epoch_seconds(),
-            &n.host_name,
-            &cfg.nagios_service,
-            result,
-        );
+        let line = passive::command_line(at.epoch_seconds(), &n.host_name, service, result);
         let file = n.command_file.clone();
         let sent = tokio::task::spawn_blocking(move || passive::submit(&file, &line)).await;
         match sent {
@@ -934,6 +953,7 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         lag_since,
         last_success: history.last_success,
         checks: history.checks.clone(),
+        registrations: history.registrations.as_ref().map(|l| l.state.clone()),
     }
 }
 

@@ -253,6 +253,58 @@ pub struct Checks {
     pub watch: Option<WatchStatus>,
 }
 
+/// One role's registrations (see `docs/ephemerals.md`) at the latest look.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleRegistrations {
+    /// As the check names it: `kafka brokers`, `hbase region servers`...
+    pub role: String,
+    pub expected: u64,
+    pub present: u64,
+    pub missing: u64,
+    /// What is missing, as the check lists it (paths, `parent/host,port,*`,
+    /// or `N of M under PARENT` for counted roles), at most the list limit.
+    pub missing_paths: Vec<String>,
+}
+
+/// `check ephemerals` as the pair's latest round ran it (`expect`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationsState {
+    /// `OK`, `WARNING`, `CRITICAL` or `UNKNOWN`, as the check answers.
+    pub state: String,
+    /// The check's status line text; for `UNKNOWN`, why.
+    pub summary: String,
+    pub checked: Timestamp,
+    pub expected_from: String,
+    /// Absent when nothing could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<Timestamp>,
+    /// `since`, `snapshot_created`, `last_transaction`, `last_change` or
+    /// `now`, as the check's JSON has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover_from: Option<String>,
+    pub grace_seconds: u64,
+    pub expected: u64,
+    pub present: u64,
+    pub missing: u64,
+    /// Expected ephemerals that are persistent nodes on the target.
+    pub persistent: u64,
+    /// On the target, not expected (never alerts).
+    pub new: u64,
+    /// Roles with expected registrations.
+    pub roles: Vec<RoleRegistrations>,
+}
+
+impl RegistrationsState {
+    /// `state` as a plugin state; what no version wrote is UNKNOWN.
+    pub(crate) fn nagios_state(&self) -> crate::nagios::output::State {
+        use crate::nagios::output::State;
+        [State::Ok, State::Warning, State::Critical]
+            .into_iter()
+            .find(|s| s.as_str() == self.state)
+            .unwrap_or(State::Unknown)
+    }
+}
+
 /// The state file of one pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairState {
@@ -305,6 +357,9 @@ pub struct PairState {
     pub last_success: Option<Timestamp>,
     #[serde(flatten)]
     pub checks: Checks,
+    /// Absent unless the pair has `expect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrations: Option<RegistrationsState>,
 }
 
 /// Why a state file could not be written or read.
@@ -432,6 +487,7 @@ pub(crate) mod tests {
             lag_since: None,
             last_success: Some(t),
             checks: Checks::default(),
+            registrations: None,
         }
     }
 

@@ -664,18 +664,8 @@ pub async fn run(command: CheckCommand) -> Result<i32, Error> {
     Ok(result.state.exit_code())
 }
 
-/// Since when the registrations are awaited: RFC 3339, or seconds since
-/// the epoch.
 fn parse_since(value: &str) -> Result<std::time::SystemTime, String> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && (0.0..1e11).contains(&secs) {
-            return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs));
-        }
-        return Err(format!("--since {value:?}: not a time"));
-    }
-    humantime::parse_rfc3339_weak(v)
-        .map_err(|e| format!("--since {value:?}: {e} (give RFC 3339, e.g. 2024-05-01T22:00:00Z, or seconds since the epoch)"))
+    ephemerals::parse_since(value).map_err(|e| format!("--since {e}"))
 }
 
 async fn run_ephemerals(

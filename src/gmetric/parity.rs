@@ -73,6 +73,22 @@ pub(crate) struct Drift {
     pub status: u32,
 }
 
+/// The registrations an agent's pair looks for on its target (`expect`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Registrations {
+    /// `None` when they could not be read (the status says UNKNOWN).
+    pub counts: Option<RegistrationCounts>,
+    /// As Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    pub status: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RegistrationCounts {
+    pub expected: u64,
+    pub present: u64,
+    pub missing: u64,
+}
+
 fn count(v: u64) -> Value {
     Value::U32(u32::try_from(v).unwrap_or(u32::MAX))
 }
@@ -188,6 +204,40 @@ impl<'a> PairMetrics<'a> {
                 "Seconds since the last successful compare",
             ));
         }
+        out
+    }
+
+    /// The registrations' numbers, totals over every role.
+    pub(crate) fn registrations(&self, r: &Registrations) -> Vec<Metric> {
+        let mut out = Vec::new();
+        if let Some(c) = r.counts {
+            out.extend([
+                self.metric(
+                    "zkparity_registrations_expected",
+                    count(c.expected),
+                    "registrations",
+                    "Registrations expected on the target",
+                ),
+                self.metric(
+                    "zkparity_registrations_present",
+                    count(c.present),
+                    "registrations",
+                    "Expected registrations back on the target",
+                ),
+                self.metric(
+                    "zkparity_registrations_missing",
+                    count(c.missing),
+                    "registrations",
+                    "Expected registrations not on the target",
+                ),
+            ]);
+        }
+        out.push(self.metric(
+            "zkparity_registrations_status",
+            Value::U32(r.status),
+            "",
+            "Registrations: 0 ok, 1 warning, 2 critical, 3 unknown",
+        ));
         out
     }
 

@@ -99,36 +99,66 @@ pub struct Report {
     pub unreadable: Vec<String>,
 }
 
-/// What the walk over both sides gathers.
-#[derive(Default)]
-struct Collect {
-    expected: Vec<String>,
-    target: Vec<String>,
+/// What EXPECTED says must come back: its ephemerals under the path, and
+/// the cutover time. Read once, it serves any number of evaluations of the
+/// target (the agent's rounds).
+#[derive(Clone, Debug)]
+pub struct Expectation {
+    /// Where it was read from, as the report names it.
+    pub from: String,
+    pub ephemerals: Vec<String>,
+    pub cutover_ms: i64,
+    pub cutover_from: CutoverFrom,
+    /// Nodes EXPECTED could not read (`expected path: reason`).
+    pub unreadable: Vec<String>,
+}
+
+/// What the target holds now, as far as registrations go.
+#[derive(Clone, Debug, Default)]
+pub struct Registered {
+    /// Where it was read from, as the report names it.
+    pub from: String,
+    pub ephemerals: Vec<String>,
     /// Expected ephemerals that the target holds as persistent nodes.
+    pub persistent: BTreeSet<String>,
+    /// Nodes the target could not read (`target path: reason`).
+    pub unreadable: Vec<String>,
+}
+
+/// What one walk gathers: EXPECTED's ephemerals (side 0), or the
+/// target's (side 1), each walked alone so that either can be read again
+/// without the other.
+#[derive(Default)]
+struct Collect<'a> {
+    ephemerals: Vec<String>,
+    /// On the target walk: the expected paths, to spot persistent copies.
+    expected: Option<&'a BTreeSet<String>>,
     persistent: BTreeSet<String>,
     unreadable: Vec<String>,
     /// The newest ctime or mtime on the expected side (ms).
     newest_ms: i64,
 }
 
-impl Visitor for Collect {
+impl Visitor for Collect<'_> {
     fn visit(&mut self, v: &Visit<'_>) -> Tag {
         let ephemeral = |s: &SideNode| s.present().is_some_and(|n| n.kind == NodeKind::Ephemeral);
-        if let Some(n) = v.sides[0].present() {
-            if let Some(stat) = &n.stat {
-                self.newest_ms = self.newest_ms.max(stat.mtime).max(stat.ctime);
+        for (i, (side, node)) in ["expected", "target"]
+            .iter()
+            .zip(v.sides.iter())
+            .enumerate()
+        {
+            if let Some(n) = node.present() {
+                if i == 0 {
+                    if let Some(stat) = &n.stat {
+                        self.newest_ms = self.newest_ms.max(stat.mtime).max(stat.ctime);
+                    }
+                }
+                if ephemeral(node) {
+                    self.ephemerals.push(v.path.to_string());
+                } else if i == 1 && self.expected.is_some_and(|e| e.contains(v.path)) {
+                    self.persistent.insert(v.path.to_string());
+                }
             }
-        }
-        if ephemeral(&v.sides[0]) {
-            self.expected.push(v.path.to_string());
-            if v.sides[1].present().is_some() && !ephemeral(&v.sides[1]) {
-                self.persistent.insert(v.path.to_string());
-            }
-        }
-        if ephemeral(&v.sides[1]) {
-            self.target.push(v.path.to_string());
-        }
-        for (side, node) in ["expected", "target"].iter().zip(v.sides.iter()) {
             if let SideNode::Unreadable(why) = node {
                 self.unreadable.push(format!("{side} {}: {why}", v.path));
             }
@@ -137,6 +167,23 @@ impl Visitor for Collect {
     }
 
     fn subtree_done(&mut self, _: &str, _: u32, _: Tag, _: &[Option<SubtreeSummary>; 2]) {}
+}
+
+/// Since when the registrations are awaited, as `--since` and the agent's
+/// `expect_since` take it: RFC 3339, or seconds since the epoch.
+pub fn parse_since(value: &str) -> std::result::Result<SystemTime, String> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && (0.0..1e11).contains(&secs) {
+            return Ok(UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+        return Err(format!("{value:?}: not a time"));
+    }
+    humantime::parse_rfc3339_weak(v).map_err(|e| {
+        format!(
+            "{value:?}: {e} (give RFC 3339, e.g. 2024-05-01T22:00:00Z, or seconds since the epoch)"
+        )
+    })
 }
 
 fn unix_ms(t: SystemTime) -> i64 {
@@ -163,7 +210,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// The tally of every role from the two sides' ephemerals.
-fn tally(c: &Collect) -> Vec<RoleReport> {
+fn tally(exp: &Expectation, reg: &Registered) -> Vec<RoleReport> {
     let group = |paths: &[String]| {
         let mut m: BTreeMap<(usize, Key), Vec<String>> = BTreeMap::new();
         for p in paths {
@@ -176,7 +223,7 @@ fn tally(c: &Collect) -> Vec<RoleReport> {
         }
         m
     };
-    let (expected, target) = (group(&c.expected), group(&c.target));
+    let (expected, target) = (group(&exp.ephemerals), group(&reg.ephemerals));
     let mut roles: BTreeMap<usize, RoleReport> = BTreeMap::new();
     for ((i, key), paths) in &expected {
         let r = roles.entry(*i).or_insert_with(|| new_role(*i));
@@ -184,8 +231,12 @@ fn tally(c: &Collect) -> Vec<RoleReport> {
         let back = on_target.min(paths.len());
         r.expected += paths.len() as u64;
         r.present += back as u64;
-        r.persistent
-            .extend(paths.iter().filter(|p| c.persistent.contains(*p)).cloned());
+        r.persistent.extend(
+            paths
+                .iter()
+                .filter(|p| reg.persistent.contains(*p))
+                .cloned(),
+        );
         if back < paths.len() {
             if RULES[*i].identity.counted() {
                 r.missing.push(format!(
@@ -237,6 +288,17 @@ fn new_role(i: usize) -> RoleReport {
 }
 
 impl EphemeralsCheck {
+    fn reader(&self) -> ReaderOptions {
+        ReaderOptions {
+            keep_data: false,
+            // Registrations are told by name and kind: no getACL, and so
+            // no call for more than one session per ensemble.
+            read_acls: false,
+            sessions: 1,
+            ..self.reader.clone()
+        }
+    }
+
     /// Reads both sides and judges; `Err` is for what makes the check
     /// UNKNOWN (a side that cannot be read, an expectation that says
     /// nothing).
@@ -245,15 +307,14 @@ impl EphemeralsCheck {
         expected: &SideSpec,
         target: &SideSpec,
     ) -> Result<(CheckResult, Report)> {
-        let reader = ReaderOptions {
-            keep_data: false,
-            // Registrations are told by name and kind: no getACL, and so
-            // no call for more than one session per ensemble.
-            read_acls: false,
-            sessions: 1,
-            ..self.reader.clone()
-        };
-        let exp = Source::open(expected, &reader).await?;
+        let exp = self.expectation(expected).await?;
+        let reg = self.registered(target, &exp).await?;
+        Ok(self.evaluate(&exp, &reg))
+    }
+
+    /// Reads EXPECTED: its ephemerals under the path and the cutover time.
+    pub async fn expectation(&self, expected: &SideSpec) -> Result<Expectation> {
+        let exp = Source::open(expected, &self.reader()).await?;
         let mut cutover = match (&exp, self.since) {
             (_, Some(t)) => Some((unix_ms(t), CutoverFrom::Since)),
             (Source::Snapshot(s), None) => Some((
@@ -288,35 +349,14 @@ impl EphemeralsCheck {
                 return Err(e);
             }
         };
-        let tgt = match Source::open(target, &reader).await {
-            Ok(t) => t,
-            Err(e) => {
-                exp.close().await;
-                return Err(e);
-            }
-        };
         let mut collect = Collect::default();
-        let walked = tree::walk(
-            [Some(&exp), Some(&tgt)],
-            &self.path,
-            &walk,
-            &mut collect,
-            &mut (),
-        )
-        .await;
+        let walked = tree::walk([Some(&exp), None], &self.path, &walk, &mut collect, &mut ()).await;
         exp.close().await;
-        tgt.close().await;
-        let [exp_root, tgt_root] = walked?;
-        if exp_root.is_none() {
+        let [root, _] = walked?;
+        if root.is_none() {
             return Err(Error::RootMissing {
                 path: self.path.clone(),
             });
-        }
-        if tgt_root.is_none() {
-            return Err(Error::Usage(format!(
-                "{} is not on the target at all: nothing registered there",
-                self.path
-            )));
         }
         if cutover.is_none() && collect.newest_ms > 0 {
             cutover = Some((collect.newest_ms, CutoverFrom::LastChange));
@@ -326,25 +366,67 @@ impl EphemeralsCheck {
                 "EXPECTED does not say when it was taken: give --since".into(),
             ));
         };
-        if collect.expected.is_empty() {
+        if collect.ephemerals.is_empty() {
             return Err(Error::Usage(format!(
                 "{} holds no ephemerals under {}: nothing to expect (taken after the applications had left?)",
                 expected.describe(),
                 self.path
             )));
         }
-        Ok(self.judge(&collect, cutover_ms, cutover_from, expected, target))
+        Ok(Expectation {
+            from: expected.describe(),
+            ephemerals: collect.ephemerals,
+            cutover_ms,
+            cutover_from,
+            unreadable: collect.unreadable,
+        })
     }
 
-    fn judge(
-        &self,
-        c: &Collect,
-        cutover_ms: i64,
-        cutover_from: CutoverFrom,
-        expected: &SideSpec,
-        target: &SideSpec,
-    ) -> (CheckResult, Report) {
-        let roles = tally(c);
+    /// Reads the target's ephemerals under the path (and which expected
+    /// ones it holds as persistent nodes).
+    pub async fn registered(&self, target: &SideSpec, exp: &Expectation) -> Result<Registered> {
+        let tgt = Source::open(target, &self.reader()).await?;
+        let walk = match Source::walk_options(&self.walk, &self.path, &[&tgt], "check ephemerals") {
+            Ok(w) => w,
+            Err(e) => {
+                tgt.close().await;
+                return Err(e);
+            }
+        };
+        let expected: BTreeSet<String> = exp.ephemerals.iter().cloned().collect();
+        let mut collect = Collect {
+            expected: Some(&expected),
+            ..Collect::default()
+        };
+        let walked = tree::walk([None, Some(&tgt)], &self.path, &walk, &mut collect, &mut ()).await;
+        tgt.close().await;
+        let [_, root] = walked?;
+        if root.is_none() {
+            return Err(Error::Usage(format!(
+                "{} is not on the target at all: nothing registered there",
+                self.path
+            )));
+        }
+        Ok(Registered {
+            from: target.describe(),
+            ephemerals: collect.ephemerals,
+            persistent: collect.persistent,
+            unreadable: collect.unreadable,
+        })
+    }
+
+    /// Judges what the target holds against the expectation, as of now:
+    /// the plugin's answer and the report, which the check prints and the
+    /// agent reports through its outputs.
+    pub fn evaluate(&self, exp: &Expectation, reg: &Registered) -> (CheckResult, Report) {
+        let roles = tally(exp, reg);
+        let (cutover_ms, cutover_from) = (exp.cutover_ms, exp.cutover_from);
+        let unreadable: Vec<String> = exp
+            .unreadable
+            .iter()
+            .chain(&reg.unreadable)
+            .cloned()
+            .collect();
         let sum = |f: fn(&RoleReport) -> u64| roles.iter().map(f).sum::<u64>();
         let (n_expected, n_present) = (sum(|r| r.expected), sum(|r| r.present));
         let n_missing = n_expected - n_present;
@@ -399,12 +481,12 @@ impl EphemeralsCheck {
                 }
             ));
         }
-        if !c.unreadable.is_empty() {
+        if !unreadable.is_empty() {
             state = state.worst(State::Unknown);
             summary.push(format!(
                 "{} node{} could not be read",
-                c.unreadable.len(),
-                if c.unreadable.len() == 1 { "" } else { "s" }
+                unreadable.len(),
+                if unreadable.len() == 1 { "" } else { "s" }
             ));
         }
 
@@ -447,7 +529,7 @@ impl EphemeralsCheck {
             ));
         }
         long.extend(
-            c.unreadable
+            unreadable
                 .iter()
                 .take(LISTED)
                 .map(|u| format!("unreadable: {u}")),
@@ -477,8 +559,8 @@ impl EphemeralsCheck {
         let report = Report {
             state: state.as_str(),
             summary: result.summary.clone(),
-            expected_from: expected.describe(),
-            target: target.describe(),
+            expected_from: exp.from.clone(),
+            target: reg.from.clone(),
             path: self.path.clone(),
             cutover_unix: (cutover_ms.max(0) / 1000) as u64,
             cutover_from,
@@ -490,7 +572,7 @@ impl EphemeralsCheck {
             persistent: n_persistent,
             new: n_new,
             roles,
-            unreadable: c.unreadable.clone(),
+            unreadable,
         };
         (result, report)
     }
@@ -513,23 +595,30 @@ mod tests {
         }
     }
 
-    fn collect(expected: &[&str], target: &[&str]) -> Collect {
-        Collect {
-            expected: expected.iter().map(|s| s.to_string()).collect(),
-            target: target.iter().map(|s| s.to_string()).collect(),
-            ..Collect::default()
-        }
+    fn collect(expected: &[&str], target: &[&str]) -> (Expectation, Registered) {
+        let paths = |ps: &[&str]| ps.iter().map(|s| s.to_string()).collect();
+        (
+            Expectation {
+                from: "x.zkps".into(),
+                ephemerals: paths(expected),
+                cutover_ms: 0,
+                cutover_from: CutoverFrom::Since,
+                unreadable: Vec::new(),
+            },
+            Registered {
+                from: "new:2181".into(),
+                ephemerals: paths(target),
+                ..Registered::default()
+            },
+        )
     }
 
-    fn judge(c: &Collect, grace: u64, ago_s: i64) -> (CheckResult, Report) {
-        let spec = SideSpec::file("expected", "x.zkps", None);
-        check(grace).judge(
-            c,
-            unix_ms(SystemTime::now()) - ago_s * 1000,
-            CutoverFrom::Since,
-            &spec,
-            &spec,
-        )
+    fn judge(c: &(Expectation, Registered), grace: u64, ago_s: i64) -> (CheckResult, Report) {
+        let exp = Expectation {
+            cutover_ms: unix_ms(SystemTime::now()) - ago_s * 1000,
+            ..c.0.clone()
+        };
+        check(grace).evaluate(&exp, &c.1)
     }
 
     #[test]
@@ -569,7 +658,7 @@ mod tests {
     #[test]
     fn a_persistent_copy_is_critical_even_within_the_grace() {
         let mut c = collect(&["/k/brokers/ids/1"], &[]);
-        c.persistent.insert("/k/brokers/ids/1".into());
+        c.1.persistent.insert("/k/brokers/ids/1".into());
         let (r, rep) = judge(&c, 3600, 1);
         assert_eq!(r.state, State::Critical);
         assert_eq!(rep.persistent, 1);

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::agent::state::{PairState, PairStatus, RoundKind};
+use crate::agent::state::{PairState, PairStatus, RegistrationsState, RoundKind};
 use crate::nagios::output::State;
 use crate::report::{CompareReport, DiffKind};
 
@@ -231,6 +231,8 @@ pub(crate) struct AgentPair {
     pub rounds: u64,
     pub rounds_failed: u64,
     pub early_rechecks: u64,
+    /// The latest look at the registrations (`expect`).
+    pub registrations: Option<RegistrationsState>,
 }
 
 impl AgentPair {
@@ -256,6 +258,7 @@ impl AgentPair {
         self.lag_since = state.lag_since.map(|t| t.0);
         self.interval_seconds = state.interval_seconds;
         self.round_kind = state.checks.round_kind;
+        self.registrations = state.registrations.clone();
     }
 
     pub(crate) fn new(state: &PairState, status: State) -> AgentPair {
@@ -281,6 +284,7 @@ impl AgentPair {
             rounds: 0,
             rounds_failed: 0,
             early_rechecks: 0,
+            registrations: None,
         };
         p.update(state, status);
         p
@@ -369,6 +373,51 @@ pub(crate) fn write_agent_pair(e: &mut Exposition, a: &AgentPair) {
         pair_label(p),
         a.early_rechecks as f64,
     );
+    if let Some(r) = &a.registrations {
+        write_registrations(e, p, r);
+    }
+}
+
+/// A pair's registrations by role (`expect`): what `check ephemerals`
+/// reports, with its state as the Nagios code.
+fn write_registrations(e: &mut Exposition, p: &str, r: &RegistrationsState) {
+    let state = r.nagios_state();
+    e.add(
+        "zkparity_registrations_status",
+        "The registrations check as Nagios codes it: 0 OK, 1 WARNING (missing within the grace), 2 CRITICAL (missing past it, or copied as persistent), 3 UNKNOWN.",
+        Kind::Gauge,
+        pair_label(p),
+        f64::from(state.exit_code()),
+    );
+    // Nothing is known of the counts of a look that could not read: zeros
+    // would resolve the alerts on them.
+    if state == State::Unknown {
+        return;
+    }
+    for role in &r.roles {
+        let labels = || with(p, "role", &role.role);
+        e.add(
+            "zkparity_registrations_expected",
+            "Ephemeral registrations expected on the target (from the pair's expect), by role.",
+            Kind::Gauge,
+            labels(),
+            role.expected as f64,
+        );
+        e.add(
+            "zkparity_registrations_present",
+            "Expected registrations back on the target, by role.",
+            Kind::Gauge,
+            labels(),
+            role.present as f64,
+        );
+        e.add(
+            "zkparity_registrations_missing",
+            "Expected registrations not (yet) on the target, by role.",
+            Kind::Gauge,
+            labels(),
+            role.missing as f64,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -457,5 +506,59 @@ mod tests {
         assert!(!text.contains("zkparity_nodes"));
         assert!(!text.contains("zkparity_differences_confirmed"));
         assert!(!text.contains("zkparity_unreadable_nodes"));
+    }
+
+    #[test]
+    fn registrations_are_served_by_role_with_the_checks_state() {
+        use crate::agent::state::{RegistrationsState, RoleRegistrations};
+        let mut state = crate::agent::state::tests::sample();
+        let role = |name: &str, expected, present| RoleRegistrations {
+            role: name.into(),
+            expected,
+            present,
+            missing: expected - present,
+            missing_paths: Vec::new(),
+        };
+        let mut r = RegistrationsState {
+            state: "CRITICAL".into(),
+            summary: "1 of 4 registrations missing".into(),
+            checked: state.finished,
+            expected_from: "before.zkps".into(),
+            cutover: None,
+            cutover_from: None,
+            grace_seconds: 0,
+            expected: 4,
+            present: 3,
+            missing: 1,
+            persistent: 0,
+            new: 0,
+            roles: vec![role("kafka brokers", 3, 2), role("kafka controller", 1, 1)],
+        };
+        state.registrations = Some(r.clone());
+        let text = |s: &PairState| {
+            let mut e = Exposition::new();
+            write_agent_pair(&mut e, &AgentPair::new(s, State::Ok));
+            e.render(Format::Text)
+        };
+        let served = text(&state);
+        for line in [
+            "zkparity_registrations_status{pair=\"kafka\"} 2\n",
+            "zkparity_registrations_expected{pair=\"kafka\",role=\"kafka brokers\"} 3\n",
+            "zkparity_registrations_present{pair=\"kafka\",role=\"kafka brokers\"} 2\n",
+            "zkparity_registrations_missing{pair=\"kafka\",role=\"kafka brokers\"} 1\n",
+            "zkparity_registrations_missing{pair=\"kafka\",role=\"kafka controller\"} 0\n",
+        ] {
+            assert!(served.contains(line), "{line} in\n{served}");
+        }
+        r.state = "UNKNOWN".into();
+        state.registrations = Some(r);
+        let served = text(&state);
+        assert!(served.contains("zkparity_registrations_status{pair=\"kafka\"} 3\n"));
+        assert!(
+            !served.contains("zkparity_registrations_missing"),
+            "{served}"
+        );
+        state.registrations = None;
+        assert!(!text(&state).contains("zkparity_registrations"));
     }
 }
