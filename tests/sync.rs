@@ -36,6 +36,11 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
 
 impl Sync {
     fn start(source: &str, target: &str, path: &str, extra: &[&str]) -> Sync {
+        Sync::start_as("json", source, target, path, extra)
+    }
+
+    /// [`Sync::start`] with another `--format` (text: progress on stderr).
+    fn start_as(format: &str, source: &str, target: &str, path: &str, extra: &[&str]) -> Sync {
         let dir = tempfile::tempdir().unwrap();
         let stderr = dir.path().join("stderr");
         let mut cmd = guarded_command(env!("CARGO_BIN_EXE_zkparity"), None);
@@ -49,7 +54,7 @@ impl Sync {
             path,
             "--apply",
             "--format",
-            "json",
+            format,
             "--settle",
             "200ms",
             "--recheck-delay",
@@ -168,6 +173,55 @@ impl Sync {
             eprintln!("sync's stderr:\n{}", self.stderr());
         }
         (code, last.expect("a final report"), self.seen, peak_rss_kib)
+    }
+}
+
+impl Sync {
+    /// [`Sync::finish`] for `--format text`: the exit code, stdout and
+    /// stderr.
+    fn finish_text(self, within: Duration) -> (i32, String, String) {
+        let deadline = Instant::now() + within;
+        let mut out = String::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => out += &(line + "\n"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => assert!(
+                    Instant::now() < deadline,
+                    "sync did not end within {within:?}; stdout {out}\nstderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+        let stderr = self.stderr();
+        let mut process = self.process;
+        let code = process.wait().unwrap().code().unwrap_or(-1);
+        (code, out, stderr)
+    }
+}
+
+/// A value of a node_exporter textfile's series, by its line's start.
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+/// Sends SIGCONT when dropped, so a failing test leaves no server stopped.
+struct Stopped(i32);
+
+impl Stopped {
+    fn stop(pid: u32) -> Stopped {
+        let pid = pid as i32;
+        // SAFETY: a plain signal to a child process of this test.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
     }
 }
 
@@ -850,5 +904,166 @@ async fn new_data_on_many_nodes_is_copied_in_several_batches_and_exactly() {
     for (i, p) in nodes.iter().enumerate().step_by(37) {
         let (data, _) = t.get_data(p).await.unwrap();
         assert_eq!(data.len(), if i % 2 == 0 { 10 } else { 40 * 1024 }, "{p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_keeps_growing_while_the_target_is_stopped_and_the_source_changes() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/busy";
+    tree(&s, root, &[("a", b"0")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("sync.prom");
+    let mut sync = Sync::start(
+        &source.connect_string(),
+        &target.connect_string(),
+        root,
+        &[
+            "--create-path",
+            "--until-quiet",
+            "2s",
+            "--pair-name",
+            "stopped",
+            "--prometheus-textfile",
+            textfile.to_str().unwrap(),
+        ],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (s, writing) = (s.clone(), writing.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let _ = s
+                    .set_data(&format!("{root}/a"), n.to_string().as_bytes(), None)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lag = || {
+        let text = std::fs::read_to_string(&textfile).unwrap_or_default();
+        series(&text, "zkparity_sync_lag_seconds{pair=\"stopped\"}")
+            .unwrap_or_else(|| panic!("no lag in {text}"))
+    };
+    let stop_for = Duration::from_secs(7);
+    let stopped = Stopped::stop(target.pid().expect("the target's pid"));
+    let began = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let early = lag();
+    tokio::time::sleep(stop_for - began.elapsed()).await;
+    let late = lag();
+    drop(stopped);
+    eprintln!("lag while the target was stopped: {early:.2} s after 3 s, {late:.2} s after 7 s");
+    assert!(late > early, "the lag grew: {early} then {late}");
+    assert!(
+        late >= stop_for.as_secs_f64() - 1.5,
+        "the lag ({late} s) counts the whole stop ({stop_for:?})"
+    );
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    let (code, report, _) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(90)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}");
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    assert_eq!(
+        series(&text, "zkparity_sync_lag_seconds{pair=\"stopped\"}"),
+        Some(0.0),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn without_verbose_many_changes_make_few_stderr_lines() {
+    let (p, s, _) = pair_clients().await;
+    let root = unique_path("sync-quiet-stderr");
+    tree(&s, &root, &[("a", b"0"), ("b", b"0")]).await;
+    let sync = Sync::start_as(
+        "text",
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        &root,
+        &["--create-path", "--until-quiet", "2s"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sync.stderr().contains("initial copy done") {
+        assert!(Instant::now() < deadline, "{}", sync.stderr());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = sync.stderr().lines().count();
+    // About 8 s of a light writer: a pass every half second or so.
+    let started = Instant::now();
+    let mut changes = 0;
+    while started.elapsed() < Duration::from_secs(8) {
+        changes += 1;
+        let node = if changes % 2 == 0 { "a" } else { "b" };
+        s.set_data(&format!("{root}/{node}"), changes.to_string().as_bytes(), None)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (code, out, stderr) =
+        tokio::task::spawn_blocking(move || sync.finish_text(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}\n{stderr}");
+    assert!(out.contains("Followed the source"), "{out}");
+    let following: Vec<&str> = stderr.lines().skip(before).collect();
+    eprintln!(
+        "{changes} changes, {} stderr lines while following:\n{}",
+        following.len(),
+        following.join("\n")
+    );
+    assert!(
+        following.len() <= 6,
+        "{changes} changes made {} lines:\n{stderr}",
+        following.len()
+    );
+    assert!(
+        following.iter().any(|l| l.contains("cutover")),
+        "the cutover is said: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_port_on_either_side_fails_at_once_as_compare_does() {
+    let p = pair();
+    let root = unique_path("sync-refused");
+    let refused = format!("127.0.0.1:{}", dead_port());
+    let (live_source, live_target) = (p.source.connect_string(), p.target.connect_string());
+    let by_name = format!("localhost:{},localhost:{}", dead_port(), dead_port());
+    for (source, target) in [
+        (&live_source, &refused),
+        (&refused, &live_target),
+        (&live_source, &by_name),
+        (&by_name, &live_target),
+    ] {
+        let began = Instant::now();
+        let r = run(&[
+            "sync",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--path",
+            &root,
+            "--apply",
+            "--create-path",
+        ])
+        .await;
+        let took = began.elapsed();
+        eprintln!("refused {source} -> {target}: exit {} after {took:?}", r.code);
+        assert_eq!(r.code, 2, "{}", ctx(&r));
+        assert!(took < Duration::from_secs(2), "took {took:?}: {}", ctx(&r));
+        let compare = compare_connects(source, target, &["--path", &root]).await;
+        assert_eq!(compare.code, 2, "{}", ctx(&compare));
+        let last = |s: &str| s.trim_end().lines().last().unwrap_or_default().to_string();
+        assert_eq!(last(&r.stderr), last(&compare.stderr), "{}", ctx(&r));
     }
 }
