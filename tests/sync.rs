@@ -393,11 +393,20 @@ async fn a_write_by_someone_else_on_the_target_is_reported_not_overwritten() {
     let (p, s, t) = pair_clients().await;
     let root = unique_path("sync-conflict");
     tree(&s, &root, &[("mine", b"1"), ("theirs", b"1")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let commands = dir.path().join("nagios.cmd");
+    std::fs::write(&commands, "").unwrap();
     let mut sync = Sync::start(
         &p.source.connect_string(),
         &p.target.connect_string(),
         &root,
-        &["--until-quiet", "3s", "--create-path"],
+        &[
+            "--until-quiet",
+            "3s",
+            "--create-path",
+            "--nagios-command-file",
+            commands.to_str().unwrap(),
+        ],
     );
     sync.wait_for("copied", Duration::from_secs(30));
     // Past the moment sync's own writes' events may still arrive.
@@ -427,6 +436,12 @@ async fn a_write_by_someone_else_on_the_target_is_reported_not_overwritten() {
     let differing = of_kind(&report, "data");
     assert_eq!(differing.len(), 1, "{report}");
     assert_eq!(differing[0]["path"], format!("{root}/theirs"));
+    let lines = std::fs::read_to_string(&commands).unwrap();
+    let last = lines.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(";2;ZKPARITY SYNC CRITICAL - different at cutover: 1 difference(s)"),
+        "{lines}"
+    );
 }
 
 #[tokio::test]
@@ -716,8 +731,19 @@ async fn sync_reports_its_lag_to_prometheus_nagios_and_ganglia() {
     assert_eq!(code, 0, "{report}");
     let text = std::fs::read_to_string(&textfile).unwrap();
     assert!(
-        text.contains("zkparity_sync_phase{pair=\"kafka-move\",phase=\"cutover\"} 1"),
+        text.contains("zkparity_sync_phase{pair=\"kafka-move\",phase=\"done\"} 1"),
         "{text}"
+    );
+    assert!(
+        text.contains("zkparity_sync_identical{pair=\"kafka-move\"} 1"),
+        "{text}"
+    );
+    // Nothing is left saying "following" once sync has exited.
+    let lines = std::fs::read_to_string(&commands).unwrap();
+    let last = lines.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(";zkparity sync kafka-move;0;ZKPARITY SYNC OK - identical at cutover"),
+        "{lines}"
     );
 }
 
@@ -1003,9 +1029,13 @@ async fn without_verbose_many_changes_make_few_stderr_lines() {
     while started.elapsed() < Duration::from_secs(8) {
         changes += 1;
         let node = if changes % 2 == 0 { "a" } else { "b" };
-        s.set_data(&format!("{root}/{node}"), changes.to_string().as_bytes(), None)
-            .await
-            .unwrap();
+        s.set_data(
+            &format!("{root}/{node}"),
+            changes.to_string().as_bytes(),
+            None,
+        )
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let (code, out, stderr) =
@@ -1058,7 +1088,10 @@ async fn a_refused_port_on_either_side_fails_at_once_as_compare_does() {
         ])
         .await;
         let took = began.elapsed();
-        eprintln!("refused {source} -> {target}: exit {} after {took:?}", r.code);
+        eprintln!(
+            "refused {source} -> {target}: exit {} after {took:?}",
+            r.code
+        );
         assert_eq!(r.code, 2, "{}", ctx(&r));
         assert!(took < Duration::from_secs(2), "took {took:?}: {}", ctx(&r));
         let compare = compare_connects(source, target, &["--path", &root]).await;
@@ -1066,4 +1099,116 @@ async fn a_refused_port_on_either_side_fails_at_once_as_compare_does() {
         let last = |s: &str| s.trim_end().lines().last().unwrap_or_default().to_string();
         assert_eq!(last(&r.stderr), last(&compare.stderr), "{}", ctx(&r));
     }
+}
+
+#[tokio::test]
+async fn at_cutover_sync_leaves_the_sources_ephemerals_for_check_ephemerals() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/kafka";
+    tree(
+        &s,
+        root,
+        &[("brokers", b""), ("brokers/ids", b""), ("config", b"1")],
+    )
+    .await;
+    // The applications: a session of their own holding their registrations.
+    let app = client(&source).await;
+    for id in ["1", "2"] {
+        app.create(&format!("{root}/brokers/ids/{id}"), b"broker", &ephemeral())
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.zkps");
+    let (src, dst) = (source.connect_string(), target.connect_string());
+    let mut sync = Sync::start(
+        &src,
+        &dst,
+        root,
+        &[
+            "--create-path",
+            "--until-quiet",
+            "3s",
+            "--verify-every",
+            "1s",
+            "--expect-out",
+            expect.to_str().unwrap(),
+        ],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    s.set_data(&format!("{root}/config"), b"2", None)
+        .await
+        .unwrap();
+    sync.wait_for("followed", Duration::from_secs(20));
+    // The writers stop: their registrations go with their session, and
+    // the full passes after it see none.
+    drop(app);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s
+        .check_stat(&format!("{root}/brokers/ids/1"))
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "the ephemerals went");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, _, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{events:?}");
+    let verified = events.iter().find(|e| e["event"] == "verified").unwrap();
+    assert_eq!(
+        verified["expect_file"],
+        expect.to_str().unwrap(),
+        "{verified}"
+    );
+    assert_eq!(verified["expect_ephemerals"], 2, "{verified}");
+
+    let check = |extra: &'static [&'static str]| {
+        let (expect, dst) = (expect.to_str().unwrap().to_string(), dst.clone());
+        async move {
+            let mut args = vec![
+                "check",
+                "ephemerals",
+                "--expect",
+                &expect,
+                "--target",
+                &dst,
+                "--path",
+                root,
+            ];
+            args.extend_from_slice(extra);
+            run(&args).await
+        }
+    };
+    // None registered on the target yet: both are named as missing.
+    let missing = check(&[]).await;
+    assert_eq!(
+        missing.code,
+        1,
+        "WARNING within the grace: {}",
+        ctx(&missing)
+    );
+    assert!(
+        missing.stdout.contains("/brokers/ids/1"),
+        "{}",
+        ctx(&missing)
+    );
+    assert!(
+        missing.stdout.contains("/brokers/ids/2"),
+        "{}",
+        ctx(&missing)
+    );
+    // The applications come back on the target.
+    let t = client(&target).await;
+    for id in ["1", "2"] {
+        t.create(&format!("{root}/brokers/ids/{id}"), b"broker", &ephemeral())
+            .await
+            .unwrap();
+    }
+    let back = check(&[]).await;
+    assert_eq!(back.code, 0, "{}", ctx(&back));
 }
