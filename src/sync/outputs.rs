@@ -435,3 +435,127 @@ impl SyncObserver for Outputs {
         self.publish(false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::LiveState;
+
+    fn outputs(dir: &std::path::Path, live: Arc<Live>) -> Outputs {
+        std::fs::write(dir.join("nagios.cmd"), "").unwrap();
+        Outputs::new(
+            "p".into(),
+            Some(dir.join("sync.prom")),
+            Some(NagiosOut {
+                command_file: dir.join("nagios.cmd"),
+                host: "h".into(),
+                service: "s".into(),
+                lag_warning: Duration::from_secs(30),
+                lag_critical: Duration::from_secs(120),
+            }),
+            None,
+            live,
+        )
+    }
+
+    fn read(dir: &std::path::Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn the_lag_is_the_oldest_changes_age_when_published_not_at_the_last_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = Arc::new(Live::default());
+        let mut o = outputs(dir.path(), live.clone());
+        o.event(&SyncEvent::Copied {
+            actions: 0,
+            applied: 0,
+            elapsed_seconds: 0.0,
+        });
+        live.set(LiveState {
+            oldest: Some(Instant::now() - Duration::from_secs(200)),
+            pending: 7,
+            unreachable: [None, Some("connection refused".into())],
+        });
+        o.tick();
+        let text = read(dir.path(), "sync.prom");
+        let lag: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("zkparity_sync_lag_seconds{pair=\"p\"} "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(lag >= 200.0, "{text}");
+        assert!(
+            text.contains("zkparity_sync_pending_changes{pair=\"p\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zkparity_sync_unreachable{pair=\"p\",side=\"target\"} 1"),
+            "{text}"
+        );
+        let last = read(dir.path(), "nagios.cmd");
+        assert!(
+            last.lines()
+                .last()
+                .unwrap()
+                .contains(";2;ZKPARITY SYNC CRITICAL - the target cannot be reached"),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn the_final_result_says_the_verdict_and_nothing_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = outputs(dir.path(), Arc::new(Live::default()));
+        o.tick();
+        o.finish(End::Different { differences: 3 });
+        o.tick();
+        o.event(&SyncEvent::Cutover {
+            reason: "late".into(),
+        });
+        let lines = read(dir.path(), "nagios.cmd");
+        let last = lines.lines().last().unwrap();
+        assert!(
+            last.contains(";h;s;2;ZKPARITY SYNC CRITICAL - different at cutover: 3 difference(s)"),
+            "{lines}"
+        );
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        let text = read(dir.path(), "sync.prom");
+        assert!(
+            text.contains("zkparity_sync_phase{pair=\"p\",phase=\"done\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zkparity_sync_identical{pair=\"p\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zkparity_sync_differences{pair=\"p\"} 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sync_ending_without_a_verdict_is_critical_and_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = outputs(dir.path(), Arc::new(Live::default()));
+        o.finish(End::Stopped {
+            reason: "interrupted".into(),
+        });
+        let lines = read(dir.path(), "nagios.cmd");
+        assert!(
+            lines.contains(";2;ZKPARITY SYNC CRITICAL - sync stopped: interrupted"),
+            "{lines}"
+        );
+        let text = read(dir.path(), "sync.prom");
+        assert!(
+            text.contains("zkparity_sync_phase{pair=\"p\",phase=\"stopped\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("zkparity_sync_identical"),
+            "no verdict: {text}"
+        );
+    }
+}
