@@ -445,7 +445,7 @@ async fn a_write_by_someone_else_on_the_target_is_reported_not_overwritten() {
 }
 
 #[tokio::test]
-async fn without_apply_sync_prints_the_plan_and_writes_nothing() {
+async fn without_apply_sync_prints_the_plan_headed_sync_and_writes_nothing() {
     let (p, s, t) = pair_clients().await;
     let root = unique_path("sync-dry");
     tree(&s, &root, &[("a", b"1")]).await;
@@ -461,6 +461,11 @@ async fn without_apply_sync_prints_the_plan_and_writes_nothing() {
     ])
     .await;
     assert_eq!(r.code, 1, "work found: {}", ctx(&r));
+    assert!(
+        r.stdout.starts_with("zkparity sync: dry run, nothing written"),
+        "{}",
+        ctx(&r)
+    );
     assert!(r.stdout.contains("create"), "{}", ctx(&r));
     assert!(t.check_stat(&format!("{root}/a")).await.unwrap().is_none());
 }
