@@ -462,7 +462,8 @@ async fn without_apply_sync_prints_the_plan_headed_sync_and_writes_nothing() {
     .await;
     assert_eq!(r.code, 1, "work found: {}", ctx(&r));
     assert!(
-        r.stdout.starts_with("zkparity sync: dry run, nothing written"),
+        r.stdout
+            .starts_with("zkparity sync: dry run, nothing written"),
         "{}",
         ctx(&r)
     );
