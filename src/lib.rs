@@ -51,6 +51,8 @@
 //! - [`sync`]: `zkparity sync`: the full copy, then following the source's
 //!   changes (persistent recursive watches) into the target until cutover,
 //!   then the final compare; writes by others on the target are conflicts.
+//!   Its outputs publish the lag every second and the verdict at exit; the
+//!   source's ephemerals, as last seen, are kept for `check ephemerals`.
 //! - [`registrations`]: applications' ephemeral registrations (Kafka
 //!   brokers, HBase servers, Solr live nodes, elections and locks, ...) and
 //!   when one on another ensemble is the same registration: one table.

@@ -36,7 +36,7 @@ fn the_shipped_nagios4_definitions_pass_nagios4_verify() {
     let text = verify(&cfg);
     assert!(text.contains("Total Errors:   0"), "{text}");
     assert!(text.contains("Total Warnings: 0"), "{text}");
-    assert!(text.contains("Checked 10 services."), "{text}");
+    assert!(text.contains("Checked 11 services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -61,7 +61,7 @@ fn the_shipped_icinga2_definitions_pass_icinga2_validation() {
         .expect("icinga2 runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 daemon -C failed:\n{text}");
-    assert!(text.contains("Instantiated 5 Services."), "{text}");
+    assert!(text.contains("Instantiated 6 Services."), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -36,6 +36,11 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
 
 impl Sync {
     fn start(source: &str, target: &str, path: &str, extra: &[&str]) -> Sync {
+        Sync::start_as("json", source, target, path, extra)
+    }
+
+    /// [`Sync::start`] with another `--format` (text: progress on stderr).
+    fn start_as(format: &str, source: &str, target: &str, path: &str, extra: &[&str]) -> Sync {
         let dir = tempfile::tempdir().unwrap();
         let stderr = dir.path().join("stderr");
         let mut cmd = guarded_command(env!("CARGO_BIN_EXE_zkparity"), None);
@@ -49,7 +54,7 @@ impl Sync {
             path,
             "--apply",
             "--format",
-            "json",
+            format,
             "--settle",
             "200ms",
             "--recheck-delay",
@@ -168,6 +173,55 @@ impl Sync {
             eprintln!("sync's stderr:\n{}", self.stderr());
         }
         (code, last.expect("a final report"), self.seen, peak_rss_kib)
+    }
+}
+
+impl Sync {
+    /// [`Sync::finish`] for `--format text`: the exit code, stdout and
+    /// stderr.
+    fn finish_text(self, within: Duration) -> (i32, String, String) {
+        let deadline = Instant::now() + within;
+        let mut out = String::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => out += &(line + "\n"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => assert!(
+                    Instant::now() < deadline,
+                    "sync did not end within {within:?}; stdout {out}\nstderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+        let stderr = self.stderr();
+        let mut process = self.process;
+        let code = process.wait().unwrap().code().unwrap_or(-1);
+        (code, out, stderr)
+    }
+}
+
+/// A value of a node_exporter textfile's series, by its line's start.
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+/// Sends SIGCONT when dropped, so a failing test leaves no server stopped.
+struct Stopped(i32);
+
+impl Stopped {
+    fn stop(pid: u32) -> Stopped {
+        let pid = pid as i32;
+        // SAFETY: a plain signal to a child process of this test.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
     }
 }
 
@@ -339,11 +393,20 @@ async fn a_write_by_someone_else_on_the_target_is_reported_not_overwritten() {
     let (p, s, t) = pair_clients().await;
     let root = unique_path("sync-conflict");
     tree(&s, &root, &[("mine", b"1"), ("theirs", b"1")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let commands = dir.path().join("nagios.cmd");
+    std::fs::write(&commands, "").unwrap();
     let mut sync = Sync::start(
         &p.source.connect_string(),
         &p.target.connect_string(),
         &root,
-        &["--until-quiet", "3s", "--create-path"],
+        &[
+            "--until-quiet",
+            "3s",
+            "--create-path",
+            "--nagios-command-file",
+            commands.to_str().unwrap(),
+        ],
     );
     sync.wait_for("copied", Duration::from_secs(30));
     // Past the moment sync's own writes' events may still arrive.
@@ -373,10 +436,16 @@ async fn a_write_by_someone_else_on_the_target_is_reported_not_overwritten() {
     let differing = of_kind(&report, "data");
     assert_eq!(differing.len(), 1, "{report}");
     assert_eq!(differing[0]["path"], format!("{root}/theirs"));
+    let lines = std::fs::read_to_string(&commands).unwrap();
+    let last = lines.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(";2;ZKPARITY SYNC CRITICAL - different at cutover: 1 difference(s)"),
+        "{lines}"
+    );
 }
 
 #[tokio::test]
-async fn without_apply_sync_prints_the_plan_and_writes_nothing() {
+async fn without_apply_sync_prints_the_plan_headed_sync_and_writes_nothing() {
     let (p, s, t) = pair_clients().await;
     let root = unique_path("sync-dry");
     tree(&s, &root, &[("a", b"1")]).await;
@@ -392,6 +461,12 @@ async fn without_apply_sync_prints_the_plan_and_writes_nothing() {
     ])
     .await;
     assert_eq!(r.code, 1, "work found: {}", ctx(&r));
+    assert!(
+        r.stdout
+            .starts_with("zkparity sync: dry run, nothing written"),
+        "{}",
+        ctx(&r)
+    );
     assert!(r.stdout.contains("create"), "{}", ctx(&r));
     assert!(t.check_stat(&format!("{root}/a")).await.unwrap().is_none());
 }
@@ -662,8 +737,19 @@ async fn sync_reports_its_lag_to_prometheus_nagios_and_ganglia() {
     assert_eq!(code, 0, "{report}");
     let text = std::fs::read_to_string(&textfile).unwrap();
     assert!(
-        text.contains("zkparity_sync_phase{pair=\"kafka-move\",phase=\"cutover\"} 1"),
+        text.contains("zkparity_sync_phase{pair=\"kafka-move\",phase=\"done\"} 1"),
         "{text}"
+    );
+    assert!(
+        text.contains("zkparity_sync_identical{pair=\"kafka-move\"} 1"),
+        "{text}"
+    );
+    // Nothing is left saying "following" once sync has exited.
+    let lines = std::fs::read_to_string(&commands).unwrap();
+    let last = lines.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(";zkparity sync kafka-move;0;ZKPARITY SYNC OK - identical at cutover"),
+        "{lines}"
     );
 }
 
@@ -851,4 +937,284 @@ async fn new_data_on_many_nodes_is_copied_in_several_batches_and_exactly() {
         let (data, _) = t.get_data(p).await.unwrap();
         assert_eq!(data.len(), if i % 2 == 0 { 10 } else { 40 * 1024 }, "{p}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_keeps_growing_while_the_target_is_stopped_and_the_source_changes() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/busy";
+    tree(&s, root, &[("a", b"0")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("sync.prom");
+    let mut sync = Sync::start(
+        &source.connect_string(),
+        &target.connect_string(),
+        root,
+        &[
+            "--create-path",
+            "--until-quiet",
+            "2s",
+            "--pair-name",
+            "stopped",
+            "--prometheus-textfile",
+            textfile.to_str().unwrap(),
+        ],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (s, writing) = (s.clone(), writing.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let _ = s
+                    .set_data(&format!("{root}/a"), n.to_string().as_bytes(), None)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lag = || {
+        let text = std::fs::read_to_string(&textfile).unwrap_or_default();
+        series(&text, "zkparity_sync_lag_seconds{pair=\"stopped\"}")
+            .unwrap_or_else(|| panic!("no lag in {text}"))
+    };
+    let stop_for = Duration::from_secs(7);
+    let stopped = Stopped::stop(target.pid().expect("the target's pid"));
+    let began = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let early = lag();
+    tokio::time::sleep(stop_for - began.elapsed()).await;
+    let late = lag();
+    drop(stopped);
+    eprintln!("lag while the target was stopped: {early:.2} s after 3 s, {late:.2} s after 7 s");
+    assert!(late > early, "the lag grew: {early} then {late}");
+    assert!(
+        late >= stop_for.as_secs_f64() - 1.5,
+        "the lag ({late} s) counts the whole stop ({stop_for:?})"
+    );
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    let (code, report, _) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(90)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{report}");
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    assert_eq!(
+        series(&text, "zkparity_sync_lag_seconds{pair=\"stopped\"}"),
+        Some(0.0),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn without_verbose_many_changes_make_few_stderr_lines() {
+    let (p, s, _) = pair_clients().await;
+    let root = unique_path("sync-quiet-stderr");
+    tree(&s, &root, &[("a", b"0"), ("b", b"0")]).await;
+    let sync = Sync::start_as(
+        "text",
+        &p.source.connect_string(),
+        &p.target.connect_string(),
+        &root,
+        &["--create-path", "--until-quiet", "2s"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sync.stderr().contains("initial copy done") {
+        assert!(Instant::now() < deadline, "{}", sync.stderr());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = sync.stderr().lines().count();
+    // About 8 s of a light writer: a pass every half second or so.
+    let started = Instant::now();
+    let mut changes = 0;
+    while started.elapsed() < Duration::from_secs(8) {
+        changes += 1;
+        let node = if changes % 2 == 0 { "a" } else { "b" };
+        s.set_data(
+            &format!("{root}/{node}"),
+            changes.to_string().as_bytes(),
+            None,
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (code, out, stderr) =
+        tokio::task::spawn_blocking(move || sync.finish_text(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}\n{stderr}");
+    assert!(out.contains("Followed the source"), "{out}");
+    let following: Vec<&str> = stderr.lines().skip(before).collect();
+    eprintln!(
+        "{changes} changes, {} stderr lines while following:\n{}",
+        following.len(),
+        following.join("\n")
+    );
+    assert!(
+        following.len() <= 6,
+        "{changes} changes made {} lines:\n{stderr}",
+        following.len()
+    );
+    assert!(
+        following.iter().any(|l| l.contains("cutover")),
+        "the cutover is said: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_port_on_either_side_fails_at_once_as_compare_does() {
+    let p = pair();
+    let root = unique_path("sync-refused");
+    let refused = format!("127.0.0.1:{}", dead_port());
+    let (live_source, live_target) = (p.source.connect_string(), p.target.connect_string());
+    let by_name = format!("localhost:{},localhost:{}", dead_port(), dead_port());
+    for (source, target) in [
+        (&live_source, &refused),
+        (&refused, &live_target),
+        (&live_source, &by_name),
+        (&by_name, &live_target),
+    ] {
+        let began = Instant::now();
+        let r = run(&[
+            "sync",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--path",
+            &root,
+            "--apply",
+            "--create-path",
+        ])
+        .await;
+        let took = began.elapsed();
+        eprintln!(
+            "refused {source} -> {target}: exit {} after {took:?}",
+            r.code
+        );
+        assert_eq!(r.code, 2, "{}", ctx(&r));
+        assert!(took < Duration::from_secs(2), "took {took:?}: {}", ctx(&r));
+        let compare = compare_connects(source, target, &["--path", &root]).await;
+        assert_eq!(compare.code, 2, "{}", ctx(&compare));
+        let last = |s: &str| s.trim_end().lines().last().unwrap_or_default().to_string();
+        assert_eq!(last(&r.stderr), last(&compare.stderr), "{}", ctx(&r));
+    }
+}
+
+#[tokio::test]
+async fn at_cutover_sync_leaves_the_sources_ephemerals_for_check_ephemerals() {
+    let (source, target) = (own_server().await, own_server().await);
+    let s = client(&source).await;
+    let root = "/kafka";
+    tree(
+        &s,
+        root,
+        &[("brokers", b""), ("brokers/ids", b""), ("config", b"1")],
+    )
+    .await;
+    // The applications: a session of their own holding their registrations.
+    let app = client(&source).await;
+    for id in ["1", "2"] {
+        app.create(&format!("{root}/brokers/ids/{id}"), b"broker", &ephemeral())
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.zkps");
+    let (src, dst) = (source.connect_string(), target.connect_string());
+    let mut sync = Sync::start(
+        &src,
+        &dst,
+        root,
+        &[
+            "--create-path",
+            "--until-quiet",
+            "3s",
+            "--verify-every",
+            "1s",
+            "--expect-out",
+            expect.to_str().unwrap(),
+        ],
+    );
+    sync.wait_for("copied", Duration::from_secs(30));
+    s.set_data(&format!("{root}/config"), b"2", None)
+        .await
+        .unwrap();
+    sync.wait_for("followed", Duration::from_secs(20));
+    // The writers stop: their registrations go with their session, and
+    // the full passes after it see none.
+    drop(app);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s
+        .check_stat(&format!("{root}/brokers/ids/1"))
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "the ephemerals went");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, _, events) =
+        tokio::task::spawn_blocking(move || sync.finish(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{events:?}");
+    let verified = events.iter().find(|e| e["event"] == "verified").unwrap();
+    assert_eq!(
+        verified["expect_file"],
+        expect.to_str().unwrap(),
+        "{verified}"
+    );
+    assert_eq!(verified["expect_ephemerals"], 2, "{verified}");
+
+    let check = |extra: &'static [&'static str]| {
+        let (expect, dst) = (expect.to_str().unwrap().to_string(), dst.clone());
+        async move {
+            let mut args = vec![
+                "check",
+                "ephemerals",
+                "--expect",
+                &expect,
+                "--target",
+                &dst,
+                "--path",
+                root,
+            ];
+            args.extend_from_slice(extra);
+            run(&args).await
+        }
+    };
+    // None registered on the target yet: both are named as missing.
+    let missing = check(&[]).await;
+    assert_eq!(
+        missing.code,
+        1,
+        "WARNING within the grace: {}",
+        ctx(&missing)
+    );
+    assert!(
+        missing.stdout.contains("/brokers/ids/1"),
+        "{}",
+        ctx(&missing)
+    );
+    assert!(
+        missing.stdout.contains("/brokers/ids/2"),
+        "{}",
+        ctx(&missing)
+    );
+    // The applications come back on the target.
+    let t = client(&target).await;
+    for id in ["1", "2"] {
+        t.create(&format!("{root}/brokers/ids/{id}"), b"broker", &ephemeral())
+            .await
+            .unwrap();
+    }
+    let back = check(&[]).await;
+    assert_eq!(back.code, 0, "{}", ctx(&back));
 }

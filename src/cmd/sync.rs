@@ -1,6 +1,8 @@
 //! `zkparity sync`: copy, follow the source until cutover, prove identical.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use zkparity::duration::parse as duration;
@@ -8,8 +10,8 @@ use zkparity::error::Error;
 use zkparity::gmetric::{Channel, Sender, SenderOptions};
 use zkparity::progress::Progress;
 use zkparity::repair::RepairOptions;
-use zkparity::sync::outputs::{NagiosOut, Outputs};
-use zkparity::sync::{SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
+use zkparity::sync::outputs::{End, NagiosOut, Outputs};
+use zkparity::sync::{Live, SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
 
 use super::args::{EnsembleArgs, Format, SafetyArgs, WalkArgs, WriteArgs};
 use super::stdout::emit;
@@ -39,8 +41,22 @@ following, on SIGINT or SIGTERM, or once the source has been quiet for
 --until-quiet, sync cuts over: it copies what is pending, compares the two
 sides and exits; a second signal during the cutover stops at once. A source
 root that disappears while followed stops sync, and the target keeps its tree.
-Progress (lag, pending changes) goes to stderr; --format json prints one JSON
-line per event on stdout, then the final compare's report.
+Progress (lag, pending changes) goes to stderr, one line every 5 s at most
+summing up the passes since the last one (every pass with --verbose);
+conflicts, retries, watch changes and the cutover are said at once.
+--format json prints one JSON line per event on stdout, then the final
+compare's report.
+
+While following, sync keeps a snapshot of the source holding its
+ephemerals as last seen (taken after the initial copy and after each
+periodic full pass; one with no ephemerals, the writers gone, does not
+replace it): at cutover it is the --expect of 'zkparity check ephemerals'
+on the target (--expect-out, by default in --backup-dir).
+
+The monitoring outputs (--prometheus-textfile, --nagios-command-file,
+--ganglia) are published every second, the lag measured then. At the end
+they get the verdict: OK 'identical at cutover', CRITICAL 'different at
+cutover', or CRITICAL 'sync stopped: REASON' when sync ends without one.
 
 Exit codes: 0 the target was proved identical at cutover (a dry run: nothing
 to do), 1 it differs (or a dry run found work), 2 usage or connection error,
@@ -127,8 +143,31 @@ pub struct SyncArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// No progress on stderr
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
+    /// A progress line for every pass (without it: one every 5 s at most)
+    #[arg(short, long)]
+    verbose: bool,
+    /// Keep the source's ephemerals, as last seen while the applications
+    /// were connected, in FILE (a snapshot, for `zkparity check ephemerals
+    /// --expect`) [default: zkparity-expect-SERVER-TIME-PID.zkps in
+    /// --backup-dir]
+    #[arg(long, value_name = "FILE")]
+    expect_out: Option<PathBuf>,
+}
+
+/// Progress lines while following, at most one this often without
+/// --verbose.
+const SUMMARY_EVERY: Duration = Duration::from_secs(5);
+
+/// The passes not yet said on stderr.
+#[derive(Default)]
+struct Unsaid {
+    passes: u64,
+    changes: u64,
+    applied: u64,
+    lag_seconds: f64,
+    pending: u64,
 }
 
 /// Events as progress lines on stderr, or JSON lines on stdout; and to
@@ -136,13 +175,75 @@ pub struct SyncArgs {
 struct Output {
     json: bool,
     quiet: bool,
-    outputs: Option<Outputs>,
+    verbose: bool,
+    outputs: Option<Arc<Mutex<Outputs>>>,
+    unsaid: Unsaid,
+    last_line: Option<Instant>,
+}
+
+fn locked(o: &Mutex<Outputs>) -> std::sync::MutexGuard<'_, Outputs> {
+    // Outputs hold figures only: a panic elsewhere leaves them usable.
+    o.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Output {
+    /// The passes since the last line, if any, as one line.
+    fn flush(&mut self) {
+        let u = std::mem::take(&mut self.unsaid);
+        if u.passes == 0 {
+            return;
+        }
+        self.last_line = Some(Instant::now());
+        eprintln!(
+            "zkparity sync: followed {} change(s) in {} pass(es) ({} writes); lag {:.1} s, {} pending",
+            u.changes, u.passes, u.applied, u.lag_seconds, u.pending
+        );
+    }
+
+    /// Whether a pass's line waits to be summed up with the next ones.
+    fn held(&mut self, event: &SyncEvent) -> bool {
+        let SyncEvent::Followed {
+            changes,
+            applied,
+            pending,
+            lag_seconds,
+            full: false,
+            ..
+        } = event
+        else {
+            return false;
+        };
+        if self.verbose {
+            return false;
+        }
+        let u = &mut self.unsaid;
+        u.passes += 1;
+        u.changes += changes;
+        u.applied += applied;
+        u.lag_seconds = u.lag_seconds.max(*lag_seconds);
+        u.pending = *pending;
+        if self
+            .last_line
+            .map_or(true, |at| at.elapsed() >= SUMMARY_EVERY)
+        {
+            self.flush();
+        }
+        true
+    }
+}
+
+impl Output {
+    fn flush_if_text(&mut self) {
+        if !self.json && !self.quiet {
+            self.flush();
+        }
+    }
 }
 
 impl SyncObserver for Output {
     fn event(&mut self, event: &SyncEvent) {
-        if let Some(o) = &mut self.outputs {
-            o.event(event);
+        if let Some(o) = &self.outputs {
+            locked(o).event(event);
         }
         if self.json {
             if let Ok(line) = serde_json::to_string(event) {
@@ -150,9 +251,11 @@ impl SyncObserver for Output {
             }
             return;
         }
-        if self.quiet {
+        if self.quiet || self.held(event) {
             return;
         }
+        self.flush();
+        self.last_line = Some(Instant::now());
         let line = match event {
             SyncEvent::Copied {
                 actions,
@@ -231,17 +334,40 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
             .map(|d| duration("--until-quiet", d))
             .transpose()?,
         force: a.force,
+        live: Arc::new(Live::default()),
+        expect_out: a.apply.then(|| {
+            a.expect_out
+                .clone()
+                .unwrap_or_else(|| zkparity::sync::expect_file_in(&a.safety.backup_dir, &sides.0))
+        }),
     };
     let json = matches!(a.format, Format::Json);
+    let outputs = outputs(&a, sync.live.clone())?.map(|o| Arc::new(Mutex::new(o)));
     let mut output = Output {
         json,
         quiet: a.quiet,
-        outputs: outputs(&a)?,
+        verbose: a.verbose,
+        outputs: outputs.clone(),
+        unsaid: Unsaid::default(),
+        last_line: None,
     };
+    // The figures on a timer too: a pass that hangs or keeps failing must
+    // not freeze the lag where the last one left it. A dry run has none.
+    let ticker = outputs.clone().filter(|_| a.apply).map(|o| {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                locked(&o).tick();
+            }
+        })
+    });
     let mut progress = Progress::auto(a.quiet || json);
     // SIGINT or SIGTERM abandons the initial copy, and once following
     // starts the cutover; a second one during the cutover stops at once.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+    let at_exit = outputs.clone();
     let signals = tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         use zkparity::error::StopSignal;
@@ -264,19 +390,48 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
                 after: "a second signal during the cutover: pending writes abandoned; what was written stays".into(),
             };
             eprintln!("zkparity sync: {stopped}");
+            if let Some(o) = &at_exit {
+                locked(o).finish(End::Stopped {
+                    reason: stopped.to_string(),
+                });
+            }
             std::process::exit(stopped.exit_code());
         }
     });
     let outcome =
         zkparity::sync::run(sides, options, &sync, &mut progress, &mut output, stop_rx).await;
     signals.abort();
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    output.flush_if_text();
+    if let (Some(o), true) = (&outputs, a.apply) {
+        locked(o).finish(match &outcome {
+            Ok(SyncOutcome {
+                verification: Some(report),
+                ..
+            }) if report.summary.identical => End::Identical,
+            Ok(SyncOutcome {
+                verification: Some(report),
+                ..
+            }) => End::Different {
+                differences: report.summary.confirmed + report.summary.unreadable,
+            },
+            Ok(_) => End::Stopped {
+                reason: "no final compare".into(),
+            },
+            Err(e) => End::Stopped {
+                reason: e.to_string(),
+            },
+        });
+    }
     let outcome = outcome?;
     emit(&render(&outcome, json)?)?;
     Ok(outcome.exit_code())
 }
 
 /// The monitoring outputs the flags ask for, if any.
-fn outputs(a: &SyncArgs) -> Result<Option<Outputs>, Error> {
+fn outputs(a: &SyncArgs, live: Arc<Live>) -> Result<Option<Outputs>, Error> {
     if a.prometheus_textfile.is_none() && a.nagios_command_file.is_none() && a.ganglia.is_empty() {
         return Ok(None);
     }
@@ -315,12 +470,13 @@ fn outputs(a: &SyncArgs) -> Result<Option<Outputs>, Error> {
         a.prometheus_textfile.clone(),
         nagios,
         ganglia,
+        live,
     )))
 }
 
 fn render(o: &SyncOutcome, json: bool) -> Result<String, Error> {
     Ok(match (&o.verification, json) {
-        (None, false) => o.initial.text(),
+        (None, false) => o.initial.text_as("sync"),
         (None, true) => o.initial.json(),
         (Some(report), true) => {
             let summary = serde_json::json!({
@@ -329,6 +485,9 @@ fn render(o: &SyncOutcome, json: bool) -> Result<String, Error> {
                 "changes_followed": o.changes_followed,
                 "followed_seconds": (o.followed_seconds * 10.0).round() / 10.0,
                 "conflicts": o.conflicts,
+                "expect_file": o.expected.as_ref().map(|e| e.file.display().to_string()),
+                "expect_ephemerals": o.expected.as_ref().map(|e| e.ephemerals),
+                "expect_created_unix": o.expected.as_ref().map(|e| e.created_unix),
             });
             // One line, as every event before it.
             let report: serde_json::Value =
@@ -347,6 +506,18 @@ fn render(o: &SyncOutcome, json: bool) -> Result<String, Error> {
                     o.conflicts.join(", ")
                 );
             }
+            text += &match &o.expected {
+                Some(e) => format!(
+                    "Expected registrations: {} ephemeral(s) as of {} in {} (zkparity check ephemerals --expect {} --target ...)\n",
+                    e.ephemerals,
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + Duration::from_secs(e.created_unix)
+                    ),
+                    e.file.display(),
+                    e.file.display()
+                ),
+                None => "Expected registrations: none (the source held no ephemerals while followed)\n".into(),
+            };
             text += "\n";
             text + &zkparity::report::text::render(report)
         }

@@ -161,22 +161,28 @@ impl RepairReport {
     }
 
     pub fn text(&self) -> String {
+        self.text_as("repair")
+    }
+
+    /// [`RepairReport::text`] headed with another command's name (sync's
+    /// dry run is repair's plan), the rest unchanged.
+    pub fn text_as(&self, command: &str) -> String {
         let mut o = String::new();
-        self.text_into(&mut o);
+        self.text_into(&mut o, command);
         o
     }
 
-    fn text_into(&self, o: &mut String) {
+    fn text_into(&self, o: &mut String, command: &str) {
         let p = &self.plan;
         let _ = match (&self.apply, &self.resumed) {
             (None, _) => writeln!(
                 o,
-                "zkparity repair: dry run, nothing written (--apply applies this plan)"
+                "zkparity {command}: dry run, nothing written (--apply applies this plan)"
             ),
-            (Some(_), None) => writeln!(o, "zkparity repair: applied"),
+            (Some(_), None) => writeln!(o, "zkparity {command}: applied"),
             (Some(_), Some(r)) => writeln!(
                 o,
-                "zkparity repair: applied, resuming {} at action {} of {}",
+                "zkparity {command}: applied, resuming {} at action {} of {}",
                 r.file, r.from_action, r.of
             ),
         };

@@ -30,6 +30,7 @@ pub mod outputs;
 pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,6 +85,128 @@ pub struct SyncOptions {
     pub until_quiet: Option<Duration>,
     /// Copy over subtrees someone else changed on the target.
     pub force: bool,
+    /// Where sync keeps what it stands at now, for outputs that publish on
+    /// their own timer.
+    pub live: Arc<Live>,
+    /// Where the source's ephemerals, as last seen with the applications
+    /// connected, are kept for `zkparity check ephemerals --expect`.
+    pub expect_out: Option<PathBuf>,
+}
+
+/// The registrations to come back after cutover: a snapshot of the source
+/// taken while it last held ephemerals.
+#[derive(Clone, Debug, Serialize)]
+pub struct Expected {
+    pub file: PathBuf,
+    pub ephemerals: u64,
+    /// When the snapshot was taken (its header's `created_unix`).
+    pub created_unix: u64,
+}
+
+/// The default expectation file in `dir`: named for the source's first
+/// server and the time, as backups are, so runs never replace each other.
+pub fn expect_file_in(dir: &Path, source: &SideSpec) -> PathBuf {
+    let server: String = source
+        .live()
+        .and_then(|spec| spec.connect.hosts.first())
+        .map(|(host, port)| format!("{host}_{port}"))
+        .unwrap_or_else(|| "source".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "");
+    dir.join(format!(
+        "zkparity-expect-{server}-{at}-{}.zkps",
+        std::process::id()
+    ))
+}
+
+/// Takes a snapshot of the source subtree and keeps it as the expectation
+/// if it holds ephemerals; one without (the writers gone) leaves the last
+/// one that had them in place.
+async fn refresh_expectation(
+    source: &SideSpec,
+    options: &CompareOptions,
+    out: &Path,
+) -> Result<Option<Expected>> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "zkparity-expect.zkps".into());
+    let next = out.with_file_name(format!(".{name}.next"));
+    let mut walk = options.walk.clone();
+    walk.ephemerals = crate::tree::EphemeralPolicy::Count;
+    let snapshot = crate::snapshot::SnapshotOptions {
+        path: options.path.clone(),
+        walk,
+        reader: options.reader.clone(),
+        out: next.clone(),
+        compress: false,
+        force: true,
+        // What a side cannot read is no registration anyway.
+        allow_incomplete: true,
+    };
+    let created_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let taken =
+        crate::snapshot::take_snapshot(source, &snapshot, &mut Progress::new(false)).await?;
+    let io = |e: std::io::Error| Error::Io {
+        context: format!("keeping the expectation {}", out.display()),
+        source: e,
+    };
+    if taken.ephemerals == 0 {
+        std::fs::remove_file(&next).map_err(io)?;
+        return Ok(None);
+    }
+    std::fs::rename(&next, out).map_err(io)?;
+    Ok(Some(Expected {
+        file: out.to_path_buf(),
+        ephemerals: taken.ephemerals,
+        created_unix,
+    }))
+}
+
+/// What a sync stands at this moment: kept by the follower as changes
+/// arrive and passes end, read by the outputs every second, so that the
+/// lag keeps counting while a pass hangs or fails (a stopped target), not
+/// only when one completes.
+#[derive(Debug, Default)]
+pub struct Live(Mutex<LiveState>);
+
+#[derive(Clone, Debug, Default)]
+pub struct LiveState {
+    /// When the oldest change not yet copied was seen (or events began to
+    /// be lost, for a watch gap not yet covered by a full pass).
+    pub oldest: Option<std::time::Instant>,
+    pub pending: u64,
+    /// Why the source, then the target, cannot be reached, while it cannot.
+    pub unreachable: [Option<String>; 2],
+}
+
+impl LiveState {
+    /// The age of the oldest change not yet copied, now.
+    pub fn lag_seconds(&self) -> f64 {
+        self.oldest.map_or(0.0, |at| at.elapsed().as_secs_f64())
+    }
+}
+
+impl Live {
+    pub fn now(&self) -> LiveState {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, state: LiveState) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
 }
 
 /// What `sync` reports while following, and at the end.
@@ -145,6 +268,8 @@ pub struct SyncOutcome {
     pub changes_followed: u64,
     pub conflicts: Vec<String>,
     pub followed_seconds: f64,
+    /// The source's ephemerals as last seen, if it ever held any.
+    pub expected: Option<Expected>,
 }
 
 impl SyncOutcome {
@@ -237,6 +362,7 @@ pub async fn run(
             changes_followed: 0,
             conflicts: Vec::new(),
             followed_seconds: 0.0,
+            expected: None,
         });
     }
 
@@ -315,6 +441,13 @@ async fn follow(
                 // The copy reads the source after this: it copies what
                 // changed before it anyway, so these take no memory.
                 Some(Change::Node { .. }) => {}
+                // A side that cannot be reached: waiting for its watch
+                // until the connect timeout would only delay the copy's
+                // own connect, which says so at once, as compare does.
+                Some(change @ Change::Down { .. }) => {
+                    early.push(change);
+                    break;
+                }
                 Some(change) => early.push(change),
                 None => break,
             },
@@ -364,6 +497,12 @@ async fn follow(
         last_full: Instant::now(),
         passes: 0,
         changes: 0,
+        oldest: None,
+        gap_since: None,
+        down_since: None,
+        down: [None, None],
+        failing: [None, None],
+        live: sync.live.clone(),
     };
     // The copy's own writes: target events until a little after it.
     own_writes(&follower.own).insert(&root, Instant::now() + OWN_WRITES_GRACE);
@@ -375,6 +514,25 @@ async fn follow(
         // changed meanwhile is known only by walking.
         follower.full_due = Some("the source's watch started after the copy".into());
     }
+    // The applications are connected now: their registrations are what
+    // must come back after cutover. Refreshed after each periodic full
+    // pass, so that it is at most --verify-every old when the writers stop.
+    let mut expected = None;
+    fn expect(found: Result<Option<Expected>>, expected: &mut Option<Expected>) {
+        match found {
+            Ok(Some(e)) => *expected = Some(e),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "zkparity sync: the source's ephemerals could not be kept for check ephemerals ({e}); keeping the last ones seen"
+            ),
+        }
+    }
+    if let Some(out) = &sync.expect_out {
+        expect(
+            refresh_expectation(&source, &options, out).await,
+            &mut expected,
+        );
+    }
     let following = Instant::now();
     let mut stopping: Option<String> = None;
     let mut failures: u32 = 0;
@@ -385,6 +543,7 @@ async fn follow(
         while let Some(change) = rx.try_recv() {
             follower.take(change, observer);
         }
+        follower.publish();
         let now = Instant::now();
         if stopping.is_none() {
             if let Some(quiet) = sync.until_quiet {
@@ -454,10 +613,23 @@ async fn follow(
                 )
                 .await;
             match &outcome {
-                Ok(()) if is_full => follower.last_full = Instant::now(),
+                Ok(()) if is_full => {
+                    follower.last_full = Instant::now();
+                    follower.gap_since = None;
+                    if let (Some(out), false) = (&sync.expect_out, cutover) {
+                        expect(
+                            refresh_expectation(&source, &options, out).await,
+                            &mut expected,
+                        );
+                    }
+                }
                 Ok(()) => {}
                 Err(_) => follower.full_due = full,
             }
+            if outcome.is_ok() {
+                follower.failing = [None, None];
+            }
+            follower.publish();
             if outcome.is_ok() {
                 failures = 0;
                 if !cutover {
@@ -472,6 +644,11 @@ async fn follow(
             // An ensemble restarting, a leader changing: the changes stay
             // pending and are copied once it answers again.
             failures += 1;
+            if let Error::Connect { side, .. } | Error::Read { side, .. } = &e {
+                let at = if side == "source" { 0 } else { 1 };
+                follower.failing[at] = Some(e.to_string());
+            }
+            follower.publish();
             let wait = Duration::from_millis(500 * 2u64.pow(failures.min(5)));
             observer.event(&SyncEvent::Retry {
                 reason: e.to_string(),
@@ -526,6 +703,7 @@ async fn follow(
         changes_followed: follower.changes,
         conflicts: follower.conflicts.into_iter().collect(),
         followed_seconds,
+        expected,
     })
 }
 
@@ -565,9 +743,36 @@ struct Follower {
     last_full: Instant,
     passes: u64,
     changes: u64,
+    /// When the oldest pending change was first seen.
+    oldest: Option<Instant>,
+    /// Since when the source's events may have been lost, until a full
+    /// pass covers it: unseen changes are lag too.
+    gap_since: Option<Instant>,
+    down_since: Option<Instant>,
+    /// Why a side's watch is down, while it is (source, target).
+    down: [Option<String>; 2],
+    /// Why the last pass could not reach a side, until one succeeds.
+    failing: [Option<String>; 2],
+    live: Arc<Live>,
 }
 
 impl Follower {
+    /// Hands what the follower stands at to the outputs' timer.
+    fn publish(&self) {
+        let oldest = earliest(self.oldest, self.gap_since);
+        let side = |i: usize| self.down[i].clone().or_else(|| self.failing[i].clone());
+        self.live.set(LiveState {
+            oldest: oldest.map(Instant::into_std),
+            pending: self.pending.len() as u64,
+            unreachable: [side(0), side(1)],
+        });
+    }
+
+    /// The oldest pending change again, once some were copied or dropped.
+    fn recount(&mut self) {
+        self.oldest = self.pending.values().map(|(first, _)| *first).min();
+    }
+
     fn excluded(&self, path: &str) -> bool {
         self.excludes.leaves_out(path, &self.root)
     }
@@ -608,9 +813,12 @@ impl Follower {
                     .entry(scope)
                     .and_modify(|(_, last)| *last = at)
                     .or_insert((at, at));
+                self.oldest = Some(self.oldest.map_or(at, |o| o.min(at)));
                 if self.pending.len() > MAX_PENDING {
                     // A bulk load: one walk is cheaper than path by path,
-                    // and memory stays bounded.
+                    // and memory stays bounded. What waited is lag still.
+                    self.gap_since = earliest(self.gap_since, self.oldest);
+                    self.oldest = None;
                     self.pending.clear();
                     self.data_only.clear();
                     self.full_due = Some(format!("more than {MAX_PENDING} changed paths"));
@@ -634,6 +842,8 @@ impl Follower {
                 // What went unseen may be changes up to now: quiet counts
                 // from here.
                 self.last_source_event = Instant::now();
+                let since = self.down_since.take().unwrap_or_else(Instant::now);
+                self.gap_since = Some(self.gap_since.map_or(since, |g| g.min(since)));
                 self.full_due = Some(format!("the source watch {reason}"));
                 observer.event(&SyncEvent::Watch {
                     side: "source",
@@ -658,17 +868,27 @@ impl Follower {
                 reason,
             } => {
                 self.source_live = false;
+                self.down_since.get_or_insert_with(Instant::now);
+                self.down[0] = Some(reason.clone());
                 observer.event(&SyncEvent::Watch {
                     side: "source",
                     state: format!("down ({reason}); a full pass follows its return"),
                 });
             }
-            Change::Down { side, reason } => observer.event(&SyncEvent::Watch {
-                side: side_name(side),
-                state: format!("down ({reason})"),
-            }),
-            Change::Live { side: Side::Source } => self.source_live = true,
-            Change::Live { .. } => {}
+            Change::Down { side, reason } => {
+                self.down[side as usize] = Some(reason.clone());
+                observer.event(&SyncEvent::Watch {
+                    side: side_name(side),
+                    state: format!("down ({reason})"),
+                })
+            }
+            Change::Live { side } => {
+                if side == Side::Source {
+                    self.source_live = true;
+                    self.down_since = None;
+                }
+                self.down[side as usize] = None;
+            }
         }
     }
 
@@ -724,6 +944,7 @@ impl Follower {
                     .unwrap_or(&self.root)
                     .to_string();
                 self.pending.entry(scope).or_insert((now, now));
+                self.oldest = Some(self.oldest.map_or(now, |o| o.min(now)));
                 continue;
             }
             observer.event(&SyncEvent::Conflict {
@@ -731,6 +952,7 @@ impl Follower {
                 action: "stopped_following",
             });
             self.pending.retain(|p, _| !within(p, &path));
+            self.recount();
             let mut patterns: Vec<String> = self.excludes.patterns().to_vec();
             patterns.push(globset::escape(&path));
             if let Ok(e) = Excludes::new(&patterns) {
@@ -865,6 +1087,7 @@ impl Follower {
             self.pending.remove(p);
             self.data_only.remove(p);
         }
+        self.recount();
         self.passes += 1;
         self.changes += changes;
         let mut subtrees = scopes;
@@ -1059,6 +1282,13 @@ impl Follower {
             }
         };
         Ok(found)
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -3,10 +3,16 @@
 //! gmetric packets (Ganglia), each optional, each fed by the same
 //! [`SyncEvent`]s as the progress lines.
 //!
+//! The figures are published every second as well ([`Outputs::tick`]),
+//! with the lag measured then: it keeps growing while no pass completes.
+//! At the end, [`Outputs::finish`] sends the verdict (or why sync stopped
+//! without one), so that nothing is left saying "following".
+//!
 //! None of them can stop a sync: a file that cannot be written or a pipe
 //! without reader is said once on stderr and tried again next time.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::gmetric::parity::pair_host;
@@ -14,9 +20,10 @@ use crate::gmetric::{Metric, Sender, Spoof, Value};
 use crate::nagios::output::{CheckResult, Perf, State};
 use crate::prometheus::exposition::{Exposition, Format, Kind};
 
-use super::{SyncEvent, SyncObserver};
+use super::{Live, SyncEvent, SyncObserver};
 
-/// Passive results go at most this often (and on every state change).
+/// Passive results go at most this often (and on every change of state or
+/// phase).
 const NAGIOS_EVERY: Duration = Duration::from_secs(10);
 
 /// Where a sync's figures go.
@@ -25,9 +32,24 @@ pub struct Outputs {
     pub textfile: Option<PathBuf>,
     pub nagios: Option<NagiosOut>,
     pub ganglia: Option<Sender>,
+    live: Arc<Live>,
     figures: Figures,
-    last_nagios: Option<(Instant, State)>,
+    /// When the last passive result went, its state and phase.
+    last_nagios: Option<(Instant, State, &'static str)>,
     failing: bool,
+    /// The final result was sent: nothing may replace it.
+    finished: bool,
+}
+
+/// How a sync ended, for its last figures and passive result.
+#[derive(Clone, Debug)]
+pub enum End {
+    /// The final compare found the target identical.
+    Identical,
+    /// It found this many differences (conflicts included).
+    Different { differences: u64 },
+    /// Sync ended without a verdict: an error, a signal during the copy.
+    Stopped { reason: String },
 }
 
 /// Passive results for one service; the lag thresholds make its state.
@@ -41,7 +63,7 @@ pub struct NagiosOut {
 
 #[derive(Default)]
 struct Figures {
-    /// copying, following, cutover
+    /// One of PHASES.
     phase: &'static str,
     lag_seconds: f64,
     pending: u64,
@@ -51,7 +73,14 @@ struct Figures {
     conflicts: u64,
     /// Why the last pass failed, while it keeps failing.
     failing: Option<String>,
+    /// Why the source, then the target, cannot be reached.
+    unreachable: [Option<String>; 2],
+    end: Option<End>,
 }
+
+/// `done`: the final compare ran (its verdict in
+/// `zkparity_sync_identical`); `stopped`: sync ended without one.
+const PHASES: [&str; 5] = ["copying", "following", "cutover", "done", "stopped"];
 
 impl Outputs {
     pub fn new(
@@ -59,12 +88,15 @@ impl Outputs {
         textfile: Option<PathBuf>,
         nagios: Option<NagiosOut>,
         ganglia: Option<Sender>,
+        live: Arc<Live>,
     ) -> Outputs {
         Outputs {
             pair,
             textfile,
             nagios,
             ganglia,
+            live,
+            finished: false,
             figures: Figures {
                 phase: "copying",
                 ..Figures::default()
@@ -78,16 +110,9 @@ impl Outputs {
         let f = &mut self.figures;
         match event {
             SyncEvent::Copied { .. } => f.phase = "following",
-            SyncEvent::Followed {
-                changes,
-                pending,
-                lag_seconds,
-                ..
-            } => {
+            SyncEvent::Followed { changes, .. } => {
                 f.changes += changes;
                 f.passes += 1;
-                f.pending = *pending;
-                f.lag_seconds = *lag_seconds;
                 f.failing = None;
             }
             SyncEvent::Conflict { action, .. } => {
@@ -95,11 +120,8 @@ impl Outputs {
                     f.conflicts += 1;
                 }
             }
-            SyncEvent::Retry {
-                reason, pending, ..
-            } => {
+            SyncEvent::Retry { reason, .. } => {
                 f.retries += 1;
-                f.pending = *pending;
                 f.failing = Some(reason.clone());
             }
             SyncEvent::Watch { .. } => {}
@@ -118,7 +140,7 @@ impl Outputs {
         let f = &self.figures;
         let mut e = Exposition::new();
         let pair = || vec![("pair", self.pair.clone())];
-        for phase in ["copying", "following", "cutover"] {
+        for phase in PHASES {
             e.add(
                 "zkparity_sync_phase",
                 "The phase a sync is in (1 for the current one).",
@@ -129,7 +151,7 @@ impl Outputs {
         }
         e.add(
             "zkparity_sync_lag_seconds",
-            "Age of the oldest source change not yet copied when the last pass began.",
+            "Age of the oldest source change not yet copied, now.",
             Kind::Gauge,
             pair(),
             f.lag_seconds,
@@ -169,6 +191,38 @@ impl Outputs {
             pair(),
             f.retries as f64,
         );
+        for (side, why) in ["source", "target"].iter().zip(&f.unreachable) {
+            e.add(
+                "zkparity_sync_unreachable",
+                "1 while sync cannot reach this ensemble (its watch is down or a pass failed on it).",
+                Kind::Gauge,
+                vec![("pair", self.pair.clone()), ("side", side.to_string())],
+                if why.is_some() { 1.0 } else { 0.0 },
+            );
+        }
+        if let Some(end) = &f.end {
+            let verdict = match end {
+                End::Identical => Some((1.0, 0)),
+                End::Different { differences } => Some((0.0, *differences)),
+                End::Stopped { .. } => None,
+            };
+            if let Some((identical, differences)) = verdict {
+                e.add(
+                    "zkparity_sync_identical",
+                    "1 if the final compare at cutover found the target identical, 0 if not (absent before it).",
+                    Kind::Gauge,
+                    pair(),
+                    identical,
+                );
+                e.add(
+                    "zkparity_sync_differences",
+                    "Differences the final compare at cutover confirmed.",
+                    Kind::Gauge,
+                    pair(),
+                    differences as f64,
+                );
+            }
+        }
         e.add(
             "zkparity_sync_last_update_timestamp_seconds",
             "When these figures were written.",
@@ -184,12 +238,33 @@ impl Outputs {
     fn check(&self, n: &NagiosOut) -> CheckResult {
         let f = &self.figures;
         let lag = f.lag_seconds;
-        let (state, summary) = if f.conflicts > 0 {
+        let (state, summary) = if let Some(end) = &f.end {
+            match end {
+                End::Identical => (State::Ok, "identical at cutover".to_string()),
+                End::Different { differences } => (
+                    State::Critical,
+                    format!("different at cutover: {differences} difference(s)"),
+                ),
+                End::Stopped { reason } => (State::Critical, format!("sync stopped: {reason}")),
+            }
+        } else if f.conflicts > 0 {
             (
                 State::Critical,
                 format!(
                     "{} subtree(s) changed on the target by another writer, no longer followed",
                     f.conflicts
+                ),
+            )
+        } else if let Some((side, why)) = ["source", "target"]
+            .iter()
+            .zip(&f.unreachable)
+            .find_map(|(side, why)| Some((side, why.as_ref()?)))
+        {
+            (
+                State::Critical,
+                format!(
+                    "the {side} cannot be reached ({why}); lag {lag:.1} s, {} change(s) waiting",
+                    f.pending
                 ),
             )
         } else if let Some(reason) = &f.failing {
@@ -272,7 +347,44 @@ impl Outputs {
         ]
     }
 
-    fn publish(&mut self) {
+    /// Publishes the figures as they stand now (every second while sync
+    /// runs), unless the final result was sent.
+    pub fn tick(&mut self) {
+        if !self.finished {
+            self.publish(false);
+        }
+    }
+
+    /// The last figures and passive result, sent at once.
+    pub fn finish(&mut self, end: End) {
+        if self.finished {
+            return;
+        }
+        let f = &mut self.figures;
+        f.phase = match end {
+            End::Stopped { .. } => "stopped",
+            _ => "done",
+        };
+        f.end = Some(end);
+        self.publish(true);
+        self.finished = true;
+    }
+
+    fn refresh(&mut self) {
+        let live = self.live.now();
+        let f = &mut self.figures;
+        f.lag_seconds = (live.lag_seconds() * 1000.0).round() / 1000.0;
+        f.pending = live.pending;
+        f.unreachable = live.unreachable;
+        // A verdict means nothing waits; a stopped sync keeps what waited.
+        if matches!(f.end, Some(End::Identical | End::Different { .. })) {
+            f.lag_seconds = 0.0;
+            f.unreachable = [None, None];
+        }
+    }
+
+    fn publish(&mut self, now: bool) {
+        self.refresh();
         if let Some(path) = self.textfile.clone() {
             let text = self.textfile();
             if let Err(e) = crate::prometheus::textfile::write(&path, &text) {
@@ -283,7 +395,11 @@ impl Outputs {
             let result = self.check(n);
             let due = match self.last_nagios {
                 None => true,
-                Some((at, state)) => state != result.state || at.elapsed() >= NAGIOS_EVERY,
+                Some((at, state, phase)) => {
+                    now || state != result.state
+                        || phase != self.figures.phase
+                        || at.elapsed() >= NAGIOS_EVERY
+                }
             };
             if due {
                 let epoch = SystemTime::now()
@@ -292,7 +408,9 @@ impl Outputs {
                 let line = crate::agent::passive::command_line(epoch, &n.host, &n.service, &result);
                 let path = n.command_file.clone();
                 match crate::agent::passive::submit(&path, &line) {
-                    Ok(()) => self.last_nagios = Some((Instant::now(), result.state)),
+                    Ok(()) => {
+                        self.last_nagios = Some((Instant::now(), result.state, self.figures.phase))
+                    }
                     Err(e) => self.say(e.to_string()),
                 }
             }
@@ -310,7 +428,134 @@ impl Outputs {
 
 impl SyncObserver for Outputs {
     fn event(&mut self, event: &SyncEvent) {
+        if self.finished {
+            return;
+        }
         self.take(event);
-        self.publish();
+        self.publish(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::LiveState;
+
+    fn outputs(dir: &std::path::Path, live: Arc<Live>) -> Outputs {
+        std::fs::write(dir.join("nagios.cmd"), "").unwrap();
+        Outputs::new(
+            "p".into(),
+            Some(dir.join("sync.prom")),
+            Some(NagiosOut {
+                command_file: dir.join("nagios.cmd"),
+                host: "h".into(),
+                service: "s".into(),
+                lag_warning: Duration::from_secs(30),
+                lag_critical: Duration::from_secs(120),
+            }),
+            None,
+            live,
+        )
+    }
+
+    fn read(dir: &std::path::Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn the_lag_is_the_oldest_changes_age_when_published_not_at_the_last_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = Arc::new(Live::default());
+        let mut o = outputs(dir.path(), live.clone());
+        o.event(&SyncEvent::Copied {
+            actions: 0,
+            applied: 0,
+            elapsed_seconds: 0.0,
+        });
+        live.set(LiveState {
+            oldest: Some(Instant::now() - Duration::from_secs(200)),
+            pending: 7,
+            unreachable: [None, Some("connection refused".into())],
+        });
+        o.tick();
+        let text = read(dir.path(), "sync.prom");
+        let lag: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("zkparity_sync_lag_seconds{pair=\"p\"} "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(lag >= 200.0, "{text}");
+        assert!(
+            text.contains("zkparity_sync_pending_changes{pair=\"p\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zkparity_sync_unreachable{pair=\"p\",side=\"target\"} 1"),
+            "{text}"
+        );
+        let last = read(dir.path(), "nagios.cmd");
+        assert!(
+            last.lines()
+                .last()
+                .unwrap()
+                .contains(";2;ZKPARITY SYNC CRITICAL - the target cannot be reached"),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn the_final_result_says_the_verdict_and_nothing_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = outputs(dir.path(), Arc::new(Live::default()));
+        o.tick();
+        o.finish(End::Different { differences: 3 });
+        o.tick();
+        o.event(&SyncEvent::Cutover {
+            reason: "late".into(),
+        });
+        let lines = read(dir.path(), "nagios.cmd");
+        let last = lines.lines().last().unwrap();
+        assert!(
+            last.contains(";h;s;2;ZKPARITY SYNC CRITICAL - different at cutover: 3 difference(s)"),
+            "{lines}"
+        );
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        let text = read(dir.path(), "sync.prom");
+        assert!(
+            text.contains("zkparity_sync_phase{pair=\"p\",phase=\"done\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zkparity_sync_identical{pair=\"p\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zkparity_sync_differences{pair=\"p\"} 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sync_ending_without_a_verdict_is_critical_and_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = outputs(dir.path(), Arc::new(Live::default()));
+        o.finish(End::Stopped {
+            reason: "interrupted".into(),
+        });
+        let lines = read(dir.path(), "nagios.cmd");
+        assert!(
+            lines.contains(";2;ZKPARITY SYNC CRITICAL - sync stopped: interrupted"),
+            "{lines}"
+        );
+        let text = read(dir.path(), "sync.prom");
+        assert!(
+            text.contains("zkparity_sync_phase{pair=\"p\",phase=\"stopped\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("zkparity_sync_identical"),
+            "no verdict: {text}"
+        );
     }
 }
