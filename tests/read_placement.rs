@@ -54,6 +54,13 @@ fn quorum_of(release: Release) -> &'static Ensemble {
     })
 }
 
+/// Held by each test that counts the shared quorum's packets: another
+/// test's writes or reads meanwhile would be counted too.
+async fn counting() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
@@ -162,6 +169,7 @@ fn role_of(modes: &BTreeMap<String, String>, role: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn followers_spare_the_leader_while_they_serve_every_read() {
+    let _counting = counting().await;
     let e = blocking(quorum).await;
     let root = unique_path("followers");
     seeded(&e.connect_string(), &root, false).await;
@@ -211,6 +219,7 @@ async fn followers_spare_the_leader_while_they_serve_every_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eight_sessions_over_three_servers_go_three_three_two() {
+    let _counting = counting().await;
     let e = blocking(quorum).await;
     let root = unique_path("spread");
     seeded(&e.connect_string(), &root, false).await;
@@ -398,6 +407,7 @@ async fn a_standalone_server_has_no_followers_to_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_list_that_names_no_member_is_refused() {
+    let _counting = counting().await;
     let e = blocking(quorum).await;
     let stranger = format!("127.0.0.1:{}", dead_port());
     let run = compare_connects(
@@ -412,4 +422,35 @@ async fn a_list_that_names_no_member_is_refused() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_read_from_followers_spares_the_leader() {
+    let _counting = counting().await;
+    let e = blocking(quorum).await;
+    let root = unique_path("snapshot");
+    seeded(&e.connect_string(), &root, false).await;
+    let m = blocking(move || modes(e)).await;
+    let leader = role_of(&m, "leader");
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = dir.path().join("s.zkps");
+    let before = blocking(move || received(e)).await;
+    let run = run(&[
+        "snapshot",
+        "--server",
+        &e.connect_string(),
+        "--path",
+        &root,
+        "--read-from",
+        "followers",
+        "--out",
+        &out.to_string_lossy(),
+        "--quiet",
+    ])
+    .await;
+    let after = blocking(move || received(e)).await;
+    assert_eq!(run.code, 0, "{}", ctx(&run));
+    let growth = grown(&before, &after);
+    assert!(growth[&leader[0]] < SET_UP_PACKETS, "{growth:?}");
+    assert!(growth.values().sum::<u64>() > 1000, "{growth:?}");
 }
