@@ -276,7 +276,11 @@ impl Reader {
         for outcome in done {
             match outcome {
                 // The server syncs whatever the path; it only echoes it.
-                Ok(()) | Err(zk::Error::NoNode) | Err(zk::Error::NoAuth) => {}
+                // A read-only server has no leader to catch up with.
+                Ok(())
+                | Err(zk::Error::NoNode)
+                | Err(zk::Error::NoAuth)
+                | Err(zk::Error::NotReadOnly) => {}
                 Err(e) => return Err(classify(e)),
             }
         }
