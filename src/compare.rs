@@ -782,18 +782,20 @@ async fn open_pair(
 /// What a report says of each side beyond its name: the kind of file, and
 /// the zxid a ZooKeeper data directory stands at. Taken before the sides
 /// close.
-struct EndpointLabels([(Option<FileKind>, Option<String>); 2]);
+struct EndpointLabels([(Option<FileKind>, Option<String>, ReadPlaced); 2]);
+
+type ReadPlaced = Option<crate::placement::ReadServers>;
 
 impl EndpointLabels {
     fn of(sides: [&Source; 2]) -> EndpointLabels {
         EndpointLabels(sides.map(|s| {
             let zxid = s.position().map(|p| format!("{:#x}", p.zxid));
-            (s.file_kind(), zxid)
+            (s.file_kind(), zxid, s.read_servers())
         }))
     }
 
     fn stamp(&self, report: &mut CompareReport, specs: [&SideSpec; 2]) {
-        for ((endpoint, spec), (kind, zxid)) in [&mut report.source, &mut report.target]
+        for ((endpoint, spec), (kind, zxid, placed)) in [&mut report.source, &mut report.target]
             .into_iter()
             .zip(specs)
             .zip(&self.0)
@@ -801,6 +803,7 @@ impl EndpointLabels {
             endpoint.connect = spec.describe();
             endpoint.file = *kind;
             endpoint.zxid.clone_from(zxid);
+            endpoint.read_placement.clone_from(placed);
         }
     }
 }
@@ -964,6 +967,12 @@ async fn compare_with(
                 delay.as_secs_f64()
             ));
             tokio::time::sleep(delay).await;
+            // Followers may lag the leader: the re-read must see at least
+            // what was committed by now, as the walk's reads did at its start.
+            futures::try_join!(
+                readers[0].sync(&options.path),
+                readers[1].sync(&options.path)
+            )?;
             recheck(readers, options, walked.differences).await?
         }
         _ => (walked.differences, 0, 0),
@@ -1013,12 +1022,14 @@ async fn compare_with(
             path: options.path.clone(),
             file: None,
             zxid: None,
+            read_placement: None,
         },
         target: Endpoint {
             connect: String::new(),
             path: options.path.clone(),
             file: None,
             zxid: None,
+            read_placement: None,
         },
         settings: Settings {
             ephemerals: options.walk.ephemerals,

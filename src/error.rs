@@ -100,6 +100,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The servers a side was to be read from are not there (every
+    /// follower down, a list naming none that answers): never read
+    /// elsewhere unasked.
+    #[error("cannot read the {side} ensemble {ensemble} from {read_from}: {reason}")]
+    ReadPlacement {
+        side: String,
+        ensemble: String,
+        read_from: String,
+        reason: String,
+    },
+
     #[error("{path} does not exist on either ensemble")]
     RootMissing { path: String },
 
@@ -192,6 +203,7 @@ impl Error {
             // An ensemble that could not be read.
             | Error::Connect { .. }
             | Error::Read { .. }
+            | Error::ReadPlacement { .. }
             | Error::RootMissing { .. }
             | Error::SameEnsemble { .. }
             | Error::Refused { .. }

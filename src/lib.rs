@@ -20,6 +20,8 @@
 //! - [`source`]: what a side is: a live ensemble, a snapshot file or a
 //!   zktreeutil file, opened from the command line's spec and read the same
 //!   way by the walk.
+//! - [`placement`]: which servers serve a side's reads (`--source-read-from`):
+//!   roles from `srvr`, sessions pinned to chosen servers round-robin.
 //! - `ratelimit`: the token bucket behind that cap.
 //! - [`throttle`]: the latency limit: an AIMD window of reads on the wire
 //!   that shrinks when the ensemble answers slowly.
@@ -90,6 +92,7 @@ pub mod gmetric;
 mod identity;
 pub mod jaas;
 pub mod nagios;
+pub mod placement;
 pub mod probe;
 pub mod progress;
 pub mod prometheus;

@@ -255,6 +255,23 @@ impl Source {
         }
     }
 
+    /// Syncs a live side's sessions on `path`, so what it reads next is at
+    /// least as new as now; files do not change.
+    pub(crate) async fn sync(&self, path: &str) -> Result<()> {
+        match self {
+            Source::Live(r) => r.sync(path).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Where a live side's reads went.
+    pub(crate) fn read_servers(&self) -> Option<crate::placement::ReadServers> {
+        match self {
+            Source::Live(r) => Some(r.read_servers()),
+            _ => None,
+        }
+    }
+
     /// The latency limit's window of a live side, if it has one.
     pub(crate) fn throttle(&self) -> Option<&crate::throttle::Throttle> {
         match self {
@@ -281,8 +298,13 @@ impl Source {
     }
 
     /// What the operator should know of how this side was read: a data
-    /// directory's warnings, container and TTL nodes read as persistent.
+    /// directory's warnings, container and TTL nodes read as persistent, a
+    /// choice of servers that fell back to the leader.
     pub(crate) fn notes(&self, side: &str) -> Vec<String> {
+        if let Source::Live(r) = self {
+            let note = r.read_servers().note;
+            return note.map(|n| format!("{side}: {n}")).into_iter().collect();
+        }
         let Source::Zookeeper(d) = self else {
             return Vec::new();
         };

@@ -9,6 +9,7 @@ use zkparity::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
 use zkparity::duration::parse as duration;
 use zkparity::error::Error;
 use zkparity::exclude::{Excludes, DEFAULT_EXCLUDES};
+use zkparity::placement::{ReadFrom, ReadPlacement};
 use zkparity::sasl::SaslConfig;
 use zkparity::source::SideSpec;
 use zkparity::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
@@ -104,6 +105,15 @@ pub struct EnsembleArgs {
     /// Client key (PEM, mode 600) for --target-tls-cert
     #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
     pub target_tls_key: Option<PathBuf>,
+    /// Which source servers serve the reads: any, followers (followers and
+    /// observers, never the leader), followers-preferred (else the leader,
+    /// with a note), observers, leader, or HOST:PORT,... of the connect
+    /// string; roles are read from the servers (srvr)
+    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
+    pub source_read_from: ReadFrom,
+    /// Which target servers serve the reads, as --source-read-from
+    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
+    pub target_read_from: ReadFrom,
     /// ZooKeeper session timeout
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub session_timeout: String,
@@ -139,6 +149,12 @@ pub struct EnsembleArgs {
 /// tell such a group was given through a nested one).
 #[derive(Args, Clone, Debug)]
 pub struct ReadArgs {
+    /// Which servers serve the reads: any, followers (followers and
+    /// observers, never the leader), followers-preferred (else the leader,
+    /// with a note), observers, leader, or HOST:PORT,... of the connect
+    /// string; roles are read from the servers (srvr)
+    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
+    pub read_from: ReadFrom,
     /// ZooKeeper session timeout
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub session_timeout: String,
@@ -172,6 +188,7 @@ impl ReadArgs {
     /// The flags' defaults, for a command that offers none of them.
     pub fn defaults() -> ReadArgs {
         ReadArgs {
+            read_from: ReadFrom::Any,
             session_timeout: "10s".into(),
             connect_timeout: "10s".into(),
             sessions: 8,
@@ -209,6 +226,7 @@ impl EnsembleArgs {
     /// The pacing flags alone.
     pub fn read(&self) -> ReadArgs {
         ReadArgs {
+            read_from: ReadFrom::Any,
             session_timeout: self.session_timeout.clone(),
             connect_timeout: self.connect_timeout.clone(),
             sessions: self.sessions,
@@ -238,6 +256,12 @@ impl EnsembleArgs {
                     "{flag} applies to a ZooKeeper data directory or snapshot, not to a live ensemble"
                 )));
             }
+        }
+        for (placed, file, flag) in [
+            (&self.source_read_from, s, "--source-read-from"),
+            (&self.target_read_from, t, "--target-read-from"),
+        ] {
+            refuse_read_from_on_file(placed, file, flag)?;
         }
         let file = |side: &str, value: &str| {
             let at = if side == "source" {
@@ -487,6 +511,11 @@ impl ServerArgs {
 
     /// The ensemble, or the snapshot file `--server` names.
     pub fn side(&self, side: &str) -> Result<SideSpec, Error> {
+        refuse_read_from_on_file(
+            &self.read.read_from,
+            SideSpec::is_file(&self.server),
+            "--read-from",
+        )?;
         if SideSpec::is_file(&self.server) {
             return Ok(SideSpec::file(side, &self.server, self.at_zxid));
         }
@@ -565,7 +594,12 @@ impl WalkArgs {
     /// Options for a comparison; the report settings take their defaults
     /// (subtree depth 1, 50 differences listed, digest ids hidden).
     pub fn compare_options(&self, e: &EnsembleArgs) -> Result<CompareOptions, Error> {
-        self.options(&e.read())
+        let mut options = self.options(&e.read())?;
+        options.reader.read_from = ReadPlacement {
+            source: e.source_read_from.clone(),
+            target: e.target_read_from.clone(),
+        };
+        Ok(options)
     }
 
     pub fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
@@ -598,6 +632,10 @@ impl WalkArgs {
                 max_reads_per_second: e.max_reads_per_second,
                 max_latency,
                 multi_read: !e.no_multi_read,
+                read_from: ReadPlacement {
+                    source: e.read_from.clone(),
+                    target: ReadFrom::Any,
+                },
                 ..ReaderOptions::default()
             },
             subtree_depth: 1,
@@ -772,6 +810,39 @@ impl AdminArgs {
         )?;
         Ok(())
     }
+}
+
+/// `--source-read-from` and its kin.
+pub fn parse_read_from(value: &str) -> Result<ReadFrom, String> {
+    value.parse()
+}
+
+/// A choice of servers means nothing for a file side: refused rather than
+/// ignored.
+fn refuse_read_from_on_file(placed: &ReadFrom, file: bool, flag: &str) -> Result<(), Error> {
+    if file && *placed != ReadFrom::Any {
+        return Err(Error::Usage(format!(
+            "{flag} {placed} chooses servers of a live ensemble; that side is a file"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a choice of servers for a command whose reads do not all go
+/// through the pinned sessions (`show`, `sync`): honoured or refused,
+/// never ignored.
+pub fn refuse_read_from(e: &EnsembleArgs, command: &str) -> Result<(), Error> {
+    for (placed, flag) in [
+        (&e.source_read_from, "--source-read-from"),
+        (&e.target_read_from, "--target-read-from"),
+    ] {
+        if *placed != ReadFrom::Any {
+            return Err(Error::Usage(format!(
+                "{flag} {placed}: {command} does not choose servers yet (it reads from any server of the connect string); compare, check parity, repair, snapshot and export do"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A zxid as written on a command line: `0x` and hex, as ZooKeeper prints

@@ -18,6 +18,8 @@ Examples:
   zkparity compare --source old:2181/kafka --target new:2181/kafka --format json
   zkparity compare --source old:2181 --target new:2181 --path /clickhouse \\
       --exclude '/clickhouse/task_queue/**' --ephemerals compare --limit 0
+  zkparity compare --source zk-old-1:2181,zk-old-2:2181,zk-old-3:2181 \
+      --source-read-from followers --target new:2181
   zkparity compare --source before-cutover.zkps --target new:2181
   zkparity compare --source /backup/zk-old-1/data --target new:2181 --path /kafka
   zkparity compare --source /etc/zookeeper/conf/zoo.cfg --source-at-zxid 0x50000a3f2 \
@@ -30,6 +32,11 @@ server's data directory (its dataDir or version-2), its zoo.cfg or a
 snapshot.<zxid> file is read from those files: the newest valid snapshot and
 the logs after it, to the last whole transaction or --source-at-zxid /
 --target-at-zxid, with no load on any server (formats: docs/datadir.md).
+
+--source-read-from / --target-read-from keep the reads off the leader
+(followers, followers-preferred, observers, leader, or host:port,...);
+roles are read from the servers, sessions pinned round-robin, and exit 2
+when none of the chosen servers answers (docs/read-placement.md).
 
 Credentials (digest user:password) are read from --source-auth-file /
 --target-auth-file (mode 600) or from ZKPARITY_SOURCE_AUTH / ZKPARITY_TARGET_AUTH,

@@ -41,6 +41,7 @@ pub async fn run(a: ShowArgs) -> Result<i32, Error> {
         path: a.path.clone(),
         reason,
     })?;
+    super::args::refuse_read_from(&a.ensembles, "show")?;
     let (source, target) = a.ensembles.sides()?;
     let (s, t) = futures::try_join!(
         show::read_side(&source, &a.path, a.show_acl_ids),

@@ -302,6 +302,8 @@ impl SyncObserver for Output {
 }
 
 pub async fn run(a: SyncArgs) -> Result<i32, Error> {
+    // Its watch sessions follow the source from any server.
+    super::args::refuse_read_from(&a.ensembles, "sync")?;
     let options = a.walk.compare_options(&a.ensembles)?;
     let sides = a.ensembles.sides()?;
     let repair = RepairOptions {

@@ -235,6 +235,37 @@ pub async fn server_releases(connect: &ConnectString, timeout: Duration) -> Vec<
         .collect()
 }
 
+/// What one server's `srvr` says of its role: `Ok((mode, zxid))`, or why
+/// it said nothing usable (down, not serving, the word refused).
+pub(crate) async fn server_role(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(parse::Mode, Option<u64>), String> {
+    let addrs = resolve(host, port, timeout)
+        .await
+        .map_err(|e| format!("down ({e})"))?;
+    let (_, text) = send_to_any(&addrs, Word::Srvr, timeout, 1 << 16)
+        .await
+        .map_err(|e| format!("down ({e})"))?;
+    match parse::classify(&text) {
+        parse::Reply::Refused => Err("refuses srvr (not in 4lw.commands.whitelist)".into()),
+        parse::Reply::NotServing => Err("not serving requests (no quorum?)".into()),
+        parse::Reply::Empty => Err("closed the connection without answering srvr".into()),
+        parse::Reply::Data(text) => {
+            let srvr = parse::parse_srvr(text);
+            match srvr.mode {
+                Some(_) if srvr.read_only => Ok((parse::Mode::ReadOnly, srvr.zxid)),
+                Some(mode) => Ok((mode, srvr.zxid)),
+                None => Err(format!(
+                    "answered srvr without a Mode line: {}",
+                    parse::first_line(text)
+                )),
+            }
+        }
+    }
+}
+
 /// Probes every server of a connect string at once. The chroot plays no
 /// part: four-letter words concern the whole server. A server listed twice
 /// is probed once, so it cannot count as two leaders.

@@ -299,6 +299,10 @@ pub struct Endpoint {
     /// For a ZooKeeper data directory: the zxid it was read up to (hex).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zxid: Option<String>,
+    /// For a live ensemble: which servers were read, their roles, and
+    /// what each was sent and answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_placement: Option<crate::placement::ReadServers>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -76,6 +76,29 @@ fn describe(kind: DiffKind, d: &Difference) -> String {
     }
 }
 
+/// `followers: h2:2181 follower (3 sessions, 5400 reads, 1800 nodes), ...`
+fn read_from_line(p: &crate::placement::ReadServers) -> String {
+    if p.servers.is_empty() {
+        return format!("{}: any server of the connect string", p.read_from);
+    }
+    let servers: Vec<String> = p
+        .servers
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} ({} session{}, {} reads, {} nodes)",
+                printable(&s.server),
+                s.role,
+                s.sessions,
+                if s.sessions == 1 { "" } else { "s" },
+                s.reads,
+                s.nodes
+            )
+        })
+        .collect();
+    format!("{}: {}", printable(&p.read_from), servers.join(", "))
+}
+
 pub fn render(r: &CompareReport) -> String {
     let mut o = String::new();
     let s = &r.summary;
@@ -119,6 +142,12 @@ pub fn render(r: &CompareReport) -> String {
         side(&r.target),
         printable(&r.source.path)
     );
+    for (name, e) in [("source", &r.source), ("target", &r.target)] {
+        // `any` has no servers to name: the client library chose them.
+        if let Some(placed) = e.read_placement.as_ref().filter(|p| p.read_from != "any") {
+            let _ = writeln!(o, "  {name} read from {}", read_from_line(placed));
+        }
+    }
     if let Some(one) = &r.one_ensemble {
         let _ = writeln!(o, "  note: {}", printable(one));
     }

@@ -7,7 +7,10 @@
 //! vanished is an answer (absent), not an error. Reads go through the
 //! reads-per-second cap ([`crate::ratelimit`]) and the latency limit
 //! ([`crate::throttle`]); ACLs may come from a cache kept across walks
-//! ([`crate::aclcache`]).
+//! ([`crate::aclcache`]). Sessions may be pinned to chosen servers
+//! ([`crate::placement`]), and every set of sessions is synced (ZooKeeper's
+//! `sync`) on the first path it reads, so no read is older than the walk's
+//! start even on a follower that lags.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,9 +21,10 @@ use zookeeper_client as zk;
 use super::node::{NodeRead, SideNode};
 use super::read::{ReadNodes, ReaderOptions};
 use crate::aclcache::{AclCache, AclValue};
-use crate::connect::EnsembleSpec;
+use crate::connect::{ConnectString, EnsembleSpec};
 use crate::digest::{self, AclEntry, NodeKind};
 use crate::error::{Error, Result};
+use crate::placement::{self, ReadFrom, ReadServers, ServerReads};
 use crate::ratelimit::RateLimiter;
 use crate::throttle::{self, Flight, Throttle};
 
@@ -41,7 +45,97 @@ pub struct Reader {
     acl_cache: Option<Arc<AclCache>>,
     keep_data: bool,
     read_acls: bool,
+    read_from: ReadFrom,
+    /// Every server sessions were pinned to, over all renewals.
+    servers: std::sync::Mutex<Vec<ServerEntry>>,
+    /// What the latest choice of servers had to say (a fall-back).
+    note: std::sync::Mutex<Option<String>>,
+    /// `generation + 1` of the sessions last synced; 0 before any.
+    synced: AtomicU64,
+    /// Held while syncing, so concurrent first batches sync once.
+    syncing: tokio::sync::Mutex<()>,
 }
+
+/// One server sessions were pinned to.
+struct ServerEntry {
+    server: String,
+    role: String,
+    zxid: Option<u64>,
+    sessions: usize,
+    tally: Arc<Tally>,
+}
+
+/// What was sent to one server and what it answered.
+#[derive(Default)]
+struct Tally {
+    reads: AtomicU64,
+    nodes: AtomicU64,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Opens `n` sessions where `read_from` says: anywhere (the client library
+/// picks a server per session), or pinned round-robin to the servers
+/// chosen from their roles now, each by a connect string naming only it
+/// (chroot and credentials kept). Pinned servers are recorded in
+/// `registry`. Also answers the choice's note.
+async fn connect_placed(
+    spec: &EnsembleSpec,
+    read_from: &ReadFrom,
+    n: usize,
+    registry: &std::sync::Mutex<Vec<ServerEntry>>,
+) -> Result<(Vec<zk::Client>, Vec<Slot>, Option<String>)> {
+    let Some(chosen) = placement::choose(spec, read_from).await? else {
+        let clients = spec.connect_many(n).await?;
+        let slots = vec![None; clients.len()];
+        return Ok((clients, slots, None));
+    };
+    let targets = placement::spread(n, chosen.servers.len());
+    let pinned: Vec<EnsembleSpec> = chosen
+        .servers
+        .iter()
+        .map(|m| EnsembleSpec {
+            connect: ConnectString {
+                hosts: vec![(m.host.clone(), m.port)],
+                chroot: spec.connect.chroot.clone(),
+            },
+            ..spec.clone()
+        })
+        .collect();
+    let clients =
+        futures::future::try_join_all(targets.iter().map(|i| pinned[*i].connect())).await?;
+    let mut registry = lock(registry);
+    let mut slots = Vec::with_capacity(targets.len());
+    for i in targets {
+        let member = &chosen.servers[i];
+        let server = member.address();
+        let at = match registry.iter().position(|e| e.server == server) {
+            Some(at) => at,
+            None => {
+                registry.push(ServerEntry {
+                    server: server.clone(),
+                    role: String::new(),
+                    zxid: None,
+                    sessions: 0,
+                    tally: Arc::default(),
+                });
+                registry.len() - 1
+            }
+        };
+        let entry = &mut registry[at];
+        entry.role = member.role_name();
+        entry.zxid = member.zxid();
+        entry.sessions += 1;
+        slots.push(Some((server, entry.tally.clone())));
+    }
+    Ok((clients, slots, chosen.note))
+}
+
+/// The server a session is pinned to and its tally; `None` when the
+/// client library chose.
+type Slot = Option<(String, Arc<Tally>)>;
 
 /// The sessions a reader spreads its requests over, numbered so that a batch
 /// that saw them expire can tell whether they have been replaced since.
@@ -49,6 +143,8 @@ pub struct Reader {
 struct Sessions {
     generation: u64,
     clients: Arc<Vec<zk::Client>>,
+    /// One per client.
+    slots: Arc<Vec<Slot>>,
 }
 
 /// What renewing sessions has come to so far.
@@ -103,12 +199,16 @@ fn node_error(err: zk::Error) -> std::result::Result<Option<String>, Transport> 
 
 impl Reader {
     pub async fn open(spec: &EnsembleSpec, options: &ReaderOptions) -> Result<Reader> {
-        let clients = spec.connect_many(options.sessions).await?;
+        let read_from = options.read_from.for_side(&spec.side).clone();
+        let servers = std::sync::Mutex::new(Vec::new());
+        let (clients, slots, note) =
+            connect_placed(spec, &read_from, options.sessions, &servers).await?;
         Ok(Reader {
             spec: spec.clone(),
             sessions: std::sync::RwLock::new(Sessions {
                 generation: 0,
                 clients: Arc::new(clients),
+                slots: Arc::new(slots),
             }),
             renewing: tokio::sync::Mutex::new(Renewals::default()),
             session_count: options.sessions.max(1),
@@ -121,7 +221,140 @@ impl Reader {
             acl_cache: None,
             keep_data: options.keep_data,
             read_acls: options.read_acls,
+            read_from,
+            servers,
+            note: std::sync::Mutex::new(note),
+            synced: AtomicU64::new(0),
+            syncing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Where this side's reads went: the choice, and per pinned server its
+    /// role and zxid when its sessions were made and what it was sent and
+    /// answered.
+    pub fn read_servers(&self) -> ReadServers {
+        ReadServers {
+            read_from: self.read_from.to_string(),
+            servers: lock(&self.servers)
+                .iter()
+                .map(|e| ServerReads {
+                    server: e.server.clone(),
+                    role: e.role.clone(),
+                    zxid: e.zxid.map(|z| format!("{z:#x}")),
+                    sessions: e.sessions,
+                    reads: e.tally.reads.load(Ordering::Relaxed),
+                    nodes: e.tally.nodes.load(Ordering::Relaxed),
+                })
+                .collect(),
+            note: lock(&self.note).clone(),
+        }
+    }
+
+    /// Syncs every session on `path` once per set of sessions: the server
+    /// each reads from first catches up with the leader, so nothing read
+    /// after is older than this moment.
+    async fn ensure_synced(
+        &self,
+        sessions: &Sessions,
+        path: &str,
+    ) -> std::result::Result<(), Transport> {
+        let mark = sessions.generation + 1;
+        if self.synced.load(Ordering::Acquire) == mark {
+            return Ok(());
+        }
+        let _held = self.syncing.lock().await;
+        if self.synced.load(Ordering::Acquire) == mark {
+            return Ok(());
+        }
+        Self::sync_sessions(sessions, path).await?;
+        self.synced.store(mark, Ordering::Release);
+        Ok(())
+    }
+
+    async fn sync_sessions(sessions: &Sessions, path: &str) -> std::result::Result<(), Transport> {
+        let done = futures::future::join_all(sessions.clients.iter().map(|c| c.sync(path))).await;
+        for outcome in done {
+            match outcome {
+                // The server syncs whatever the path; it only echoes it.
+                // A read-only server has no leader to catch up with.
+                Ok(())
+                | Err(zk::Error::NoNode)
+                | Err(zk::Error::NoAuth)
+                | Err(zk::Error::NotReadOnly) => {}
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs every session on `path` now (before a re-check reads again),
+    /// riding out what a batch rides out.
+    pub async fn sync(&self, path: &str) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sessions = self.current();
+            match Self::sync_sessions(&sessions, path).await {
+                Ok(()) => {
+                    self.synced
+                        .store(sessions.generation + 1, Ordering::Release);
+                    return Ok(());
+                }
+                Err(Transport::Expired) => {
+                    self.renew(sessions.generation, path).await?;
+                    attempt = 0;
+                }
+                Err(Transport::Retry(e)) if attempt >= self.attempts => {
+                    return Err(self.read_error(
+                        path,
+                        format!("sync: {e} (gave up after {attempt} attempts)"),
+                    ))
+                }
+                Err(Transport::Retry(_)) => {
+                    self.moved(sessions.generation, path).await?;
+                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+                }
+                Err(Transport::Fatal(e)) => return Err(self.read_error(path, format!("sync: {e}"))),
+                Err(Transport::Unimplemented) => {
+                    return Err(self.read_error(path, "the server refused sync".into()))
+                }
+            }
+        }
+    }
+
+    /// After a lost connection, when sessions are pinned: reads the roles
+    /// again, and makes new sessions if a pinned server no longer fits the
+    /// choice (an election made a follower the leader).
+    async fn moved(&self, generation: u64, path: &str) -> Result<()> {
+        if self.read_from == ReadFrom::Any {
+            return Ok(());
+        }
+        let sessions = self.current();
+        if sessions.generation != generation {
+            return Ok(());
+        }
+        let fits = match placement::choose(&self.spec, &self.read_from).await {
+            Ok(Some(chosen)) => {
+                let names: Vec<String> = chosen.servers.iter().map(|m| m.address()).collect();
+                sessions
+                    .slots
+                    .iter()
+                    .flatten()
+                    .all(|(server, _)| names.contains(server))
+            }
+            // Down for now, or the roles cannot be told: the retries decide.
+            _ => true,
+        };
+        if fits {
+            return Ok(());
+        }
+        tracing::warn!(
+            side = %self.spec.side,
+            ensemble = %self.spec.connect,
+            read_from = %self.read_from,
+            "a server read from no longer fits the choice; making new sessions"
+        );
+        self.renew(generation, path).await
     }
 
     /// Reuses ACLs across walks: only nodes that are new or whose ACL version
@@ -170,9 +403,20 @@ impl Reader {
         }
     }
 
-    fn pick<'c>(&self, clients: &'c [zk::Client]) -> &'c zk::Client {
-        let i = self.next_client.fetch_add(1, Ordering::Relaxed);
-        &clients[i % clients.len()]
+    /// The next session round-robin, with `reads` counted against its
+    /// server.
+    fn pick<'c>(&self, sessions: &'c Sessions, reads: u64) -> (usize, &'c zk::Client) {
+        let i = self.next_client.fetch_add(1, Ordering::Relaxed) % sessions.clients.len();
+        if let Some(Some((_, tally))) = sessions.slots.get(i) {
+            tally.reads.fetch_add(reads, Ordering::Relaxed);
+        }
+        (i, &sessions.clients[i])
+    }
+
+    fn answered(sessions: &Sessions, i: usize, nodes: u64) {
+        if let Some(Some((_, tally))) = sessions.slots.get(i) {
+            tally.nodes.fetch_add(nodes, Ordering::Relaxed);
+        }
     }
 
     /// Makes new sessions after the ones of `generation` expired (the
@@ -199,9 +443,16 @@ impl Reader {
         // connect timeout, not just once.
         let deadline = tokio::time::Instant::now() + self.spec.connect_timeout;
         let mut pause = Duration::from_millis(250);
-        let clients = loop {
-            match self.spec.connect_many(self.session_count).await {
-                Ok(clients) => break clients,
+        let (clients, slots, note) = loop {
+            match connect_placed(
+                &self.spec,
+                &self.read_from,
+                self.session_count,
+                &self.servers,
+            )
+            .await
+            {
+                Ok(made) => break made,
                 Err(e) if tokio::time::Instant::now() + pause >= deadline => {
                     let why = format!("the session expired and no new one could be made: {e}");
                     renewals.failed = Some((generation, why.clone()));
@@ -226,7 +477,9 @@ impl Reader {
         *sessions = Sessions {
             generation: generation + 1,
             clients: Arc::new(clients),
+            slots: Arc::new(slots),
         };
+        *lock(&self.note) = note;
         Ok(())
     }
 
@@ -263,11 +516,12 @@ impl Reader {
         loop {
             attempt += 1;
             let sessions = self.current();
-            let clients = sessions.clients.as_slice();
-            let outcome = if self.multi_read.load(Ordering::Relaxed) {
-                self.read_multi(clients, paths, names).await
-            } else {
-                self.read_single(clients, paths, names).await
+            let outcome = match self.ensure_synced(&sessions, first).await {
+                Err(e) => Err(e),
+                Ok(()) if self.multi_read.load(Ordering::Relaxed) => {
+                    self.read_multi(&sessions, paths, names).await
+                }
+                Ok(()) => self.read_single(&sessions, paths, names).await,
             };
             match outcome {
                 Ok(nodes) => return Ok(nodes),
@@ -290,6 +544,7 @@ impl Reader {
                     )
                 }
                 Err(Transport::Retry(_)) => {
+                    self.moved(sessions.generation, first).await?;
                     tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
                 }
             }
@@ -298,11 +553,12 @@ impl Reader {
 
     async fn read_multi(
         &self,
-        clients: &[zk::Client],
+        sessions: &Sessions,
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
-        let mut multi = self.pick(clients).new_multi_reader();
+        let (on, client) = self.pick(sessions, 2 * paths.len() as u64);
+        let mut multi = client.new_multi_reader();
         for path in paths {
             multi
                 .add_get_data(path)
@@ -319,8 +575,9 @@ impl Reader {
             None => {
                 let _flight = self.spend(3 * paths.len()).await;
                 let committed = multi.commit();
-                let acls =
-                    futures::future::join_all(paths.iter().map(|p| self.pick(clients).get_acl(p)));
+                let acls = futures::future::join_all(
+                    paths.iter().map(|p| self.pick(sessions, 1).1.get_acl(p)),
+                );
                 let (results, acls) = futures::join!(committed, acls);
                 (
                     results,
@@ -333,6 +590,7 @@ impl Reader {
             }
         };
         let results = results.map_err(classify)?;
+        Self::answered(sessions, on, paths.len() as u64);
         if results.len() != 2 * paths.len() {
             return Err(Transport::Fatal(zk::Error::UnexpectedError(format!(
                 "multi-read answered {} results for {} operations",
@@ -358,7 +616,7 @@ impl Reader {
             });
         }
         if let (Some(cache), true) = (&self.acl_cache, self.read_acls) {
-            self.cached_acls(clients, cache, paths, &nodes, &mut acls)
+            self.cached_acls(sessions, cache, paths, &nodes, &mut acls)
                 .await;
         }
         nodes
@@ -376,7 +634,7 @@ impl Reader {
     /// nodes that are new or whose ACL version moved.
     async fn cached_acls(
         &self,
-        clients: &[zk::Client],
+        sessions: &Sessions,
         cache: &AclCache,
         paths: &[&str],
         nodes: &[RawNode],
@@ -398,7 +656,7 @@ impl Reader {
         let fetched = futures::future::join_all(
             missing
                 .iter()
-                .map(|i| self.pick(clients).get_acl(paths[*i])),
+                .map(|i| self.pick(sessions, 1).1.get_acl(paths[*i])),
         )
         .await;
         for (i, raw) in missing.into_iter().zip(fetched) {
@@ -414,18 +672,25 @@ impl Reader {
 
     async fn read_single(
         &self,
-        clients: &[zk::Client],
+        sessions: &Sessions,
         paths: &[&str],
         names: &[&str],
     ) -> std::result::Result<Vec<SideNode>, Transport> {
         let per_node = if self.read_acls { 3 } else { 2 };
         let _flight = self.spend(per_node * paths.len()).await;
         let reads = paths.iter().zip(names).map(|(path, name)| async move {
-            let data = self.pick(clients).get_data(path);
-            let children = self.pick(clients).list_children(path);
+            let (on, client) = self.pick(sessions, 1);
+            let data = async move {
+                let data = client.get_data(path).await;
+                if data.is_ok() {
+                    Self::answered(sessions, on, 1);
+                }
+                data
+            };
+            let children = self.pick(sessions, 1).1.list_children(path);
             let acl = async {
                 if self.read_acls {
-                    acl_value(self.pick(clients).get_acl(path).await)
+                    acl_value(self.pick(sessions, 1).1.get_acl(path).await)
                 } else {
                     Ok(no_acl())
                 }

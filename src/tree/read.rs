@@ -74,6 +74,9 @@ pub struct ReaderOptions {
     /// can (a data directory); set only when every side of a comparison
     /// can, since a live server reports them as persistent.
     pub extended_kinds: bool,
+    /// Which servers each side's sessions are pinned to (see
+    /// [`crate::placement`]); a file side has none.
+    pub read_from: crate::placement::ReadPlacement,
 }
 
 impl Default for ReaderOptions {
@@ -87,6 +90,7 @@ impl Default for ReaderOptions {
             read_acls: true,
             max_latency: None,
             extended_kinds: false,
+            read_from: crate::placement::ReadPlacement::default(),
         }
     }
 }

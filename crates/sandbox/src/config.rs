@@ -118,6 +118,8 @@ pub(crate) struct Peer {
     pub(crate) quorum_port: u16,
     pub(crate) election_port: u16,
     pub(crate) client_port: u16,
+    /// A non-voting member (`:observer` in every `server.N` line).
+    pub(crate) observer: bool,
 }
 
 /// Everything that goes into one server's `zoo.cfg`.
@@ -126,6 +128,8 @@ pub(crate) struct ZooCfg<'a> {
     pub(crate) client_port: u16,
     /// `None`: standalone.
     pub(crate) peers: Option<&'a [Peer]>,
+    /// This server is one of the peers' observers.
+    pub(crate) observer: bool,
     pub(crate) extra: &'a [(String, String)],
     /// `None`: the AdminServer stays off.
     pub(crate) admin_port: Option<u16>,
@@ -213,12 +217,22 @@ pub(crate) fn render_zoo_cfg(cfg: &ZooCfg<'_>) -> Result<String, SandboxError> {
             put("localSessionsEnabled", "true".to_string());
             put("localSessionsUpgradingEnabled", "true".to_string());
         }
+        if cfg.observer {
+            put("peerType", "observer".to_string());
+        }
         for p in peers {
+            let role = if p.observer {
+                "observer"
+            } else {
+                "participant"
+            };
             let line = if modern {
                 format!(
-                    "127.0.0.1:{}:{}:participant;127.0.0.1:{}",
+                    "127.0.0.1:{}:{}:{role};127.0.0.1:{}",
                     p.quorum_port, p.election_port, p.client_port
                 )
+            } else if p.observer {
+                format!("127.0.0.1:{}:{}:observer", p.quorum_port, p.election_port)
             } else {
                 format!("127.0.0.1:{}:{}", p.quorum_port, p.election_port)
             };
@@ -376,6 +390,7 @@ mod tests {
             data_dir: Path::new("/tmp/x/data"),
             client_port: 23456,
             peers: None,
+            observer: false,
             admin_port: None,
             four_letter_words: "*",
             release: crate::Release::default(),
@@ -452,18 +467,21 @@ mod tests {
                 quorum_port: 101,
                 election_port: 102,
                 client_port: 100,
+                observer: false,
             },
             Peer {
                 id: 2,
                 quorum_port: 201,
                 election_port: 202,
                 client_port: 200,
+                observer: false,
             },
         ];
         let cfg = render_zoo_cfg(&ZooCfg {
             data_dir: Path::new("/d"),
             client_port: 200,
             peers: Some(&peers),
+            observer: false,
             admin_port: None,
             four_letter_words: "*",
             release: crate::Release::default(),

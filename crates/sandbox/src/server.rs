@@ -164,6 +164,8 @@ impl ZkServer {
             data_dir: &server.data_dir,
             client_port: port,
             peers: quorum.map(|(_, peers)| peers),
+            observer: quorum
+                .is_some_and(|(id, peers)| peers.iter().any(|p| p.id == id && p.observer)),
             extra: &opts.extra_config,
             admin_port,
             four_letter_words: &opts.four_letter_words,
@@ -437,7 +439,19 @@ impl Ensemble {
     /// read-only mode and local sessions enabled) and waits until every member
     /// serves and exactly one is the leader.
     pub fn start(size: usize, opts: &ServerOptions) -> Result<Ensemble, SandboxError> {
-        if size == 0 {
+        Ensemble::start_with_observers(size, 0, opts)
+    }
+
+    /// As [`Ensemble::start`], with `observers` non-voting members after
+    /// the `voters` (myids `voters + 1..`), which serve clients but never
+    /// lead or vote.
+    pub fn start_with_observers(
+        voters: usize,
+        observers: usize,
+        opts: &ServerOptions,
+    ) -> Result<Ensemble, SandboxError> {
+        let size = voters + observers;
+        if voters == 0 {
             return Err(SandboxError::BadEnsembleSize { size });
         }
         check_extra_config(&opts.extra_config)?;
@@ -453,6 +467,7 @@ impl Ensemble {
                     client_port: ports[3 * i],
                     quorum_port: ports[3 * i + 1],
                     election_port: ports[3 * i + 2],
+                    observer: i >= voters,
                 })
                 .collect();
             let mut ensemble = Ensemble {
@@ -527,7 +542,7 @@ impl Ensemble {
     }
 
     /// Waits until exactly one running member is leader and every other
-    /// running member is a follower; returns the leader's index. Members that
+    /// running member is a follower or an observer; returns the leader's index. Members that
     /// are stopped are left out.
     pub fn wait_for_leader(&mut self, timeout: Duration) -> Result<usize, SandboxError> {
         let started = Instant::now();
@@ -550,7 +565,7 @@ impl Ensemble {
                 .collect();
             let followers = running
                 .iter()
-                .filter(|m| m.as_deref() == Some("follower"))
+                .filter(|m| matches!(m.as_deref(), Some("follower") | Some("observer")))
                 .count();
             if leaders.len() == 1 && followers + 1 == running.len() {
                 return Ok(leaders[0]);
