@@ -575,3 +575,84 @@ async fn the_plugin_name_runs_the_check_and_arguments_it_cannot_use_are_unknown(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_estate_migrated_with_sync_comes_back_on_the_target_as_its_applications_reconnect() {
+    let (_, src, dst) = pair_clients().await;
+    let root = unique_path("migrated");
+    skeleton(&src, &root).await;
+    create(&dst, &root, b"").await;
+    let old: Vec<zk::Client> =
+        futures::future::join_all((0..4).map(|_| client(&pair().source))).await;
+    kafka(&old[0], &root, &[1, 2, 3], true).await;
+    hbase(&old[1], &root, 1_700_000_000_000).await;
+    solr(&old[2], &root, 72057594037927936).await;
+    clickhouse(&old[3], &root).await;
+
+    // sync copies the estate and, while the applications run, keeps their
+    // registrations as the expectation.
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expected.zkps");
+    let args: Vec<String> = [
+        "sync",
+        "--source",
+        &pair().source.connect_string(),
+        "--target",
+        &pair().target.connect_string(),
+        "--path",
+        &root,
+        "--apply",
+        "--settle",
+        "200ms",
+        "--until-quiet",
+        "2s",
+        "--recheck-delay",
+        "0s",
+        "--expect-out",
+        expect.to_str().unwrap(),
+        "--format",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let sync =
+        tokio::spawn(
+            async move { run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await },
+        );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !expect.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no expectation written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The writers stop: the applications leave the old ensemble.
+    drop(old);
+    let synced = sync.await.unwrap();
+    assert_eq!(synced.code, 0, "{}", ctx(&synced));
+    let expected = expect.to_str().unwrap();
+
+    let r = check(expected, &root, GRACE_WITHIN).await;
+    assert_state(&r, 1, "WARNING");
+    assert!(
+        status(&r).contains("14 of 14 registrations missing"),
+        "{}",
+        ctx(&r)
+    );
+    // The applications reconnect to the target one by one.
+    let new: Vec<zk::Client> =
+        futures::future::join_all((0..4).map(|_| client(&pair().target))).await;
+    kafka(&new[0], &root, &[1, 2], true).await;
+    hbase(&new[1], &root, 1_700_000_999_999).await;
+    solr(&new[2], &root, 144115188075855872).await;
+    assert_state(&check(expected, &root, GRACE_WITHIN).await, 1, "WARNING");
+    clickhouse(&new[3], &root).await;
+    let r = check(expected, &root, GRACE_PAST).await;
+    assert_state(&r, 2, "CRITICAL");
+    let line = format!("kafka brokers 2 of 3: missing {root}/brokers/ids/3");
+    assert!(r.stdout.lines().any(|l| l == line), "{}", ctx(&r));
+    kafka(&new[0], &root, &[3], false).await;
+    assert_state(&check(expected, &root, GRACE_PAST).await, 0, "OK");
+}

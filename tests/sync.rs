@@ -628,6 +628,43 @@ async fn clickhouse_inserting_during_sync_carries_on_against_the_target() {
     assert!(events
         .iter()
         .any(|e| e["event"] == "cutover" && e["reason"] == "stopped by signal"));
+    // The registrations ClickHouse held on the source while sync followed
+    // (its replica's is_active): what must come back on the target.
+    let verified = events.iter().find(|e| e["event"] == "verified").unwrap();
+    let expect = verified["expect_file"]
+        .as_str()
+        .expect("an expectation")
+        .to_string();
+    assert!(
+        verified["expect_ephemerals"].as_u64() >= Some(1),
+        "{verified}"
+    );
+    let registrations = |grace: &'static str| {
+        let (expect, dst) = (expect.clone(), target.connect_string());
+        async move {
+            run(&[
+                "check",
+                "ephemerals",
+                "--expect",
+                &expect,
+                "--target",
+                &dst,
+                "--path",
+                root,
+                "--grace",
+                grace,
+            ])
+            .await
+        }
+    };
+    let away = registrations("1h").await;
+    assert_eq!(away.code, 1, "WARNING within the grace: {}", away.stdout);
+    assert!(
+        away.stdout.contains("clickhouse replicas 0 of 1"),
+        "{}",
+        away.stdout
+    );
+    assert_eq!(registrations("0s").await.code, 2, "CRITICAL past the grace");
 
     // ClickHouse against the target: every row, and inserts go on.
     let counted = tokio::task::spawn_blocking(move || {
@@ -637,12 +674,16 @@ async fn clickhouse_inserting_during_sync_carries_on_against_the_target() {
         ch.query(&format!("INSERT INTO events VALUES {}", rows(5, 100)));
         let after = ch.query("SELECT count() FROM events").trim().to_string();
         let errors = ch.log();
-        (before, after, errors)
+        // Kept running: its registrations live as long as it does.
+        (before, after, errors, ch)
     })
     .await
     .unwrap();
     assert_eq!(counted.0, "400", "every row read back");
     assert_eq!(counted.1, "600", "inserts carry on: {}", counted.2);
+    // Back: its replica registered again on the target.
+    let back = registrations("0s").await;
+    assert_eq!(back.code, 0, "{}", back.stdout);
     // The new blocks were numbered after the copied ones, on the target.
     let t = client(&target).await;
     let blocks = t
