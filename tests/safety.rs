@@ -75,6 +75,15 @@ async fn repair(args: &[&str]) -> Run {
     run(&all).await
 }
 
+/// `repair` of `root` from the shared pair's source to its target.
+async fn repair_shared(root: &str, extra: &[&str]) -> Run {
+    let p = pair();
+    let (src, dst) = (p.source.connect_string(), p.target.connect_string());
+    let mut args = vec!["--source", &src, "--target", &dst, "--path", root];
+    args.extend_from_slice(extra);
+    repair(&args).await
+}
+
 /// A zkparity command running in the background, its output in files.
 struct Background {
     process: Guarded,
@@ -367,10 +376,7 @@ async fn a_target_in_use_by_applications_is_refused_unless_said() {
     let (src, dst) = (p.source.connect_string(), p.target.connect_string());
     let before = Before::take(&dst, &root).await;
 
-    let r = repair(&[
-        "--source", &src, "--target", &dst, "--path", &root, "--apply",
-    ])
-    .await;
+    let r = repair_shared(&root, &["--apply"]).await;
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("1 ephemeral node(s) of live sessions")
@@ -395,17 +401,7 @@ async fn a_target_in_use_by_applications_is_refused_unless_said() {
         .assert_unchanged("a refused sync to a target in use")
         .await;
 
-    let r = repair(&[
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--path",
-        &root,
-        "--apply",
-        "--target-in-use",
-    ])
-    .await;
+    let r = repair_shared(&root, &["--apply", "--target-in-use"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(t.get_data(&root).await.unwrap().0, b"new");
 }
@@ -439,19 +435,7 @@ async fn the_backup_taken_before_writing_restores_a_damaged_target_to_identical(
         .unwrap();
     let (src, dst) = (p.source.connect_string(), p.target.connect_string());
 
-    let r = repair(&[
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--path",
-        &root,
-        "--apply",
-        "--delete-extra",
-        "--max-delete",
-        "2",
-    ])
-    .await;
+    let r = repair_shared(&root, &["--apply", "--delete-extra", "--max-delete", "2"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let backup = r.json()["backup"]
         .as_str()
@@ -519,28 +503,14 @@ async fn the_backup_taken_before_writing_restores_a_damaged_target_to_identical(
 
 #[tokio::test]
 async fn no_backup_writes_no_file_and_a_write_with_nothing_to_do_takes_none() {
-    let (p, s, t) = pair_clients().await;
+    let (_, s, t) = pair_clients().await;
     let root = unique_path("no-backup");
     both(&s, &t, &root, &[("a", b"1")]).await;
-    let (src, dst) = (p.source.connect_string(), p.target.connect_string());
-    let r = repair(&[
-        "--source", &src, "--target", &dst, "--path", &root, "--apply",
-    ])
-    .await;
+    let r = repair_shared(&root, &["--apply"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.json().get("backup").is_none(), "{}", r.stdout);
     s.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
-    let r = repair(&[
-        "--source",
-        &src,
-        "--target",
-        &dst,
-        "--path",
-        &root,
-        "--apply",
-        "--no-backup",
-    ])
-    .await;
+    let r = repair_shared(&root, &["--apply", "--no-backup"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.json().get("backup").is_none(), "{}", r.stdout);
 }
