@@ -173,7 +173,22 @@ impl RepairReport {
     }
 
     fn text_into(&self, o: &mut String, command: &str) {
-        let p = &self.plan;
+        self.header_into(o, command);
+        let skipped = self.plan_into(o);
+        if self.apply.is_none() {
+            self.listing_into(o, skipped);
+        }
+        if let Some(a) = &self.apply {
+            applied_into(o, a);
+            list_skips(o, &self.plan.listed_skips, skipped);
+        }
+        if let Some(v) = &self.verification {
+            verification_into(o, v);
+        }
+    }
+
+    /// What ran, on what, and what was kept before the first write.
+    fn header_into(&self, o: &mut String, command: &str) {
         let _ = match (&self.apply, &self.resumed) {
             (None, _) => writeln!(
                 o,
@@ -205,6 +220,12 @@ impl RepairReport {
                 "  note: the source holds no ACLs: nodes are created world:anyone:cdrwa and ACLs are left as they are"
             );
         }
+    }
+
+    /// The plan's counts by action and what it leaves alone; returns how
+    /// many nodes it leaves alone.
+    fn plan_into(&self, o: &mut String) -> u64 {
+        let p = &self.plan;
         let _ = writeln!(
             o,
             "\nplan: {} action{}, about {} writes, {} data bytes",
@@ -255,26 +276,34 @@ impl RepairReport {
                 let _ = writeln!(o, "  {:<20}{n:>7}{extra}  {why}", reason.as_str());
             }
         }
-        if self.apply.is_none() {
-            if !p.listed.is_empty() {
-                let _ = writeln!(
-                    o,
-                    "\nactions{}:",
-                    if self.actions_not_listed > 0 {
-                        format!(" (first {}; --limit 0 lists all)", p.listed.len())
-                    } else {
-                        String::new()
-                    }
-                );
-                for a in &p.listed {
-                    let _ = writeln!(o, "  {}", action_line(a));
-                }
-            }
-            list_skips(o, &p.listed_skips, skipped);
-        }
-        if let Some(a) = &self.apply {
-            let c = &a.counts;
+        skipped
+    }
+
+    /// A dry run's list of planned actions and of what is left alone.
+    fn listing_into(&self, o: &mut String, skipped: u64) {
+        let p = &self.plan;
+
+        if !p.listed.is_empty() {
             let _ = writeln!(
+                o,
+                "\nactions{}:",
+                if self.actions_not_listed > 0 {
+                    format!(" (first {}; --limit 0 lists all)", p.listed.len())
+                } else {
+                    String::new()
+                }
+            );
+            for a in &p.listed {
+                let _ = writeln!(o, "  {}", action_line(a));
+            }
+        }
+        list_skips(o, &p.listed_skips, skipped);
+    }
+}
+
+fn applied_into(o: &mut String, a: &ApplyReport) {
+    let c = &a.counts;
+    let _ = writeln!(
                 o,
                 "\napplied: {} action{} in {:.1}s ({:.0}/s); in all {} applied, {} already done, {} conflicts, {} failed; {} writes sent",
                 a.settled_this_run,
@@ -287,41 +316,39 @@ impl RepairReport {
                 c.failed,
                 c.writes
             );
-            for pr in &a.problems {
-                let _ = writeln!(
-                    o,
-                    "  {:<9}{:<18}{}: {}",
-                    pr.outcome,
-                    pr.op.as_str(),
-                    printable(&pr.path),
-                    pr.reason
-                );
-            }
-            if a.problems_not_listed > 0 {
-                let _ = writeln!(o, "  ... and {} more", a.problems_not_listed);
-            }
-            list_skips(o, &p.listed_skips, skipped);
-        }
-        if let Some(v) = &self.verification {
-            if v.identical {
-                let _ = writeln!(o, "\nverified: the target now matches the source");
-            } else {
-                let kinds: Vec<String> = v
-                    .differences
-                    .iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect();
-                let _ = writeln!(
-                    o,
-                    "\nNOT verified: the target still differs from the source: {} difference{} ({})",
-                    v.confirmed,
-                    if v.confirmed == 1 { "" } else { "s" },
-                    kinds.join(", ")
-                );
-                for d in &v.listed {
-                    let _ = writeln!(o, "  {:<18}{}", d.kind, printable(&d.path));
-                }
-            }
+    for pr in &a.problems {
+        let _ = writeln!(
+            o,
+            "  {:<9}{:<18}{}: {}",
+            pr.outcome,
+            pr.op.as_str(),
+            printable(&pr.path),
+            pr.reason
+        );
+    }
+    if a.problems_not_listed > 0 {
+        let _ = writeln!(o, "  ... and {} more", a.problems_not_listed);
+    }
+}
+
+fn verification_into(o: &mut String, v: &Verification) {
+    if v.identical {
+        let _ = writeln!(o, "\nverified: the target now matches the source");
+    } else {
+        let kinds: Vec<String> = v
+            .differences
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "\nNOT verified: the target still differs from the source: {} difference{} ({})",
+            v.confirmed,
+            if v.confirmed == 1 { "" } else { "s" },
+            kinds.join(", ")
+        );
+        for d in &v.listed {
+            let _ = writeln!(o, "  {:<18}{}", d.kind, printable(&d.path));
         }
     }
 }

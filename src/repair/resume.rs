@@ -228,6 +228,86 @@ pub(crate) enum Opened {
     Resume(Box<PlanFile>),
 }
 
+fn bad_line(path: &Path, line: u64, reason: String) -> Error {
+    Error::BadFile {
+        file: path.to_path_buf(),
+        line,
+        reason,
+    }
+}
+
+/// What reading a resume file line by line has found so far.
+#[derive(Default)]
+struct Scan {
+    actions_offset: Option<u64>,
+    actions: u64,
+    sha: Sha256,
+    end: Option<PlanEnd>,
+    progress: Checkpoint,
+}
+
+impl Scan {
+    /// Takes one whole line: the header first, the actions, the plan's end
+    /// with their checksum, then progress records.
+    fn take(
+        &mut self,
+        path: &Path,
+        identity: &Identity,
+        line_no: u64,
+        offset: u64,
+        line: &[u8],
+        record: Record,
+    ) -> Result<()> {
+        let bad = |line: u64, reason: String| bad_line(path, line, reason);
+        match (line_no, record) {
+            (1, Record::Header(h)) => {
+                if h.format != FORMAT || h.version != VERSION {
+                    return Err(bad(1, format!("not a {FORMAT} v{VERSION} file")));
+                }
+                if h.identity != *identity {
+                    return Err(Error::Usage(format!(
+                        "{} holds a repair of {} from {} (path {}, excludes {:?}, delete extra {}), \
+                         not this one: finish that repair, or remove the file or pass another --resume",
+                        path.display(),
+                        h.identity.target,
+                        h.identity.source,
+                        h.identity.path,
+                        h.identity.excludes,
+                        h.identity.delete_extra
+                    )));
+                }
+            }
+            (1, _) => return Err(bad(1, "no header: not a repair plan".into())),
+            (_, Record::Header(_)) => return Err(bad(line_no, "a second header".into())),
+            (_, Record::Action(_)) if self.end.is_some() => {
+                return Err(bad(line_no, "an action after the end of the plan".into()))
+            }
+            (_, Record::Action(_)) => {
+                self.actions_offset.get_or_insert(offset);
+                self.sha.update(line);
+                self.actions += 1;
+            }
+            (_, Record::PlanEnd(e)) => {
+                if e.actions != self.actions || e.sha256 != hex::encode(self.sha.clone().finalize())
+                {
+                    return Err(bad(
+                        line_no,
+                        "the plan's actions do not match its checksum: the file was edited or damaged"
+                            .into(),
+                    ));
+                }
+                self.actions_offset.get_or_insert(offset);
+                self.end = Some(e);
+            }
+            (_, Record::Progress(_)) if self.end.is_none() => {
+                return Err(bad(line_no, "progress before the end of the plan".into()))
+            }
+            (_, Record::Progress(p)) => self.progress = p,
+        }
+        Ok(())
+    }
+}
+
 /// Opens a resume file. A file for another repair is refused; one whose
 /// plan never finished, or whose repair did, is planned afresh.
 pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
@@ -236,22 +316,14 @@ pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Opened::Fresh(None)),
         Err(e) => return Err(io_err(path, "opening the resume file")(e)),
     };
-    let bad = |line: u64, reason: String| Error::BadFile {
-        file: path.to_path_buf(),
-        line,
-        reason,
-    };
+    let bad = |line: u64, reason: String| bad_line(path, line, reason);
     let read_err = io_err(path, "reading the resume file");
     let max_line = crate::snapshot::max_line()?;
     let mut reader = BufReader::new(&file);
     let mut offset = 0u64;
     let mut line_no = 0u64;
     let mut buf = Vec::new();
-    let mut actions_offset = None;
-    let mut actions = 0u64;
-    let mut sha = Sha256::new();
-    let mut end: Option<PlanEnd> = None;
-    let mut progress = Checkpoint::default();
+    let mut scan = Scan::default();
     let mut good_end = 0u64;
     loop {
         buf.clear();
@@ -287,53 +359,16 @@ pub(crate) fn open(path: &Path, identity: &Identity) -> Result<Opened> {
             }
             return Err(bad(line_no, "not a repair plan line".into()));
         };
-        match (line_no, record) {
-            (1, Record::Header(h)) => {
-                if h.format != FORMAT || h.version != VERSION {
-                    return Err(bad(1, format!("not a {FORMAT} v{VERSION} file")));
-                }
-                if h.identity != *identity {
-                    return Err(Error::Usage(format!(
-                        "{} holds a repair of {} from {} (path {}, excludes {:?}, delete extra {}), \
-                         not this one: finish that repair, or remove the file or pass another --resume",
-                        path.display(),
-                        h.identity.target,
-                        h.identity.source,
-                        h.identity.path,
-                        h.identity.excludes,
-                        h.identity.delete_extra
-                    )));
-                }
-            }
-            (1, _) => return Err(bad(1, "no header: not a repair plan".into())),
-            (_, Record::Header(_)) => return Err(bad(line_no, "a second header".into())),
-            (_, Record::Action(_)) if end.is_some() => {
-                return Err(bad(line_no, "an action after the end of the plan".into()))
-            }
-            (_, Record::Action(_)) => {
-                actions_offset.get_or_insert(offset);
-                sha.update(&buf);
-                actions += 1;
-            }
-            (_, Record::PlanEnd(e)) => {
-                if e.actions != actions || e.sha256 != hex::encode(sha.clone().finalize()) {
-                    return Err(bad(
-                        line_no,
-                        "the plan's actions do not match its checksum: the file was edited or damaged"
-                            .into(),
-                    ));
-                }
-                actions_offset.get_or_insert(offset);
-                end = Some(e);
-            }
-            (_, Record::Progress(_)) if end.is_none() => {
-                return Err(bad(line_no, "progress before the end of the plan".into()))
-            }
-            (_, Record::Progress(p)) => progress = p,
-        }
+        scan.take(path, identity, line_no, offset, &buf, record)?;
         offset += n as u64;
         good_end = offset;
     }
+    let Scan {
+        actions_offset,
+        end,
+        progress,
+        ..
+    } = scan;
     drop(reader);
     let Some(end) = end else {
         return Ok(Opened::Fresh(Some(format!(
