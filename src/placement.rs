@@ -330,6 +330,10 @@ pub struct ReadServers {
     /// Set when the choice fell back (followers-preferred on the leader).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Servers whose sessions moved mid-walk, because an election changed
+    /// their role, and where to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<String>,
 }
 
 /// One server a side read, and how much.

@@ -454,3 +454,120 @@ async fn a_snapshot_read_from_followers_spares_the_leader() {
     assert!(growth[&leader[0]] < SET_UP_PACKETS, "{growth:?}");
     assert!(growth.values().sum::<u64>() > 1000, "{growth:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_leader_mid_walk_under_followers_finishes_without_reading_the_new_leader() {
+    // An ensemble of its own: the test kills its leader.
+    let mut e =
+        blocking(|| Ensemble::start(3, &options(Release::V3_8_0)).expect("a 3.8 quorum")).await;
+    let connect = e.connect_string();
+    let root = unique_path("killed");
+    seeded(&connect, &root, false).await;
+    let m = modes(&e);
+    let old_leader = role_of(&m, "leader");
+    assert_eq!(old_leader.len(), 1, "{m:?}");
+    let target = pair().target.connect_string();
+
+    // Capped so the walk of 3 × NODES reads lasts several seconds and the
+    // election happens in the middle of it.
+    let walk = {
+        let (connect, target, root) = (connect.clone(), target.clone(), root.clone());
+        tokio::spawn(async move {
+            compare_connects(
+                &connect,
+                &target,
+                &[
+                    "--path",
+                    &root,
+                    "--source-read-from",
+                    "followers",
+                    "--max-reads-per-second",
+                    "1200",
+                ],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = e
+        .servers
+        .iter()
+        .position(|s| s.connect_string() == old_leader[0])
+        .expect("the leader is a member");
+    e.servers[killed].kill();
+
+    // The new leader's counters start when it takes the role, so what it
+    // has received by the end is what reached it as leader.
+    let new_leader = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let m = blocking({
+                let alive: Vec<String> = e
+                    .servers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != killed)
+                    .map(|(_, s)| s.connect_string())
+                    .collect();
+                move || {
+                    alive
+                        .into_iter()
+                        .filter_map(|a| {
+                            let srvr = zkparity_sandbox::four_letter_word(
+                                &a,
+                                "srvr",
+                                Duration::from_secs(2),
+                            )
+                            .ok()?;
+                            (zkparity_sandbox::parse_mode(&srvr) == Some("leader")).then_some(a)
+                        })
+                        .next()
+                }
+            })
+            .await;
+            if let Some(l) = m {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a new leader within 30 s");
+
+    let run = walk.await.expect("the compare");
+    assert_eq!(run.code, 0, "{}", ctx(&run));
+    assert_eq!(verdict(&run), "identical", "{}", ctx(&run));
+    let reached = {
+        let l = new_leader.clone();
+        blocking(move || {
+            let text = zkparity_sandbox::four_letter_word(&l, "srvr", Duration::from_secs(5))
+                .expect("srvr answers");
+            text.lines()
+                .find_map(|l| l.strip_prefix("Received: "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .expect("a Received: line")
+        })
+        .await
+    };
+    assert!(
+        reached < SET_UP_PACKETS,
+        "the new leader {new_leader} received {reached} packets as leader: {}",
+        ctx(&run)
+    );
+    // Every read after the election went to the follower that is left.
+    let placed = &run.json()["source"]["read_placement"];
+    let servers = placed["servers"].as_array().expect("servers");
+    assert!(
+        servers
+            .iter()
+            .all(|s| s["server"] != new_leader.as_str() || s["role"] != "leader"),
+        "{placed}"
+    );
+    let moved = placed["moved"].to_string();
+    assert!(
+        moved.contains(&format!("{new_leader} no longer fits followers")),
+        "the report says the sessions moved: {placed}\n{}\n{}",
+        run.json()["notes"],
+        run.stderr
+    );
+    eprintln!("placement after the leader was killed: {placed}");
+}

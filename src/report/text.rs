@@ -146,6 +146,9 @@ pub fn render(r: &CompareReport) -> String {
         // `any` has no servers to name: the client library chose them.
         if let Some(placed) = e.read_placement.as_ref().filter(|p| p.read_from != "any") {
             let _ = writeln!(o, "  {name} read from {}", read_from_line(placed));
+            for moved in &placed.moved {
+                let _ = writeln!(o, "  {name} reads moved: {}", printable(moved));
+            }
         }
     }
     if let Some(one) = &r.one_ensemble {

@@ -50,6 +50,8 @@ pub struct Reader {
     servers: std::sync::Mutex<Vec<ServerEntry>>,
     /// What the latest choice of servers had to say (a fall-back).
     note: std::sync::Mutex<Option<String>>,
+    /// Servers whose sessions moved mid-walk because their role changed.
+    moves: std::sync::Mutex<Vec<String>>,
     /// `generation + 1` of the sessions last synced; 0 before any.
     synced: AtomicU64,
     /// Held while syncing, so concurrent first batches sync once.
@@ -70,6 +72,17 @@ struct ServerEntry {
 struct Tally {
     reads: AtomicU64,
     nodes: AtomicU64,
+}
+
+/// The servers sessions are pinned to, each once, in order.
+fn pinned_servers(slots: &[Slot]) -> Vec<String> {
+    let mut servers: Vec<String> = Vec::new();
+    for (server, _) in slots.iter().flatten() {
+        if !servers.contains(server) {
+            servers.push(server.clone());
+        }
+    }
+    servers
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -224,6 +237,7 @@ impl Reader {
             read_from,
             servers,
             note: std::sync::Mutex::new(note),
+            moves: std::sync::Mutex::new(Vec::new()),
             synced: AtomicU64::new(0),
             syncing: tokio::sync::Mutex::new(()),
         })
@@ -247,6 +261,7 @@ impl Reader {
                 })
                 .collect(),
             note: lock(&self.note).clone(),
+            moved: lock(&self.moves).clone(),
         }
     }
 
@@ -336,11 +351,9 @@ impl Reader {
         let fits = match placement::choose(&self.spec, &self.read_from).await {
             Ok(Some(chosen)) => {
                 let names: Vec<String> = chosen.servers.iter().map(|m| m.address()).collect();
-                sessions
-                    .slots
+                pinned_servers(&sessions.slots)
                     .iter()
-                    .flatten()
-                    .all(|(server, _)| names.contains(server))
+                    .all(|server| names.contains(server))
             }
             // Down for now, or the roles cannot be told: the retries decide.
             _ => true,
@@ -470,6 +483,7 @@ impl Reader {
             ensemble = %self.spec.connect,
             "the session expired; carrying on with new sessions"
         );
+        self.note_moves(&slots);
         let mut sessions = match self.sessions.write() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
@@ -481,6 +495,27 @@ impl Reader {
         };
         *lock(&self.note) = note;
         Ok(())
+    }
+
+    /// Says which pinned servers the new sessions left (an election made
+    /// one the leader, or it is down), and where their reads went.
+    fn note_moves(&self, new_slots: &[Slot]) {
+        let kept = pinned_servers(new_slots);
+        if kept.is_empty() {
+            return;
+        }
+        let left: Vec<String> = pinned_servers(&self.current().slots)
+            .into_iter()
+            .filter(|server| !kept.contains(server))
+            .map(|server| {
+                format!(
+                    "{server} no longer fits {} (its role changed or it went down mid-walk): its reads moved to {}",
+                    self.read_from,
+                    kept.join(", ")
+                )
+            })
+            .collect();
+        lock(&self.moves).extend(left);
     }
 
     fn read_error(&self, path: &str, reason: String) -> Error {
