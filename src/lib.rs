@@ -50,6 +50,7 @@
 //!   `--apply` (batched, retried, resumable) and verifies with a compare.
 //!   Before the first write of repair and sync: what is refused as a likely
 //!   mistake, the backup snapshot of the target, the one-writer lock.
+//! - `follow`: one watch followed across reconnects; the one back-off.
 //! - [`sync`]: `zkparity sync`: the full copy, then following the source's
 //!   changes (persistent recursive watches) into the target until cutover,
 //!   then the final compare; writes by others on the target are conflicts.
@@ -88,6 +89,7 @@ pub mod durable;
 pub mod duration;
 pub mod error;
 pub mod exclude;
+mod follow;
 pub mod gmetric;
 mod identity;
 pub mod jaas;

@@ -2,8 +2,8 @@
 //! not walk a tree that did not change, and a change is re-checked soon after
 //! it happens rather than at the next round.
 //!
-//! Per side, one long-lived session holds a `PersistentRecursive` watch on the
-//! pair's path. Its events are drained into a bounded set of changed paths
+//! Per side, one [`crate::follow`] loop holds a `PersistentRecursive` watch on
+//! the pair's path. Its events are drained into a bounded set of changed paths
 //! ([`Watches`]); the rounds ([`super::round`]) ask it for a [`Plan`]: walk
 //! everything, re-check the changed paths, or nothing at all.
 //!
@@ -12,11 +12,8 @@
 //! - Events while disconnected are lost (ZOOKEEPER-4698). After a gap the next
 //!   round walks in full, and the whole subtree is also re-checked early, as
 //!   soon as the session is back.
-//! - zookeeper-client 0.11 does not re-register persistent watches after a
-//!   reconnect: the watch would go silent. So after every reconnect the watch
-//!   is added again on the same session.
-//! - An expired or closed session is dead for good: a new one is built (with
-//!   a back-off), followed by a full walk.
+//! - A watch added again after a reconnect, or on a new session after one
+//!   expired or closed, is followed by a full walk.
 //! - ACL changes fire no event at all: every `full_walk_every` rounds walk in
 //!   full regardless.
 //! - Servers before 3.6 have no persistent watches: every round walks, as
@@ -37,10 +34,9 @@ use zookeeper_client as zk;
 use crate::compare::looks_sequential;
 use crate::connect::EnsembleSpec;
 use crate::exclude::Excludes;
+use crate::follow::{self, Backoff, Registered};
 pub(crate) use crate::tree::path::{coarsen, covering};
 use crate::tree::path::{name_of, parent, within};
-
-use super::stopped;
 
 /// Changed paths remembered between rounds; past this the next round walks
 /// everything instead (a bulk load is cheaper to walk than to re-check path
@@ -48,8 +44,7 @@ use super::stopped;
 pub(crate) const MAX_CHANGED_PATHS: usize = 10_000;
 
 /// Back-off between attempts to (re)build a watch session.
-const RETRY_MIN: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(30);
+const RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
 const SIDES: [&str; 2] = ["source", "target"];
 
@@ -358,115 +353,78 @@ pub(crate) fn start(
     (watches, handles)
 }
 
-/// Why a watch session ended.
-enum Ended {
-    /// The servers cannot do persistent watches.
-    Unsupported,
-    /// The session is gone or could not be built; another will be tried.
-    Lost { reason: String, was_live: bool },
-}
-
+/// Follows one side of a pair for its [`Watches`]; runs until `stop`.
 async fn run_side(
     watches: Arc<Watches>,
     side: usize,
     spec: EnsembleSpec,
     pair: String,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut retry = RETRY_MIN;
-    let mut down_logged = false;
-    loop {
-        let ended = tokio::select! {
-            e = watch_session(&watches, side, &spec, &pair) => e,
-            _ = stopped(&mut stop) => return,
-        };
-        match ended {
-            Ended::Unsupported => {
-                watches.unsupported(side);
-                info!(
-                    pair = %pair,
-                    side = SIDES[side],
-                    "persistent watches unsupported (server before 3.6): every round walks in full"
-                );
-                return;
-            }
-            Ended::Lost { reason, was_live } => {
-                watches.gap(side, SideWatch::Down, "session is down");
-                if was_live {
-                    retry = RETRY_MIN;
-                    down_logged = false;
-                }
-                // Once per outage at warn: the rounds report the ensemble.
-                if down_logged {
-                    debug!(pair = %pair, side = SIDES[side], reason = %reason, "watch session still down");
-                } else {
-                    warn!(pair = %pair, side = SIDES[side], reason = %reason, "watch session lost; rounds walk in full until it is back");
-                    down_logged = true;
-                }
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(retry) => {}
-            _ = stopped(&mut stop) => return,
-        }
-        retry = (retry * 2).min(RETRY_MAX);
-    }
+    let root = watches.root.clone();
+    let mut sink = SideSink {
+        watches,
+        side,
+        pair,
+        down_logged: false,
+    };
+    follow::follow(&spec, &root, RETRY, &mut sink, stop).await
 }
 
-/// One session's life: connect, watch, drain events until the session ends.
-async fn watch_session(watches: &Watches, side: usize, spec: &EnsembleSpec, pair: &str) -> Ended {
-    let lost = |reason: String, was_live| Ended::Lost { reason, was_live };
-    let client = match spec.connect().await {
-        Ok(c) => c,
-        Err(e) => return lost(e.to_string(), false),
-    };
-    let root = watches.root.as_str();
-    let mode = zk::AddWatchMode::PersistentRecursive;
-    let mut watcher = match client.watch(root, mode).await {
-        Ok(w) => w,
-        Err(zk::Error::Unimplemented) => return Ended::Unsupported,
-        Err(e) => return lost(format!("adding the watch on {root}: {e}"), false),
-    };
-    watches.live(side);
-    debug!(pair, side = SIDES[side], path = root, "watching");
-    let mut disconnected = false;
-    loop {
-        let event = watcher.changed().await;
-        if event.event_type != zk::EventType::Session {
-            watches.record(&event.path, event.event_type);
-            continue;
+/// One side's watch, as what changed for the rounds.
+struct SideSink {
+    watches: Arc<Watches>,
+    side: usize,
+    pair: String,
+    /// The current outage was logged at warn: the rest of it goes to debug.
+    down_logged: bool,
+}
+
+impl follow::Sink for SideSink {
+    fn live(&mut self, how: Registered) {
+        self.watches.live(self.side);
+        let (pair, side) = (self.pair.as_str(), SIDES[self.side]);
+        if how == Registered::Reconnected {
+            debug!(pair, side, "watch session reconnected; watch added again");
+        } else {
+            debug!(pair, side, path = self.watches.root.as_str(), "watching");
         }
-        match event.session_state {
-            zk::SessionState::Disconnected => {
-                disconnected = true;
-                watches.gap(side, SideWatch::Disconnected, "was disconnected");
-                debug!(pair, side = SIDES[side], "watch session disconnected");
-            }
-            zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly
-                if disconnected =>
-            {
-                disconnected = false;
-                // zookeeper-client does not send persistent watches again
-                // after a reconnect: without this the watch is silently gone.
-                // The new handle shares the client-side watch; the old one is
-                // dropped without removing it on the server.
-                watcher = match client.watch(root, mode).await {
-                    Ok(w) => w,
-                    Err(e) => return lost(format!("adding the watch again: {e}"), true),
-                };
-                watches.live(side);
-                debug!(
-                    pair,
-                    side = SIDES[side],
-                    "watch session reconnected; watch added again"
-                );
-            }
-            // Terminal: the watcher must not be polled again (it panics).
-            state if state.is_terminated() => {
-                return lost(format!("session {state}"), true);
-            }
-            _ => {}
+    }
+
+    fn event(&mut self, path: &str, event: zk::EventType) {
+        self.watches.record(path, event);
+    }
+
+    fn disconnected(&mut self) {
+        let (pair, side) = (self.pair.as_str(), SIDES[self.side]);
+        self.watches
+            .gap(self.side, SideWatch::Disconnected, "was disconnected");
+        debug!(pair, side, "watch session disconnected");
+    }
+
+    fn lost(&mut self, reason: String, was_live: bool) {
+        let (pair, side) = (&self.pair, SIDES[self.side]);
+        self.watches
+            .gap(self.side, SideWatch::Down, "session is down");
+        if was_live {
+            self.down_logged = false;
         }
+        // Once per outage at warn: the rounds report the ensemble.
+        if self.down_logged {
+            debug!(pair = %pair, side, reason = %reason, "watch session still down");
+        } else {
+            warn!(pair = %pair, side, reason = %reason, "watch session lost; rounds walk in full until it is back");
+            self.down_logged = true;
+        }
+    }
+
+    fn unsupported(&mut self) {
+        self.watches.unsupported(self.side);
+        info!(
+            pair = %self.pair,
+            side = SIDES[self.side],
+            "persistent watches unsupported (server before 3.6): every round walks in full"
+        );
     }
 }
 

@@ -36,6 +36,7 @@ use crate::compare::next_sequence;
 use crate::connect::EnsembleSpec;
 use crate::digest::{acl_fingerprint, normalize_acl, AclEntry};
 use crate::error::{Error, Result};
+use crate::follow::Backoff;
 use crate::ratelimit::RateLimiter;
 use crate::tree::path::child_path;
 
@@ -87,9 +88,8 @@ const PAIRS_PER_MULTI: i64 = 500;
 /// multi-write, so it is never visible to anyone.
 pub(crate) const TOP_UP_CHILD: &str = "zkparity-repair-seq-";
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100 << attempt.min(5))
-}
+/// The wait between attempts: 200 ms, doubled up to 3.2 s.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_millis(3200));
 
 /// Worth sending again on the same session.
 fn retryable(e: &zk::Error) -> bool {
@@ -252,6 +252,23 @@ fn same_acl(planned: &[AclSpec], found: &[zk::Acl]) -> bool {
     acl_fingerprint(&a) == acl_fingerprint(&b)
 }
 
+/// Sends an action's set_acl now, conditional on the ACL version seen when
+/// planning.
+fn set_acl<'c>(
+    client: &'c zk::Client,
+    a: &Action,
+) -> impl std::future::Future<Output = std::result::Result<(), zk::Error>> + 'c {
+    let sent = match a {
+        Action::SetAcl {
+            path,
+            acl,
+            aversion,
+        } => Ok(client.set_acl(path, &zk_acls(acl), Some(*aversion))),
+        _ => Err(zk::Error::BadArguments(&"not an ACL operation")),
+    };
+    async move { sent?.await.map(drop) }
+}
+
 /// Sends a unit now (requests leave when the call is made, not when the
 /// future is polled, which keeps them in plan order).
 fn send<'c>(client: &'c zk::Client, unit: &Unit) -> Sent<'c> {
@@ -289,20 +306,7 @@ fn send<'c>(client: &'c zk::Client, unit: &Unit) -> Sent<'c> {
         Shape::Acls => Sent::Acls(
             unit.actions
                 .iter()
-                .map(|a| match a {
-                    Action::SetAcl {
-                        path,
-                        acl,
-                        aversion,
-                    } => client
-                        .set_acl(path, &zk_acls(acl), Some(*aversion))
-                        .map(|r| r.map(drop))
-                        .boxed(),
-                    _ => futures::future::ready(Err(zk::Error::BadArguments(
-                        &"not an ACL operation",
-                    )))
-                    .boxed(),
-                })
+                .map(|a| set_acl(client, a).boxed())
                 .collect(),
         ),
         Shape::Alone => Sent::Unsent,
@@ -393,7 +397,7 @@ impl<'j> Applier<'j> {
     }
 
     async fn reconnect(&mut self, reconnects: u32) -> Result<()> {
-        let mut attempt = 0;
+        let (mut attempt, mut backoff) = (0, RETRY);
         loop {
             attempt += 1;
             match self.spec.connect_writer(self.legacy_target).await {
@@ -402,7 +406,7 @@ impl<'j> Applier<'j> {
                     return Ok(());
                 }
                 Err(e) if attempt >= ATTEMPTS || reconnects > ATTEMPTS * 4 => return Err(e),
-                Err(_) => tokio::time::sleep(backoff(attempt)).await,
+                Err(_) => tokio::time::sleep(backoff.next_wait()).await,
             }
         }
     }
@@ -566,7 +570,7 @@ impl<'j> Applier<'j> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, zk::Error>>,
     {
-        let mut attempt = 0;
+        let (mut attempt, mut backoff) = (0, RETRY);
         loop {
             attempt += 1;
             match op().await {
@@ -574,7 +578,7 @@ impl<'j> Applier<'j> {
                 Err(e) if retryable(&e) && attempt >= ATTEMPTS => {
                     return Err(self.gave_up(path, &e, attempt))
                 }
-                Err(e) if retryable(&e) => tokio::time::sleep(backoff(attempt)).await,
+                Err(e) if retryable(&e) => tokio::time::sleep(backoff.next_wait()).await,
                 other => return Ok(other),
             }
         }
@@ -585,7 +589,7 @@ impl<'j> Applier<'j> {
         if let Action::SequenceCounter { path, next, .. } = a {
             return self.top_up(client, path, *next).await;
         }
-        let mut attempt = 0;
+        let (mut attempt, mut backoff) = (0, RETRY);
         loop {
             attempt += 1;
             self.spend(1).await;
@@ -600,14 +604,7 @@ impl<'j> Applier<'j> {
                     data,
                     version,
                 } => client.set_data(path, data, Some(*version)).await.map(drop),
-                Action::SetAcl {
-                    path,
-                    acl,
-                    aversion,
-                } => client
-                    .set_acl(path, &zk_acls(acl), Some(*aversion))
-                    .await
-                    .map(drop),
+                Action::SetAcl { .. } => set_acl(client, a).await,
                 Action::Delete { path, version } => client.delete(path, Some(*version)).await,
                 Action::SequenceCounter { .. } => Ok(()),
             };
@@ -617,7 +614,7 @@ impl<'j> Applier<'j> {
                 Err(e) if retryable(&e) && attempt >= ATTEMPTS => {
                     return Err(self.gave_up(a.path(), &e, attempt))
                 }
-                Err(e) if retryable(&e) => tokio::time::sleep(backoff(attempt)).await,
+                Err(e) if retryable(&e) => tokio::time::sleep(backoff.next_wait()).await,
                 Err(e) => return self.judge(client, a, e).await,
             }
         }
@@ -697,7 +694,7 @@ impl<'j> Applier<'j> {
         let per_multi = PAIRS_PER_MULTI.min((self.batch_ops / 2).max(1) as i64);
         let mut wrote = false;
         let mut races = 0;
-        let mut attempt = 0;
+        let (mut attempt, mut backoff) = (0, RETRY);
         loop {
             let stat = match self.read(path, || client.check_stat(path)).await? {
                 Ok(Some(stat)) => stat,
@@ -732,6 +729,7 @@ impl<'j> Applier<'j> {
                 Ok(_) => {
                     wrote = true;
                     attempt = 0;
+                    backoff.reset();
                 }
                 Err(zk::Error::NoNode | zk::Error::NodeExists) => {
                     races += 1;
@@ -749,7 +747,7 @@ impl<'j> Applier<'j> {
                     if attempt >= ATTEMPTS {
                         return Err(self.gave_up(path, &e, attempt));
                     }
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(backoff.next_wait()).await;
                 }
                 Err(zk::Error::NoAuth) => {
                     return Ok(Outcome::Failed(

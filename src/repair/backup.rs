@@ -19,11 +19,18 @@ use crate::source::SideSpec;
 /// Where the backup of `target` goes in `dir`: named for the target's
 /// first server and the time, so that backups never replace each other.
 pub fn file_in(dir: &Path, target: &SideSpec) -> PathBuf {
-    let server = target
+    named_for(dir, "backup", target, "target")
+}
+
+/// A snapshot file in `dir` for `side`: `zkparity-KIND-SERVER-TIME-PID.zkps`,
+/// named for the side's first server (`fallback` for a side with none) and
+/// the time, so that runs never replace each other's files.
+pub(crate) fn named_for(dir: &Path, kind: &str, side: &SideSpec, fallback: &str) -> PathBuf {
+    let server = side
         .live()
         .and_then(|spec| spec.connect.hosts.first())
         .map(|(host, port)| format!("{host}_{port}"))
-        .unwrap_or_else(|| "target".into());
+        .unwrap_or_else(|| fallback.into());
     let server: String = server
         .chars()
         .map(|c| {
@@ -38,7 +45,7 @@ pub fn file_in(dir: &Path, target: &SideSpec) -> PathBuf {
         .to_string()
         .replace([':', '-'], "");
     dir.join(format!(
-        "zkparity-backup-{server}-{at}-{}.zkps",
+        "zkparity-{kind}-{server}-{at}-{}.zkps",
         std::process::id()
     ))
 }

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
@@ -42,6 +43,7 @@ use crate::compare::{compare_sides, CompareOptions};
 use crate::connect::EnsembleSpec;
 use crate::error::{Error, Result, StopSignal};
 use crate::exclude::Excludes;
+use crate::follow::Backoff;
 use crate::progress::Progress;
 use crate::repair::report::RepairReport;
 use crate::repair::RepairOptions;
@@ -51,6 +53,9 @@ use crate::tree::path::{coarsen, covering, parent, within};
 use inbox::OwnWrites;
 use watch::{Change, Side};
 
+/// Waits between passes that cannot reach an ensemble: 1 s, doubled up
+/// to 16 s.
+const PASS_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(16));
 /// Changed paths remembered at most; past this a full pass copies them.
 const MAX_PENDING: usize = 50_000;
 /// At most this many subtrees per pass; more are cut to common ancestors.
@@ -106,27 +111,7 @@ pub struct Expected {
 /// The default expectation file in `dir`: named for the source's first
 /// server and the time, as backups are, so runs never replace each other.
 pub fn expect_file_in(dir: &Path, source: &SideSpec) -> PathBuf {
-    let server: String = source
-        .live()
-        .and_then(|spec| spec.connect.hosts.first())
-        .map(|(host, port)| format!("{host}_{port}"))
-        .unwrap_or_else(|| "source".into())
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace([':', '-'], "");
-    dir.join(format!(
-        "zkparity-expect-{server}-{at}-{}.zkps",
-        std::process::id()
-    ))
+    crate::repair::backup::named_for(dir, "expect", source, "source")
 }
 
 /// Takes a snapshot of the source subtree and keeps it as the expectation
@@ -411,49 +396,10 @@ async fn follow(
     let own = Arc::new(Mutex::new(OwnWrites::new(&root)));
     let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
     own_writes(&own).insert(&root, far);
-    let (tx, mut rx) = inbox::inbox(&root, options.walk.excludes.clone(), own.clone());
-    let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
-    let spawn = |side, spec: &EnsembleSpec| {
-        tokio::spawn(watch::run(
-            side,
-            spec.clone(),
-            root.clone(),
-            tx.clone(),
-            watches_stop.clone(),
-        ))
-    };
-    let handles = [
-        spawn(Side::Source, &source_spec),
-        spawn(Side::Target, &target_spec),
-    ];
-    drop(tx);
-    let mut early = Vec::new();
-    let mut live = [false, false];
+    let excludes = options.walk.excludes.clone();
+    let mut watching = Watching::start(&root, excludes, own.clone(), [&source_spec, &target_spec]);
     let deadline = Instant::now() + source_spec.connect_timeout.max(target_spec.connect_timeout);
-    while live != [true, true] {
-        tokio::select! {
-            change = rx.recv() => match change {
-                Some(Change::Live { side }) => live[side as usize] = true,
-                Some(change @ Change::Unsupported { side }) => {
-                    live[side as usize] = true;
-                    early.push(change);
-                }
-                // The copy reads the source after this: it copies what
-                // changed before it anyway, so these take no memory.
-                Some(Change::Node { .. }) => {}
-                // A side that cannot be reached: waiting for its watch
-                // until the connect timeout would only delay the copy's
-                // own connect, which says so at once, as compare does.
-                Some(change @ Change::Down { .. }) => {
-                    early.push(change);
-                    break;
-                }
-                Some(change) => early.push(change),
-                None => break,
-            },
-            _ = tokio::time::sleep_until(deadline) => break,
-        }
-    }
+    let (early, watched) = watching.first_changes(deadline).await;
 
     let copied = tokio::select! {
         r = crate::repair::run(
@@ -467,7 +413,7 @@ async fn follow(
     let initial = match copied {
         Ok(r) => r,
         Err(e) => {
-            let _ = stop_watches.send(true);
+            let _ = watching.stop.send(true);
             return Err(e);
         }
     };
@@ -478,38 +424,14 @@ async fn follow(
         elapsed_seconds: started.elapsed().as_secs_f64(),
     });
 
-    let mut follower = Follower {
-        root: root.clone(),
-        excludes: options.walk.excludes.clone(),
-        pending: BTreeMap::new(),
-        deleted: BTreeSet::new(),
-        own,
-        data_only: BTreeSet::new(),
-        conflicts: BTreeSet::new(),
-        overrun: None,
-        suspects: BTreeSet::new(),
-        unjudged: 0,
-        clients: None,
-        full_due: None,
-        source_live: true,
-        polling: false,
-        last_source_event: Instant::now(),
-        last_full: Instant::now(),
-        passes: 0,
-        changes: 0,
-        oldest: None,
-        gap_since: None,
-        down_since: None,
-        down: [None, None],
-        failing: [None, None],
-        live: sync.live.clone(),
-    };
+    let excludes = options.walk.excludes.clone();
+    let mut follower = Follower::new(&root, excludes, own, sync.live.clone());
     // The copy's own writes: target events until a little after it.
     own_writes(&follower.own).insert(&root, Instant::now() + OWN_WRITES_GRACE);
     for change in early {
         follower.take(change, observer);
     }
-    if !live[Side::Source as usize] && follower.full_due.is_none() {
+    if !watched[Side::Source as usize] && follower.full_due.is_none() {
         // The source's watch was not in place while the copy ran: what
         // changed meanwhile is known only by walking.
         follower.full_due = Some("the source's watch started after the copy".into());
@@ -517,179 +439,31 @@ async fn follow(
     // The applications are connected now: their registrations are what
     // must come back after cutover. Refreshed after each periodic full
     // pass, so that it is at most --verify-every old when the writers stop.
-    let mut expected = None;
-    fn expect(found: Result<Option<Expected>>, expected: &mut Option<Expected>) {
-        match found {
-            Ok(Some(e)) => *expected = Some(e),
-            Ok(None) => {}
-            Err(e) => eprintln!(
-                "zkparity sync: the source's ephemerals could not be kept for check ephemerals ({e}); keeping the last ones seen"
-            ),
-        }
-    }
-    if let Some(out) = &sync.expect_out {
-        expect(
-            refresh_expectation(&source, &options, out).await,
-            &mut expected,
-        );
-    }
-    let following = Instant::now();
-    let mut stopping: Option<String> = None;
-    let mut failures: u32 = 0;
-    let mut final_walk_done = false;
-    let result = loop {
-        // Everything the watches said so far, before deciding anything: a
-        // pass or a retry may have taken a while.
-        while let Some(change) = rx.try_recv() {
-            follower.take(change, observer);
-        }
-        follower.publish();
-        let now = Instant::now();
-        if stopping.is_none() {
-            if let Some(quiet) = sync.until_quiet {
-                // A watch that is down sees nothing: that is not quiet.
-                if follower.pending.is_empty()
-                    && follower.full_due.is_none()
-                    && (follower.source_live || follower.polling)
-                    && now.duration_since(follower.last_source_event) >= quiet
-                {
-                    stopping = Some(format!(
-                        "the source was quiet for {}",
-                        humantime::format_duration(quiet)
-                    ));
-                }
-            }
-        }
-        let cutover = stopping.is_some();
-        if cutover
-            && !final_walk_done
-            && (!follower.source_live || follower.polling)
-            && follower.full_due.is_none()
-        {
-            // Stopped while the source's watch was down, or with a source
-            // that cannot be watched: what changed is known only by walking.
-            follower.full_due = Some("cutover without a watch on the source".into());
-            final_walk_done = true;
-        }
-        let full_every = if follower.polling {
-            sync.poll_every
-        } else {
-            sync.verify_every
-        };
-        if follower.full_due.is_none() && now.duration_since(follower.last_full) >= full_every {
-            follower.full_due = Some(if follower.polling {
-                "the source cannot be watched (before 3.6)".into()
-            } else {
-                "the periodic full pass (ACL changes fire no watch)".into()
-            });
-        }
-        let mut outcome = Ok(());
-        if !follower.suspects.is_empty() {
-            outcome = follower
-                .judge_suspects(&source_spec, &target_spec, sync, observer)
-                .await;
-        }
-        if let Some(reason) = follower.overrun.take() {
-            stopping.get_or_insert(reason);
-        }
-        // What to copy now: at cutover everything pending, settled or not;
-        // a full pass when one is due; else the settled changes.
-        let job = if outcome.is_err() {
-            None
-        } else if let Some(reason) = follower.full_due.take() {
-            let mut due = vec![root.clone()];
-            due.extend(follower.take_all());
-            Some((due, Some(reason)))
-        } else if cutover {
-            Some((follower.take_all(), None)).filter(|(d, _)| !d.is_empty())
-        } else {
-            Some((follower.take_due(now, sync), None)).filter(|(d, _)| !d.is_empty())
-        };
-        if let Some((due, full)) = job {
-            let is_full = full.is_some();
-            outcome = follower
-                .pass(
-                    &source, &target, &options, sync, due, is_full, observer, progress,
-                )
-                .await;
-            match &outcome {
-                Ok(()) if is_full => {
-                    follower.last_full = Instant::now();
-                    follower.gap_since = None;
-                    if let (Some(out), false) = (&sync.expect_out, cutover) {
-                        expect(
-                            refresh_expectation(&source, &options, out).await,
-                            &mut expected,
-                        );
-                    }
-                }
-                Ok(()) => {}
-                Err(_) => follower.full_due = full,
-            }
-            if outcome.is_ok() {
-                follower.failing = [None, None];
-            }
-            follower.publish();
-            if outcome.is_ok() {
-                failures = 0;
-                if !cutover {
-                    continue;
-                }
-            }
-        }
-        if let Err(e) = outcome {
-            if cutover || !retryable(&e) {
-                break Err(e);
-            }
-            // An ensemble restarting, a leader changing: the changes stay
-            // pending and are copied once it answers again.
-            failures += 1;
-            if let Error::Connect { side, .. } | Error::Read { side, .. } = &e {
-                let at = if side == "source" { 0 } else { 1 };
-                follower.failing[at] = Some(e.to_string());
-            }
-            follower.publish();
-            let wait = Duration::from_millis(500 * 2u64.pow(failures.min(5)));
-            observer.event(&SyncEvent::Retry {
-                reason: e.to_string(),
-                retry_in_seconds: wait.as_secs_f64(),
-                pending: follower.pending.len() as u64,
-            });
-            follower.clients = None;
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = signalled(&mut stop) => {
-                    stopping = Some("stopped by signal".into());
-                }
-            }
-            continue;
-        }
-        if let Some(reason) = &stopping {
-            observer.event(&SyncEvent::Cutover {
-                reason: reason.clone(),
-            });
-            break Ok(());
-        }
-        let wake = follower
-            .next_due(sync)
-            .unwrap_or(now + Duration::from_millis(500))
-            .min(follower.last_full + full_every)
-            .max(now + Duration::from_millis(20));
-        tokio::select! {
-            change = rx.recv() => match change {
-                Some(change) => follower.take(change, observer),
-                None => break Err(Error::Usage("the watch sessions ended".into())),
-            },
-            _ = tokio::time::sleep_until(wake) => {}
-            _ = signalled(&mut stop) => {
-                stopping = Some("stopped by signal".into());
-            }
-        }
+    let mut expectation = Expectation {
+        out: sync.expect_out.as_deref(),
+        expected: None,
     };
-    let _ = stop_watches.send(true);
-    for h in handles {
-        let _ = h.await;
-    }
+    expectation.refresh(&source, &options).await;
+    let following = Instant::now();
+    let ctx = Context {
+        source: &source,
+        target: &target,
+        source_spec: &source_spec,
+        target_spec: &target_spec,
+        options: &options,
+        sync,
+    };
+    let result = follower
+        .until_cutover(
+            &ctx,
+            &mut watching.rx,
+            &mut expectation,
+            observer,
+            progress,
+            &mut stop,
+        )
+        .await;
+    watching.stop().await;
     result?;
     let followed_seconds = following.elapsed().as_secs_f64();
 
@@ -703,8 +477,110 @@ async fn follow(
         changes_followed: follower.changes,
         conflicts: follower.conflicts.into_iter().collect(),
         followed_seconds,
-        expected,
+        expected: expectation.expected,
     })
+}
+
+/// What following reads and never changes: the sides and how to follow.
+struct Context<'a> {
+    source: &'a SideSpec,
+    target: &'a SideSpec,
+    source_spec: &'a EnsembleSpec,
+    target_spec: &'a EnsembleSpec,
+    options: &'a CompareOptions,
+    sync: &'a SyncOptions,
+}
+
+/// Both sides' watch tasks, and the inbox they fill.
+struct Watching {
+    rx: inbox::Receiver,
+    stop: tokio::sync::watch::Sender<bool>,
+    handles: [JoinHandle<()>; 2],
+}
+
+impl Watching {
+    /// Starts the source's and the target's watches on `root`.
+    fn start(
+        root: &str,
+        excludes: Excludes,
+        own: Arc<Mutex<OwnWrites>>,
+        [source, target]: [&EnsembleSpec; 2],
+    ) -> Watching {
+        let (tx, rx) = inbox::inbox(root, excludes, own);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let spawn = |side, spec: &EnsembleSpec| {
+            let (spec, root) = (spec.clone(), root.to_string());
+            tokio::spawn(watch::run(side, spec, root, tx.clone(), stopped.clone()))
+        };
+        let handles = [spawn(Side::Source, source), spawn(Side::Target, target)];
+        Watching { rx, stop, handles }
+    }
+
+    /// Waits, until `deadline` at most, for both watches to be in place
+    /// (or known not to be possible). Returns the changes seen meanwhile
+    /// that still matter once the copy is done, and which sides were in
+    /// place.
+    async fn first_changes(&mut self, deadline: Instant) -> (Vec<Change>, [bool; 2]) {
+        let mut early = Vec::new();
+        let mut live = [false, false];
+        while live != [true, true] {
+            tokio::select! {
+                change = self.rx.recv() => match change {
+                    Some(Change::Live { side }) => live[side as usize] = true,
+                    Some(change @ Change::Unsupported { side }) => {
+                        live[side as usize] = true;
+                        early.push(change);
+                    }
+                    // The copy reads the source after this: it copies what
+                    // changed before it anyway, so these take no memory.
+                    Some(Change::Node { .. }) => {}
+                    // A side that cannot be reached: waiting for its watch
+                    // until the connect timeout would only delay the copy's
+                    // own connect, which says so at once, as compare does.
+                    Some(change @ Change::Down { .. }) => {
+                        early.push(change);
+                        break;
+                    }
+                    Some(change) => early.push(change),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        (early, live)
+    }
+
+    /// Ends both watches and waits until they have.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Where the source's ephemerals, as last seen with the applications
+/// connected, are kept for `check ephemerals --expect`.
+struct Expectation<'a> {
+    out: Option<&'a Path>,
+    expected: Option<Expected>,
+}
+
+impl Expectation<'_> {
+    /// Takes the source's ephemerals again, if they are to be kept; a
+    /// failure keeps the last ones seen.
+    async fn refresh(&mut self, source: &SideSpec, options: &CompareOptions) {
+        let Some(out) = self.out else {
+            return;
+        };
+        match refresh_expectation(source, options, out).await {
+            Ok(Some(e)) => self.expected = Some(e),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "zkparity sync: the source's ephemerals could not be kept for check ephemerals ({e}); keeping the last ones seen"
+            ),
+        }
+    }
 }
 
 struct Follower {
@@ -757,6 +633,253 @@ struct Follower {
 }
 
 impl Follower {
+    fn new(
+        root: &str,
+        excludes: Excludes,
+        own: Arc<Mutex<OwnWrites>>,
+        live: Arc<Live>,
+    ) -> Follower {
+        Follower {
+            root: root.to_string(),
+            excludes,
+            pending: BTreeMap::new(),
+            deleted: BTreeSet::new(),
+            own,
+            data_only: BTreeSet::new(),
+            conflicts: BTreeSet::new(),
+            overrun: None,
+            suspects: BTreeSet::new(),
+            unjudged: 0,
+            clients: None,
+            full_due: None,
+            source_live: true,
+            polling: false,
+            last_source_event: Instant::now(),
+            last_full: Instant::now(),
+            passes: 0,
+            changes: 0,
+            oldest: None,
+            gap_since: None,
+            down_since: None,
+            down: [None, None],
+            failing: [None, None],
+            live,
+        }
+    }
+
+    /// Follows the source until cutover (a signal, `--until-quiet`, too many
+    /// conflicts): copies what changed once it settles, a full pass when one
+    /// is due, everything pending at cutover; waits out an ensemble that
+    /// cannot be reached.
+    async fn until_cutover(
+        &mut self,
+        ctx: &Context<'_>,
+        rx: &mut inbox::Receiver,
+        expectation: &mut Expectation<'_>,
+        observer: &mut dyn SyncObserver,
+        progress: &mut Progress,
+        stop: &mut tokio::sync::watch::Receiver<Option<StopSignal>>,
+    ) -> Result<()> {
+        let mut stopping: Option<String> = None;
+        let mut retry = PASS_RETRY;
+        let mut final_walk_done = false;
+        loop {
+            // Everything the watches said so far, before deciding anything: a
+            // pass or a retry may have taken a while.
+            while let Some(change) = rx.try_recv() {
+                self.take(change, observer);
+            }
+            self.publish();
+            let now = Instant::now();
+            if stopping.is_none() {
+                stopping = self.quiet(ctx.sync, now);
+            }
+            let cutover = stopping.is_some();
+            if cutover
+                && !final_walk_done
+                && (!self.source_live || self.polling)
+                && self.full_due.is_none()
+            {
+                // Stopped while the source's watch was down, or with a source
+                // that cannot be watched: what changed is known only by walking.
+                self.full_due = Some("cutover without a watch on the source".into());
+                final_walk_done = true;
+            }
+            let full_every = self.full_every(ctx.sync);
+            self.periodic_full(full_every, now);
+            let mut outcome = Ok(());
+            if !self.suspects.is_empty() {
+                outcome = self
+                    .judge_suspects(ctx.source_spec, ctx.target_spec, ctx.sync, observer)
+                    .await;
+            }
+            if let Some(reason) = self.overrun.take() {
+                stopping.get_or_insert(reason);
+            }
+            let job = match outcome {
+                Ok(()) => self.next_job(now, ctx.sync, cutover),
+                Err(_) => None,
+            };
+            if let Some(job) = job {
+                outcome = self
+                    .run_job(ctx, job, cutover, expectation, observer, progress)
+                    .await;
+                if outcome.is_ok() {
+                    retry.reset();
+                    if !cutover {
+                        continue;
+                    }
+                }
+            }
+            if let Err(e) = outcome {
+                if cutover || !retryable(&e) {
+                    return Err(e);
+                }
+                if let Some(reason) = self.retry_later(&e, &mut retry, observer, stop).await {
+                    stopping = Some(reason);
+                }
+                continue;
+            }
+            if let Some(reason) = &stopping {
+                observer.event(&SyncEvent::Cutover {
+                    reason: reason.clone(),
+                });
+                return Ok(());
+            }
+            let wake = self
+                .next_due(ctx.sync)
+                .unwrap_or(now + Duration::from_millis(500))
+                .min(self.last_full + full_every)
+                .max(now + Duration::from_millis(20));
+            tokio::select! {
+                change = rx.recv() => match change {
+                    Some(change) => self.take(change, observer),
+                    None => return Err(Error::Usage("the watch sessions ended".into())),
+                },
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = signalled(stop) => {
+                    stopping = Some("stopped by signal".into());
+                }
+            }
+        }
+    }
+
+    /// With `--until-quiet`: why to cut over now, once everything is copied
+    /// and the source has been quiet that long.
+    fn quiet(&self, sync: &SyncOptions, now: Instant) -> Option<String> {
+        let quiet = sync.until_quiet?;
+        // A watch that is down sees nothing: that is not quiet.
+        let is_quiet = self.pending.is_empty()
+            && self.full_due.is_none()
+            && (self.source_live || self.polling)
+            && now.duration_since(self.last_source_event) >= quiet;
+        is_quiet.then(|| {
+            format!(
+                "the source was quiet for {}",
+                humantime::format_duration(quiet)
+            )
+        })
+    }
+
+    /// How often a full pass comes.
+    fn full_every(&self, sync: &SyncOptions) -> Duration {
+        if self.polling {
+            sync.poll_every
+        } else {
+            sync.verify_every
+        }
+    }
+
+    /// Makes a full pass due once `every` has gone by since the last one.
+    fn periodic_full(&mut self, every: Duration, now: Instant) {
+        if self.full_due.is_none() && now.duration_since(self.last_full) >= every {
+            self.full_due = Some(if self.polling {
+                "the source cannot be watched (before 3.6)".into()
+            } else {
+                "the periodic full pass (ACL changes fire no watch)".into()
+            });
+        }
+    }
+
+    /// What to copy now, and why in full if it is a full pass: at cutover
+    /// everything pending, settled or not; a full pass when one is due;
+    /// else the settled changes.
+    fn next_job(
+        &mut self,
+        now: Instant,
+        sync: &SyncOptions,
+        cutover: bool,
+    ) -> Option<(Vec<String>, Option<String>)> {
+        if let Some(reason) = self.full_due.take() {
+            let mut due = vec![self.root.clone()];
+            due.extend(self.take_all());
+            Some((due, Some(reason)))
+        } else if cutover {
+            Some((self.take_all(), None)).filter(|(d, _)| !d.is_empty())
+        } else {
+            Some((self.take_due(now, sync), None)).filter(|(d, _)| !d.is_empty())
+        }
+    }
+
+    /// Copies one job's paths; a full pass that fails stays due.
+    async fn run_job(
+        &mut self,
+        ctx: &Context<'_>,
+        (due, full): (Vec<String>, Option<String>),
+        cutover: bool,
+        expectation: &mut Expectation<'_>,
+        observer: &mut dyn SyncObserver,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let is_full = full.is_some();
+        let outcome = self.pass(ctx, due, is_full, observer, progress).await;
+        match &outcome {
+            Ok(()) if is_full => {
+                self.last_full = Instant::now();
+                self.gap_since = None;
+                if !cutover {
+                    expectation.refresh(ctx.source, ctx.options).await;
+                }
+            }
+            Ok(()) => {}
+            Err(_) => self.full_due = full,
+        }
+        if outcome.is_ok() {
+            self.failing = [None, None];
+        }
+        self.publish();
+        outcome
+    }
+
+    /// After a pass failed on an ensemble restarting or a leader changing:
+    /// the changes stay pending, and are copied once it answers again,
+    /// after the back-off. Returns why to cut over if a signal came
+    /// meanwhile.
+    async fn retry_later(
+        &mut self,
+        e: &Error,
+        retry: &mut Backoff,
+        observer: &mut dyn SyncObserver,
+        stop: &mut tokio::sync::watch::Receiver<Option<StopSignal>>,
+    ) -> Option<String> {
+        if let Error::Connect { side, .. } | Error::Read { side, .. } = e {
+            let at = if side == "source" { 0 } else { 1 };
+            self.failing[at] = Some(e.to_string());
+        }
+        self.publish();
+        let wait = retry.next_wait();
+        observer.event(&SyncEvent::Retry {
+            reason: e.to_string(),
+            retry_in_seconds: wait.as_secs_f64(),
+            pending: self.pending.len() as u64,
+        });
+        self.clients = None;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => None,
+            _ = signalled(stop) => Some("stopped by signal".into()),
+        }
+    }
+
     /// Hands what the follower stands at to the outputs' timer.
     fn publish(&self) {
         let oldest = earliest(self.oldest, self.gap_since);
@@ -777,6 +900,44 @@ impl Follower {
         self.excludes.leaves_out(path, &self.root)
     }
 
+    /// Takes in a source node event: its subtree is pending from now.
+    fn source_event(&mut self, path: String, event: zk::EventType, at: Instant) {
+        if !within(&path, &self.root) || self.excluded(&path) {
+            return;
+        }
+        self.last_source_event = at;
+        match event {
+            zk::EventType::NodeDeleted if self.deleted.len() < MAX_PENDING => {
+                self.deleted.insert(path.clone());
+            }
+            zk::EventType::NodeCreated => {
+                self.deleted.remove(&path);
+            }
+            _ => {}
+        }
+        let (scope, structural) = scope_of(&path, event, &self.root);
+        let existed = self.pending.contains_key(&scope);
+        if structural {
+            self.data_only.remove(&scope);
+        } else if !existed {
+            self.data_only.insert(scope.clone());
+        }
+        self.pending
+            .entry(scope)
+            .and_modify(|(_, last)| *last = at)
+            .or_insert((at, at));
+        self.oldest = Some(self.oldest.map_or(at, |o| o.min(at)));
+        if self.pending.len() > MAX_PENDING {
+            // A bulk load: one walk is cheaper than path by path,
+            // and memory stays bounded. What waited is lag still.
+            self.gap_since = earliest(self.gap_since, self.oldest);
+            self.oldest = None;
+            self.pending.clear();
+            self.data_only.clear();
+            self.full_due = Some(format!("more than {MAX_PENDING} changed paths"));
+        }
+    }
+
     fn take(&mut self, change: Change, observer: &mut dyn SyncObserver) {
         let side_name = |s: Side| match s {
             Side::Source => "source",
@@ -788,42 +949,7 @@ impl Follower {
                 path,
                 event,
                 at,
-            } => {
-                if !within(&path, &self.root) || self.excluded(&path) {
-                    return;
-                }
-                self.last_source_event = at;
-                match event {
-                    zk::EventType::NodeDeleted if self.deleted.len() < MAX_PENDING => {
-                        self.deleted.insert(path.clone());
-                    }
-                    zk::EventType::NodeCreated => {
-                        self.deleted.remove(&path);
-                    }
-                    _ => {}
-                }
-                let (scope, structural) = scope_of(&path, event, &self.root);
-                let existed = self.pending.contains_key(&scope);
-                if structural {
-                    self.data_only.remove(&scope);
-                } else if !existed {
-                    self.data_only.insert(scope.clone());
-                }
-                self.pending
-                    .entry(scope)
-                    .and_modify(|(_, last)| *last = at)
-                    .or_insert((at, at));
-                self.oldest = Some(self.oldest.map_or(at, |o| o.min(at)));
-                if self.pending.len() > MAX_PENDING {
-                    // A bulk load: one walk is cheaper than path by path,
-                    // and memory stays bounded. What waited is lag still.
-                    self.gap_since = earliest(self.gap_since, self.oldest);
-                    self.oldest = None;
-                    self.pending.clear();
-                    self.data_only.clear();
-                    self.full_due = Some(format!("more than {MAX_PENDING} changed paths"));
-                }
-            }
+            } => self.source_event(path, event, at),
             Change::Node {
                 side: Side::Target,
                 path,
@@ -1012,18 +1138,15 @@ impl Follower {
     }
 
     /// Repairs the subtrees holding `due` (taken out of pending).
-    #[allow(clippy::too_many_arguments)]
     async fn pass(
         &mut self,
-        source: &SideSpec,
-        target: &SideSpec,
-        options: &CompareOptions,
-        sync: &SyncOptions,
+        ctx: &Context<'_>,
         due: Vec<String>,
         full: bool,
         observer: &mut dyn SyncObserver,
         progress: &mut Progress,
     ) -> Result<()> {
+        let (source, target, options, sync) = (ctx.source, ctx.target, ctx.options, ctx.sync);
         let started = Instant::now();
         let changes = due.len() as u64;
         let mut applied = 0;
