@@ -21,6 +21,7 @@
 //! wait, but never interrupts a state file being written.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,9 +34,10 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::aclcache::AclCache;
-use crate::compare::{compare_sides, compare_subtrees};
+use crate::compare::{compare_sides_known, compare_subtrees};
 use crate::error::Error;
 use crate::gmetric::Channel;
+use crate::identity::Evidence;
 use crate::nagios::output::CheckResult;
 use crate::progress::Progress;
 use crate::report::{CompareReport, DiffKind, Verdict};
@@ -56,7 +58,7 @@ use super::state::{
 };
 use super::stopped;
 use super::verdict::verdict;
-use super::watch::{self as watches, coarsen, covering, Early, Plan, Watches};
+use super::watch::{self as watches, coarsen, covering, Early, Plan, SideWatch, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
 #[derive(Debug)]
@@ -218,6 +220,7 @@ async fn compare_scope(
     cfg: &PairConfig,
     caches: &[Arc<AclCache>; 2],
     scope: &str,
+    known: Option<&Option<Evidence>>,
 ) -> Result<Option<CompareReport>, Error> {
     let mut options = cfg.options.clone();
     options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
@@ -227,7 +230,7 @@ async fn compare_scope(
         options.reader.sessions = 1;
     }
     let mut quiet = Progress::new(false);
-    match compare_sides(&cfg.source, &cfg.target, &options, &mut quiet).await {
+    match compare_sides_known(&cfg.source, &cfg.target, &options, &mut quiet, known).await {
         Ok(r) => Ok(Some(r)),
         Err(Error::RootMissing { .. }) if !whole => Ok(None),
         Err(e) => Err(e),
@@ -243,11 +246,12 @@ fn recheck_scopes<'a>(
     caches: &'a [Arc<AclCache>; 2],
     scopes: Vec<String>,
     paths: usize,
+    known: Option<&'a Option<Evidence>>,
 ) -> BoxFuture<'a, Result<(Rechecked, Option<CompareReport>), Error>> {
     async move {
         if scopes.contains(&cfg.options.path) {
             let results: Vec<Result<Option<CompareReport>, Error>> = stream::iter(scopes.clone())
-                .map(|scope| async move { compare_scope(cfg, caches, &scope).await })
+                .map(|scope| async move { compare_scope(cfg, caches, &scope, known).await })
                 .buffered(RECHECK_PARALLEL)
                 .collect()
                 .await;
@@ -369,47 +373,139 @@ fn derived_report(
     r
 }
 
+/// The same-ensemble check's answer for a pair, kept while its connections
+/// hold: asking resumes a session on the target, too much for every round.
+/// It is asked again after a round or re-check fails (servers may have
+/// moved), while a watch has lost its connection, and after a reload.
+#[derive(Default)]
+struct OneEnsemble {
+    answer: Option<Option<Evidence>>,
+}
+
+impl OneEnsemble {
+    /// The answer for two live sides, asked now if not known; `None` when a
+    /// side is a file (there is nothing to ask).
+    async fn known(&mut self, cfg: &PairConfig) -> Result<Option<&Option<Evidence>>, Error> {
+        let Some([source, target]) = cfg.live() else {
+            return Ok(None);
+        };
+        if self.answer.is_none() {
+            self.answer = Some(crate::identity::one_ensemble(source, target).await?);
+        }
+        Ok(self.answer.as_ref())
+    }
+
+    fn forget(&mut self) {
+        self.answer = None;
+    }
+}
+
+/// What woke a pair's task between rounds.
+enum Wake {
+    Round,
+    /// The watches saw a change: when to wake is worked out again.
+    Changed,
+    Early,
+    Stop,
+}
+
+/// One pair's task: what it keeps from round to round.
+struct PairTask {
+    cfg: Arc<PairConfig>,
+    globals: watch::Receiver<Arc<Globals>>,
+    stop: watch::Receiver<bool>,
+    history: History,
+    caches: [Arc<AclCache>; 2],
+    reporter: Reporter,
+    registrations: Registrations,
+    one_ensemble: OneEnsemble,
+}
+
 /// Runs rounds of `cfg` until told to stop.
 pub(crate) async fn run_pair(
     cfg: Arc<PairConfig>,
     globals: watch::Receiver<Arc<Globals>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let mut history = restore(&cfg, &globals.borrow());
     history.tracker.set_policy(cfg.confirm);
-    let caches = [AclCache::new(), AclCache::new()];
-    let mut reporter = Reporter::default();
-    let mut registrations = Registrations::default();
-    let live = cfg.live();
-    let (watches, _watch_tasks) = if let (true, Some(specs)) = (cfg.watch.enabled, live) {
-        let (w, tasks) = watches::start(
-            &cfg.name,
-            specs,
-            &cfg.options.path,
-            cfg.options.walk.excludes.clone(),
-            stop.clone(),
-        );
-        (Some(w), AbortOnDrop(tasks.into()))
-    } else {
-        (None, AbortOnDrop(Vec::new()))
+    let mut task = PairTask {
+        cfg,
+        globals,
+        stop,
+        history,
+        caches: [AclCache::new(), AclCache::new()],
+        reporter: Reporter::default(),
+        registrations: Registrations::default(),
+        one_ensemble: OneEnsemble::default(),
     };
+    let (watches, _watch_tasks) = task.start_watches();
     let watches = watches.as_deref();
-    let settle = cfg.watch.settle;
-    let mut next = Instant::now() + schedule::jitter(cfg.jitter);
-    if let Some(w) = watches {
-        // A first walk that starts before the watches are in place cannot
-        // tell later rounds what is unchanged; a walk that does is worth a
-        // short wait.
-        let limit = live.map_or(Duration::ZERO, |[s, t]| {
+    if task.watches_started(watches).await.is_break() {
+        return;
+    }
+    let mut next = Instant::now() + schedule::jitter(task.cfg.jitter);
+    loop {
+        match task.wait(watches, next).await {
+            Wake::Round => {}
+            Wake::Changed => continue,
+            Wake::Early => {
+                if let Some(w) = watches {
+                    if task.early_recheck(w).await.is_break() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Wake::Stop => return,
+        }
+        let started_at = Instant::now();
+        if task.round(watches, started_at).await.is_break() {
+            return;
+        }
+        next = schedule::next_start(started_at, Instant::now(), task.cfg.interval)
+            + schedule::jitter(task.cfg.jitter);
+    }
+}
+
+impl PairTask {
+    /// The watches of a pair of live sides, when they are on.
+    fn start_watches(&self) -> (Option<Arc<Watches>>, AbortOnDrop) {
+        let cfg = &self.cfg;
+        match (cfg.watch.enabled, cfg.live()) {
+            (true, Some(specs)) => {
+                let (w, tasks) = watches::start(
+                    &cfg.name,
+                    specs,
+                    &cfg.options.path,
+                    cfg.options.walk.excludes.clone(),
+                    self.stop.clone(),
+                );
+                (Some(w), AbortOnDrop(tasks.into()))
+            }
+            _ => (None, AbortOnDrop(Vec::new())),
+        }
+    }
+
+    /// A first walk that starts before the watches are in place cannot
+    /// tell later rounds what is unchanged; a walk that does is worth a
+    /// short wait.
+    async fn watches_started(&mut self, watches: Option<&Watches>) -> ControlFlow<()> {
+        let Some(w) = watches else {
+            return ControlFlow::Continue(());
+        };
+        let limit = self.cfg.live().map_or(Duration::ZERO, |[s, t]| {
             s.connect_timeout.max(t.connect_timeout)
         });
         tokio::select! {
-            _ = w.started(limit) => {}
-            _ = stopped(&mut stop) => return,
+            _ = w.started(limit) => ControlFlow::Continue(()),
+            _ = stopped(&mut self.stop) => ControlFlow::Break(()),
         }
     }
-    loop {
-        let early_at = watches.and_then(|w| w.next_early(settle));
+
+    /// Waits for the next round, a change, an early re-check or a stop.
+    async fn wait(&mut self, watches: Option<&Watches>, next: Instant) -> Wake {
+        let early_at = watches.and_then(|w| w.next_early(self.cfg.watch.settle));
         let early_due = async move {
             match early_at {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -423,58 +519,121 @@ pub(crate) async fn run_pair(
             }
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
-            // Something changed: work out again when to wake.
-            _ = changed => continue,
-            _ = early_due => {
-                let Some(w) = watches else { continue };
-                let Some(early) = w.take_early(settle) else { continue };
-                let started = Timestamp::now();
-                let timer = Instant::now();
-                let (scopes, paths) = match early {
-                    Early::Full => (vec![cfg.options.path.clone()], 0),
-                    Early::Paths(p) => (scopes_for(&p, &history.tracker, &cfg.options.path), p.len()),
-                };
-                let work = tokio::time::timeout(cfg.round_timeout, recheck_scopes(&cfg, &caches, scopes, paths));
-                let result = tokio::select! {
-                    r = work => r,
-                    _ = stopped(&mut stop) => return,
-                };
-                let g = globals.borrow().clone();
-                match result {
-                    Ok(Ok((read, whole))) => {
-                        if read.counted_only {
-                            w.require_full("a re-checked subtree had more differences than are listed");
-                        }
-                        let changes = history.tracker.recheck(started, &read.scopes, read.seen.clone());
-                        let now = Timestamp::now();
-                        if let Some(report) = &whole {
-                            history.last_walk = Some(kept(report));
-                            history.checks.last_full_walk = Some(now);
-                        }
-                        history.checks.early_rechecks += 1;
-                        history.checks.last_early_recheck = Some(now);
-                        history.checks.watch = Some(watch_status(w));
-                        reporter.early_failing = false;
-                        reporter
-                            .report_early(&cfg, &g, &history, &changes, &read, timer.elapsed())
-                            .await;
-                    }
-                    Ok(Err(e)) => reporter.early_failed(&cfg, w, &e.to_string()),
-                    Err(_) => reporter.early_failed(&cfg, w, "timed out (round_timeout)"),
-                }
-                continue;
-            }
-            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep_until(next) => Wake::Round,
+            _ = changed => Wake::Changed,
+            _ = early_due => Wake::Early,
+            _ = stopped(&mut self.stop) => Wake::Stop,
         }
-        let started_at = Instant::now();
+    }
+
+    /// The settings as of now. A reload since the last look may have moved
+    /// the servers behind unchanged names: the same-ensemble answer goes.
+    fn settings(&mut self) -> Arc<Globals> {
+        if self.globals.has_changed().unwrap_or(false) {
+            self.one_ensemble.forget();
+        }
+        self.globals.borrow_and_update().clone()
+    }
+
+    /// Re-checks the changed paths the watches say are due, between rounds.
+    async fn early_recheck(&mut self, w: &Watches) -> ControlFlow<()> {
+        let Some(early) = w.take_early(self.cfg.watch.settle) else {
+            return ControlFlow::Continue(());
+        };
         let started = Timestamp::now();
-        history.round += 1;
-        let walk_due = (history.rounds_since_walk + 1 >= cfg.watch.full_walk_every).then(|| {
-            format!(
-                "every {} rounds (full_walk_every; ACL changes fire no watch event)",
-                cfg.watch.full_walk_every
-            )
+        let timer = Instant::now();
+        let root = &self.cfg.options.path;
+        let (scopes, paths) = match early {
+            Early::Full => (vec![root.clone()], 0),
+            Early::Paths(p) => (scopes_for(&p, &self.history.tracker, root), p.len()),
+        };
+        let (cfg, caches, one_ensemble) = (&self.cfg, &self.caches, &mut self.one_ensemble);
+        let work = async move {
+            let known = one_ensemble.known(cfg).await?;
+            recheck_scopes(cfg, caches, scopes, paths, known).await
+        };
+        let result = tokio::select! {
+            r = tokio::time::timeout(cfg.round_timeout, work) => r,
+            _ = stopped(&mut self.stop) => return ControlFlow::Break(()),
+        };
+        let g = self.settings();
+        match result {
+            Ok(Ok((read, whole))) => {
+                if read.counted_only {
+                    w.require_full("a re-checked subtree had more differences than are listed");
+                }
+                let h = &mut self.history;
+                let changes = h.tracker.recheck(started, &read.scopes, read.seen.clone());
+                let now = Timestamp::now();
+                if let Some(report) = &whole {
+                    h.last_walk = Some(kept(report));
+                    h.checks.last_full_walk = Some(now);
+                }
+                h.checks.early_rechecks += 1;
+                h.checks.last_early_recheck = Some(now);
+                h.checks.watch = Some(watch_status(w));
+                self.reporter.early_failing = false;
+                self.reporter
+                    .report_early(&self.cfg, &g, h, &changes, &read, timer.elapsed())
+                    .await;
+            }
+            Ok(Err(e)) => {
+                self.one_ensemble.forget();
+                self.reporter.early_failed(&self.cfg, w, &e.to_string());
+            }
+            Err(_) => {
+                self.one_ensemble.forget();
+                self.reporter
+                    .early_failed(&self.cfg, w, "timed out (round_timeout)");
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// One round: read what needs reading, fold it into the history, look
+    /// at the registrations, report.
+    async fn round(&mut self, watches: Option<&Watches>, started_at: Instant) -> ControlFlow<()> {
+        let started = Timestamp::now();
+        self.history.round += 1;
+        let lost = |w: &Watches| {
+            w.sides()
+                .iter()
+                .any(|s| matches!(s, SideWatch::Disconnected | SideWatch::Down))
+        };
+        if watches.is_some_and(lost) {
+            self.one_ensemble.forget();
+        }
+        let (plan, targeted) = self.plan(watches);
+        let Some(read) = self.read(&plan, targeted).await else {
+            info!(pair = %self.cfg.name, round = self.history.round, "stopping: round abandoned");
+            return ControlFlow::Break(());
+        };
+        let elapsed = started_at.elapsed().as_secs_f64();
+        note_plan(&mut self.history.checks, &plan);
+        let outcome = self.fold(read, started, elapsed, watches);
+        if outcome.is_err() {
+            self.one_ensemble.forget();
+        }
+        self.history.checks.watch = watches.map(watch_status);
+        if self.look_at_registrations().await.is_break() {
+            return ControlFlow::Break(());
+        }
+        let g = self.settings();
+        // Not raced against `stop`: a state file is always written whole.
+        self.reporter
+            .report(&self.cfg, &g, &mut self.history, started, outcome)
+            .await;
+        self.history.checks.early_rechecks = 0;
+        ControlFlow::Continue(())
+    }
+
+    /// What this round reads, and the subtrees of a targeted round with the
+    /// number of changed paths behind them.
+    fn plan(&self, watches: Option<&Watches>) -> (Plan, Option<(Vec<String>, usize)>) {
+        let (cfg, history) = (&self.cfg, &self.history);
+        let every = cfg.watch.full_walk_every;
+        let walk_due = (history.rounds_since_walk + 1 >= every).then(|| {
+            format!("every {every} rounds (full_walk_every; ACL changes fire no watch event)")
         });
         let mut plan = match watches {
             None => Plan::Full("watches off".into()),
@@ -485,30 +644,38 @@ pub(crate) async fn run_pair(
         if !matches!(plan, Plan::Full(_)) && history.last_walk.is_none() {
             plan = Plan::Full("no full walk yet".into());
         }
-        let targeted = match &plan {
-            Plan::Targeted(paths) => {
-                let scopes = scopes_for(paths, &history.tracker, &cfg.options.path);
-                if scopes.contains(&cfg.options.path) {
-                    plan = Plan::Full("changes all over the tree".into());
-                    None
-                } else {
-                    Some((scopes, paths.len()))
-                }
-            }
-            _ => None,
+        let Plan::Targeted(paths) = &plan else {
+            return (plan, None);
         };
-        let work = async {
-            match (&plan, targeted) {
+        let scopes = scopes_for(paths, &history.tracker, &cfg.options.path);
+        if scopes.contains(&cfg.options.path) {
+            return (Plan::Full("changes all over the tree".into()), None);
+        }
+        let paths = paths.len();
+        (plan, Some((scopes, paths)))
+    }
+
+    /// Reads what `plan` says, within the round's timeout; `None` when
+    /// stopped first.
+    async fn read(
+        &mut self,
+        plan: &Plan,
+        targeted: Option<(Vec<String>, usize)>,
+    ) -> Option<Result<Read, String>> {
+        let (cfg, caches, one_ensemble) = (&self.cfg, &self.caches, &mut self.one_ensemble);
+        let work = async move {
+            let known = one_ensemble.known(cfg).await?;
+            match (plan, targeted) {
                 (Plan::Full(_), _) => {
                     let mut options = cfg.options.clone();
                     options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
                     let mut quiet = Progress::new(false);
-                    compare_sides(&cfg.source, &cfg.target, &options, &mut quiet)
+                    compare_sides_known(&cfg.source, &cfg.target, &options, &mut quiet, known)
                         .await
                         .map(|r| Read::Walked(Box::new(r)))
                 }
                 (Plan::Targeted(_), Some((scopes, paths))) => {
-                    recheck_scopes(&cfg, &caches, scopes, paths)
+                    recheck_scopes(cfg, caches, scopes, paths, known)
                         .await
                         .map(|(r, _)| Read::Rechecked(r))
                 }
@@ -517,43 +684,40 @@ pub(crate) async fn run_pair(
         };
         let outcome = tokio::select! {
             r = tokio::time::timeout(cfg.round_timeout, work) => r,
-            _ = stopped(&mut stop) => {
-                info!(pair = %cfg.name, round = history.round, "stopping: round abandoned");
-                return;
-            }
+            _ = stopped(&mut self.stop) => return None,
         };
-        let read = match outcome {
+        Some(match outcome {
             Ok(Ok(read)) => Ok(read),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "round timed out after {} (round_timeout)",
                 humantime::format_duration(cfg.round_timeout)
             )),
-        };
-        let elapsed = started_at.elapsed().as_secs_f64();
-        history.checks.round_kind = Some(match &plan {
-            Plan::Full(_) => RoundKind::FullWalk,
-            Plan::Targeted(_) => RoundKind::Targeted,
-            Plan::Clean => RoundKind::WatchClean,
-        });
-        history.checks.full_walk_reason = match &plan {
-            Plan::Full(reason) => Some(reason.clone()),
-            _ => None,
-        };
-        history.checks.rechecked_paths = 0;
-        history.checks.rechecked_subtrees = 0;
-        let outcome: Result<(CompareReport, Changes), String> = match read {
+        })
+    }
+
+    /// Folds what the round read into the history: the report of the round
+    /// and the drift it confirmed or healed, or why it failed.
+    fn fold(
+        &mut self,
+        read: Result<Read, String>,
+        started: Timestamp,
+        elapsed: f64,
+        watches: Option<&Watches>,
+    ) -> Result<(CompareReport, Changes), String> {
+        let history = &mut self.history;
+        let (current, changes, rechecked) = match read {
             Ok(Read::Walked(report)) => {
                 // Forget ACLs of nodes gone for two walks, so a churning
                 // tree (queues, locks) does not grow the caches.
-                for cache in &caches {
+                for cache in &self.caches {
                     cache.end_round();
                 }
                 let changes = history.tracker.observe(started, seen_in(&report));
                 history.last_walk = Some(kept(&report));
                 history.checks.last_full_walk = Some(Timestamp::now());
                 history.rounds_since_walk = 0;
-                Ok((*report, changes))
+                return Ok((*report, changes));
             }
             Ok(Read::Rechecked(r)) => {
                 if r.counted_only {
@@ -566,57 +730,67 @@ pub(crate) async fn run_pair(
                 let changes = healed.then(history.tracker.observe(started, current.clone()));
                 history.checks.rechecked_paths = r.paths as u64;
                 history.checks.rechecked_subtrees = r.scopes.len() as u64;
-                history.rounds_since_walk += 1;
-                let report = history
-                    .last_walk
-                    .as_ref()
-                    .map(|last| derived_report(last, &current, elapsed, Some(&r)));
-                report
-                    .map(|rep| (rep, changes))
-                    .ok_or_else(|| "no full walk yet".to_string())
+                (current, changes, Some(r))
             }
             Ok(Read::Nothing) => {
                 // Nothing changed since the last look: every tracked
                 // difference is still there, and this round saw it.
                 let current = history.tracker.current();
                 let changes = history.tracker.observe(started, current.clone());
-                history.rounds_since_walk += 1;
-                let report = history
-                    .last_walk
-                    .as_ref()
-                    .map(|last| derived_report(last, &current, elapsed, None));
-                report
-                    .map(|rep| (rep, changes))
-                    .ok_or_else(|| "no full walk yet".to_string())
+                (current, changes, None)
             }
             Err(reason) => {
                 if let Some(w) = watches {
                     w.require_full("the previous round failed");
                 }
-                Err(reason)
+                return Err(reason);
             }
         };
-        history.checks.watch = watches.map(watch_status);
-        if let Some(rc) = &cfg.registrations {
-            let limit = globals.borrow().state_list_limit;
-            let look = tokio::time::timeout(cfg.round_timeout, registrations.look(&cfg, rc, limit));
-            history.registrations = Some(tokio::select! {
-                r = look => r.unwrap_or_else(|_| Looked::unknown(rc, "timed out (round_timeout)")),
-                _ = stopped(&mut stop) => {
-                    info!(pair = %cfg.name, round = history.round, "stopping: round abandoned");
-                    return;
-                }
-            });
-        }
-        let g = globals.borrow().clone();
-        // Not raced against `stop`: a state file is always written whole.
-        reporter
-            .report(&cfg, &g, &mut history, started, outcome)
-            .await;
-        history.checks.early_rechecks = 0;
-        next = schedule::next_start(started_at, Instant::now(), cfg.interval)
-            + schedule::jitter(cfg.jitter);
+        history.rounds_since_walk += 1;
+        let report = history
+            .last_walk
+            .as_ref()
+            .map(|last| derived_report(last, &current, elapsed, rechecked.as_ref()));
+        report
+            .map(|rep| (rep, changes))
+            .ok_or_else(|| "no full walk yet".to_string())
     }
+
+    /// `check ephemerals` of a pair with `expect`, within the round's
+    /// timeout; `Break` when stopped first.
+    async fn look_at_registrations(&mut self) -> ControlFlow<()> {
+        let cfg = &self.cfg;
+        let Some(rc) = &cfg.registrations else {
+            return ControlFlow::Continue(());
+        };
+        let limit = self.globals.borrow().state_list_limit;
+        let look = tokio::time::timeout(cfg.round_timeout, self.registrations.look(cfg, rc, limit));
+        let looked = tokio::select! {
+            r = look => r.unwrap_or_else(|_| Looked::unknown(rc, "timed out (round_timeout)")),
+            _ = stopped(&mut self.stop) => {
+                info!(pair = %cfg.name, round = self.history.round, "stopping: round abandoned");
+                return ControlFlow::Break(());
+            }
+        };
+        self.history.registrations = Some(looked);
+        ControlFlow::Continue(())
+    }
+}
+
+/// The round's kind and why it walks, in the state's checks; the figures
+/// of a targeted round are set once it has read.
+fn note_plan(checks: &mut Checks, plan: &Plan) {
+    checks.round_kind = Some(match plan {
+        Plan::Full(_) => RoundKind::FullWalk,
+        Plan::Targeted(_) => RoundKind::Targeted,
+        Plan::Clean => RoundKind::WatchClean,
+    });
+    checks.full_walk_reason = match plan {
+        Plan::Full(reason) => Some(reason.clone()),
+        _ => None,
+    };
+    checks.rechecked_paths = 0;
+    checks.rechecked_subtrees = 0;
 }
 
 /// What Nagios would be told of `state`: with the `[nagios]` thresholds
@@ -857,25 +1031,27 @@ impl Reporter {
 }
 
 fn log_changes(pair: &str, changes: &Changes) {
-    for (path, kind) in changes.confirmed.iter().take(LOGGED_CHANGES) {
-        warn!(pair, path = %path, kind = %kind, "drift confirmed");
+    log_listed(
+        &changes.confirmed,
+        |path, kind| warn!(pair, path = %path, kind = %kind, "drift confirmed"),
+        |more| warn!(pair, more, "more drift confirmed (see the state file)"),
+    );
+    log_listed(
+        &changes.healed,
+        |path, kind| info!(pair, path = %path, kind = %kind, "drift healed"),
+        |more| info!(pair, more, "more drift healed"),
+    );
+}
+
+/// Logs the first [`LOGGED_CHANGES`] of `changes` one by one, then how many
+/// more there are. (Two closures: a log line's level is fixed where it is
+/// written.)
+fn log_listed(changes: &[(String, String)], one: impl Fn(&str, &str), more: impl Fn(usize)) {
+    for (path, kind) in changes.iter().take(LOGGED_CHANGES) {
+        one(path, kind);
     }
-    if changes.confirmed.len() > LOGGED_CHANGES {
-        warn!(
-            pair,
-            more = changes.confirmed.len() - LOGGED_CHANGES,
-            "more drift confirmed (see the state file)"
-        );
-    }
-    for (path, kind) in changes.healed.iter().take(LOGGED_CHANGES) {
-        info!(pair, path = %path, kind = %kind, "drift healed");
-    }
-    if changes.healed.len() > LOGGED_CHANGES {
-        info!(
-            pair,
-            more = changes.healed.len() - LOGGED_CHANGES,
-            "more drift healed"
-        );
+    if changes.len() > LOGGED_CHANGES {
+        more(changes.len() - LOGGED_CHANGES);
     }
 }
 
