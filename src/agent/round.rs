@@ -390,6 +390,7 @@ impl OneEnsemble {
             return Ok(None);
         };
         if self.answer.is_none() {
+            debug!(pair = %cfg.name, "asking whether source and target are one ensemble");
             self.answer = Some(crate::identity::one_ensemble(source, target).await?);
         }
         Ok(self.answer.as_ref())
