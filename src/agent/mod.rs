@@ -4,7 +4,10 @@
 //!
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`round`]: one task per pair: rounds on their schedule, UNKNOWN on
-//!   failure, the outputs of each round.
+//!   failure, early re-checks between them.
+//! - [`recheck`]: re-checking only the subtrees that changed.
+//! - [`report`]: the outputs of each round: state file, passive result,
+//!   Ganglia, Prometheus, log.
 //! - [`probes`]: the four-letter-word probes of each pair, on their own
 //!   interval.
 //! - [`registrations`]: `check ephemerals` for a pair with `expect`, run
@@ -36,7 +39,9 @@ mod ganglia;
 mod logging;
 pub(crate) mod passive;
 mod probes;
+mod recheck;
 mod registrations;
+mod report;
 mod round;
 mod schedule;
 pub mod state;

@@ -1,5 +1,6 @@
 //! One pair's life in the agent: a task that runs a round every interval and
-//! reports each one, and re-checks changed paths early in between.
+//! reports each one ([`super::report`]), and re-checks changed paths early
+//! in between ([`super::recheck`]).
 //!
 //! A round reads through fresh sessions (those of
 //! [`compare`](crate::compare::compare)) and closes them at its end, so a
@@ -20,45 +21,36 @@
 //! Stopping is prompt: a stop request abandons a comparison in progress or a
 //! wait, but never interrupts a state file being written.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{self, StreamExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::aclcache::AclCache;
-use crate::compare::{compare_sides_known, compare_subtrees};
+use crate::compare::compare_sides_known;
 use crate::error::Error;
 use crate::gmetric::Channel;
 use crate::identity::Evidence;
-use crate::nagios::output::CheckResult;
 use crate::progress::Progress;
-use crate::report::{CompareReport, DiffKind, Verdict};
-use crate::tree::path::within;
+use crate::prometheus::Registry;
+use crate::report::CompareReport;
 
-use crate::nagios::output::State;
-use crate::prometheus::{Registry, Update};
-
-use super::config::{default_check, NagiosOutput, PairConfig, ProbeSettings};
-use super::confirm::{seen_in, Changes, Seen, Tracker, COUNTED_PATH};
-use super::ganglia::GangliaOut;
-use super::passive;
-use super::registrations::{registrations_service, Looked, Registrations};
+use super::config::{NagiosOutput, PairConfig, ProbeSettings};
+use super::confirm::{seen_in, Changes, Tracker};
+use super::recheck::{derived_report, kept, recheck_scopes, scopes_for, Rechecked};
+use super::registrations::{Looked, Registrations};
+use super::report::Reporter;
 use super::schedule;
 use super::state::{
-    read_state, state_path, write_state, Checks, ConfirmSettings, PairState, PairStatus, RoundKind,
-    RoundSummary, StateError, Timestamp, WatchStatus, STATE_SCHEMA,
+    read_state, state_path, Checks, RoundKind, RoundSummary, StateError, Timestamp, WatchStatus,
 };
 use super::stopped;
-use super::verdict::verdict;
-use super::watch::{self as watches, coarsen, covering, Early, Plan, SideWatch, Watches};
+use super::watch::{self as watches, Early, Plan, SideWatch, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
 #[derive(Debug)]
@@ -72,36 +64,25 @@ pub(crate) struct Globals {
     pub probes: Option<ProbeSettings>,
 }
 
-/// Drift paths named in the log per round; the state file has them all.
-const LOGGED_CHANGES: usize = 20;
-
-/// Subtrees one re-check compares at most (over one session a side): more
-/// changed places than this are re-checked as fewer, larger subtrees, so a
-/// re-check's cost stays bounded.
-const MAX_RECHECK_SUBTREES: usize = 16;
-
-/// Subtrees compared at once during a re-check.
-const RECHECK_PARALLEL: usize = 4;
-
 /// What a pair carries from round to round.
-struct History {
-    round: u64,
-    tracker: Tracker,
-    summary: Option<RoundSummary>,
-    last_success: Option<Timestamp>,
+pub(super) struct History {
+    pub(super) round: u64,
+    pub(super) tracker: Tracker,
+    pub(super) summary: Option<RoundSummary>,
+    pub(super) last_success: Option<Timestamp>,
     /// The latest round's times and failure, for the state written by early
     /// re-checks between rounds.
-    started: Timestamp,
-    finished: Timestamp,
-    reason: Option<String>,
-    checks: Checks,
+    pub(super) started: Timestamp,
+    pub(super) finished: Timestamp,
+    pub(super) reason: Option<String>,
+    pub(super) checks: Checks,
     /// The latest full walk's report (its difference list dropped): rounds
     /// that do not walk report node counts and subtrees from it.
-    last_walk: Option<CompareReport>,
+    pub(super) last_walk: Option<CompareReport>,
     /// Rounds since the latest full walk.
-    rounds_since_walk: u64,
+    pub(super) rounds_since_walk: u64,
     /// The latest round's look at the registrations (`expect`).
-    registrations: Option<Looked>,
+    pub(super) registrations: Option<Looked>,
 }
 
 /// Picks up the history a previous run of the agent left in the state file,
@@ -179,198 +160,6 @@ enum Read {
     Rechecked(Rechecked),
     /// Nothing: the watches said nothing changed.
     Nothing,
-}
-
-/// The outcome of re-checking some subtrees.
-struct Rechecked {
-    scopes: Vec<String>,
-    /// Changed paths behind those subtrees.
-    paths: usize,
-    seen: Vec<Seen>,
-    reads: BTreeMap<&'static str, u64>,
-    transient: u64,
-    lagging: u64,
-    /// A subtree had more differences than a comparison lists: only a full
-    /// walk can track them.
-    counted_only: bool,
-}
-
-/// The subtrees to re-check for `paths`: each path, or the tracked missing,
-/// extra or unreadable subtree it lies in (a walk reports those once, at
-/// their root), the fewest that cover them all, and not too many.
-fn scopes_for(paths: &[String], tracker: &Tracker, root: &str) -> Vec<String> {
-    let roots = tracker.subtree_roots();
-    let rebased: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            roots
-                .iter()
-                .filter(|r| within(p, r) && within(r, root))
-                .min_by_key(|r| r.len())
-                .unwrap_or(p)
-                .clone()
-        })
-        .collect();
-    coarsen(covering(&rebased), root, MAX_RECHECK_SUBTREES)
-}
-
-/// Compares one subtree; `None` when it exists on neither side (nothing can
-/// differ there), unless it is the pair's own path, which must exist.
-async fn compare_scope(
-    cfg: &PairConfig,
-    caches: &[Arc<AclCache>; 2],
-    scope: &str,
-    known: Option<&Option<Evidence>>,
-) -> Result<Option<CompareReport>, Error> {
-    let mut options = cfg.options.clone();
-    options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
-    let whole = scope == cfg.options.path;
-    if !whole {
-        options.path = scope.to_string();
-        options.reader.sessions = 1;
-    }
-    let mut quiet = Progress::new(false);
-    match compare_sides_known(&cfg.source, &cfg.target, &options, &mut quiet, known).await {
-        Ok(r) => Ok(Some(r)),
-        Err(Error::RootMissing { .. }) if !whole => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Re-checks `scopes`: the pair's whole path as a compare of its own, any
-/// number of smaller subtrees a few at a time over one session a side.
-/// (Boxed: the compiler cannot prove the borrowing futures `Send` for every
-/// lifetime otherwise.)
-fn recheck_scopes<'a>(
-    cfg: &'a PairConfig,
-    caches: &'a [Arc<AclCache>; 2],
-    scopes: Vec<String>,
-    paths: usize,
-    known: Option<&'a Option<Evidence>>,
-) -> BoxFuture<'a, Result<(Rechecked, Option<CompareReport>), Error>> {
-    async move {
-        if scopes.contains(&cfg.options.path) {
-            let results: Vec<Result<Option<CompareReport>, Error>> = stream::iter(scopes.clone())
-                .map(|scope| async move { compare_scope(cfg, caches, &scope, known).await })
-                .buffered(RECHECK_PARALLEL)
-                .collect()
-                .await;
-            return fold_rechecks(cfg, scopes, results, paths, None);
-        }
-        let mut options = cfg.options.clone();
-        options.acl_caches = [Some(caches[0].clone()), Some(caches[1].clone())];
-        // Changed subtrees are usually small: one session a side serves them
-        // all.
-        options.reader.sessions = 1;
-        let (reports, reads) = compare_subtrees(
-            &cfg.source,
-            &cfg.target,
-            &options,
-            &scopes,
-            RECHECK_PARALLEL,
-        )
-        .await?;
-        let results = reports.into_iter().map(Ok).collect();
-        fold_rechecks(cfg, scopes, results, paths, Some(reads))
-    }
-    .boxed()
-}
-
-/// `reads`: the reads of all `results` together, where they shared sessions;
-/// otherwise each report's own are added up.
-fn fold_rechecks(
-    cfg: &PairConfig,
-    scopes: Vec<String>,
-    results: Vec<Result<Option<CompareReport>, Error>>,
-    paths: usize,
-    reads: Option<BTreeMap<&'static str, u64>>,
-) -> Result<(Rechecked, Option<CompareReport>), Error> {
-    let mut out = Rechecked {
-        scopes: Vec::new(),
-        paths,
-        seen: Vec::new(),
-        reads: BTreeMap::new(),
-        transient: 0,
-        lagging: 0,
-        counted_only: false,
-    };
-    let mut whole = None;
-    for (scope, result) in scopes.into_iter().zip(results) {
-        if let Some(report) = result? {
-            for s in seen_in(&report) {
-                if s.path == COUNTED_PATH {
-                    out.counted_only = true;
-                } else {
-                    out.seen.push(s);
-                }
-            }
-            if reads.is_none() {
-                for (side, n) in &report.summary.reads {
-                    *out.reads.entry(side).or_default() += n;
-                }
-            }
-            out.transient += report.summary.transient;
-            out.lagging += report.summary.lagging;
-            if scope == cfg.options.path {
-                whole = Some(report);
-            }
-        }
-        out.scopes.push(scope);
-    }
-    if let Some(reads) = reads {
-        out.reads = reads;
-    }
-    Ok((out, whole))
-}
-
-/// A walk's report without its difference list, kept between walks.
-fn kept(report: &CompareReport) -> CompareReport {
-    CompareReport {
-        zkparity_version: report.zkparity_version,
-        digest_version: report.digest_version,
-        source: report.source.clone(),
-        target: report.target.clone(),
-        settings: report.settings.clone(),
-        summary: report.summary.clone(),
-        subtrees: report.subtrees.clone(),
-        differences: Vec::new(),
-        differences_not_listed: report.differences_not_listed,
-        acl_unverified: Vec::new(),
-        one_ensemble: report.one_ensemble.clone(),
-        notes: report.notes.clone(),
-    }
-}
-
-/// The report of a round that did not walk: node counts and subtrees from
-/// the latest walk, differences as now known, this round's reads and time.
-fn derived_report(
-    last: &CompareReport,
-    seen: &[Seen],
-    elapsed: f64,
-    read: Option<&Rechecked>,
-) -> CompareReport {
-    let mut r = last.clone();
-    let (by_kind, total, unreadable) = crate::compare::tally(seen.iter().filter_map(|s| {
-        DiffKind::ALL
-            .iter()
-            .find(|k| k.as_str() == s.kind)
-            .map(|k| (*k, s.count.unwrap_or(1)))
-    }));
-    let verdict = Verdict::of(total, unreadable);
-    r.summary.differences = by_kind;
-    r.summary.confirmed = total;
-    r.summary.unreadable = unreadable;
-    r.summary.verdict = verdict;
-    r.summary.identical = verdict == Verdict::Identical;
-    r.summary.elapsed_seconds = elapsed;
-    r.summary.transient = read.map(|x| x.transient).unwrap_or(0);
-    r.summary.lagging = read.map(|x| x.lagging).unwrap_or(0);
-    r.summary.rechecked = read.is_some_and(|x| !x.seen.is_empty());
-    r.summary.reads = read
-        .map(|x| x.reads.clone())
-        .unwrap_or_else(|| BTreeMap::from([("source", 0), ("target", 0)]));
-    r.differences_not_listed = 0;
-    r
 }
 
 /// The same-ensemble check's answer for a pair, kept while its connections
@@ -794,343 +583,11 @@ fn note_plan(checks: &mut Checks, plan: &Plan) {
     checks.rechecked_subtrees = 0;
 }
 
-/// What Nagios would be told of `state`: with the `[nagios]` thresholds
-/// when they are configured, the defaults otherwise.
-fn nagios_state(g: &Globals, state: &PairState, now: Timestamp) -> State {
-    match &g.nagios {
-        Some(n) => verdict(state, &n.check, now, None).state,
-        None => verdict(state, &default_check(), now, None).state,
-    }
-}
-
-/// The round's own duration: the comparison's when it ran, the wall time
-/// from start to end otherwise.
-fn round_seconds(
-    outcome: &Result<CompareReport, String>,
-    started: Timestamp,
-    finished: Timestamp,
-) -> f64 {
-    match outcome {
-        Ok(r) => r.summary.elapsed_seconds,
-        Err(_) => started.seconds_until(finished),
-    }
-}
-
 fn watch_status(w: &Watches) -> WatchStatus {
     let [s, t] = w.sides();
     WatchStatus {
         source: s.as_str().to_string(),
         target: t.as_str().to_string(),
-    }
-}
-
-/// Reports rounds, and remembers what it last said so logs speak of changes.
-#[derive(Default)]
-struct Reporter {
-    ganglia: Option<GangliaOut>,
-    last_status: Option<PairStatus>,
-    last_reason: Option<String>,
-    nagios_failing: bool,
-    /// Early re-checks are failing: said once at warn.
-    early_failing: bool,
-}
-
-impl Reporter {
-    async fn report(
-        &mut self,
-        cfg: &PairConfig,
-        g: &Globals,
-        history: &mut History,
-        started: Timestamp,
-        outcome: Result<(CompareReport, Changes), String>,
-    ) {
-        let outcome = outcome.map(|(report, changes)| {
-            log_changes(&cfg.name, &changes);
-            report
-        });
-        let (reason, nodes, elapsed) = match &outcome {
-            Ok(report) => {
-                history.summary = Some(RoundSummary::from_report(
-                    history.round,
-                    Timestamp::now(),
-                    &report.summary,
-                ));
-                history.last_success = Some(Timestamp::now());
-                (
-                    None,
-                    Some(report.summary.source.nodes),
-                    report.summary.elapsed_seconds,
-                )
-            }
-            Err(reason) => (Some(reason.clone()), None, 0.0),
-        };
-        let finished = Timestamp::now();
-        history.started = started;
-        history.finished = finished;
-        history.reason = reason;
-        let state = build_state(cfg, g, history, finished);
-        // Logged before the state file is written, so whoever sees the new
-        // state also finds its round in the log.
-        self.log_round(cfg, &state, nodes, elapsed);
-        write_state_file(cfg, g, &state).await;
-        if let Some(registry) = &g.prometheus {
-            let how = Update::Round {
-                success: outcome.is_ok(),
-                seconds: round_seconds(&outcome, started, finished),
-                subtrees: outcome.as_ref().ok().map(crate::prometheus::pair::subtrees),
-            };
-            registry.publish(&state, nagios_state(g, &state, finished), how);
-        }
-
-        if let Some(n) = &g.nagios {
-            let result = verdict(&state, &n.check, finished, None);
-            self.send_passive(cfg, n, &cfg.nagios_service, finished, &result)
-                .await;
-            if let Some(look) = &history.registrations {
-                let service = registrations_service(cfg);
-                self.send_passive(cfg, n, &service, finished, &look.result)
-                    .await;
-            }
-        }
-
-        if !g.ganglia.is_empty() {
-            let out = GangliaOut::current(&mut self.ganglia, cfg, &g.ganglia);
-            if let Some(out) = out {
-                out.emit(cfg, outcome.as_ref().ok(), &state);
-            }
-        } else {
-            self.ganglia = None;
-        }
-    }
-
-    /// Reports an early re-check: the state file, and a passive result if
-    /// the pair's status moved (a heal or a UNKNOWN pair's differences do
-    /// not wait for the round).
-    async fn report_early(
-        &mut self,
-        cfg: &PairConfig,
-        g: &Globals,
-        history: &History,
-        changes: &Changes,
-        read: &Rechecked,
-        took: Duration,
-    ) {
-        log_changes(&cfg.name, changes);
-        let now = Timestamp::now();
-        let state = build_state(cfg, g, history, now);
-        write_state_file(cfg, g, &state).await;
-        if let Some(registry) = &g.prometheus {
-            registry.publish(&state, nagios_state(g, &state, now), Update::Early);
-        }
-        if self.last_status.is_some() && self.last_status != Some(state.status) {
-            if let Some(n) = &g.nagios {
-                let result = verdict(&state, &n.check, now, None);
-                self.send_passive(cfg, n, &cfg.nagios_service, now, &result)
-                    .await;
-            }
-            info!(
-                pair = %cfg.name,
-                round = state.round,
-                status = state.status.as_str(),
-                "status changed on an early re-check"
-            );
-            self.last_status = Some(state.status);
-        }
-        debug!(
-            pair = %cfg.name,
-            paths = read.paths,
-            subtrees = read.scopes.len(),
-            differences = read.seen.len(),
-            confirmed = state.confirmed_total,
-            unconfirmed = state.unconfirmed_total,
-            elapsed_s = (took.as_secs_f64() * 1000.0).round() / 1000.0,
-            "early re-check"
-        );
-    }
-
-    /// An early re-check could not read: the next round walks in full.
-    fn early_failed(&mut self, cfg: &PairConfig, w: &Watches, reason: &str) {
-        w.require_full("an early re-check failed");
-        if self.early_failing {
-            debug!(pair = %cfg.name, reason, "early re-check failed");
-        } else {
-            warn!(pair = %cfg.name, reason, "early re-check failed; the next round walks in full");
-        }
-        self.early_failing = true;
-    }
-
-    async fn send_passive(
-        &mut self,
-        cfg: &PairConfig,
-        n: &NagiosOutput,
-        service: &str,
-        at: Timestamp,
-        result: &CheckResult,
-    ) {
-        let line = passive::command_line(at.epoch_seconds(), &n.host_name, service, result);
-        let file = n.command_file.clone();
-        let sent = tokio::task::spawn_blocking(move || passive::submit(&file, &line)).await;
-        match sent {
-            Ok(Ok(())) => {
-                if self.nagios_failing {
-                    info!(pair = %cfg.name, "passive results reach Nagios again");
-                }
-                self.nagios_failing = false;
-            }
-            Ok(Err(e)) => {
-                // Once per outage at warn; Nagios may be down for a while.
-                if self.nagios_failing {
-                    debug!(pair = %cfg.name, error = %e, "passive result skipped");
-                } else {
-                    warn!(pair = %cfg.name, error = %e, "passive result skipped");
-                }
-                self.nagios_failing = true;
-            }
-            Err(e) => error!(pair = %cfg.name, error = %e, "passive result writer failed"),
-        }
-    }
-
-    fn log_round(&mut self, cfg: &PairConfig, s: &PairState, nodes: Option<u64>, elapsed: f64) {
-        match (s.status, self.last_status) {
-            // A pair down for hours should not fill the log with warnings:
-            // warn when it fails or its reason changes, then one info a round.
-            (PairStatus::Unknown, _) if s.reason != self.last_reason => warn!(
-                pair = %cfg.name,
-                round = s.round,
-                reason = s.reason.as_deref().unwrap_or(""),
-                "round failed; pair UNKNOWN"
-            ),
-            (PairStatus::Unknown, _) => info!(
-                pair = %cfg.name,
-                round = s.round,
-                reason = s.reason.as_deref().unwrap_or(""),
-                "round failed again; pair still UNKNOWN"
-            ),
-            (status, last) => {
-                if last == Some(PairStatus::Unknown) {
-                    info!(pair = %cfg.name, round = s.round, "pair readable again");
-                }
-                info!(
-                    pair = %cfg.name,
-                    round = s.round,
-                    status = status.as_str(),
-                    confirmed = s.confirmed_total,
-                    unconfirmed = s.unconfirmed_total,
-                    lag_s = s.lag_seconds,
-                    nodes = nodes.unwrap_or(0),
-                    elapsed_s = (elapsed * 1000.0).round() / 1000.0,
-                    kind = s.checks.round_kind.map(RoundKind::as_str).unwrap_or(""),
-                    rechecked = s.checks.rechecked_paths,
-                    early = s.checks.early_rechecks,
-                    "round finished"
-                );
-            }
-        }
-        self.last_status = Some(s.status);
-        self.last_reason = s.reason.clone();
-    }
-}
-
-fn log_changes(pair: &str, changes: &Changes) {
-    log_listed(
-        &changes.confirmed,
-        |path, kind| warn!(pair, path = %path, kind = %kind, "drift confirmed"),
-        |more| warn!(pair, more, "more drift confirmed (see the state file)"),
-    );
-    log_listed(
-        &changes.healed,
-        |path, kind| info!(pair, path = %path, kind = %kind, "drift healed"),
-        |more| info!(pair, more, "more drift healed"),
-    );
-}
-
-/// Logs the first [`LOGGED_CHANGES`] of `changes` one by one, then how many
-/// more there are. (Two closures: a log line's level is fixed where it is
-/// written.)
-fn log_listed(changes: &[(String, String)], one: impl Fn(&str, &str), more: impl Fn(usize)) {
-    for (path, kind) in changes.iter().take(LOGGED_CHANGES) {
-        one(path, kind);
-    }
-    if changes.len() > LOGGED_CHANGES {
-        more(changes.len() - LOGGED_CHANGES);
-    }
-}
-
-async fn write_state_file(cfg: &PairConfig, g: &Globals, state: &PairState) {
-    let path = state_path(&g.state_dir, &cfg.name);
-    let to_write = state.clone();
-    let written = tokio::task::spawn_blocking(move || write_state(&path, &to_write)).await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => error!(pair = %cfg.name, error = %e, "state file not written"),
-        Err(e) => error!(pair = %cfg.name, error = %e, "state writer failed"),
-    }
-}
-
-/// The state as of `now`: the latest round's times and outcome, the
-/// differences as tracked now (early re-checks included).
-fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp) -> PairState {
-    let reason = history.reason.clone();
-    let view = history.tracker.view(now);
-    let (by_kind, confirmed_total, unreadable_total) =
-        crate::compare::tally(view.confirmed.iter().filter_map(|e| {
-            DiffKind::ALL
-                .iter()
-                .find(|k| k.as_str() == e.kind)
-                .map(|k| (*k, e.weight()))
-        }));
-    let confirmed_by_kind = by_kind
-        .into_iter()
-        .map(|(k, n)| (k.to_string(), n))
-        .collect();
-    let unconfirmed_total = view.unconfirmed_total();
-    let lag_since = view.unconfirmed.iter().map(|t| t.first_seen).min();
-    let mut unconfirmed_by_kind: BTreeMap<String, u64> = DiffKind::DIFFERENCES
-        .iter()
-        .map(|k| (k.as_str().to_string(), 0))
-        .collect();
-    for e in &view.unconfirmed {
-        *unconfirmed_by_kind.entry(e.kind.clone()).or_default() += e.weight();
-    }
-    let status = match (&reason, confirmed_total, unreadable_total) {
-        (Some(_), _, _) => PairStatus::Unknown,
-        (None, 0, 0) => PairStatus::Ok,
-        (None, 0, _) => PairStatus::Incomplete,
-        (None, _, _) => PairStatus::Drift,
-    };
-    let limit = |mut v: Vec<_>| {
-        v.truncate(g.state_list_limit);
-        v
-    };
-    PairState {
-        schema: STATE_SCHEMA,
-        pair: cfg.name.clone(),
-        source: cfg.source.describe(),
-        target: cfg.target.describe(),
-        path: cfg.options.path.clone(),
-        round: history.round,
-        started: history.started,
-        finished: history.finished,
-        interval_seconds: cfg.interval.as_secs_f64(),
-        status,
-        reason,
-        confirm: ConfirmSettings {
-            rounds: cfg.confirm.rounds,
-            after_seconds: cfg.confirm.min_age.as_secs_f64(),
-        },
-        summary: history.summary.clone(),
-        confirmed: limit(view.confirmed),
-        confirmed_total,
-        confirmed_by_kind,
-        unreadable_total,
-        unconfirmed: limit(view.unconfirmed),
-        unconfirmed_total,
-        unconfirmed_by_kind,
-        lag_seconds: view.lag_seconds,
-        lag_since,
-        last_success: history.last_success,
-        checks: history.checks.clone(),
-        registrations: history.registrations.as_ref().map(|l| l.state.clone()),
     }
 }
 
