@@ -693,12 +693,25 @@ pub async fn compare_sides(
     options: &CompareOptions,
     progress: &mut Progress,
 ) -> Result<CompareReport> {
+    compare_sides_known(source, target, options, progress, None).await
+}
+
+/// [`compare_sides`] with the answer of [`crate::identity::one_ensemble`]
+/// for these sides when the caller has it (`known`): the agent asks once
+/// per pair, not at every round.
+pub(crate) async fn compare_sides_known(
+    source: &SideSpec,
+    target: &SideSpec,
+    options: &CompareOptions,
+    progress: &mut Progress,
+    known: Option<&Option<crate::identity::Evidence>>,
+) -> Result<CompareReport> {
     crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
         path: options.path.clone(),
         reason,
     })?;
     let started = Instant::now();
-    let one_ensemble = one_ensemble_at(source, target, &options.path, false).await?;
+    let one_ensemble = one_ensemble_known(source, target, &options.path, false, known).await?;
     let (s, t, acls_compared) = open_pair(source, target, options).await?;
     let options = match file_options(options, [&s, &t]) {
         Ok(o) => o,
@@ -828,10 +841,24 @@ pub(crate) async fn one_ensemble_at(
     path: &str,
     writes: bool,
 ) -> Result<Option<String>> {
+    one_ensemble_known(source, target, path, writes, None).await
+}
+
+async fn one_ensemble_known(
+    source: &SideSpec,
+    target: &SideSpec,
+    path: &str,
+    writes: bool,
+    known: Option<&Option<crate::identity::Evidence>>,
+) -> Result<Option<String>> {
     let (SideSpec::Live(s), SideSpec::Live(t)) = (source, target) else {
         return Ok(None);
     };
-    let Some(evidence) = crate::identity::one_ensemble(s, t).await? else {
+    let evidence = match known {
+        Some(answer) => answer.clone(),
+        None => crate::identity::one_ensemble(s, t).await?,
+    };
+    let Some(evidence) = evidence else {
         return Ok(None);
     };
     let (a, b) = (server_path(s, path), server_path(t, path));

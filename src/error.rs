@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Exit code: the command did what it was asked (a snapshot or export
 /// written, a round sent to Ganglia, an agent stopped cleanly, a valid
 /// agent configuration).
-pub(crate) const EXIT_SUCCESS: i32 = 0;
+pub const EXIT_SUCCESS: i32 = 0;
 /// Exit code: both sides hold the same tree (transient differences allowed).
 pub(crate) const EXIT_IDENTICAL: i32 = 0;
 /// Exit code: confirmed differences were found.
@@ -32,7 +32,7 @@ pub(crate) const EXIT_HEALTHY: i32 = 0;
 pub(crate) const EXIT_UNHEALTHY: i32 = 1;
 /// Exit code of the agent for a configuration that does not validate, or
 /// an agent that cannot start.
-pub(crate) const EXIT_BAD_CONFIG: i32 = EXIT_ERROR;
+pub const EXIT_BAD_CONFIG: i32 = EXIT_ERROR;
 /// Exit codes of the checks, as the monitoring-plugins guidelines want.
 pub(crate) const EXIT_OK: i32 = 0;
 pub(crate) const EXIT_WARNING: i32 = 1;

@@ -14,6 +14,10 @@
 //!   session itself costs the source a create and a close, like any
 //!   session a walk opens. (Local sessions, `localSessionsEnabled`, live on
 //!   one member only; the membership test covers those ensembles.)
+//!
+//! The client library logs a refused resume as a warning, like any failed
+//! session; here it is the expected answer, so the resume runs marked
+//! ([`resuming_elsewhere`]) for the agent's log to leave it out.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -86,7 +90,8 @@ async fn shared_session(source: &EnsembleSpec, target: &EnsembleSpec) -> Result<
             )));
         }
     }
-    match target.resume(Some(session.clone()), false).await? {
+    let resumed = PROBE_RESUME.scope((), target.resume(Some(session.clone()), false));
+    match resumed.await? {
         Some(resumed) => {
             // Dropping the last handle closes the session, there.
             drop(resumed);
@@ -100,6 +105,17 @@ async fn shared_session(source: &EnsembleSpec, target: &EnsembleSpec) -> Result<
             Ok(None)
         }
     }
+}
+
+tokio::task_local! {
+    /// Set while the probe session is resumed on the target.
+    static PROBE_RESUME: ();
+}
+
+/// Whether the code running now is the probe's resume on the target, whose
+/// refusal ("session expired") means two ensembles, not a fault.
+pub(crate) fn resuming_elsewhere() -> bool {
+    PROBE_RESUME.try_with(|_| ()).is_ok()
 }
 
 /// Closes the probe where it lives rather than leave it to expire; if

@@ -689,6 +689,58 @@ async fn readers_hammering_the_state_file_never_see_a_partial_file() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
+/// Every round of a healthy pair walks (the same-ensemble check would run
+/// at each walk if nothing kept its answer); the journal is the agent's
+/// stderr, at debug so that each time the check runs is seen.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_pair_logs_no_warning_over_100_rounds_and_asks_once_if_it_is_one_ensemble() {
+    let (_, s, t) = pair_clients().await;
+    let root = unique_path("agent-quiet");
+    both(&s, &t, &root, &[("a", b"1"), ("a/b", b"2")]).await;
+
+    let setup = Setup::new();
+    setup.write_config(
+        &("log_level = \"debug\"\n".to_string()
+            + &shared_pair_table(
+                "quiet",
+                &root,
+                "interval = \"100ms\"\njitter = \"0s\"\nrecheck_delay = \"off\"\n\
+                 full_walk_every = 1\n",
+            )),
+    );
+    let started = Instant::now();
+    let mut agent = Agent::start(&setup);
+    let last = agent
+        .wait_for("quiet", "100 rounds", |s| s.round >= 100)
+        .await;
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.exit_code().await, 0);
+    eprintln!("100 rounds in {:?}", started.elapsed());
+
+    let log = agent.log();
+    assert_eq!(last.status, Status::Ok, "{log}");
+    let walks = log
+        .lines()
+        .filter(|l| l.contains("round finished") && l.contains("full_walk"))
+        .count();
+    assert!(walks >= 100, "{walks} full walks:\n{log}");
+    let faults: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            // The level is the first word, or the second after a timestamp.
+            l.split_whitespace()
+                .take(2)
+                .any(|w| w == "WARN" || w == "ERROR")
+        })
+        .collect();
+    assert!(faults.is_empty(), "{faults:#?}");
+    let asked = log
+        .lines()
+        .filter(|l| l.contains("asking whether source and target are one ensemble"))
+        .count();
+    assert_eq!(asked, 1, "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_with_a_broken_config_keeps_the_running_one() {
     let (_, s, t) = pair_clients().await;

@@ -3,9 +3,14 @@
 //!
 //! The level comes from the configuration and follows it on reload;
 //! `ZKPARITY_LOG` (tracing's filter syntax) overrides it, for debugging one
-//! module without editing the file. Other crates log at `warn` and above.
+//! module without editing the file. Other crates log at `warn` and above,
+//! save one warning that is no fault (see [`ExpectedRefusals`]).
 
-use tracing_subscriber::layer::SubscriberExt;
+use std::fmt::Write as _;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Layer, Registry};
 
@@ -59,11 +64,48 @@ pub(crate) fn init(level: LogLevel, timestamps: bool) -> LogHandle {
     };
     let installed = tracing_subscriber::registry()
         .with(filter_layer)
+        .with(ExpectedRefusals)
         .with(output)
         .try_init()
         .is_ok();
     LogHandle {
         handle: installed.then_some(handle),
         from_env,
+    }
+}
+
+/// Leaves out the client library's warning that the target refused to
+/// resume the same-ensemble check's session: that refusal is how the check
+/// learns the two sides are different ensembles, so every healthy pair
+/// provokes it, and an operator would read a fault into it.
+struct ExpectedRefusals;
+
+impl<S: Subscriber> Layer<S> for ExpectedRefusals {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        !is_expected_refusal(event)
+    }
+}
+
+fn is_expected_refusal(event: &Event<'_>) -> bool {
+    let meta = event.metadata();
+    if *meta.level() != Level::WARN
+        || !meta.target().starts_with("zookeeper_client")
+        || !crate::identity::resuming_elsewhere()
+    {
+        return false;
+    }
+    let mut message = Message(String::new());
+    event.record(&mut message);
+    message.0.contains("establish session") && message.0.ends_with("due to session expired")
+}
+
+/// An event's message, as formatted.
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        }
     }
 }

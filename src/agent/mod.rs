@@ -4,7 +4,10 @@
 //!
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`round`]: one task per pair: rounds on their schedule, UNKNOWN on
-//!   failure, the outputs of each round.
+//!   failure, early re-checks between them.
+//! - [`recheck`]: re-checking only the subtrees that changed.
+//! - [`report`]: the outputs of each round: state file, passive result,
+//!   Ganglia, Prometheus, log.
 //! - [`probes`]: the four-letter-word probes of each pair, on their own
 //!   interval.
 //! - [`registrations`]: `check ephemerals` for a pair with `expect`, run
@@ -24,10 +27,11 @@
 //! - [`logging`]: structured logs on stderr, with a level that a reload can
 //!   change.
 //!
-//! This module is the supervisor: it starts a task per pair, and handles
-//! signals — SIGTERM/SIGINT stop every pair (a state file being written is
-//! finished first) and exit 0; SIGHUP reloads the configuration, keeping the
-//! running one if the new one does not validate.
+//! This module is the supervisor: it starts a task per pair and answers the
+//! stop and reload its caller gives it (the command line turns SIGTERM and
+//! SIGINT into the stop, SIGHUP into a reload): a stop ends every pair (a
+//! state file being written is finished first); a reload re-reads the
+//! configuration, keeping the running one if the new one does not validate.
 
 mod config;
 mod confirm;
@@ -35,7 +39,9 @@ mod ganglia;
 mod logging;
 pub(crate) mod passive;
 mod probes;
+mod recheck;
 mod registrations;
+mod report;
 mod round;
 mod schedule;
 pub mod state;
@@ -43,47 +49,63 @@ pub mod verdict;
 mod watch;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::signal::unix::{signal, SignalKind};
-
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use std::net::SocketAddr;
-
-use crate::error::{EXIT_BAD_CONFIG, EXIT_SUCCESS};
+use crate::error::StopSignal;
 use crate::prometheus::Registry;
-use config::{AgentConfig, PairConfig};
+use config::{AgentConfig, ConfigError, PairConfig};
 use round::{run_pair, Globals, STOP_GRACE};
 
-/// `zkparity agent --check-config`: validates and says what it found.
-pub fn check_config(file: &Path) -> i32 {
-    match AgentConfig::load(file) {
-        Ok(c) => {
-            let names: Vec<&str> = c.pairs.iter().map(|p| p.name.as_str()).collect();
-            println!(
-                "config {}: valid; {} pair{}: {}",
-                file.display(),
-                names.len(),
-                if names.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            );
-            if let Some(n) = c.nagios.as_ref().filter(|n| !n.command_file.exists()) {
-                eprintln!(
-                    "zkparity: note: nagios.command_file {} does not exist now: is Nagios \
-                     running? Results are skipped until it does.",
-                    n.command_file.display()
-                );
-            }
-            EXIT_SUCCESS
-        }
-        Err(e) => {
-            eprintln!("zkparity: error: {e}");
-            EXIT_BAD_CONFIG
-        }
-    }
+/// Why the agent did not start (or a configuration was refused).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StartError(Refusal);
+
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(transparent)]
+    Config(ConfigError),
+    /// The `/metrics` endpoint could not be served.
+    #[error("{0}")]
+    Metrics(String),
+}
+
+/// What `--check-config` found in a configuration that validates.
+#[derive(Debug)]
+pub struct ConfigSummary {
+    pub pairs: Vec<String>,
+    /// `nagios.command_file`, when one is configured and does not exist now.
+    pub missing_command_file: Option<PathBuf>,
+}
+
+/// How a run of the agent ended: every pair stopped, no state file left
+/// half written.
+#[derive(Debug)]
+pub struct Stopped {
+    /// What asked for the stop.
+    pub by: StopSignal,
+    /// The pairs that were running then.
+    pub pairs: Vec<String>,
+}
+
+/// `zkparity agent --check-config`: validates the configuration.
+pub fn check_config(file: &Path) -> Result<ConfigSummary, StartError> {
+    let c = AgentConfig::load(file).map_err(|e| StartError(Refusal::Config(e)))?;
+    Ok(ConfigSummary {
+        pairs: c.pairs.iter().map(|p| p.name.clone()).collect(),
+        missing_command_file: c
+            .nagios
+            .as_ref()
+            .filter(|n| !n.command_file.exists())
+            .map(|n| n.command_file.clone()),
+    })
 }
 
 fn globals(c: &mut AgentConfig, registry: &Arc<Registry>) -> Arc<Globals> {
@@ -203,42 +225,25 @@ impl Running {
     }
 }
 
-/// `zkparity agent --config FILE`: runs until SIGTERM or SIGINT.
-pub async fn run(file: &Path) -> i32 {
-    let mut config = match AgentConfig::load(file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("zkparity: error: {e}");
-            return EXIT_BAD_CONFIG;
-        }
-    };
+/// Runs the agent of the configuration in `file` until `stop` resolves,
+/// re-reading the file at each message on `reload` (a closed channel only
+/// means no more reloads). Fails only at the start: a configuration that
+/// does not validate, or a `/metrics` address that cannot be bound.
+pub async fn run(
+    file: &Path,
+    stop: impl Future<Output = StopSignal>,
+    mut reload: mpsc::Receiver<()>,
+) -> Result<Stopped, StartError> {
+    let mut config = AgentConfig::load(file).map_err(|e| StartError(Refusal::Config(e)))?;
     let log = logging::init(config.log_level, config.log_timestamps);
-    // Handlers first: a signal before them would kill the process outright.
-    let signals = (|| {
-        Ok::<_, std::io::Error>((
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::hangup())?,
-        ))
-    })();
-    let (mut term, mut int, mut hup) = match signals {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("zkparity: error: cannot install signal handlers: {e}");
-            return EXIT_BAD_CONFIG;
-        }
-    };
-
     let registry = Arc::new(Registry::new());
     let mut endpoint = match config.prometheus {
         None => None,
-        Some(addr) => match Endpoint::start(addr, &registry).await {
-            Ok(e) => Some(e),
-            Err(reason) => {
-                eprintln!("zkparity: error: {reason}");
-                return EXIT_BAD_CONFIG;
-            }
-        },
+        Some(addr) => Some(
+            Endpoint::start(addr, &registry)
+                .await
+                .map_err(|e| StartError(Refusal::Metrics(e)))?,
+        ),
     };
     let (globals_tx, globals_rx) = tokio::sync::watch::channel(globals(&mut config, &registry));
     let mut pairs: BTreeMap<String, Running> = BTreeMap::new();
@@ -253,19 +258,20 @@ pub async fn run(file: &Path) -> i32 {
         "agent started"
     );
 
-    let signal_name = loop {
+    tokio::pin!(stop);
+    let by = loop {
         tokio::select! {
-            _ = term.recv() => break "SIGTERM",
-            _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => {
-                reload(file, &log, &globals_tx, &globals_rx, &mut pairs, &registry, &mut endpoint).await;
+            by = &mut stop => break by,
+            Some(()) = reload.recv() => {
+                reconfigure(file, &log, &globals_tx, &globals_rx, &mut pairs, &registry, &mut endpoint).await;
             }
         }
     };
-    info!(signal = signal_name, "stopping");
+    info!(signal = signal_name(by), "stopping");
     for p in pairs.values() {
         let _ = p.stop.send(true);
     }
+    let names: Vec<String> = pairs.keys().cloned().collect();
     for (_, p) in pairs {
         p.stop().await;
     }
@@ -273,14 +279,22 @@ pub async fn run(file: &Path) -> i32 {
         e.task.abort();
     }
     info!("agent stopped");
-    EXIT_SUCCESS
+    Ok(Stopped { by, pairs: names })
 }
 
-/// SIGHUP: re-reads the configuration. Pairs whose settings did not change
+/// The stop as the log has always named it.
+fn signal_name(by: StopSignal) -> &'static str {
+    match by {
+        StopSignal::Terminate => "SIGTERM",
+        StopSignal::Interrupt => "SIGINT",
+    }
+}
+
+/// A reload (SIGHUP) re-reads the configuration. Pairs whose settings did not change
 /// keep running untouched; changed pairs restart (their history carries over
 /// through the state file when source, target and path are the same); gone
 /// pairs stop. A configuration that does not validate changes nothing.
-async fn reload(
+async fn reconfigure(
     file: &Path,
     log: &logging::LogHandle,
     globals_tx: &tokio::sync::watch::Sender<Arc<Globals>>,

@@ -1,9 +1,9 @@
 //! `zkparity agent`: the long-running comparer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use zkparity::error::Error;
+use zkparity::error::{Error, EXIT_BAD_CONFIG, EXIT_SUCCESS};
 
 pub const AGENT_HELP: &str = "\
 Configuration reference: docs/agent.md; a commented sample: examples/agent.toml.
@@ -28,7 +28,48 @@ pub struct AgentArgs {
 
 pub async fn run(a: AgentArgs) -> Result<i32, Error> {
     if a.check_config {
-        return Ok(zkparity::agent::check_config(&a.config));
+        return Ok(check_config(&a.config));
     }
-    Ok(zkparity::agent::run(&a.config).await)
+    let (stop, reload) = match super::interrupt::agent_signals() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("zkparity: error: cannot install signal handlers: {e}");
+            return Ok(EXIT_BAD_CONFIG);
+        }
+    };
+    match zkparity::agent::run(&a.config, stop, reload).await {
+        Ok(_) => Ok(EXIT_SUCCESS),
+        Err(e) => {
+            eprintln!("zkparity: error: {e}");
+            Ok(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+/// Says what `--check-config` found: on stdout for a valid configuration,
+/// on stderr what is wrong or missing.
+fn check_config(file: &Path) -> i32 {
+    match zkparity::agent::check_config(file) {
+        Ok(c) => {
+            println!(
+                "config {}: valid; {} pair{}: {}",
+                file.display(),
+                c.pairs.len(),
+                if c.pairs.len() == 1 { "" } else { "s" },
+                c.pairs.join(", ")
+            );
+            if let Some(command_file) = c.missing_command_file {
+                eprintln!(
+                    "zkparity: note: nagios.command_file {} does not exist now: is Nagios \
+                     running? Results are skipped until it does.",
+                    command_file.display()
+                );
+            }
+            EXIT_SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zkparity: error: {e}");
+            EXIT_BAD_CONFIG
+        }
+    }
 }

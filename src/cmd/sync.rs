@@ -368,37 +368,19 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     let mut progress = Progress::auto(a.quiet || json);
     // SIGINT or SIGTERM abandons the initial copy, and once following
     // starts the cutover; a second one during the cutover stops at once.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let at_exit = outputs.clone();
-    let signals = tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        use zkparity::error::StopSignal;
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
+    let (stop_rx, signals) = super::interrupt::first_stops(move |signal| {
+        let stopped = Error::Stopped {
+            signal,
+            after: "a second signal during the cutover: pending writes abandoned; what was written stays".into(),
         };
-        let mut first = true;
-        loop {
-            let signal = tokio::select! {
-                _ = tokio::signal::ctrl_c() => StopSignal::Interrupt,
-                _ = term.recv() => StopSignal::Terminate,
-            };
-            if first {
-                first = false;
-                let _ = stop_tx.send(Some(signal));
-                continue;
-            }
-            let stopped = Error::Stopped {
-                signal,
-                after: "a second signal during the cutover: pending writes abandoned; what was written stays".into(),
-            };
-            eprintln!("zkparity sync: {stopped}");
-            if let Some(o) = &at_exit {
-                locked(o).finish(End::Stopped {
-                    reason: stopped.to_string(),
-                });
-            }
-            std::process::exit(stopped.exit_code());
+        eprintln!("zkparity sync: {stopped}");
+        if let Some(o) = &at_exit {
+            locked(o).finish(End::Stopped {
+                reason: stopped.to_string(),
+            });
         }
+        std::process::exit(stopped.exit_code());
     });
     let outcome =
         zkparity::sync::run(sides, options, &sync, &mut progress, &mut output, stop_rx).await;
