@@ -8,7 +8,7 @@ use zkparity::error::Error;
 use zkparity::progress::Progress;
 use zkparity::repair::RepairOptions;
 
-use super::args::{after_writes, EnsembleArgs, SafetyArgs, WalkArgs, WriteArgs};
+use super::args::{after_writes, written_target, EnsembleArgs, SafetyArgs, WalkArgs, WriteArgs};
 use super::stdout::emit;
 
 pub const REPAIR_HELP: &str = "\
@@ -53,9 +53,7 @@ pub enum ReportFormat {
 
 #[derive(Args, Clone, Debug)]
 // Only the source may be a file: repair writes to a live target.
-#[command(mut_arg("target", |a| a
-    .value_name("CONNECT")
-    .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
+#[command(mut_arg("target", written_target))]
 pub struct RepairArgs {
     #[command(flatten)]
     ensembles: EnsembleArgs,

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use zkparity::duration::parse as duration;
 use zkparity::error::Error;
 use zkparity::gmetric::{Channel, Sender, SenderOptions};
 use zkparity::progress::Progress;
@@ -13,8 +12,9 @@ use zkparity::repair::RepairOptions;
 use zkparity::sync::outputs::{End, NagiosOut, Outputs};
 use zkparity::sync::{Live, SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
 
-use super::args::{EnsembleArgs, Format, SafetyArgs, WalkArgs, WriteArgs};
+use super::args::{written_target, EnsembleArgs, Format, SafetyArgs, WalkArgs, WriteArgs};
 use super::stdout::emit;
+use super::values::DurationValue;
 
 pub const SYNC_HELP: &str = "\
 Examples:
@@ -66,10 +66,8 @@ or a write refused before it began.";
 // Both sides are live: sync watches the one and writes the other.
 #[command(mut_arg("source", |a| a
     .value_name("CONNECT")
-    .help("Source ensemble, followed (only read): host:port[,host:port...][/chroot]")))]
-#[command(mut_arg("target", |a| a
-    .value_name("CONNECT")
-    .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
+    .help("Source ensemble, followed (only read): host:port[,host:port...][/chroot]")),
+    mut_arg("target", written_target))]
 pub struct SyncArgs {
     #[command(flatten)]
     ensembles: EnsembleArgs,
@@ -79,20 +77,20 @@ pub struct SyncArgs {
     #[arg(long)]
     apply: bool,
     /// Copy a changed path once it has been quiet this long
-    #[arg(long, default_value = "500ms", value_name = "DURATION")]
-    settle: String,
+    #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = DurationValue)]
+    settle: Duration,
     /// ...or once it has waited this long, however busy
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    max_wait: String,
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DurationValue)]
+    max_wait: Duration,
     /// A full pass this often (ACL changes fire no watch)
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    verify_every: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = DurationValue)]
+    verify_every: Duration,
     /// Servers before 3.6 (no persistent watches): a full pass this often
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    poll_every: String,
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DurationValue)]
+    poll_every: Duration,
     /// Cut over once the source has been quiet this long
-    #[arg(long, value_name = "DURATION")]
-    until_quiet: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = DurationValue)]
+    until_quiet: Option<Duration>,
     /// Copy over subtrees someone else changed on the target
     #[arg(long)]
     force: bool,
@@ -125,12 +123,12 @@ pub struct SyncArgs {
     #[arg(long, value_name = "NAME")]
     nagios_service: Option<String>,
     /// WARNING once the lag reaches this
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    lag_warning: String,
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = DurationValue)]
+    lag_warning: Duration,
     /// CRITICAL once the lag reaches this (and for conflicts, or when no
     /// pass can reach an ensemble)
-    #[arg(long, default_value = "2m", value_name = "DURATION")]
-    lag_critical: String,
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = DurationValue)]
+    lag_critical: Duration,
     /// Send the figures to gmond's gmetric channel HOST[:PORT] (repeatable;
     /// port 8649 by default)
     #[arg(long, value_name = "HOST[:PORT]")]
@@ -326,15 +324,11 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     repair.validate(&options.path)?;
     let sync = SyncOptions {
         repair,
-        settle: duration("--settle", &a.settle)?,
-        max_wait: duration("--max-wait", &a.max_wait)?,
-        verify_every: duration("--verify-every", &a.verify_every)?,
-        poll_every: duration("--poll-every", &a.poll_every)?,
-        until_quiet: a
-            .until_quiet
-            .as_deref()
-            .map(|d| duration("--until-quiet", d))
-            .transpose()?,
+        settle: a.settle,
+        max_wait: a.max_wait,
+        verify_every: a.verify_every,
+        poll_every: a.poll_every,
+        until_quiet: a.until_quiet,
         force: a.force,
         live: Arc::new(Live::default()),
         expect_out: a.apply.then(|| {
@@ -440,19 +434,16 @@ fn outputs(a: &SyncArgs, live: Arc<Live>) -> Result<Option<Outputs>, Error> {
     let pair = a.pair_name.clone().unwrap_or_else(|| {
         zkparity::gmetric::parity::default_pair_name(&a.ensembles.source, &a.ensembles.target)
     });
-    let nagios = match &a.nagios_command_file {
-        None => None,
-        Some(file) => Some(NagiosOut {
-            command_file: file.clone(),
-            host: a.nagios_host.clone(),
-            service: a
-                .nagios_service
-                .clone()
-                .unwrap_or_else(|| format!("zkparity sync {pair}")),
-            lag_warning: duration("--lag-warning", &a.lag_warning)?,
-            lag_critical: duration("--lag-critical", &a.lag_critical)?,
-        }),
-    };
+    let nagios = a.nagios_command_file.as_ref().map(|file| NagiosOut {
+        command_file: file.clone(),
+        host: a.nagios_host.clone(),
+        service: a
+            .nagios_service
+            .clone()
+            .unwrap_or_else(|| format!("zkparity sync {pair}")),
+        lag_warning: a.lag_warning,
+        lag_critical: a.lag_critical,
+    });
     let ganglia = if a.ganglia.is_empty() {
         None
     } else {
