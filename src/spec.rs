@@ -33,44 +33,50 @@ pub struct TlsFiles<'a> {
 }
 
 /// One ensemble's spec in the making: no credentials, no TLS and the
-/// default timeouts until a step says otherwise.
+/// default timeouts until a step says otherwise; the connect string last,
+/// so a side that turns out to be files has had its credentials checked
+/// all the same.
 #[derive(Clone, Debug)]
 pub struct SpecBuilder {
-    spec: EnsembleSpec,
+    side: String,
+    credentials: Option<Credentials>,
+    sasl: Option<Box<SaslConfig>>,
+    tls: Option<TlsConfig>,
+    session_timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl SpecBuilder {
     /// `side` names the ensemble in every message about it.
-    pub fn new(side: &str, connect: ConnectString) -> SpecBuilder {
+    pub fn new(side: &str) -> SpecBuilder {
         SpecBuilder {
-            spec: EnsembleSpec {
-                side: side.to_string(),
-                connect,
-                credentials: None,
-                sasl: None,
-                tls: None,
-                session_timeout: DEFAULT_TIMEOUT,
-                connect_timeout: DEFAULT_TIMEOUT,
-            },
+            side: side.to_string(),
+            credentials: None,
+            sasl: None,
+            tls: None,
+            session_timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// As [`SpecBuilder::new`], from the connect string as written.
-    pub fn parse(side: &str, connect: &str) -> Result<SpecBuilder> {
-        Ok(SpecBuilder::new(side, ConnectString::parse(connect)?))
+    /// The same login under another name (the agent reads a pair's
+    /// `expect` ensemble with the source's).
+    pub fn renamed(mut self, side: &str) -> SpecBuilder {
+        self.side = side.to_string();
+        self
     }
 
     /// Digest credentials from a file only its owner may read.
     pub fn credentials_file(mut self, file: &Path) -> Result<SpecBuilder> {
-        self.spec.credentials = Some(Credentials::from_file(file)?);
+        self.credentials = Some(Credentials::from_file(file)?);
         Ok(self)
     }
 
     /// Digest credentials from `file`, or else from the side's variable
     /// `ZKPARITY_<SIDE>_AUTH`: the command line's way.
     pub fn credentials_or_env(mut self, file: Option<&Path>) -> Result<SpecBuilder> {
-        let var = format!("ZKPARITY_{}_AUTH", self.spec.side.to_uppercase());
-        self.spec.credentials = match file {
+        let var = format!("ZKPARITY_{}_AUTH", self.side.to_uppercase());
+        self.credentials = match file {
             Some(file) => Some(Credentials::from_file(file)?),
             None => Credentials::from_env(&var)?,
         };
@@ -80,24 +86,33 @@ impl SpecBuilder {
     /// The SASL login a JAAS file describes.
     pub fn sasl(mut self, jaas: &Path, choice: SaslChoice<'_>) -> Result<SpecBuilder> {
         let login = SaslConfig::load(jaas, choice.section, choice.service, choice.host)?;
-        self.spec.sasl = Some(Box::new(login));
+        self.sasl = Some(Box::new(login));
         Ok(self)
     }
 
     /// TLS to the servers' secure client port.
     pub fn tls(mut self, files: TlsFiles<'_>) -> Result<SpecBuilder> {
-        self.spec.tls = Some(TlsConfig::load(files.ca, files.cert, files.key)?);
+        self.tls = Some(TlsConfig::load(files.ca, files.cert, files.key)?);
         Ok(self)
     }
 
     /// The timeouts given; the defaults stay for those not.
     pub fn timeouts(mut self, session: Option<Duration>, connect: Option<Duration>) -> SpecBuilder {
-        self.spec.session_timeout = session.unwrap_or(self.spec.session_timeout);
-        self.spec.connect_timeout = connect.unwrap_or(self.spec.connect_timeout);
+        self.session_timeout = session.unwrap_or(self.session_timeout);
+        self.connect_timeout = connect.unwrap_or(self.connect_timeout);
         self
     }
 
-    pub fn build(self) -> EnsembleSpec {
-        self.spec
+    /// The spec of the ensemble `connect` names.
+    pub fn build(self, connect: ConnectString) -> EnsembleSpec {
+        EnsembleSpec {
+            side: self.side,
+            connect,
+            credentials: self.credentials,
+            sasl: self.sasl,
+            tls: self.tls,
+            session_timeout: self.session_timeout,
+            connect_timeout: self.connect_timeout,
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use zkparity::compare::CompareOptions;
-use zkparity::connect::EnsembleSpec;
+use zkparity::connect::{ConnectString, EnsembleSpec};
 use zkparity::error::Error;
 use zkparity::exclude::{Excludes, DEFAULT_EXCLUDES};
 use zkparity::placement::{ReadFrom, ReadPlacement};
@@ -338,14 +338,17 @@ pub fn build_spec(
     sasl: SaslChoice<'_>,
     [session_timeout, connect_timeout]: [Option<Duration>; 2],
 ) -> Result<EnsembleSpec, Error> {
-    let mut spec = SpecBuilder::parse(side, connect)?.credentials_or_env(files.auth_file)?;
+    let connect = ConnectString::parse(connect)?;
+    let mut spec = SpecBuilder::new(side).credentials_or_env(files.auth_file)?;
     if let [Some(ca), cert, key] = files.tls {
         spec = spec.tls(TlsFiles { ca, cert, key })?;
     }
     if let Some(jaas) = files.jaas {
         spec = spec.sasl(jaas, sasl)?;
     }
-    Ok(spec.timeouts(session_timeout, connect_timeout).build())
+    Ok(spec
+        .timeouts(session_timeout, connect_timeout)
+        .build(connect))
 }
 
 /// `--target` of a command that writes to it: a live ensemble only.
