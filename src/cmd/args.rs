@@ -14,7 +14,7 @@ use zkparity::source::SideSpec;
 use zkparity::spec::{SaslChoice, SpecBuilder, TlsFiles};
 use zkparity::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
 
-use super::values::{DurationOrOff, DurationValue, LatencyLimit};
+use super::values::{DURATION, DURATION_OR_OFF, LATENCY_LIMIT};
 
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -177,10 +177,10 @@ impl SaslArgs {
 #[derive(Args, Clone, Debug)]
 pub struct PaceArgs {
     /// ZooKeeper session timeout
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DurationValue)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DURATION)]
     pub session_timeout: Duration,
     /// Give up connecting after this long
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DurationValue)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DURATION)]
     pub connect_timeout: Duration,
     /// Sessions per ensemble (ACL reads scale with sessions)
     #[arg(long, default_value_t = 8, value_name = "N")]
@@ -192,7 +192,7 @@ pub struct PaceArgs {
     /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
     /// group takes longer to answer, fewer reads are kept on the wire, then
     /// pauses, until answers are back under it
-    #[arg(long, default_value = "off", value_name = "DURATION", value_parser = LatencyLimit)]
+    #[arg(long, default_value = "off", value_name = "DURATION", value_parser = LATENCY_LIMIT)]
     pub max_latency: ::std::option::Option<Duration>,
     /// Nodes per multi-read batch
     #[arg(long, default_value_t = 200, value_name = "N")]
@@ -355,6 +355,19 @@ pub fn build_spec(
 pub fn written_target(a: clap::Arg) -> clap::Arg {
     a.value_name("CONNECT")
         .help("Target ensemble, written to: host:port[,host:port...][/chroot]")
+}
+
+/// What `repair` and `sync` read and write, and whether they write at all.
+#[derive(Args, Clone, Debug)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub ensembles: EnsembleArgs,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    /// Apply the plan to the target; without it nothing is written (a dry
+    /// run)
+    #[arg(long)]
+    pub apply: bool,
 }
 
 /// How fast, and in what batches, `repair` and `sync` write to the target.
@@ -562,7 +575,7 @@ pub struct WalkArgs {
     pub ephemerals: Ephemerals,
     /// Wait before re-reading differences; only those that persist are
     /// confirmed ("0s" re-checks at once, "off" not at all)
-    #[arg(long, default_value = "3s", value_name = "DURATION", value_parser = DurationOrOff)]
+    #[arg(long, default_value = "3s", value_name = "DURATION", value_parser = DURATION_OR_OFF)]
     pub recheck_delay: ::std::option::Option<Duration>,
 }
 

@@ -20,7 +20,7 @@ use super::args::{
     build_spec, AccessArgs, AdminArgs, EnsembleArgs, Format, TextfileArgs, WalkArgs,
 };
 use super::stdout::emit;
-use super::values::DurationValue;
+use super::values::DURATION;
 
 /// Checks for Nagios, Icinga and NRPE.
 #[derive(Subcommand, Debug)]
@@ -93,7 +93,7 @@ pub struct EphemeralsArgs {
     exclude: Vec<String>,
     /// Missing registrations are WARNING this long after the cutover,
     /// CRITICAL after
-    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = DurationValue)]
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = DURATION)]
     grace: Duration,
     /// The cutover time (RFC 3339 or seconds since the epoch) [default:
     /// when EXPECTED was taken]
@@ -249,7 +249,7 @@ pub struct ParityArgs {
         default_value = "1h",
         value_name = "DURATION",
         requires = "state",
-        value_parser = DurationValue
+        value_parser = DURATION
     )]
     max_age: Duration,
     /// Warning range for the number of confirmed differences
@@ -363,7 +363,7 @@ pub struct TimeoutArg {
         long = "timeout",
         default_value = "10s",
         value_name = "DURATION",
-        value_parser = DurationValue
+        value_parser = DURATION
     )]
     timeout: Duration,
 }

@@ -14,7 +14,7 @@ use zkparity::gmetric::{
 use zkparity::progress::Progress;
 
 use super::args::{AdminArgs, EnsembleArgs, WalkArgs};
-use super::values::DurationValue;
+use super::values::DURATION;
 
 pub const GMETRIC_HELP: &str = "\
 Examples:
@@ -60,7 +60,7 @@ pub struct GmetricArgs {
     #[arg(long)]
     no_servers: bool,
     /// Per server and word (srvr, mntr): connect, send, and read the answer
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DurationValue)]
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DURATION)]
     probe_timeout: Duration,
     #[command(flatten)]
     admin: AdminArgs,

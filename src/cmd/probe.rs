@@ -9,7 +9,7 @@ use zkparity::probe;
 
 use super::args::{AdminArgs, Format};
 use super::stdout::emit;
-use super::values::DurationValue;
+use super::values::DURATION;
 
 pub const PROBE_HELP: &str = "\
 Examples:
@@ -36,7 +36,7 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "CONNECT")]
     target: Option<String>,
     /// Per word and server: connect, send, and read until the server closes
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DurationValue)]
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DURATION)]
     timeout: Duration,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]

@@ -11,63 +11,33 @@ use clap::builder::TypedValueParser;
 use clap::{Arg, Command};
 use zkparity::error::Error;
 
-/// `--flag 500ms`: a [`Duration`], as [`zkparity::duration::parse`] reads
-/// it, the flag named in the error as the operator wrote it.
-#[derive(Clone, Copy, Debug)]
-pub struct DurationValue;
+/// A flag's value read by one of zkparity's parsers, which names the flag
+/// in its refusal: `flag value` in, the typed value or a usage error out.
+#[derive(Clone, Copy)]
+pub struct FlagValue<T>(fn(&str, &str) -> Result<T, Error>);
 
-impl TypedValueParser for DurationValue {
-    type Value = Duration;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<Duration, clap::Error> {
-        let flag = flag_of(arg);
-        (move |v: &str| zkparity::duration::parse(&flag, v)).parse_ref(cmd, arg, value)
-    }
-}
+/// `--flag 500ms`: a [`Duration`], as [`zkparity::duration::parse`] reads it.
+pub const DURATION: FlagValue<Duration> = FlagValue(zkparity::duration::parse);
 
 /// `--flag off` or a duration: `None` for off.
-#[derive(Clone, Copy, Debug)]
-pub struct DurationOrOff;
-
-impl TypedValueParser for DurationOrOff {
-    type Value = Option<Duration>;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<Option<Duration>, clap::Error> {
-        let flag = flag_of(arg);
-        (move |v: &str| zkparity::duration::parse_or_off(&flag, v)).parse_ref(cmd, arg, value)
-    }
-}
+pub const DURATION_OR_OFF: FlagValue<Option<Duration>> =
+    FlagValue(zkparity::duration::parse_or_off);
 
 /// `--max-latency off` or a duration with its unit (a bare number is
 /// refused: milliseconds and seconds are too easily confused there).
-#[derive(Clone, Copy, Debug)]
-pub struct LatencyLimit;
+pub const LATENCY_LIMIT: FlagValue<Option<Duration>> = FlagValue(|flag, value| {
+    zkparity::throttle::parse_limit(value)
+        .map_err(|why| Error::Usage(format!("{flag} {value:?}: {why}")))
+});
 
-impl TypedValueParser for LatencyLimit {
-    type Value = Option<Duration>;
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for FlagValue<T> {
+    type Value = T;
 
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<Option<Duration>, clap::Error> {
-        let flag = flag_of(arg);
-        let limit = move |v: &str| {
-            zkparity::throttle::parse_limit(v)
-                .map_err(|why| Error::Usage(format!("{flag} {v:?}: {why}")))
-        };
-        limit.parse_ref(cmd, arg, value)
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let (parse, flag) = (self.0, flag_of(arg));
+        // A parser of clap's own kind keeps the refusal as the error's
+        // source, for `refusal` to find.
+        (move |v: &str| parse(&flag, v)).parse_ref(cmd, arg, value)
     }
 }
 

@@ -16,27 +16,49 @@ use crate::report::DiffKind;
 use crate::source::SideSpec;
 use crate::tree::EphemeralPolicy;
 
+/// A value toml gives as text or as a number, as several keys take both.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl Raw {
+    /// Text with its unit, or a number of seconds.
+    fn duration(self) -> Result<Duration, String> {
+        match self {
+            Raw::Text(s) => parse_duration(&s),
+            Raw::Int(n) => u64::try_from(n)
+                .map(Duration::from_secs)
+                .map_err(|_| format!("{} is not a duration", n as f64)),
+            Raw::Float(f) => {
+                Duration::try_from_secs_f64(f).map_err(|_| format!("{f} is not a duration"))
+            }
+        }
+    }
+
+    /// The value as written, for the parsers that read text.
+    fn text(self) -> String {
+        match self {
+            Raw::Text(s) => s,
+            Raw::Int(n) => n.to_string(),
+            Raw::Float(f) => f.to_string(),
+        }
+    }
+}
+
 /// `"30s"`, `"500ms"`, `"2m"`, or a number of seconds: read as the file
 /// is, so toml places a bad one at its key.
 struct Dur(Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(u64),
-            Float(f64),
-        }
-        let parsed = match Raw::deserialize(d)? {
-            Raw::Text(s) => parse_duration(&s),
-            Raw::Int(n) => Ok(Duration::from_secs(n)),
-            Raw::Float(f) => {
-                Duration::try_from_secs_f64(f).map_err(|_| format!("{f} is not a duration"))
-            }
-        };
-        parsed.map(Dur).map_err(de::Error::custom)
+        Raw::deserialize(d)?
+            .duration()
+            .map(Dur)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -69,18 +91,7 @@ pub(crate) struct LatencyLimit(pub Option<Duration>);
 
 impl<'de> Deserialize<'de> for LatencyLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-            Float(f64),
-        }
-        let text = match Raw::deserialize(d)? {
-            Raw::Text(s) => s,
-            Raw::Int(n) => n.to_string(),
-            Raw::Float(f) => f.to_string(),
-        };
+        let text = Raw::deserialize(d)?.text();
         crate::throttle::parse_limit(&text)
             .map(LatencyLimit)
             .map_err(|why| de::Error::custom(format!("{text:?}: {why}")))
@@ -178,16 +189,7 @@ pub(crate) struct RangeText(pub Range);
 
 impl<'de> Deserialize<'de> for RangeText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-        }
-        let s = match Raw::deserialize(d)? {
-            Raw::Text(s) => s,
-            Raw::Int(n) => n.to_string(),
-        };
+        let s = Raw::deserialize(d)?.text();
         s.parse::<Range>()
             .map(RangeText)
             .map_err(|e| de::Error::custom(format!("{s:?}: {e}")))
@@ -313,18 +315,12 @@ pub(crate) struct RecheckDelay(pub Option<Duration>);
 
 impl<'de> Deserialize<'de> for RecheckDelay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(u64),
-        }
         match Raw::deserialize(d)? {
             Raw::Text(s) if s.trim() == "off" => Ok(RecheckDelay(None)),
-            Raw::Text(s) => parse_duration(&s)
+            raw => raw
+                .duration()
                 .map(|d| RecheckDelay(Some(d)))
                 .map_err(de::Error::custom),
-            Raw::Int(n) => Ok(RecheckDelay(Some(Duration::from_secs(n)))),
         }
     }
 }
