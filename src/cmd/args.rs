@@ -2,6 +2,7 @@
 //! ensemble takes the same flags with the same meaning.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -173,21 +174,25 @@ impl SaslArgs {
     }
 }
 
+/// The library's timeout as the flags write their default.
+static DEFAULT_TIMEOUT: LazyLock<String> =
+    LazyLock::new(|| humantime::format_duration(zkparity::spec::DEFAULT_TIMEOUT).to_string());
+
 /// How to pace the reads of an ensemble and how long to wait for it.
 #[derive(Args, Clone, Debug)]
 pub struct PaceArgs {
     /// ZooKeeper session timeout
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DURATION)]
+    #[arg(long, default_value = DEFAULT_TIMEOUT.as_str(), value_name = "DURATION", value_parser = DURATION)]
     pub session_timeout: Duration,
     /// Give up connecting after this long
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DURATION)]
+    #[arg(long, default_value = DEFAULT_TIMEOUT.as_str(), value_name = "DURATION", value_parser = DURATION)]
     pub connect_timeout: Duration,
     /// Sessions per ensemble (ACL reads scale with sessions)
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = ReaderOptions::default().sessions, value_name = "N")]
     pub sessions: usize,
     /// Cap on read operations per second per ensemble (0: no cap); a node
     /// costs three (data, children, ACL)
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = ReaderOptions::default().max_reads_per_second, value_name = "N")]
     pub max_reads_per_second: u32,
     /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
     /// group takes longer to answer, fewer reads are kept on the wire, then
