@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::values::{
     duration, spanned_duration, AdminPorts, AtLeastOne, Bounded, CommandField, DiffKindSetting,
-    Glob, LatencyLimit, LogLevel, PairName, Policy, RangeText, RecheckDelay, SideValue,
-    StateSetting, ZkPath,
+    Glob, LatencyLimit, LogLevel, PairName, Policy, RangeText, ReadFromSetting, RecheckDelay,
+    SideValue, StateSetting, ZkPath,
 };
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +122,11 @@ pub(crate) struct RawPair {
     pub(super) source_admin_tls_ca: Option<Spanned<PathBuf>>,
     #[serde(default)]
     pub(super) target_admin_tls_ca: Option<Spanned<PathBuf>>,
+    /// Which servers serve each side's reads (`--source-read-from`).
+    #[serde(default)]
+    pub(super) source_read_from: Option<Spanned<ReadFromSetting>>,
+    #[serde(default)]
+    pub(super) target_read_from: Option<Spanned<ReadFromSetting>>,
     #[serde(default)]
     pub(super) path: Option<ZkPath>,
     #[serde(default)]

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use crate::compare::CompareOptions;
 use crate::exclude::{Excludes, DEFAULT_EXCLUDES};
+use crate::placement::{ReadFrom, ReadPlacement};
 use crate::probe::AdminEndpoint;
 use crate::source::SideSpec;
 use crate::spec::SpecBuilder;
@@ -143,6 +144,7 @@ impl Cx<'_> {
             walk.in_flight = n.0;
         }
         let defaults = ReaderOptions::default();
+        let read_from = self.read_placement(i, p)?;
         Ok(CompareOptions {
             path: p
                 .path
@@ -152,9 +154,12 @@ impl Cx<'_> {
             walk,
             reader: ReaderOptions {
                 sessions: p.sessions.map(|n| n.0).unwrap_or(defaults.sessions),
-                max_reads_per_second: p.max_reads_per_second.unwrap_or(0),
+                max_reads_per_second: p
+                    .max_reads_per_second
+                    .unwrap_or(defaults.max_reads_per_second),
                 max_latency: p.max_latency.map_or(defaults.max_latency, |l| l.0),
-                multi_read: p.multi_read.unwrap_or(true),
+                multi_read: p.multi_read.unwrap_or(defaults.multi_read),
+                read_from,
                 ..defaults
             },
             subtree_depth: p.subtree_depth.unwrap_or(1),
@@ -168,6 +173,35 @@ impl Cx<'_> {
             // Each pair's task attaches its own caches, kept across rounds.
             acl_caches: [None, None],
         })
+    }
+
+    /// `source_read_from` and `target_read_from`: a choice of servers
+    /// means nothing for a side that is files, so it is refused there.
+    fn read_placement(&self, i: usize, p: &RawPair) -> Result<ReadPlacement, ConfigError> {
+        let mut placement = ReadPlacement::default();
+        for (keys, setting, value) in [
+            (Keys::Source, &p.source_read_from, &p.source),
+            (Keys::Target, &p.target_read_from, &p.target),
+        ] {
+            let Some(setting) = setting else { continue };
+            let side = keys.prefix();
+            if matches!(value, SideValue::Files(_)) && setting.get_ref().0 != ReadFrom::Any {
+                return Err(self.at(
+                    setting.span().start,
+                    format!("pair[{i}].{side}_read_from"),
+                    format!(
+                        "{} chooses servers of a live ensemble; this pair's {side} is files",
+                        setting.get_ref().0
+                    ),
+                ));
+            }
+            let choice = setting.get_ref().0.clone();
+            match keys {
+                Keys::Source => placement.source = choice,
+                Keys::Target => placement.target = choice,
+            }
+        }
+        Ok(placement)
     }
 
     /// Where the probes find one side's AdminServer: `admin_port` (one,

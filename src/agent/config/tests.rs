@@ -432,3 +432,24 @@ fn expect_on_a_pair_whose_target_is_files_is_refused() {
     assert_eq!((line, key.as_str()), (6, "pair[0].expect"));
     assert!(reason.contains("live target"), "{reason}");
 }
+
+#[test]
+fn read_from_keys_place_each_sides_reads_and_are_refused_for_files() {
+    let text = minimal() + "source_read_from = \"followers\"\n";
+    let c = parse(&text).unwrap();
+    let placed = &c.pairs[0].options.reader.read_from;
+    assert_eq!(placed.source, crate::placement::ReadFrom::Followers);
+    assert_eq!(placed.target, crate::placement::ReadFrom::Any);
+    let (line, key, reason) = invalid(&(minimal() + "target_read_from = \"zk1:0\"\n"));
+    assert_eq!((line, key.as_str()), (6, "pair[0].target_read_from"));
+    assert!(reason.contains("zk1:0"), "{reason}");
+    let dir = tempfile::tempdir().unwrap();
+    let text = tmp_dir_line()
+        + &format!(
+            "[[pair]]\nname = \"k\"\nsource = {:?}\ntarget = \"new:2181\"\nsource_read_from = \"leader\"\n",
+            dir.path()
+        );
+    let (line, key, reason) = invalid(&text);
+    assert_eq!((line, key.as_str()), (6, "pair[0].source_read_from"));
+    assert!(reason.contains("is files"), "{reason}");
+}

@@ -12,6 +12,7 @@ use crate::connect::ConnectString;
 use crate::duration::DurationError;
 use crate::exclude::Excludes;
 use crate::nagios::range::Range;
+use crate::placement::ReadFrom;
 use crate::report::DiffKind;
 use crate::source::SideSpec;
 use crate::tree::EphemeralPolicy;
@@ -116,6 +117,17 @@ impl<'de> Deserialize<'de> for SideValue {
         ConnectString::parse(&s).map(SideValue::Live).map_err(|e| {
             de::Error::custom(format!("{e} (nor is it an existing file or directory)"))
         })
+    }
+}
+
+/// Which servers serve a side's reads, as `--source-read-from` takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ReadFromSetting(pub ReadFrom);
+
+impl<'de> Deserialize<'de> for ReadFromSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(ReadFromSetting).map_err(de::Error::custom)
     }
 }
 
