@@ -5,6 +5,7 @@
 //!
 //! - [`connect`]: connect strings (`h1:2181,h2:2181/chroot`), digest credentials
 //!   from a file or the environment, and building sessions.
+//! - [`spec`]: an ensemble's spec built step by step, for the command line and the agent.
 //! - `bounded`: input files read whole (JAAS, credentials, the agent's
 //!   config), refused past a size bound before they are read.
 //! - [`jaas`]: the operator's JAAS login configuration, read for its
@@ -106,6 +107,7 @@ pub mod sasl;
 pub mod show;
 pub mod snapshot;
 pub mod source;
+pub mod spec;
 pub mod sync;
 pub mod throttle;
 pub mod tree;

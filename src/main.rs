@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let cli = match cmd::parse(&argv) {
         Ok(cli) => cli,
         Err(e) if check_mode => return cmd::check::usage_error(&argv, e),
-        Err(e) => e.exit(),
+        Err(e) => return cmd::values::refused(e),
     };
     // A check answers UNKNOWN (3) for its own failures; other commands use 2.
     let failure = if check_mode {

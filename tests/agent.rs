@@ -105,6 +105,30 @@ fn a_missing_config_file_is_named_and_exits_2() {
     );
 }
 
+#[test]
+fn check_config_takes_each_sides_read_placement_and_names_a_bad_one() {
+    let s = Setup::new();
+    let pair = "[[pair]]\nname = \"kafka\"\nsource = \"old:2181\"\ntarget = \"new:2181\"\n";
+    let check = |body: &str| {
+        let config = s.write_config(&format!("{pair}{body}"));
+        zkparity(&[
+            "agent",
+            "--config",
+            config.to_str().unwrap(),
+            "--check-config",
+        ])
+    };
+    let run = check("source_read_from = \"followers\"\ntarget_read_from = \"leader\"\n");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = check("target_read_from = \"zk1:0\"\n");
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("line 6, key pair[0].target_read_from:"),
+        "{}",
+        run.stderr
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The agent against real servers.
 

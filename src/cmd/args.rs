@@ -1,18 +1,21 @@
 //! Argument groups shared by the commands, so every command that reads an
 //! ensemble takes the same flags with the same meaning.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use zkparity::compare::CompareOptions;
-use zkparity::connect::{ConnectString, Credentials, EnsembleSpec, TlsConfig};
-use zkparity::duration::parse as duration;
+use zkparity::connect::{ConnectString, EnsembleSpec};
 use zkparity::error::Error;
 use zkparity::exclude::{Excludes, DEFAULT_EXCLUDES};
 use zkparity::placement::{ReadFrom, ReadPlacement};
-use zkparity::sasl::SaslConfig;
 use zkparity::source::SideSpec;
+use zkparity::spec::{SaslChoice, SpecBuilder, TlsFiles};
 use zkparity::tree::{EphemeralPolicy, ReaderOptions, WalkOptions};
+
+use super::values::{DURATION, DURATION_OR_OFF, LATENCY_LIMIT};
 
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -62,6 +65,24 @@ pub struct EnsembleArgs {
     /// Read the target's ZooKeeper data directory as it stood at this zxid
     #[arg(long, value_name = "ZXID", value_parser = parse_zxid)]
     pub target_at_zxid: Option<i64>,
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// Which source servers serve the reads: any, followers (followers and
+    /// observers, never the leader), followers-preferred (else the leader,
+    /// with a note), observers, leader, or HOST:PORT,... of the connect
+    /// string; roles are read from the servers (srvr)
+    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
+    pub source_read_from: ReadFrom,
+    /// Which target servers serve the reads, as --source-read-from
+    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
+    pub target_read_from: ReadFrom,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+/// The credentials, SASL login and TLS files of a source and a target.
+#[derive(Args, Clone, Debug)]
+pub struct AccessArgs {
     /// File holding the source's digest credentials (user:password, mode 600)
     #[arg(long, value_name = "FILE")]
     pub source_auth_file: Option<PathBuf>,
@@ -76,16 +97,8 @@ pub struct EnsembleArgs {
     /// JAAS file with the target's SASL login, as --source-jaas
     #[arg(long, value_name = "FILE")]
     pub target_jaas: Option<PathBuf>,
-    /// JAAS section to log in with [default: Client]
-    #[arg(long, value_name = "NAME")]
-    pub jaas_section: Option<String>,
-    /// Kerberos: service name in the servers' principal [default: zookeeper]
-    #[arg(long, value_name = "NAME")]
-    pub sasl_service: Option<String>,
-    /// Kerberos: host in the servers' principal, for servers reached by
-    /// another address [default: each server's host in the connect string]
-    #[arg(long, value_name = "HOST")]
-    pub sasl_host: Option<String>,
+    #[command(flatten)]
+    pub sasl: SaslArgs,
     /// CA certificate(s) (PEM) of the source's secure client port: connect
     /// with TLS and verify the servers against it
     #[arg(long, value_name = "FILE")]
@@ -105,33 +118,87 @@ pub struct EnsembleArgs {
     /// Client key (PEM, mode 600) for --target-tls-cert
     #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
     pub target_tls_key: Option<PathBuf>,
-    /// Which source servers serve the reads: any, followers (followers and
-    /// observers, never the leader), followers-preferred (else the leader,
-    /// with a note), observers, leader, or HOST:PORT,... of the connect
-    /// string; roles are read from the servers (srvr)
-    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
-    pub source_read_from: ReadFrom,
-    /// Which target servers serve the reads, as --source-read-from
-    #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
-    pub target_read_from: ReadFrom,
+}
+
+impl AccessArgs {
+    /// The source's files, or the target's.
+    pub fn side(&self, source: bool) -> SideFiles<'_> {
+        if source {
+            SideFiles {
+                auth_file: self.source_auth_file.as_deref(),
+                jaas: self.source_jaas.as_deref(),
+                tls: [
+                    &self.source_tls_ca,
+                    &self.source_tls_cert,
+                    &self.source_tls_key,
+                ]
+                .map(|f| f.as_deref()),
+            }
+        } else {
+            SideFiles {
+                auth_file: self.target_auth_file.as_deref(),
+                jaas: self.target_jaas.as_deref(),
+                tls: [
+                    &self.target_tls_ca,
+                    &self.target_tls_cert,
+                    &self.target_tls_key,
+                ]
+                .map(|f| f.as_deref()),
+            }
+        }
+    }
+}
+
+/// How a SASL login is read, for every side of a command.
+#[derive(Args, Clone, Debug)]
+pub struct SaslArgs {
+    /// JAAS section to log in with [default: Client]
+    #[arg(long, value_name = "NAME")]
+    pub jaas_section: Option<String>,
+    /// Kerberos: service name in the servers' principal [default: zookeeper]
+    #[arg(long, value_name = "NAME")]
+    pub sasl_service: Option<String>,
+    /// Kerberos: host in the servers' principal, for servers reached by
+    /// another address [default: each server's host in the connect string]
+    #[arg(long, value_name = "HOST")]
+    pub sasl_host: Option<String>,
+}
+
+impl SaslArgs {
+    pub fn choice(&self) -> SaslChoice<'_> {
+        SaslChoice {
+            section: self.jaas_section.as_deref(),
+            service: self.sasl_service.as_deref(),
+            host: self.sasl_host.as_deref(),
+        }
+    }
+}
+
+/// The library's timeout as the flags write their default.
+static DEFAULT_TIMEOUT: LazyLock<String> =
+    LazyLock::new(|| humantime::format_duration(zkparity::spec::DEFAULT_TIMEOUT).to_string());
+
+/// How to pace the reads of an ensemble and how long to wait for it.
+#[derive(Args, Clone, Debug)]
+pub struct PaceArgs {
     /// ZooKeeper session timeout
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub session_timeout: String,
+    #[arg(long, default_value = DEFAULT_TIMEOUT.as_str(), value_name = "DURATION", value_parser = DURATION)]
+    pub session_timeout: Duration,
     /// Give up connecting after this long
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub connect_timeout: String,
+    #[arg(long, default_value = DEFAULT_TIMEOUT.as_str(), value_name = "DURATION", value_parser = DURATION)]
+    pub connect_timeout: Duration,
     /// Sessions per ensemble (ACL reads scale with sessions)
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = ReaderOptions::default().sessions, value_name = "N")]
     pub sessions: usize,
     /// Cap on read operations per second per ensemble (0: no cap); a node
     /// costs three (data, children, ACL)
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = ReaderOptions::default().max_reads_per_second, value_name = "N")]
     pub max_reads_per_second: u32,
     /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
     /// group takes longer to answer, fewer reads are kept on the wire, then
     /// pauses, until answers are back under it
-    #[arg(long, default_value = "off", value_name = "DURATION")]
-    pub max_latency: String,
+    #[arg(long, default_value = "off", value_name = "DURATION", value_parser = LATENCY_LIMIT)]
+    pub max_latency: ::std::option::Option<Duration>,
     /// Nodes per multi-read batch
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub batch_size: usize,
@@ -143,10 +210,9 @@ pub struct EnsembleArgs {
     pub no_multi_read: bool,
 }
 
-/// How to pace the reads of an ensemble and how long to wait for it, for
-/// the commands that read one (`EnsembleArgs` carries the same flags, as
-/// its own: `check parity` takes it as an optional group, and clap cannot
-/// tell such a group was given through a nested one).
+/// Which servers of one ensemble serve the reads, and how they are paced,
+/// for the commands that read one (`EnsembleArgs` places each side's reads
+/// with its own flags).
 #[derive(Args, Clone, Debug)]
 pub struct ReadArgs {
     /// Which servers serve the reads: any, followers (followers and
@@ -155,86 +221,53 @@ pub struct ReadArgs {
     /// string; roles are read from the servers (srvr)
     #[arg(long, default_value = "any", value_name = "WHICH", value_parser = parse_read_from)]
     pub read_from: ReadFrom,
-    /// ZooKeeper session timeout
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub session_timeout: String,
-    /// Give up connecting after this long
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub connect_timeout: String,
-    /// Sessions per ensemble (ACL reads scale with sessions)
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub sessions: usize,
-    /// Cap on read operations per second per ensemble (0: no cap); a node
-    /// costs three (data, children, ACL)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub max_reads_per_second: u32,
-    /// Latency limit per ensemble ("off" or e.g. 200ms): when a request
-    /// group takes longer to answer, fewer reads are kept on the wire, then
-    /// pauses, until answers are back under it
-    #[arg(long, default_value = "off", value_name = "DURATION")]
-    pub max_latency: String,
-    /// Nodes per multi-read batch
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub batch_size: usize,
-    /// Batches in flight per ensemble
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub in_flight: usize,
-    /// Use pipelined single reads instead of multi-reads (servers before 3.6)
-    #[arg(long)]
-    pub no_multi_read: bool,
+    #[command(flatten)]
+    pub pace: PaceArgs,
 }
 
 impl ReadArgs {
-    /// The flags' defaults, for a command that offers none of them.
+    /// The flags' defaults, for a command that offers none of them: read
+    /// from the flags themselves, so they are written once.
     pub fn defaults() -> ReadArgs {
-        ReadArgs {
-            read_from: ReadFrom::Any,
-            session_timeout: "10s".into(),
-            connect_timeout: "10s".into(),
-            sessions: 8,
-            max_reads_per_second: 0,
-            max_latency: "off".into(),
-            batch_size: 200,
-            in_flight: 8,
-            no_multi_read: false,
+        use clap::{CommandFactory, FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            read: ReadArgs,
         }
+        Defaults::command()
+            .try_get_matches_from(["zkparity"])
+            .and_then(|m| Defaults::from_arg_matches(&m))
+            .expect("every read flag has a default")
+            .read
     }
 }
 
 impl EnsembleArgs {
-    fn spec(
-        &self,
-        side: &str,
-        connect: &str,
-        [auth_file, jaas]: [Option<&PathBuf>; 2],
-        tls: [Option<&PathBuf>; 3],
-    ) -> Result<EnsembleSpec, Error> {
-        let mut spec = build_spec(
+    /// One side's ensemble.
+    fn spec(&self, source: bool) -> Result<EnsembleSpec, Error> {
+        let (side, connect) = if source {
+            ("source", &self.source)
+        } else {
+            ("target", &self.target)
+        };
+        build_spec(
             side,
             connect,
-            auth_file,
-            tls,
-            [&self.session_timeout, &self.connect_timeout],
-        )?;
-        spec.sasl = load_sasl(
-            jaas,
-            [&self.jaas_section, &self.sasl_service, &self.sasl_host],
-        )?;
-        Ok(spec)
+            self.access.side(source),
+            self.access.sasl.choice(),
+            [
+                Some(self.pace.session_timeout),
+                Some(self.pace.connect_timeout),
+            ],
+        )
     }
 
     /// The pacing flags alone.
     pub fn read(&self) -> ReadArgs {
         ReadArgs {
             read_from: ReadFrom::Any,
-            session_timeout: self.session_timeout.clone(),
-            connect_timeout: self.connect_timeout.clone(),
-            sessions: self.sessions,
-            max_reads_per_second: self.max_reads_per_second,
-            max_latency: self.max_latency.clone(),
-            batch_size: self.batch_size,
-            in_flight: self.in_flight,
-            no_multi_read: self.no_multi_read,
+            pace: self.pace.clone(),
         }
     }
 
@@ -263,55 +296,18 @@ impl EnsembleArgs {
         ] {
             refuse_read_from_on_file(placed, file, flag)?;
         }
-        let file = |side: &str, value: &str| {
-            let at = if side == "source" {
-                self.source_at_zxid
-            } else {
-                self.target_at_zxid
-            };
-            SideSpec::file(side, value, at)
-        };
         if !s && !t {
             let (a, b) = self.specs()?;
             return Ok((SideSpec::Live(a), SideSpec::Live(b)));
         }
-        let source = if s {
-            file("source", &self.source)
-        } else {
-            SideSpec::Live(self.specs_one(true)?)
+        let side = |source: bool, file: bool| {
+            Ok::<_, Error>(match (source, file) {
+                (true, true) => SideSpec::file("source", &self.source, self.source_at_zxid),
+                (false, true) => SideSpec::file("target", &self.target, self.target_at_zxid),
+                (_, false) => SideSpec::Live(self.spec(source)?),
+            })
         };
-        let target = if t {
-            file("target", &self.target)
-        } else {
-            SideSpec::Live(self.specs_one(false)?)
-        };
-        Ok((source, target))
-    }
-
-    fn specs_one(&self, source: bool) -> Result<EnsembleSpec, Error> {
-        if source {
-            self.spec(
-                "source",
-                &self.source,
-                [self.source_auth_file.as_ref(), self.source_jaas.as_ref()],
-                [
-                    self.source_tls_ca.as_ref(),
-                    self.source_tls_cert.as_ref(),
-                    self.source_tls_key.as_ref(),
-                ],
-            )
-        } else {
-            self.spec(
-                "target",
-                &self.target,
-                [self.target_auth_file.as_ref(), self.target_jaas.as_ref()],
-                [
-                    self.target_tls_ca.as_ref(),
-                    self.target_tls_cert.as_ref(),
-                    self.target_tls_key.as_ref(),
-                ],
-            )
-        }
+        Ok((side(true, s)?, side(false, t)?))
     }
 
     /// `(source, target)`.
@@ -324,50 +320,59 @@ impl EnsembleArgs {
                 )));
             }
         }
-        Ok((self.specs_one(true)?, self.specs_one(false)?))
+        Ok((self.spec(true)?, self.spec(false)?))
     }
 }
 
-/// An ensemble spec from its flags; credentials from the file or else the
-/// environment variable `ZKPARITY_<SIDE>_AUTH`.
-fn build_spec(
-    side: &str,
-    connect: &str,
-    auth_file: Option<&PathBuf>,
-    tls: [Option<&PathBuf>; 3],
-    [session_timeout, connect_timeout]: [&str; 2],
-) -> Result<EnsembleSpec, Error> {
-    let env_var = format!("ZKPARITY_{}_AUTH", side.to_uppercase());
-    let [ca, cert, key] = tls;
-    Ok(EnsembleSpec {
-        side: side.to_string(),
-        connect: ConnectString::parse(connect)?,
-        credentials: Credentials::load(auth_file, &env_var)?,
-        sasl: None,
-        tls: ca
-            .map(|ca| TlsConfig::load(ca, cert.map(|p| p.as_path()), key.map(|p| p.as_path())))
-            .transpose()?,
-        session_timeout: duration("--session-timeout", session_timeout)?,
-        connect_timeout: duration("--connect-timeout", connect_timeout)?,
-    })
+/// The files one side is reached with: digest credentials, a JAAS file,
+/// and the TLS CA, certificate and key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SideFiles<'a> {
+    pub auth_file: Option<&'a Path>,
+    pub jaas: Option<&'a Path>,
+    pub tls: [Option<&'a Path>; 3],
 }
 
-/// The SASL login a JAAS file describes, if one is given; the section,
-/// service and host flags apply to every side.
-pub fn load_sasl(
-    jaas: Option<&PathBuf>,
-    [section, service, host]: [&Option<String>; 3],
-) -> Result<Option<Box<SaslConfig>>, Error> {
-    jaas.map(|jaas| {
-        SaslConfig::load(
-            jaas,
-            section.as_deref(),
-            service.as_deref(),
-            host.as_deref(),
-        )
-        .map(Box::new)
-    })
-    .transpose()
+/// An ensemble spec from its flags; credentials from the file or else the
+/// environment variable `ZKPARITY_<SIDE>_AUTH`; timeouts not given take
+/// the library's defaults.
+pub fn build_spec(
+    side: &str,
+    connect: &str,
+    files: SideFiles<'_>,
+    sasl: SaslChoice<'_>,
+    [session_timeout, connect_timeout]: [Option<Duration>; 2],
+) -> Result<EnsembleSpec, Error> {
+    let connect = ConnectString::parse(connect)?;
+    let mut spec = SpecBuilder::new(side).credentials_or_env(files.auth_file)?;
+    if let [Some(ca), cert, key] = files.tls {
+        spec = spec.tls(TlsFiles { ca, cert, key })?;
+    }
+    if let Some(jaas) = files.jaas {
+        spec = spec.sasl(jaas, sasl)?;
+    }
+    Ok(spec
+        .timeouts(session_timeout, connect_timeout)
+        .build(connect))
+}
+
+/// `--target` of a command that writes to it: a live ensemble only.
+pub fn written_target(a: clap::Arg) -> clap::Arg {
+    a.value_name("CONNECT")
+        .help("Target ensemble, written to: host:port[,host:port...][/chroot]")
+}
+
+/// What `repair` and `sync` read and write, and whether they write at all.
+#[derive(Args, Clone, Debug)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub ensembles: EnsembleArgs,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+    /// Apply the plan to the target; without it nothing is written (a dry
+    /// run)
+    #[arg(long)]
+    pub apply: bool,
 }
 
 /// How fast, and in what batches, `repair` and `sync` write to the target.
@@ -474,16 +479,8 @@ pub struct ServerArgs {
     /// principal, or a ticket cache)
     #[arg(long, value_name = "FILE")]
     pub jaas: Option<PathBuf>,
-    /// JAAS section to log in with [default: Client]
-    #[arg(long, value_name = "NAME")]
-    pub jaas_section: Option<String>,
-    /// Kerberos: service name in the servers' principal [default: zookeeper]
-    #[arg(long, value_name = "NAME")]
-    pub sasl_service: Option<String>,
-    /// Kerberos: host in the servers' principal, for servers reached by
-    /// another address [default: each server's host in the connect string]
-    #[arg(long, value_name = "HOST")]
-    pub sasl_host: Option<String>,
+    #[command(flatten)]
+    pub sasl: SaslArgs,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -491,22 +488,19 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// The ensemble, read with the `side`'s credentials variable.
     pub fn spec(&self, side: &str) -> Result<EnsembleSpec, Error> {
-        let mut spec = build_spec(
+        let files = SideFiles {
+            auth_file: self.auth_file.as_deref(),
+            jaas: self.jaas.as_deref(),
+            tls: [&self.tls_ca, &self.tls_cert, &self.tls_key].map(|f| f.as_deref()),
+        };
+        let pace = &self.read.pace;
+        build_spec(
             side,
             &self.server,
-            self.auth_file.as_ref(),
-            [
-                self.tls_ca.as_ref(),
-                self.tls_cert.as_ref(),
-                self.tls_key.as_ref(),
-            ],
-            [&self.read.session_timeout, &self.read.connect_timeout],
-        )?;
-        spec.sasl = load_sasl(
-            self.jaas.as_ref(),
-            [&self.jaas_section, &self.sasl_service, &self.sasl_host],
-        )?;
-        Ok(spec)
+            files,
+            self.sasl.choice(),
+            [Some(pace.session_timeout), Some(pace.connect_timeout)],
+        )
     }
 
     /// The ensemble, or the snapshot file `--server` names.
@@ -563,7 +557,7 @@ impl TreeArgs {
             exclude: self.exclude.clone(),
             include_zookeeper: self.include_zookeeper,
             ephemerals: self.ephemerals,
-            recheck_delay: "off".into(),
+            recheck_delay: None,
         }
     }
 }
@@ -586,8 +580,8 @@ pub struct WalkArgs {
     pub ephemerals: Ephemerals,
     /// Wait before re-reading differences; only those that persist are
     /// confirmed ("0s" re-checks at once, "off" not at all)
-    #[arg(long, default_value = "3s", value_name = "DURATION")]
-    pub recheck_delay: String,
+    #[arg(long, default_value = "3s", value_name = "DURATION", value_parser = DURATION_OR_OFF)]
+    pub recheck_delay: ::std::option::Option<Duration>,
 }
 
 impl WalkArgs {
@@ -602,7 +596,8 @@ impl WalkArgs {
         Ok(options)
     }
 
-    pub fn options(&self, e: &ReadArgs) -> Result<CompareOptions, Error> {
+    pub fn options(&self, read: &ReadArgs) -> Result<CompareOptions, Error> {
+        let e = &read.pace;
         let mut patterns: Vec<String> = Vec::new();
         if !self.include_zookeeper {
             patterns.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
@@ -618,28 +613,22 @@ impl WalkArgs {
         }
         walk.batch_nodes = e.batch_size;
         walk.in_flight = e.in_flight;
-        let max_latency = zkparity::throttle::parse_limit(&e.max_latency)
-            .map_err(|why| Error::Usage(format!("--max-latency {:?}: {why}", e.max_latency)))?;
-        let recheck_delay = match self.recheck_delay.trim() {
-            "off" | "none" | "no" => None,
-            v => Some(duration("--recheck-delay", v)?),
-        };
         Ok(CompareOptions {
             path: self.path.clone(),
             walk,
             reader: ReaderOptions {
                 sessions: e.sessions,
                 max_reads_per_second: e.max_reads_per_second,
-                max_latency,
+                max_latency: e.max_latency,
                 multi_read: !e.no_multi_read,
                 read_from: ReadPlacement {
-                    source: e.read_from.clone(),
+                    source: read.read_from.clone(),
                     target: ReadFrom::Any,
                 },
                 ..ReaderOptions::default()
             },
             subtree_depth: 1,
-            recheck_delay,
+            recheck_delay: self.recheck_delay,
             limit: 50,
             show_acl_ids: false,
             acl_caches: [None, None],

@@ -5,22 +5,22 @@
 //! ensemble, a timeout — answers UNKNOWN (3) with the reason; a check never
 //! exits above 3.
 
-use std::time::Duration;
-
-use clap::{Args, Subcommand};
-
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use zkparity::connect::{ConnectString, Credentials, EnsembleSpec};
-use zkparity::duration::parse as duration;
+use clap::{Arg, Args, Subcommand};
+use zkparity::connect::{ConnectString, EnsembleSpec};
 use zkparity::error::Error;
 use zkparity::nagios::output::{self, CheckResult, State};
 use zkparity::nagios::range::Range;
 use zkparity::nagios::{counts, ephemerals, health, parity, znode};
 
-use super::args::{AdminArgs, EnsembleArgs, Format, TextfileArgs, WalkArgs};
+use super::args::{
+    build_spec, AccessArgs, AdminArgs, EnsembleArgs, Format, TextfileArgs, WalkArgs,
+};
 use super::stdout::emit;
+use super::values::DURATION;
 
 /// Checks for Nagios, Icinga and NRPE.
 #[derive(Subcommand, Debug)]
@@ -70,6 +70,8 @@ Examples:
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
 
 #[derive(Args, Debug)]
+// EXPECTED is read with the source's flags, named for it.
+#[command(mut_args(expected_side), mut_arg("timeout", |a| a.default_value("30s")))]
 pub struct EphemeralsArgs {
     /// The registrations expected: a zkparity snapshot, a ZooKeeper data
     /// directory or snapshot.<zxid> of the old servers, or the old
@@ -91,62 +93,19 @@ pub struct EphemeralsArgs {
     exclude: Vec<String>,
     /// Missing registrations are WARNING this long after the cutover,
     /// CRITICAL after
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    grace: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = DURATION)]
+    grace: Duration,
     /// The cutover time (RFC 3339 or seconds since the epoch) [default:
     /// when EXPECTED was taken]
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
-    /// File with EXPECTED's digest credentials (user:password, mode 600)
-    #[arg(long, value_name = "FILE")]
-    expect_auth_file: Option<std::path::PathBuf>,
-    /// File with the target's digest credentials (user:password, mode 600)
-    #[arg(long, value_name = "FILE")]
-    target_auth_file: Option<std::path::PathBuf>,
-    /// JAAS file with EXPECTED's SASL login (its Client section)
-    #[arg(long, value_name = "FILE")]
-    expect_jaas: Option<std::path::PathBuf>,
-    /// JAAS file with the target's SASL login
-    #[arg(long, value_name = "FILE")]
-    target_jaas: Option<std::path::PathBuf>,
-    /// JAAS section to log in with [default: Client]
-    #[arg(long, value_name = "NAME")]
-    jaas_section: Option<String>,
-    /// Kerberos: service name in the servers' principal [default: zookeeper]
-    #[arg(long, value_name = "NAME")]
-    sasl_service: Option<String>,
-    /// Kerberos: host in the servers' principal [default: each server's host]
-    #[arg(long, value_name = "HOST")]
-    sasl_host: Option<String>,
-    /// CA certificate(s) (PEM) of EXPECTED's secure client port
-    #[arg(long, value_name = "FILE")]
-    expect_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM) for EXPECTED
-    #[arg(long, value_name = "FILE", requires = "expect_tls_ca")]
-    expect_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM, mode 600) for --expect-tls-cert
-    #[arg(long, value_name = "FILE", requires = "expect_tls_cert")]
-    expect_tls_key: Option<std::path::PathBuf>,
-    /// CA certificate(s) (PEM) of the target's secure client port
-    #[arg(long, value_name = "FILE")]
-    target_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM) for the target
-    #[arg(long, value_name = "FILE", requires = "target_tls_ca")]
-    target_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM, mode 600) for --target-tls-cert
-    #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
-    target_tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    access: AccessArgs,
     /// Output: the plugin's lines, or the same facts as JSON
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Answer UNKNOWN if the check takes longer than this
-    #[arg(
-        short = 't',
-        long = "timeout",
-        default_value = "30s",
-        value_name = "DURATION"
-    )]
-    timeout: String,
+    #[command(flatten)]
+    timeout: TimeoutArg,
 }
 
 const HEALTH_HELP: &str = "\
@@ -203,14 +162,8 @@ pub struct HealthArgs {
     /// Critical range for a server's file descriptors in use (% of its limit)
     #[arg(long, default_value = "95", value_name = "RANGE")]
     fd_critical: String,
-    /// Answer UNKNOWN if the check takes longer than this
-    #[arg(
-        short = 't',
-        long = "timeout",
-        default_value = "10s",
-        value_name = "DURATION"
-    )]
-    timeout: String,
+    #[command(flatten)]
+    timeout: TimeoutArg,
     #[command(flatten)]
     admin: AdminArgs,
 }
@@ -240,14 +193,8 @@ pub struct CountsArgs {
         allow_hyphen_values = true
     )]
     critical: Option<String>,
-    /// Answer UNKNOWN if the check takes longer than this
-    #[arg(
-        short = 't',
-        long = "timeout",
-        default_value = "10s",
-        value_name = "DURATION"
-    )]
-    timeout: String,
+    #[command(flatten)]
+    timeout: TimeoutArg,
     #[command(flatten)]
     admin: AdminArgs,
 }
@@ -280,6 +227,12 @@ Examples:
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for -h and -V).";
 
 #[derive(Args, Debug)]
+// clap leaves the group of a struct with groups of its own empty, and an
+// empty group is never given: the ensembles are given with their sides.
+#[command(
+    mut_arg("timeout", |a| a.default_value("30s")),
+    mut_group("EnsembleArgs", |g| g.args(["source", "target"]))
+)]
 pub struct ParityArgs {
     #[command(flatten)]
     ensembles: Option<EnsembleArgs>,
@@ -295,9 +248,10 @@ pub struct ParityArgs {
         long,
         default_value = "1h",
         value_name = "DURATION",
-        requires = "state"
+        requires = "state",
+        value_parser = DURATION
     )]
-    max_age: String,
+    max_age: Duration,
     /// Warning range for the number of confirmed differences
     #[arg(
         short = 'w',
@@ -326,17 +280,12 @@ pub struct ParityArgs {
     /// Differences listed in the long output
     #[arg(long, default_value_t = 10, value_name = "N")]
     details: usize,
-    /// Answer UNKNOWN if the check takes longer than this
-    #[arg(
-        short = 't',
-        long = "timeout",
-        default_value = "30s",
-        value_name = "DURATION"
-    )]
-    timeout: String,
+    #[command(flatten)]
+    timeout: TimeoutArg,
 }
 
 #[derive(Args, Debug)]
+#[command(mut_args(check_side))]
 pub struct ZnodeArgs {
     /// Source ensemble: host:port[,host:port...][/chroot]
     #[arg(long, value_name = "CONNECT")]
@@ -344,47 +293,8 @@ pub struct ZnodeArgs {
     /// Target ensemble, to check the same path on both sides
     #[arg(long, value_name = "CONNECT")]
     target: Option<String>,
-    /// File with the source's digest credentials (user:password, mode 600)
-    #[arg(long, value_name = "FILE")]
-    source_auth_file: Option<std::path::PathBuf>,
-    /// File with the target's digest credentials (user:password, mode 600)
-    #[arg(long, value_name = "FILE")]
-    target_auth_file: Option<std::path::PathBuf>,
-    /// JAAS file with the source's SASL login (its Client section):
-    /// DigestLoginModule (mode 600) or Krb5LoginModule (keytab or ticket cache)
-    #[arg(long, value_name = "FILE")]
-    source_jaas: Option<std::path::PathBuf>,
-    /// JAAS file with the target's SASL login, as --source-jaas
-    #[arg(long, value_name = "FILE")]
-    target_jaas: Option<std::path::PathBuf>,
-    /// JAAS section to log in with [default: Client]
-    #[arg(long, value_name = "NAME")]
-    jaas_section: Option<String>,
-    /// Kerberos: service name in the servers' principal [default: zookeeper]
-    #[arg(long, value_name = "NAME")]
-    sasl_service: Option<String>,
-    /// Kerberos: host in the servers' principal [default: each server's host]
-    #[arg(long, value_name = "HOST")]
-    sasl_host: Option<String>,
-    /// CA certificate(s) (PEM) of the source's secure client port: connect
-    /// with TLS and verify the servers against it
-    #[arg(long, value_name = "FILE")]
-    source_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM) for the source, if its servers want one
-    #[arg(long, value_name = "FILE", requires = "source_tls_ca")]
-    source_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM, mode 600) for --source-tls-cert
-    #[arg(long, value_name = "FILE", requires = "source_tls_cert")]
-    source_tls_key: Option<std::path::PathBuf>,
-    /// CA certificate(s) (PEM) of the target's secure client port
-    #[arg(long, value_name = "FILE")]
-    target_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM) for the target
-    #[arg(long, value_name = "FILE", requires = "target_tls_ca")]
-    target_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM, mode 600) for --target-tls-cert
-    #[arg(long, value_name = "FILE", requires = "target_tls_cert")]
-    target_tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    access: AccessArgs,
     /// The znode to check
     #[arg(long)]
     path: String,
@@ -409,14 +319,8 @@ pub struct ZnodeArgs {
     /// Critical range for the seconds since the last modification
     #[arg(long, value_name = "RANGE")]
     age_critical: Option<String>,
-    /// Answer UNKNOWN if the check takes longer than this
-    #[arg(
-        short = 't',
-        long = "timeout",
-        default_value = "10s",
-        value_name = "DURATION"
-    )]
-    timeout: String,
+    #[command(flatten)]
+    timeout: TimeoutArg,
 }
 
 impl CheckCommand {
@@ -430,6 +334,18 @@ impl CheckCommand {
             CheckCommand::Ephemerals(_) => "EPHEMERALS",
         }
     }
+
+    /// How long the check may take (`-t`).
+    fn timeout(&self) -> Duration {
+        let t = match self {
+            CheckCommand::Parity(a) => &a.timeout,
+            CheckCommand::Znode(a) => &a.timeout,
+            CheckCommand::Health(a) => &a.timeout,
+            CheckCommand::Counts(a) => &a.timeout,
+            CheckCommand::Ephemerals(a) => &a.timeout,
+        };
+        t.timeout
+    }
 }
 
 fn range(flag: &str, value: Option<&String>) -> Result<Option<Range>, String> {
@@ -438,36 +354,72 @@ fn range(flag: &str, value: Option<&String>) -> Result<Option<Range>, String> {
         .transpose()
 }
 
-type TlsFiles<'a> = [Option<&'a std::path::PathBuf>; 3];
+/// `-t`: how long a check may take before it answers UNKNOWN.
+#[derive(Args, Debug)]
+pub struct TimeoutArg {
+    /// Answer UNKNOWN if the check takes longer than this
+    #[arg(
+        short = 't',
+        long = "timeout",
+        default_value = "10s",
+        value_name = "DURATION",
+        value_parser = DURATION
+    )]
+    timeout: Duration,
+}
 
+/// The checks' words for the flags they share with the other commands.
+fn check_side(a: Arg) -> Arg {
+    let help = match a.get_id().as_str() {
+        "source_auth_file" => "File with the source's digest credentials (user:password, mode 600)",
+        "target_auth_file" => "File with the target's digest credentials (user:password, mode 600)",
+        "source_jaas" => {
+            "JAAS file with the source's SASL login (its Client section): \
+             DigestLoginModule (mode 600) or Krb5LoginModule (keytab or ticket cache)"
+        }
+        "sasl_host" => "Kerberos: host in the servers' principal [default: each server's host]",
+        _ => return a,
+    };
+    a.help(help)
+}
+
+/// `check ephemerals` reads EXPECTED with the source's flags, named for it.
+fn expected_side(a: Arg) -> Arg {
+    let (long, help) = match a.get_id().as_str() {
+        "source_auth_file" => (
+            "expect-auth-file",
+            "File with EXPECTED's digest credentials (user:password, mode 600)",
+        ),
+        "source_jaas" => (
+            "expect-jaas",
+            "JAAS file with EXPECTED's SASL login (its Client section)",
+        ),
+        "source_tls_ca" => (
+            "expect-tls-ca",
+            "CA certificate(s) (PEM) of EXPECTED's secure client port",
+        ),
+        "source_tls_cert" => ("expect-tls-cert", "Client certificate (PEM) for EXPECTED"),
+        "source_tls_key" => (
+            "expect-tls-key",
+            "Client key (PEM, mode 600) for --expect-tls-cert",
+        ),
+        "target_jaas" => return a.help("JAAS file with the target's SASL login"),
+        _ => return check_side(a),
+    };
+    a.long(long).help(help)
+}
+
+/// One side's ensemble with a check's flags: the library's session timeout,
+/// and connecting may take all of -t.
 fn spec(
     side: &str,
     connect: &str,
-    [auth, jaas]: [Option<&std::path::PathBuf>; 2],
-    [ca, cert, key]: TlsFiles<'_>,
-    sasl: [&Option<String>; 3],
+    access: &AccessArgs,
+    source: bool,
     t: Duration,
 ) -> Result<EnsembleSpec, String> {
-    let tls = ca
-        .map(|ca| {
-            zkparity::connect::TlsConfig::load(
-                ca,
-                cert.map(|p| p.as_path()),
-                key.map(|p| p.as_path()),
-            )
-        })
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    Ok(EnsembleSpec {
-        side: side.to_string(),
-        connect: ConnectString::parse(connect).map_err(|e| e.to_string())?,
-        credentials: Credentials::load(auth, &format!("ZKPARITY_{}_AUTH", side.to_uppercase()))
-            .map_err(|e| e.to_string())?,
-        sasl: super::args::load_sasl(jaas, sasl).map_err(|e| e.to_string())?,
-        tls,
-        session_timeout: Duration::from_secs(10),
-        connect_timeout: t,
-    })
+    let (files, sasl) = (access.side(source), access.sasl.choice());
+    build_spec(side, connect, files, sasl, [None, Some(t)]).map_err(|e| e.to_string())
 }
 
 async fn run_parity(a: &ParityArgs, timeout: Duration) -> Result<CheckResult, String> {
@@ -492,9 +444,8 @@ async fn run_parity(a: &ParityArgs, timeout: Duration) -> Result<CheckResult, St
                     .into(),
             );
         }
-        let max_age = duration("--max-age", &a.max_age).map_err(|e| e.to_string())?;
         return Ok(zkparity::agent::verdict::verdict_of_file(
-            state, &check, max_age,
+            state, &check, a.max_age,
         ));
     }
     let Some(ensembles) = &a.ensembles else {
@@ -529,31 +480,9 @@ async fn run_parity(a: &ParityArgs, timeout: Duration) -> Result<CheckResult, St
 }
 
 async fn run_znode(a: &ZnodeArgs, timeout: Duration) -> Result<CheckResult, String> {
-    let mut specs = vec![spec(
-        "source",
-        &a.source,
-        [a.source_auth_file.as_ref(), a.source_jaas.as_ref()],
-        [
-            a.source_tls_ca.as_ref(),
-            a.source_tls_cert.as_ref(),
-            a.source_tls_key.as_ref(),
-        ],
-        [&a.jaas_section, &a.sasl_service, &a.sasl_host],
-        timeout,
-    )?];
+    let mut specs = vec![spec("source", &a.source, &a.access, true, timeout)?];
     if let Some(target) = &a.target {
-        specs.push(spec(
-            "target",
-            target,
-            [a.target_auth_file.as_ref(), a.target_jaas.as_ref()],
-            [
-                a.target_tls_ca.as_ref(),
-                a.target_tls_cert.as_ref(),
-                a.target_tls_key.as_ref(),
-            ],
-            [&a.jaas_section, &a.sasl_service, &a.sasl_host],
-            timeout,
-        )?);
+        specs.push(spec("target", target, &a.access, false, timeout)?);
     }
     zkparity::connect::validate_path(&a.path).map_err(|e| format!("--path {:?}: {e}", a.path))?;
     let data_regex = a
@@ -672,7 +601,6 @@ async fn run_ephemerals(
     a: &EphemeralsArgs,
     timeout: Duration,
 ) -> Result<(CheckResult, ephemerals::Report), String> {
-    let sasl = [&a.jaas_section, &a.sasl_service, &a.sasl_host];
     super::args::missing_path("--expect", &a.expect).map_err(|e| e.to_string())?;
     let expected = if zkparity::source::SideSpec::is_file(&a.expect) {
         zkparity::source::SideSpec::file("expected", &a.expect, a.at_zxid)
@@ -680,52 +608,26 @@ async fn run_ephemerals(
         if a.at_zxid.is_some() {
             return Err("--at-zxid applies to a ZooKeeper data directory or snapshot, not to a live ensemble".into());
         }
-        zkparity::source::SideSpec::Live(
-            spec(
-                "expected",
-                &a.expect,
-                [a.expect_auth_file.as_ref(), a.expect_jaas.as_ref()],
-                [
-                    a.expect_tls_ca.as_ref(),
-                    a.expect_tls_cert.as_ref(),
-                    a.expect_tls_key.as_ref(),
-                ],
-                sasl,
-                timeout,
-            )
-            .map_err(|e| format!("--expect: {e}"))?,
-        )
+        let live = spec("expected", &a.expect, &a.access, true, timeout);
+        zkparity::source::SideSpec::Live(live.map_err(|e| format!("--expect: {e}"))?)
     };
     connect_string("--target", &a.target)?;
-    let target = zkparity::source::SideSpec::Live(
-        spec(
-            "target",
-            &a.target,
-            [a.target_auth_file.as_ref(), a.target_jaas.as_ref()],
-            [
-                a.target_tls_ca.as_ref(),
-                a.target_tls_cert.as_ref(),
-                a.target_tls_key.as_ref(),
-            ],
-            sasl,
-            timeout,
-        )
-        .map_err(|e| format!("--target: {e}"))?,
-    );
+    let target = spec("target", &a.target, &a.access, false, timeout);
+    let target = zkparity::source::SideSpec::Live(target.map_err(|e| format!("--target: {e}"))?);
     zkparity::connect::validate_path(&a.path).map_err(|e| format!("--path {:?}: {e}", a.path))?;
     let walk_args = WalkArgs {
         path: a.path.clone(),
         exclude: a.exclude.clone(),
         include_zookeeper: false,
         ephemerals: super::args::Ephemerals::Count,
-        recheck_delay: "off".into(),
+        recheck_delay: None,
     };
     let options = walk_args
         .options(&super::args::ReadArgs::defaults())
         .map_err(|e| e.to_string())?;
     let check = ephemerals::EphemeralsCheck {
         path: a.path.clone(),
-        grace: duration("--grace", &a.grace).map_err(|e| e.to_string())?,
+        grace: a.grace,
         since: a.since.as_deref().map(parse_since).transpose()?,
         walk: options.walk,
         reader: options.reader,
@@ -740,18 +642,10 @@ async fn run_ephemerals(
 /// check could not decide; `check ephemerals` also gives its report.
 async fn answer(command: &CheckCommand) -> (CheckResult, Option<ephemerals::Report>) {
     let name = command.name();
-    let timeout_arg = match command {
-        CheckCommand::Parity(a) => &a.timeout,
-        CheckCommand::Znode(a) => &a.timeout,
-        CheckCommand::Health(a) => &a.timeout,
-        CheckCommand::Counts(a) => &a.timeout,
-        CheckCommand::Ephemerals(a) => &a.timeout,
-    };
-    let timeout = match duration("-t", timeout_arg) {
-        Ok(t) if !t.is_zero() => t,
-        Ok(_) => return (CheckResult::unknown(name, "-t must be more than 0"), None),
-        Err(e) => return (CheckResult::unknown(name, e.to_string()), None),
-    };
+    let timeout = command.timeout();
+    if timeout.is_zero() {
+        return (CheckResult::unknown(name, "-t must be more than 0"), None);
+    }
     let work = async {
         match command {
             CheckCommand::Parity(a) => run_parity(a, timeout).await.map(|r| (r, None)),
@@ -792,14 +686,12 @@ pub fn usage_error(argv: &[OsString], e: clap::Error) -> ExitCode {
         let _ = emit(&e.to_string());
         return ExitCode::from(State::Unknown.exit_code() as u8);
     }
-    let name = match argv.get(2).and_then(|a| a.to_str()) {
-        Some("parity") => "PARITY",
-        Some("znode") => "ZNODE",
-        Some("health") => "HEALTH",
-        Some("counts") => "COUNTS",
-        Some("ephemerals") => "EPHEMERALS",
-        _ => "CHECK",
-    };
+    let name = check_name(argv);
+    // A value zkparity's own parser refused says so in its own words.
+    if let Some(reason) = super::values::refusal(&e) {
+        let _ = emit(&CheckResult::unknown(name, reason.to_string()).render());
+        return ExitCode::from(State::Unknown.exit_code() as u8);
+    }
     let text = e.to_string();
     // clap's first line, plus any list under it ("required arguments were
     // not provided:" names them on the next lines), up to the usage.
@@ -813,4 +705,16 @@ pub fn usage_error(argv: &[OsString], e: clap::Error) -> ExitCode {
     let reason = reason.trim_start_matches("error: ");
     let _ = emit(&CheckResult::unknown(name, format!("{reason} (see --help)")).render());
     ExitCode::from(State::Unknown.exit_code() as u8)
+}
+
+/// The check a command line names, as its status line does.
+fn check_name(argv: &[OsString]) -> &'static str {
+    match argv.get(2).and_then(|a| a.to_str()) {
+        Some("parity") => "PARITY",
+        Some("znode") => "ZNODE",
+        Some("health") => "HEALTH",
+        Some("counts") => "COUNTS",
+        Some("ephemerals") => "EPHEMERALS",
+        _ => "CHECK",
+    }
 }

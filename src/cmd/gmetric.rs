@@ -1,6 +1,8 @@
 //! `zkparity gmetric`: one compare's parity metrics, and every server's
 //! ZooKeeper metrics, sent to Ganglia.
 
+use std::time::Duration;
+
 use clap::Args;
 use zkparity::compare::compare;
 use zkparity::connect::ConnectString;
@@ -12,6 +14,7 @@ use zkparity::gmetric::{
 use zkparity::progress::Progress;
 
 use super::args::{AdminArgs, EnsembleArgs, WalkArgs};
+use super::values::DURATION;
 
 pub const GMETRIC_HELP: &str = "\
 Examples:
@@ -57,8 +60,8 @@ pub struct GmetricArgs {
     #[arg(long)]
     no_servers: bool,
     /// Per server and word (srvr, mntr): connect, send, and read the answer
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    probe_timeout: String,
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DURATION)]
+    probe_timeout: Duration,
     #[command(flatten)]
     admin: AdminArgs,
     #[command(flatten)]
@@ -84,7 +87,7 @@ pub async fn run(a: GmetricArgs) -> Result<i32, Error> {
         .map(|c| Channel::resolve(c, a.ganglia_ttl))
         .collect::<Result<Vec<_>, _>>()
         .map_err(setup)?;
-    let probe_timeout = zkparity::duration::parse("--probe-timeout", &a.probe_timeout)?;
+    let probe_timeout = a.probe_timeout;
     if probe_timeout.is_zero() {
         return Err(Error::Usage("--probe-timeout must be more than 0".into()));
     }
@@ -119,12 +122,12 @@ pub async fn run(a: GmetricArgs) -> Result<i32, Error> {
         for (connect, tls, admin) in [
             (
                 &a.ensembles.source,
-                a.ensembles.source_tls_ca.is_some(),
+                a.ensembles.access.source_tls_ca.is_some(),
                 &probe_options.source_admin,
             ),
             (
                 &a.ensembles.target,
-                a.ensembles.target_tls_ca.is_some(),
+                a.ensembles.access.target_tls_ca.is_some(),
                 &probe_options.target_admin,
             ),
         ] {

@@ -2,7 +2,8 @@
 //! `run`. Every `run` prints its own answer and returns the exit code that
 //! answer maps to, or the error that kept it from answering.
 //!
-//! - [`args`]: argument groups shared by the commands that read ensembles.
+//! - [`args`]: argument groups shared by the commands that read ensembles;
+//!   [`values`]: flag values clap parses into typed ones (durations).
 //! - [`compare`], [`show`], [`check`], [`probe`], [`gmetric`], [`agent`],
 //!   [`snapshot`], [`export`], [`repair`], [`sync`], [`demo`]: the commands.
 //! - [`stdout`]: writing an answer; [`interrupt`]: SIGINT and SIGTERM while
@@ -22,6 +23,7 @@ pub mod show;
 pub mod snapshot;
 pub mod stdout;
 pub mod sync;
+pub mod values;
 
 use std::ffi::OsString;
 

@@ -1,5 +1,7 @@
 //! `zkparity probe`: every server's health from the four-letter words.
 
+use std::time::Duration;
+
 use clap::Args;
 use zkparity::connect::ConnectString;
 use zkparity::error::Error;
@@ -7,6 +9,7 @@ use zkparity::probe;
 
 use super::args::{AdminArgs, Format};
 use super::stdout::emit;
+use super::values::DURATION;
 
 pub const PROBE_HELP: &str = "\
 Examples:
@@ -33,8 +36,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "CONNECT")]
     target: Option<String>,
     /// Per word and server: connect, send, and read until the server closes
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    timeout: String,
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DURATION)]
+    timeout: Duration,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -45,7 +48,7 @@ pub struct ProbeArgs {
 pub async fn run(a: ProbeArgs) -> Result<i32, Error> {
     let source = ConnectString::parse(&a.source)?;
     let target = a.target.as_deref().map(ConnectString::parse).transpose()?;
-    let timeout = zkparity::duration::parse("--timeout", &a.timeout)?;
+    let timeout = a.timeout;
     if timeout.is_zero() {
         return Err(Error::Usage("--timeout must be more than 0".into()));
     }

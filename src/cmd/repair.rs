@@ -8,7 +8,7 @@ use zkparity::error::Error;
 use zkparity::progress::Progress;
 use zkparity::repair::RepairOptions;
 
-use super::args::{after_writes, EnsembleArgs, SafetyArgs, WalkArgs, WriteArgs};
+use super::args::{after_writes, written_target, CopyArgs, SafetyArgs, WriteArgs};
 use super::stdout::emit;
 
 pub const REPAIR_HELP: &str = "\
@@ -53,18 +53,10 @@ pub enum ReportFormat {
 
 #[derive(Args, Clone, Debug)]
 // Only the source may be a file: repair writes to a live target.
-#[command(mut_arg("target", |a| a
-    .value_name("CONNECT")
-    .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
+#[command(mut_arg("target", written_target))]
 pub struct RepairArgs {
     #[command(flatten)]
-    ensembles: EnsembleArgs,
-    #[command(flatten)]
-    walk: WalkArgs,
-    /// Apply the plan to the target; without it nothing is written (a dry
-    /// run)
-    #[arg(long)]
-    apply: bool,
+    copy: CopyArgs,
     /// Also delete nodes that are on the target only (never ephemerals)
     #[arg(long)]
     delete_extra: bool,
@@ -98,12 +90,15 @@ pub struct RepairArgs {
 }
 
 pub async fn run(a: RepairArgs) -> Result<i32, Error> {
-    let options = a.walk.compare_options(&a.ensembles)?;
-    let sides = a.ensembles.sides()?;
+    let CopyArgs {
+        ensembles, walk, ..
+    } = &a.copy;
+    let options = walk.compare_options(ensembles)?;
+    let sides = ensembles.sides()?;
     let mut first_write = a.safety.first_write("repair", &sides.1);
     first_write.announce = !a.quiet;
     let repair = RepairOptions {
-        apply: a.apply,
+        apply: a.copy.apply,
         delete_extra: a.delete_extra,
         delete_also: Default::default(),
         create_path: a.create_path,
@@ -119,7 +114,7 @@ pub async fn run(a: RepairArgs) -> Result<i32, Error> {
     // Checked before the sides are opened, as the flags' own mistakes.
     repair.validate(&options.path)?;
     let mut progress = Progress::auto(a.quiet);
-    let after = match (&a.resume, a.apply) {
+    let after = match (&a.resume, a.copy.apply) {
         (_, false) => "nothing written (a dry run)".to_string(),
         (Some(file), true) => after_writes(
             &first_write,

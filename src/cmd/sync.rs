@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use zkparity::duration::parse as duration;
 use zkparity::error::Error;
 use zkparity::gmetric::{Channel, Sender, SenderOptions};
 use zkparity::progress::Progress;
@@ -13,8 +12,9 @@ use zkparity::repair::RepairOptions;
 use zkparity::sync::outputs::{End, NagiosOut, Outputs};
 use zkparity::sync::{Live, SyncEvent, SyncObserver, SyncOptions, SyncOutcome};
 
-use super::args::{EnsembleArgs, Format, SafetyArgs, WalkArgs, WriteArgs};
+use super::args::{written_target, CopyArgs, Format, SafetyArgs, WriteArgs};
 use super::stdout::emit;
+use super::values::DURATION;
 
 pub const SYNC_HELP: &str = "\
 Examples:
@@ -66,33 +66,27 @@ or a write refused before it began.";
 // Both sides are live: sync watches the one and writes the other.
 #[command(mut_arg("source", |a| a
     .value_name("CONNECT")
-    .help("Source ensemble, followed (only read): host:port[,host:port...][/chroot]")))]
-#[command(mut_arg("target", |a| a
-    .value_name("CONNECT")
-    .help("Target ensemble, written to: host:port[,host:port...][/chroot]")))]
+    .help("Source ensemble, followed (only read): host:port[,host:port...][/chroot]")),
+    mut_arg("target", written_target),
+    mut_arg("apply", |a| a.help("Write to the target; without it only the initial plan is printed")))]
 pub struct SyncArgs {
     #[command(flatten)]
-    ensembles: EnsembleArgs,
-    #[command(flatten)]
-    walk: WalkArgs,
-    /// Write to the target; without it only the initial plan is printed
-    #[arg(long)]
-    apply: bool,
+    copy: CopyArgs,
     /// Copy a changed path once it has been quiet this long
-    #[arg(long, default_value = "500ms", value_name = "DURATION")]
-    settle: String,
+    #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = DURATION)]
+    settle: Duration,
     /// ...or once it has waited this long, however busy
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    max_wait: String,
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = DURATION)]
+    max_wait: Duration,
     /// A full pass this often (ACL changes fire no watch)
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    verify_every: String,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = DURATION)]
+    verify_every: Duration,
     /// Servers before 3.6 (no persistent watches): a full pass this often
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    poll_every: String,
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = DURATION)]
+    poll_every: Duration,
     /// Cut over once the source has been quiet this long
-    #[arg(long, value_name = "DURATION")]
-    until_quiet: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = DURATION)]
+    until_quiet: Option<Duration>,
     /// Copy over subtrees someone else changed on the target
     #[arg(long)]
     force: bool,
@@ -125,12 +119,12 @@ pub struct SyncArgs {
     #[arg(long, value_name = "NAME")]
     nagios_service: Option<String>,
     /// WARNING once the lag reaches this
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    lag_warning: String,
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = DURATION)]
+    lag_warning: Duration,
     /// CRITICAL once the lag reaches this (and for conflicts, or when no
     /// pass can reach an ensemble)
-    #[arg(long, default_value = "2m", value_name = "DURATION")]
-    lag_critical: String,
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = DURATION)]
+    lag_critical: Duration,
     /// Send the figures to gmond's gmetric channel HOST[:PORT] (repeatable;
     /// port 8649 by default)
     #[arg(long, value_name = "HOST[:PORT]")]
@@ -303,46 +297,12 @@ impl SyncObserver for Output {
 
 pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     // Its watch sessions follow the source from any server.
-    super::args::refuse_read_from(&a.ensembles, "sync")?;
-    let options = a.walk.compare_options(&a.ensembles)?;
-    let sides = a.ensembles.sides()?;
-    let repair = RepairOptions {
-        apply: a.apply,
-        delete_extra: a.delete_extra,
-        delete_also: Default::default(),
-        create_path: a.create_path,
-        resume: None,
-        max_writes_per_second: a.writes.max_writes_per_second,
-        write_batch_size: a.writes.write_batch_size,
-        writes_in_flight: a.writes.writes_in_flight,
-        limit: 50,
-        show_acl_ids: false,
-        verify: false,
-        first_write: Some(zkparity::repair::FirstWrite {
-            announce: !a.quiet,
-            ..a.safety.first_write("sync", &sides.1)
-        }),
-    };
-    repair.validate(&options.path)?;
-    let sync = SyncOptions {
-        repair,
-        settle: duration("--settle", &a.settle)?,
-        max_wait: duration("--max-wait", &a.max_wait)?,
-        verify_every: duration("--verify-every", &a.verify_every)?,
-        poll_every: duration("--poll-every", &a.poll_every)?,
-        until_quiet: a
-            .until_quiet
-            .as_deref()
-            .map(|d| duration("--until-quiet", d))
-            .transpose()?,
-        force: a.force,
-        live: Arc::new(Live::default()),
-        expect_out: a.apply.then(|| {
-            a.expect_out
-                .clone()
-                .unwrap_or_else(|| zkparity::sync::expect_file_in(&a.safety.backup_dir, &sides.0))
-        }),
-    };
+    let ensembles = &a.copy.ensembles;
+    // Its watch sessions follow the source from any server.
+    super::args::refuse_read_from(ensembles, "sync")?;
+    let options = a.copy.walk.compare_options(ensembles)?;
+    let sides = ensembles.sides()?;
+    let sync = sync_options(&a, &sides, &options.path)?;
     let json = matches!(a.format, Format::Json);
     let outputs = outputs(&a, sync.live.clone())?.map(|o| Arc::new(Mutex::new(o)));
     let mut output = Output {
@@ -355,7 +315,7 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     };
     // The figures on a timer too: a pass that hangs or keeps failing must
     // not freeze the lag where the last one left it. A dry run has none.
-    let ticker = outputs.clone().filter(|_| a.apply).map(|o| {
+    let ticker = outputs.clone().filter(|_| a.copy.apply).map(|o| {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -389,7 +349,7 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
         t.abort();
     }
     output.flush_if_text();
-    if let (Some(o), true) = (&outputs, a.apply) {
+    if let (Some(o), true) = (&outputs, a.copy.apply) {
         locked(o).finish(match &outcome {
             Ok(SyncOutcome {
                 verification: Some(report),
@@ -414,27 +374,68 @@ pub async fn run(a: SyncArgs) -> Result<i32, Error> {
     Ok(outcome.exit_code())
 }
 
+/// The initial copy's and the following's options from the flags.
+fn sync_options(
+    a: &SyncArgs,
+    sides: &(zkparity::source::SideSpec, zkparity::source::SideSpec),
+    path: &str,
+) -> Result<SyncOptions, Error> {
+    let repair = RepairOptions {
+        apply: a.copy.apply,
+        delete_extra: a.delete_extra,
+        delete_also: Default::default(),
+        create_path: a.create_path,
+        resume: None,
+        max_writes_per_second: a.writes.max_writes_per_second,
+        write_batch_size: a.writes.write_batch_size,
+        writes_in_flight: a.writes.writes_in_flight,
+        limit: 50,
+        show_acl_ids: false,
+        verify: false,
+        first_write: Some(zkparity::repair::FirstWrite {
+            announce: !a.quiet,
+            ..a.safety.first_write("sync", &sides.1)
+        }),
+    };
+    repair.validate(path)?;
+    Ok(SyncOptions {
+        repair,
+        settle: a.settle,
+        max_wait: a.max_wait,
+        verify_every: a.verify_every,
+        poll_every: a.poll_every,
+        until_quiet: a.until_quiet,
+        force: a.force,
+        live: Arc::new(Live::default()),
+        expect_out: a.copy.apply.then(|| {
+            a.expect_out
+                .clone()
+                .unwrap_or_else(|| zkparity::sync::expect_file_in(&a.safety.backup_dir, &sides.0))
+        }),
+    })
+}
+
 /// The monitoring outputs the flags ask for, if any.
 fn outputs(a: &SyncArgs, live: Arc<Live>) -> Result<Option<Outputs>, Error> {
     if a.prometheus_textfile.is_none() && a.nagios_command_file.is_none() && a.ganglia.is_empty() {
         return Ok(None);
     }
     let pair = a.pair_name.clone().unwrap_or_else(|| {
-        zkparity::gmetric::parity::default_pair_name(&a.ensembles.source, &a.ensembles.target)
+        zkparity::gmetric::parity::default_pair_name(
+            &a.copy.ensembles.source,
+            &a.copy.ensembles.target,
+        )
     });
-    let nagios = match &a.nagios_command_file {
-        None => None,
-        Some(file) => Some(NagiosOut {
-            command_file: file.clone(),
-            host: a.nagios_host.clone(),
-            service: a
-                .nagios_service
-                .clone()
-                .unwrap_or_else(|| format!("zkparity sync {pair}")),
-            lag_warning: duration("--lag-warning", &a.lag_warning)?,
-            lag_critical: duration("--lag-critical", &a.lag_critical)?,
-        }),
-    };
+    let nagios = a.nagios_command_file.as_ref().map(|file| NagiosOut {
+        command_file: file.clone(),
+        host: a.nagios_host.clone(),
+        service: a
+            .nagios_service
+            .clone()
+            .unwrap_or_else(|| format!("zkparity sync {pair}")),
+        lag_warning: a.lag_warning,
+        lag_critical: a.lag_critical,
+    });
     let ganglia = if a.ganglia.is_empty() {
         None
     } else {
