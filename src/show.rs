@@ -11,9 +11,10 @@ use serde::Serialize;
 use serde_json::Value;
 use zookeeper_client as zk;
 
-use crate::connect::EnsembleSpec;
+use crate::connect::{ConnectString, EnsembleSpec};
 use crate::digest::{normalize_acl, AclEntry};
 use crate::error::{Error, Result};
+use crate::placement::{self, ReadFrom};
 use crate::source::{SideSpec, Source};
 use crate::tree::{ReadNodes, ReaderOptions, SideNode};
 
@@ -44,14 +45,67 @@ pub struct Side {
     /// The number the next sequential child gets, as `repair` counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_sequence: Option<i64>,
+    /// The server read and its role, when `--source-read-from` (or the
+    /// target's) chose one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<String>,
     #[serde(skip)]
     pub data: Option<Vec<u8>>,
 }
 
 /// Reads `path` on `spec`'s ensemble: data and stat, ACL. Absent and
 /// unreadable are answers; a session that cannot be had is an error.
-pub async fn read(spec: &EnsembleSpec, path: &str, show_acl_ids: bool) -> Result<Side> {
-    let client = spec.connect().await?;
+/// Unless `read_from` is `any`, the session goes to the first server that
+/// fits it, which first syncs with the leader, so what it answers is at
+/// least as new as this moment.
+pub async fn read(
+    spec: &EnsembleSpec,
+    path: &str,
+    show_acl_ids: bool,
+    read_from: &ReadFrom,
+) -> Result<Side> {
+    let (client, server) = match placement::choose(spec, read_from).await? {
+        None => (spec.connect().await?, None),
+        Some(chosen) => {
+            let Some(member) = chosen.servers.first() else {
+                return Err(Error::Usage(format!(
+                    "no server of {} fits {read_from}",
+                    spec.connect
+                )));
+            };
+            let pinned = EnsembleSpec {
+                connect: ConnectString {
+                    hosts: vec![(member.host.clone(), member.port)],
+                    chroot: spec.connect.chroot.clone(),
+                },
+                ..spec.clone()
+            };
+            let client = pinned.connect().await?;
+            client.sync(path).await.map_err(|e| Error::Read {
+                side: spec.side.clone(),
+                ensemble: spec.connect.to_string(),
+                path: path.to_string(),
+                reason: format!("sync: {e}"),
+            })?;
+            (
+                client,
+                Some(format!("{} ({})", member.address(), member.role_name())),
+            )
+        }
+    };
+    let side = read_on(&client, spec, path, show_acl_ids).await?;
+    Ok(Side {
+        read_from: server,
+        ..side
+    })
+}
+
+async fn read_on(
+    client: &zk::Client,
+    spec: &EnsembleSpec,
+    path: &str,
+    show_acl_ids: bool,
+) -> Result<Side> {
     let read_err = |e: zk::Error| Error::Read {
         side: spec.side.clone(),
         ensemble: spec.connect.to_string(),
@@ -90,15 +144,21 @@ pub async fn read(spec: &EnsembleSpec, path: &str, show_acl_ids: bool) -> Result
         acl,
         children: Some(stat.num_children),
         next_sequence: Some(crate::compare::next_sequence(&stat)),
+        read_from: None,
         data: Some(data),
     })
 }
 
 /// Reads `path` on a side: a live ensemble as [`read`] does, or a file side
 /// (a ZooKeeper data directory, a snapshot) from its records.
-pub async fn read_side(side: &SideSpec, path: &str, show_acl_ids: bool) -> Result<Side> {
+pub async fn read_side(
+    side: &SideSpec,
+    path: &str,
+    show_acl_ids: bool,
+    read_from: &ReadFrom,
+) -> Result<Side> {
     if let SideSpec::Live(spec) = side {
-        return read(spec, path, show_acl_ids).await;
+        return read(spec, path, show_acl_ids, read_from).await;
     }
     let options = ReaderOptions {
         keep_data: true,
@@ -123,6 +183,7 @@ pub async fn read_side(side: &SideSpec, path: &str, show_acl_ids: bool) -> Resul
                 .map(|a| a.iter().map(|e| e.display(show_acl_ids)).collect()),
             children: Some(n.children.len() as i32),
             next_sequence: n.stat.map(|s| crate::compare::next_sequence(&s)),
+            read_from: None,
             data: n.data.clone(),
         },
         Some(SideNode::Unreadable(reason)) => Side {
@@ -340,6 +401,10 @@ pub fn render_text(path: &str, s: &Side, t: &Side) -> String {
         let (a, b) = (cell(s, f.as_ref()), cell(t, f.as_ref()));
         let mark = if *judged && a != b { "≠" } else { " " };
         let _ = writeln!(out, "{mark} {name:<24} {a:<36} {b}");
+    }
+    if s.read_from.is_some() || t.read_from.is_some() {
+        let server = |v: &Side| v.read_from.clone().unwrap_or_else(|| "any".into());
+        let _ = writeln!(out, "  {:<24} {:<36} {}", "read from", server(s), server(t));
     }
     if let (Some(a), Some(b)) = (&s.data, &t.data) {
         match data_diff(a, b) {

@@ -571,3 +571,64 @@ async fn killing_the_leader_mid_walk_under_followers_finishes_without_reading_th
     );
     eprintln!("placement after the leader was killed: {placed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_reads_one_znode_from_the_chosen_server_after_syncing_it() {
+    let e = blocking(quorum).await;
+    let root = unique_path("show");
+    let source = common::connect(&e.connect_string()).await;
+    let target = client(&pair().target).await;
+    for c in [&source, &target] {
+        create(c, &root, b"same on both").await;
+    }
+    let m = blocking(move || modes(e)).await;
+    let followers = role_of(&m, "follower");
+
+    let run = run(&[
+        "show",
+        "--source",
+        &e.connect_string(),
+        "--target",
+        &pair().target.connect_string(),
+        "--source-read-from",
+        "followers",
+        "--format",
+        "json",
+        &root,
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", ctx(&run));
+    let shown = run.json();
+    let read_from = shown["source"]["read_from"]
+        .as_str()
+        .expect("the server read");
+    assert!(
+        followers
+            .iter()
+            .any(|f| read_from == format!("{f} (follower)")),
+        "{read_from} is not one of the followers {followers:?}"
+    );
+    assert!(shown["target"].get("read_from").is_none(), "{shown}");
+
+    let text = run_env(
+        &[
+            "show",
+            "--source",
+            &e.connect_string(),
+            "--target",
+            &pair().target.connect_string(),
+            "--source-read-from",
+            "observers",
+            &root,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        text.code,
+        2,
+        "no observer in a 3-voter quorum: {}",
+        ctx(&text)
+    );
+    assert!(text.stderr.contains("observer"), "{}", ctx(&text));
+}

@@ -818,7 +818,7 @@ fn refuse_read_from_on_file(placed: &ReadFrom, file: bool, flag: &str) -> Result
 }
 
 /// Refuses a choice of servers for a command whose reads do not all go
-/// through the pinned sessions (`show`, `sync`): honoured or refused,
+/// through the pinned sessions (`sync`): honoured or refused,
 /// never ignored.
 pub fn refuse_read_from(e: &EnsembleArgs, command: &str) -> Result<(), Error> {
     for (placed, flag) in [
@@ -827,7 +827,7 @@ pub fn refuse_read_from(e: &EnsembleArgs, command: &str) -> Result<(), Error> {
     ] {
         if *placed != ReadFrom::Any {
             return Err(Error::Usage(format!(
-                "{flag} {placed}: {command} does not choose servers yet (it reads from any server of the connect string); compare, check parity, repair, snapshot and export do"
+                "{flag} {placed}: {command} does not choose servers yet (it reads from any server of the connect string); compare, check parity, repair, show, snapshot and export do"
             )));
         }
     }

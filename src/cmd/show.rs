@@ -41,11 +41,20 @@ pub async fn run(a: ShowArgs) -> Result<i32, Error> {
         path: a.path.clone(),
         reason,
     })?;
-    super::args::refuse_read_from(&a.ensembles, "show")?;
     let (source, target) = a.ensembles.sides()?;
     let (s, t) = futures::try_join!(
-        show::read_side(&source, &a.path, a.show_acl_ids),
-        show::read_side(&target, &a.path, a.show_acl_ids)
+        show::read_side(
+            &source,
+            &a.path,
+            a.show_acl_ids,
+            &a.ensembles.source_read_from
+        ),
+        show::read_side(
+            &target,
+            &a.path,
+            a.show_acl_ids,
+            &a.ensembles.target_read_from
+        )
     )?;
     emit(&match a.format {
         Format::Text => show::render_text(&a.path, &s, &t),
