@@ -14,7 +14,9 @@
 //! copy of the tree while a writer changes the source at a steady rate,
 //! then as fast as it can: the lag sync reports, the changes it copies per
 //! second, and how long its final compare at cutover takes (`--sync-only`:
-//! that alone).
+//! that alone); `--only files`: the file sides alone (two `snapshot.<zxid>`
+//! files and two data directories, beside ZooKeeper's `SnapshotComparer`
+//! and the SHA-256 bound), `--runs N` times each (default 5, medians).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +26,8 @@ use futures::stream::{self, StreamExt};
 use zkparity_sandbox::seed;
 use zkparity_sandbox::{Release, ServerOptions, ZkServer};
 use zookeeper_client as zk;
+
+mod files;
 
 struct Shape {
     fanout: usize,
@@ -43,6 +47,14 @@ impl Shape {
 }
 
 type Failure = Box<dyn std::error::Error>;
+
+/// The binary measured: this build's, or `ZKPARITY_BENCH_BIN` (another
+/// build, for a before-and-after on the same trees).
+fn zkparity_bin() -> PathBuf {
+    std::env::var_os("ZKPARITY_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_zkparity")))
+}
 
 /// Sessions per side of the getACL ceiling (at least).
 const CEILING_SESSIONS: usize = 8;
@@ -111,52 +123,17 @@ async fn prepare(work: &Path, shape: &Shape, value_size: usize) -> Result<(), Fa
     Ok(())
 }
 
-/// Peak RSS (KiB) of a process, from its own address space's high-water mark.
-fn vm_hwm_kib(pid: u32) -> Option<i64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Exit code, wall time, peak RSS (KiB) and stdout of a child process.
-///
-/// Peak RSS is read from `/proc/PID/status` (VmHWM) while the child runs, not
-/// from `wait4`'s `ru_maxrss`: the latter also counts the parent's memory,
-/// which the child shares between fork and exec, and this benchmark holds a
-/// million paths.
 fn run_measured(cmd: &mut Command) -> Result<(i32, Duration, i64, String), Failure> {
-    let started = Instant::now();
-    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
-    let pid = child.id();
-    let mut pipe = child.stdout.take().ok_or("no stdout pipe")?;
-    let output = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut pipe, &mut s).map(|_| s)
-    });
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = vm_hwm_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let wall = started.elapsed();
-    let stdout = output.join().map_err(|_| "reader thread panicked")??;
-    Ok((status.code().unwrap_or(-1), wall, peak, stdout))
+    let r = files::run(cmd)?;
+    Ok((r.code, r.wall, r.rss_kib, r.stdout))
 }
 
 /// `zkparity compare` of `/tree` from `source` (a connect string or a
 /// file) to `target`, measured; `extra` flags after the shared ones.
-fn compare_tree(
-    source: &str,
-    target: &str,
-    extra: &[&str],
-) -> Result<(i32, Duration, i64, String), Failure> {
-    run_measured(
-        Command::new(env!("CARGO_BIN_EXE_zkparity"))
+fn compare_tree(source: &str, target: &str, extra: &[&str]) -> Result<files::Run, Failure> {
+    files::run(
+        Command::new(zkparity_bin())
             .args([
                 "compare",
                 "--source",
@@ -283,9 +260,19 @@ async fn bench_shape(
     sessions: Option<usize>,
     hold: bool,
     (sync, sync_only): (bool, bool),
+    only: Only,
 ) -> Result<(), Failure> {
     let work = root.join(format!("tree-{}-{value_size}b", shape.label()));
     prepare(&work, shape, value_size).await?;
+    if let Only::Files(runs) = only {
+        println!();
+        println!(
+            "shape {} ({} nodes per side, {value_size}-byte values)",
+            shape.label(),
+            shape.nodes()
+        );
+        return files::bench(&work, shape.nodes(), runs);
+    }
     if sync_only {
         let mut paths = vec!["/tree".to_string()];
         paths.extend(seed::uniform_tree_paths("/tree", shape.fanout, shape.depth));
@@ -331,7 +318,8 @@ async fn bench_shape(
         Some(n) => vec!["--sessions", n],
         None => Vec::new(),
     };
-    let compare_once = || compare_tree(&src, &dst, &flags);
+    let compare_once =
+        || compare_tree(&src, &dst, &flags).map(|r| (r.code, r.wall, r.rss_kib, r.stdout));
     let acl = acl_ceiling([&s, &t], &paths, ceiling_sessions).await?;
     let multi = multiread_ceiling([&s, &t], &paths).await?;
     let (code, wall, rss_kib, out) = compare_once()?;
@@ -400,6 +388,9 @@ async fn bench_shape(
         rss2 as f64 / 1024.0
     );
     bench_data_dirs(&work, per_side, rate(acl_best))?;
+    if let Only::All(runs) = only {
+        files::bench(&work, shape.nodes(), runs)?;
+    }
     let sessions = sessions.unwrap_or_else(default_sessions);
     let (cold, warm) = cached_rounds([&s, &t], sessions).await?;
     println!(
@@ -444,7 +435,7 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
         (source.join().map_err(|_| "server start panicked")??, target)
     };
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkparity"))
+    let mut child = Command::new(zkparity_bin())
         .args([
             "sync",
             "--source",
@@ -604,11 +595,15 @@ fn bench_data_dirs(work: &Path, per_side: f64, ceiling: f64) -> Result<(), Failu
     );
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let (code, wall, rss, out) = compare_tree(a, b, &[])?;
-        if code != 0 {
-            return Err(format!("compare of the data directories exited {code}: {out}").into());
+        let r = compare_tree(a, b, &[])?;
+        if r.code != 0 {
+            return Err(format!(
+                "compare of the data directories exited {}: {}",
+                r.code, r.stdout
+            )
+            .into());
         }
-        runs.push((wall, rss));
+        runs.push((r.wall, r.rss_kib));
     }
     let best = runs.iter().map(|r| r.0).min().unwrap_or_default();
     let rss = runs.iter().map(|r| r.1).max().unwrap_or(0);
@@ -628,13 +623,13 @@ fn bench_data_dirs(work: &Path, per_side: f64, ceiling: f64) -> Result<(), Failu
 /// A snapshot of the source (plain and gzip), then a compare of each file
 /// against the live target: time, peak RSS and size on disk.
 fn bench_snapshots(work: &Path, s: &ZkServer, t: &ZkServer, per_side: f64) -> Result<(), Failure> {
-    let bin = env!("CARGO_BIN_EXE_zkparity");
+    let bin = zkparity_bin();
     for (label, file, extra) in [
         ("plain", work.join("bench.zkps"), None),
         ("gzip", work.join("bench.zkps.gz"), Some("--compress")),
     ] {
         let file_arg = file.to_str().ok_or("non-UTF-8 work path")?;
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(&bin);
         cmd.args([
             "snapshot",
             "--server",
@@ -651,7 +646,13 @@ fn bench_snapshots(work: &Path, s: &ZkServer, t: &ZkServer, per_side: f64) -> Re
             return Err(format!("snapshot exited {code}: {out}").into());
         }
         let size = std::fs::metadata(&file)?.len();
-        let (code, cwall, crss, out) = compare_tree(file_arg, &t.connect_string(), &[])?;
+        let files::Run {
+            code,
+            wall: cwall,
+            rss_kib: crss,
+            stdout: out,
+            ..
+        } = compare_tree(file_arg, &t.connect_string(), &[])?;
         if code != 0 {
             return Err(format!("compare with the {label} snapshot exited {code}: {out}").into());
         }
@@ -717,15 +718,15 @@ async fn bench_release(
     let acl = acl_ceiling([&s, &t], &paths, sessions).await?;
     let mut best = Duration::MAX;
     for _ in 0..2 {
-        let (code, wall, _, out) = compare_tree(
+        let r = compare_tree(
             &s.connect_string(),
             &t.connect_string(),
             &["--sessions", &sessions.to_string()],
         )?;
-        if code != 0 {
-            return Err(format!("compare on {release} exited {code}: {out}").into());
+        if r.code != 0 {
+            return Err(format!("compare on {release} exited {}: {}", r.code, r.stdout).into());
         }
-        best = best.min(wall);
+        best = best.min(r.wall);
     }
     println!(
         "  {release:<7} {} nodes per side: compare {:>7.2}s {:>9.0} nodes/s per side, getACL ceiling {:>9.0} nodes/s ({})",
@@ -742,6 +743,15 @@ async fn bench_release(
     Ok(())
 }
 
+/// What a run measures, and how many runs of each file-side compare.
+#[derive(Clone, Copy)]
+enum Only {
+    All(usize),
+    /// `--only files`: two snapshot files and two data directories, beside
+    /// `SnapshotComparer` and the SHA-256 bound, and nothing live.
+    Files(usize),
+}
+
 fn main() -> Result<(), Failure> {
     let mut shapes = Vec::new();
     let mut value_size = 64;
@@ -751,6 +761,8 @@ fn main() -> Result<(), Failure> {
     let mut no_shapes = false;
     let mut sync = true;
     let mut sync_only = false;
+    let mut only_files = false;
+    let mut runs = 5;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -771,6 +783,11 @@ fn main() -> Result<(), Failure> {
             "--hold" => hold = true,
             "--no-sync" => sync = false,
             "--sync-only" => sync_only = true,
+            "--only" => match args.next().as_deref() {
+                Some("files") => only_files = true,
+                _ => return Err("--only needs files".into()),
+            },
+            "--runs" => runs = args.next().ok_or("--runs needs N")?.parse()?,
             "--releases" => {
                 let v = args.next().ok_or("--releases needs a list, or none")?;
                 releases = if v == "none" {
@@ -807,6 +824,12 @@ fn main() -> Result<(), Failure> {
     let root: PathBuf = std::env::var_os("ZKPARITY_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
+    let only = if only_files {
+        releases.clear();
+        Only::Files(runs)
+    } else {
+        Only::All(runs)
+    };
     let rt = tokio::runtime::Runtime::new()?;
     for shape in &shapes {
         rt.block_on(bench_shape(
@@ -816,6 +839,7 @@ fn main() -> Result<(), Failure> {
             sessions,
             hold,
             (sync, sync_only),
+            only,
         ))?;
     }
     if !releases.is_empty() {

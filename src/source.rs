@@ -347,7 +347,7 @@ impl ReadNodes for Source {
             Source::Live(r) => r.read_nodes(paths, names).await,
             Source::Snapshot(s) => s.read_nodes(paths, names),
             Source::Zktreeutil(x) => Ok(x.read_nodes(paths, names)),
-            Source::Zookeeper(d) => d.read_nodes(paths, names),
+            Source::Zookeeper(d) => ReadNodes::read_nodes(d, paths, names).await,
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) type JuteResult<T> = std::result::Result<T, JuteError>;
 pub(crate) const DEFAULT_MAXBUFFER: usize = 0xfffff;
 /// Most entries believed in one vector (ACLs, multi operations, paths).
 const MAX_ITEMS: usize = 1 << 24;
+/// Bytes summed at once.
+const SUM_BLOCK: usize = 64 << 10;
 
 /// How long a field (and a logged record) may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +62,9 @@ pub(crate) struct Jute<R> {
     inner: R,
     offset: u64,
     sum: Option<adler2::Adler32>,
+    /// Bytes read but not yet summed: Adler-32 pays a modulo per call, so
+    /// fields of a few bytes are summed a block at a time.
+    unsummed: Vec<u8>,
     copy: Option<Box<dyn Write>>,
     scratch: Vec<u8>,
     limits: Limits,
@@ -75,6 +80,7 @@ impl<R: Read> Jute<R> {
             inner,
             offset,
             sum: None,
+            unsummed: Vec::new(),
             copy: None,
             scratch: Vec::new(),
             limits: Limits::default(),
@@ -101,6 +107,7 @@ impl<R: Read> Jute<R> {
     /// Keeps an Adler-32 of every byte read from here on.
     pub(crate) fn with_checksum(mut self) -> Jute<R> {
         self.sum = Some(adler2::Adler32::new());
+        self.unsummed = Vec::with_capacity(SUM_BLOCK);
         self
     }
 
@@ -116,7 +123,9 @@ impl<R: Read> Jute<R> {
 
     /// The running Adler-32 of the bytes read so far.
     pub(crate) fn sum_state(&self) -> adler2::Adler32 {
-        self.sum.unwrap_or_default()
+        let mut sum = self.sum.unwrap_or_default();
+        sum.write_slice(&self.unsummed);
+        sum
     }
 
     /// Flushes the copy, if any.
@@ -150,7 +159,15 @@ impl<R: Read> Jute<R> {
             }
         }
         if let Some(s) = &mut self.sum {
-            s.write_slice(buf);
+            if self.unsummed.len() + buf.len() > SUM_BLOCK {
+                s.write_slice(&self.unsummed);
+                self.unsummed.clear();
+            }
+            if buf.len() > SUM_BLOCK {
+                s.write_slice(buf);
+            } else {
+                self.unsummed.extend_from_slice(buf);
+            }
         }
         if let Some(c) = &mut self.copy {
             c.write_all(buf)
@@ -274,17 +291,26 @@ impl<R: Read> Jute<R> {
 
     /// A string; null reads as `None`.
     pub(crate) fn ustring(&mut self) -> JuteResult<Option<String>> {
+        let mut s = String::new();
+        Ok(self.ustring_into(&mut s)?.then_some(s))
+    }
+
+    /// A string into `out`, whose room is reused; false for null.
+    pub(crate) fn ustring_into(&mut self, out: &mut String) -> JuteResult<bool> {
         let Some(n) = self.field_len("string")? else {
-            return Ok(None);
+            return Ok(false);
         };
-        let mut v = vec![0u8; n];
-        self.fill(&mut v)?;
+        let mut v = std::mem::take(out).into_bytes();
+        v.clear();
+        v.resize(n, 0);
+        let read = self.fill(&mut v);
         // Java writes CESU-8 for characters past the BMP and reads bad
         // sequences as U+FFFD: what a client of the server would see.
-        Ok(Some(match String::from_utf8(v) {
+        *out = match String::from_utf8(v) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        }))
+        };
+        read.map(|_| true)
     }
 
     /// A vector's count, each entry at least `each` bytes; null reads as 0.
@@ -320,4 +346,39 @@ pub(crate) fn check_field(at: u64, what: &str, n: usize, limits: Limits) -> Jute
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adler(bytes: &[u8]) -> u32 {
+        let mut a = adler2::Adler32::new();
+        a.write_slice(bytes);
+        a.checksum()
+    }
+
+    #[test]
+    fn the_checksum_covers_every_byte_read_however_the_fields_fall() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut j = Jute::new(&bytes[..], 0).with_checksum();
+        let mut read = 0;
+        for (i, size) in [1usize, 70_000, 3, 65_536, 12].iter().cycle().enumerate() {
+            if read + size > bytes.len() {
+                break;
+            }
+            let mut field = vec![0u8; *size];
+            j.read_into(&mut field).expect("bytes left");
+            read += size;
+            if i % 3 == 0 {
+                assert_eq!(
+                    j.sum_state().checksum(),
+                    adler(&bytes[..read]),
+                    "after {read}"
+                );
+            }
+        }
+        assert!(read > 200_000);
+        assert_eq!(j.sum_state().checksum(), adler(&bytes[..read]));
+    }
 }

@@ -13,7 +13,9 @@
 //! - [`tree`]: the compact tree the files are read into.
 //! - [`replay`]: transactions applied to it.
 //! - [`layout`]: finding the snapshots and logs of a directory.
+//! - [`cores`]: batches read and digested on every core.
 
+mod cores;
 mod jute;
 mod layout;
 mod record;
@@ -24,6 +26,7 @@ mod txnlog;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::digest::NodeKind;
 use crate::error::{Error, Result};
@@ -60,6 +63,11 @@ pub struct Position {
 
 /// A data directory read into memory, answering reads.
 pub struct DataDir {
+    /// Shared with the CPU pool, which reads batches while the walk goes on.
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     state: replay::State,
     position: Position,
     keep_data: bool,
@@ -196,7 +204,7 @@ impl DataDir {
         }
         state.tree.sort_children();
         position.warnings.splice(0..0, warnings);
-        Ok(DataDir {
+        let shared = Shared {
             state,
             position,
             keep_data: options.keep_data,
@@ -204,27 +212,35 @@ impl DataDir {
             extended_kinds: options.extended_kinds,
             reads: AtomicU64::new(0),
             as_persistent: AtomicU64::new(0),
+        };
+        Ok(DataDir {
+            shared: Arc::new(shared),
         })
     }
 
     pub fn position(&self) -> &Position {
-        &self.position
+        &self.shared.position
     }
 
     pub(crate) fn reads(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
+        self.shared.reads.load(Ordering::Relaxed)
     }
 
     /// Container and TTL nodes read as persistent so far.
     pub(crate) fn read_as_persistent(&self) -> u64 {
-        self.as_persistent.load(Ordering::Relaxed)
+        self.shared.as_persistent.load(Ordering::Relaxed)
     }
 
     /// Reads `paths` as a live side would answer them, on the caller's
-    /// thread: the walk engine, not the reading, bounds a comparison of two
-    /// data directories (reading on blocking threads was measured: the same
-    /// time, 15% more memory).
+    /// thread. The walk reads through [`crate::tree::ReadNodes`] instead,
+    /// which does the same on the CPU pool.
     pub fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+        self.shared.read_nodes(paths, names)
+    }
+}
+
+impl Shared {
+    fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
         self.reads.fetch_add(paths.len() as u64, Ordering::Relaxed);
         let tree = &self.state.tree;
         // A batch is mostly siblings: find their parent once.
@@ -296,8 +312,27 @@ impl DataDir {
 }
 
 impl crate::tree::ReadNodes for DataDir {
+    /// Reads and digests the batch on the CPU pool: the walk folds the
+    /// batches already read meanwhile, and batches in flight (of both
+    /// sides) are hashed on every core.
     async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
-        DataDir::read_nodes(self, paths, names)
+        let shared = Arc::clone(&self.shared);
+        // One buffer for the batch's paths and names, not two allocations
+        // a node, each freed by another thread.
+        let batch = cores::Strings::of(paths.iter().chain(names));
+        let snapshot = self.shared.position.snapshot.clone();
+        cores::on_pool(move || {
+            let all = batch.slices();
+            let (paths, names) = all.split_at(all.len() / 2);
+            shared.read_nodes(paths, names)
+        })
+        .await
+        .unwrap_or_else(|| {
+            Err(Error::Io {
+                context: format!("reading back {}", snapshot.display()),
+                source: std::io::Error::other("the reading thread failed"),
+            })
+        })
     }
 }
 
@@ -469,5 +504,84 @@ mod tests {
             "the new epoch's first missing"
         );
         assert!(!follows(0x2_0000_0001, 0x1_0000_0002), "an older epoch");
+    }
+
+    /// The same directory read on the caller's thread, as the walk read it
+    /// before batches went to the CPU pool.
+    struct OnCaller<'a>(&'a DataDir);
+
+    impl crate::tree::ReadNodes for OnCaller<'_> {
+        async fn read_nodes(&self, paths: &[&str], names: &[&str]) -> Result<Vec<SideNode>> {
+            self.0.read_nodes(paths, names)
+        }
+    }
+
+    /// Every node's digests and every subtree's checksums, by path.
+    #[derive(Default)]
+    struct Digests(Vec<(String, Vec<u8>)>);
+
+    impl crate::tree::Visitor for Digests {
+        fn visit(&mut self, visit: &crate::tree::Visit<'_>) -> crate::tree::Tag {
+            if let Some(n) = visit.sides[0].present() {
+                let mut v = n.digest.to_vec();
+                v.extend_from_slice(&n.data_sha256);
+                v.extend_from_slice(&n.acl_fingerprint);
+                self.0.push((format!("node {}", visit.path), v));
+            }
+            0
+        }
+
+        fn subtree_done(
+            &mut self,
+            path: &str,
+            _: u32,
+            _: crate::tree::Tag,
+            sides: &[Option<crate::tree::SubtreeSummary>; 2],
+        ) {
+            if let Some(s) = &sides[0] {
+                let mut v = s.checksum.to_vec();
+                v.extend_from_slice(&s.acl_fingerprint);
+                v.extend_from_slice(&s.nodes.to_be_bytes());
+                self.0.push((format!("subtree {path}"), v));
+            }
+        }
+    }
+
+    async fn walk_digests<R: crate::tree::ReadNodes>(
+        side: &R,
+        options: &crate::tree::WalkOptions,
+    ) -> (Option<crate::tree::SubtreeSummary>, Vec<(String, Vec<u8>)>) {
+        let mut seen = Digests::default();
+        let [root, _] = crate::tree::walk([Some(side), None], "/", options, &mut seen, &mut ())
+            .await
+            .expect("the fixture walks");
+        seen.0.sort();
+        (root, seen.0)
+    }
+
+    #[tokio::test]
+    async fn digests_read_on_the_pool_equal_those_read_on_the_callers_thread() {
+        use crate::tree::{EphemeralPolicy, WalkOptions};
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zookeeper");
+        for release in ["3.4.6", "3.8.0", "3.9.3"] {
+            let options = ReaderOptions {
+                extended_kinds: true,
+                ..ReaderOptions::default()
+            };
+            let dir = DataDir::open(&fixtures.join(release), None, &options).expect("fixture");
+            let excludes = crate::exclude::Excludes::new::<&str>(&[]).expect("no patterns");
+            let mut walk = WalkOptions::new(EphemeralPolicy::Compare, excludes);
+            // Small batches, many at once: they finish out of order, on
+            // whichever core.
+            walk.batch_nodes = 2;
+            walk.in_flight = 16;
+            let (pooled_root, pooled) = walk_digests(&dir, &walk).await;
+            walk.batch_nodes = 1;
+            walk.in_flight = 1;
+            let (caller_root, caller) = walk_digests(&OnCaller(&dir), &walk).await;
+            assert!(caller.len() > 20, "{release}: a fixture of some size");
+            assert_eq!(pooled, caller, "{release}");
+            assert_eq!(pooled_root, caller_root, "{release}");
+        }
     }
 }

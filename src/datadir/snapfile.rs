@@ -252,13 +252,17 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
 
     let mut ephemerals: HashMap<i64, Vec<u32>> = HashMap::new();
     // The chain of nodes from the root to the last one read: the
-    // snapshot writes a node, then its subtree.
-    let mut chain: Vec<(String, u32)> = Vec::new();
+    // snapshot writes a node, then its subtree. Each is held as the length
+    // of its path, a prefix of the last path read (`last`), so no path is
+    // allocated per node.
+    let mut chain: Vec<(usize, u32)> = Vec::new();
+    let mut last = String::new();
+    let mut path = String::new();
     loop {
         let at = j.offset();
-        let path = j
-            .ustring()?
-            .ok_or_else(|| JuteError::at(at, "a null path"))?;
+        if !j.ustring_into(&mut path)? {
+            return Err(JuteError::at(at, "a null path"));
+        }
         if path == "/" {
             break;
         }
@@ -272,8 +276,11 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
                 .rfind('/')
                 .filter(|_| path.starts_with('/') && !path.ends_with('/'))
                 .ok_or_else(|| JuteError::at(at, format!("{path:?} is not a znode path")))?;
-            let parent_path = &path[..cut];
-            while chain.last().is_some_and(|(p, _)| p != parent_path) {
+            let parent_path = &path.as_bytes()[..cut];
+            while chain
+                .last()
+                .is_some_and(|(len, _)| &last.as_bytes()[..*len] != parent_path)
+            {
                 chain.pop();
             }
             let Some((_, parent)) = chain.last() else {
@@ -306,7 +313,8 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         if let Owner::Session(session) = Owner::of(stat.ephemeral_owner) {
             ephemerals.entry(session).or_default().push(id);
         }
-        chain.push((path, id));
+        chain.push((path.len(), id));
+        std::mem::swap(&mut last, &mut path);
     }
     if tree.len() == 0 {
         return Err(JuteError::at(j.offset(), "a snapshot without a root node"));
