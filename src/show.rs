@@ -143,7 +143,7 @@ async fn read_on(
         data_length: Some(data.len()),
         acl,
         children: Some(stat.num_children),
-        next_sequence: Some(crate::compare::next_sequence(&stat)),
+        next_sequence: Some(crate::tree::sequence::next_sequence(&stat)),
         read_from: None,
         data: Some(data),
     })
@@ -182,7 +182,7 @@ pub async fn read_side(
                 .as_ref()
                 .map(|a| a.iter().map(|e| e.display(show_acl_ids)).collect()),
             children: Some(n.children.len() as i32),
-            next_sequence: n.stat.map(|s| crate::compare::next_sequence(&s)),
+            next_sequence: n.stat.map(|s| crate::tree::sequence::next_sequence(&s)),
             read_from: None,
             data: n.data.clone(),
         },

@@ -31,12 +31,12 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use crate::compare::looks_sequential;
 use crate::connect::EnsembleSpec;
 use crate::exclude::Excludes;
 use crate::follow::{self, Backoff, Registered};
 pub(crate) use crate::tree::path::{coarsen, covering};
 use crate::tree::path::{name_of, parent, within};
+use crate::tree::sequence::looks_sequential;
 
 /// Changed paths remembered between rounds; past this the next round walks
 /// everything instead (a bulk load is cheaper to walk than to re-check path

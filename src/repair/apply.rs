@@ -32,13 +32,13 @@ use zookeeper_client as zk;
 
 use super::plan::{AclSpec, Action, ActionKind};
 use super::resume::{ApplyCounts, Checkpoint, Journal};
-use crate::compare::next_sequence;
 use crate::connect::EnsembleSpec;
 use crate::digest::{acl_fingerprint, normalize_acl, AclEntry};
 use crate::error::{Error, Result};
 use crate::follow::Backoff;
 use crate::ratelimit::RateLimiter;
 use crate::tree::path::child_path;
+use crate::tree::sequence::next_sequence;
 
 /// An action that was not carried out, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -187,6 +187,6 @@ mod tests {
     #[test]
     fn a_lock_name_never_looks_sequential() {
         let name = format!("{PREFIX}123-{:016x}{SUFFIX}", 1234567890u64);
-        assert!(!crate::compare::looks_sequential(&name), "{name}");
+        assert!(!crate::tree::sequence::looks_sequential(&name), "{name}");
     }
 }

@@ -18,11 +18,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{looks_sequential, next_sequence, node_differences};
+use crate::compare::node_differences;
 use crate::digest::NodeKind;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::tree::path::{child_path, parent};
+use crate::tree::sequence::{looks_sequential, next_sequence};
 use crate::tree::{EphemeralPolicy, NodeRead, SideNode, SubtreeSummary, Tag, Visit, Visitor};
 
 /// One ACL entry as written: the snapshot format's.

@@ -112,7 +112,7 @@ impl NodeDetail {
             acl_fingerprint: n.acl.as_ref().map(|_| hex::encode(n.acl_fingerprint)),
             cversion: n.stat.map(|s| s.cversion),
             num_children: n.stat.map(|s| s.num_children),
-            next_sequence: n.stat.as_ref().map(crate::compare::next_sequence),
+            next_sequence: n.stat.as_ref().map(crate::tree::sequence::next_sequence),
             error: None,
         }
     }

@@ -15,11 +15,14 @@
 //!   that watches it go by.
 //! - [`path`]: znode path helpers (`within`, `parent`, `name_of`,
 //!   `child_path`).
+//! - `sequence`: sequential znodes: which names carry the counter, and the
+//!   number a parent gives its next sequential child.
 
 mod live;
 mod node;
 pub mod path;
 mod read;
+pub(crate) mod sequence;
 mod walk;
 
 pub use live::Reader;
