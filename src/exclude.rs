@@ -12,6 +12,19 @@ use crate::error::{Error, Result};
 /// which differs between any two ensembles.
 pub const DEFAULT_EXCLUDES: &[&str] = &["/zookeeper"];
 
+/// Writers' lock nodes (see `repair::lock`) are named
+/// `/<LOCK_PREFIX><pid>-<random><LOCK_SUFFIX>` at the server's root. The
+/// name is kept here, below both the lock and every walk, because every
+/// walk leaves those nodes out.
+pub(crate) const LOCK_PREFIX: &str = "zkparity-writer-";
+pub(crate) const LOCK_SUFFIX: &str = ".lock";
+
+/// Whether `path` is a writer's lock node (at the root of a walk from `/`).
+pub fn is_lock_path(path: &str) -> bool {
+    path.strip_prefix('/')
+        .is_some_and(|name| name.starts_with(LOCK_PREFIX) && name.ends_with(LOCK_SUFFIX))
+}
+
 /// A pattern matching exactly `path` (glob characters escaped).
 pub(crate) fn escape(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -66,33 +79,25 @@ impl Excludes {
     /// Writers' lock nodes are left out whatever the patterns: they are
     /// zkparity's own, and no copy of the tree.
     pub fn is_excluded(&self, path: &str) -> bool {
-        crate::repair::lock::is_lock_path(path)
-            || (!self.patterns.is_empty() && self.set.is_match(path))
+        is_lock_path(path) || (!self.patterns.is_empty() && self.set.is_match(path))
     }
 
     pub fn patterns(&self) -> &[String] {
         &self.patterns
-    }
-
-    /// Whether `path` is left out of a walk from `root`: it, or an ancestor
-    /// up to `root`, matches (a walk never descends below an excluded node).
-    pub fn leaves_out(&self, path: &str, root: &str) -> bool {
-        let mut p = path;
-        loop {
-            if self.is_excluded(p) {
-                return true;
-            }
-            match crate::tree::path::parent(p) {
-                Some(up) if crate::tree::path::within(up, root) => p = up,
-                _ => return false,
-            }
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_root_lock_names_are_lock_paths() {
+        assert!(is_lock_path("/zkparity-writer-12-00ff.lock"));
+        assert!(!is_lock_path("/a/zkparity-writer-12-00ff.lock"));
+        assert!(!is_lock_path("/zkparity-writer-12"));
+        assert!(!is_lock_path("/kafka"));
+    }
 
     #[test]
     fn escaped_paths_match_only_themselves() {

@@ -7,10 +7,10 @@
 //! root whatever the chroot (so writers behind different chroots still see
 //! each other), holding who wrote it as JSON. It is ephemeral: a writer
 //! killed with SIGKILL holds it only until its session times out. Walks
-//! never read it ([`is_lock_path`] is excluded everywhere), so a compare of
-//! the subtree, or of the whole ensemble, does not report it. The name ends
-//! in letters so that it never looks like a sequential node to the
-//! sequence-counter rules.
+//! never read it ([`is_lock_path`], kept in `exclude` with the name's
+//! parts, is excluded everywhere), so a compare of the subtree, or of the
+//! whole ensemble, does not report it. The name ends in letters so that it
+//! never looks like a sequential node to the sequence-counter rules.
 //!
 //! Two writers that start at once both create their node and then both
 //! see the other's: the one whose node is older (the lower `czxid`) goes
@@ -23,16 +23,8 @@ use zookeeper_client as zk;
 
 use crate::connect::{ConnectString, EnsembleSpec};
 use crate::error::{Error, Result};
+use crate::exclude::{is_lock_path, LOCK_PREFIX, LOCK_SUFFIX};
 use crate::tree::path::within;
-
-const PREFIX: &str = "zkparity-writer-";
-const SUFFIX: &str = ".lock";
-
-/// Whether `path` is a writer's lock node (at the root of a walk from `/`).
-pub fn is_lock_path(path: &str) -> bool {
-    path.strip_prefix('/')
-        .is_some_and(|name| name.starts_with(PREFIX) && name.ends_with(SUFFIX))
-}
 
 /// Who holds a lock, as its node says.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -92,7 +84,11 @@ pub async fn take(target: &EnsembleSpec, path: &str, command: &str) -> Result<Wr
         pid: std::process::id(),
         started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
     };
-    let node = format!("/{PREFIX}{}-{:016x}{SUFFIX}", me.pid, fastrand::u64(..));
+    let node = format!(
+        "/{LOCK_PREFIX}{}-{:016x}{LOCK_SUFFIX}",
+        me.pid,
+        fastrand::u64(..)
+    );
     let data = serde_json::to_vec(&me).unwrap_or_default();
     let shown = node.clone();
     let failed = |reason: String| {
@@ -177,16 +173,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_root_lock_names_are_lock_paths() {
-        assert!(is_lock_path("/zkparity-writer-12-00ff.lock"));
-        assert!(!is_lock_path("/a/zkparity-writer-12-00ff.lock"));
-        assert!(!is_lock_path("/zkparity-writer-12"));
-        assert!(!is_lock_path("/kafka"));
-    }
-
-    #[test]
     fn a_lock_name_never_looks_sequential() {
-        let name = format!("{PREFIX}123-{:016x}{SUFFIX}", 1234567890u64);
+        let name = format!("{LOCK_PREFIX}123-{:016x}{LOCK_SUFFIX}", 1234567890u64);
         assert!(!crate::tree::sequence::looks_sequential(&name), "{name}");
     }
 }

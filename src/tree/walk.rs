@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::node::{EphemeralPolicy, SideNode, SubtreeSummary};
-use super::path::{child_path, name_of};
+use super::path::{child_path, name_of, parent, within};
 use super::read::ReadNodes;
 use crate::digest::{self, Hash, NodeKind, SubtreeHasher};
 use crate::error::Result;
@@ -31,6 +31,25 @@ pub struct WalkOptions {
     pub in_flight: usize,
     pub ephemerals: EphemeralPolicy,
     pub excludes: Excludes,
+}
+
+/// Kept with the walk rather than with the patterns: it is the walk's rule
+/// that nothing below an excluded node is read.
+impl Excludes {
+    /// Whether `path` is left out of a walk from `root`: it, or an ancestor
+    /// up to `root`, matches (a walk never descends below an excluded node).
+    pub fn leaves_out(&self, path: &str, root: &str) -> bool {
+        let mut p = path;
+        loop {
+            if self.is_excluded(p) {
+                return true;
+            }
+            match parent(p) {
+                Some(up) if within(up, root) => p = up,
+                _ => return false,
+            }
+        }
+    }
 }
 
 impl WalkOptions {
@@ -491,6 +510,15 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_path_is_left_out_by_an_excluded_ancestor_only_up_to_the_walks_root() {
+        let ex = Excludes::new(&["/app/tmp"]).unwrap();
+        assert!(ex.leaves_out("/app/tmp", "/"));
+        assert!(ex.leaves_out("/app/tmp/x/y", "/app"));
+        assert!(!ex.leaves_out("/app/tmp/x/y", "/app/tmp/x"));
+        assert!(!ex.leaves_out("/app/other", "/"));
     }
 
     /// A tree in memory that remembers how it was read.
