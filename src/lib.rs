@@ -36,8 +36,9 @@
 //!   paths, a line diff, a hex view).
 //! - [`exclude`]: `--exclude` glob patterns.
 //! - [`duration`]: durations as written on a command line (`500ms`, `3s`).
-//! - [`snapshot`]: lossless, checksummed snapshot files: taking one from a
-//!   live ensemble, and reading one as a side (format: `docs/snapshot.md`).
+//! - [`snapshot`]: lossless, checksummed snapshot files: their records, and
+//!   reading one as a side (format: `docs/snapshot.md`).
+//! - [`capture`]: taking a snapshot of a side, written as the walk reads it.
 //! - [`zktreeutil`]: zktreeutil's XML, read as a side and written by export.
 //! - [`datadir`]: a ZooKeeper server's own files (its data directory or a
 //!   `snapshot.<zxid>`) read as a side: the newest valid snapshot and the
@@ -82,6 +83,7 @@
 pub mod aclcache;
 pub mod agent;
 mod bounded;
+pub mod capture;
 pub mod compare;
 pub mod connect;
 pub mod datadir;

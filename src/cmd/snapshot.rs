@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use zkparity::capture::{take_snapshot, SnapshotOptions};
 use zkparity::error::Error;
 use zkparity::progress::Progress;
-use zkparity::snapshot::{take_snapshot, SnapshotOptions};
 
 use super::args::{Format, ServerArgs, TreeArgs};
 use super::interrupt::until_stopped;

@@ -10,10 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::capture::{take_snapshot, SnapshotOptions, SnapshotSummary};
 use crate::compare::CompareOptions;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::snapshot::{take_snapshot, SnapshotOptions, SnapshotSummary};
 use crate::source::SideSpec;
 
 /// Where the backup of `target` goes in `dir`: named for the target's

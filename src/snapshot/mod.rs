@@ -7,18 +7,18 @@
 //! trailer with the counts, the tree's Merkle checksum and the SHA-256 of
 //! every line before it, so a truncated or edited file is refused.
 //!
-//! - [`write`]: takes a snapshot of a live ensemble, streaming to disk.
 //! - [`read`]: checks a file and indexes it, then answers reads by path.
+//!
+//! Taking a snapshot of a side is [`crate::capture`]'s, which opens the side
+//! through [`crate::source`] and writes the records defined here.
 
 mod read;
-mod write;
 
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{AclEntry, NodeKind};
 
 pub use read::SnapshotFile;
-pub use write::{take_snapshot, SnapshotOptions, SnapshotSummary};
 
 pub(crate) const FORMAT: &str = "zkparity-snapshot";
 

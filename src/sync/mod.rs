@@ -129,7 +129,7 @@ async fn refresh_expectation(
     let next = out.with_file_name(format!(".{name}.next"));
     let mut walk = options.walk.clone();
     walk.ephemerals = crate::tree::EphemeralPolicy::Count;
-    let snapshot = crate::snapshot::SnapshotOptions {
+    let snapshot = crate::capture::SnapshotOptions {
         path: options.path.clone(),
         walk,
         reader: options.reader.clone(),
@@ -142,8 +142,7 @@ async fn refresh_expectation(
     let created_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let taken =
-        crate::snapshot::take_snapshot(source, &snapshot, &mut Progress::new(false)).await?;
+    let taken = crate::capture::take_snapshot(source, &snapshot, &mut Progress::new(false)).await?;
     let io = |e: std::io::Error| Error::Io {
         context: format!("keeping the expectation {}", out.display()),
         source: e,

@@ -3,6 +3,10 @@
 //! does not grow with the tree. The file appears under its name only once
 //! it is complete; until then it is a hidden temporary file beside it, gone
 //! if the snapshot fails.
+//!
+//! The side is opened through [`crate::source`], which reads snapshot files
+//! through [`crate::snapshot`]: taking one sits above both, beside
+//! `compare`, and writes the records that [`crate::snapshot`] defines.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,12 +15,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::{AclRecord, Header, Line, StatRecord, Trailer, FORMAT, VERSION};
 use crate::digest::DIGEST_VERSION;
 use crate::durable::{self, PendingFile};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::source::{SideSpec, Source};
+use crate::snapshot::{AclRecord, Header, Line, StatRecord, Trailer, FORMAT, VERSION};
+use crate::source::{FileKind, SideSpec, Source};
 use crate::tree::{
     self, EphemeralPolicy, ReaderOptions, SideNode, SubtreeSummary, Tag, Visit, Visitor,
     WalkOptions,
@@ -243,10 +247,7 @@ pub async fn take_snapshot(
         ..options.reader.clone()
     };
     let source = Source::open(side, &reader_options).await?;
-    if source
-        .file_kind()
-        .is_some_and(|k| k != crate::source::FileKind::Zookeeper)
-    {
+    if source.file_kind().is_some_and(|k| k != FileKind::Zookeeper) {
         source.close().await;
         return Err(Error::Usage(
             "a snapshot is taken of an ensemble or a ZooKeeper data directory; this file is one already (compare or export it)".into(),
