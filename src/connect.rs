@@ -423,23 +423,11 @@ impl EnsembleSpec {
         Ok(connector)
     }
 
-    /// Whether writes must be as a 3.4 server takes them: some server of
-    /// the ensemble says (in `srvr`) that it runs a release before 3.5, as
-    /// during a rolling upgrade from 3.4. Over TLS nobody can be asked, and
-    /// 3.4 spoke no TLS: `false`.
-    pub async fn writes_as_3_4(&self) -> bool {
-        if self.tls.is_some() {
-            return false;
-        }
-        crate::probe::server_releases(&self.connect, self.connect_timeout)
-            .await
-            .iter()
-            .any(|[major, minor, _]| (*major, *minor) < (3, 5))
-    }
-
     /// Opens a session that writes; with `as_3_4`, `create` uses the plain
     /// Create request, since 3.4 knows no Create2 and refuses it as
-    /// unimplemented.
+    /// unimplemented. Whether it must is asked of the servers' `srvr`
+    /// ([`EnsembleSpec::writes_as_3_4`], with the four-letter words in
+    /// [`crate::probe`]).
     pub async fn connect_writer(&self, as_3_4: bool) -> Result<zk::Client> {
         let mut connector = zk::Client::connector()
             .with_session_timeout(self.session_timeout)

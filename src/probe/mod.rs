@@ -35,7 +35,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::connect::ConnectString;
+use crate::connect::{ConnectString, EnsembleSpec};
 
 pub use admin::{AdminEndpoint, ProbeVia, DEFAULT_ADMIN_PORT};
 pub use client::{host_port, Word, WordError};
@@ -233,6 +233,24 @@ pub async fn server_releases(connect: &ConnectString, timeout: Duration) -> Vec<
         .into_iter()
         .flatten()
         .collect()
+}
+
+// Kept with the four-letter words rather than with sessions: it asks
+// `srvr`, and connecting needs nothing from here.
+impl EnsembleSpec {
+    /// Whether writes must be as a 3.4 server takes them: some server of
+    /// the ensemble says (in `srvr`) that it runs a release before 3.5, as
+    /// during a rolling upgrade from 3.4. Over TLS nobody can be asked, and
+    /// 3.4 spoke no TLS: `false`.
+    pub async fn writes_as_3_4(&self) -> bool {
+        if self.tls.is_some() {
+            return false;
+        }
+        server_releases(&self.connect, self.connect_timeout)
+            .await
+            .iter()
+            .any(|[major, minor, _]| (*major, *minor) < (3, 5))
+    }
 }
 
 /// What one server's `srvr` says of its role: `Ok((mode, zxid))`, or why
