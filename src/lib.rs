@@ -70,6 +70,7 @@
 //!   sync, zxids, counts) and the znode-count parity between two ensembles.
 //! - [`progress`]: progress lines on stderr while walking, an observer of the
 //!   walk.
+//! - `stop`: how long-running tasks are told to stop (the agent's, sync's).
 //! - [`agent`]: `zkparity agent`, the long-running comparer: config, rounds,
 //!   confirmation across rounds, state files and passive Nagios results.
 //! - [`error`]: typed errors and the exit codes they map to.
@@ -110,6 +111,7 @@ pub mod show;
 pub mod snapshot;
 pub mod source;
 pub mod spec;
+mod stop;
 pub mod sync;
 pub mod throttle;
 pub mod tree;

@@ -178,18 +178,6 @@ impl Endpoint {
     }
 }
 
-/// Resolves once a stop is requested (or the supervisor is gone).
-pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow_and_update() {
-            return;
-        }
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// A pair's running tasks: its rounds and its probes.
 struct Running {
     cfg: Arc<PairConfig>,

@@ -26,7 +26,7 @@ use super::config::{NagiosOutput, PairConfig};
 use super::passive;
 use super::round::Globals;
 use super::schedule;
-use super::stopped;
+use crate::stop::stopped;
 
 /// Reasons named in a log line; the file has them all.
 const LOGGED_REASONS: usize = 5;

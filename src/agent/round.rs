@@ -39,6 +39,7 @@ use crate::identity::Evidence;
 use crate::progress::Progress;
 use crate::prometheus::Registry;
 use crate::report::CompareReport;
+use crate::stop::stopped;
 
 use super::config::{NagiosOutput, PairConfig, ProbeSettings};
 use super::confirm::{seen_in, Changes, Tracker};
@@ -49,7 +50,6 @@ use super::schedule;
 use super::state::{
     read_state, state_path, Checks, RoundKind, RoundSummary, StateError, Timestamp, WatchStatus,
 };
-use super::stopped;
 use super::watch::{self as watches, Early, Plan, SideWatch, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
