@@ -18,7 +18,8 @@
 //!   atomically, and [`state::read_state`] for its readers.
 //! - [`verdict`]: the Nagios answer for a state, shared by the passive
 //!   results and `check parity --state`.
-//! - [`passive`]: passive results through Nagios's external command file.
+//! - Passive results go through Nagios's external command file, with
+//!   [`crate::nagios`].
 //! - [`ganglia`]: each round's metrics to gmond, through [`crate::gmetric`].
 //! - Prometheus: each round and probe is published to a
 //!   [`crate::prometheus::Registry`] that `[prometheus] listen` serves.
@@ -37,7 +38,6 @@ mod config;
 mod confirm;
 mod ganglia;
 mod logging;
-pub(crate) mod passive;
 mod probes;
 mod recheck;
 mod registrations;

@@ -23,9 +23,9 @@ use crate::probe::{self, ProbeOptions, ProbeReport};
 use crate::nagios::health::HealthCheck;
 
 use super::config::{NagiosOutput, PairConfig};
-use super::passive;
 use super::round::Globals;
 use super::schedule;
+use crate::nagios::passive;
 use crate::stop::stopped;
 
 /// Reasons named in a log line; the file has them all.

@@ -14,7 +14,6 @@ use crate::report::{CompareReport, DiffKind};
 use super::config::{default_check, NagiosOutput, PairConfig};
 use super::confirm::Changes;
 use super::ganglia::GangliaOut;
-use super::passive;
 use super::recheck::Rechecked;
 use super::registrations::registrations_service;
 use super::round::{Globals, History};
@@ -24,6 +23,7 @@ use super::state::{
 };
 use super::verdict::verdict;
 use super::watch::Watches;
+use crate::nagios::passive;
 
 /// Drift paths named in the log per round; the state file has them all.
 const LOGGED_CHANGES: usize = 20;

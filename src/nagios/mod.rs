@@ -15,11 +15,14 @@
 //! - [`znode`]: `check znode`, one path on one or both ensembles.
 //! - [`ephemerals`]: `check ephemerals`, the applications' registrations
 //!   back on the new ensemble after a cutover.
+//! - `passive`: results sent to Nagios rather than asked by it, through its
+//!   external command file (the agent's rounds and probes, sync's outputs).
 
 pub mod counts;
 pub mod ephemerals;
 pub mod health;
 pub mod output;
 pub mod parity;
+pub(crate) mod passive;
 pub mod range;
 pub mod znode;

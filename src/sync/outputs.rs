@@ -405,9 +405,10 @@ impl Outputs {
                 let epoch = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let line = crate::agent::passive::command_line(epoch, &n.host, &n.service, &result);
+                let line =
+                    crate::nagios::passive::command_line(epoch, &n.host, &n.service, &result);
                 let path = n.command_file.clone();
-                match crate::agent::passive::submit(&path, &line) {
+                match crate::nagios::passive::submit(&path, &line) {
                     Ok(()) => {
                         self.last_nagios = Some((Instant::now(), result.state, self.figures.phase))
                     }

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::nagios::output::CheckResult;
+use super::output::CheckResult;
 
 /// The most a FIFO takes atomically (POSIX: at least 512; 4096 on Linux).
 pub(crate) const PIPE_BUF: usize = 4096;
