@@ -25,7 +25,7 @@ use crate::report::{CompareReport, DiffKind};
 use crate::tree::path::within;
 
 use super::config::ConfirmPolicy;
-use super::state::{PairState, Timestamp, Tracked};
+use crate::report::state::{PairState, Timestamp, Tracked};
 
 /// Path of the entries standing for differences a comparison only counted.
 pub(crate) const COUNTED_PATH: &str = "*";
@@ -413,7 +413,7 @@ mod tests {
         t.observe(at(0), seen(&[("/a", "data")]));
         t.observe(at(60), seen(&[("/a", "data")]));
         let view = t.view(at(61));
-        let mut state = super::super::state::tests::sample();
+        let mut state = crate::report::state::tests::sample();
         state.confirmed = view.confirmed;
         state.unconfirmed = view.unconfirmed;
         let mut t = Tracker::restore(policy(3, 0), &state);

@@ -26,7 +26,7 @@ use crate::nagios::output::State;
 use crate::report::CompareReport;
 
 use super::config::PairConfig;
-use super::state::{PairState, PairStatus};
+use crate::report::state::{PairState, PairStatus};
 
 /// A pair's emitter, for the channels it was built for.
 pub(crate) struct GangliaOut {
@@ -140,7 +140,7 @@ pub(crate) fn registration_metrics(pair: &Spoof, state: &PairState, t: Timing) -
     let Some(r) = &state.registrations else {
         return Vec::new();
     };
-    let status = r.nagios_state();
+    let status = State::named(&r.state);
     PairMetrics::new(pair, t).registrations(&Registrations {
         counts: (status != State::Unknown).then_some(RegistrationCounts {
             expected: r.expected,
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn drift_metrics_carry_the_states_numbers_under_the_pairs_host() {
-        let s = super::super::state::tests::sample();
+        let s = crate::report::state::tests::sample();
         let t = Timing { tmax: 66, dmax: 0 };
         let ms = drift_metrics(&pair_host(&pair_host_name("kafka")), &s, t);
         let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();

@@ -44,7 +44,6 @@ mod registrations;
 mod report;
 mod round;
 mod schedule;
-pub mod state;
 pub mod verdict;
 mod watch;
 
@@ -60,6 +59,9 @@ use tracing::{error, info, warn};
 
 use crate::error::StopSignal;
 use crate::prometheus::Registry;
+// The state files are what the agent leaves for its readers: they keep
+// the name they have always had.
+pub use crate::report::state;
 use config::{AgentConfig, ConfigError, PairConfig};
 use round::{run_pair, Globals, STOP_GRACE};
 

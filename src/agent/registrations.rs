@@ -17,7 +17,7 @@ use crate::source::SideSpec;
 use crate::tree::EphemeralPolicy;
 
 use super::config::{PairConfig, RegistrationsConfig};
-use super::state::{RegistrationsState, RoleRegistrations, Timestamp};
+use crate::report::state::{RegistrationsState, RoleRegistrations, Timestamp};
 
 /// The Nagios service the registrations' passive results go to: the pair's
 /// own service name with ` registrations` after it.

@@ -17,13 +17,13 @@ use super::ganglia::GangliaOut;
 use super::recheck::Rechecked;
 use super::registrations::registrations_service;
 use super::round::{Globals, History};
-use super::state::{
-    state_path, write_state, ConfirmSettings, PairState, PairStatus, RoundKind, RoundSummary,
-    Timestamp, STATE_SCHEMA,
-};
 use super::verdict::verdict;
 use super::watch::Watches;
 use crate::nagios::passive;
+use crate::report::state::{
+    state_path, write_state, ConfirmSettings, PairState, PairStatus, RoundKind, RoundSummary,
+    Timestamp, STATE_SCHEMA,
+};
 
 /// Drift paths named in the log per round; the state file has them all.
 const LOGGED_CHANGES: usize = 20;

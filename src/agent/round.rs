@@ -47,10 +47,10 @@ use super::recheck::{derived_report, kept, recheck_scopes, scopes_for, Rechecked
 use super::registrations::{Looked, Registrations};
 use super::report::Reporter;
 use super::schedule;
-use super::state::{
+use super::watch::{self as watches, Early, Plan, SideWatch, Watches};
+use crate::report::state::{
     read_state, state_path, Checks, RoundKind, RoundSummary, StateError, Timestamp, WatchStatus,
 };
-use super::watch::{self as watches, Early, Plan, SideWatch, Watches};
 
 /// Settings every pair reads at each round, replaced on reload.
 #[derive(Debug)]

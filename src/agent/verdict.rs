@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::nagios::output::CheckResult;
 use crate::nagios::parity::{ParityCheck, ParityFacts};
 
-use super::state::{read_state, PairState, PairStatus, Timestamp};
+use crate::report::state::{read_state, PairState, PairStatus, Timestamp};
 
 /// The check's answer for `state` at `now`. A state older than `max_age`
 /// (the agent stopped or stuck) is UNKNOWN, as is a pair whose latest round
@@ -84,11 +84,11 @@ fn facts(state: &PairState, age_seconds: f64) -> ParityFacts {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::state::tests::sample;
-    use super::super::state::{RoundSummary, Totals};
     use super::*;
     use crate::nagios::output::State;
     use crate::nagios::parity::DEFAULT_CRITICAL_KINDS;
+    use crate::report::state::tests::sample;
+    use crate::report::state::{RoundSummary, Totals};
 
     fn check() -> ParityCheck {
         ParityCheck {
@@ -186,7 +186,7 @@ mod tests {
         let path = dir.path().join("kafka.json");
         let mut s = with_summary(sample());
         s.finished = Timestamp::now();
-        super::super::state::write_state(&path, &s).unwrap();
+        crate::report::state::write_state(&path, &s).unwrap();
         let from_file = verdict_of_file(&path, &check(), Duration::from_secs(300));
         let direct = verdict(&s, &check(), s.finished, Some(Duration::from_secs(300)));
         assert_eq!(from_file.render(), direct.render());
@@ -197,7 +197,7 @@ mod tests {
         );
 
         s.finished = Timestamp(s.finished.0 - Duration::from_secs(600));
-        super::super::state::write_state(&path, &s).unwrap();
+        crate::report::state::write_state(&path, &s).unwrap();
         let stale = verdict_of_file(&path, &check(), Duration::from_secs(300));
         assert_eq!(stale.state, State::Unknown);
         assert_eq!(

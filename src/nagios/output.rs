@@ -26,6 +26,15 @@ impl State {
         }
     }
 
+    /// A state by the name [`State::as_str`] gives it (as state files
+    /// store it); a name no version wrote is UNKNOWN.
+    pub(crate) fn named(name: &str) -> State {
+        [State::Ok, State::Warning, State::Critical]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .unwrap_or(State::Unknown)
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             State::Ok => EXIT_OK,

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::agent::state::{PairState, PairStatus, RegistrationsState, RoundKind};
 use crate::nagios::output::State;
+use crate::report::state::{PairState, PairStatus, RegistrationsState, RoundKind};
 use crate::report::{CompareReport, DiffKind};
 
 use super::exposition::{Exposition, Kind};
@@ -245,7 +245,7 @@ impl AgentPair {
         v.round_end = state.finished.0;
         v.last_success = state.last_success.map(|t| t.0);
         if let Some(s) = &state.summary {
-            let side = |t: &crate::agent::state::Totals| SideCounts {
+            let side = |t: &crate::report::state::Totals| SideCounts {
                 nodes: t.nodes,
                 ephemerals: t.ephemerals,
                 bytes: t.bytes,
@@ -381,7 +381,7 @@ pub(crate) fn write_agent_pair(e: &mut Exposition, a: &AgentPair) {
 /// A pair's registrations by role (`expect`): what `check ephemerals`
 /// reports, with its state as the Nagios code.
 fn write_registrations(e: &mut Exposition, p: &str, r: &RegistrationsState) {
-    let state = r.nagios_state();
+    let state = State::named(&r.state);
     e.add(
         "zkparity_registrations_status",
         "The registrations check as Nagios codes it: 0 OK, 1 WARNING (missing within the grace), 2 CRITICAL (missing past it, or copied as persistent), 3 UNKNOWN.",
@@ -477,9 +477,9 @@ mod tests {
 
     #[test]
     fn the_lag_is_computed_at_each_scrape_not_frozen_between_rounds() {
-        let mut state = crate::agent::state::tests::sample();
+        let mut state = crate::report::state::tests::sample();
         state.lag_seconds = 1.0;
-        state.lag_since = Some(crate::agent::state::Timestamp(
+        state.lag_since = Some(crate::report::state::Timestamp(
             SystemTime::now() - std::time::Duration::from_secs(30),
         ));
         let a = AgentPair::new(&state, State::Ok);
@@ -510,8 +510,8 @@ mod tests {
 
     #[test]
     fn registrations_are_served_by_role_with_the_checks_state() {
-        use crate::agent::state::{RegistrationsState, RoleRegistrations};
-        let mut state = crate::agent::state::tests::sample();
+        use crate::report::state::{RegistrationsState, RoleRegistrations};
+        let mut state = crate::report::state::tests::sample();
         let role = |name: &str, expected, present| RoleRegistrations {
             role: name.into(),
             expected,

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::agent::state::PairState;
 use crate::nagios::output::State;
 use crate::probe::ProbeReport;
+use crate::report::state::PairState;
 
 use super::exposition::{Exposition, Format, Kind};
 use super::pair::{epoch, write_agent_pair, AgentPair};

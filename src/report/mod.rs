@@ -1,7 +1,9 @@
 //! The result of a comparison, and its renderings: [`text`] for people,
-//! [`json`] for programs (schema: `docs/json-report.md`).
+//! [`json`] for programs (schema: `docs/json-report.md`). [`state`] is the
+//! agent's per-pair state file built from them: what the outputs report.
 
 pub mod json;
+pub mod state;
 pub mod text;
 
 use std::collections::BTreeMap;

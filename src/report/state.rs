@@ -1,5 +1,7 @@
 //! The per-pair state file: what the agent knows about one ensemble pair after
-//! its latest round, as JSON (schema: `docs/agent.md`).
+//! its latest round, as JSON (schema: `docs/agent.md`). It is a result model
+//! beside the comparison's, so the outputs that render it (Prometheus,
+//! Ganglia, Nagios) read it here and never reach into the agent.
 //!
 //! The agent rewrites it every round; `check parity --state`, dashboards and
 //! people read it at any moment. So it is written as a [`durable`] file, and
@@ -68,7 +70,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// The pair's standing after a round. Not a Nagios state: drift is WARNING
-/// or CRITICAL by the kinds that drifted ([`verdict`](super::verdict)).
+/// or CRITICAL by the kinds that drifted ([`verdict`](crate::agent::verdict)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PairStatus {
@@ -292,17 +294,6 @@ pub struct RegistrationsState {
     pub new: u64,
     /// Roles with expected registrations.
     pub roles: Vec<RoleRegistrations>,
-}
-
-impl RegistrationsState {
-    /// `state` as a plugin state; what no version wrote is UNKNOWN.
-    pub(crate) fn nagios_state(&self) -> crate::nagios::output::State {
-        use crate::nagios::output::State;
-        [State::Ok, State::Warning, State::Critical]
-            .into_iter()
-            .find(|s| s.as_str() == self.state)
-            .unwrap_or(State::Unknown)
-    }
 }
 
 /// The state file of one pair.
