@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::env::{CLASSPATH_ENV, JAVA_ENV};
 use crate::error::SandboxError;
 
 /// Default maximum heap of each server JVM, in MiB.
@@ -14,11 +15,6 @@ pub const DEFAULT_HEAP_MB: u32 = 512;
 pub const TICK_TIME_MS: u32 = 500;
 /// How long a server (or an ensemble, as a whole) may take to start serving.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Environment variable overriding the classpath (e.g. jars extracted with
-/// `dpkg -x` on a machine without the Debian package).
-pub const CLASSPATH_ENV: &str = "ZKPARITY_ZK_CLASSPATH";
-/// Environment variable naming the `java` binary to use.
-pub const JAVA_ENV: &str = "ZKPARITY_JAVA";
 /// Where Debian's `libzookeeper-java` and its dependencies put their jars.
 pub const DEBIAN_JAR_DIR: &str = "/usr/share/java";
 

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::CLASSPATH_ENV;
+use crate::env::CLASSPATH_ENV;
 
 /// Why a sandbox server could not be set up or started.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@
 //!   start, wait until serving, stop, kill, restart.
 //! - [`config`]: [`ServerOptions`], the `zoo.cfg` and JVM flags each server
 //!   gets, and where `java` and the jars are found.
+//! - [`env`]: the environment variables naming `java` and the jars.
 //! - [`release`]: the ZooKeeper releases a server can run (3.4.6, 3.6.3,
 //!   Debian's 3.8.0, 3.9.3) and where each one's jars are.
 //! - [`readiness`]: four-letter words and the checks that a server serves,
@@ -33,8 +34,10 @@
 //! - [`error`]: [`SandboxError`], why a server could not be set up or started.
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub mod config;
+pub mod env;
 pub mod error;
 pub mod kdc;
 pub mod ports;
@@ -58,4 +61,20 @@ pub use server::{Ensemble, ZkServer};
 /// pushed or removed whole entries.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Like `lock`, but gives up after a while: at exit, a thread that holds the
+/// lock may never run again.
+pub(crate) fn lock_at_exit<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
 }

@@ -9,9 +9,9 @@
 //!   becoming a zombie) the watchdog SIGKILLs the child and removes its
 //!   clean-up directory. The child keeps the wrapper's PID, so signals sent to
 //!   [`Guarded::id`] reach the child itself;
-//! - an `atexit` hook SIGKILLs every child still registered and removes the
-//!   temporary directories (see [`crate::tempdir`]), so a normal exit cleans
-//!   up at once;
+//! - an `atexit` hook SIGKILLs every child still registered, and the
+//!   temporary directories' own hook, which runs after it, removes them (see
+//!   [`crate::tempdir`]), so a normal exit cleans up at once;
 //! - `Drop` of a [`Guarded`] kills and reaps its child.
 //!
 //! Each child leads its own process group (child + watchdog), so a
@@ -23,11 +23,11 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use crate::lock;
-use crate::tempdir::{remove_all_at_exit, sweep_stale_temp_dirs};
+use crate::tempdir;
+use crate::{lock, lock_at_exit};
 
 /// The wrapper every guarded child is started through:
 /// `sh -c WATCHDOG_SH name OWNER_PID CLEANUP_DIR PROGRAM ARGS…`.
@@ -229,31 +229,17 @@ impl Drop for Guarded {
     }
 }
 
-/// Like `lock`, but gives up after a while: at exit, a thread that holds the
-/// lock may never run again.
-pub(crate) fn lock_at_exit<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        match m.try_lock() {
-            Ok(g) => return Some(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        }
-    }
-}
-
-/// Registers the exit hook once per process, and sweeps what killed
-/// processes left behind.
-pub(crate) fn ensure_exit_hook() {
+/// Registers the exit hook once per process. The temporary directories'
+/// hook goes first: `atexit` runs hooks last registered first, so the
+/// children are killed and reaped before the directories they may be
+/// writing into are removed.
+fn ensure_exit_hook() {
     EXIT_HOOK.call_once(|| {
+        tempdir::ensure_exit_hook();
         // SAFETY: registering a plain extern "C" function that never unwinds.
         unsafe {
             libc::atexit(cleanup_at_exit);
         }
-        sweep_stale_temp_dirs(&std::env::temp_dir());
     });
 }
 
@@ -263,8 +249,8 @@ extern "C" fn cleanup_at_exit() {
         for &pid in &pids {
             signal_group(pid, libc::SIGKILL);
         }
-        // Reap them, so no file is still being written while the
-        // directories are removed.
+        // Reap them, so no file is still being written when the
+        // temporary directories' hook runs next.
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut left = pids;
         while !left.is_empty() && Instant::now() < deadline {
@@ -277,7 +263,6 @@ extern "C" fn cleanup_at_exit() {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        remove_all_at_exit();
     });
 }
 

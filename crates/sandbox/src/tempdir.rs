@@ -7,16 +7,16 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::SandboxError;
-use crate::lock;
-use crate::process::{ensure_exit_hook, lock_at_exit};
+use crate::{lock, lock_at_exit};
 
 /// Temporary directories made by this process and not yet removed.
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+static EXIT_HOOK: Once = Once::new();
 
 /// Every temporary directory is named `{TEMP_PREFIX}{owner pid}-…`, so a later
 /// process can tell whose it was.
@@ -55,14 +55,29 @@ pub fn remove_temp_dir(dir: &Path) {
     lock(&TEMP_DIRS).retain(|d| d != dir);
 }
 
-/// Removes every directory still registered; called by the exit hook once
-/// the processes that may write into them are gone.
-pub(crate) fn remove_all_at_exit() {
-    if let Some(dirs) = lock_at_exit(&TEMP_DIRS) {
-        for dir in dirs.iter() {
-            let _ = fs::remove_dir_all(dir);
+/// Registers the exit hook that removes the directories still registered,
+/// once per process, and sweeps what killed processes left behind. The
+/// guarded children's hook (see [`crate::process`]) is registered after
+/// this one, so it runs before it: the processes that may write into the
+/// directories are gone when they are removed.
+pub(crate) fn ensure_exit_hook() {
+    EXIT_HOOK.call_once(|| {
+        // SAFETY: registering a plain extern "C" function that never unwinds.
+        unsafe {
+            libc::atexit(remove_all_at_exit);
         }
-    }
+        sweep_stale_temp_dirs(&std::env::temp_dir());
+    });
+}
+
+extern "C" fn remove_all_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(dirs) = lock_at_exit(&TEMP_DIRS) {
+            for dir in dirs.iter() {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+    });
 }
 
 /// Removes the temporary directories of earlier processes that died without
