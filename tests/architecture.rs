@@ -71,7 +71,11 @@ fn the_scan_skips_comments_strings_and_doc_text() {
         fn f<'a>(x: &'a str) -> &'a str { let _ = crate::real::Y; x }
         const D: &[u8] = b"crate::bytes";
     "####;
-    let refs = references(src, &["here".to_string()], &names(&["real", "docs_inner"]));
+    let known = Names {
+        modules: names(&["real", "docs_inner"]),
+        reexports: BTreeMap::new(),
+    };
+    let refs = references(src, &["here".to_string()], &known);
     let targets: Vec<_> = refs.iter().map(|r| r.target.as_str()).collect();
     assert_eq!(targets, ["real"]);
 }
@@ -88,13 +92,34 @@ fn the_scan_follows_super_and_groups_through_inline_modules() {
         }
         fn h() { super::zeta::z(); }
     "#;
-    let known = names(&["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]);
+    let known = Names {
+        modules: names(&["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]),
+        reexports: BTreeMap::new(),
+    };
     let refs = references(src, &["here".to_string()], &known);
     let targets: BTreeSet<_> = refs.iter().map(|r| r.target.as_str()).collect();
     let want: BTreeSet<_> = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
         .into_iter()
         .collect();
     assert_eq!(targets, want);
+}
+
+#[test]
+fn an_item_the_root_re_exports_counts_as_its_module() {
+    let modules = names(&["server", "release"]);
+    let root = "pub mod server;\npub use server::{Ensemble, ZkServer as Server};\npub use release::Release;\nfn lock() {}";
+    let known = Names {
+        reexports: reexports(root, &modules),
+        modules,
+    };
+    let src = "use crate::Server;\nfn f(r: crate::Release) { crate::lock(); }";
+    let refs = references(src, &["here".to_string()], &known);
+    let targets: Vec<_> = refs.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(targets, ["server", "release"]);
+    assert_eq!(
+        known.reexports.get("Ensemble").map(String::as_str),
+        Some("server")
+    );
 }
 
 #[test]
@@ -140,6 +165,15 @@ impl Graph {
             .filter_map(|f| module_path(root, f).into_iter().next())
             .filter(|m| !ROOTS.contains(&m.as_str()))
             .collect();
+        let mut names = Names {
+            modules: top_level.clone(),
+            reexports: BTreeMap::new(),
+        };
+        for root_file in ["lib.rs", "main.rs"] {
+            if let Ok(text) = std::fs::read_to_string(root.join(root_file)) {
+                names.reexports.extend(reexports(&text, &top_level));
+            }
+        }
         let mut graph = Graph {
             nodes: top_level.clone(),
             ..Graph::default()
@@ -153,7 +187,7 @@ impl Graph {
             let text = std::fs::read_to_string(file)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
             let shown = file.strip_prefix(manifest_dir()).unwrap_or(file);
-            for r in references(&text, &path, &top_level) {
+            for r in references(&text, &path, &names) {
                 if &r.target == from {
                     continue;
                 }
@@ -285,6 +319,71 @@ fn module_path(root: &Path, file: &Path) -> Vec<String> {
         }
     }
     parts
+}
+
+/// What a name just below the crate root stands for: a top-level module,
+/// or an item the root re-exports from one (`pub use server::ZkServer`).
+struct Names {
+    modules: BTreeSet<String>,
+    reexports: BTreeMap<String, String>,
+}
+
+impl Names {
+    fn module_of(&self, name: &str) -> Option<&str> {
+        match self.modules.get(name) {
+            Some(m) => Some(m.as_str()),
+            None => self.reexports.get(name).map(String::as_str),
+        }
+    }
+}
+
+/// The root's `use m::{A, B as C}` lines: each name brought in, with the
+/// top-level module it comes from.
+fn reexports(root: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let toks = tokens(root);
+    let mut out = BTreeMap::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i].0 {
+            Tok::Open => depth += 1,
+            Tok::Close => depth = depth.saturating_sub(1),
+            Tok::Ident(w) if w == "use" && depth == 0 => {
+                let from = match toks.get(i + 1) {
+                    Some((Tok::Ident(m), _)) if modules.contains(m) => m.clone(),
+                    _ => {
+                        i += 1;
+                        continue;
+                    }
+                };
+                let mut j = i + 1;
+                let mut names: Vec<String> = Vec::new();
+                let mut alias_next = false;
+                while j < toks.len() && toks[j].0 != Tok::Semi {
+                    if let Tok::Ident(w) = &toks[j].0 {
+                        let is_segment = toks.get(j + 1).map(|(t, _)| t) == Some(&Tok::PathSep);
+                        if w == "as" {
+                            alias_next = true;
+                        } else if alias_next {
+                            names.pop();
+                            names.push(w.clone());
+                            alias_next = false;
+                        } else if !is_segment && w != "self" {
+                            names.push(w.clone());
+                        }
+                    }
+                    j += 1;
+                }
+                for name in names {
+                    out.insert(name, from.clone());
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 struct Reference {
@@ -471,9 +570,10 @@ fn raw_string_start(chars: &[char], i: usize) -> Option<(usize, usize)> {
     (chars.get(j) == Some(&'"')).then_some((hashes, j))
 }
 
-/// The top-level modules (among `known`) that a file at module path `path`
-/// names through `crate::` or through `super::` climbing to the root.
-fn references(src: &str, path: &[String], known: &BTreeSet<String>) -> Vec<Reference> {
+/// The top-level modules that a file at module path `path` names through
+/// `crate::` or through `super::` climbing to the root, directly or by an
+/// item the root re-exports.
+fn references(src: &str, path: &[String], names: &Names) -> Vec<Reference> {
     let toks = tokens(src);
     let ident = |i: usize| match toks.get(i) {
         Some((Tok::Ident(s), _)) => Some(s.as_str()),
@@ -520,12 +620,11 @@ fn references(src: &str, path: &[String], known: &BTreeSet<String>) -> Vec<Refer
                     // `j` is at the `::` after the prefix.
                     if level == 0 {
                         for name in first_segments(&toks, j + 1) {
-                            if known.contains(&name) {
-                                let text = path_text(&toks, i);
+                            if let Some(module) = names.module_of(&name) {
                                 out.push(Reference {
-                                    target: name,
+                                    target: module.to_string(),
                                     line,
-                                    text,
+                                    text: path_text(&toks, i),
                                 });
                             }
                         }
