@@ -250,14 +250,22 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     }
 }
 
-impl EnsembleView {
-    /// Builds the view and its verdict from the probes of the listed servers.
-    pub fn build(
-        side: &str,
-        connect: &str,
-        servers: Vec<ServerProbe>,
-        policy: &HealthPolicy,
-    ) -> EnsembleView {
+/// The listed servers by what they serve as, and what that makes of the
+/// ensemble.
+struct Roles<'a> {
+    serving: Vec<&'a ServerProbe>,
+    leaders: Vec<&'a ServerProbe>,
+    followers: Vec<&'a ServerProbe>,
+    observers: Vec<&'a ServerProbe>,
+    standalone: Vec<&'a ServerProbe>,
+    kind: EnsembleKind,
+    /// A lost member of an ensemble that still serves is a degradation; of
+    /// one that does not, part of an outage.
+    member_severity: Severity,
+}
+
+impl<'a> Roles<'a> {
+    fn of(servers: &'a [ServerProbe]) -> Roles<'a> {
         let serving: Vec<&ServerProbe> = servers.iter().filter(|s| s.is_serving()).collect();
         let with_mode = |m: Mode| -> Vec<&ServerProbe> {
             serving
@@ -286,149 +294,210 @@ impl EnsembleView {
             EnsembleKind::Standalone | EnsembleKind::Mixed => true,
             EnsembleKind::Unknown => false,
         };
-        // A lost member of an ensemble that still serves is a degradation;
-        // of one that does not, part of an outage.
         let member_severity = if ensemble_serves {
             Severity::Warning
         } else {
             Severity::Critical
         };
+        Roles {
+            serving,
+            leaders,
+            followers,
+            observers,
+            standalone,
+            kind,
+            member_severity,
+        }
+    }
 
-        let mut reasons = Vec::new();
-        let mut unchecked = Vec::new();
+    /// The one leader, when exactly one leads.
+    fn leader(&self) -> Option<&'a ServerProbe> {
+        (self.leaders.len() == 1).then(|| self.leaders[0])
+    }
 
-        for s in &servers {
-            let at = Some(s.address.as_str());
-            let addr = &s.address;
-            match &s.state {
-                ServerState::Down { reason: why, .. } => reasons.push(reason(
-                    member_severity,
-                    ReasonCode::ServerDown,
-                    at,
-                    format!("{addr} is down: {why}"),
-                )),
-                ServerState::NotServing => {
-                    let mut evidence = Vec::new();
-                    if s.ruok == Some(true) {
-                        evidence.push("ruok: imok");
-                    }
-                    if s.isro == Some(Isro::NotServing) {
-                        evidence.push("isro: null");
-                    }
-                    let evidence = if evidence.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", evidence.join(", "))
-                    };
-                    reasons.push(reason(
-                        member_severity,
-                        ReasonCode::NotServing,
-                        at,
-                        format!(
-                            "{addr} runs{evidence} but serves no requests: it has no quorum, \
-                             or is still starting"
-                        ),
-                    ));
+    /// Serving members but the read-only ones: those are stale by design,
+    /// and would only blur the comparison between the members in the quorum.
+    fn in_quorum(&self) -> Vec<&'a ServerProbe> {
+        self.serving
+            .iter()
+            .copied()
+            .filter(|s| s.mode != Some(Mode::ReadOnly))
+            .collect()
+    }
+
+    /// The leader's count of voters, else any member's, else the most
+    /// voters a member's configuration lists.
+    fn quorum_size(&self) -> Option<u64> {
+        self.leader()
+            .and_then(|l| l.quorum_size)
+            .or_else(|| self.serving.iter().find_map(|s| s.quorum_size))
+            .or_else(|| {
+                let voters = self
+                    .serving
+                    .iter()
+                    .map(|s| s.members.iter().filter(|m| m.votes()).count() as u64)
+                    .max()?;
+                (voters > 0).then_some(voters)
+            })
+    }
+}
+
+/// What the checks found wrong, and what they could not check.
+#[derive(Default)]
+struct Findings {
+    reasons: Vec<Reason>,
+    unchecked: Vec<String>,
+}
+
+impl Findings {
+    fn add(&mut self, severity: Severity, code: ReasonCode, at: Option<&str>, message: String) {
+        self.reasons.push(reason(severity, code, at, message));
+    }
+
+    /// Whether one server is up and serving.
+    fn server_state(&mut self, s: &ServerProbe, member_severity: Severity) {
+        let at = Some(s.address.as_str());
+        let addr = &s.address;
+        match &s.state {
+            ServerState::Down { reason: why, .. } => self.add(
+                member_severity,
+                ReasonCode::ServerDown,
+                at,
+                format!("{addr} is down: {why}"),
+            ),
+            ServerState::NotServing => {
+                let mut evidence = Vec::new();
+                if s.ruok == Some(true) {
+                    evidence.push("ruok: imok");
                 }
-                ServerState::Refused => reasons.push(reason(
-                    Severity::Unknown,
-                    ReasonCode::Refused,
+                if s.isro == Some(Isro::NotServing) {
+                    evidence.push("isro: null");
+                }
+                let evidence = if evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", evidence.join(", "))
+                };
+                self.add(
+                    member_severity,
+                    ReasonCode::NotServing,
                     at,
                     format!(
-                        "{addr} refuses srvr and mntr (4lw.commands.whitelist), so nothing \
-                         about it can be checked"
+                        "{addr} runs{evidence} but serves no requests: it has no quorum, \
+                         or is still starting"
                     ),
-                )),
-                ServerState::Unrecognised { reason: why } => reasons.push(reason(
-                    Severity::Unknown,
-                    ReasonCode::Unrecognised,
-                    at,
-                    format!("{addr} does not answer like a ZooKeeper server: {why}"),
-                )),
-                ServerState::Up => {}
+                );
             }
-            if !s.is_serving() {
-                continue;
-            }
-            match &s.mode {
-                Some(Mode::ReadOnly) => reasons.push(reason(
-                    member_severity,
-                    ReasonCode::ReadOnly,
-                    at,
-                    format!("{addr} serves read-only clients only: it has lost its quorum"),
-                )),
-                Some(Mode::Other(m)) => reasons.push(reason(
-                    Severity::Unknown,
-                    ReasonCode::UnknownMode,
-                    at,
-                    format!("{addr} reports mode {m:?}, which zkparity does not know"),
-                )),
-                _ => {}
-            }
-            if let (Some(ratio), Some(open), Some(max)) = (s.fd_usage(), s.open_fds, s.max_fds) {
-                if ratio >= policy.max_fd_usage {
-                    reasons.push(reason(
-                        Severity::Warning,
-                        ReasonCode::FileDescriptors,
-                        at,
-                        format!(
-                            "{addr} uses {open} of {max} file descriptors ({:.0}%)",
-                            ratio * 100.0
-                        ),
-                    ));
-                }
-            }
-            if let Some(n) = s.digest_mismatches.filter(|n| *n > 0) {
-                reasons.push(reason(
+            ServerState::Refused => self.add(
+                Severity::Unknown,
+                ReasonCode::Refused,
+                at,
+                format!(
+                    "{addr} refuses srvr and mntr (4lw.commands.whitelist), so nothing \
+                     about it can be checked"
+                ),
+            ),
+            ServerState::Unrecognised { reason: why } => self.add(
+                Severity::Unknown,
+                ReasonCode::Unrecognised,
+                at,
+                format!("{addr} does not answer like a ZooKeeper server: {why}"),
+            ),
+            ServerState::Up => {}
+        }
+    }
+
+    /// A serving server's mode and load, against the policy.
+    fn serving_server(
+        &mut self,
+        s: &ServerProbe,
+        member_severity: Severity,
+        policy: &HealthPolicy,
+    ) {
+        let at = Some(s.address.as_str());
+        let addr = &s.address;
+        match &s.mode {
+            Some(Mode::ReadOnly) => self.add(
+                member_severity,
+                ReasonCode::ReadOnly,
+                at,
+                format!("{addr} serves read-only clients only: it has lost its quorum"),
+            ),
+            Some(Mode::Other(m)) => self.add(
+                Severity::Unknown,
+                ReasonCode::UnknownMode,
+                at,
+                format!("{addr} reports mode {m:?}, which zkparity does not know"),
+            ),
+            _ => {}
+        }
+        if let (Some(ratio), Some(open), Some(max)) = (s.fd_usage(), s.open_fds, s.max_fds) {
+            if ratio >= policy.max_fd_usage {
+                self.add(
                     Severity::Warning,
-                    ReasonCode::DigestMismatches,
+                    ReasonCode::FileDescriptors,
                     at,
                     format!(
-                        "{addr}'s tree digest disagreed with the leader's {} \
-                         (zk_digest_mismatches_count): its data may have diverged",
-                        plural(n, "time", "times")
+                        "{addr} uses {open} of {max} file descriptors ({:.0}%)",
+                        ratio * 100.0
                     ),
-                ));
-            }
-            if let (Some(max), Some(n)) = (policy.max_outstanding, s.outstanding) {
-                if n > max {
-                    reasons.push(reason(
-                        Severity::Warning,
-                        ReasonCode::Outstanding,
-                        at,
-                        format!("{addr} has {n} outstanding requests (more than {max})"),
-                    ));
-                }
-            }
-            if let (Some(max), Some(lat)) = (policy.max_avg_latency_ms, s.latency) {
-                if lat.avg > max {
-                    reasons.push(reason(
-                        Severity::Warning,
-                        ReasonCode::Latency,
-                        at,
-                        format!(
-                            "{addr} averages {} ms per request (more than {max} ms)",
-                            lat.avg
-                        ),
-                    ));
-                }
-            }
-            if s.refused(Word::Mntr) {
-                unchecked.push(format!(
-                    "{addr} refuses mntr (not in 4lw.commands.whitelist): its ephemerals, \
-                     watches, file descriptors{} are unknown",
-                    if s.mode == Some(Mode::Leader) {
-                        " and its followers' sync state"
-                    } else {
-                        ""
-                    }
-                ));
+                );
             }
         }
+        if let Some(n) = s.digest_mismatches.filter(|n| *n > 0) {
+            self.add(
+                Severity::Warning,
+                ReasonCode::DigestMismatches,
+                at,
+                format!(
+                    "{addr}'s tree digest disagreed with the leader's {} \
+                     (zk_digest_mismatches_count): its data may have diverged",
+                    plural(n, "time", "times")
+                ),
+            );
+        }
+        if let (Some(max), Some(n)) = (policy.max_outstanding, s.outstanding) {
+            if n > max {
+                self.add(
+                    Severity::Warning,
+                    ReasonCode::Outstanding,
+                    at,
+                    format!("{addr} has {n} outstanding requests (more than {max})"),
+                );
+            }
+        }
+        if let (Some(max), Some(lat)) = (policy.max_avg_latency_ms, s.latency) {
+            if lat.avg > max {
+                self.add(
+                    Severity::Warning,
+                    ReasonCode::Latency,
+                    at,
+                    format!(
+                        "{addr} averages {} ms per request (more than {max} ms)",
+                        lat.avg
+                    ),
+                );
+            }
+        }
+        if s.refused(Word::Mntr) {
+            self.unchecked.push(format!(
+                "{addr} refuses mntr (not in 4lw.commands.whitelist): its ephemerals, \
+                 watches, file descriptors{} are unknown",
+                if s.mode == Some(Mode::Leader) {
+                    " and its followers' sync state"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
 
-        let listed = servers.len();
-        match kind {
-            EnsembleKind::Unknown => reasons.push(reason(
+    /// What the mix of modes says: nobody serving, standalone servers among
+    /// quorum members or beside each other.
+    fn shape(&mut self, roles: &Roles, listed: usize) {
+        let standalone = &roles.standalone;
+        match roles.kind {
+            EnsembleKind::Unknown => self.add(
                 Severity::Critical,
                 ReasonCode::NoServerServing,
                 None,
@@ -437,114 +506,111 @@ impl EnsembleView {
                 } else {
                     format!("none of the {listed} listed servers serves requests")
                 },
-            )),
-            EnsembleKind::Mixed => reasons.push(reason(
+            ),
+            EnsembleKind::Mixed => self.add(
                 Severity::Critical,
                 ReasonCode::MixedModes,
                 None,
                 format!(
                     "standalone {} listed with quorum members: the connect string spans \
                      different ensembles",
-                    names(&standalone)
+                    names(standalone)
                 ),
-            )),
-            EnsembleKind::Standalone if standalone.len() > 1 => reasons.push(reason(
+            ),
+            EnsembleKind::Standalone if standalone.len() > 1 => self.add(
                 Severity::Critical,
                 ReasonCode::SeveralStandalone,
                 None,
                 format!(
                     "{} standalone servers ({}): each is an ensemble of its own",
                     standalone.len(),
-                    addresses(&standalone)
+                    addresses(standalone)
                 ),
-            )),
+            ),
             EnsembleKind::Quorum | EnsembleKind::Standalone => {}
         }
-        if matches!(kind, EnsembleKind::Quorum | EnsembleKind::Mixed) {
-            match leaders.len() {
-                1 => {}
-                0 if !followers.is_empty() || !observers.is_empty() => reasons.push(reason(
-                    Severity::Warning,
-                    ReasonCode::LeaderNotListed,
-                    None,
-                    "no listed server leads, yet followers serve: the leader is a server the \
-                     connect string leaves out"
-                        .to_string(),
-                )),
-                0 => reasons.push(reason(
-                    Severity::Critical,
-                    ReasonCode::NoLeader,
-                    None,
-                    "no leader: the ensemble has lost its quorum".to_string(),
-                )),
-                n => reasons.push(reason(
-                    Severity::Critical,
-                    ReasonCode::MultipleLeaders,
-                    None,
-                    format!(
-                        "{n} servers say they lead ({}): the connect string spans different \
-                         ensembles, or an ensemble has split",
-                        addresses(&leaders)
-                    ),
-                )),
-            }
-        }
+    }
 
-        let leader = (leaders.len() == 1).then(|| leaders[0]);
-        let quorum_size = leader
-            .and_then(|l| l.quorum_size)
-            .or_else(|| serving.iter().find_map(|s| s.quorum_size))
-            .or_else(|| {
-                let voters = serving
-                    .iter()
-                    .map(|s| s.members.iter().filter(|m| m.votes()).count() as u64)
-                    .max()?;
-                (voters > 0).then_some(voters)
-            });
-        if let Some(l) = leader {
-            let at = Some(l.address.as_str());
-            match (l.synced_followers, quorum_size) {
-                (Some(synced), Some(q)) if q >= 1 && synced < q - 1 => {
-                    // The leader plus its synced followers must stay a
-                    // majority of the voters.
-                    let spare = (synced + 1) as i64 - (q / 2 + 1) as i64;
-                    let risk = if spare <= 0 {
-                        "; one more failure loses the quorum"
-                    } else {
-                        ""
-                    };
-                    reasons.push(reason(
-                        Severity::Warning,
-                        ReasonCode::FollowersNotSynced,
-                        at,
-                        format!(
-                            "the leader {} has {synced} of {} followers in sync{risk}",
-                            l.address,
-                            q - 1
-                        ),
-                    ));
-                }
-                (None, _) if !l.refused(Word::Mntr) && l.mntr.is_empty() => unchecked.push(
-                    format!("followers in sync: the leader {} gave no mntr", l.address),
+    /// A quorum has exactly one leader.
+    fn leadership(&mut self, roles: &Roles) {
+        if !matches!(roles.kind, EnsembleKind::Quorum | EnsembleKind::Mixed) {
+            return;
+        }
+        match roles.leaders.len() {
+            1 => {}
+            0 if !roles.followers.is_empty() || !roles.observers.is_empty() => self.add(
+                Severity::Warning,
+                ReasonCode::LeaderNotListed,
+                None,
+                "no listed server leads, yet followers serve: the leader is a server the \
+                 connect string leaves out"
+                    .to_string(),
+            ),
+            0 => self.add(
+                Severity::Critical,
+                ReasonCode::NoLeader,
+                None,
+                "no leader: the ensemble has lost its quorum".to_string(),
+            ),
+            n => self.add(
+                Severity::Critical,
+                ReasonCode::MultipleLeaders,
+                None,
+                format!(
+                    "{n} servers say they lead ({}): the connect string spans different \
+                     ensembles, or an ensemble has split",
+                    addresses(&roles.leaders)
                 ),
-                _ => {}
-            }
-            if let Some(n) = l.pending_syncs.filter(|n| *n > 0) {
-                reasons.push(reason(
+            ),
+        }
+    }
+
+    /// The leader's followers in sync, and syncs under way.
+    fn leader_sync(&mut self, l: &ServerProbe, quorum_size: Option<u64>) {
+        let at = Some(l.address.as_str());
+        match (l.synced_followers, quorum_size) {
+            (Some(synced), Some(q)) if q >= 1 && synced < q - 1 => {
+                // The leader plus its synced followers must stay a majority
+                // of the voters.
+                let spare = (synced + 1) as i64 - (q / 2 + 1) as i64;
+                let risk = if spare <= 0 {
+                    "; one more failure loses the quorum"
+                } else {
+                    ""
+                };
+                self.add(
                     Severity::Warning,
-                    ReasonCode::SyncPending,
+                    ReasonCode::FollowersNotSynced,
                     at,
                     format!(
-                        "the leader {} is syncing {}",
+                        "the leader {} has {synced} of {} followers in sync{risk}",
                         l.address,
-                        plural(n, "learner", "learners")
+                        q - 1
                     ),
-                ));
+                );
             }
+            (None, _) if !l.refused(Word::Mntr) && l.mntr.is_empty() => self.unchecked.push(
+                format!("followers in sync: the leader {} gave no mntr", l.address),
+            ),
+            _ => {}
         }
+        if let Some(n) = l.pending_syncs.filter(|n| *n > 0) {
+            self.add(
+                Severity::Warning,
+                ReasonCode::SyncPending,
+                at,
+                format!(
+                    "the leader {} is syncing {}",
+                    l.address,
+                    plural(n, "learner", "learners")
+                ),
+            );
+        }
+    }
 
-        // Ids must differ between members of one ensemble (a server listed
-        // under two names also shows up here).
+    /// Ids must differ between members of one ensemble (a server listed
+    /// under two names also shows up here).
+    fn duplicate_ids(&mut self, serving: &[&ServerProbe]) {
         let mut by_id: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
         for s in serving
             .iter()
@@ -555,7 +621,7 @@ impl EnsembleView {
             }
         }
         for (id, addrs) in by_id.iter().filter(|(_, a)| a.len() > 1) {
-            reasons.push(reason(
+            self.add(
                 Severity::Warning,
                 ReasonCode::DuplicateServerId,
                 None,
@@ -564,29 +630,26 @@ impl EnsembleView {
                      different ensembles",
                     addrs.join(", ")
                 ),
-            ));
+            );
         }
+    }
 
-        // Read-only members are stale by design; they would only blur the
-        // comparison between the members that are in the quorum.
-        let in_quorum: Vec<&ServerProbe> = serving
-            .iter()
-            .copied()
-            .filter(|s| s.mode != Some(Mode::ReadOnly))
-            .collect();
+    /// How far apart the members in the quorum are: zxids, znode and
+    /// ephemeral counts.
+    fn spreads(&mut self, in_quorum: &[&ServerProbe], policy: &HealthPolicy) -> Spreads {
         let zxid = spread(in_quorum.iter().filter_map(|s| s.zxid)).map(|(min, max)| ZxidRange {
             min,
             max,
             spread: max.transactions_after(min),
         });
         if let Some(z) = zxid.filter(|z| z.spread > policy.max_zxid_spread) {
-            let (lo, hi) = (extreme(&in_quorum, z.min), extreme(&in_quorum, z.max));
+            let (lo, hi) = (extreme(in_quorum, z.min), extreme(in_quorum, z.max));
             let epochs = if z.min.epoch() != z.max.epoch() {
                 format!(" (epochs {} and {})", z.min.epoch(), z.max.epoch())
             } else {
                 String::new()
             };
-            reasons.push(reason(
+            self.add(
                 Severity::Warning,
                 ReasonCode::ZxidSpread,
                 Some(lo),
@@ -594,37 +657,116 @@ impl EnsembleView {
                     "{lo} is at zxid {} while {hi} is at {}{epochs}: {} transactions behind",
                     z.min, z.max, z.spread
                 ),
-            ));
+            );
         }
-        let znode_spread = count_spread(&in_quorum, |s| s.znodes);
-        if let Some((d, lo, hi)) = znode_spread.filter(|(d, ..)| *d > policy.max_znode_spread) {
-            reasons.push(reason(
-                Severity::Warning,
+        let counts = [
+            (
+                "znode",
                 ReasonCode::ZnodeCountSpread,
-                None,
-                format!(
-                    "members disagree on the znode count by {d} ({} has {}, {} has {})",
-                    lo.0, lo.1, hi.0, hi.1
-                ),
-            ));
-        }
-        let ephemeral_spread = count_spread(&in_quorum, |s| s.ephemerals);
-        if let Some((d, lo, hi)) =
-            ephemeral_spread.filter(|(d, ..)| *d > policy.max_ephemeral_spread)
-        {
-            reasons.push(reason(
-                Severity::Warning,
+                policy.max_znode_spread,
+                count_spread(in_quorum, |s| s.znodes),
+            ),
+            (
+                "ephemeral",
                 ReasonCode::EphemeralCountSpread,
-                None,
-                format!(
-                    "members disagree on the ephemeral count by {d} ({} has {}, {} has {})",
-                    lo.0, lo.1, hi.0, hi.1
-                ),
-            ));
+                policy.max_ephemeral_spread,
+                count_spread(in_quorum, |s| s.ephemerals),
+            ),
+        ];
+        for (what, code, max, found) in &counts {
+            if let Some((d, lo, hi)) = found.filter(|(d, ..)| d > max) {
+                self.add(
+                    Severity::Warning,
+                    *code,
+                    None,
+                    format!(
+                        "members disagree on the {what} count by {d} ({} has {}, {} has {})",
+                        lo.0, lo.1, hi.0, hi.1
+                    ),
+                );
+            }
         }
+        Spreads {
+            zxid,
+            znodes: counts[0].3.map(|(d, ..)| d),
+            ephemerals: counts[1].3.map(|(d, ..)| d),
+        }
+    }
+
+    /// The worst reason first, and the verdict it makes.
+    fn verdict(&mut self) -> Verdict {
+        self.reasons.sort_by_key(|r| std::cmp::Reverse(r.severity));
+        match self.reasons.iter().map(|r| r.severity).max() {
+            None => Verdict::Healthy,
+            Some(Severity::Warning) => Verdict::Warning,
+            Some(Severity::Unknown) => Verdict::Unknown,
+            Some(Severity::Critical) => Verdict::Critical,
+        }
+    }
+}
+
+struct Spreads {
+    zxid: Option<ZxidRange>,
+    znodes: Option<u64>,
+    ephemerals: Option<u64>,
+}
+
+/// The fastest and slowest answers over the serving members, and the worst
+/// average with its server.
+fn latency_summary(serving: &[&ServerProbe]) -> Option<LatencySummary> {
+    serving
+        .iter()
+        .filter_map(|s| s.latency.map(|l| (s, l)))
+        .fold(None::<LatencySummary>, |acc, (s, l)| {
+            Some(match acc {
+                None => LatencySummary {
+                    min: l.min,
+                    max: l.max,
+                    worst_avg: l.avg,
+                    worst_avg_server: s.address.clone(),
+                },
+                Some(mut a) => {
+                    a.min = a.min.min(l.min);
+                    a.max = a.max.max(l.max);
+                    if l.avg > a.worst_avg {
+                        a.worst_avg = l.avg;
+                        a.worst_avg_server = s.address.clone();
+                    }
+                    a
+                }
+            })
+        })
+}
+
+impl EnsembleView {
+    /// Builds the view and its verdict from the probes of the listed servers.
+    pub fn build(
+        side: &str,
+        connect: &str,
+        servers: Vec<ServerProbe>,
+        policy: &HealthPolicy,
+    ) -> EnsembleView {
+        let roles = Roles::of(&servers);
+        let mut found = Findings::default();
+        for s in &servers {
+            found.server_state(s, roles.member_severity);
+            if s.is_serving() {
+                found.serving_server(s, roles.member_severity, policy);
+            }
+        }
+        found.shape(&roles, servers.len());
+        found.leadership(&roles);
+        let leader = roles.leader();
+        let quorum_size = roles.quorum_size();
+        if let Some(l) = leader {
+            found.leader_sync(l, quorum_size);
+        }
+        found.duplicate_ids(&roles.serving);
+        let in_quorum = roles.in_quorum();
+        let spreads = found.spreads(&in_quorum, policy);
 
         let reference = leader
-            .or_else(|| (standalone.len() == 1).then(|| standalone[0]))
+            .or_else(|| (roles.standalone.len() == 1).then(|| roles.standalone[0]))
             .or_else(|| {
                 in_quorum
                     .iter()
@@ -632,59 +774,29 @@ impl EnsembleView {
                     .filter(|s| s.zxid.is_some())
                     .max_by_key(|s| s.zxid)
             });
-
-        let latency = serving
-            .iter()
-            .filter_map(|s| s.latency.map(|l| (s, l)))
-            .fold(None::<LatencySummary>, |acc, (s, l)| {
-                Some(match acc {
-                    None => LatencySummary {
-                        min: l.min,
-                        max: l.max,
-                        worst_avg: l.avg,
-                        worst_avg_server: s.address.clone(),
-                    },
-                    Some(mut a) => {
-                        a.min = a.min.min(l.min);
-                        a.max = a.max.max(l.max);
-                        if l.avg > a.worst_avg {
-                            a.worst_avg = l.avg;
-                            a.worst_avg_server = s.address.clone();
-                        }
-                        a
-                    }
-                })
-            });
-
         let versions: BTreeSet<String> = servers
             .iter()
             .filter_map(|s| s.version.as_ref())
             .map(|v| v.release.clone().unwrap_or_else(|| v.text.clone()))
             .collect();
-
-        reasons.sort_by_key(|r| std::cmp::Reverse(r.severity));
-        let verdict = match reasons.iter().map(|r| r.severity).max() {
-            None => Verdict::Healthy,
-            Some(Severity::Warning) => Verdict::Warning,
-            Some(Severity::Unknown) => Verdict::Unknown,
-            Some(Severity::Critical) => Verdict::Critical,
-        };
+        let verdict = found.verdict();
+        let serving = &roles.serving;
 
         EnsembleView {
             side: side.to_string(),
             connect: connect.to_string(),
-            kind,
+            kind: roles.kind,
             verdict,
-            healthy: reasons.is_empty(),
-            reasons,
-            unchecked,
-            servers_listed: listed,
+            healthy: found.reasons.is_empty(),
+            reasons: found.reasons,
+            unchecked: found.unchecked,
+            servers_listed: servers.len(),
             servers_serving: serving.len(),
             leader: leader.map(|l| l.address.clone()),
-            leaders: leaders.len(),
-            followers: followers.len(),
-            observers: observers.len(),
-            quorum_size: if matches!(kind, EnsembleKind::Standalone) {
+            leaders: roles.leaders.len(),
+            followers: roles.followers.len(),
+            observers: roles.observers.len(),
+            quorum_size: if matches!(roles.kind, EnsembleKind::Standalone) {
                 None
             } else {
                 quorum_size
@@ -693,14 +805,14 @@ impl EnsembleView {
             synced_followers: leader.and_then(|l| l.synced_followers),
             synced_observers: leader.and_then(|l| l.synced_observers),
             pending_syncs: leader.and_then(|l| l.pending_syncs),
-            zxid,
+            zxid: spreads.zxid,
             reference: reference.map(|r| r.address.clone()),
             znodes: reference.and_then(|r| r.znodes),
-            znode_spread: znode_spread.map(|(d, ..)| d),
+            znode_spread: spreads.znodes,
             ephemerals: reference.and_then(|r| r.ephemerals),
-            ephemeral_spread: ephemeral_spread.map(|(d, ..)| d),
+            ephemeral_spread: spreads.ephemerals,
             approx_data_size: reference.and_then(|r| r.approx_data_size),
-            latency,
+            latency: latency_summary(serving),
             outstanding_max: serving.iter().filter_map(|s| s.outstanding).max(),
             connections_total: sum(serving.iter().map(|s| s.connections)),
             watches_total: sum(serving.iter().map(|s| s.watches)),
