@@ -206,6 +206,22 @@ struct CompareVisitor {
 }
 
 impl CompareVisitor {
+    /// A visitor that has seen nothing yet.
+    fn new(policy: EphemeralPolicy, subtree_depth: u32, show_acl_ids: bool) -> CompareVisitor {
+        CompareVisitor {
+            policy,
+            subtree_depth,
+            show_acl_ids,
+            differences: Vec::new(),
+            overflow: BTreeMap::new(),
+            open_roots: HashMap::new(),
+            counters: HashMap::new(),
+            unverified: Vec::new(),
+            unverified_total: 0,
+            rows: Vec::new(),
+        }
+    }
+
     /// Differences found so far, kept or only counted.
     fn found(&self) -> u64 {
         self.differences.len() as u64 + self.overflow.values().sum::<u64>()
@@ -607,18 +623,11 @@ async fn walk_pair(
     path: &str,
     observer: &mut impl Observer<CompareVisitor>,
 ) -> Result<PairWalk> {
-    let mut visitor = CompareVisitor {
-        policy: options.walk.ephemerals,
-        subtree_depth: options.subtree_depth,
-        show_acl_ids: options.show_acl_ids,
-        differences: Vec::new(),
-        overflow: BTreeMap::new(),
-        open_roots: HashMap::new(),
-        counters: HashMap::new(),
-        unverified: Vec::new(),
-        unverified_total: 0,
-        rows: Vec::new(),
-    };
+    let mut visitor = CompareVisitor::new(
+        options.walk.ephemerals,
+        options.subtree_depth,
+        options.show_acl_ids,
+    );
     let root = tree::walk(
         [Some(readers[0]), Some(readers[1])],
         path,
@@ -1152,18 +1161,7 @@ mod tests {
             Two(nodes)
         };
         let (source, target) = (side(40), side(2));
-        let mut visitor = CompareVisitor {
-            policy: EphemeralPolicy::Count,
-            subtree_depth: 0,
-            show_acl_ids: false,
-            differences: Vec::new(),
-            overflow: BTreeMap::new(),
-            open_roots: HashMap::new(),
-            counters: HashMap::new(),
-            unverified: Vec::new(),
-            unverified_total: 0,
-            rows: Vec::new(),
-        };
+        let mut visitor = CompareVisitor::new(EphemeralPolicy::Count, 0, false);
         let options = WalkOptions::new(
             EphemeralPolicy::Count,
             crate::exclude::Excludes::new(&[] as &[&str]).unwrap(),
@@ -1244,6 +1242,12 @@ mod tests {
 
     const POLICY: EphemeralPolicy = EphemeralPolicy::Count;
 
+    /// Whether a difference of `kind`, the target now `target`, lags behind
+    /// the source as it was at the walk.
+    fn lags_now(kind: DiffKind, target: NodeDetail, earlier: &NodeDetail) -> bool {
+        lags(&still(kind, target), earlier, None, POLICY)
+    }
+
     #[test]
     fn a_counter_at_or_past_the_sources_earlier_value_lags_and_one_below_it_is_confirmed() {
         let earlier = persistent(b"", 31, 10);
@@ -1256,73 +1260,45 @@ mod tests {
         // A side without stat says nothing of counters: no lag to be sure of.
         let mut no_stat = persistent(b"", 31, 12);
         no_stat.next_sequence = None;
-        assert!(!lags(
-            &still(DiffKind::SequenceCounter, no_stat),
-            &earlier,
-            None,
-            POLICY
-        ));
+        assert!(!lags_now(DiffKind::SequenceCounter, no_stat, &earlier));
     }
 
     #[test]
     fn data_equal_to_the_sources_earlier_value_lags_and_any_other_value_is_confirmed() {
         let earlier = persistent(b"v5", 31, 0);
-        assert!(lags(
-            &still(DiffKind::Data, persistent(b"v5", 31, 0)),
-            &earlier,
-            None,
-            POLICY
-        ));
+        assert!(lags_now(DiffKind::Data, persistent(b"v5", 31, 0), &earlier));
         // A value the source never showed: drift, even if of the same length.
-        assert!(!lags(
-            &still(DiffKind::Data, persistent(b"v9", 31, 0)),
-            &earlier,
-            None,
-            POLICY
+        assert!(!lags_now(
+            DiffKind::Data,
+            persistent(b"v9", 31, 0),
+            &earlier
         ));
         // Nothing is known of a source that could not be read at the walk.
         let unreadable = NodeDetail::from_side(&SideNode::Unreadable("NoAuth".into()), false);
-        assert!(!lags(
-            &still(DiffKind::Data, persistent(b"v5", 31, 0)),
-            &unreadable,
-            None,
-            POLICY
+        assert!(!lags_now(
+            DiffKind::Data,
+            persistent(b"v5", 31, 0),
+            &unreadable
         ));
     }
 
     #[test]
     fn an_acl_equal_to_the_sources_earlier_one_lags_and_any_other_is_confirmed() {
         let earlier = persistent(b"", 1, 0);
-        assert!(lags(
-            &still(DiffKind::Acl, persistent(b"", 1, 0)),
-            &earlier,
-            None,
-            POLICY
-        ));
-        assert!(!lags(
-            &still(DiffKind::Acl, persistent(b"", 3, 0)),
-            &earlier,
-            None,
-            POLICY
-        ));
+        assert!(lags_now(DiffKind::Acl, persistent(b"", 1, 0), &earlier));
+        assert!(!lags_now(DiffKind::Acl, persistent(b"", 3, 0), &earlier));
     }
 
     #[test]
     fn a_node_kind_equal_to_the_sources_earlier_one_lags() {
         let earlier = persistent(b"", 31, 0);
         let ephemeral = shown(NodeKind::Ephemeral, b"", 31, 0);
-        assert!(lags(
-            &still(DiffKind::NodeKind, persistent(b"", 31, 0)),
-            &earlier,
-            None,
-            POLICY
+        assert!(lags_now(
+            DiffKind::NodeKind,
+            persistent(b"", 31, 0),
+            &earlier
         ));
-        assert!(!lags(
-            &still(DiffKind::NodeKind, ephemeral),
-            &earlier,
-            None,
-            POLICY
-        ));
+        assert!(!lags_now(DiffKind::NodeKind, ephemeral, &earlier));
     }
 
     #[test]
@@ -1341,37 +1317,32 @@ mod tests {
     fn extra_on_the_target_lags_only_as_the_node_the_source_has_since_deleted() {
         let earlier = persistent(b"x", 31, 0);
         let extra = |target| still(DiffKind::ExtraInTarget, target);
-        assert!(lags(
-            &extra(persistent(b"x", 31, 0)),
-            &earlier,
-            None,
-            POLICY
+        assert!(lags_now(
+            DiffKind::ExtraInTarget,
+            persistent(b"x", 31, 0),
+            &earlier
         ));
         // Not what the source held: drift, whatever the source did since.
-        assert!(!lags(
-            &extra(persistent(b"y", 31, 0)),
-            &earlier,
-            None,
-            POLICY
+        assert!(!lags_now(
+            DiffKind::ExtraInTarget,
+            persistent(b"y", 31, 0),
+            &earlier
         ));
-        assert!(!lags(
-            &extra(persistent(b"x", 1, 0)),
-            &earlier,
-            None,
-            POLICY
+        assert!(!lags_now(
+            DiffKind::ExtraInTarget,
+            persistent(b"x", 1, 0),
+            &earlier
         ));
-        assert!(!lags(
-            &extra(shown(NodeKind::Ephemeral, b"x", 31, 0)),
-            &earlier,
-            None,
-            POLICY
+        assert!(!lags_now(
+            DiffKind::ExtraInTarget,
+            shown(NodeKind::Ephemeral, b"x", 31, 0),
+            &earlier
         ));
         // The source had nothing there: the target's node was never copied.
-        assert!(!lags(
-            &extra(persistent(b"x", 31, 0)),
-            &NodeDetail::default(),
-            None,
-            POLICY
+        assert!(!lags_now(
+            DiffKind::ExtraInTarget,
+            persistent(b"x", 31, 0),
+            &NodeDetail::default()
         ));
         // A root missing at the walk that the target now holds while the
         // source deleted it: it stands for the source's subtree only whole.
@@ -1387,12 +1358,7 @@ mod tests {
     fn an_unreadable_node_never_lags() {
         let earlier = persistent(b"x", 31, 0);
         let unreadable = NodeDetail::from_side(&SideNode::Unreadable("NoAuth".into()), false);
-        assert!(!lags(
-            &still(DiffKind::Unreadable, unreadable),
-            &earlier,
-            None,
-            POLICY
-        ));
+        assert!(!lags_now(DiffKind::Unreadable, unreadable, &earlier));
     }
 
     #[test]

@@ -27,16 +27,6 @@ pub enum DiffKind {
 }
 
 impl DiffKind {
-    pub(crate) const ALL: [DiffKind; 7] = [
-        DiffKind::MissingInTarget,
-        DiffKind::ExtraInTarget,
-        DiffKind::Data,
-        DiffKind::Acl,
-        DiffKind::NodeKind,
-        DiffKind::SequenceCounter,
-        DiffKind::Unreadable,
-    ];
-
     /// The kinds that count as differences: all but `unreadable`, which
     /// says the comparison could not look, not that the sides differ.
     pub(crate) const DIFFERENCES: [DiffKind; 6] = [
@@ -47,6 +37,17 @@ impl DiffKind {
         DiffKind::NodeKind,
         DiffKind::SequenceCounter,
     ];
+
+    /// The differences, then `unreadable`.
+    pub(crate) const ALL: [DiffKind; 7] = {
+        let mut all = [DiffKind::Unreadable; 7];
+        let mut i = 0;
+        while i < Self::DIFFERENCES.len() {
+            all[i] = Self::DIFFERENCES[i];
+            i += 1;
+        }
+        all
+    };
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {

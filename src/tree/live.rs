@@ -793,16 +793,19 @@ impl Reader {
         children.sort_unstable();
         let kind = NodeKind::from_ephemeral_owner(stat.ephemeral_owner);
         let entries = self.read_acls.then(|| acl.entries.clone());
-        Ok(SideNode::Present(Box::new(NodeRead::from_parts(
+        let node = NodeRead::from_slice(
             name,
             kind,
-            data,
-            self.keep_data,
+            &data,
+            false,
             Some(stat),
             entries,
             acl.fingerprint,
             children,
-        ))))
+        );
+        Ok(SideNode::Present(Box::new(
+            node.keeping(data, self.keep_data),
+        )))
     }
 }
 impl ReadNodes for Reader {

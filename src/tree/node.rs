@@ -84,30 +84,7 @@ impl NodeRead {
     ) -> NodeRead {
         children.sort_unstable();
         let acl_fingerprint = digest::acl_fingerprint(acl.as_deref().unwrap_or(&[]));
-        NodeRead::from_parts(
-            name,
-            kind,
-            data,
-            keep_data,
-            stat,
-            acl,
-            acl_fingerprint,
-            children,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn from_parts(
-        name: &str,
-        kind: NodeKind,
-        data: Vec<u8>,
-        keep_data: bool,
-        stat: Option<zk::Stat>,
-        acl: Option<Vec<AclEntry>>,
-        acl_fingerprint: Hash,
-        children: Vec<String>,
-    ) -> NodeRead {
-        let mut n = NodeRead::from_slice(
+        NodeRead::from_slice(
             name,
             kind,
             &data,
@@ -116,13 +93,20 @@ impl NodeRead {
             acl,
             acl_fingerprint,
             children,
-        );
-        n.data = keep_data.then_some(data);
-        n
+        )
+        .keeping(data, keep_data)
     }
 
-    /// As [`NodeRead::from_parts`], with the data borrowed: copied only
-    /// when kept.
+    /// The node with `data`, its own, as its data if `keep`: moved, where
+    /// [`NodeRead::from_slice`] would copy it.
+    pub(crate) fn keeping(mut self, data: Vec<u8>, keep: bool) -> NodeRead {
+        self.data = keep.then_some(data);
+        self
+    }
+
+    /// Builds a node from its parts, its ACL's fingerprint already known,
+    /// with the data borrowed: copied only when kept (see
+    /// [`NodeRead::keeping`] to move it instead).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_slice(
         name: &str,
