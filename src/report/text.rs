@@ -101,8 +101,25 @@ fn read_from_line(p: &crate::placement::ReadServers) -> String {
 
 pub fn render(r: &CompareReport) -> String {
     let mut o = String::new();
+    heading(&mut o, r);
+    totals(&mut o, r);
+    subtrees(&mut o, r);
+    differences(&mut o, r);
+    acls_unverified(&mut o, r);
+    o
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The verdict, what was compared with what, and the notes.
+fn heading(o: &mut String, r: &CompareReport) {
     let s = &r.summary;
-    let plural = |n: u64| if n == 1 { "" } else { "s" };
     let unreadable = format!(
         "{} path{} a side could not read (not compared; credentials that can read them would complete it)",
         s.unreadable,
@@ -158,6 +175,11 @@ pub fn render(r: &CompareReport) -> String {
         let _ = writeln!(o, "  note: {}", printable(note));
     }
     let _ = writeln!(o);
+}
+
+/// Both sides' counts, the differences by kind, and how they were re-checked.
+fn totals(o: &mut String, r: &CompareReport) {
+    let s = &r.summary;
     let _ = writeln!(
         o,
         "{:<8} {:>10} {:>11} {:>13} {:>11}",
@@ -213,7 +235,10 @@ pub fn render(r: &CompareReport) -> String {
             "ACLs not compared: a zktreeutil file holds none, so neither side's were read"
         );
     }
+}
 
+/// One row per subtree down to the depth asked for.
+fn subtrees(o: &mut String, r: &CompareReport) {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -242,35 +267,45 @@ pub fn render(r: &CompareReport) -> String {
             side_cells(row.target.as_ref()),
         );
     }
+}
 
-    if !r.differences.is_empty() {
-        let _ = writeln!(o);
+/// The differences listed, with why where a side could not be read.
+fn differences(o: &mut String, r: &CompareReport) {
+    if r.differences.is_empty() {
+        return;
+    }
+    let s = &r.summary;
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "DIFFERENCES ({} of {} listed)",
+        r.differences.len(),
+        s.confirmed + s.unreadable
+    );
+    for d in &r.differences {
         let _ = writeln!(
             o,
-            "DIFFERENCES ({} of {} listed)",
-            r.differences.len(),
-            s.confirmed + s.unreadable
+            "  {:<17} {}  {}",
+            d.kind.as_str(),
+            printable(&d.path),
+            describe(d.kind, d)
         );
-        for d in &r.differences {
-            let _ = writeln!(
-                o,
-                "  {:<17} {}  {}",
-                d.kind.as_str(),
-                printable(&d.path),
-                describe(d.kind, d)
-            );
-            if let Some(reason) = &d.reason {
-                let _ = writeln!(o, "  {:<17} why: {}", "", printable(reason));
-            }
-        }
-        if r.differences_not_listed > 0 {
-            let _ = writeln!(
-                o,
-                "  ... {} more (raise --limit, or 0 for all)",
-                r.differences_not_listed
-            );
+        if let Some(reason) = &d.reason {
+            let _ = writeln!(o, "  {:<17} why: {}", "", printable(reason));
         }
     }
+    if r.differences_not_listed > 0 {
+        let _ = writeln!(
+            o,
+            "  ... {} more (raise --limit, or 0 for all)",
+            r.differences_not_listed
+        );
+    }
+}
+
+/// ACLs that agree as far as hidden digest ids let them be compared.
+fn acls_unverified(o: &mut String, r: &CompareReport) {
+    let s = &r.summary;
     if s.acl_unverified > 0 {
         let _ = writeln!(o);
         let _ = writeln!(
@@ -294,7 +329,6 @@ pub fn render(r: &CompareReport) -> String {
             let _ = writeln!(o, "  ... {more} more");
         }
     }
-    o
 }
 
 #[cfg(test)]
