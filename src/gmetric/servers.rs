@@ -171,142 +171,43 @@ pub(crate) fn server_metrics(p: &ServerProbe, t: Timing, started_epoch: u32) -> 
         }
     };
     let gauge = Slope::Both;
-    // Slope zero, as gmond's own text metrics (os_name, …): they describe
-    // the host, gmetad keeps no RRD for them.
-    add(
-        "zk_server_state",
-        Some(Value::Str(p.role().to_string())),
-        "",
-        Slope::Zero,
-        "Server state",
-    );
-    add(
-        "zk_version",
-        p.version.as_ref().map(|v| Value::Str(v.text.clone())),
-        "",
-        Slope::Zero,
-        "ZooKeeper version",
-    );
     let lat = p.latency;
-    add(
-        "zk_avg_latency",
-        lat.map(|l| l.avg)
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| Value::Double(v, AVG_LATENCY_DECIMALS)),
-        "ms",
-        gauge,
-        "Average request latency",
-    );
-    add(
-        "zk_min_latency",
-        lat.and_then(|l| millis(l.min)),
-        "ms",
-        gauge,
-        "Minimum request latency",
-    );
-    add(
-        "zk_max_latency",
-        lat.and_then(|l| millis(l.max)),
-        "ms",
-        gauge,
-        "Maximum request latency",
-    );
-    // Cumulative since the server started: slope positive makes gmetad keep
-    // an RRD COUNTER, so the graphs show packets per second.
-    add(
-        "zk_packets_received",
-        big(p.packets_received),
-        "packets",
-        Slope::Positive,
-        "Packets received",
-    );
-    add(
-        "zk_packets_sent",
-        big(p.packets_sent),
-        "packets",
-        Slope::Positive,
-        "Packets sent",
-    );
-    add(
-        "zk_num_alive_connections",
-        count(p.connections),
-        "connections",
-        gauge,
-        "Client connections",
-    );
-    add(
-        "zk_outstanding_requests",
-        count(p.outstanding),
-        "requests",
-        gauge,
-        "Outstanding requests",
-    );
-    add("zk_znode_count", count(p.znodes), "znodes", gauge, "Znodes");
-    add(
-        "zk_watch_count",
-        count(p.watches),
-        "watches",
-        gauge,
-        "Watches",
-    );
-    add(
-        "zk_ephemerals_count",
-        count(p.ephemerals),
-        "znodes",
-        gauge,
-        "Ephemeral znodes",
-    );
-    add(
-        "zk_approximate_data_size",
-        big(p.approx_data_size),
-        "bytes",
-        gauge,
-        "Approximate data size",
-    );
-    add(
-        "zk_open_file_descriptor_count",
-        count(p.open_fds),
-        "descriptors",
-        gauge,
-        "Open file descriptors",
-    );
-    add(
-        "zk_max_file_descriptor_count",
-        count(p.max_fds),
-        "descriptors",
-        gauge,
-        "File descriptor limit",
-    );
-    // Leader only. `zk_followers` was renamed `zk_learners` in 3.6; both
-    // names carry the number, so graphs made for either keep working.
-    add(
-        "zk_learners",
-        count(p.learners),
-        "nodes",
-        gauge,
-        "Learners (followers and observers)",
-    );
-    add(
-        "zk_followers",
-        count(p.learners),
-        "nodes",
-        gauge,
-        "Learners (zk_followers before 3.6)",
-    );
-    add(
-        "zk_synced_followers",
-        count(p.synced_followers),
-        "nodes",
-        gauge,
-        "Synced followers",
-    );
-    add(
-        "zk_pending_syncs",
-        count(p.pending_syncs),
-        "syncs",
-        gauge,
-        "Pending syncs",
-    );
+    let avg_latency = lat
+        .map(|l| l.avg)
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| Value::Double(v, AVG_LATENCY_DECIMALS));
+    let version = p.version.as_ref().map(|v| Value::Str(v.text.clone()));
+    #[rustfmt::skip]
+    let metrics = [
+        // Slope zero, as gmond's own text metrics (os_name, …): they
+        // describe the host, gmetad keeps no RRD for them.
+        ("zk_server_state", Some(Value::Str(p.role().to_string())), "", Slope::Zero, "Server state"),
+        ("zk_version", version, "", Slope::Zero, "ZooKeeper version"),
+        ("zk_avg_latency", avg_latency, "ms", gauge, "Average request latency"),
+        ("zk_min_latency", lat.and_then(|l| millis(l.min)), "ms", gauge, "Minimum request latency"),
+        ("zk_max_latency", lat.and_then(|l| millis(l.max)), "ms", gauge, "Maximum request latency"),
+        // Cumulative since the server started: slope positive makes gmetad
+        // keep an RRD COUNTER, so the graphs show packets per second.
+        ("zk_packets_received", big(p.packets_received), "packets", Slope::Positive, "Packets received"),
+        ("zk_packets_sent", big(p.packets_sent), "packets", Slope::Positive, "Packets sent"),
+        ("zk_num_alive_connections", count(p.connections), "connections", gauge, "Client connections"),
+        ("zk_outstanding_requests", count(p.outstanding), "requests", gauge, "Outstanding requests"),
+        ("zk_znode_count", count(p.znodes), "znodes", gauge, "Znodes"),
+        ("zk_watch_count", count(p.watches), "watches", gauge, "Watches"),
+        ("zk_ephemerals_count", count(p.ephemerals), "znodes", gauge, "Ephemeral znodes"),
+        ("zk_approximate_data_size", big(p.approx_data_size), "bytes", gauge, "Approximate data size"),
+        ("zk_open_file_descriptor_count", count(p.open_fds), "descriptors", gauge, "Open file descriptors"),
+        ("zk_max_file_descriptor_count", count(p.max_fds), "descriptors", gauge, "File descriptor limit"),
+        // Leader only. `zk_followers` was renamed `zk_learners` in 3.6; both
+        // names carry the number, so graphs made for either keep working.
+        ("zk_learners", count(p.learners), "nodes", gauge, "Learners (followers and observers)"),
+        ("zk_followers", count(p.learners), "nodes", gauge, "Learners (zk_followers before 3.6)"),
+        ("zk_synced_followers", count(p.synced_followers), "nodes", gauge, "Synced followers"),
+        ("zk_pending_syncs", count(p.pending_syncs), "syncs", gauge, "Pending syncs"),
+    ];
+    for (name, value, units, slope, title) in metrics {
+        add(name, value, units, slope, title);
+    }
     for (key, title) in [
         ("zk_last_proposal_size", "Last proposal size"),
         ("zk_min_proposal_size", "Minimum proposal size"),
