@@ -79,6 +79,29 @@ fn write_ensemble(e: &mut Exposition, pair: &str, v: &EnsembleView) {
 }
 
 fn write_server(e: &mut Exposition, labels: Labels, s: &ServerProbe) {
+    write_standing(e, &labels, s);
+    write_contents(e, &labels, s);
+    write_timing_and_sync(e, &labels, s);
+}
+
+fn gauge(
+    e: &mut Exposition,
+    labels: &Labels,
+    name: &'static str,
+    help: &'static str,
+    v: Option<f64>,
+) {
+    if let Some(v) = v {
+        e.add(name, help, Kind::Gauge, labels.clone(), v);
+    }
+}
+
+fn n(v: Option<u64>) -> Option<f64> {
+    v.map(|v| v as f64)
+}
+
+/// Whether the server answered and serves, and as what.
+fn write_standing(e: &mut Exposition, labels: &Labels, s: &ServerProbe) {
     let answered = matches!(
         s.state,
         ServerState::Up | ServerState::NotServing | ServerState::Refused
@@ -121,95 +144,132 @@ fn write_server(e: &mut Exposition, labels: Labels, s: &ServerProbe) {
             1.0,
         );
     }
-    let mut gauge = |name: &'static str, help: &'static str, v: Option<f64>| {
-        if let Some(v) = v {
-            e.add(name, help, Kind::Gauge, labels.clone(), v);
-        }
-    };
-    let n = |v: Option<u64>| v.map(|v| v as f64);
+}
+
+/// What the server holds and carries: znodes, watches, connections, file
+/// descriptors.
+fn write_contents(e: &mut Exposition, labels: &Labels, s: &ServerProbe) {
     gauge(
+        e,
+        labels,
         "zkparity_server_znodes",
         "Znodes the server holds (mntr/srvr znode_count).",
         n(s.znodes),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_ephemerals",
         "Ephemeral znodes the server holds (ephemerals_count).",
         n(s.ephemerals),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_watches",
         "Watches set on the server (watch_count).",
         n(s.watches),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_approximate_data_size_bytes",
         "Approximate size of the server's data (approximate_data_size).",
         n(s.approx_data_size),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_outstanding_requests",
         "Requests queued on the server (outstanding_requests).",
         n(s.outstanding),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_num_alive_connections",
         "Client connections to the server (num_alive_connections).",
         n(s.connections),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_open_file_descriptors",
         "File descriptors the server has open (open_file_descriptor_count).",
         n(s.open_fds),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_max_file_descriptors",
         "The server's file descriptor limit (max_file_descriptor_count).",
         n(s.max_fds),
     );
+}
+
+/// Latencies, the quorum and its syncing, uptime, zxid and packet counters.
+fn write_timing_and_sync(e: &mut Exposition, labels: &Labels, s: &ServerProbe) {
     let ms = |v: f64| v / 1000.0;
     gauge(
+        e,
+        labels,
         "zkparity_server_min_latency_seconds",
         "The server's minimum request latency (min_latency).",
         s.latency.map(|l| ms(l.min)),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_avg_latency_seconds",
         "The server's average request latency (avg_latency).",
         s.latency.map(|l| ms(l.avg)),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_max_latency_seconds",
         "The server's maximum request latency (max_latency).",
         s.latency.map(|l| ms(l.max)),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_quorum_size",
         "Voting members the server counts in its quorum (quorum_size).",
         n(s.quorum_size),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_learners",
         "Learners connected to the leader (learners).",
         n(s.learners),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_synced_followers",
         "Followers in sync with the leader (synced_followers).",
         n(s.synced_followers),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_pending_syncs",
         "Learners the leader is still syncing (pending_syncs).",
         n(s.pending_syncs),
     );
     gauge(
+        e,
+        labels,
         "zkparity_server_uptime_seconds",
         "How long the server has been up (uptime).",
         s.uptime_ms.map(|v| v as f64 / 1000.0),
     );
     // Exact as a float while the epoch stays below 2^21.
     gauge(
+        e,
+        labels,
         "zkparity_server_zxid",
         "The server's last zxid (epoch in the high 32 bits).",
         s.zxid.map(|z| z.0 as f64),
