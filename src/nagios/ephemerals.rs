@@ -427,15 +427,58 @@ impl EphemeralsCheck {
             .chain(&reg.unreadable)
             .cloned()
             .collect();
-        let sum = |f: fn(&RoleReport) -> u64| roles.iter().map(f).sum::<u64>();
-        let (n_expected, n_present) = (sum(|r| r.expected), sum(|r| r.present));
-        let n_missing = n_expected - n_present;
-        let n_persistent = sum(|r| r.persistent.len() as u64);
-        let n_new = sum(|r| r.new.len() as u64);
+        let n = Counts::of(&roles);
         let now_ms = unix_ms(SystemTime::now());
         let elapsed = Duration::from_millis((now_ms - cutover_ms).max(0) as u64);
-        let within_grace = elapsed < self.grace;
+        let (state, summary) = self.status(&roles, &n, elapsed, &unreadable);
+        let long = self.long_output(&roles, cutover_ms, cutover_from, elapsed, &unreadable);
+        let perfdata = self.perfdata(&roles, &n, elapsed);
+        let result = CheckResult {
+            check: "EPHEMERALS",
+            state,
+            summary: summary.join("; "),
+            perfdata,
+            long_output: long,
+        };
+        let report = Report {
+            state: state.as_str(),
+            summary: result.summary.clone(),
+            expected_from: exp.from.clone(),
+            target: reg.from.clone(),
+            path: self.path.clone(),
+            cutover_unix: (cutover_ms.max(0) / 1000) as u64,
+            cutover_from,
+            since_cutover_seconds: elapsed.as_secs(),
+            grace_seconds: self.grace.as_secs(),
+            expected: n.expected,
+            present: n.present,
+            missing: n.missing,
+            persistent: n.persistent,
+            new: n.new,
+            roles,
+            unreadable,
+        };
+        (result, report)
+    }
 
+    /// The plugin state and the status line's parts: copies made
+    /// persistent, registrations missing (within the grace or past it),
+    /// nodes that could not be read.
+    fn status(
+        &self,
+        roles: &[RoleReport],
+        n: &Counts,
+        elapsed: Duration,
+        unreadable: &[String],
+    ) -> (State, Vec<String>) {
+        let within_grace = elapsed < self.grace;
+        let &Counts {
+            expected: n_expected,
+            present: n_present,
+            missing: n_missing,
+            persistent: n_persistent,
+            ..
+        } = n;
         let mut state = State::Ok;
         let mut summary = Vec::new();
         if n_persistent > 0 {
@@ -489,7 +532,18 @@ impl EphemeralsCheck {
                 if unreadable.len() == 1 { "" } else { "s" }
             ));
         }
+        (state, summary)
+    }
 
+    /// The long output: the cutover, then each role's registrations.
+    fn long_output(
+        &self,
+        roles: &[RoleReport],
+        cutover_ms: i64,
+        cutover_from: CutoverFrom,
+        elapsed: Duration,
+        unreadable: &[String],
+    ) -> Vec<String> {
         let cutover_at = UNIX_EPOCH + Duration::from_millis(cutover_ms.max(0) as u64);
         let mut long = vec![format!(
             "cutover {} ({}), {} ago; grace {}",
@@ -534,13 +588,18 @@ impl EphemeralsCheck {
                 .take(LISTED)
                 .map(|u| format!("unreadable: {u}")),
         );
+        long
+    }
 
+    /// The totals, the time since the cutover against the grace, and each
+    /// role's registrations present out of those expected.
+    fn perfdata(&self, roles: &[RoleReport], n: &Counts, elapsed: Duration) -> Vec<Perf> {
         let mut perfdata = vec![
-            Perf::count("expected", n_expected),
-            Perf::count("present", n_present),
-            Perf::count("missing", n_missing),
-            Perf::count("persistent", n_persistent),
-            Perf::count("new", n_new),
+            Perf::count("expected", n.expected),
+            Perf::count("present", n.present),
+            Perf::count("missing", n.missing),
+            Perf::count("persistent", n.persistent),
+            Perf::count("new", n.new),
             Perf::seconds("since_cutover", elapsed.as_secs() as f64)
                 .thresholds(None, Some(number(self.grace.as_secs_f64()))),
         ];
@@ -549,32 +608,30 @@ impl EphemeralsCheck {
             p.max = Some(r.expected as f64);
             perfdata.push(p);
         }
-        let result = CheckResult {
-            check: "EPHEMERALS",
-            state,
-            summary: summary.join("; "),
-            perfdata,
-            long_output: long,
-        };
-        let report = Report {
-            state: state.as_str(),
-            summary: result.summary.clone(),
-            expected_from: exp.from.clone(),
-            target: reg.from.clone(),
-            path: self.path.clone(),
-            cutover_unix: (cutover_ms.max(0) / 1000) as u64,
-            cutover_from,
-            since_cutover_seconds: elapsed.as_secs(),
-            grace_seconds: self.grace.as_secs(),
-            expected: n_expected,
-            present: n_present,
-            missing: n_missing,
-            persistent: n_persistent,
-            new: n_new,
-            roles,
-            unreadable,
-        };
-        (result, report)
+        perfdata
+    }
+}
+
+/// The registrations over all roles.
+struct Counts {
+    expected: u64,
+    present: u64,
+    missing: u64,
+    persistent: u64,
+    new: u64,
+}
+
+impl Counts {
+    fn of(roles: &[RoleReport]) -> Counts {
+        let sum = |f: fn(&RoleReport) -> u64| roles.iter().map(f).sum::<u64>();
+        let (expected, present) = (sum(|r| r.expected), sum(|r| r.present));
+        Counts {
+            expected,
+            present,
+            missing: expected - present,
+            persistent: sum(|r| r.persistent.len() as u64),
+            new: sum(|r| r.new.len() as u64),
+        }
     }
 }
 
