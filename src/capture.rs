@@ -186,24 +186,9 @@ fn io_error(file: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// Takes a snapshot of `options.path` on `spec` into `options.out`.
-pub async fn take_snapshot(
-    side: &SideSpec,
-    options: &SnapshotOptions,
-    progress: &mut Progress,
-) -> Result<SnapshotSummary> {
-    crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
-        path: options.path.clone(),
-        reason,
-    })?;
-    let started = Instant::now();
+/// The hidden temporary file beside `options.out`, its header written.
+fn start_file(side: &SideSpec, options: &SnapshotOptions) -> Result<(PendingFile, LineWriter)> {
     let out_path = &options.out;
-    if !options.force && out_path.exists() {
-        return Err(Error::Usage(format!(
-            "{} exists: give --force to replace it, or another --out",
-            out_path.display()
-        )));
-    }
     // Private: a snapshot holds every value and digest ACL id in clear.
     let temp =
         PendingFile::create(out_path, durable::PRIVATE).map_err(|e| io_error(out_path, e))?;
@@ -240,7 +225,18 @@ pub async fn take_snapshot(
         zkparity: env!("CARGO_PKG_VERSION").into(),
     };
     writer.line(&header).map_err(|e| io_error(out_path, e))?;
+    Ok((temp, writer))
+}
 
+/// Walks the side into `writer`, a record per node: the root's counts and
+/// checksums, and the visitor with what it wrote and what it could not read.
+async fn walk_into(
+    side: &SideSpec,
+    options: &SnapshotOptions,
+    writer: LineWriter,
+    progress: &mut Progress,
+) -> Result<(SubtreeSummary, SnapshotVisitor)> {
+    let out_path = &options.out;
     let reader_options = ReaderOptions {
         keep_data: true,
         read_acls: true,
@@ -280,6 +276,29 @@ pub async fn take_snapshot(
             path: options.path.clone(),
         });
     };
+    Ok((root, visitor))
+}
+
+/// Takes a snapshot of `options.path` on `spec` into `options.out`.
+pub async fn take_snapshot(
+    side: &SideSpec,
+    options: &SnapshotOptions,
+    progress: &mut Progress,
+) -> Result<SnapshotSummary> {
+    crate::connect::validate_path(&options.path).map_err(|reason| Error::BadPath {
+        path: options.path.clone(),
+        reason,
+    })?;
+    let started = Instant::now();
+    let out_path = &options.out;
+    if !options.force && out_path.exists() {
+        return Err(Error::Usage(format!(
+            "{} exists: give --force to replace it, or another --out",
+            out_path.display()
+        )));
+    }
+    let (temp, writer) = start_file(side, options)?;
+    let (root, visitor) = walk_into(side, options, writer, progress).await?;
     let lacks = visitor.unreadable + visitor.acl_redacted;
     if lacks > 0 && !options.allow_incomplete {
         // The temporary file goes with `temp`: nothing is written.
