@@ -270,11 +270,24 @@ impl ParityCheck {
                 f.target_nodes
             )
         };
+        CheckResult {
+            check: "PARITY",
+            state,
+            summary,
+            perfdata: self.perfdata(f),
+            long_output: self.long_output(f),
+        }
+    }
+
+    /// The node counts, the differences against the thresholds, each kind,
+    /// and what was unreadable or not yet confirmed.
+    fn perfdata(&self, f: &ParityFacts) -> Vec<Perf> {
+        let count = |k: DiffKind| f.by_kind.get(k.as_str()).copied().unwrap_or(0);
         let threshold = |r: Option<&Range>| r.map(|r| r.as_str().to_string());
         let mut perfdata = vec![
             Perf::count("source_nodes", f.source_nodes),
             Perf::count("target_nodes", f.target_nodes),
-            Perf::count("differences", total).thresholds(
+            Perf::count("differences", f.total).thresholds(
                 threshold(Some(&self.warning)),
                 threshold(self.critical.as_ref()),
             ),
@@ -287,23 +300,22 @@ impl ParityCheck {
         perfdata.push(Perf::count("unreadable", f.unreadable));
         perfdata.push(Perf::count(f.transient_label, f.transient));
         perfdata.push(Perf::seconds("elapsed", f.elapsed_seconds));
+        perfdata
+    }
+
+    /// The listed differences, as many as `details` asks for.
+    fn long_output(&self, f: &ParityFacts) -> Vec<String> {
         let mut long_output: Vec<String> = f
             .listed
             .iter()
             .take(self.details)
             .map(|(kind, path)| format!("{kind} {path}"))
             .collect();
-        let more = (total + f.unreadable).saturating_sub(long_output.len() as u64);
+        let more = (f.total + f.unreadable).saturating_sub(long_output.len() as u64);
         if more > 0 && !long_output.is_empty() {
             long_output.push(format!("... and {more} more"));
         }
-        CheckResult {
-            check: "PARITY",
-            state,
-            summary,
-            perfdata,
-            long_output,
-        }
+        long_output
     }
 
     /// Either side may be a snapshot or zktreeutil file.
