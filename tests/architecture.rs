@@ -210,7 +210,7 @@ impl Graph {
             }
             let members: Vec<&str> = component.iter().map(String::as_str).collect();
             let _ = writeln!(out, "cycle: {}", members.join(", "));
-            for ((from, to), _) in &self.edges {
+            for (from, to) in self.edges.keys() {
                 let back = (to.clone(), from.clone());
                 if from < to && component.contains(from) && self.edges.contains_key(&back) {
                     let _ = writeln!(out, "  each refers to the other: {from} <-> {to}");
