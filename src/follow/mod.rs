@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use zookeeper_client as zk;
 
 use crate::connect::EnsembleSpec;
+use crate::stop::stopped;
 
 /// How a watch came to be in place, which says what may have gone unseen
 /// before it.
@@ -97,11 +98,6 @@ pub(crate) async fn follow<S: Sink>(
             _ = stopped(&mut stop) => return,
         }
     }
-}
-
-/// Resolves once `stop` is true, or can no longer become true.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// One session's life: connect, watch, hand on events until it ends.
