@@ -24,7 +24,7 @@ use crate::tree::path::{parent, within};
 
 /// Nodes read per multi-read, and read batches in flight at once.
 const READ_BATCH: usize = 32;
-const READS_IN_FLIGHT: usize = 4;
+const READS_IN_FLIGHT: usize = 8;
 /// Nodes' new data per multi-write (and at most this many bytes), and
 /// write batches in flight at once.
 const WRITE_BATCH: usize = 100;
@@ -318,12 +318,17 @@ async fn write_batch(
             Err(_) => {}
         }
     }
-    let mut out = Vec::with_capacity(batch.len());
-    for (path, data, version) in batch {
-        let r = write_one(t, &path, &data, version).await;
-        out.push((path, r));
-    }
-    out
+    // Pipelined: one node that moved must not make the rest of its batch
+    // wait a round trip each.
+    let writes = batch
+        .iter()
+        .map(|(path, data, version)| write_one(t, path, data, *version));
+    let outcomes = futures::future::join_all(writes).await;
+    batch
+        .into_iter()
+        .zip(outcomes)
+        .map(|((path, _, _), r)| (path, r))
+        .collect()
 }
 
 /// An error about one node, rather than the session or the server.

@@ -75,6 +75,8 @@ const OWN_WRITES_GRACE: Duration = Duration::from_secs(1);
 /// Target nodes written by others waiting to be judged at most; past this
 /// they are counted and left to the final compare (said on the watch line).
 const MAX_SUSPECTS: usize = 10_000;
+/// Suspects looked at on both sides at once.
+const SUSPECTS_IN_FLIGHT: usize = 32;
 /// Subtrees in conflict at most (each one an exclude every walk matches):
 /// this many means the target is someone else's, and sync cuts over, so
 /// the final compare reports them all.
@@ -1103,9 +1105,26 @@ impl Follower {
             });
             self.unjudged = 0;
         }
-        let suspects = std::mem::take(&mut self.suspects);
-        for path in suspects {
-            if self.excluded(&path) || !node_differs(&s, &t, &path).await {
+        let suspects: Vec<String> = std::mem::take(&mut self.suspects)
+            .into_iter()
+            .filter(|p| !self.excluded(p))
+            .collect();
+        // Looked at pipelined: one round trip per suspect would hold the
+        // follow loop up for seconds behind a burst of them.
+        let differing: Vec<String> = {
+            use futures::stream::{self, StreamExt};
+            stream::iter(suspects)
+                .map(|path| {
+                    let (s, t) = (&s, &t);
+                    async move { node_differs(s, t, &path).await.then_some(path) }
+                })
+                .buffered(SUSPECTS_IN_FLIGHT)
+                .filter_map(std::future::ready)
+                .collect()
+                .await
+        };
+        for path in differing {
+            if self.excluded(&path) {
                 continue;
             }
             let now = Instant::now();
