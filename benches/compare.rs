@@ -483,6 +483,13 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
     };
     let (copied_at, _) = wait_for("copied")?;
     let initial = copied_at.duration_since(started);
+    // Other work on the machine moves these figures: said beside them.
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    };
+    let load_before = load();
 
     let c = connect(&s).await?;
     let leaves: Vec<&String> = paths.iter().filter(|p| p.len() > 6).collect();
@@ -571,6 +578,10 @@ async fn bench_sync(work: &Path, paths: &[String]) -> Result<(), Failure> {
         follow_secs,
         total_written as f64 / follow_secs,
         drained.saturating_duration_since(writes_done).as_secs_f64()
+    );
+    println!(
+        "  load average while following: {load_before} before, {} after",
+        load()
     );
     println!(
         "  sync's final compare at cutover {:.2}s over {} nodes per side; identical: {} (exit {})",

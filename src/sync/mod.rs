@@ -5,9 +5,12 @@
 //! Following: a persistent recursive watch on the source names the paths
 //! that change ([`watch`]). Once a path has been quiet for the settle delay
 //! (or has waited too long under constant churn), the smallest subtree that
-//! holds the change is copied. New data alone is copied node by node: both
-//! sides read, then conditional multi-writes (a node the target moved in
-//! between is a suspect, see below). A created or deleted node changes its
+//! holds the change is copied. New data alone is copied node by node
+//! ([`data`]): both sides read with multi-reads, then conditional
+//! multi-writes (a node the target moved in between is a suspect, see
+//! below). While a pass runs the watches' changes are still taken in, so
+//! that a fast writer's events neither overflow the inbox behind it (a gap,
+//! and a full pass) nor wait for the pass to be seen. A created or deleted node changes its
 //! parent's children and child counter: the parent's subtree gets a
 //! `repair --apply --delete-extra`, so what is copied is what repair copies:
 //! data, ACLs, node kinds, sequence counters topped up, never an ephemeral,
@@ -25,6 +28,7 @@
 //! source's deletions and the suspects are capped, and new data is copied
 //! batch by batch.
 
+mod data;
 pub mod inbox;
 pub mod outputs;
 pub mod watch;
@@ -53,6 +57,10 @@ use crate::tree::path::{coarsen, covering, parent, within};
 use inbox::OwnWrites;
 use watch::{Change, Side};
 
+/// Paths a pass took out of pending → (first seen, last seen, new data
+/// alone).
+type Taken = BTreeMap<String, (Instant, Instant, bool)>;
+
 /// Waits between passes that cannot reach an ensemble: 1 s, doubled up
 /// to 16 s.
 const PASS_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(16));
@@ -67,6 +75,8 @@ const OWN_WRITES_GRACE: Duration = Duration::from_secs(1);
 /// Target nodes written by others waiting to be judged at most; past this
 /// they are counted and left to the final compare (said on the watch line).
 const MAX_SUSPECTS: usize = 10_000;
+/// Suspects looked at on both sides at once.
+const SUSPECTS_IN_FLIGHT: usize = 32;
 /// Subtrees in conflict at most (each one an exclude every walk matches):
 /// this many means the target is someone else's, and sync cuts over, so
 /// the final compare reports them all.
@@ -618,8 +628,16 @@ struct Follower {
     last_full: Instant,
     passes: u64,
     changes: u64,
-    /// When the oldest pending change was first seen.
+    /// When the oldest change not yet copied was first seen: pending, or
+    /// in the pass that runs.
     oldest: Option<Instant>,
+    /// The oldest change the running pass took out of pending.
+    in_flight: Option<Instant>,
+    /// Nodes the source deleted while the running pass ran: still to be
+    /// deleted after it, whatever it walked.
+    deleted_meanwhile: BTreeSet<String>,
+    /// Which sides answer multi-reads.
+    multi_read: Arc<data::MultiRead>,
     /// Since when the source's events may have been lost, until a full
     /// pass covers it: unseen changes are lag too.
     gap_since: Option<Instant>,
@@ -658,6 +676,9 @@ impl Follower {
             passes: 0,
             changes: 0,
             oldest: None,
+            in_flight: None,
+            deleted_meanwhile: BTreeSet::new(),
+            multi_read: Arc::default(),
             gap_since: None,
             down_since: None,
             down: [None, None],
@@ -721,7 +742,7 @@ impl Follower {
             };
             if let Some(job) = job {
                 outcome = self
-                    .run_job(ctx, job, cutover, expectation, observer, progress)
+                    .run_job(ctx, job, cutover, expectation, (rx, observer), progress)
                     .await;
                 if outcome.is_ok() {
                     retry.reset();
@@ -745,20 +766,39 @@ impl Follower {
                 });
                 return Ok(());
             }
-            let wake = self
+            let mut wake = self
                 .next_due(ctx.sync)
                 .unwrap_or(now + Duration::from_millis(500))
                 .min(self.last_full + full_every)
                 .max(now + Duration::from_millis(20));
-            tokio::select! {
-                change = rx.recv() => match change {
-                    Some(change) => self.take(change, observer),
-                    None => return Err(Error::Usage("the watch sessions ended".into())),
-                },
-                _ = tokio::time::sleep_until(wake) => {}
-                _ = signalled(stop) => {
-                    stopping = Some("stopped by signal".into());
+            loop {
+                tokio::select! {
+                    change = rx.recv() => match change {
+                        Some(change) => {
+                            let source_node =
+                                matches!(change, Change::Node { side: Side::Source, .. });
+                            self.take(change, observer);
+                            // A source node's change is due a settle delay
+                            // from now at the soonest: waited for without
+                            // deciding anything again, so that a fast writer
+                            // costs no look at all that pends per event.
+                            if source_node && self.full_due.is_none() {
+                                self.publish();
+                                let soonest = ctx.sync.settle.min(ctx.sync.max_wait);
+                                wake = wake.min(Instant::now() + soonest);
+                                if Instant::now() < wake {
+                                    continue;
+                                }
+                            }
+                        }
+                        None => return Err(Error::Usage("the watch sessions ended".into())),
+                    },
+                    _ = tokio::time::sleep_until(wake) => {}
+                    _ = signalled(stop) => {
+                        stopping = Some("stopped by signal".into());
+                    }
                 }
+                break;
             }
         }
     }
@@ -827,15 +867,20 @@ impl Follower {
         (due, full): (Vec<String>, Option<String>),
         cutover: bool,
         expectation: &mut Expectation<'_>,
-        observer: &mut dyn SyncObserver,
+        (rx, observer): (&mut inbox::Receiver, &mut dyn SyncObserver),
         progress: &mut Progress,
     ) -> Result<()> {
         let is_full = full.is_some();
-        let outcome = self.pass(ctx, due, is_full, observer, progress).await;
+        let outcome = self
+            .pass(ctx, due, is_full, (rx, &mut *observer), progress)
+            .await;
         match &outcome {
             Ok(()) if is_full => {
                 self.last_full = Instant::now();
-                self.gap_since = None;
+                // A gap that opened while the pass ran is not covered by it.
+                if self.full_due.is_none() {
+                    self.gap_since = None;
+                }
                 if !cutover {
                     expectation.refresh(ctx.source, ctx.options).await;
                 }
@@ -890,9 +935,11 @@ impl Follower {
         });
     }
 
-    /// The oldest pending change again, once some were copied or dropped.
+    /// The oldest change not yet copied again, once some were copied,
+    /// dropped or taken into a pass.
     fn recount(&mut self) {
-        self.oldest = self.pending.values().map(|(first, _)| *first).min();
+        let pending = self.pending.values().map(|(first, _)| *first).min();
+        self.oldest = earliest(pending, self.in_flight);
     }
 
     fn excluded(&self, path: &str) -> bool {
@@ -908,9 +955,13 @@ impl Follower {
         match event {
             zk::EventType::NodeDeleted if self.deleted.len() < MAX_PENDING => {
                 self.deleted.insert(path.clone());
+                if self.in_flight.is_some() {
+                    self.deleted_meanwhile.insert(path.clone());
+                }
             }
             zk::EventType::NodeCreated => {
                 self.deleted.remove(&path);
+                self.deleted_meanwhile.remove(&path);
             }
             _ => {}
         }
@@ -1053,9 +1104,26 @@ impl Follower {
             });
             self.unjudged = 0;
         }
-        let suspects = std::mem::take(&mut self.suspects);
-        for path in suspects {
-            if self.excluded(&path) || !node_differs(&s, &t, &path).await {
+        let suspects: Vec<String> = std::mem::take(&mut self.suspects)
+            .into_iter()
+            .filter(|p| !self.excluded(p))
+            .collect();
+        // Looked at pipelined: one round trip per suspect would hold the
+        // follow loop up for seconds behind a burst of them.
+        let differing: Vec<String> = {
+            use futures::stream::{self, StreamExt};
+            stream::iter(suspects)
+                .map(|path| {
+                    let (s, t) = (&s, &t);
+                    async move { node_differs(s, t, &path).await.then_some(path) }
+                })
+                .buffered(SUSPECTS_IN_FLIGHT)
+                .filter_map(std::future::ready)
+                .collect()
+                .await
+        };
+        for path in differing {
+            if self.excluded(&path) {
                 continue;
             }
             let now = Instant::now();
@@ -1128,39 +1196,89 @@ impl Follower {
         self.pending.keys().cloned().collect()
     }
 
-    fn lag(&self, scopes: &[String], now: Instant) -> f64 {
-        scopes
+    /// Takes `due` out of pending for a pass: what changes while it runs
+    /// pends anew, and the oldest taken still counts as lag until the pass
+    /// is done.
+    fn take_out(&mut self, due: &[String]) -> Taken {
+        let taken: Taken = due
             .iter()
-            .filter_map(|s| self.pending.get(s))
-            .map(|(first, _)| now.duration_since(*first).as_secs_f64())
-            .fold(0.0, f64::max)
+            .filter_map(|p| {
+                let (first, last) = self.pending.remove(p)?;
+                Some((p.clone(), (first, last, self.data_only.remove(p))))
+            })
+            .collect();
+        self.in_flight = taken.values().map(|(first, _, _)| *first).min();
+        self.deleted_meanwhile.clear();
+        self.recount();
+        taken
     }
 
-    /// Repairs the subtrees holding `due` (taken out of pending).
-    async fn pass(
+    /// What a pass that failed took out of pending, back in it (merged
+    /// with what changed meanwhile).
+    fn put_back(&mut self, taken: Taken) {
+        for (path, (first, last, data_only)) in taken {
+            let room = self.pending.len() < MAX_PENDING;
+            match self.pending.get_mut(&path) {
+                Some(entry) => {
+                    entry.0 = entry.0.min(first);
+                    entry.1 = entry.1.max(last);
+                    if !data_only {
+                        self.data_only.remove(&path);
+                    }
+                }
+                None if room => {
+                    if data_only {
+                        self.data_only.insert(path.clone());
+                    }
+                    self.pending.insert(path, (first, last));
+                }
+                None => {
+                    // As in source_event: past the bound a full pass copies
+                    // them, and what waited is lag still.
+                    self.gap_since = earliest(self.gap_since, Some(first));
+                    self.full_due
+                        .get_or_insert_with(|| format!("more than {MAX_PENDING} changed paths"));
+                }
+            }
+        }
+        self.in_flight = None;
+        self.recount();
+    }
+
+    /// Copies the paths taken for a pass: new data node by node, the rest
+    /// (and what turns out to need more) by walking the subtrees that hold
+    /// them. Returns the writes made and the subtrees walked.
+    async fn copy_taken(
         &mut self,
-        ctx: &Context<'_>,
-        due: Vec<String>,
+        (ctx, progress): (&Context<'_>, &mut Progress),
+        taken: &Taken,
         full: bool,
-        observer: &mut dyn SyncObserver,
-        progress: &mut Progress,
-    ) -> Result<()> {
+        (rx, observer): (&mut inbox::Receiver, &mut dyn SyncObserver),
+    ) -> Result<(u64, Vec<String>, usize)> {
         let (source, target, options, sync) = (ctx.source, ctx.target, ctx.options, ctx.sync);
-        let started = Instant::now();
-        let changes = due.len() as u64;
         let mut applied = 0;
         // New data alone: node by node, no walk. What turns out to need
         // more (a node gone on either side) is walked from its parent.
-        let (fast, mut walk): (Vec<String>, Vec<String>) = if full {
-            (Vec::new(), due.clone())
-        } else {
-            due.iter()
-                .cloned()
-                .partition(|p| self.data_only.contains(p))
-        };
+        let (mut fast, mut walk) = (Vec::new(), Vec::new());
+        for (path, (_, _, data_only)) in taken {
+            if *data_only && !full {
+                fast.push(path.clone());
+            } else {
+                walk.push(path.clone());
+            }
+        }
+        if full {
+            walk.push(self.root.clone());
+        }
+        let fast_nodes = fast.len();
         if !fast.is_empty() {
             let (copied, more) = self
-                .copy_data(source, target, &fast, sync.repair.max_writes_per_second)
+                .copy_data(
+                    (source, target),
+                    fast,
+                    sync.repair.max_writes_per_second,
+                    (&mut *rx, &mut *observer),
+                )
                 .await?;
             applied += copied;
             walk.extend(more);
@@ -1189,32 +1307,61 @@ impl Follower {
             // One session a side: a pass is small, and sessions are
             // transactions on the servers.
             opts.reader.sessions = 1;
-            let report =
-                crate::repair::run((source.clone(), target.clone()), opts, &args, progress).await;
+            let repair =
+                crate::repair::run((source.clone(), target.clone()), opts, &args, progress);
+            let report = self.taking(repair, &mut *rx, &mut *observer).await;
             own_writes(&self.own).insert(&scope, Instant::now() + OWN_WRITES_GRACE);
             let report = report?;
             applied += report.apply.as_ref().map_or(0, |a| a.counts.applied);
         }
+        Ok((applied, scopes, fast_nodes))
+    }
+
+    /// Copies `due` (taken out of pending; put back if the pass fails).
+    async fn pass(
+        &mut self,
+        ctx: &Context<'_>,
+        due: Vec<String>,
+        full: bool,
+        (rx, observer): (&mut inbox::Receiver, &mut dyn SyncObserver),
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let changes = due.len() as u64;
+        let taken = self.take_out(&due);
+        let copied = self
+            .copy_taken((ctx, progress), &taken, full, (&mut *rx, &mut *observer))
+            .await;
+        let (applied, scopes, fast_nodes) = match copied {
+            Ok(copied) => copied,
+            Err(e) => {
+                self.put_back(taken);
+                return Err(e);
+            }
+        };
         // Without a watch, a full pass that copied something is the only
         // sign the source moved: it is not quiet yet.
         if self.polling && applied > 0 {
             self.last_source_event = Instant::now();
         }
         // How long the oldest change waited until copied.
-        let lag = self.lag(&due, Instant::now());
-        // Only now: a pass that failed leaves its changes pending.
+        let now = Instant::now();
+        let lag = taken
+            .values()
+            .map(|(first, _, _)| now.duration_since(*first).as_secs_f64())
+            .fold(0.0, f64::max);
+        // Only now: a pass that failed leaves its changes pending. A node
+        // the source deleted again while the pass ran is deleted still.
+        let meanwhile = std::mem::take(&mut self.deleted_meanwhile);
         self.deleted
-            .retain(|d| !scopes.iter().any(|scope| within(d, scope)));
-        for p in &due {
-            self.pending.remove(p);
-            self.data_only.remove(p);
-        }
+            .retain(|d| meanwhile.contains(d) || !scopes.iter().any(|scope| within(d, scope)));
+        self.in_flight = None;
         self.recount();
         self.passes += 1;
         self.changes += changes;
         let mut subtrees = scopes;
-        if !fast.is_empty() {
-            subtrees.push(format!("{} node(s) with new data", fast.len()));
+        if fast_nodes > 0 {
+            subtrees.push(format!("{fast_nodes} node(s) with new data"));
         }
         observer.event(&SyncEvent::Followed {
             subtrees,
@@ -1228,140 +1375,90 @@ impl Follower {
         Ok(())
     }
 
-    /// Copies the data of `paths` node by node: the source's value, set on
-    /// the target only if the target node is still at the version just
-    /// read (else someone else wrote it: a suspect). Returns the writes
-    /// made and the paths that need a walk of their parent instead.
-    ///
-    /// Values are read and written batch by batch, so that what is held
-    /// at once is at most DATA_READS values read (from both sides) and
-    /// DATA_WRITES + 1 batches of at most DATA_BATCH_BYTES (or one value
-    /// larger than that), however many paths there are.
+    /// Copies the data of `paths` node by node ([`data::copy`]), taking in
+    /// what the watches say meanwhile. Returns the writes made and the
+    /// paths that need a walk of their parent instead; target nodes that
+    /// moved in between become suspects.
     async fn copy_data(
         &mut self,
-        source: &SideSpec,
-        target: &SideSpec,
-        paths: &[String],
+        (source, target): (&SideSpec, &SideSpec),
+        paths: Vec<String>,
         max_writes_per_second: u32,
+        (rx, observer): (&mut inbox::Receiver, &mut dyn SyncObserver),
     ) -> Result<(u64, Vec<String>)> {
         let (source_spec, target_spec) = (live(source)?, live(target)?);
         let (s, t) = self.sessions(source_spec, target_spec).await?;
         let until = Instant::now() + Duration::from_secs(3600);
         {
             let mut own = own_writes(&self.own);
-            for p in paths {
+            for p in &paths {
                 own.insert(p, until);
             }
         }
-        let copied = self
-            .copy_batches(&s, &t, paths, max_writes_per_second)
-            .await;
+        let (root, multi) = (self.root.clone(), self.multi_read.clone());
+        let copying = async {
+            let copied = data::copy(&s, &t, &paths, &root, max_writes_per_second, &multi).await;
+            (copied, paths)
+        };
+        let (copied, paths) = self.taking(copying, rx, observer).await;
         // Failed or not: what was written is no longer being written.
         {
             let grace = Instant::now() + OWN_WRITES_GRACE;
             let mut own = own_writes(&self.own);
-            for p in paths {
+            for p in &paths {
                 own.insert(p, grace);
             }
         }
-        copied.map_err(|(path, side, e)| {
-            self.clients = None;
-            let spec = if side == Side::Source {
-                source_spec
-            } else {
-                target_spec
-            };
-            Error::Read {
-                side: spec.side.clone(),
-                ensemble: spec.connect.to_string(),
-                path,
-                reason: e.to_string(),
+        match copied {
+            Ok(copies) => {
+                for path in copies.moved {
+                    self.suspect(path);
+                }
+                Ok((copies.applied, copies.walk))
             }
-        })
-    }
-
-    /// [`Follower::copy_data`]'s reads and writes, as they come.
-    async fn copy_batches(
-        &mut self,
-        s: &zk::Client,
-        t: &zk::Client,
-        paths: &[String],
-        max_writes_per_second: u32,
-    ) -> std::result::Result<(u64, Vec<String>), (String, Side, zk::Error)> {
-        use futures::stream::{self, StreamExt};
-        let reads = stream::iter(paths.iter().cloned())
-            .map(|p| async move {
-                let r = read_both(s, t, &p).await;
-                (p, r)
-            })
-            .buffer_unordered(DATA_READS);
-        // Reads are pulled only as fast as batches are written: a batch is
-        // handed on once full, and outcomes that need no write at once.
-        let steps = stream::unfold(
-            (Box::pin(reads), Vec::new(), 0usize, false),
-            |(mut reads, mut batch, mut bytes, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    match reads.next().await {
-                        Some((path, Ok(Copied::Write { data, version }))) => {
-                            let full = !batch.is_empty()
-                                && (batch.len() >= DATA_BATCH
-                                    || bytes + data.len() > DATA_BATCH_BYTES);
-                            let ready = full.then(|| std::mem::take(&mut batch));
-                            if full {
-                                bytes = 0;
-                            }
-                            bytes += data.len();
-                            batch.push((path, data, version));
-                            if let Some(ready) = ready {
-                                return Some((Step::Write(ready), (reads, batch, bytes, false)));
-                            }
-                        }
-                        Some((path, r)) => {
-                            return Some((Step::Done(path, r), (reads, batch, bytes, false)))
-                        }
-                        None if batch.is_empty() => return None,
-                        None => return Some((Step::Write(batch), (reads, Vec::new(), 0, true))),
-                    }
-                }
-            },
-        );
-        // The same cap on writes per second as repair's.
-        let limiter = crate::ratelimit::RateLimiter::new(max_writes_per_second);
-        let limiter = &limiter;
-        let mut outcomes = std::pin::pin!(steps
-            .map(|step| async move {
-                match step {
-                    Step::Done(path, r) => vec![(path, r)],
-                    Step::Write(b) => {
-                        if let Some(l) = limiter {
-                            l.acquire(b.len() as u32).await;
-                        }
-                        write_batch(t, b).await
-                    }
-                }
-            })
-            .buffer_unordered(DATA_WRITES));
-        let (mut applied, mut walk) = (0, Vec::new());
-        while let Some(results) = outcomes.next().await {
-            for (path, r) in results {
-                match r {
-                    Ok(Copied::Written) => applied += 1,
-                    Ok(Copied::Same) | Ok(Copied::LeftAlone) | Ok(Copied::Write { .. }) => {}
-                    Ok(Copied::NeedsWalk) => walk.push(
-                        parent(&path)
-                            .filter(|up| within(up, &self.root))
-                            .unwrap_or(&self.root)
-                            .to_string(),
-                    ),
-                    Ok(Copied::ChangedOnTarget) => self.suspect(path),
-                    Err((side, e)) => return Err((path, side, e)),
-                }
+            Err((path, side, e)) => {
+                self.clients = None;
+                let spec = if side == Side::Source {
+                    source_spec
+                } else {
+                    target_spec
+                };
+                Err(Error::Read {
+                    side: spec.side.clone(),
+                    ensemble: spec.connect.to_string(),
+                    path,
+                    reason: e.to_string(),
+                })
             }
         }
-        Ok((applied, walk))
+    }
+
+    /// Awaits `work` while taking in the watches' changes as they come:
+    /// behind a pass that does not read them the inbox overflows under a
+    /// fast writer, and its gap costs a full pass. `work` must not hold
+    /// the follower; what changes meanwhile is pending anew.
+    async fn taking<T>(
+        &mut self,
+        work: impl std::future::Future<Output = T>,
+        rx: &mut inbox::Receiver,
+        observer: &mut dyn SyncObserver,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                change = rx.recv(), if open => match change {
+                    Some(change) => {
+                        self.take(change, observer);
+                        self.publish();
+                    }
+                    // Said by the follow loop once the pass is over.
+                    None => open = false,
+                },
+            }
+        }
     }
 
     /// `scope`, or its nearest ancestor the source still has (a deleted
@@ -1414,122 +1511,6 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// What copying one node's data did, or is to do.
-enum Copied {
-    /// To write: the source's data, if the target is still at `version`.
-    Write {
-        data: Vec<u8>,
-        version: i32,
-    },
-    Written,
-    Same,
-    /// Ephemeral on a side, or unreadable: not sync's to copy.
-    LeftAlone,
-    /// Gone on a side: its parent is walked instead.
-    NeedsWalk,
-    /// The target moved between the read and the write.
-    ChangedOnTarget,
-}
-
-/// A node's copy, or the side that failed and how.
-type CopyResult = std::result::Result<Copied, (Side, zk::Error)>;
-
-/// Nodes' new data per multi-write (and at most this many bytes).
-const DATA_BATCH: usize = 100;
-const DATA_BATCH_BYTES: usize = 512 * 1024;
-/// Nodes read (on both sides) at once, and batches written at once.
-const DATA_READS: usize = 32;
-const DATA_WRITES: usize = 8;
-
-/// What the reads of copy_data hand on: a batch to write, or a node's
-/// outcome that needs no write.
-enum Step {
-    Write(Vec<(String, Vec<u8>, i32)>),
-    Done(String, CopyResult),
-}
-
-/// Reads a node on both sides: what to write, if anything.
-async fn read_both(s: &zk::Client, t: &zk::Client, path: &str) -> CopyResult {
-    let (data, stat) = match s.get_data(path).await {
-        Ok(v) => v,
-        Err(zk::Error::NoNode) => return Ok(Copied::NeedsWalk),
-        Err(zk::Error::NoAuth) => return Ok(Copied::LeftAlone),
-        Err(e) => return Err((Side::Source, e)),
-    };
-    if stat.ephemeral_owner != 0 {
-        return Ok(Copied::LeftAlone);
-    }
-    let (theirs, tstat) = match t.get_data(path).await {
-        Ok(v) => v,
-        Err(zk::Error::NoNode) | Err(zk::Error::NoAuth) => return Ok(Copied::NeedsWalk),
-        Err(e) => return Err((Side::Target, e)),
-    };
-    if tstat.ephemeral_owner != 0 {
-        return Ok(Copied::LeftAlone);
-    }
-    if theirs == data {
-        return Ok(Copied::Same);
-    }
-    Ok(Copied::Write {
-        data,
-        version: tstat.version,
-    })
-}
-
-/// Writes one node's data on its own, for a multi-write that failed.
-async fn write_one(t: &zk::Client, path: &str, data: &[u8], version: i32) -> CopyResult {
-    match t.set_data(path, data, Some(version)).await {
-        Ok(_) => Ok(Copied::Written),
-        Err(zk::Error::BadVersion) => Ok(Copied::ChangedOnTarget),
-        Err(zk::Error::NoNode) | Err(zk::Error::NoAuth) => Ok(Copied::NeedsWalk),
-        Err(e) => Err((Side::Target, e)),
-    }
-}
-
-/// Writes a batch of nodes' data in one multi-write, each conditional on
-/// the version read; if the multi fails (one node moved, one refused),
-/// node by node, so each gets its own outcome.
-async fn write_batch(
-    t: &zk::Client,
-    batch: Vec<(String, Vec<u8>, i32)>,
-) -> Vec<(String, CopyResult)> {
-    let mut multi = t.new_multi_writer();
-    let added = batch
-        .iter()
-        .all(|(path, data, version)| multi.add_set_data(path, data, Some(*version)).is_ok());
-    if added {
-        match multi.commit().await {
-            Ok(_) => {
-                return batch
-                    .into_iter()
-                    .map(|(path, _, _)| (path, Ok(Copied::Written)))
-                    .collect()
-            }
-            Err(zk::MultiWriteError::RequestFailed { source }) if !is_node_error(&source) => {
-                return batch
-                    .into_iter()
-                    .map(|(path, _, _)| (path, Err((Side::Target, source.clone()))))
-                    .collect()
-            }
-            Err(_) => {}
-        }
-    }
-    let mut out = Vec::with_capacity(batch.len());
-    for (path, data, version) in batch {
-        let r = write_one(t, &path, &data, version).await;
-        out.push((path, r));
-    }
-    out
-}
-
-/// An error about one node, rather than the session or the server.
-fn is_node_error(e: &zk::Error) -> bool {
-    matches!(
-        e,
-        zk::Error::BadVersion | zk::Error::NoNode | zk::Error::NoAuth | zk::Error::BadArguments(_)
-    )
-}
-
 /// Errors an ensemble that is restarting or electing gives: worth waiting
 /// out while following.
 fn retryable(e: &Error) -> bool {
@@ -1578,6 +1559,50 @@ fn scope_of(path: &str, event: zk::EventType, root: &str) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn follower() -> Follower {
+        let own = Arc::new(Mutex::new(OwnWrites::new("/app")));
+        let excludes = Excludes::new::<&str>(&[]).unwrap();
+        Follower::new("/app", excludes, own, Arc::default())
+    }
+
+    #[test]
+    fn changes_taken_into_a_pass_still_count_as_lag_until_it_is_done() {
+        let mut f = follower();
+        let first = Instant::now();
+        f.source_event("/app/a".into(), zk::EventType::NodeDataChanged, first);
+        let taken = f.take_out(&["/app/a".to_string()]);
+        assert!(f.pending.is_empty());
+        assert_eq!(f.oldest, Some(first));
+        let later = first + Duration::from_millis(5);
+        f.source_event("/app/b".into(), zk::EventType::NodeDataChanged, later);
+        assert_eq!(f.oldest, Some(first));
+        drop(taken);
+        f.in_flight = None;
+        f.recount();
+        assert_eq!(f.oldest, Some(later));
+    }
+
+    #[test]
+    fn a_failed_pass_puts_its_changes_back_merged_with_those_that_came_meanwhile() {
+        let mut f = follower();
+        let first = Instant::now();
+        f.source_event("/app/a".into(), zk::EventType::NodeDataChanged, first);
+        f.source_event("/app/q/n1".into(), zk::EventType::NodeCreated, first);
+        let due: Vec<String> = f.pending.keys().cloned().collect();
+        let taken = f.take_out(&due);
+        // While the pass ran: new data on the node taken, and one more.
+        let later = first + Duration::from_millis(5);
+        f.source_event("/app/a".into(), zk::EventType::NodeDataChanged, later);
+        f.source_event("/app/q".into(), zk::EventType::NodeDataChanged, later);
+        f.put_back(taken);
+        assert_eq!(f.pending.get("/app/a"), Some(&(first, later)));
+        assert_eq!(f.pending.get("/app/q"), Some(&(first, later)));
+        // New data alone stays node by node; a created child still walks.
+        assert!(f.data_only.contains("/app/a"));
+        assert!(!f.data_only.contains("/app/q"));
+        assert_eq!(f.oldest, Some(first));
+    }
 
     #[test]
     fn a_created_node_is_copied_from_its_parent_and_new_data_from_itself() {
