@@ -494,20 +494,7 @@ async fn recheck(
     found.sort_by(|a, b| a.path.cmp(&b.path));
     let mut paths: Vec<&str> = found.iter().map(|d| d.path.as_str()).collect();
     paths.dedup();
-    let mut now: HashMap<String, [SideNode; 2]> = HashMap::with_capacity(paths.len());
-    for chunk in paths.chunks(options.walk.batch_nodes.max(1)) {
-        let names: Vec<&str> = chunk
-            .iter()
-            .map(|p| if *p == options.path { "" } else { name_of(p) })
-            .collect();
-        let (a, b) = futures::join!(
-            readers[0].read_nodes(chunk, &names),
-            readers[1].read_nodes(chunk, &names)
-        );
-        for ((path, a), b) in chunk.iter().zip(a?).zip(b?) {
-            now.insert(path.to_string(), [a, b]);
-        }
-    }
+    let now = read_now(readers, options, &paths).await?;
     let policy = options.walk.ephemerals;
     let mut confirmed = Vec::new();
     let mut transient = 0u64;
@@ -524,60 +511,7 @@ async fn recheck(
         let Some(sides) = now.get(&path) else {
             continue;
         };
-        let was_one_sided = before
-            .iter()
-            .any(|d| matches!(d.kind, DiffKind::MissingInTarget | DiffKind::ExtraInTarget));
-        let detail = |k: DiffKind| Difference {
-            path: path.clone(),
-            kind: k,
-            subtree_nodes: None,
-            reason: None,
-            source: NodeDetail::from_side(&sides[0], options.show_acl_ids),
-            target: NodeDetail::from_side(&sides[1], options.show_acl_ids),
-        };
-        // A counter judged at risk by the walk stays at risk while it is
-        // still behind: its children are not read again.
-        let counter = before
-            .iter()
-            .find(|d| d.kind == DiffKind::SequenceCounter)
-            .and_then(|d| match sides {
-                [SideNode::Present(s), SideNode::Present(t)] => {
-                    counter_behind(s, t).map(|_| Difference {
-                        reason: d.reason.clone(),
-                        ..detail(DiffKind::SequenceCounter)
-                    })
-                }
-                _ => None,
-            });
-        let current: Vec<Difference> = match compare_path(sides, policy) {
-            PathComparison::Gone => Vec::new(),
-            PathComparison::Same if !was_one_sided => counter.into_iter().collect(),
-            PathComparison::Unreadable => vec![detail(DiffKind::Unreadable)],
-            PathComparison::Differs(kinds) if !was_one_sided => {
-                let node_kind = kinds.contains(&DiffKind::NodeKind);
-                let mut all: Vec<Difference> = kinds.into_iter().map(detail).collect();
-                all.extend(counter.filter(|_| !node_kind));
-                all
-            }
-            state => {
-                let kind = match state {
-                    PathComparison::Missing => Some(DiffKind::MissingInTarget),
-                    PathComparison::Extra => Some(DiffKind::ExtraInTarget),
-                    _ => None,
-                };
-                match before.iter().find(|d| Some(d.kind) == kind) {
-                    // Still missing (or extra) as before: keep the count.
-                    Some(same) => vec![same.clone()],
-                    // Newly one-sided, or a one-sided root that now exists on
-                    // both sides: compare it again as a subtree.
-                    None => {
-                        Box::pin(walk_pair(readers, options, &path, &mut ()))
-                            .await?
-                            .differences
-                    }
-                }
-            }
-        };
+        let current = differences_now(readers, options, before, sides).await?;
         // Every difference recorded at a path carries the same walk-time
         // read of the source; what a fresh walk found below the path has no
         // earlier state to lag behind.
@@ -589,23 +523,121 @@ async fn recheck(
         let (lag, current): (Vec<Difference>, Vec<Difference>) = current
             .into_iter()
             .partition(|c| c.path == path && lags(c, earlier, earlier_nodes, policy));
-        let one_sided =
-            |k: DiffKind| matches!(k, DiffKind::MissingInTarget | DiffKind::ExtraInTarget);
-        for d in before {
-            if current.iter().any(|c| c.path == d.path && c.kind == d.kind) {
-                continue;
-            }
-            transient += 1;
-            if lag
-                .iter()
-                .any(|c| c.kind == d.kind || one_sided(c.kind) && one_sided(d.kind))
-            {
-                lagging += 1;
-            }
-        }
+        let (gone, lagged) = count_gone(before, &current, &lag);
+        transient += gone;
+        lagging += lagged;
         confirmed.extend(current);
     }
     Ok((confirmed, transient, lagging))
+}
+
+/// Both sides' nodes at `paths` as they are now, read in batches.
+async fn read_now(
+    readers: [&Source; 2],
+    options: &CompareOptions,
+    paths: &[&str],
+) -> Result<HashMap<String, [SideNode; 2]>> {
+    let mut now: HashMap<String, [SideNode; 2]> = HashMap::with_capacity(paths.len());
+    for chunk in paths.chunks(options.walk.batch_nodes.max(1)) {
+        let names: Vec<&str> = chunk
+            .iter()
+            .map(|p| if *p == options.path { "" } else { name_of(p) })
+            .collect();
+        let (a, b) = futures::join!(
+            readers[0].read_nodes(chunk, &names),
+            readers[1].read_nodes(chunk, &names)
+        );
+        for ((path, a), b) in chunk.iter().zip(a?).zip(b?) {
+            now.insert(path.to_string(), [a, b]);
+        }
+    }
+    Ok(now)
+}
+
+/// What differs now at the path of `before` (the walk's differences
+/// there), judged on `sides` as read again.
+async fn differences_now(
+    readers: [&Source; 2],
+    options: &CompareOptions,
+    before: &[Difference],
+    sides: &[SideNode; 2],
+) -> Result<Vec<Difference>> {
+    let path = &before[0].path;
+    let was_one_sided = before
+        .iter()
+        .any(|d| matches!(d.kind, DiffKind::MissingInTarget | DiffKind::ExtraInTarget));
+    let detail = |k: DiffKind| Difference {
+        path: path.clone(),
+        kind: k,
+        subtree_nodes: None,
+        reason: None,
+        source: NodeDetail::from_side(&sides[0], options.show_acl_ids),
+        target: NodeDetail::from_side(&sides[1], options.show_acl_ids),
+    };
+    // A counter judged at risk by the walk stays at risk while it is
+    // still behind: its children are not read again.
+    let counter = before
+        .iter()
+        .find(|d| d.kind == DiffKind::SequenceCounter)
+        .and_then(|d| match sides {
+            [SideNode::Present(s), SideNode::Present(t)] => {
+                counter_behind(s, t).map(|_| Difference {
+                    reason: d.reason.clone(),
+                    ..detail(DiffKind::SequenceCounter)
+                })
+            }
+            _ => None,
+        });
+    Ok(match compare_path(sides, options.walk.ephemerals) {
+        PathComparison::Gone => Vec::new(),
+        PathComparison::Same if !was_one_sided => counter.into_iter().collect(),
+        PathComparison::Unreadable => vec![detail(DiffKind::Unreadable)],
+        PathComparison::Differs(kinds) if !was_one_sided => {
+            let node_kind = kinds.contains(&DiffKind::NodeKind);
+            let mut all: Vec<Difference> = kinds.into_iter().map(detail).collect();
+            all.extend(counter.filter(|_| !node_kind));
+            all
+        }
+        state => {
+            let kind = match state {
+                PathComparison::Missing => Some(DiffKind::MissingInTarget),
+                PathComparison::Extra => Some(DiffKind::ExtraInTarget),
+                _ => None,
+            };
+            match before.iter().find(|d| Some(d.kind) == kind) {
+                // Still missing (or extra) as before: keep the count.
+                Some(same) => vec![same.clone()],
+                // Newly one-sided, or a one-sided root that now exists on
+                // both sides: compare it again as a subtree.
+                None => {
+                    Box::pin(walk_pair(readers, options, path, &mut ()))
+                        .await?
+                        .differences
+                }
+            }
+        }
+    })
+}
+
+/// Of `before`, how many are gone from `current` (transient) and, of
+/// those, how many the target's `lag` explains (lagging).
+fn count_gone(before: &[Difference], current: &[Difference], lag: &[Difference]) -> (u64, u64) {
+    let one_sided = |k: DiffKind| matches!(k, DiffKind::MissingInTarget | DiffKind::ExtraInTarget);
+    let mut transient = 0u64;
+    let mut lagging = 0u64;
+    for d in before {
+        if current.iter().any(|c| c.path == d.path && c.kind == d.kind) {
+            continue;
+        }
+        transient += 1;
+        if lag
+            .iter()
+            .any(|c| c.kind == d.kind || one_sided(c.kind) && one_sided(d.kind))
+        {
+            lagging += 1;
+        }
+    }
+    (transient, lagging)
 }
 
 struct PairWalk {
@@ -963,23 +995,8 @@ async fn compare_with(
     }
 
     let found = walked.differences.len();
-    let (mut confirmed, transient, lagging) = match options.recheck_delay {
-        Some(delay) if found > 0 => {
-            progress.message(&format!(
-                "{found} differences found; re-checking them in {:.1}s",
-                delay.as_secs_f64()
-            ));
-            tokio::time::sleep(delay).await;
-            // Followers may lag the leader: the re-read must see at least
-            // what was committed by now, as the walk's reads did at its start.
-            futures::try_join!(
-                readers[0].sync(&options.path),
-                readers[1].sync(&options.path)
-            )?;
-            recheck(readers, options, walked.differences).await?
-        }
-        _ => (walked.differences, 0, 0),
-    };
+    let (mut confirmed, transient, lagging) =
+        confirm(readers, options, progress, walked.differences).await?;
     confirmed.sort_by(|a, b| a.path.cmp(&b.path).then(a.kind.cmp(&b.kind)));
     confirmed.dedup();
 
@@ -1000,18 +1017,8 @@ async fn compare_with(
 
     let mut rows = walked.rows;
     rows.sort_by(|a, b| a.path.cmp(&b.path));
-    // Redacted ids change a subtree's checksums without being a
-    // difference: such a subtree matches when no difference lies in it.
-    for row in rows.iter_mut().filter(|r| !r.matches) {
-        let hides = |p: &str| crate::tree::path::within(p, &row.path);
-        if walked.unverified.iter().any(|u| hides(&u.path))
-            && !confirmed.iter().any(|d| hides(&d.path))
-            && walked.overflow.is_empty()
-            && row.source.is_some() == row.target.is_some()
-        {
-            row.matches = true;
-        }
-    }
+    let none_uncounted = walked.overflow.is_empty();
+    match_redacted(&mut rows, &walked.unverified, &confirmed, none_uncounted);
     let mut unverified = walked.unverified;
     if options.limit > 0 {
         unverified.truncate(options.limit);
@@ -1020,28 +1027,9 @@ async fn compare_with(
     Ok(CompareReport {
         zkparity_version: env!("CARGO_PKG_VERSION"),
         digest_version: DIGEST_VERSION,
-        source: Endpoint {
-            connect: String::new(),
-            path: options.path.clone(),
-            file: None,
-            zxid: None,
-            read_placement: None,
-        },
-        target: Endpoint {
-            connect: String::new(),
-            path: options.path.clone(),
-            file: None,
-            zxid: None,
-            read_placement: None,
-        },
-        settings: Settings {
-            ephemerals: options.walk.ephemerals,
-            excludes: options.walk.excludes.patterns().to_vec(),
-            subtree_depth: options.subtree_depth,
-            recheck_delay_seconds: options.recheck_delay.map(|d| d.as_secs_f64()),
-            limit: options.limit,
-            acls_compared: true,
-        },
+        source: endpoint(&options.path),
+        target: endpoint(&options.path),
+        settings: settings(options),
         summary: Summary {
             verdict: Verdict::of(total, unreadable),
             identical: Verdict::of(total, unreadable) == Verdict::Identical,
@@ -1065,6 +1053,78 @@ async fn compare_with(
         one_ensemble: None,
         notes: Vec::new(),
     })
+}
+
+/// The walk's differences, re-checked after `recheck_delay` when one is
+/// set and there are any: the confirmed, the transient and the lagging.
+async fn confirm(
+    readers: [&Source; 2],
+    options: &CompareOptions,
+    progress: &mut Progress,
+    differences: Vec<Difference>,
+) -> Result<(Vec<Difference>, u64, u64)> {
+    let found = differences.len();
+    match options.recheck_delay {
+        Some(delay) if found > 0 => {
+            progress.message(&format!(
+                "{found} differences found; re-checking them in {:.1}s",
+                delay.as_secs_f64()
+            ));
+            tokio::time::sleep(delay).await;
+            // Followers may lag the leader: the re-read must see at least
+            // what was committed by now, as the walk's reads did at its start.
+            futures::try_join!(
+                readers[0].sync(&options.path),
+                readers[1].sync(&options.path)
+            )?;
+            recheck(readers, options, differences).await
+        }
+        _ => Ok((differences, 0, 0)),
+    }
+}
+
+/// Redacted ids change a subtree's checksums without being a
+/// difference: such a subtree matches when no difference lies in it.
+/// `none_uncounted`: no difference went unrecorded past the walk's bound.
+fn match_redacted(
+    rows: &mut [SubtreeRow],
+    unverified: &[UnverifiedAcl],
+    confirmed: &[Difference],
+    none_uncounted: bool,
+) {
+    for row in rows.iter_mut().filter(|r| !r.matches) {
+        let hides = |p: &str| crate::tree::path::within(p, &row.path);
+        if unverified.iter().any(|u| hides(&u.path))
+            && !confirmed.iter().any(|d| hides(&d.path))
+            && none_uncounted
+            && row.source.is_some() == row.target.is_some()
+        {
+            row.matches = true;
+        }
+    }
+}
+
+/// A side as the compare itself knows it: its path; the caller fills in
+/// the rest.
+fn endpoint(path: &str) -> Endpoint {
+    Endpoint {
+        connect: String::new(),
+        path: path.to_string(),
+        file: None,
+        zxid: None,
+        read_placement: None,
+    }
+}
+
+fn settings(options: &CompareOptions) -> Settings {
+    Settings {
+        ephemerals: options.walk.ephemerals,
+        excludes: options.walk.excludes.patterns().to_vec(),
+        subtree_depth: options.subtree_depth,
+        recheck_delay_seconds: options.recheck_delay.map(|d| d.as_secs_f64()),
+        limit: options.limit,
+        acls_compared: true,
+    }
 }
 
 #[cfg(test)]

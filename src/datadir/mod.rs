@@ -122,48 +122,7 @@ impl DataDir {
                 "no transaction logs beside the snapshots: the tree stands at the snapshot; if the server keeps its logs in a dataLogDir, give its zoo.cfg".into(),
             );
         }
-        let mut loaded = None;
-        let mut failures = Vec::new();
-        for snap in candidates {
-            match snapfile::load(&snap.path, files.limits) {
-                Ok(l) => {
-                    loaded = Some((snap.clone(), l));
-                    break;
-                }
-                Err(e) => {
-                    warnings.push(format!(
-                        "snapshot {} passed over (being written, or damaged): byte {}: {}; the one before it was read",
-                        e.file.display(),
-                        e.offset,
-                        e.reason
-                    ));
-                    tracing::warn!("{e}; trying the one before it");
-                    failures.push(e);
-                }
-            }
-        }
-        if !failures.is_empty() && files.single {
-            let e = failures.remove(0);
-            return Err(damaged(&e.file, e.offset, e.reason));
-        }
-        let (snap, mut state) = match loaded {
-            Some((snap, loaded)) => (snap, loaded),
-            None if from_start => {
-                let empty = replay::State::empty().map_err(|e| Error::Io {
-                    context: "a temporary file for an empty tree".into(),
-                    source: e,
-                })?;
-                let start = layout::Snap {
-                    path: files.root.clone(),
-                    zxid: 0,
-                };
-                (start, empty)
-            }
-            None => {
-                let e = failures.remove(0);
-                return Err(damaged(&e.file, e.offset, e.reason));
-            }
-        };
+        let (snap, mut state) = load_first(&files, candidates, from_start, &mut warnings)?;
         let mut position = Position {
             zxid: snap.zxid,
             snapshot: snap.path.clone(),
@@ -179,29 +138,8 @@ impl DataDir {
                 ));
             }
         }
-        if let Some(z) = at_zxid {
-            if position.zxid < z && files.single {
-                return Err(Error::DataDir {
-                    path: path.to_path_buf(),
-                    offset: None,
-                    reason: format!(
-                        "a snapshot file alone stands at zxid {:#x}: --at-zxid {z:#x} needs the logs (give the data directory)",
-                        position.zxid
-                    ),
-                });
-            }
-        }
-        let orphans = state.drop_orphans(position.zxid).map_err(|e| Error::Io {
-            context: format!("reading back {}", position.snapshot.display()),
-            source: e,
-        })?;
-        if orphans > 0 {
-            warnings.push(format!(
-                "{orphans} ephemeral node{} of sessions no longer open at {:#x} left out, as the server leaves them out when it loads these files",
-                if orphans == 1 { "" } else { "s" },
-                position.zxid
-            ));
-        }
+        check_reached(path, &files, at_zxid, &position)?;
+        drop_orphans(&mut state, &position, &mut warnings)?;
         state.tree.sort_children();
         position.warnings.splice(0..0, warnings);
         let shared = Shared {
@@ -334,6 +272,103 @@ impl crate::tree::ReadNodes for DataDir {
             })
         })
     }
+}
+
+/// The first of `candidates` (newest first) that loads whole, each passed
+/// over said in `warnings`; the empty tree at zxid 0 when none does and
+/// the logs reach back to the first transaction (`from_start`).
+fn load_first(
+    files: &layout::Files,
+    candidates: Vec<&layout::Snap>,
+    from_start: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(layout::Snap, replay::State)> {
+    let mut loaded = None;
+    let mut failures = Vec::new();
+    for snap in candidates {
+        match snapfile::load(&snap.path, files.limits) {
+            Ok(l) => {
+                loaded = Some((snap.clone(), l));
+                break;
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "snapshot {} passed over (being written, or damaged): byte {}: {}; the one before it was read",
+                    e.file.display(),
+                    e.offset,
+                    e.reason
+                ));
+                tracing::warn!("{e}; trying the one before it");
+                failures.push(e);
+            }
+        }
+    }
+    if !failures.is_empty() && files.single {
+        let e = failures.remove(0);
+        return Err(damaged(&e.file, e.offset, e.reason));
+    }
+    let (snap, state) = match loaded {
+        Some((snap, loaded)) => (snap, loaded),
+        None if from_start => {
+            let empty = replay::State::empty().map_err(|e| Error::Io {
+                context: "a temporary file for an empty tree".into(),
+                source: e,
+            })?;
+            let start = layout::Snap {
+                path: files.root.clone(),
+                zxid: 0,
+            };
+            (start, empty)
+        }
+        None => {
+            let e = failures.remove(0);
+            return Err(damaged(&e.file, e.offset, e.reason));
+        }
+    };
+    Ok((snap, state))
+}
+
+/// A snapshot file alone cannot be taken past its own zxid.
+fn check_reached(
+    path: &Path,
+    files: &layout::Files,
+    at_zxid: Option<i64>,
+    position: &Position,
+) -> Result<()> {
+    if let Some(z) = at_zxid {
+        if position.zxid < z && files.single {
+            return Err(Error::DataDir {
+                path: path.to_path_buf(),
+                offset: None,
+                reason: format!(
+                    "a snapshot file alone stands at zxid {:#x}: --at-zxid {z:#x} needs the logs (give the data directory)",
+                    position.zxid
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Ephemerals of sessions closed by `position` left out, as the server
+/// leaves them out on load.
+fn drop_orphans(
+    state: &mut replay::State,
+    position: &Position,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let orphans = state.drop_orphans(position.zxid).map_err(|e| Error::Io {
+        context: format!("reading back {}", position.snapshot.display()),
+        source: e,
+    })?;
+    if orphans > 0 {
+        warnings.push(format!(
+            "{orphans} ephemeral node{} of sessions no longer open at {:#x} left out, as the server leaves them out when it loads these files",
+            if orphans == 1 { "" } else { "s" },
+            position.zxid
+        ));
+    }
+    Ok(())
 }
 
 /// The snapshots to try, in order. Without `at_zxid`: newest first. With

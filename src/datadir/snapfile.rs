@@ -209,6 +209,24 @@ pub(crate) fn load(file: &Path, limits: Limits) -> Result<State, SnapError> {
 
 fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteError> {
     let mut j = j.with_checksum();
+    read_header(&mut j)?;
+    let sessions = read_sessions(&mut j)?;
+    let mut tree = read_acl_lists(&mut j)?;
+    let ephemerals = read_nodes(&mut j, &mut tree)?;
+    check_tail(&mut j)?;
+    j.finish_copy()
+        .map_err(|e| JuteError::at(j.offset(), format!("unpacking: {e}")))?;
+    tree.sort_children();
+    Ok(State {
+        tree,
+        store,
+        sessions,
+        ephemerals,
+    })
+}
+
+/// The magic, the format version and the database id (unused).
+fn read_header<R: BufRead>(j: &mut Jute<R>) -> Result<(), JuteError> {
     let at = j.offset();
     let magic = j.i32()?;
     if magic.to_be_bytes() != SNAP_MAGIC {
@@ -226,7 +244,10 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         ));
     }
     let _dbid = j.i64()?;
+    Ok(())
+}
 
+fn read_sessions<R: BufRead>(j: &mut Jute<R>) -> Result<HashMap<i64, i32>, JuteError> {
     let mut sessions = HashMap::new();
     // A session: its id and timeout.
     for _ in 0..j.count("sessions", 12)? {
@@ -234,7 +255,11 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         let timeout = j.i32()?;
         sessions.insert(id, timeout);
     }
+    Ok(sessions)
+}
 
+/// A tree holding the snapshot's ACL lists, before any node.
+fn read_acl_lists<R: BufRead>(j: &mut Jute<R>) -> Result<Tree, JuteError> {
     let mut tree = Tree::new();
     let at = j.offset();
     let lists = j.i32()?;
@@ -245,11 +270,19 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
     j.check_room(at, "ACL lists", lists as usize, 12)?;
     for _ in 0..lists {
         let reference = j.i64()?;
-        let acl = Acl::read(&mut j)?;
+        let acl = Acl::read(j)?;
         tree.add_acl_ref(reference, acl);
     }
     tree.add_open_ref();
+    Ok(tree)
+}
 
+/// Every node up to the closing "/", into `tree`; what comes back is the
+/// ephemeral nodes by their owning session.
+fn read_nodes<R: BufRead>(
+    j: &mut Jute<R>,
+    tree: &mut Tree,
+) -> Result<HashMap<i64, Vec<u32>>, JuteError> {
     let mut ephemerals: HashMap<i64, Vec<u32>> = HashMap::new();
     // The chain of nodes from the root to the last one read: the
     // snapshot writes a node, then its subtree. Each is held as the length
@@ -266,31 +299,7 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         if path == "/" {
             break;
         }
-        let parent = if path.is_empty() {
-            if !chain.is_empty() || tree.len() > 0 {
-                return Err(JuteError::at(at, "the root appears twice"));
-            }
-            None
-        } else {
-            let cut = path
-                .rfind('/')
-                .filter(|_| path.starts_with('/') && !path.ends_with('/'))
-                .ok_or_else(|| JuteError::at(at, format!("{path:?} is not a znode path")))?;
-            let parent_path = &path.as_bytes()[..cut];
-            while chain
-                .last()
-                .is_some_and(|(len, _)| &last.as_bytes()[..*len] != parent_path)
-            {
-                chain.pop();
-            }
-            let Some((_, parent)) = chain.last() else {
-                return Err(JuteError::at(
-                    at,
-                    format!("{path} comes before its parent, or without one"),
-                ));
-            };
-            Some(*parent)
-        };
+        let parent = parent_in_chain(at, &path, &mut chain, &last, tree)?;
         let name = match path.rfind('/') {
             Some(i) => &path[i + 1..],
             None => "",
@@ -308,7 +317,7 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
                 format!("{path} refers to ACL list {acl}, which the snapshot does not hold"),
             ));
         }
-        let stat = Stat::read(&mut j)?;
+        let stat = Stat::read(j)?;
         let id = tree.push_recorded(parent, name, record, len as u32);
         if let Owner::Session(session) = Owner::of(stat.ephemeral_owner) {
             ephemerals.entry(session).or_default().push(id);
@@ -319,9 +328,48 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
     if tree.len() == 0 {
         return Err(JuteError::at(j.offset(), "a snapshot without a root node"));
     }
-    // What follows the nodes: seals (an Adler-32 of every byte before it,
-    // and "/"), with 3.6+'s digest record and 3.9's last processed zxid
-    // each followed by a seal of its own.
+    Ok(ephemerals)
+}
+
+/// The parent of the node at `path` (read at `at`): the chain is cut back
+/// to it. `None` for the root, which may come only first.
+fn parent_in_chain(
+    at: u64,
+    path: &str,
+    chain: &mut Vec<(usize, u32)>,
+    last: &str,
+    tree: &Tree,
+) -> Result<Option<u32>, JuteError> {
+    if path.is_empty() {
+        if !chain.is_empty() || tree.len() > 0 {
+            return Err(JuteError::at(at, "the root appears twice"));
+        }
+        return Ok(None);
+    }
+    let cut = path
+        .rfind('/')
+        .filter(|_| path.starts_with('/') && !path.ends_with('/'))
+        .ok_or_else(|| JuteError::at(at, format!("{path:?} is not a znode path")))?;
+    let parent_path = &path.as_bytes()[..cut];
+    while chain
+        .last()
+        .is_some_and(|(len, _)| &last.as_bytes()[..*len] != parent_path)
+    {
+        chain.pop();
+    }
+    let Some((_, parent)) = chain.last() else {
+        return Err(JuteError::at(
+            at,
+            format!("{path} comes before its parent, or without one"),
+        ));
+    };
+    Ok(Some(*parent))
+}
+
+/// What follows the nodes: seals (an Adler-32 of every byte before it,
+/// and "/"), with 3.6+'s digest record and 3.9's last processed zxid
+/// each followed by a seal of its own.
+fn check_tail<R: BufRead>(j: &mut Jute<R>) -> Result<(), JuteError> {
     let tail_at = j.offset();
     let summed = j.sum_state();
     let mut tail = Vec::new();
@@ -384,13 +432,5 @@ fn parse<R: BufRead>(j: Jute<R>, store: std::fs::File) -> Result<State, JuteErro
         at += 8;
         seal(&mut at, &mut sum)?;
     }
-    j.finish_copy()
-        .map_err(|e| JuteError::at(j.offset(), format!("unpacking: {e}")))?;
-    tree.sort_children();
-    Ok(State {
-        tree,
-        store,
-        sessions,
-        ephemerals,
-    })
+    Ok(())
 }

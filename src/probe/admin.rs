@@ -318,36 +318,7 @@ pub(crate) fn as_word_answer(word: Word, replies: &[Value]) -> Result<String, St
     }
     let mut out = String::new();
     match word {
-        Word::Srvr => {
-            let st = &first["server_stats"];
-            if !st.is_object() {
-                return Err("server_stats has no server_stats object".into());
-            }
-            let _ = writeln!(out, "Zookeeper version: {}", field(first, "version"));
-            if first["read_only"] == Value::Bool(true) {
-                out.push_str("READ-ONLY mode; serving only read-only clients\n");
-            }
-            let _ = writeln!(
-                out,
-                "Latency min/avg/max: {}/{}/{}",
-                field(st, "min_latency"),
-                field(st, "avg_latency"),
-                field(st, "max_latency")
-            );
-            let _ = writeln!(out, "Received: {}", field(st, "packets_received"));
-            let _ = writeln!(out, "Sent: {}", field(st, "packets_sent"));
-            let _ = writeln!(
-                out,
-                "Connections: {}",
-                field(st, "num_alive_client_connections")
-            );
-            let _ = writeln!(out, "Outstanding: {}", field(st, "outstanding_requests"));
-            if let Some(z) = st["last_processed_zxid"].as_u64() {
-                let _ = writeln!(out, "Zxid: 0x{z:x}");
-            }
-            let _ = writeln!(out, "Mode: {}", field(st, "server_state"));
-            let _ = writeln!(out, "Node count: {}", field(first, "node_count"));
-        }
+        Word::Srvr => srvr_answer(first, &mut out)?,
         Word::Mntr => {
             let Some(map) = first.as_object() else {
                 return Err("monitor is not a JSON object".into());
@@ -367,39 +338,7 @@ pub(crate) fn as_word_answer(word: Word, replies: &[Value]) -> Result<String, St
             _ => return Err("is_read_only has no read_only".into()),
         },
         Word::Ruok => out.push_str("imok"),
-        Word::Conf => {
-            for (key, word_key) in [
-                ("client_port", "clientPort"),
-                ("secure_client_port", "secureClientPort"),
-                ("data_dir", "dataDir"),
-                ("data_log_dir", "dataLogDir"),
-                ("tick_time", "tickTime"),
-                ("max_client_cnxns", "maxClientCnxns"),
-                ("min_session_timeout", "minSessionTimeout"),
-                ("max_session_timeout", "maxSessionTimeout"),
-                ("server_id", "serverId"),
-            ] {
-                if let Some(v) = scalar(&first[key]) {
-                    let _ = writeln!(out, "{word_key}={v}");
-                }
-            }
-            // voting_view's members, as conf's `server.N=` lines.
-            let members = replies
-                .get(1)
-                .filter(|v| v["error"].is_null())
-                .and_then(|v| v["current_config"].as_object());
-            for (id, m) in members.into_iter().flatten() {
-                let quorum = m["server_addresses"][0].as_str().unwrap_or("");
-                let election = m["election_addresses"][0].as_str().unwrap_or("");
-                let election_port = election.rsplit(':').next().unwrap_or("");
-                let role = m["learner_type"].as_str().unwrap_or("participant");
-                let _ = write!(out, "server.{id}={quorum}:{election_port}:{role}");
-                if let Some(client) = m["client_address"].as_str() {
-                    let _ = write!(out, ";{client}");
-                }
-                out.push('\n');
-            }
-        }
+        Word::Conf => conf_answer(first, replies.get(1), &mut out),
         Word::Wchs => {
             let _ = writeln!(
                 out,
@@ -425,6 +364,73 @@ pub(crate) fn as_word_answer(word: Word, replies: &[Value]) -> Result<String, St
         }
     }
     Ok(out)
+}
+
+/// `srvr`'s lines, from `server_stats`.
+fn srvr_answer(first: &Value, out: &mut String) -> Result<(), String> {
+    let st = &first["server_stats"];
+    if !st.is_object() {
+        return Err("server_stats has no server_stats object".into());
+    }
+    let _ = writeln!(out, "Zookeeper version: {}", field(first, "version"));
+    if first["read_only"] == Value::Bool(true) {
+        out.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
+    let _ = writeln!(
+        out,
+        "Latency min/avg/max: {}/{}/{}",
+        field(st, "min_latency"),
+        field(st, "avg_latency"),
+        field(st, "max_latency")
+    );
+    let _ = writeln!(out, "Received: {}", field(st, "packets_received"));
+    let _ = writeln!(out, "Sent: {}", field(st, "packets_sent"));
+    let _ = writeln!(
+        out,
+        "Connections: {}",
+        field(st, "num_alive_client_connections")
+    );
+    let _ = writeln!(out, "Outstanding: {}", field(st, "outstanding_requests"));
+    if let Some(z) = st["last_processed_zxid"].as_u64() {
+        let _ = writeln!(out, "Zxid: 0x{z:x}");
+    }
+    let _ = writeln!(out, "Mode: {}", field(st, "server_state"));
+    let _ = writeln!(out, "Node count: {}", field(first, "node_count"));
+    Ok(())
+}
+
+/// `conf`'s lines, from `configuration` and `voting_view`.
+fn conf_answer(first: &Value, voting_view: Option<&Value>, out: &mut String) {
+    for (key, word_key) in [
+        ("client_port", "clientPort"),
+        ("secure_client_port", "secureClientPort"),
+        ("data_dir", "dataDir"),
+        ("data_log_dir", "dataLogDir"),
+        ("tick_time", "tickTime"),
+        ("max_client_cnxns", "maxClientCnxns"),
+        ("min_session_timeout", "minSessionTimeout"),
+        ("max_session_timeout", "maxSessionTimeout"),
+        ("server_id", "serverId"),
+    ] {
+        if let Some(v) = scalar(&first[key]) {
+            let _ = writeln!(out, "{word_key}={v}");
+        }
+    }
+    // voting_view's members, as conf's `server.N=` lines.
+    let members = voting_view
+        .filter(|v| v["error"].is_null())
+        .and_then(|v| v["current_config"].as_object());
+    for (id, m) in members.into_iter().flatten() {
+        let quorum = m["server_addresses"][0].as_str().unwrap_or("");
+        let election = m["election_addresses"][0].as_str().unwrap_or("");
+        let election_port = election.rsplit(':').next().unwrap_or("");
+        let role = m["learner_type"].as_str().unwrap_or("participant");
+        let _ = write!(out, "server.{id}={quorum}:{election_port}:{role}");
+        if let Some(client) = m["client_address"].as_str() {
+            let _ = write!(out, ";{client}");
+        }
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]

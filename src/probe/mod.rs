@@ -111,36 +111,9 @@ pub(crate) async fn probe_server(
                 return p;
             }
         };
-        for (word, answer) in answers.iter_mut() {
-            let targets = pinned.map_or(addrs.clone(), |a| vec![a]);
-            match send_to_any(&targets, *word, opts.timeout, opts.max_answer_bytes).await {
-                Ok((addr, text)) => {
-                    pinned = Some(addr);
-                    *answer = Some(Ok(text));
-                }
-                Err(e) => {
-                    let give_up = e.ends_probe();
-                    *answer = Some(Err(e));
-                    if give_up {
-                        break;
-                    }
-                }
-            }
-        }
+        pinned = ask_words(&addrs, &mut answers, opts).await;
     }
-    let wanted: Vec<usize> = answers
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, a))| match (opts.via, a) {
-            (ProbeVia::FourLetterWords, _) => false,
-            (ProbeVia::Admin, _) => true,
-            (ProbeVia::Auto, Some(Ok(text))) => {
-                matches!(parse::classify(text), parse::Reply::Refused)
-            }
-            (ProbeVia::Auto, _) => false,
-        })
-        .map(|(i, _)| i)
-        .collect();
+    let wanted = admin_wanted(opts.via, &answers);
     let mut admin_words = Vec::new();
     let mut admin_error = None;
     if !wanted.is_empty() {
@@ -158,49 +131,17 @@ pub(crate) async fn probe_server(
             }
             Err(e) => admin_error = Some(e.to_string()),
             Ok(addrs) => {
-                let mut reached: Option<SocketAddr> = None;
-                for i in wanted {
-                    let word = answers[i].0;
-                    let targets = reached.map_or(addrs.clone(), |a| vec![a]);
-                    let mut got = Err(WordError::ConnectionRefused);
-                    for addr in targets {
-                        got = admin::ask(
-                            host,
-                            addr,
-                            admin,
-                            word,
-                            opts.timeout,
-                            opts.max_answer_bytes,
-                        )
-                        .await;
-                        if got.is_ok() {
-                            reached = Some(addr);
-                            break;
-                        }
-                    }
-                    match got {
-                        Ok(text) => {
-                            answers[i].1 = Some(Ok(text));
-                            admin_words.push(word);
-                            if opts.via == ProbeVia::Admin {
-                                pinned = reached;
-                            }
-                        }
-                        Err(e) => {
-                            let give_up = e.ends_probe();
-                            admin_error.get_or_insert_with(|| {
-                                format!("AdminServer on port {admin_port}: {e}")
-                            });
-                            // Reading only the AdminServer, its silence is
-                            // the server's; otherwise the refusal stands.
-                            if opts.via == ProbeVia::Admin {
-                                answers[i].1 = Some(Err(e));
-                            }
-                            if give_up {
-                                break;
-                            }
-                        }
-                    }
+                let server = AdminServer {
+                    host,
+                    addrs,
+                    endpoint: admin,
+                    port: admin_port,
+                };
+                let asked = ask_admin(&server, wanted, &mut answers, opts).await;
+                admin_words = asked.words;
+                admin_error = asked.error;
+                if opts.via == ProbeVia::Admin {
+                    pinned = asked.reached;
                 }
             }
         }
@@ -211,6 +152,129 @@ pub(crate) async fn probe_server(
     p.admin_error = admin_error;
     p.elapsed_ms = millis(started.elapsed());
     p
+}
+
+type Answers = [(Word, Option<Result<String, WordError>>)];
+
+/// Each word asked in turn over the four-letter-word port, at the first of
+/// `addrs` that answers and then only there; the address that answered.
+async fn ask_words(
+    addrs: &[SocketAddr],
+    answers: &mut Answers,
+    opts: &ProbeOptions,
+) -> Option<SocketAddr> {
+    let mut pinned: Option<SocketAddr> = None;
+    for (word, answer) in answers.iter_mut() {
+        let targets = pinned.map_or(addrs.to_vec(), |a| vec![a]);
+        match send_to_any(&targets, *word, opts.timeout, opts.max_answer_bytes).await {
+            Ok((addr, text)) => {
+                pinned = Some(addr);
+                *answer = Some(Ok(text));
+            }
+            Err(e) => {
+                let give_up = e.ends_probe();
+                *answer = Some(Err(e));
+                if give_up {
+                    break;
+                }
+            }
+        }
+    }
+    pinned
+}
+
+/// The words (by their place in `answers`) to ask of the AdminServer.
+fn admin_wanted(via: ProbeVia, answers: &Answers) -> Vec<usize> {
+    answers
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, a))| match (via, a) {
+            (ProbeVia::FourLetterWords, _) => false,
+            (ProbeVia::Admin, _) => true,
+            (ProbeVia::Auto, Some(Ok(text))) => {
+                matches!(parse::classify(text), parse::Reply::Refused)
+            }
+            (ProbeVia::Auto, _) => false,
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A server's AdminServer, at the addresses to try.
+struct AdminServer<'a> {
+    host: &'a str,
+    addrs: Vec<SocketAddr>,
+    endpoint: &'a AdminEndpoint,
+    port: u16,
+}
+
+/// What the AdminServer told.
+struct AdminAsked {
+    /// The words it answered.
+    words: Vec<Word>,
+    /// The first failure, said for the report.
+    error: Option<String>,
+    /// The address that last answered.
+    reached: Option<SocketAddr>,
+}
+
+/// The `wanted` words asked of the AdminServer, their answers put into
+/// `answers`.
+async fn ask_admin(
+    server: &AdminServer<'_>,
+    wanted: Vec<usize>,
+    answers: &mut Answers,
+    opts: &ProbeOptions,
+) -> AdminAsked {
+    let mut asked = AdminAsked {
+        words: Vec::new(),
+        error: None,
+        reached: None,
+    };
+    let mut reached: Option<SocketAddr> = None;
+    for i in wanted {
+        let word = answers[i].0;
+        let targets = reached.map_or(server.addrs.clone(), |a| vec![a]);
+        let mut got = Err(WordError::ConnectionRefused);
+        for addr in targets {
+            got = admin::ask(
+                server.host,
+                addr,
+                server.endpoint,
+                word,
+                opts.timeout,
+                opts.max_answer_bytes,
+            )
+            .await;
+            if got.is_ok() {
+                reached = Some(addr);
+                break;
+            }
+        }
+        match got {
+            Ok(text) => {
+                answers[i].1 = Some(Ok(text));
+                asked.words.push(word);
+                asked.reached = reached;
+            }
+            Err(e) => {
+                let give_up = e.ends_probe();
+                let port = server.port;
+                asked
+                    .error
+                    .get_or_insert_with(|| format!("AdminServer on port {port}: {e}"));
+                // Reading only the AdminServer, its silence is
+                // the server's; otherwise the refusal stands.
+                if opts.via == ProbeVia::Admin {
+                    answers[i].1 = Some(Err(e));
+                }
+                if give_up {
+                    break;
+                }
+            }
+        }
+    }
+    asked
 }
 
 /// The releases the servers of `connect` report in `srvr` (whitelisted on

@@ -256,26 +256,96 @@ fn record_problem(line: &Line, root: &str) -> Option<String> {
     None
 }
 
+/// The file's lines as `scan` reads them: each bounded, copied once read.
+struct Lines<'a, 'c, R> {
+    reader: R,
+    copy: Option<&'c mut dyn Write>,
+    name: &'a Path,
+    max_line: usize,
+    unpacked: bool,
+}
+
+impl<R: BufRead> Lines<'_, '_, R> {
+    fn bad(&self, line: u64, reason: String) -> Error {
+        Error::BadFile {
+            file: self.name.to_path_buf(),
+            line,
+            reason,
+        }
+    }
+
+    fn of_stream(&self) -> &'static str {
+        if self.unpacked {
+            " of the unpacked stream"
+        } else {
+            ""
+        }
+    }
+
+    /// The next line into `buf`, its newline kept; 0 at the end. `line_no`
+    /// is the number of lines read before it, `offset` where it starts.
+    fn next(&mut self, buf: &mut Vec<u8>, line_no: u64, offset: u64) -> Result<usize> {
+        buf.clear();
+        let max_line = self.max_line;
+        let read = (&mut self.reader)
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', buf);
+        let n = read.map_err(|e| {
+            if self.unpacked {
+                self.bad(
+                    line_no + 1,
+                    format!(
+                        "at byte {offset}{}: not a valid gzip file: {e}",
+                        self.of_stream()
+                    ),
+                )
+            } else {
+                Error::Io {
+                    context: format!("reading snapshot {}", self.name.display()),
+                    source: e,
+                }
+            }
+        })?;
+        if n > max_line {
+            return Err(self.bad(
+                line_no + 1,
+                format!(
+                    "at byte {offset}{}: a line longer than {max_line} bytes, which no snapshot holds (a record's value and child names are each bounded by jute.maxbuffer; if the ensemble's is raised, set {})",
+                    self.of_stream(),
+                    crate::datadir::JUTE_MAXBUFFER_ENV
+                ),
+            ));
+        }
+        if let Some(c) = self.copy.as_mut() {
+            c.write_all(buf).map_err(|e| Error::Io {
+                context: format!(
+                    "unpacking snapshot {} to a temporary file",
+                    self.name.display()
+                ),
+                source: e,
+            })?;
+        }
+        Ok(n)
+    }
+}
+
 /// One pass over the file: every line checked, the index built; each
 /// line is copied to `copy` once read, if given. `unpacked`: offsets are
 /// in the unpacked stream of a gzip file.
 fn scan<R: BufRead>(
-    mut reader: R,
-    mut copy: Option<&mut dyn Write>,
+    reader: R,
+    copy: Option<&mut dyn Write>,
     name: &Path,
     keys: &RandomState,
     max_line: usize,
     unpacked: bool,
 ) -> Result<(Header, Trailer, Vec<IndexEntry>)> {
-    let bad = |line: u64, reason: String| Error::BadFile {
-        file: name.to_path_buf(),
-        line,
-        reason,
-    };
-    let of_stream = if unpacked {
-        " of the unpacked stream"
-    } else {
-        ""
+    let mut lines = Lines {
+        reader,
+        copy,
+        name,
+        max_line,
+        unpacked,
     };
     let mut buf = Vec::new();
     let mut sha = Sha256::new();
@@ -285,129 +355,42 @@ fn scan<R: BufRead>(
     let mut trailer: Option<Trailer> = None;
     let mut index = Vec::new();
     loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(max_line as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| {
-                if unpacked {
-                    bad(
-                        line_no + 1,
-                        format!("at byte {offset}{of_stream}: not a valid gzip file: {e}"),
-                    )
-                } else {
-                    Error::Io {
-                        context: format!("reading snapshot {}", name.display()),
-                        source: e,
-                    }
-                }
-            })?;
+        let n = lines.next(&mut buf, line_no, offset)?;
         if n == 0 {
             break;
         }
-        if n > max_line {
-            return Err(bad(
-                line_no + 1,
-                format!(
-                    "at byte {offset}{of_stream}: a line longer than {max_line} bytes, which no snapshot holds (a record's value and child names are each bounded by jute.maxbuffer; if the ensemble's is raised, set {})",
-                    crate::datadir::JUTE_MAXBUFFER_ENV
-                ),
-            ));
-        }
-        if let Some(c) = copy.as_mut() {
-            c.write_all(&buf).map_err(|e| Error::Io {
-                context: format!("unpacking snapshot {} to a temporary file", name.display()),
-                source: e,
-            })?;
-        }
         line_no += 1;
+        let bad = |reason: String| lines.bad(line_no, reason);
         if trailer.is_some() {
-            return Err(bad(line_no, "data after the trailer line".into()));
+            return Err(bad("data after the trailer line".into()));
         }
         if buf.last() != Some(&b'\n') {
             return Err(bad(
-                line_no,
-                "the last line is cut short: the file is truncated".into(),
+                "the last line is cut short: the file is truncated".into()
             ));
         }
         let text = &buf[..buf.len() - 1];
         let Some(h) = &header else {
-            let h: Header = serde_json::from_slice(text)
-                .map_err(|e| bad(line_no, format!("not a zkparity snapshot header: {e}")))?;
-            if h.format != FORMAT {
-                return Err(bad(
-                    line_no,
-                    format!("format {:?} is not {FORMAT:?}", h.format),
-                ));
-            }
-            if h.version != VERSION {
-                return Err(bad(
-                    line_no,
-                    format!(
-                        "snapshot version {} is not supported (this zkparity reads version {VERSION})",
-                        h.version
-                    ),
-                ));
-            }
-            if h.digest_version != DIGEST_VERSION {
-                return Err(bad(
-                    line_no,
-                    format!(
-                        "digest version {:?} is not {DIGEST_VERSION:?}",
-                        h.digest_version
-                    ),
-                ));
-            }
-            if let Err(why) = crate::connect::validate_path(&h.path) {
-                return Err(bad(line_no, format!("bad root path {:?}: {why}", h.path)));
-            }
+            header = Some(check_header(text).map_err(bad)?);
             sha.update(&buf);
             offset += n as u64;
-            header = Some(h);
             continue;
         };
-        let line: Line =
-            serde_json::from_slice(text).map_err(|e| bad(line_no, format!("bad record: {e}")))?;
-        if let Some(end) = line.end {
-            let node_fields = line.path.is_some()
-                || line.unreadable.is_some()
-                || line.kind.is_some()
-                || line.data.is_some()
-                || line.acl.is_some()
-                || line.stat.is_some()
-                || line.children.is_some();
-            if node_fields {
-                return Err(bad(line_no, "the trailer carries node fields".into()));
-            }
-            let actual = hex::encode(sha.clone().finalize());
-            if end.sha256 != actual {
-                return Err(bad(
-                    line_no,
-                    "SHA-256 of the records does not match the trailer: the file was changed"
-                        .into(),
-                ));
-            }
-            if end.records != index.len() as u64 {
-                return Err(bad(
-                    line_no,
-                    format!(
-                        "the trailer counts {} records, the file holds {}",
-                        end.records,
-                        index.len()
-                    ),
-                ));
-            }
+        let mut line: Line =
+            serde_json::from_slice(text).map_err(|e| bad(format!("bad record: {e}")))?;
+        if let Some(end) = line.end.take() {
+            check_trailer(&end, &line, &sha, index.len()).map_err(bad)?;
             trailer = Some(end);
             continue;
         }
         if line.path.is_none() {
-            return Err(bad(line_no, "a record without a path".into()));
+            return Err(bad("a record without a path".into()));
         }
         if let Some(problem) = record_problem(&line, &h.path) {
-            return Err(bad(line_no, problem));
+            return Err(bad(problem));
         }
-        let len = u32::try_from(text.len())
-            .map_err(|_| bad(line_no, "a record longer than 4 GiB".into()))?;
+        let len =
+            u32::try_from(text.len()).map_err(|_| bad("a record longer than 4 GiB".into()))?;
         index.push(IndexEntry {
             hash: path_hash(keys, line.path.as_deref().unwrap_or_default()),
             offset,
@@ -417,15 +400,73 @@ fn scan<R: BufRead>(
         offset += n as u64;
     }
     let Some(header) = header else {
-        return Err(bad(0, "the file is empty".into()));
+        return Err(lines.bad(0, "the file is empty".into()));
     };
     let Some(trailer) = trailer else {
-        return Err(bad(
+        return Err(lines.bad(
             line_no,
             "no trailer line: the snapshot did not finish, or the file was cut".into(),
         ));
     };
     Ok((header, trailer, index))
+}
+
+/// The first line: a header of the format, version and digest this reads.
+fn check_header(text: &[u8]) -> std::result::Result<Header, String> {
+    let h: Header =
+        serde_json::from_slice(text).map_err(|e| format!("not a zkparity snapshot header: {e}"))?;
+    if h.format != FORMAT {
+        return Err(format!("format {:?} is not {FORMAT:?}", h.format));
+    }
+    if h.version != VERSION {
+        return Err(format!(
+            "snapshot version {} is not supported (this zkparity reads version {VERSION})",
+            h.version
+        ));
+    }
+    if h.digest_version != DIGEST_VERSION {
+        return Err(format!(
+            "digest version {:?} is not {DIGEST_VERSION:?}",
+            h.digest_version
+        ));
+    }
+    if let Err(why) = crate::connect::validate_path(&h.path) {
+        return Err(format!("bad root path {:?}: {why}", h.path));
+    }
+    Ok(h)
+}
+
+/// The trailer `end`, read from `line`, against the records before it:
+/// their SHA-256 and their count.
+fn check_trailer(
+    end: &Trailer,
+    line: &Line,
+    sha: &Sha256,
+    records: usize,
+) -> std::result::Result<(), String> {
+    let node_fields = line.path.is_some()
+        || line.unreadable.is_some()
+        || line.kind.is_some()
+        || line.data.is_some()
+        || line.acl.is_some()
+        || line.stat.is_some()
+        || line.children.is_some();
+    if node_fields {
+        return Err("the trailer carries node fields".into());
+    }
+    let actual = hex::encode(sha.clone().finalize());
+    if end.sha256 != actual {
+        return Err(
+            "SHA-256 of the records does not match the trailer: the file was changed".into(),
+        );
+    }
+    if end.records != records as u64 {
+        return Err(format!(
+            "the trailer counts {} records, the file holds {}",
+            end.records, records
+        ));
+    }
+    Ok(())
 }
 
 impl ReadNodes for SnapshotFile {
