@@ -14,6 +14,7 @@
 //! | `zkparity_pair_status` | 0 ok, 1 drift, 3 unknown (as Nagios codes) |
 //! | `zkparity_registrations_expected`, `_present`, `_missing` | with `expect`: the registrations, totals over every role |
 //! | `zkparity_registrations_status` | with `expect`: the check's state as a Nagios code |
+//! | `zkparity_<side>_reads_<server>`, `zkparity_<side>_nodes_answered_<server>` | reads sent to and nodes answered by each server of a side over the full walks (positive slope); `<server>` is `host_port`, or `any` when the client library chose |
 //!
 //! Sending never blocks and never fails a round: UDP to a gmond that is down
 //! is a lost datagram, logged once per outage.
@@ -98,6 +99,7 @@ impl GangliaOut {
             state,
             self.timing,
         ));
+        metrics.extend(read_metrics(self.emitter.pair_host(), state, self.timing));
         let sent = self.emitter.sender_mut().send(&metrics);
         if sent.error_count == 0 {
             if self.failing {
@@ -133,6 +135,20 @@ pub(crate) fn drift_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<M
         lag_seconds: state.lag_seconds,
         status,
     })
+}
+
+/// Each side's reads and nodes answered per server, since the state began.
+pub(crate) fn read_metrics(pair: &Spoof, state: &PairState, t: Timing) -> Vec<Metric> {
+    let m = &PairMetrics::new(pair, t);
+    let by_server = &state.reads.reads_by_server;
+    [("source", &by_server.source), ("target", &by_server.target)]
+        .into_iter()
+        .flat_map(|(side, servers)| {
+            servers
+                .iter()
+                .flat_map(move |(server, c)| m.reads(side, server, c.reads, c.nodes))
+        })
+        .collect()
 }
 
 /// The registrations' metrics of a pair with `expect`; none without.
@@ -177,5 +193,34 @@ mod tests {
         assert!(ms.iter().all(|m| m.tmax == 66
             && m.groups == [GROUP]
             && m.spoof.as_ref().is_some_and(|s| s.name == "zkparity-kafka")));
+    }
+
+    #[test]
+    fn read_metrics_name_each_side_and_server_of_the_state() {
+        use crate::report::state::ReadCount;
+        let mut s = crate::report::state::tests::sample();
+        let t = Timing { tmax: 66, dmax: 0 };
+        let host = pair_host(&pair_host_name("kafka"));
+        assert!(read_metrics(&host, &s, t).is_empty());
+        s.reads.reads_by_server.source = std::collections::BTreeMap::from([(
+            "zk2:2181".to_string(),
+            ReadCount { reads: 4, nodes: 2 },
+        )]);
+        s.reads.reads_by_server.target = std::collections::BTreeMap::from([(
+            "any".to_string(),
+            ReadCount { reads: 5, nodes: 3 },
+        )]);
+        let ms = read_metrics(&host, &s, t);
+        let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "zkparity_source_reads_zk2_2181",
+                "zkparity_source_nodes_answered_zk2_2181",
+                "zkparity_target_reads_any",
+                "zkparity_target_nodes_answered_any"
+            ]
+        );
+        assert_eq!(ms[2].value, Value::Double(5.0, 0));
     }
 }

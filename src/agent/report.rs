@@ -357,5 +357,6 @@ fn build_state(cfg: &PairConfig, g: &Globals, history: &History, now: Timestamp)
         last_success: history.last_success,
         checks: history.checks.clone(),
         registrations: history.registrations.as_ref().map(|l| l.state.clone()),
+        reads: history.reads.clone(),
     }
 }

@@ -49,7 +49,8 @@ use super::report::Reporter;
 use super::schedule;
 use super::watch::{self as watches, Early, Plan, SideWatch, Watches};
 use crate::report::state::{
-    read_state, state_path, Checks, RoundKind, RoundSummary, StateError, Timestamp, WatchStatus,
+    read_state, state_path, Checks, Reads, RoundKind, RoundSummary, StateError, Timestamp,
+    WatchStatus,
 };
 
 /// Settings every pair reads at each round, replaced on reload.
@@ -83,6 +84,8 @@ pub(super) struct History {
     pub(super) rounds_since_walk: u64,
     /// The latest round's look at the registrations (`expect`).
     pub(super) registrations: Option<Looked>,
+    /// Where the full walks' reads went, added up since the state began.
+    pub(super) reads: Reads,
 }
 
 /// Picks up the history a previous run of the agent left in the state file,
@@ -101,6 +104,7 @@ fn restore(cfg: &PairConfig, globals: &Globals) -> History {
         last_walk: None,
         rounds_since_walk: 0,
         registrations: None,
+        reads: Reads::default(),
     };
     let path = state_path(&globals.state_dir, &cfg.name);
     let state = match read_state(&path) {
@@ -137,6 +141,7 @@ fn restore(cfg: &PairConfig, globals: &Globals) -> History {
             last_early_recheck: state.checks.last_early_recheck,
             ..Checks::default()
         },
+        reads: state.reads,
         ..fresh
     }
 }
@@ -504,6 +509,7 @@ impl PairTask {
                     cache.end_round();
                 }
                 let changes = history.tracker.observe(started, seen_in(&report));
+                history.reads.add_walk(&report);
                 history.last_walk = Some(kept(&report));
                 history.checks.last_full_walk = Some(Timestamp::now());
                 history.rounds_since_walk = 0;

@@ -241,6 +241,38 @@ impl<'a> PairMetrics<'a> {
         out
     }
 
+    /// A server's reads and nodes answered on one side, added up over the
+    /// agent's full walks: ever-growing, so sent with a positive slope and
+    /// graphed by gmetad as a rate. The server is named in the metric
+    /// (`zkparity_source_reads_zk1_2181`), `any` when the client library
+    /// chose the servers.
+    pub(crate) fn reads(&self, side: &str, server: &str, reads: u64, nodes: u64) -> Vec<Metric> {
+        let server_token = sanitize::token(server);
+        let counter = |what: &str, value: u64, units: &str, title: String| Metric {
+            slope: Slope::Positive,
+            ..self.metric(
+                &format!("zkparity_{side}_{what}_{server_token}"),
+                Value::Double(value as f64, 0),
+                units,
+                &title,
+            )
+        };
+        vec![
+            counter(
+                "reads",
+                reads,
+                "reads",
+                format!("Reads sent to {server} ({side})"),
+            ),
+            counter(
+                "nodes_answered",
+                nodes,
+                "nodes",
+                format!("Nodes {server} answered ({side})"),
+            ),
+        ]
+    }
+
     /// The agent's numbers from across rounds.
     pub(crate) fn drift(&self, d: &Drift) -> Vec<Metric> {
         vec![
@@ -286,6 +318,30 @@ mod tests {
             default_pair_name("[::1]:2181", "127.0.0.1:2182"),
             "__1_2181--127.0.0.1_2182"
         );
+    }
+
+    #[test]
+    fn reads_are_named_by_side_and_server_and_sent_as_counters() {
+        let host = pair_host("kafka");
+        let ms = PairMetrics::new(&host, Timing { tmax: 60, dmax: 0 }).reads(
+            "source",
+            "zk1.example:2181",
+            12,
+            7,
+        );
+        let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "zkparity_source_reads_zk1.example_2181",
+                "zkparity_source_nodes_answered_zk1.example_2181"
+            ]
+        );
+        assert_eq!(ms[0].value, Value::Double(12.0, 0));
+        assert!(ms.iter().all(|m| m.slope == Slope::Positive));
+        assert!(ms
+            .iter()
+            .all(|m| crate::gmetric::sanitize::metric(m).is_ok()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::nagios::output::State;
-use crate::report::state::{PairState, PairStatus, RegistrationsState, RoundKind};
+use crate::report::state::{PairState, PairStatus, Reads, RegistrationsState, RoundKind};
 use crate::report::{CompareReport, DiffKind};
 
 use super::exposition::{Exposition, Kind};
@@ -233,6 +233,8 @@ pub(crate) struct AgentPair {
     pub early_rechecks: u64,
     /// The latest look at the registrations (`expect`).
     pub registrations: Option<RegistrationsState>,
+    /// Where the full walks' reads went, per side and server.
+    pub reads: Reads,
 }
 
 impl AgentPair {
@@ -259,6 +261,7 @@ impl AgentPair {
         self.interval_seconds = state.interval_seconds;
         self.round_kind = state.checks.round_kind;
         self.registrations = state.registrations.clone();
+        self.reads = state.reads.clone();
     }
 
     pub(crate) fn new(state: &PairState, status: State) -> AgentPair {
@@ -285,6 +288,7 @@ impl AgentPair {
             rounds_failed: 0,
             early_rechecks: 0,
             registrations: None,
+            reads: Reads::default(),
         };
         p.update(state, status);
         p
@@ -373,8 +377,45 @@ pub(crate) fn write_agent_pair(e: &mut Exposition, a: &AgentPair) {
         pair_label(p),
         a.early_rechecks as f64,
     );
+    write_reads(e, p, &a.reads);
     if let Some(r) = &a.registrations {
         write_registrations(e, p, r);
+    }
+}
+
+/// Reads and nodes answered per server of each side, over the full walks
+/// since the pair's state began. A side read with `read_from = "any"` has
+/// one series, `server="any"`, with all its reads: the client library chose
+/// the servers, and a sum over `server` is the side's load either way.
+fn write_reads(e: &mut Exposition, p: &str, r: &Reads) {
+    let sides = [
+        ("source", &r.reads_by_server.source),
+        ("target", &r.reads_by_server.target),
+    ];
+    for (side, servers) in sides {
+        for (server, c) in servers {
+            let labels = || {
+                vec![
+                    ("pair", p.to_string()),
+                    ("side", side.to_string()),
+                    ("server", server.clone()),
+                ]
+            };
+            e.add(
+                "zkparity_reads",
+                "Read operations (getData, getChildren, getACL) sent to a server of a side by the full walks; server=\"any\" when the client library chose.",
+                Kind::Counter,
+                labels(),
+                c.reads as f64,
+            );
+            e.add(
+                "zkparity_nodes_answered",
+                "Nodes a server of a side answered in the full walks; server=\"any\" when the client library chose.",
+                Kind::Counter,
+                labels(),
+                c.nodes as f64,
+            );
+        }
     }
 }
 
@@ -506,6 +547,34 @@ mod tests {
         assert!(!text.contains("zkparity_nodes"));
         assert!(!text.contains("zkparity_differences_confirmed"));
         assert!(!text.contains("zkparity_unreadable_nodes"));
+    }
+
+    #[test]
+    fn reads_are_counted_per_side_and_server() {
+        use crate::report::state::ReadCount;
+        let mut state = crate::report::state::tests::sample();
+        let text = |s: &PairState| {
+            let mut e = Exposition::new();
+            write_agent_pair(&mut e, &AgentPair::new(s, State::Ok));
+            e.render(Format::Text)
+        };
+        assert!(!text(&state).contains("zkparity_reads"));
+        state.reads.reads_by_server.source = BTreeMap::from([
+            ("zk1:2181".to_string(), ReadCount { reads: 7, nodes: 5 }),
+            ("zk2:2181".to_string(), ReadCount { reads: 3, nodes: 2 }),
+        ]);
+        state.reads.reads_by_server.target =
+            BTreeMap::from([("any".to_string(), ReadCount { reads: 9, nodes: 7 })]);
+        let served = text(&state);
+        for line in [
+            "# TYPE zkparity_reads_total counter\n",
+            "zkparity_reads_total{pair=\"kafka\",side=\"source\",server=\"zk1:2181\"} 7\n",
+            "zkparity_reads_total{pair=\"kafka\",side=\"source\",server=\"zk2:2181\"} 3\n",
+            "zkparity_reads_total{pair=\"kafka\",side=\"target\",server=\"any\"} 9\n",
+            "zkparity_nodes_answered_total{pair=\"kafka\",side=\"source\",server=\"zk1:2181\"} 5\n",
+        ] {
+            assert!(served.contains(line), "{line} in\n{served}");
+        }
     }
 
     #[test]

@@ -296,6 +296,130 @@ pub struct RegistrationsState {
     pub roles: Vec<RoleRegistrations>,
 }
 
+/// One server a side read in a full walk, as the JSON report's
+/// `read_placement.servers[]` has it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlacedServer {
+    pub server: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zxid: Option<String>,
+    pub sessions: u64,
+    pub reads: u64,
+    pub nodes: u64,
+}
+
+/// A side's read placement in a full walk, as the JSON report's
+/// `read_placement`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SidePlacement {
+    pub read_from: String,
+    #[serde(default)]
+    pub servers: Vec<PlacedServer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<String>,
+}
+
+impl SidePlacement {
+    fn of(p: &crate::placement::ReadServers) -> SidePlacement {
+        SidePlacement {
+            read_from: p.read_from.clone(),
+            servers: p
+                .servers
+                .iter()
+                .map(|s| PlacedServer {
+                    server: s.server.clone(),
+                    role: s.role.clone(),
+                    zxid: s.zxid.clone(),
+                    sessions: s.sessions as u64,
+                    reads: s.reads,
+                    nodes: s.nodes,
+                })
+                .collect(),
+            note: p.note.clone(),
+            moved: p.moved.clone(),
+        }
+    }
+}
+
+/// Reads sent to a server and nodes it answered, added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadCount {
+    pub reads: u64,
+    pub nodes: u64,
+}
+
+/// The name a side's reads are counted under when the client library chose
+/// the servers (`read_from = "any"`): it does not say which it used.
+pub const ANY_SERVER: &str = "any";
+
+/// Each side's value of something.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sides<T> {
+    #[serde(default)]
+    pub source: T,
+    #[serde(default)]
+    pub target: T,
+}
+
+/// Where the pair's reads went. Only full walks count: the rounds between
+/// them re-read a few paths through sessions that keep no per-server tally.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reads {
+    /// The latest full walk's placement per side; absent for a file side
+    /// and before the first walk.
+    #[serde(default)]
+    pub read_placement: Sides<Option<SidePlacement>>,
+    /// Reads and nodes per server (`host:port`, or [`ANY_SERVER`]) since the
+    /// pair's state began, over every full walk.
+    #[serde(default)]
+    pub reads_by_server: Sides<BTreeMap<String, ReadCount>>,
+}
+
+impl Reads {
+    /// Adds a full walk's reads: per server when the side placed its
+    /// sessions, under [`ANY_SERVER`] (the side's reads and nodes) when the
+    /// client library chose.
+    pub(crate) fn add_walk(&mut self, report: &crate::report::CompareReport) {
+        let s = &report.summary;
+        let sides = [
+            (
+                &report.source,
+                &mut self.read_placement.source,
+                &mut self.reads_by_server.source,
+                "source",
+                s.source.nodes,
+            ),
+            (
+                &report.target,
+                &mut self.read_placement.target,
+                &mut self.reads_by_server.target,
+                "target",
+                s.target.nodes,
+            ),
+        ];
+        for (endpoint, latest, totals, side, nodes) in sides {
+            let Some(placed) = &endpoint.read_placement else {
+                *latest = None;
+                continue;
+            };
+            if placed.servers.is_empty() {
+                let c = totals.entry(ANY_SERVER.to_string()).or_default();
+                c.reads += s.reads.get(side).copied().unwrap_or(0);
+                c.nodes += nodes;
+            }
+            for server in &placed.servers {
+                let c = totals.entry(server.server.clone()).or_default();
+                c.reads += server.reads;
+                c.nodes += server.nodes;
+            }
+            *latest = Some(SidePlacement::of(placed));
+        }
+    }
+}
+
 /// The state file of one pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairState {
@@ -351,6 +475,8 @@ pub struct PairState {
     /// Absent unless the pair has `expect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registrations: Option<RegistrationsState>,
+    #[serde(flatten)]
+    pub reads: Reads,
 }
 
 /// Why a state file could not be written or read.
@@ -479,6 +605,7 @@ pub(crate) mod tests {
             last_success: Some(t),
             checks: Checks::default(),
             registrations: None,
+            reads: Reads::default(),
         }
     }
 
@@ -515,6 +642,50 @@ pub(crate) mod tests {
         assert_eq!(json["round_kind"], "watch_clean");
         assert_eq!(json["watch"]["target"], "live");
         assert_eq!(read_state(&path).unwrap(), s);
+    }
+
+    #[test]
+    fn read_placement_and_totals_round_trip_and_older_files_read_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(dir.path(), "kafka");
+        let mut s = sample();
+        s.reads.read_placement.source = Some(SidePlacement {
+            read_from: "followers".into(),
+            servers: vec![PlacedServer {
+                server: "zk2:2181".into(),
+                role: "follower".into(),
+                zxid: Some("0x100000002".into()),
+                sessions: 2,
+                reads: 40,
+                nodes: 20,
+            }],
+            note: None,
+            moved: Vec::new(),
+        });
+        s.reads.reads_by_server.source = BTreeMap::from([(
+            "zk2:2181".to_string(),
+            ReadCount {
+                reads: 80,
+                nodes: 40,
+            },
+        )]);
+        write_state(&path, &s).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            json["read_placement"]["source"]["servers"][0]["role"],
+            "follower"
+        );
+        assert_eq!(json["read_placement"]["target"], serde_json::Value::Null);
+        assert_eq!(json["reads_by_server"]["source"]["zk2:2181"]["reads"], 80);
+        assert_eq!(read_state(&path).unwrap(), s);
+
+        let mut old = json;
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("read_placement");
+        fields.remove("reads_by_server");
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(read_state(&path).unwrap().reads, Reads::default());
     }
 
     #[test]
