@@ -65,24 +65,21 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
+/// `Received:` of one server.
+fn received_by(server: &str) -> u64 {
+    let text = zkparity_sandbox::four_letter_word(server, "srvr", Duration::from_secs(5))
+        .expect("srvr answers");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Received: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Received: line")
+}
+
 /// `Received:` of every server, by address.
 fn received(e: &Ensemble) -> BTreeMap<String, u64> {
     e.servers
         .iter()
-        .map(|s| {
-            let text = zkparity_sandbox::four_letter_word(
-                &s.connect_string(),
-                "srvr",
-                Duration::from_secs(5),
-            )
-            .expect("srvr answers");
-            let n = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Received: "))
-                .and_then(|n| n.trim().parse().ok())
-                .expect("a Received: line");
-            (s.connect_string(), n)
-        })
+        .map(|s| (s.connect_string(), received_by(&s.connect_string())))
         .collect()
 }
 
@@ -538,15 +535,7 @@ async fn killing_the_leader_mid_walk_under_followers_finishes_without_reading_th
     assert_eq!(verdict(&run), "identical", "{}", ctx(&run));
     let reached = {
         let l = new_leader.clone();
-        blocking(move || {
-            let text = zkparity_sandbox::four_letter_word(&l, "srvr", Duration::from_secs(5))
-                .expect("srvr answers");
-            text.lines()
-                .find_map(|l| l.strip_prefix("Received: "))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .expect("a Received: line")
-        })
-        .await
+        blocking(move || received_by(&l)).await
     };
     assert!(
         reached < SET_UP_PACKETS,
@@ -572,6 +561,24 @@ async fn killing_the_leader_mid_walk_under_followers_finishes_without_reading_th
     eprintln!("placement after the leader was killed: {placed}");
 }
 
+/// `zkparity show` of `path` between the ensemble and the standalone
+/// target, reading the source from `read_from`.
+async fn show_from(e: &Ensemble, path: &str, read_from: &str, extra: &[&str]) -> Run {
+    let (source, target) = (e.connect_string(), pair().target.connect_string());
+    let mut args = vec![
+        "show",
+        "--source",
+        &source,
+        "--target",
+        &target,
+        "--source-read-from",
+        read_from,
+    ];
+    args.extend_from_slice(extra);
+    args.push(path);
+    run(&args).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn show_reads_one_znode_from_the_chosen_server_after_syncing_it() {
     let e = blocking(quorum).await;
@@ -584,19 +591,7 @@ async fn show_reads_one_znode_from_the_chosen_server_after_syncing_it() {
     let m = blocking(move || modes(e)).await;
     let followers = role_of(&m, "follower");
 
-    let run = run(&[
-        "show",
-        "--source",
-        &e.connect_string(),
-        "--target",
-        &pair().target.connect_string(),
-        "--source-read-from",
-        "followers",
-        "--format",
-        "json",
-        &root,
-    ])
-    .await;
+    let run = show_from(e, &root, "followers", &["--format", "json"]).await;
     assert_eq!(run.code, 0, "{}", ctx(&run));
     let shown = run.json();
     let read_from = shown["source"]["read_from"]
@@ -610,20 +605,7 @@ async fn show_reads_one_znode_from_the_chosen_server_after_syncing_it() {
     );
     assert!(shown["target"].get("read_from").is_none(), "{shown}");
 
-    let text = run_env(
-        &[
-            "show",
-            "--source",
-            &e.connect_string(),
-            "--target",
-            &pair().target.connect_string(),
-            "--source-read-from",
-            "observers",
-            &root,
-        ],
-        &[],
-    )
-    .await;
+    let text = show_from(e, &root, "observers", &[]).await;
     assert_eq!(
         text.code,
         2,
